@@ -1,0 +1,60 @@
+# Shared set-up for scripts/demo, scripts/test and scripts/bench (sourced, not run).
+# Installs what the project needs on a fresh Debian machine with Python 3.11 and is a no-op when all is there:
+#   - Debian packages (qemu-system-arm for the real emulator, libvirt0 for libvirt's RelaxNG schemas);
+#   - .venv with the pinned Python packages of requirements/test.txt;
+#   - .build/collections/ansible_collections/armvirt/cpu, a link to this checkout, so that Ansible and pytest
+#     import the collection under its real name.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+BUILD="$ROOT/.build"
+DEBIAN_PACKAGES=(qemu-system-arm libvirt0)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+install_debian_packages() {
+    local missing=()
+    for pkg in "${DEBIAN_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { log "need root (or sudo) to install: ${missing[*]}"; return 1; }
+        sudo="sudo"
+    fi
+    log "installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_venv() {
+    local stamp="$VENV/.requirements.sha256" want
+    want=$(cat "$ROOT/requirements/test.txt" | sha256sum | cut -d' ' -f1)
+    if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    command -v python3 >/dev/null || { log "python3 is required"; return 1; }
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { log "Python 3.11 or newer is required"; return 1; }
+    log "creating $VENV with pinned requirements (first run takes a minute)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>/dev/null || true
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements/test.txt" 2> >(grep -v "is ignored: it is neither" >&2)
+    echo "$want" > "$stamp"
+}
+
+link_collection() {
+    local ns="$BUILD/collections/ansible_collections/armvirt"
+    mkdir -p "$ns"
+    [ -L "$ns/cpu" ] || ln -sfn "$ROOT" "$ns/cpu"
+}
+
+install_debian_packages
+install_venv
+link_collection
+
+export PATH="$VENV/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$BUILD/collections"
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
+export PYTHONDONTWRITEBYTECODE=1
