@@ -13,3 +13,19 @@ if str(COLLECTIONS) not in sys.path:
 if str(ROOT / "tools") not in sys.path:
     sys.path.insert(0, str(ROOT / "tools"))
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS))
+
+
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def qemu_binary():
+    """Debian's qemu-system-aarch64. Skips where it is absent, except in CI, where it must be there."""
+    path = shutil.which("qemu-system-aarch64")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("qemu-system-aarch64 is missing in CI: scripts/setup.sh should have installed it")
+        pytest.skip("qemu-system-aarch64 is not installed")
+    return path
