@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+"""spawned_qemu against the real QEMU 7.2 (TCG) and against stand-in emulators that fail on purpose.
+
+Every test checks the promise that matters on a fleet: whatever happens, the emulator is reaped (and its process
+group empty) and the private temp dir is gone.
+"""
+
+import json
+import os
+import pathlib
+import platform
+import stat
+import sys
+import time
+
+import pytest
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import probe
+from ansible_collections.armvirt.cpu.plugins.module_utils.probe import ProbeError, spawned_qemu, stderr_tail
+from ansible_collections.armvirt.cpu.plugins.module_utils.qmp import QMPClient, QMPCommandError, QMPTimeoutError
+
+HERE = pathlib.Path(__file__).resolve().parent
+TRANSCRIPTS = HERE.parents[4] / "shared" / "reference" / "qemu-7.2-tcg-transcripts"
+MARGIN = 1.0
+
+
+def assert_cleaned_up(pid, workdir):
+    """Reaped (no longer our child, not even a zombie), no process left in its group, temp dir removed."""
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+    assert not os.path.exists(workdir)
+
+
+def max_props_in_transcript():
+    log = json.loads((TRANSCRIPTS / "10_query-cpu-model-expansion_full_max.json").read_text())
+    return set(json.loads(log[1]["raw"])["return"]["model"]["props"])
+
+
+# --- real QEMU --------------------------------------------------------------------------------------------------
+
+@pytest.mark.real_qemu
+def test_tcg_probe(qemu_binary):
+    with spawned_qemu(qemu_binary, "tcg") as client:
+        assert isinstance(client, QMPClient)
+        version = client.greeting["QMP"]["version"]["qemu"]
+        assert (version["major"], version["minor"]) == (7, 2)
+        assert client.execute("query-version")["qemu"] == version
+        with pytest.raises(QMPCommandError) as err:
+            client.execute("query-arm-cpu-props-info")
+        assert err.value.error_class == "CommandNotFound"
+        with pytest.raises(QMPCommandError) as err:
+            client.execute("query-cpu-model-expansion", {"type": "full", "model": {"name": "nosuchcpu"}})
+        assert err.value.error_class == "GenericError"
+        assert "nosuchcpu" in err.value.desc
+        expansion = client.execute("query-cpu-model-expansion", {"type": "full", "model": {"name": "max"}})
+        props = expansion["model"]["props"]
+        assert props["sve"] is True and props["pauth"] is True
+        assert set(props) == max_props_in_transcript()
+        assert "qmp.sock" in client.address and client.stderr_tail() == ""
+    assert any(e["event"] == "SHUTDOWN" for e in client.events), "QEMU was asked to quit, not killed"
+    assert_cleaned_up(client.pid, client.workdir)
+
+
+@pytest.mark.real_qemu
+def test_kvm_unavailable_reports_qemu_stderr(qemu_binary):
+    if platform.machine() in ("aarch64", "arm64") and os.path.exists("/dev/kvm"):
+        pytest.skip("KVM for aarch64 may really work here")
+    start = time.monotonic()
+    with pytest.raises(ProbeError) as err:
+        with spawned_qemu(qemu_binary, "kvm", timeout=10):
+            pytest.fail("accel=kvm cannot start an aarch64 QEMU on this machine")
+    assert time.monotonic() - start < 10
+    message = str(err.value)
+    assert qemu_binary in message and "status 1" in message
+    # QEMU's own words: "invalid accelerator kvm" on x86, "Could not access KVM kernel module" without /dev/kvm
+    assert os.path.basename(qemu_binary) + ": " in message and "kvm" in message.lower()
+
+
+@pytest.mark.real_qemu
+def test_command_timeout_leaves_nothing_behind(qemu_binary):
+    with pytest.raises(QMPTimeoutError) as err:
+        with spawned_qemu(qemu_binary, "tcg") as client:
+            client.execute("query-qmp-schema", timeout=0.0005)
+    assert "query-qmp-schema" in str(err.value) and "libvirt" in str(err.value)
+    assert_cleaned_up(client.pid, client.workdir)
+
+
+@pytest.mark.real_qemu
+def test_second_client_is_never_greeted(qemu_binary):
+    with spawned_qemu(qemu_binary, "tcg") as client:
+        start = time.monotonic()
+        with pytest.raises(QMPTimeoutError, match="one QMP client at a time.*libvirt"):
+            QMPClient(client.address, timeout=0.3).connect()
+        assert time.monotonic() - start < 0.3 + MARGIN
+        assert client.execute("query-version")["qemu"]["major"] == 7, "the first client still holds the monitor"
+    assert_cleaned_up(client.pid, client.workdir)
+
+
+@pytest.mark.real_qemu
+def test_exception_in_block_still_cleans_up(qemu_binary):
+    with pytest.raises(RuntimeError, match="caller failed"):
+        with spawned_qemu(qemu_binary, "tcg") as client:
+            raise RuntimeError("caller failed")
+    assert_cleaned_up(client.pid, client.workdir)
+
+
+@pytest.mark.real_qemu
+def test_startup_deadline_with_real_qemu(qemu_binary):
+    start = time.monotonic()
+    with pytest.raises(ProbeError, match="no QMP monitor within"):
+        with spawned_qemu(qemu_binary, "tcg", timeout=0.001):
+            pytest.fail("no monitor can be ready after 1 ms")
+    assert time.monotonic() - start < MARGIN
+
+
+# --- emulators that misbehave -----------------------------------------------------------------------------------
+
+def script(tmp_path, body, name="fake-qemu"):
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def recorded(record):
+    """pid and temp dir of a stand-in emulator, from what it wrote at start: its pid, then one argument a line."""
+    lines = record.read_text().splitlines()
+    spec = lines[lines.index("-qmp") + 1]
+    return int(lines[0]), os.path.dirname(spec[len("unix:"):].split(",")[0])
+
+
+def shell_recorder(record):
+    return 'echo $$ > %s\nfor a in "$@"; do echo "$a" >> %s; done\n' % (record, record)
+
+
+def test_nonexistent_emulator(tmp_path):
+    missing = str(tmp_path / "no-such-qemu")
+    with pytest.raises(ProbeError, match=missing):
+        with spawned_qemu(missing, "tcg"):
+            pass
+
+
+def test_emulator_not_executable(tmp_path):
+    path = tmp_path / "qemu-not-executable"
+    path.write_text("#!/bin/sh\n")
+    with pytest.raises(ProbeError, match=str(path)):
+        with spawned_qemu(str(path), "tcg"):
+            pass
+
+
+def test_emulator_exits_at_once_with_stderr(tmp_path):
+    record = tmp_path / "record"
+    emulator = script(tmp_path, shell_recorder(record) +
+                      "echo 'fake-qemu: Could not access KVM kernel module: No such file or directory' >&2\n"
+                      "echo 'fake-qemu: failed to initialize kvm: No such file or directory' >&2\nexit 1\n")
+    with pytest.raises(ProbeError) as err:
+        with spawned_qemu(emulator, "kvm", timeout=5):
+            pass
+    message = str(err.value)
+    assert emulator in message and "status 1" in message
+    assert "Could not access KVM kernel module" in message and "failed to initialize kvm" in message
+    assert_cleaned_up(*recorded(record))
+
+
+def test_emulator_hanging_without_socket_is_killed(tmp_path):
+    record = tmp_path / "record"
+    emulator = script(tmp_path, shell_recorder(record) + "echo 'fake-qemu: stuck' >&2\nexec sleep 300\n")
+    start = time.monotonic()
+    with pytest.raises(ProbeError, match="no QMP monitor within 0.5 s.*fake-qemu: stuck"):
+        with spawned_qemu(emulator, "tcg", timeout=0.5):
+            pass
+    assert time.monotonic() - start < 0.5 + MARGIN
+    assert_cleaned_up(*recorded(record))
+
+
+def python_fake(tmp_path, monkeypatch, mode):
+    record = tmp_path / "record"
+    monkeypatch.setenv("ARMVIRT_FAKE_QEMU_MODE", mode)
+    monkeypatch.setenv("ARMVIRT_FAKE_QEMU_RECORD", str(record))
+    return script(tmp_path, 'exec "%s" "%s" "$@"\n' % (sys.executable, HERE / "qmp_fake_emulator.py")), record
+
+
+def test_emulator_ignoring_quit_is_killed(tmp_path, monkeypatch):
+    monkeypatch.setattr(probe, "EXIT_GRACE", 0.2)
+    emulator, record = python_fake(tmp_path, monkeypatch, "ignore-quit")
+    with spawned_qemu(emulator, "tcg", timeout=5) as client:
+        assert client.execute("query-version") == {}
+    assert_cleaned_up(*recorded(record))
+
+
+def test_broken_monitor_at_start_is_a_probe_error_with_stderr(tmp_path, monkeypatch):
+    emulator, record = python_fake(tmp_path, monkeypatch, "bad-greeting")
+    with pytest.raises(ProbeError, match="QMP start-up failed.*fake-qemu: running in mode bad-greeting"):
+        with spawned_qemu(emulator, "tcg", timeout=5):
+            pass
+    assert_cleaned_up(*recorded(record))
+
+
+def test_stderr_tail(tmp_path):
+    path = tmp_path / "stderr"
+    path.write_bytes(b"early noise\n" * 10000 + b"qemu: the reason \xff\n")
+    tail = stderr_tail(str(path), limit=100)
+    assert tail.endswith("qemu: the reason \ufffd") and len(tail) <= 100
+    assert stderr_tail(str(tmp_path / "missing")) == ""
