@@ -59,7 +59,7 @@ def split_number_values(values):
     for value in values:
         match = _RANGE_RE.match(value)
         if match:
-            low, high = (int(part, 0) for part in match.groups())
+            low, high = (_int_bound(part) for part in match.groups())
             if low <= high:
                 ranges.append((low, high))
                 continue
@@ -70,6 +70,12 @@ def split_number_values(values):
         else:
             ranges.append((number, number))
     return ranges, names
+
+
+def _int_bound(text):
+    """A range bound as QEMU wrote it: 0x hex or decimal. int(text, 0) would refuse "010" (Python's octal rule)
+    and crash the whole split, so a padded decimal bound is read as decimal: QEMU formats bounds, users do not."""
+    return int(text, 16) if text[:2].lower() == "0x" else int(text, 10)
 
 
 def format_range(low, high):
