@@ -29,3 +29,46 @@ def qemu_binary():
             pytest.fail("qemu-system-aarch64 is missing in CI: scripts/setup.sh should have installed it")
         pytest.skip("qemu-system-aarch64 is not installed")
     return path
+
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+
+
+class ModuleRun(object):
+    """One ad-hoc run of a module through the real `ansible` command, on localhost."""
+
+    def __init__(self, returncode, result, output):
+        self.returncode = returncode
+        self.result = result
+        self.output = output
+
+    @property
+    def failed(self):
+        return self.returncode != 0 or bool(self.result.get("failed"))
+
+
+def run_module(module, args, check=False, diff=False, env=None, timeout=120):
+    """Run ``armvirt.cpu.<module>`` with ``args`` (a dict) through `ansible` and parse its result."""
+    command = ["ansible", "localhost", "-i", "localhost,", "-c", "local",
+               "-e", "ansible_python_interpreter=%s" % sys.executable,
+               "-m", "armvirt.cpu.%s" % module, "-a", json.dumps(args)]
+    if check:
+        command.append("--check")
+    if diff:
+        command.append("--diff")
+    full_env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="minimal", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                    ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_DEPRECATION_WARNINGS="0")
+    full_env.update(env or {})
+    proc = subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=timeout)
+    output = proc.stdout
+    start = output.find("=> {")
+    if start < 0:
+        raise AssertionError("no module result in the output of %s:\n%s\n%s" % (command, output, proc.stderr))
+    result, _ = json.JSONDecoder().raw_decode(output[start + 3:])
+    return ModuleRun(proc.returncode, result, output + proc.stderr)
+
+
+@pytest.fixture
+def ansible_module():
+    return run_module

@@ -1,0 +1,443 @@
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The probe cache: one host's HostProps in an XML file, used while its fingerprint still holds.
+
+A probe spawns QEMU (tens of milliseconds to seconds); a valid cache read costs well under 2 ms. Like libvirt's
+QEMU capabilities cache, the file records what the answer depends on (the fingerprint) and is discarded when any
+item of it changes. Format, fingerprint items and safety rules: docs/cache.md; schema:
+docs/schemas/cpu_property_info.rng. Standard library only: this runs on hypervisors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import re
+import stat
+import tempfile
+import xml.etree.ElementTree as ET
+
+from ansible_collections.armvirt.cpu.plugins.module_utils.props import HostProps, Property
+
+FORMAT_VERSION = 1  # bump when the file layout or the meaning of a fingerprint item changes
+ROOT_TAG = "cpuPropertyInfo"
+MAX_BYTES = 16 * 1024 * 1024  # a real cache is a few hundred KiB at most; anything bigger is not ours
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+NONE = "none"  # fingerprint value for an absent item (no module directory, no MIDR in sysfs)
+
+# Why a fingerprint item invalidates, in the words status() reports; keys follow fingerprint()'s order.
+_LABELS = {
+    "format": "cache format changed",
+    "emulator": "emulator changed",
+    "emulator_ctime": "emulator changed",
+    "qemu_moddir": "QEMU modules changed",
+    "qemu_moddir_mtime": "QEMU modules changed",
+    "accel": "accelerator changed",
+    "kvm": "KVM availability changed",
+    "kernel_release": "kernel changed",
+    "kernel_version": "kernel changed",
+    "host_cpu_midr": "host CPU changed",
+}
+
+# Characters XML 1.0 carries verbatim in element text. Anything else (control characters, CR, which parsers turn
+# into LF, lone surrogates) is stored as a JSON string literal with enc="json", so every str survives unchanged.
+_TEXT_UNSAFE = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Attribute values are normalised by parsers (tab and newline become spaces), so names must not contain them.
+_ATTR_UNSAFE = re.compile("[^\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class CacheError(Exception):
+    """The cache cannot be used safely (symlink, world-writable) or the result cannot be stored; names the path."""
+
+
+def fingerprint(emulator, accel, sysfs_root="/sys"):
+    """What a probe result depends on, as strings; a cache is valid only while every item is equal.
+
+    Cheap by design (a few stat calls and one small read per CPU): it is computed on every run.
+    """
+    moddir = _module_dir(emulator)
+    uname = os.uname()
+    return {
+        "format": str(FORMAT_VERSION),
+        "emulator": emulator or NONE,
+        "emulator_ctime": _stat_ns(emulator, "st_ctime_ns"),
+        "qemu_moddir": moddir or NONE,
+        "qemu_moddir_mtime": _stat_ns(moddir, "st_mtime_ns"),
+        "accel": str(accel),
+        "kvm": "yes" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "no",
+        "kernel_release": uname.release,
+        "kernel_version": uname.version,
+        "host_cpu_midr": ",".join(_midrs(sysfs_root)) or NONE,
+    }
+
+
+def _stat_ns(path, field):
+    """ctime catches a replaced or re-permissioned binary even when the package keeps its mtime (libvirt does so)."""
+    if not path:
+        return NONE
+    try:
+        return str(getattr(os.stat(path), field))
+    except OSError:
+        return NONE
+
+
+def _module_dir(emulator):
+    """The directory this emulator loads modules (accelerators, devices, block drivers) from, found as QEMU does.
+
+    QEMU tries $QEMU_MODULE_DIR, then its configured moddir relocated to the prefix of the real binary
+    (<prefix>/bin/..): <libdir>/qemu, where libdir is lib/<multiarch> on Debian, lib64 on Fedora, else lib.
+    """
+    candidates = [os.environ.get("QEMU_MODULE_DIR")]
+    if emulator:
+        prefix = os.path.dirname(os.path.dirname(os.path.realpath(emulator)))
+        multiarch = os.uname().machine + "-linux-gnu"
+        candidates += [os.path.join(prefix, "lib", multiarch, "qemu"), os.path.join(prefix, "lib64", "qemu"),
+                       os.path.join(prefix, "lib", "qemu")]
+    return next((path for path in candidates if path and os.path.isdir(path)), None)
+
+
+def _midrs(sysfs_root):
+    """Sorted distinct MIDR_EL1 values of the CPUs (big.LITTLE hosts have several); empty off Arm.
+
+    libvirt keys its cache on an x86 CPU signature and has none on Arm; MIDR (implementer, part, revision) is
+    the Arm counterpart: a new CPU or a moved disk image means re-probing.
+    """
+    base = os.path.join(sysfs_root, "devices", "system", "cpu")
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return []
+    values = set()
+    for name in names:  # about 7 us per CPU on sysfs: the dominant cost of fingerprint() on big hosts
+        if name[:3] != "cpu" or not name[3:].isdigit():
+            continue
+        try:
+            fd = os.open(base + "/" + name + "/regs/identification/midr_el1", os.O_RDONLY)
+        except OSError:
+            continue  # offline CPU, or not an arm64 kernel
+        try:
+            values.add(os.read(fd, 64).strip().decode("ascii", "replace"))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return sorted(values)
+
+
+# ---------------------------------------------------------------------------------------------------- format
+
+
+def dumps(host_props, fp):
+    """The cache file's bytes: deterministic (sorted fingerprint, properties and extras) so equal input gives
+    equal bytes and write() can tell "unchanged". Raises ValueError for what XML cannot hold losslessly."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<%s format="%d">' % (ROOT_TAG, FORMAT_VERSION),
+             "  <fingerprint>"]
+    lines += ["    " + _leaf("item", fp[key], name=key) for key in sorted(fp)]
+    lines.append("  </fingerprint>")
+    lines.append("  " + _leaf("supported", "yes" if host_props.supported else "no"))
+    for tag, value in (("dialect", host_props.dialect), ("reason", host_props.reason),
+                       ("qemuVersion", host_props.qemu_version), ("qemuPackage", host_props.qemu_package),
+                       ("cpuModel", host_props.cpu_model)):
+        if value is not None:
+            lines.append("  " + _leaf(tag, value))
+    lines.append("  <properties>")
+    for name in sorted(host_props.properties):
+        prop = host_props.properties[name]
+        lines.append('    <property name="%s" type="%s">' % (_attr(name), _attr(prop.type)))
+        lines += ["      " + _leaf("value", value) for value in prop.supported_values]
+        if prop.default is not None:
+            lines.append("      " + _leaf("default", prop.default))
+        for key in sorted(prop.extra):
+            text = json.dumps(prop.extra[key], sort_keys=True, ensure_ascii=True, separators=(",", ":"),
+                              allow_nan=False)
+            lines.append("      " + _leaf("extra", text, name=key))
+        lines.append("    </property>")
+    lines += ["  </properties>", "</%s>" % ROOT_TAG, ""]
+    return "\n".join(lines).encode("utf-8")
+
+
+def _escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _attr(text):
+    if not isinstance(text, str) or _ATTR_UNSAFE.search(text):
+        raise ValueError("%r cannot be stored as a name in the cache" % (text,))
+    return _escape(text).replace('"', "&quot;")
+
+
+def _leaf(tag, text, name=None):
+    if not isinstance(text, str):
+        raise ValueError("<%s> value %r is not a string" % (tag, text))
+    head = tag if name is None else '%s name="%s"' % (tag, _attr(name))
+    if _TEXT_UNSAFE.search(text):
+        head, text = head + ' enc="json"', json.dumps(text)
+    return "<%s>%s</%s>" % (head, _escape(text), tag) if text else "<%s/>" % head
+
+
+def _text(elem):
+    text = elem.text or ""
+    encoding = elem.get("enc")
+    if encoding is None:
+        return text
+    if encoding == "json":
+        value = json.loads(text)
+        if isinstance(value, str):
+            return value
+    raise ValueError("bad enc=%r text in <%s>" % (encoding, elem.tag))
+
+
+def _child(root, tag):
+    elem = root.find(tag)
+    if elem is None:
+        raise ValueError("no <%s>" % tag)
+    return elem
+
+
+def _optional(root, tag):
+    elem = root.find(tag)
+    return None if elem is None else _text(elem)
+
+
+def _named(elem):
+    name = elem.get("name")
+    if name is None:
+        raise ValueError("<%s> without a name" % elem.tag)
+    return name
+
+
+def _decode(root):
+    supported = {"yes": True, "no": False}.get(_text(_child(root, "supported")))
+    if supported is None:
+        raise ValueError("<supported> is neither yes nor no")
+    properties = {}
+    for elem in _child(root, "properties").findall("property"):
+        name, type_ = _named(elem), elem.get("type")
+        if type_ is None:
+            raise ValueError("property %s has no type" % name)
+        default = elem.find("default")
+        properties[name] = Property(name, type_, [_text(value) for value in elem.findall("value")],
+                                    None if default is None else _text(default),
+                                    {_named(extra): json.loads(_text(extra)) for extra in elem.findall("extra")})
+    return HostProps(supported, _optional(root, "dialect"), properties, _optional(root, "qemuVersion"),
+                     _optional(root, "qemuPackage"), _optional(root, "cpuModel"), _optional(root, "reason"))
+
+
+def loads(data, fp):
+    """(HostProps, "valid") when ``data`` is a cache of this format for fingerprint ``fp``, else (None, why).
+
+    Never raises for bad content. DOCTYPE/ENTITY are refused before parsing because expat expands internal
+    entities (billion laughs); the text is parsed as a str so an encoding declaration cannot hide one.
+    """
+    if len(data) > MAX_BYTES:
+        return None, "too large (over %d bytes)" % MAX_BYTES
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "corrupt: not UTF-8"
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        return None, "DOCTYPE refused"
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        return None, "corrupt: %s" % exc
+    if root.tag != ROOT_TAG:
+        return None, "foreign root element <%s>" % root.tag
+    if root.get("format") != str(FORMAT_VERSION):
+        return None, "format version %s, expected %d" % (root.get("format"), FORMAT_VERSION)
+    try:
+        cached = {_named(item): _text(item) for item in _child(root, "fingerprint").findall("item")}
+        changes = []
+        for key in list(fp) + sorted(set(cached) - set(fp)):
+            label = _LABELS.get(key, "fingerprint item %s changed" % key)
+            if cached.get(key) != fp.get(key) and label not in changes:
+                changes.append(label)
+        if changes:
+            return None, ", ".join(changes)
+        return _decode(root), "valid"
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        return None, "corrupt: %s" % (exc,)
+
+
+# ---------------------------------------------------------------------------------------------------- files
+
+
+def status(path, fp):
+    """(HostProps, "valid") or (None, why the module must re-probe: "missing", "kernel changed", "corrupt: ...").
+
+    Raises CacheError only for a cache nobody should trust (symlink, world-writable file or directory).
+    No lock: writers replace the file atomically, so a reader sees the old or the new file, whole.
+    """
+    try:
+        _check_dir(path)
+        fd, st = _open(path)
+    except FileNotFoundError:
+        return None, "missing"
+    except OSError as exc:
+        return None, "unreadable: %s" % (exc.strerror or exc)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None, "not a regular file"
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(MAX_BYTES + 1)
+        except OSError as exc:
+            return None, "unreadable: %s" % (exc.strerror or exc)
+    return loads(data, fp)
+
+
+def read(path, fp):
+    """The cached HostProps, or None when the cache is missing or invalid (the caller re-probes)."""
+    return status(path, fp)[0]
+
+
+def write(path, host_props, fp):
+    """Store ``host_props`` for ``fp`` atomically, mode 0644; True when the file's bytes changed.
+
+    Writers serialise on PATH.lock, so two runs never interleave; the file is replaced with rename, so readers and
+    a writer killed at any point leave the old or the new file whole. Raises CacheError naming the path.
+    """
+    try:
+        data = dumps(host_props, fp)
+    except (ValueError, TypeError) as exc:
+        raise CacheError("cannot store the properties in %s: %s" % (path, exc))
+    try:
+        _make_dirs(os.path.dirname(os.path.abspath(path)))
+        _check_dir(path)
+        with _locked(path):
+            _remove_stale_temps(path)
+            if _current(path) == data:
+                return False
+            _replace(path, data)
+            return True
+    except OSError as exc:
+        raise CacheError("cannot write cache %s: %s" % (path, exc))
+
+
+def remove(path):
+    """Delete the cache; True when there was one. PATH.lock stays: unlinking a lock file that another writer has
+    open would let two writers each hold "the" lock, on different inodes."""
+    if not os.path.lexists(path):
+        return False
+    try:
+        with _locked(path):
+            _remove_stale_temps(path)
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                return False
+            _fsync_dir(os.path.dirname(os.path.abspath(path)))
+            return True
+    except OSError as exc:
+        raise CacheError("cannot remove cache %s: %s" % (path, exc))
+
+
+def _check_dir(path):
+    """Refuse a world-writable directory: anyone could plant or swap the file (a sticky bit does not stop planting)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.stat(directory).st_mode & stat.S_IWOTH:
+        raise CacheError("directory %s of cache %s is world-writable; refusing to use it" % (directory, path))
+
+
+def _open(path):
+    """Open for reading without following a symlink (O_NOFOLLOW: no window between check and open) and refuse a
+    world-writable file. Returns (fd, stat); raises CacheError, FileNotFoundError or OSError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and os.path.islink(path):
+            raise CacheError("cache %s is a symlink; refusing to follow it" % path)
+        raise
+    st = os.fstat(fd)
+    if st.st_mode & stat.S_IWOTH:
+        os.close(fd)
+        raise CacheError("cache %s is world-writable; refusing to trust it" % path)
+    return fd, st
+
+
+def _current(path):
+    """The existing file's bytes when it is a proper 0644 regular file, else None (so it gets rewritten)."""
+    try:
+        fd, st = _open(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != FILE_MODE:
+        os.close(fd)
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(MAX_BYTES + 1)
+
+
+@contextlib.contextmanager
+def _locked(path):
+    lock = path + ".lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CacheError("lock file %s is a symlink; refusing to follow it" % lock)
+        raise
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the kernel also releases it when a writer dies
+
+
+def _temp_prefix(path):
+    """Temp files live beside the cache (same filesystem, so os.replace is atomic), hidden: .NAME.XXXXXXXX.tmp."""
+    directory, base = os.path.split(os.path.abspath(path))
+    return directory, "." + base + "."
+
+
+def _remove_stale_temps(path):
+    """Temp files are created only under the lock, so one seen while holding it is a dead writer's leftover."""
+    directory, prefix = _temp_prefix(path)
+    pattern = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}\.tmp\Z")  # mkstemp's 8 random characters
+    for name in os.listdir(directory):
+        if pattern.match(name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+
+
+def _replace(path, data):
+    directory, prefix = _temp_prefix(path)
+    fd, temp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)  # mkstemp gives 0600; umask must not decide who can read it
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory):
+    """Make the rename itself durable: without it a crash can bring back the old name."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(directory):
+    """Create missing directories 0755 whatever the umask, so unprivileged readers (the facts run) can reach it."""
+    if os.path.isdir(directory):
+        return
+    _make_dirs(os.path.dirname(directory))
+    try:
+        os.mkdir(directory)
+    except FileExistsError:
+        return
+    os.chmod(directory, DIR_MODE)

@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where a host's properties come from: a still valid cache, a probe of the emulator, or a running monitor.
+
+Both modules (props_facts, props_cache) call this, so they decide cache validity and probing the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import cache, dialects, probe, qmp
+
+CACHE_USE, CACHE_REFRESH, CACHE_IGNORE = "use", "refresh", "ignore"
+
+
+class CollectError(Exception):
+    """A fault while probing: the message names the host, the emulator or socket, and what went wrong."""
+
+
+def cache_path(cache_dir, emulator, accel):
+    """One file per emulator path and accelerator; the path hash follows libvirt's capabilities cache naming."""
+    digest = hashlib.sha256(os.path.abspath(emulator).encode("utf-8")).hexdigest()
+    return os.path.join(cache_dir, "%s-%s.xml" % (digest, accel))
+
+
+def probe_host(emulator, accel, timeout, qmp_socket=None):
+    """Ask QEMU directly: a running monitor when ``qmp_socket`` is given, else a freshly spawned emulator."""
+    where = "monitor %s" % qmp_socket if qmp_socket else "emulator %s (accel=%s)" % (emulator, accel)
+    try:
+        if qmp_socket:
+            with qmp.QMPClient(qmp_socket, timeout=timeout) as client:
+                return dialects.read_host_props(client, accel)
+        with probe.spawned_qemu(emulator, accel, timeout=timeout) as client:
+            return dialects.read_host_props(client, accel)
+    except (qmp.QMPError, probe.ProbeError) as exc:
+        raise CollectError("probing %s on host %s failed: %s" % (where, socket.gethostname(), exc))
+
+
+def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socket=None):
+    """The host's properties and where they came from.
+
+    Returns (host_props, source, cache_info): source is "cache" or "probe"; cache_info is None for a running
+    monitor, else a dict with the cache file's path, the fingerprint it must match and why it was not used.
+    The cache is only read here; writing it is the caller's choice.
+    """
+    if qmp_socket:
+        return probe_host(emulator, accel, timeout, qmp_socket), "probe", None
+    path = cache_path(cache_dir, emulator, accel)
+    fingerprint = cache.fingerprint(emulator, accel)
+    info = {"path": path, "fingerprint": fingerprint, "status": "not read"}
+    if cache_mode == CACHE_USE:
+        try:
+            cached, info["status"] = cache.status(path, fingerprint)
+        except cache.CacheError as exc:
+            raise CollectError("cache on host %s: %s" % (socket.gethostname(), exc))
+        if cached is not None:
+            return cached, "cache", info
+    elif cache_mode == CACHE_REFRESH:
+        info["status"] = "refresh requested"
+    return probe_host(emulator, accel, timeout), "probe", info

@@ -1,0 +1,156 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: props_cache
+short_description: Keep the cache of the Arm CPU properties a hypervisor's QEMU accepts
+version_added: 0.1.0
+description:
+  - Probes the host's QEMU the way M(armvirt.cpu.props_facts) does and writes the answer to a
+    C(<cpuPropertyInfo>) cache file that M(armvirt.cpu.props_facts) reuses until the emulator, the QEMU module
+    directory, the accelerator or C(/dev/kvm) usability, the kernel, the host CPUs or the cache format change.
+  - With O(state=present) a still valid cache is kept without probing (unless O(cache=refresh)); the task reports
+    changed only when the file's content changes. It also sets the C(arm_cpu_props) fact, so a play need not probe
+    twice.
+  - Writes are atomic (temporary file in the same directory, fsync, rename) and serialised with a lock; a symlink or a
+    world-writable file or directory at the cache path is refused.
+  - The file is this collection's own format, not libvirt's (whose C(<cpuPropertyInfo>) XML is not public yet);
+    C(docs/cache.md) and the RelaxNG schema C(docs/schemas/cpu_property_info.rng) describe it.
+author:
+  - armvirt.cpu maintainers (@armvirt)
+extends_documentation_fragment:
+  - armvirt.cpu.probe
+  - armvirt.cpu.attributes
+  - armvirt.cpu.attributes.facts
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  facts:
+    support: full
+options:
+  state:
+    description:
+      - V(present) makes sure a valid cache exists, probing when it is missing or no longer valid.
+      - V(absent) removes the cache file for O(emulator) and O(accel).
+    type: str
+    choices: [present, absent]
+    default: present
+  cache:
+    description:
+      - V(use) keeps a still valid cache. V(refresh) probes and rewrites it even when it is valid.
+      - Only used with O(state=present).
+    type: str
+    choices: [use, refresh]
+    default: use
+seealso:
+  - module: armvirt.cpu.props_facts
+"""
+
+EXAMPLES = r"""
+- name: Make sure the cache is valid (probes only when it is not)
+  armvirt.cpu.props_cache:
+    accel: kvm
+
+- name: Probe again after a firmware update that QEMU cannot see
+  armvirt.cpu.props_cache:
+    cache: refresh
+
+- name: Remove the cache of a TCG probe
+  armvirt.cpu.props_cache:
+    accel: tcg
+    state: absent
+"""
+
+RETURN = r"""
+path:
+  description: The cache file.
+  returned: always
+  type: str
+  sample: /var/cache/armvirt-cpu/0f1e...-kvm.xml
+status:
+  description: Why the cache was or was not reused before this task (valid, missing, emulator changed, corrupt, ...).
+  returned: always
+  type: str
+  sample: kernel changed
+ansible_facts:
+  description: The C(arm_cpu_props) fact, as M(armvirt.cpu.props_facts) returns it.
+  returned: when O(state=present)
+  type: dict
+  contains:
+    arm_cpu_props:
+      description: What this host's QEMU accepts; see M(armvirt.cpu.props_facts) for the keys.
+      returned: when O(state=present)
+      type: dict
+      sample:
+        supported: true
+        dialect: query-arm-cpu-props-info
+        accel: kvm
+        emulator: /usr/bin/qemu-system-aarch64
+        qemu_version: "9.2.0"
+        qemu_package: ""
+        cpu_model: host
+        source: probe
+        reason: null
+        properties:
+          feat_RAS:
+            type: string
+            supported_values: ["0.0", "1.0"]
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import probe_argument_spec
+
+
+def _current_text(path):
+    """The cache file as text for the diff, or an empty string when there is none."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except (IOError, OSError):
+        return ""
+
+
+def main():
+    argument_spec = probe_argument_spec()
+    argument_spec["state"] = dict(type="str", choices=["present", "absent"], default="present")
+    argument_spec["cache"] = dict(type="str", choices=["use", "refresh"], default="use")
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    path = collect.cache_path(params["cache_dir"], params["emulator"], params["accel"])
+
+    try:
+        if params["state"] == "absent":
+            before = _current_text(path)
+            changed = os.path.lexists(path)
+            if changed and not module.check_mode:
+                cache.remove(path)
+            module.exit_json(changed=changed, path=path, status="removed" if changed else "missing",
+                             diff=dict(before=before, after="", before_header=path, after_header=path))
+
+        host_props, source, info = collect.collect(
+            params["emulator"], params["accel"], params["timeout"], params["cache_dir"], params["cache"])
+        before = _current_text(path)
+        after = before if source == "cache" else cache.dumps(host_props, info["fingerprint"]).decode("utf-8")
+        changed = after != before
+        if changed and not module.check_mode:
+            cache.write(path, host_props, info["fingerprint"])
+    except (collect.CollectError, cache.CacheError) as exc:
+        module.fail_json(msg=str(exc), path=path)
+
+    fact = host_props.to_fact(params["accel"], params["emulator"], source)
+    module.exit_json(changed=changed, path=path, status=info["status"], ansible_facts={"arm_cpu_props": fact},
+                     diff=dict(before=before, after=after, before_header=path, after_header=path))
+
+
+if __name__ == "__main__":
+    main()

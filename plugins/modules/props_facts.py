@@ -1,0 +1,183 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: props_facts
+short_description: Gather the Arm CPU properties a hypervisor's QEMU accepts
+version_added: 0.1.0
+description:
+  - Asks the host's QEMU over QMP which values each Arm CPU property (for example C(feat_RAS), C(hw_prop_WRPs),
+    C(sve128)) accepts, and sets the fact C(arm_cpu_props).
+  - Detects the QMP interface the QEMU offers and records it as RV(ansible_facts.arm_cpu_props.dialect), in this order --
+    C(query-arm-cpu-props-info) (patched QEMU), C(query-cpu-props-info) (its generic successor under review),
+    C(query-cpu-model-expansion) (released QEMU, boolean properties only, their allowed values found by trying each).
+  - A QEMU that answers but offers none of these is reported with RV(ansible_facts.arm_cpu_props.supported=false) and the
+    reason; the task does not fail. A fault (no monitor, a timeout, garbage, an emulator that does not start) fails
+    the task with a message naming the host and the emulator.
+  - Reads a still valid cache written by M(armvirt.cpu.props_cache) instead of probing, but never writes it.
+  - Usable as a facts module of C(gather_facts) through C(FACTS_MODULES) (C(ansible_facts_modules)).
+author:
+  - armvirt.cpu maintainers (@armvirt)
+extends_documentation_fragment:
+  - armvirt.cpu.probe
+  - armvirt.cpu.attributes
+  - armvirt.cpu.attributes.facts
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+options:
+  qmp_socket:
+    description:
+      - Path of the unix socket of an already running QEMU monitor to ask instead of starting the emulator.
+      - O(emulator) is then ignored. No cache is read or written in this case, and the monitor is never told to C(quit).
+      - A QEMU monitor serves one client at a time, so a monitor that libvirt holds never answers; the task then fails
+        after O(timeout) with a message that says so.
+    type: path
+  cache:
+    description:
+      - V(use) returns the cache when it is still valid (same emulator ctime, QEMU module directory, accelerator and
+        C(/dev/kvm) usability, kernel, host CPUs, cache format) and probes otherwise.
+      - V(refresh) probes even when the cache is valid. V(ignore) neither reads nor checks it.
+    type: str
+    choices: [use, refresh, ignore]
+    default: use
+notes:
+  - Values are kept as QEMU reported them, as strings (C("0-3"), C("1.1_base"), C("off")); booleans are C("on")/C("off").
+  - Property names are opaque; nothing depends on a prefix such as C(feat_), C(hw_prop_) or C(SYSREG_).
+seealso:
+  - module: armvirt.cpu.props_cache
+  - plugin: armvirt.cpu.cpu_feature_check
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+- name: Gather Arm CPU properties (cache used when valid)
+  armvirt.cpu.props_facts:
+
+- name: Probe a TCG-only emulator, ignoring any cache
+  armvirt.cpu.props_facts:
+    emulator: /usr/bin/qemu-system-aarch64
+    accel: tcg
+    cache: ignore
+
+- name: Ask a QEMU monitor that is already running (not one held by libvirt)
+  armvirt.cpu.props_facts:
+    qmp_socket: /run/qemu/probe.sock
+    timeout: 5
+
+# In ansible.cfg or the inventory, to gather them with the default facts:
+#   [defaults]
+#   facts_modules = ansible.builtin.setup, armvirt.cpu.props_facts
+- name: Use the fact
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts['arm_cpu_props']['properties']['feat_RAS']['supported_values'] | default([]) }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts added to the host.
+  returned: always
+  type: dict
+  contains:
+    arm_cpu_props:
+      description:
+        - What this host's QEMU accepts. The JSON Schema C(docs/schemas/arm_cpu_props.schema.json) describes it.
+      returned: always
+      type: dict
+      contains:
+        supported:
+          description: Whether a dialect answered with properties.
+          type: bool
+          sample: true
+        dialect:
+          description: The QMP command the properties came from; null when none.
+          type: str
+          sample: query-arm-cpu-props-info
+        accel:
+          description: The accelerator probed for.
+          type: str
+          sample: kvm
+        emulator:
+          description: The emulator probed; null when O(qmp_socket) was used.
+          type: str
+          sample: /usr/bin/qemu-system-aarch64
+        qemu_version:
+          description: QEMU's version as major.minor.micro.
+          type: str
+          sample: "9.2.0"
+        qemu_package:
+          description: QEMU's package string.
+          type: str
+          sample: "Debian 1:9.2+ds-1"
+        cpu_model:
+          description: The CPU model the properties were read for, where the dialect tells.
+          type: str
+          sample: host
+        source:
+          description: V(probe) or V(cache).
+          type: str
+          sample: cache
+        reason:
+          description: Why RV(ansible_facts.arm_cpu_props.supported) is false; null otherwise.
+          type: str
+          sample: null
+        properties:
+          description: Property name to its C(type) and C(supported_values) (and C(default) where known).
+          type: dict
+          sample:
+            feat_RAS:
+              type: string
+              supported_values: ["0.0", "1.0", "1.1_base"]
+            hw_prop_WRPs:
+              type: number
+              supported_values: ["0-3"]
+cache:
+  description: The cache file consulted and why it was or was not used. Absent with O(qmp_socket).
+  returned: when O(qmp_socket) is not set
+  type: dict
+  contains:
+    path:
+      description: The cache file.
+      type: str
+      sample: /var/cache/armvirt-cpu/0f1e...-kvm.xml
+    status:
+      description: V(valid) when used, else why not (missing, emulator changed, corrupt, ...).
+      type: str
+      sample: valid
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import collect
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import probe_argument_spec
+
+
+def main():
+    argument_spec = probe_argument_spec()
+    argument_spec["qmp_socket"] = dict(type="path")
+    argument_spec["cache"] = dict(type="str", choices=["use", "refresh", "ignore"], default="use")
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+    try:
+        host_props, source, cache_info = collect.collect(
+            params["emulator"], params["accel"], params["timeout"], params["cache_dir"], params["cache"],
+            params["qmp_socket"])
+    except collect.CollectError as exc:
+        module.fail_json(msg=str(exc))
+    emulator = None if params["qmp_socket"] else params["emulator"]
+    result = dict(changed=False, ansible_facts={"arm_cpu_props": host_props.to_fact(params["accel"], emulator, source)})
+    if cache_info is not None:
+        result["cache"] = {"path": cache_info["path"], "status": cache_info["status"]}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
