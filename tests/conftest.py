@@ -60,12 +60,12 @@ def run_module(module, args, check=False, diff=False, env=None, timeout=120):
     full_env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="minimal", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                     ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_DEPRECATION_WARNINGS="0")
     full_env.update(env or {})
-    proc = subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=timeout)
+    proc = subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=timeout, check=False)
     output = proc.stdout
     start = output.find("=> {")
     if start < 0:
         raise AssertionError("no module result in the output of %s:\n%s\n%s" % (command, output, proc.stderr))
-    result, _ = json.JSONDecoder().raw_decode(output[start + 3:])
+    result = json.JSONDecoder().raw_decode(output[start + 3:])[0]
     return ModuleRun(proc.returncode, result, output + proc.stderr)
 
 

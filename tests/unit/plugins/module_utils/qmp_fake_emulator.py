@@ -26,7 +26,7 @@ def main(argv):
     server.listen(1)
     sys.stderr.write("fake-qemu: running in mode %s\n" % mode)
     sys.stderr.flush()
-    conn, _ = server.accept()
+    conn, _address = server.accept()
     if mode == "bad-greeting":
         conn.sendall(b"this is not QMP\r\n")
     else:

@@ -73,7 +73,7 @@ class ReplayClient(object):
         return exchange["return"]
 
     def assert_all_used(self):
-        left = [key for key, answers in self._unused.items() for _ in answers]
+        left = [key for key, answers in self._unused.items() for _answer in answers]
         assert not left, "recorded replies never asked for: %s" % left
 
 

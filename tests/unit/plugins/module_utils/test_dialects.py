@@ -93,7 +93,7 @@ def test_qemu_72_tcg_expansion_of_max():
     assert (host.supported, host.dialect, host.cpu_model, host.reason) == (True, EXPANSION, "max", None)
     assert len(host.properties) == 21
     # one expansion of the defaults, then one per boolean: N+1, nothing asked twice
-    assert [c for c, _ in client.calls] == ["query-version", "query-commands"] + [EXPANSION] * 22
+    assert [call[0] for call in client.calls] == ["query-version", "query-commands"] + [EXPANSION] * 22
     got = values(host)
     assert got["aarch64"] == ["on"]
     assert got["sve128"] == ["on"]

@@ -91,7 +91,7 @@ class ScriptedServer(object):
 
     def _run(self):
         try:
-            conn, _ = self.sock.accept()
+            conn, _address = self.sock.accept()
             conn.settimeout(10)
             with conn:
                 self.handler(Peer(conn, self))
@@ -320,8 +320,8 @@ def test_events_before_reply_are_kept_and_bounded(serve):
 def test_replies_without_id_are_never_matched(serve):
     """Parse-error replies carry no id (35_malformed_json_garbage.json): skipped, counted, last one kept."""
     def reply(command):
-        return recv_lines("35_malformed_json_garbage.json") + [with_id(recv_lines("05_query-version.json")[0],
-                                                                      command)]
+        version = with_id(recv_lines("05_query-version.json")[0], command)
+        return recv_lines("35_malformed_json_garbage.json") + [version]
     server = serve(answer_once(reply))
     with QMPClient(server.address, timeout=5) as client:
         assert client.execute("query-version") == VERSION
@@ -465,7 +465,7 @@ def test_deadline_covers_the_whole_command_not_each_read(serve):
     def handler(peer):
         peer.greet_and_negotiate()
         peer.read_command()
-        for _ in range(200):
+        for _attempt in range(200):
             if peer.server.release.wait(0.05):
                 return
             peer.send(b" ")
