@@ -1,0 +1,179 @@
+"""The stand-in emulator runs with libvirt's exact argv, serves QMP on its socket and leaves nothing behind."""
+
+import contextlib
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from armsim import write_wrapper
+from armsim.cli import STANDIN
+
+TRANSCRIPTS = pathlib.Path(__file__).resolve().parents[4] / "shared" / "reference" / "qemu-7.2-tcg-transcripts"
+TOOLS = pathlib.Path(STANDIN).parent.parent
+
+
+def libvirt_argv(tmp_path, accel="tcg", daemonize=True):
+    """argv.txt with our paths: -S -no-user-config ... -qmp unix:SOCK,server=on,wait=off -pidfile P -daemonize."""
+    argv = (TRANSCRIPTS / "argv.txt").read_text().split()[1:]
+    argv = [a.replace("/tmp/qmp-machine-none-6570", str(tmp_path / "qmp")) for a in argv]
+    argv = [a.replace("accel=tcg", "accel=" + accel) for a in argv]
+    return argv if daemonize else [a for a in argv if a != "-daemonize"]
+
+
+def wait_for(path, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline, "%s never appeared" % path
+        time.sleep(0.005)
+
+
+def gone(pid):
+    """True when pid has exited (a zombie left to a non-reaping init counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with contextlib.suppress(OSError):
+        return pathlib.Path("/proc/%d/stat" % pid).read_text().split(")")[1].split()[0] == "Z"
+    return True
+
+
+def quit_monitor(sock):
+    client = QEMUMonitorProtocol(str(sock))
+    client.connect()
+    version = client.cmd("query-version")
+    assert client.cmd_raw("quit") == {"return": {}}
+    with contextlib.suppress(EOFError):
+        client.close()
+    return version
+
+
+def test_libvirt_argv_with_daemonize_serves_and_quits_without_leftovers(tmp_path):
+    argv = libvirt_argv(tmp_path)
+    parent = subprocess.run([STANDIN, *argv, "--armsim-profile", "qemu-7.2-released"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, timeout=10)
+    assert parent.returncode == 0, parent.stderr  # like QEMU: the parent returns once the monitor exists
+    sock, pidfile = tmp_path / "qmp.sock", tmp_path / "qmp.pid"
+    assert sock.exists() and pidfile.exists()
+    pid = int(pidfile.read_text())
+    try:
+        assert quit_monitor(sock)["qemu"] == {"micro": 22, "minor": 2, "major": 7}
+        deadline = time.monotonic() + 5
+        while not gone(pid):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        if not gone(pid):  # never leave a daemon behind, even when the test fails
+            os.kill(pid, signal.SIGKILL)
+    assert not sock.exists() and not pidfile.exists()
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_foreground_run_with_env_profile_exits_0_on_quit(tmp_path, how):
+    env = dict(os.environ, ARMSIM_PROFILE="neoverse-v1", PYTHONPATH=str(TOOLS))
+    program = [STANDIN] if how == "script" else [sys.executable, "-m", "armsim"]
+    proc = subprocess.Popen([*program, *libvirt_argv(tmp_path, "kvm", daemonize=False)], env=env)
+    try:
+        wait_for(tmp_path / "qmp.sock")
+        quit_monitor(tmp_path / "qmp.sock")
+        assert proc.wait(5) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not (tmp_path / "qmp.sock").exists()
+
+
+def test_kvm_on_a_host_without_kvm_fails_like_qemu(tmp_path):
+    result = subprocess.run([STANDIN, *libvirt_argv(tmp_path, "kvm"), "--armsim-profile", "qemu-7.2-released"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1
+    assert result.stderr == "qemu-system-aarch64: invalid accelerator kvm\n"  # measured with Debian's QEMU 7.2
+    assert not (tmp_path / "qmp.sock").exists()
+
+
+def test_sigterm_ends_it_cleanly(tmp_path, rawclient):
+    proc = subprocess.Popen([STANDIN, *libvirt_argv(tmp_path, daemonize=False), "--armsim-profile", "neoverse-n1"],
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(tmp_path / "qmp.sock")
+    client = rawclient(str(tmp_path / "qmp.sock")).negotiate()
+    proc.send_signal(signal.SIGTERM)
+    assert client.msg()["data"] == {"guest": False, "reason": "host-signal"}  # QEMU's SHUTDOWN on a signal
+    with pytest.raises(EOFError):
+        client.line()
+    client.close()
+    assert proc.wait(5) == 0
+    assert "terminating on signal 15" in proc.stderr.read()
+    proc.stderr.close()
+    assert not (tmp_path / "qmp.sock").exists()
+
+
+def test_fault_crash_at_start_from_env(tmp_path):
+    env = dict(os.environ, ARMSIM_FAULTS=json.dumps({"crash_at_start": "qemu-system-aarch64: simulated failure"}))
+    result = subprocess.run([STANDIN, *libvirt_argv(tmp_path), "--armsim-profile", "neoverse-n1"], env=env,
+                            capture_output=True, text=True, timeout=10)
+    assert (result.returncode, result.stderr) == (1, "qemu-system-aarch64: simulated failure\n")
+    assert not (tmp_path / "qmp.sock").exists()
+
+
+def test_fault_hang_at_start_from_a_flag(tmp_path):
+    proc = subprocess.Popen([STANDIN, *libvirt_argv(tmp_path, daemonize=False), "--armsim-profile", "neoverse-n1",
+                             "--fault-hang-at-start"])
+    try:
+        time.sleep(0.4)
+        assert proc.poll() is None and not (tmp_path / "qmp.sock").exists()
+    finally:
+        proc.terminate()
+        assert proc.wait(5) == -signal.SIGTERM
+
+
+def test_write_wrapper_gives_each_host_its_own_emulator(tmp_path):
+    wrapper = write_wrapper(str(tmp_path / "emu-v2"), "neoverse-v2", faults={"events_before_reply": 1})
+    assert os.access(wrapper, os.X_OK) and open(wrapper).readline() == "#!/bin/sh\n"
+    proc = subprocess.Popen([wrapper, *libvirt_argv(tmp_path, "kvm", daemonize=False)])
+    try:
+        wait_for(tmp_path / "qmp.sock")
+        client = QEMUMonitorProtocol(str(tmp_path / "qmp.sock"))
+        client.connect()
+        assert client.cmd("query-cpu-props-info")
+        assert client.get_events()  # the baked-in fault sent an event before the reply
+        client.cmd_raw("quit")
+        with contextlib.suppress(EOFError):
+            client.close()
+        assert proc.wait(5) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_write_wrapper_refuses_unknown_profiles_and_faults(tmp_path):
+    with pytest.raises(ValueError, match="no armsim profile"):
+        write_wrapper(str(tmp_path / "x"), "no-such-host")
+    with pytest.raises(ValueError, match="unknown fault"):
+        write_wrapper(str(tmp_path / "x"), "neoverse-n1", faults={"bogus": 1})
+
+
+def test_serve_subcommand_is_a_long_running_monitor(tmp_path):
+    sock = tmp_path / "mon.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "armsim", "serve", "--profile", "neoverse-n1-oldkernel",
+                             "--socket", str(sock)], env=dict(os.environ, PYTHONPATH=str(TOOLS)),
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == str(sock)
+        for _ in range(2):  # it outlives a client; only quit ends it
+            client = QEMUMonitorProtocol(str(sock))
+            client.connect()
+            assert client.cmd("query-kvm") == {"enabled": True, "present": True}
+            client.close()
+        quit_monitor(sock)
+        assert proc.wait(5) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
