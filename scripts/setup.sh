@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # Shared set-up for scripts/demo, scripts/test and scripts/bench (sourced, not run).
 # Installs what the project needs on a fresh Debian machine with Python 3.11 and is a no-op when all is there:
-#   - Debian packages (qemu-system-arm for the real emulator, libvirt0 for libvirt's RelaxNG schemas);
+#   - Debian packages: qemu-system-arm (the real emulator), libvirt0 (libvirt's RelaxNG schemas), openssh-client
+#     (the demo's unreachable host), shellcheck (ansible-test sanity);
 #   - .venv with the pinned Python packages of requirements/test.txt;
 #   - .build/collections/ansible_collections/armvirt/cpu, a link to this checkout, so that Ansible and pytest
 #     import the collection under its real name.
@@ -9,7 +11,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 BUILD="$ROOT/.build"
-DEBIAN_PACKAGES=(qemu-system-arm libvirt0)
+DEBIAN_PACKAGES=(qemu-system-arm libvirt0 openssh-client shellcheck)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -31,7 +33,7 @@ install_debian_packages() {
 
 install_venv() {
     local stamp="$VENV/.requirements.sha256" want
-    want=$(cat "$ROOT/requirements/test.txt" | sha256sum | cut -d' ' -f1)
+    want=$(sha256sum < "$ROOT/requirements/test.txt" | cut -d' ' -f1)
     if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
         return 0
     fi

@@ -123,7 +123,7 @@ def qmp_address(spec):
     if target.startswith("unix:"):
         return {"unix_path": target[len("unix:"):]}
     if target.startswith("tcp:"):
-        host, _, port = target[len("tcp:"):].rpartition(":")
+        host, _colon, port = target[len("tcp:"):].rpartition(":")
         return {"tcp": (host or "127.0.0.1", int(port))}
     return None
 
@@ -175,7 +175,7 @@ def cmd_serve(argv):
     if args.socket:
         server = QMPServer(profile, accel, collect_faults(args, profile), unix_path=args.socket)
     else:
-        host, _, port = args.tcp.rpartition(":")
+        host, _colon, port = args.tcp.rpartition(":")
         server = QMPServer(profile, accel, collect_faults(args, profile), tcp=(host or "127.0.0.1", int(port)))
     print(server.address if args.socket else "%s:%d" % tuple(server.address), flush=True)
     return serve_until_done(server)

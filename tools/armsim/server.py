@@ -263,7 +263,7 @@ class QMPServer:
         try:
             while not self._stop.is_set():
                 if select.select([self.listener], [], [], 0.05)[0]:
-                    conn, _ = self.listener.accept()
+                    conn, _address = self.listener.accept()
                     with conn:
                         Session(self, conn).run()
         finally:
@@ -361,7 +361,7 @@ class Session:
         faults = self.faults
         if faults.delay:
             time.sleep(faults.delay)
-        for _ in range(faults.events_before_reply if noise else 0):
+        for _event in range(faults.events_before_reply if noise else 0):
             self.send(event(*NOISE_EVENT))
         for message in events:
             self.send(message)

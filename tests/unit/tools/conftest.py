@@ -33,7 +33,7 @@ class RawClient:
             if not data:
                 raise EOFError(self.buf)
             self.buf += data
-        line, _, self.buf = self.buf.partition(b"\r\n")
+        line, _separator, self.buf = self.buf.partition(b"\r\n")
         return line + b"\r\n"
 
     def msg(self, timeout=2.0):

@@ -34,7 +34,7 @@ def test_profile_structure(name):
         assert re.match(r"^(feat_[A-Za-z0-9]+|hw_prop_[A-Za-z0-9_]+)$", name) or name in BOOL_PROPS \
             or re.match(r"^sve[0-9]+$", name), name
         for value in prop["supported-values"]:
-            low, _, high = value.partition("-")
+            low, _dash, high = value.partition("-")
             if high:
                 assert int(low) < int(high), (name, value)
 

@@ -272,7 +272,7 @@ def test_fault_garbage_reply(raw):
 def test_fault_events_before_each_reply(raw):
     client = raw(faults={"events_before_reply": 3})
     client.send('{"execute": "query-target", "id": 1}')
-    messages = [client.msg() for _ in range(4)]
+    messages = [client.msg() for _index in range(4)]
     assert [m.get("event") for m in messages[:3]] == ["RTC_CHANGE"] * 3
     assert messages[3] == {"return": {"arch": "aarch64"}, "id": 1}
 
@@ -280,7 +280,7 @@ def test_fault_events_before_each_reply(raw):
 def test_fault_events_forever_never_replies(raw):
     client = raw(faults={"events_forever": ["query-cpu-model-expansion"], "event_interval": 0.001})
     client.send('{"execute": "query-cpu-model-expansion", "arguments": {"type": "full", "model": {"name": "host"}}}')
-    messages = [client.msg() for _ in range(50)]
+    messages = [client.msg() for _index in range(50)]
     assert all(m["event"] == "RTC_CHANGE" for m in messages)
 
 
