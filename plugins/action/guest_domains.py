@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action armvirt.cpu.guest_domains: decide every guest's XML on the controller, write it all in one module call.
+
+Why an action plugin: the checks need lxml (libvirt's RelaxNG schema) and jsonschema (policy files), which
+hypervisors do not have and should not need; and 10,000 guests must not cost 10,000 module runs. The options are
+documented in ``plugins/modules/guest_domains.py`` and validated here with that module's own spec; the work is
+``plugin_utils.domains.build``; the module only writes.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.armvirt.cpu.plugins.modules.guest_domains import ARGUMENT_SPEC
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, policy
+
+display = Display()
+
+MODULE = "armvirt.cpu.guest_domains"
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        facts = task_vars.get("ansible_facts") or {}
+        host = args["host"] or task_vars.get("inventory_hostname") or "host"
+        props = args["props"] if args["props"] is not None else facts.get("arm_cpu_props")
+        libvirt = args["libvirt"] if args["libvirt"] is not None else facts.get("libvirt_cpu")
+        mode, features = args["mode"], args["features"]
+        if args["policy_file"]:
+            path = self._find(args["policy_file"], "files")
+            try:
+                file_mode, features = policy.load(path)
+            except policy.PolicyError as exc:
+                return self._failed(result, "invalid guest CPU policy file:\n%s" % exc, policy_errors=exc.messages)
+            mode = file_mode or mode
+        if props is None:
+            return self._failed(result, "%s: no arm_cpu_props to check the guests against: pass props, or gather "
+                                "ansible_facts['arm_cpu_props'] with armvirt.cpu.props_facts first." % host)
+        template = self._find(args["template"], "templates") if args["template"] else domains.DEFAULT_TEMPLATE
+
+        try:
+            outcome = domains.build(args["guests"], features, props, mode, host, args["delivery"], template,
+                                    args["schema_dir"], libvirt, args["libvirt_check"])
+        except domains.SetupError as exc:
+            return self._failed(result, "%s: %s" % (host, exc))
+        for note in outcome.notes:
+            display.warning(note)
+        if outcome.errors:
+            count = len({record["guest"] for record in outcome.errors})
+            return self._failed(result, "%s: nothing was written; %d problem(s) in the guest CPU request of %d "
+                                "guest(s):\n%s" % (host, len(outcome.errors), count, outcome.message()),
+                                errors=outcome.errors, notes=outcome.notes)
+
+        module_args = {"output_dir": args["output_dir"],
+                       "guests": [{"name": name, "_xml": text} for name, text in outcome.documents]}
+        written = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+        if written.get("failed"):
+            result.update(written)
+            return result
+        guests = written.get("guests", {})
+        for name, info in guests.items():
+            info["qemu_cpu_arg"] = outcome.guests[name]["qemu_cpu_arg"]
+        result.update(changed=written.get("changed", False), guests=guests,
+                      qemu_cpu_args={name: info["qemu_cpu_arg"] for name, info in outcome.guests.items()},
+                      schema=outcome.schema, libvirt_check=outcome.libvirt_check, notes=outcome.notes)
+        if "diff" in written:
+            result["diff"] = written["diff"]
+        return result
+
+    def _find(self, path, kind):
+        """A controller file the way template/copy find theirs (role dir, then playbook dir)."""
+        try:
+            return self._find_needle(kind, path)
+        except AnsibleActionFail as exc:
+            raise AnsibleActionFail("cannot find %s: %s" % (path, exc.message))
+
+    @staticmethod
+    def _failed(result, msg, **extra):
+        result.update(failed=True, changed=False, msg=msg, guests={}, **extra)
+        return result

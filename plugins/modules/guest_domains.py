@@ -1,0 +1,369 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: guest_domains
+short_description: Validate, render, schema-check and write libvirt domain XML with Arm CPU properties
+version_added: 0.1.0
+description:
+  - Writes one libvirt domain XML file per guest, C(<output_dir>/<guest>.xml), on the managed host, with the guest's
+    Arm CPU properties (for example C(feat_RAS), C(hw_prop_WRPs), C(sve128)) either as C(<feature value=...>)
+    (libvirt's RFC) or as a C(<qemu:commandline>) C(-cpu) override for a libvirt without it.
+  - "The work is done on the controller by the action plugin of the same name, in this order: every guest's features
+    (the common O(features), overridden by name by the guest's own) are checked against O(props) with the
+    collection's one validation (C(validate.check_features), see C(docs/guest-validation.md)); the C(-cpu) value is
+    built (C(validate.qemu_cpu_arg)); each guest's XML is rendered from O(template); each document is checked
+    against libvirt's RelaxNG domain schema from O(schema_dir); with O(libvirt_check) the request is checked against
+    what the host's libvirt can carry (O(libvirt)). Then all files are written in one module call on the host."
+  - Every problem of every guest is reported at once, as records and in the message, and nothing at all is written
+    for a request with a problem, including a document that fails libvirt's schema.
+  - Files are written atomically (a temporary file in O(output_dir), fsync, rename) and only when their content
+    changes, so a second run reports no change. Check mode writes nothing and reports what would change; diff mode
+    shows the changes like M(ansible.builtin.template).
+  - Built for many guests in one task (tens of thousands). The template is compiled once, the schema once per
+    directory, each distinct feature set validated once, and the schema check shared by documents that differ only
+    in the domain's name.
+author:
+  - armvirt.cpu maintainers (@armvirt)
+extends_documentation_fragment:
+  - armvirt.cpu.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
+    support: full
+  async:
+    description: Supports being used with the C(async) keyword.
+    support: none
+options:
+  guests:
+    description:
+      - The guests of this host, each a mapping with C(name) (a plain token of letters, digits, C(.), C(_), C(-),
+        not starting with a dot; it names the domain and the file), C(memory) (MiB, positive integer), C(vcpus)
+        (positive integer) and optional C(features) (a list like O(features) whose items replace the common ones of
+        the same name; new names are added after them).
+      - Other keys are passed to the template as C(guest), for a template of your own (for example C(emulator), used
+        by the default template).
+    type: list
+    elements: dict
+    required: true
+  features:
+    description:
+      - Features every guest gets, each a mapping with C(name), optional C(policy) (C(force), C(require), C(optional),
+        C(disable), C(forbid); default C(require)) and optional C(value) (a string; quote it in YAML).
+      - Replaced by O(policy_file) when that is given.
+    type: list
+    elements: dict
+    default: []
+  mode:
+    description:
+      - libvirt CPU mode; QEMU model C(host) for V(host-passthrough), C(max) for V(maximum).
+      - Replaced by the C(mode) of O(policy_file) when that file has one.
+    type: str
+    choices: [host-passthrough, maximum]
+    default: host-passthrough
+  policy_file:
+    description:
+      - A YAML or JSON file on the controller with C(mode) and C(features) (and an optional C(description)), checked
+        against the JSON Schema C(docs/schemas/cpu_policy.schema.json) of the collection first, so that a typo is
+        reported with its place in the document (C(features[2].polcy)). Its C(features) replace O(features) and its
+        C(mode), when present, replaces O(mode).
+      - A relative path is searched like the C(src) of M(ansible.builtin.copy) (the role's C(files/), then the
+        playbook's).
+    type: path
+  props:
+    description:
+      - What the host accepts, its C(arm_cpu_props) fact (M(armvirt.cpu.props_facts)) or a fleet baseline of the same
+        shape (P(armvirt.cpu.fleet_baseline#filter)).
+      - Defaults to this host's C(ansible_facts['arm_cpu_props']).
+    type: dict
+  host:
+    description: The name messages use for the host; defaults to C(inventory_hostname).
+    type: str
+  output_dir:
+    description:
+      - Directory on the managed host for the C(<guest>.xml) files; created (mode 0755) when missing.
+      - New files get mode 0644; an existing file keeps its mode.
+    type: path
+    required: true
+  delivery:
+    description:
+      - V(feature-value) writes every feature into C(<cpu>) as C(<feature policy=... name=... value=.../>); it needs a
+        libvirt with the RFC.
+      - V(qemu-commandline) keeps in C(<cpu>) only the features the host's libvirt CPU map knows, without values (a
+        boolean value becomes its policy, V(off) is C(disable); other values stay on C(-cpu) only), and adds a
+        C(<qemu:commandline>) with C(-cpu) and the full validated value (model and every feature), because QEMU takes
+        the last C(-cpu) as a whole. libvirt then marks the guest tainted C(custom-argv). This XML validates against
+        libvirt's unmodified schema and runs on a released libvirt.
+    type: str
+    choices: [feature-value, qemu-commandline]
+    default: feature-value
+  template:
+    description:
+      - Jinja2 template of one domain, on the controller. A relative path is searched in the role's C(templates/), then
+        the playbook's, like M(ansible.builtin.template).
+      - Defaults to the C(templates/domain.xml.j2) of the role P(armvirt.cpu.guest_cpu#role) in the collection.
+      - It is rendered with plain Jinja2 (compiled once, autoescaped for XML; no Ansible filters or lookups) with
+        C(name), C(memory), C(vcpus), C(mode), C(cpu_features) (the features for C(<cpu>) after validation and
+        delivery), C(qemu_cpu_arg), C(delivery), C(qemu_commandline) (a bool), C(host) and C(guest) (the guest's
+        mapping).
+    type: path
+  schema_dir:
+    description:
+      - Directory of libvirt's RelaxNG schemas (C(domain.rng) and what it includes) on the controller, where the check
+        runs (it needs lxml). The task fails when C(domain.rng) is not there.
+      - For V(feature-value) a copy of the schema gets an optional C(value) attribute on the CPU C(<feature>) (with a
+        value the policy must be C(require) or C(force), as in libvirt's RFC) in a temporary directory; a schema that
+        already has C(value) is used as it is. For V(qemu-commandline) the unmodified schema is used.
+    type: path
+    default: /usr/share/libvirt/schemas
+  libvirt:
+    description:
+      - The host's C(libvirt_cpu) fact (M(armvirt.cpu.libvirt_facts)), for O(libvirt_check).
+      - Defaults to this host's C(ansible_facts['libvirt_cpu']).
+    type: dict
+  libvirt_check:
+    description:
+      - Refuse what the host's libvirt would misread. With V(feature-value), a valued feature on a libvirt whose schema
+        lacks C(value) (an unpatched libvirt accepts the XML, silently drops C(value) and keeps the feature as a
+        boolean; measured on libvirt 9.0, C(sve128) with value C(off) ran with C(sve128=on), the opposite), and a
+        feature its CPU map does not know (refused at start with "unknown CPU feature"). With V(qemu-commandline) it
+        selects the features C(<cpu>) may keep.
+      - Needs O(libvirt). V(false) skips the check and says so in RV(libvirt_check) and a warning.
+    type: bool
+    default: true
+notes:
+  - The role P(armvirt.cpu.guest_cpu#role) gathers M(armvirt.cpu.libvirt_facts) and runs M(armvirt.cpu.guest_domains)
+    once per host.
+  - lxml (and jsonschema for O(policy_file)) are needed on the controller only; the managed host needs the Python
+    standard library. A missing library fails the task with a message naming it.
+  - The files are not defined in libvirt; run C(virsh define) on them (or use M(community.libvirt.virt)).
+seealso:
+  - module: armvirt.cpu.libvirt_facts
+  - module: armvirt.cpu.props_facts
+  - plugin: armvirt.cpu.qemu_cpu_arg
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+- name: Gather what the host's libvirt accepts
+  armvirt.cpu.libvirt_facts:
+
+- name: Guest XML with feature values (needs a libvirt with the RFC)
+  armvirt.cpu.guest_domains:
+    output_dir: /var/lib/armvirt-cpu/domains
+    features:
+      - {name: feat_RAS, value: "1.0"}
+      - {name: hw_prop_API, policy: disable}
+      - {name: hw_prop_WRPs, value: "0x2"}
+    guests:
+      - {name: web1, memory: 2048, vcpus: 2}
+      - {name: db1, memory: 8192, vcpus: 4, features: [{name: hw_prop_WRPs, value: "3"}]}
+  register: domains
+
+- name: The -cpu value each guest gets
+  ansible.builtin.debug:
+    var: domains.qemu_cpu_args
+  # web1: host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2
+
+- name: For a released libvirt, a -cpu override on QEMU's command line
+  armvirt.cpu.guest_domains:
+    output_dir: /var/lib/armvirt-cpu/domains
+    delivery: qemu-commandline
+    policy_file: policies/ras.yml
+    guests: "{{ my_guests }}"
+
+- name: Against a fleet baseline, with a template of your own
+  armvirt.cpu.guest_domains:
+    output_dir: /srv/domains
+    props: "{{ fleet_facts | armvirt.cpu.fleet_baseline }}"
+    template: my-domain.xml.j2
+    guests: "{{ my_guests }}"
+    features: "{{ my_features }}"
+"""
+
+RETURN = r"""
+guests:
+  description: Per guest, its file, whether it changed and its C(-cpu) value. Empty when the task failed.
+  returned: always
+  type: dict
+  sample:
+    web1:
+      path: /var/lib/armvirt-cpu/domains/web1.xml
+      changed: true
+      status: created
+      qemu_cpu_arg: host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2
+  contains:
+    path:
+      description: The file on the managed host.
+      type: str
+    changed:
+      description: Whether the file was (or in check mode would be) written.
+      type: bool
+    status:
+      description: V(created), V(updated) or V(unchanged).
+      type: str
+    qemu_cpu_arg:
+      description: The validated value of QEMU's C(-cpu) for this guest (what C(<qemu:commandline>) carries for
+        V(qemu-commandline)).
+      type: str
+qemu_cpu_args:
+  description: Guest name to its C(-cpu) value.
+  returned: success
+  type: dict
+  sample: {web1: "host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2"}
+errors:
+  description:
+    - Every problem of the request, one record per guest and problem; nothing was written. The records of
+      C(validate.check_features) (rules in C(docs/guest-validation.md)) with C(guest) added, and these rules of the
+      guest side -- C(bad-guest), C(bad-guest-name), C(duplicate-guest), C(libvirt-facts-missing),
+      C(libvirt-drops-value), C(libvirt-unknown-feature), C(template), C(schema).
+  returned: failure
+  type: list
+  elements: dict
+  sample:
+    - host: v1-01
+      guest: web1
+      feature: feat_RAS
+      value: "1.1"
+      allowed: ["0.0", "1.0"]
+      rule: value-not-supported
+      message: "v1-01: feat_RAS=1.1 is not supported; supported values (string): 0.0, 1.0."
+schema:
+  description: Which schema the documents were checked against.
+  returned: success
+  type: str
+  sample: libvirt schema in /usr/share/libvirt/schemas with the <feature value=...> overlay
+libvirt_check:
+  description: What the libvirt check did, V(performed (libvirt VERSION)) or V(skipped (libvirt_check false)).
+  returned: success
+  type: str
+  sample: performed (libvirt 9.0.0)
+notes:
+  description: Things to know, for example that O(libvirt_check) was off or that the daemon runs another version.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+
+DELIVERIES = ["feature-value", "qemu-commandline"]
+
+# The options users give; the action plugin validates them with this same spec, then calls the module with only
+# output_dir and guests, each guest reduced to its name and its rendered, checked XML under the key _xml.
+ARGUMENT_SPEC = dict(
+    guests=dict(type="list", elements="dict", required=True),
+    features=dict(type="list", elements="dict", default=[]),
+    mode=dict(type="str", choices=sorted(validate.CPU_MODELS), default="host-passthrough"),
+    policy_file=dict(type="path"),
+    props=dict(type="dict"),
+    host=dict(type="str"),
+    output_dir=dict(type="path", required=True),
+    delivery=dict(type="str", choices=DELIVERIES, default="feature-value"),
+    template=dict(type="path"),
+    schema_dir=dict(type="path", default="/usr/share/libvirt/schemas"),
+    libvirt=dict(type="dict"),
+    libvirt_check=dict(type="bool", default=True),
+)
+NEW_FILE_MODE = 0o644
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write_atomically(path, data):
+    """Temp file in the same directory, fsync, rename: a reader sees the old or the new file, never a part."""
+    directory, base = os.path.split(path)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = NEW_FILE_MODE
+    fd, temp = tempfile.mkstemp(prefix=".%s." % base, suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def _fsync_dir(directory):
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_documents(output_dir, documents, check_mode, want_diff):
+    """Write the changed documents; returns ``(changed, guests, diffs)``. ``documents`` is ``[(name, text)]``."""
+    exists = os.path.isdir(output_dir)
+    if not exists and not check_mode:
+        os.makedirs(output_dir, 0o755)
+    guests, diffs, written = {}, [], False
+    for name, text in documents:
+        path = os.path.join(output_dir, name + ".xml")
+        data = text.encode("utf-8")
+        before = _read(path) if exists else None
+        status = "unchanged" if before == data else ("created" if before is None else "updated")
+        if status != "unchanged":
+            if not check_mode:
+                _write_atomically(path, data)
+                written = True
+            if want_diff:
+                diffs.append({"before_header": path, "after_header": path,
+                              "before": "" if before is None else before.decode("utf-8", "replace"), "after": text})
+        guests[name] = {"path": path, "changed": status != "unchanged", "status": status}
+    if written:
+        _fsync_dir(output_dir)
+    return any(guest["changed"] for guest in guests.values()) or not exists, guests, diffs
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    pairs = []
+    for guest in module.params["guests"]:
+        name, text = guest.get("name"), guest.get("_xml")
+        if not isinstance(text, str):
+            module.fail_json(msg="armvirt.cpu.guest_domains renders and checks on the controller; run it as a task "
+                                 "(its action plugin), not as a bare module.")
+        # the action refuses such names already; re-checked here because this is where they become paths
+        if not validate.is_token(name) or name.startswith("."):
+            module.fail_json(msg="refusing to write guest %r: its name is not a plain token" % (name,))
+        pairs.append((name, text))
+    try:
+        changed, guests, diffs = write_documents(module.params["output_dir"], pairs, module.check_mode, module._diff)
+    except OSError as exc:
+        module.fail_json(msg="cannot write the domain XML in %s: %s" % (module.params["output_dir"], exc))
+    result = dict(changed=changed, guests=guests)
+    if module._diff:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

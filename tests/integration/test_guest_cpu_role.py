@@ -1,0 +1,94 @@
+"""The guest_cpu role end to end: the molecule scenario, and fleet scope across serial batches."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+FACTS = ROOT / "tests" / "fixtures" / "facts"
+
+needs_libvirt_schema = pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/domain.rng"),
+                                          reason="libvirt's schemas (Debian libvirt0) are not installed")
+
+
+@pytest.mark.molecule
+@needs_libvirt_schema
+def test_molecule_default_scenario():
+    """converge (valid policy), idempotence, verify (invalid policies fail with their messages, write nothing)."""
+    molecule = shutil.which("molecule")
+    if molecule is None:
+        pytest.fail("molecule is not on PATH: run through scripts/test, which puts .venv/bin first")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), NO_COLOR="1",
+               ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([molecule, "test", "--scenario-name", "default"], cwd=ROOT, capture_output=True,
+                          text=True, env=env, timeout=600)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    for step in ("converge", "idempotence", "verify"):
+        assert "%s: Executed: Successful" % step in " ".join(output.split()).replace("➜ ", ""), step
+
+
+@needs_libvirt_schema
+def test_fleet_scope_is_one_baseline_across_serial_batches(tmp_path):
+    if not (ROOT / "plugins" / "filter" / "fleet_baseline.py").exists():
+        pytest.skip("armvirt.cpu.fleet_baseline is not there yet")
+    out = tmp_path / "out"
+    inventory = {"hypervisors": {"hosts": {
+        name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+               "fact_file": str(FACTS / fact)}
+        for name, fact in (("n1-01", "neoverse-n1.json"), ("v1-01", "neoverse-v1.json"))}}}
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    plays = [
+        {"hosts": "hypervisors", "gather_facts": False, "tasks": [
+            {"ansible.builtin.set_fact": {"arm_cpu_props": "{{ lookup('file', fact_file) | from_json }}",
+                                          "cacheable": True}}]},
+        {"hosts": "hypervisors", "gather_facts": False, "serial": 1, "tasks": [
+            {"ansible.builtin.include_role": {"name": "armvirt.cpu.guest_cpu"}, "vars": {
+                "guest_cpu_scope": "fleet", "guest_cpu_delivery": "qemu-commandline",
+                "guest_cpu_libvirt_check": False, "guest_cpu_output_dir": str(out) + "/{{ inventory_hostname }}",
+                "guest_cpu_features": [{"name": "feat_RAS", "value": "1.0"}, {"name": "hw_prop_WRPs", "value": "3"}],
+                "guest_cpu_guests": [{"name": "web1", "memory": 1024, "vcpus": 2}]}},
+            {"ansible.builtin.copy": {"content": "{{ {'args': guest_cpu_result.qemu_cpu_args, "
+                                                 "'members': guest_cpu_fleet.baseline.members} | to_json }}",
+                                      "dest": str(tmp_path) + "/{{ inventory_hostname }}.json"}}]},
+    ]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plays))
+    proc = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr
+    n1, v1 = (json.loads((tmp_path / ("%s.json" % host)).read_text()) for host in ("n1-01", "v1-01"))
+    assert n1 == v1
+    assert n1["args"] == {"web1": "host,feat_RAS=1.0,hw_prop_WRPs=3"}
+    assert sorted(n1["members"]) == ["n1-01", "v1-01"]
+    assert (out / "n1-01" / "web1.xml").exists() and (out / "v1-01" / "web1.xml").exists()
+
+
+@needs_libvirt_schema
+def test_fleet_scope_refuses_what_only_some_hosts_accept(tmp_path):
+    if not (ROOT / "plugins" / "filter" / "fleet_baseline.py").exists():
+        pytest.skip("armvirt.cpu.fleet_baseline is not there yet")
+    inventory = {"hypervisors": {"hosts": {
+        name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+               "fact_file": str(FACTS / fact)}
+        for name, fact in (("n1-01", "neoverse-n1.json"), ("v1-01", "neoverse-v1.json"))}}}
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    plays = [{"hosts": "hypervisors", "gather_facts": False, "tasks": [
+        {"ansible.builtin.set_fact": {"arm_cpu_props": "{{ lookup('file', fact_file) | from_json }}",
+                                      "cacheable": True}},
+        {"ansible.builtin.include_role": {"name": "armvirt.cpu.guest_cpu"}, "vars": {
+            "guest_cpu_scope": "fleet", "guest_cpu_libvirt_check": False,
+            "guest_cpu_output_dir": str(tmp_path / "out"),
+            "guest_cpu_features": [{"name": "feat_RAS", "value": "1.1"}],   # V1 has it, N1 has not
+            "guest_cpu_guests": [{"name": "web1", "memory": 1024, "vcpus": 2}]}}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plays))
+    proc = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    assert proc.returncode != 0
+    assert proc.stdout.count("(fleet baseline): feat_RAS=1.1 is not supported") >= 2, proc.stdout[-4000:]
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,55 @@
+"""libvirt_facts against the Debian libvirt0 installed here: its schema lacks value, its CPU map has sve*."""
+
+import os
+import shutil
+
+import pytest
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
+
+pytestmark = pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/cputypes.rng"),
+                                reason="Debian libvirt0 is not installed")
+
+SVE = ["sve"] + ["sve%d" % (128 * n) for n in range(1, 17)]
+
+
+def test_installed_schema_lacks_value_and_lists_the_five_policies():
+    info = libvirt_caps.schema_info()
+    assert info["schema_file"] == "/usr/share/libvirt/schemas/cputypes.rng"
+    assert info["feature_value_supported"] is False
+    assert info["feature_policies"] == ["force", "require", "optional", "disable", "forbid"]
+
+
+def test_cpu_map_knows_only_sve():
+    names, files, error = libvirt_caps.cpu_map_features()
+    assert error is None and names == SVE
+    assert "/usr/share/libvirt/cpu_map/arm_features.xml" in files
+
+
+def test_version_from_files_and_daemon_unreachable_is_not_fatal():
+    version, source, _ = libvirt_caps.installed_version(shutil.which("virsh"))
+    assert version and version.count(".") == 2 and source
+    daemon, error = libvirt_caps.daemon_version(None)
+    assert daemon is None and "virsh is not installed" in error
+
+
+def test_module_sets_the_fact_and_never_changes(ansible_module):
+    run = ansible_module("libvirt_facts", {"timeout": 2}, check=True)
+    assert not run.failed, run.output
+    fact = run.result["ansible_facts"]["libvirt_cpu"]
+    assert run.result["changed"] is False
+    assert fact["feature_value_supported"] is False and fact["cpu_map_features"] == SVE
+    assert fact["version"] == libvirt_caps.installed_version(shutil.which("virsh"))[0]
+    if shutil.which("virsh") is None:
+        assert fact["daemon_version"] is None and fact["daemon_error"]
+    assert fact["version_mismatch"] is False
+
+
+def test_missing_directories_are_reported_not_fatal(ansible_module, tmp_path):
+    run = ansible_module("libvirt_facts", {"schema_dir": str(tmp_path), "cpu_map_dir": str(tmp_path),
+                                           "daemon": False})
+    fact = run.result["ansible_facts"]["libvirt_cpu"]
+    assert not run.failed
+    assert fact["feature_value_supported"] is False and "no libvirt RelaxNG schema" in fact["schema_error"]
+    assert fact["cpu_map_features"] == [] and "not in" in fact["cpu_map_error"]
+    assert fact["daemon_error"].startswith("not asked")

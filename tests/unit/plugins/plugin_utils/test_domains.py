@@ -1,0 +1,173 @@
+"""Guest XML decisions: merge, validation via validate.py, libvirt safety, rendering of both deliveries, speed."""
+
+import json
+import os
+import pathlib
+import time
+
+import pytest
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps, validate
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema, policy
+
+FACTS = pathlib.Path(__file__).resolve().parents[3] / "fixtures" / "facts"
+SCHEMAS = "/usr/share/libvirt/schemas"
+V1 = json.loads((FACTS / "neoverse-v1.json").read_text())
+N1 = json.loads((FACTS / "neoverse-n1.json").read_text())
+FEATURES = [{"name": "feat_RAS", "value": "1.0"}, {"name": "hw_prop_API", "policy": "disable"},
+            {"name": "hw_prop_WRPs", "value": "0x2"}]
+ARG = "host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2"
+GUESTS = [{"name": "web1", "memory": 2048, "vcpus": 2}, {"name": "db1", "memory": 4096, "vcpus": 4}]
+
+pytestmark = pytest.mark.skipif(not os.path.isfile(os.path.join(SCHEMAS, "domain.rng")),
+                                reason="libvirt's schemas (Debian libvirt0) are not installed")
+
+
+@pytest.fixture(scope="module")
+def libvirt():
+    """The libvirt_cpu fact of the unpatched Debian libvirt0 installed here."""
+    return libvirt_caps.gather(ask_daemon=False)
+
+
+def test_feature_value_renders_values_and_passes_only_the_extended_schema():
+    outcome = domains.build(GUESTS, FEATURES, V1, host="v1-01", libvirt_check=False)
+    assert outcome.errors == []
+    assert [name for name, _ in outcome.documents] == ["web1", "db1"]
+    xml = outcome.documents[0][1]
+    assert "<feature policy='require' name='feat_RAS' value='1.0'/>" in xml
+    assert "<feature policy='require' name='hw_prop_WRPs' value='2'/>" in xml   # host spelling, from validate
+    assert "<domain type='kvm'>" in xml and "arch='aarch64' machine='virt'" in xml
+    assert outcome.guests["web1"]["qemu_cpu_arg"] == ARG == validate.qemu_cpu_arg(FEATURES, "host-passthrough", V1)
+    assert "overlay" in outcome.schema
+    assert libvirt_schema.domain_validator(SCHEMAS, allow_value=False).errors(xml)
+    assert any("libvirt_check is false" in note for note in outcome.notes)
+    assert outcome.libvirt_check.startswith("skipped")
+
+
+def test_qemu_commandline_carries_the_full_cpu_and_validates_unmodified(libvirt):
+    guests = [dict(GUESTS[0], features=[{"name": "sve128", "value": "off"}, {"name": "sve256"}])]
+    outcome = domains.build(guests, FEATURES, V1, mode="maximum", host="v1-01", delivery="qemu-commandline",
+                            libvirt=libvirt)
+    assert outcome.errors == []
+    xml = outcome.documents[0][1]
+    assert "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" in xml
+    assert "<qemu:arg value='-cpu'/>" in xml
+    assert "<qemu:arg value='max,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2,sve128=off,sve256=on'/>" in xml
+    cpu = xml.split("<cpu", 1)[1].split("</cpu>", 1)[0]
+    assert "mode='maximum'" in cpu
+    # only names libvirt's CPU map knows, valueless; value off becomes disable, never a valueless require (= on)
+    assert "<feature policy='disable' name='sve128'/>" in cpu and "<feature policy='require' name='sve256'/>" in cpu
+    assert "feat_RAS" not in cpu and "value=" not in cpu
+    assert libvirt_schema.domain_validator(SCHEMAS, allow_value=False).errors(xml) == []
+    assert outcome.schema.endswith("unmodified")
+    assert outcome.libvirt_check == "performed (libvirt %s)" % libvirt["version"]
+
+
+def test_the_example_of_the_brief():
+    outcome = domains.build(GUESTS[:1], FEATURES, V1, delivery="qemu-commandline", libvirt_check=False)
+    assert "<qemu:arg value='%s'/>" % ARG in outcome.documents[0][1]
+    assert "<cpu mode='host-passthrough'/>" in outcome.documents[0][1]   # no CPU map known: nothing in <cpu>
+
+
+def test_unpatched_libvirt_is_refused_with_the_reason(libvirt):
+    outcome = domains.build(GUESTS, FEATURES + [{"name": "sve128", "value": "off"}], V1, host="v1-01",
+                            libvirt=libvirt)
+    assert outcome.documents == []
+    rules = {(record["guest"], record["feature"], record["rule"]) for record in outcome.errors}
+    assert ("web1", "sve128", "libvirt-drops-value") in rules
+    assert ("db1", "feat_RAS", "libvirt-unknown-feature") in rules
+    assert ("web1", "hw_prop_API", "libvirt-unknown-feature") in rules
+    assert ("web1", "sve128", "libvirt-unknown-feature") not in rules
+    message = outcome.message()
+    assert "drop value and keep sve128 as a boolean" in message and "sve128=on, the opposite" in message
+    assert 'unknown CPU feature: feat_RAS' in message and "[guests: web1, db1]" in message
+
+
+def test_libvirt_check_needs_the_fact():
+    outcome = domains.build(GUESTS, FEATURES, V1, host="v1-01", libvirt=None)
+    assert [record["rule"] for record in outcome.errors] == ["libvirt-facts-missing"]
+    assert "armvirt.cpu.libvirt_facts" in outcome.errors[0]["message"]
+
+
+def test_every_error_of_every_guest_at_once():
+    guests = [{"name": "a", "memory": 1024, "vcpus": 1, "features": [{"name": "feat_RAS", "value": "1.1"}]},
+              {"name": "b", "memory": 0, "vcpus": 1},
+              {"name": "../etc/passwd", "memory": 1024, "vcpus": 1},
+              {"name": "a", "memory": 1024, "vcpus": 1},
+              {"name": "c", "memory": "1024", "vcpus": 1,
+               "features": [{"name": "hw_prop_WRPs", "value": "9"}, {"name": "sve", "value": False}]}]
+    outcome = domains.build(guests, FEATURES, N1, host="n1-01", libvirt_check=False)
+    assert outcome.documents == [] and outcome.guests == {}
+    got = sorted((str(record["guest"]), record["rule"]) for record in outcome.errors)
+    assert got == sorted([("a", "value-not-supported"), ("b", "bad-guest"), ("None", "bad-guest-name"),
+                          ("a", "duplicate-guest"), ("c", "value-not-supported"), ("c", "value-not-string")])
+    for record in outcome.errors:
+        assert set(record) == {"host", "guest", "feature", "value", "allowed", "rule", "message"}
+    assert ("n1-01", "feat_RAS", "1.1", ["0.0", "1.0"]) in [
+        (r["host"], r["feature"], r["value"], r["allowed"]) for r in outcome.errors]
+
+
+def test_guest_features_override_common_ones_by_name_in_place():
+    merged = domains.merge_features(FEATURES, [{"name": "hw_prop_WRPs", "value": "3"}, {"name": "pmu"}])
+    assert merged == [FEATURES[0], FEATURES[1], {"name": "hw_prop_WRPs", "value": "3"}, {"name": "pmu"}]
+    assert domains.merge_features(FEATURES, None) is FEATURES
+    twice = domains.merge_features([], [{"name": "pmu"}, {"name": "pmu"}])
+    assert len(twice) == 2   # kept, so validate reports the duplicate
+
+
+def test_a_document_failing_the_schema_is_an_error(tmp_path):
+    template = tmp_path / "bad.xml.j2"
+    template.write_text("<domain type='kvm'><name>{{ name }}</name><bogus/></domain>\n")
+    outcome = domains.build(GUESTS, FEATURES, V1, template=str(template), libvirt_check=False)
+    assert outcome.documents == []
+    assert {record["rule"] for record in outcome.errors} == {"schema"}
+    assert "web1" in outcome.message() and "db1" in outcome.message()
+
+
+def test_template_problems_are_setup_errors(tmp_path):
+    broken = tmp_path / "broken.j2"
+    broken.write_text("{% if %}")
+    with pytest.raises(domains.SetupError, match="syntax error at line 1"):
+        domains.build(GUESTS, FEATURES, V1, template=str(broken), libvirt_check=False)
+    with pytest.raises(domains.SetupError, match="cannot read the domain template"):
+        domains.build(GUESTS, FEATURES, V1, template=str(tmp_path / "missing.j2"), libvirt_check=False)
+    with pytest.raises(domains.SetupError, match="domain.rng is missing"):
+        domains.build(GUESTS, FEATURES, V1, schema_dir=str(tmp_path), libvirt_check=False)
+
+
+def test_name_masking_only_where_provably_harmless():
+    xml = "<domain type='kvm'>\n  <name>web1</name>\n  <memory>1</memory></domain>"
+    assert domains.name_masked(xml, "web1") == xml.replace("web1", "\x00")
+    assert domains.name_masked(xml.replace("<memory>1", "<memory>web1"), "web1") is None  # name used elsewhere
+    assert domains.name_masked("<domain><uuid>web1</uuid><name>x</name></domain>", "web1") is None
+
+
+def test_policy_file_messages_name_the_place(tmp_path):
+    path = tmp_path / "policy.yml"
+    path.write_text("mode: maximum\nfeatures:\n  - {name: feat_RAS, polcy: disable}\n  - {name: sve, value: off}\n"
+                    "extra: 1\n")
+    with pytest.raises(policy.PolicyError) as caught:
+        policy.load(str(path))
+    text = str(caught.value)
+    assert "at (document root): Additional properties are not allowed ('extra' was unexpected)" in text
+    assert "at features[0]: Additional properties are not allowed ('polcy' was unexpected)" in text
+    assert "at features[1].value: False is not of type 'string'" in text and "quote the value" in text
+    assert text.count(str(path)) == 3
+    path.write_text("features: [{name: feat_RAS, value: '1.0'}]\n")
+    assert policy.load(str(path)) == (None, [{"name": "feat_RAS", "value": "1.0"}])
+
+
+def test_policy_schema_keeps_validates_policies():
+    assert tuple(policy.load_schema()["$defs"]["feature"]["properties"]["policy"]["enum"]) == validate.POLICIES
+
+
+def test_ten_thousand_guests_validate_render_and_check_fast():
+    guests = [{"name": "g%05d" % index, "memory": 1024, "vcpus": 2} for index in range(10000)]
+    for index in range(0, 10000, 10):
+        guests[index]["features"] = [{"name": "sve128", "value": "on"}]
+    domains.build(guests[:10], FEATURES, V1, libvirt_check=False)     # compile the template and schema first
+    start = time.perf_counter()
+    outcome = domains.build(guests, FEATURES, V1, libvirt_check=False)
+    took = time.perf_counter() - start
+    assert outcome.errors == [] and len(outcome.documents) == 10000
+    assert 10000 / took > 5000, "%.0f guests/s" % (10000 / took)   # about 20,000/s measured; slack for CI
