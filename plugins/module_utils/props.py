@@ -177,6 +177,27 @@ class Property(object):
         default = self.default if self.default == other.default else None
         return Property(self.name, self.type, values, default, self.extra)
 
+    def canonical_values(self):
+        """The accepted values in a form that does not depend on how a host listed them, as a tuple.
+
+        Two properties of the same type with equal canonical values accept exactly the same requests, so the fleet
+        can tell "the same kind of host" apart from "listed differently": number ranges are merged and sorted
+        ("0-1", "2-3" is "0-3"), named values and strings are case-folded, bool spellings become on/off, duplicates
+        go, everything is sorted.
+        """
+        if self.type == NUMBER_TYPE:
+            ranges, names = split_number_values(self.supported_values)
+            merged = []
+            for low, high in sorted(ranges):
+                if merged and low <= merged[-1][1] + 1:
+                    merged[-1][1] = max(merged[-1][1], high)
+                else:
+                    merged.append([low, high])
+            return tuple(format_range(low, high) for low, high in merged) + tuple(sorted({n.lower() for n in names}))
+        if self.type in (STRING_TYPE, BOOL_TYPE):
+            return tuple(sorted({_fold(self.type, value) for value in self.supported_values}))
+        return tuple(sorted(set(self.supported_values)))
+
 
 def _fold(type_, value):
     if type_ == BOOL_TYPE:

@@ -81,7 +81,21 @@ def check_features(features, props_fact, host=None):
                                    "false (%s), so no CPU property can be requested." % (host, reason)))
         host_props = None
     normalised, feature_errors = _check_list(features, host, host_props, check_host=True)
-    return normalised, errors + feature_errors
+    return normalised, errors + [_explain_absent(error, props_fact) for error in feature_errors]
+
+
+def _explain_absent(error, props_fact):
+    """A fleet baseline leaves a property out when some members lack it or share no value: say which."""
+    if error.rule != "unknown-property" or not isinstance(props_fact, dict):
+        return error
+    lacking = (props_fact.get("missing") or {}).get(error.feature)
+    if lacking:
+        why = " Members %s do not report it." % ", ".join(lacking)
+    elif error.feature in (props_fact.get("empty") or ()):
+        why = " The members report it, but no value is supported by all of them."
+    else:
+        return error
+    return error._replace(message=error.message + why)
 
 
 def qemu_cpu_arg(features, mode="host-passthrough", props_fact=None, host=None):

@@ -260,8 +260,17 @@ def test_fleet_baseline_label_and_intersected_values():
     [error] = errors_of([{"name": "feat_RAS", "value": "1.1"}], BASELINE, None)
     assert (error.host, error.allowed) == ("fleet-arm64", ["0.0", "1.0"])
     assert error.message.startswith("fleet-arm64: ")
-    assert rules([{"name": "hw_prop_MIDR", "value": "0x411fd401"}], BASELINE) == ["value-not-supported"]
+    [midr] = errors_of([{"name": "hw_prop_MIDR", "value": "0x411fd401"}], BASELINE, None)
+    assert midr.rule == "unknown-property"
+    assert midr.message.endswith("The members report it, but no value is supported by all of them.")
     assert rules([{"name": "sve128"}], BASELINE) == ["unknown-property"]
+
+
+def test_fleet_baseline_names_the_members_lacking_a_property():
+    baseline = dict(BASELINE, missing={"feat_SVE": ["n1-01"]})
+    [error] = errors_of([{"name": "feat_SVE", "value": "1"}], baseline, None)
+    assert error.rule == "unknown-property"
+    assert error.message.endswith("Members n1-01 do not report it.")
 
 
 def test_unlabelled_baseline_is_called_fleet():

@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter armvirt.cpu.fleet_baseline: what every supported host of a fleet accepts, as one fact."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: fleet_baseline
+short_description: The Arm CPU properties and values every supported host of a fleet accepts
+version_added: 0.1.0
+author: armvirt.cpu maintainers
+description:
+  - Takes a mapping of host name to C(arm_cpu_props) fact and returns a baseline of the same shape as one host's
+    C(arm_cpu_props) fact, so M(armvirt.cpu.props_facts) consumers and the filters armvirt.cpu.cpu_feature_check and
+    armvirt.cpu.qemu_cpu_arg take it unchanged.
+  - A property is in the baseline when every member offers it, with the values every member accepts; number
+    ranges are intersected (C(0-3),C(5) and C(2-5) give C(2-3),C(5)), named values compared case-insensitively and
+    kept in the spelling and order of the first member by name.
+  - Hosts with C(supported=false), without the fact or with a malformed one are left out and listed in C(excluded)
+    with the reason; properties some members lack are listed in C(missing) with those hosts; properties with no
+    common value are listed in C(empty).
+  - Hosts that lack the fact make C(map('extract', hostvars, ['ansible_facts', 'arm_cpu_props'])) fail; build the
+    input with armvirt.cpu.fleet_facts instead, which gives such hosts a null fact.
+  - Keys, semantics and the compatibility class ids are described in C(docs/fleet-logic.md) and
+    C(docs/schemas/fleet_baseline.schema.json).
+positional: label
+options:
+  _input:
+    description: Host name to its C(ansible_facts['arm_cpu_props']); null or missing facts are allowed.
+    type: dict
+    required: true
+  label:
+    description: Name of the baseline, used by armvirt.cpu.cpu_feature_check in its records.
+    type: str
+    default: fleet
+seealso:
+  - plugin: armvirt.cpu.fleet_facts
+    plugin_type: filter
+  - plugin: armvirt.cpu.fleet_classes
+    plugin_type: filter
+  - plugin: armvirt.cpu.fleet_recommend
+    plugin_type: filter
+  - plugin: armvirt.cpu.cpu_feature_check
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+- name: Baseline of the play's hosts, whether or not each has the fact
+  ansible.builtin.set_fact:
+    arm_baseline: >-
+      {{ hostvars | armvirt.cpu.fleet_facts(ansible_play_hosts_all) | armvirt.cpu.fleet_baseline('rack7') }}
+  run_once: true
+
+- name: The same when every host is known to have the fact
+  ansible.builtin.set_fact:
+    arm_baseline: >-
+      {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all
+              | map('extract', hostvars, ['ansible_facts', 'arm_cpu_props']))) | armvirt.cpu.fleet_baseline }}
+  run_once: true
+
+- name: Check a guest request against the whole fleet
+  ansible.builtin.assert:
+    that: guest_features | armvirt.cpu.cpu_feature_check(arm_baseline) | length == 0
+"""
+
+RETURN = r"""
+_value:
+  description: >-
+    The baseline: the keys of an C(arm_cpu_props) fact (C(supported) true when there is a member; C(dialect),
+    C(accel), C(emulator), C(qemu_version), C(qemu_package), C(cpu_model), C(source) the value all members share,
+    else null; C(reason); C(properties)) plus the keys below.
+  type: dict
+  contains:
+    properties:
+      description: Property name to C({type, supported_values, default?}), only values every member accepts.
+      type: dict
+    label:
+      description: The label given.
+      type: str
+    members:
+      description: The hosts the baseline is made of, sorted.
+      type: list
+      elements: str
+    excluded:
+      description: Hosts left out, each C({host, reason}), sorted by host.
+      type: list
+      elements: dict
+    missing:
+      description: Property some members lack to the list of those members.
+      type: dict
+    empty:
+      description: Properties every member offers without a common value (or type).
+      type: list
+      elements: str
+    classes:
+      description: Member to its compatibility class id (C(cpu-) and 10 hex digits).
+      type: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
+
+
+def fleet_baseline(facts_by_host, label="fleet"):
+    """AnsibleFilterError instead of a traceback when the input is not a mapping of hosts to facts."""
+    try:
+        return fleet.baseline(facts_by_host, label)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("fleet_baseline: %s" % exc)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"fleet_baseline": fleet_baseline}

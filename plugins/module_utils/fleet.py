@@ -1,0 +1,303 @@
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fleet logic: what many hosts' ``arm_cpu_props`` facts have in common, and where a guest CPU request can run.
+
+Input everywhere is ``{host: arm_cpu_props fact}``. Real fleets have thousands of hosts but few distinct kinds of
+host, so every function starts with :func:`_group`, which sorts hosts into kinds of identical facts with C-level work
+per host; the property model (``props.py``) and the request rules (``validate.py``) then run once per kind, never
+once per host and property. Semantics, keys and measured speed: ``docs/fleet-logic.md``.
+
+Standard library only, no Ansible imports: the filters are thin wrappers around this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from itertools import chain
+from operator import itemgetter
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+
+META_KEYS = ("dialect", "accel", "emulator", "qemu_version", "qemu_package", "cpu_model", "source")
+CLASS_PREFIX = "cpu-"
+RECOMMENDED_MODE = "host-passthrough"
+RECOMMENDED_POLICY = "require"
+NO_FACT = "no arm_cpu_props fact (not gathered, or the host was unreachable)"
+
+_VALUES = itemgetter("supported_values")
+
+
+class _Kind(object):
+    """Hosts whose facts are equal (same meta data, same property dicts): parsed, checked and classified once."""
+
+    __slots__ = ("fact", "meta", "hosts", "props", "class_id")
+
+    def __init__(self, fact, meta, host):
+        self.fact = fact
+        self.meta = meta
+        self.hosts = [host]
+        self.props = None
+        self.class_id = None
+
+
+def _group(facts_by_host):
+    """``(kinds, excluded)``: supported hosts as kinds sorted by their first host, the rest as (host, reason, fact).
+
+    Per host only C-level passes run: the hash of (meta values, property names, all values in a row) finds the
+    candidate kinds in a dict and ``==`` on the meta tuple and the property dicts confirms one (types, defaults,
+    extra keys too), so a hash collision or hosts that differ elsewhere just become separate kinds. Hashing (rather
+    than keying by the tuple) matters: a tuple key would be compared element by element on every hit, a second
+    full comparison per host. Shape problems show up as exceptions on this fast path or when the first host of a
+    kind is checked by validate (whose shape rules the baseline must satisfy anyway).
+    """
+    if not isinstance(facts_by_host, Mapping):
+        raise TypeError("expected a mapping of host name to arm_cpu_props fact, got %s" % _kind_of(facts_by_host))
+    buckets, kinds, excluded = {}, [], []
+    for host, fact in facts_by_host.items():
+        host = str(host)
+        if not isinstance(fact, Mapping) or not fact:
+            excluded.append((host, NO_FACT, None))
+            continue
+        if not fact.get("supported"):
+            excluded.append((host, "arm_cpu_props reports supported: false (%s)"
+                             % (fact.get("reason") or "no reason given"), fact))
+            continue
+        try:
+            properties, meta = fact["properties"], tuple(map(fact.get, META_KEYS))
+            key = hash((meta, tuple(properties), tuple(chain.from_iterable(map(_VALUES, properties.values())))))
+        except (KeyError, TypeError, AttributeError) as exc:
+            excluded.append((host, _malformed(fact, host, exc), fact))
+            continue
+        candidates = buckets.setdefault(key, [])
+        for kind in candidates:
+            if kind.meta == meta and kind.fact["properties"] == properties:
+                kind.hosts.append(host)
+                break
+        else:
+            kind = _Kind(fact, meta, host)
+            candidates.append(kind)
+            kinds.append(kind)
+    good = []
+    for kind in kinds:
+        if validate.check_features([], kind.fact, kind.hosts[0])[1]:
+            excluded.extend((host, _malformed(kind.fact, host), kind.fact) for host in kind.hosts)
+            continue
+        kind.props = propmodel.HostProps.from_fact(kind.fact)
+        kind.class_id = class_id(kind.props)
+        kind.hosts.sort()
+        good.append(kind)
+    good.sort(key=lambda kind: kind.hosts[0])
+    excluded.sort(key=itemgetter(0))
+    return good, excluded
+
+
+def _kind_of(value):
+    """What a wrong input is, in YAML terms: Ansible hands filters its own container and string subclasses."""
+    for kind, name in ((str, "a string"), (Mapping, "a mapping"), (Sequence, "a list")):
+        if isinstance(value, kind):
+            return name
+    return "null" if value is None else type(value).__name__
+
+
+def _malformed(fact, host, exc=None):
+    """The reason a fact is unusable, in validate's words when it has some."""
+    errors = validate.check_features([], fact, host)[1]
+    if errors:
+        return errors[0].message.split(": ", 1)[-1].rstrip(".")
+    return "the arm_cpu_props fact is malformed (%s: %s)" % (type(exc).__name__, exc)
+
+
+def class_id(host_props):
+    """A compatibility class id that only depends on what the host accepts.
+
+    Built from the canonical property set (names, types, canonical values), so listing order, case and range
+    splitting do not matter and the same kind of host gets the same id in every run and every fleet.
+    """
+    canonical = [[name, prop.type, list(prop.canonical_values())]
+                 for name, prop in sorted(host_props.properties.items())]
+    digest = hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode("utf-8")).hexdigest()
+    return CLASS_PREFIX + digest[:10]
+
+
+def _common(values):
+    """The one value all members share, else None (e.g. the dialect of a mixed fleet)."""
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def _excluded_records(excluded):
+    return [{"host": host, "reason": reason} for host, reason, _ in excluded]
+
+
+def _intersect(kinds):
+    """(common properties, missing {name: hosts lacking it}, empty [names]) over the kinds, first kind's order."""
+    if not kinds:
+        return {}, {}, []
+    missing = {}
+    for name in sorted(set().union(*(kind.props.properties for kind in kinds))):
+        lacking = [host for kind in kinds if name not in kind.props.properties for host in kind.hosts]
+        if lacking:
+            missing[name] = sorted(lacking)
+    common, empty = {}, []
+    for name, prop in kinds[0].props.properties.items():
+        if name in missing:
+            continue
+        for kind in kinds[1:]:
+            prop = prop.intersect(kind.props.properties[name])
+            if prop is None or not prop.supported_values:
+                break
+        if prop is None or not prop.supported_values:
+            empty.append(name)
+        else:
+            common[name] = prop
+    return common, missing, sorted(empty)
+
+
+def baseline(facts_by_host, label="fleet"):
+    """The fleet as one fact: the properties every supported host offers, with the values all of them accept.
+
+    Same shape as ``arm_cpu_props`` (so validate.check_features takes it unchanged) plus label, members, excluded,
+    missing, empty and classes; see ``docs/schemas/fleet_baseline.schema.json``. Values keep the order and spelling
+    of the member that sorts first by name, so the result does not depend on the order of the input.
+    """
+    kinds, excluded = _group(facts_by_host)
+    common, missing, empty = _intersect(kinds)
+    host_class = {host: kind.class_id for kind in kinds for host in kind.hosts}
+    members = sorted(host_class)
+    result = {key: _common(kind.meta[index] for kind in kinds) for index, key in enumerate(META_KEYS)}
+    result.update({
+        "supported": bool(members),
+        "reason": None if members else "no supported host among %d (see excluded)" % len(excluded),
+        "properties": {name: prop.to_fact() for name, prop in sorted(common.items())},
+        "label": str(label),
+        "members": members,
+        "excluded": _excluded_records(excluded),
+        "missing": missing,
+        "empty": empty,
+        "classes": {host: host_class[host] for host in members},
+    })
+    return result
+
+
+def classes(facts_by_host):
+    """Compatibility classes: hosts that accept exactly the same requests, so a guest can move freely among them.
+
+    Returns ``{"classes": {id: summary}, "hosts": {host: id}, "excluded": [{host, reason}]}``.
+    """
+    kinds, excluded = _group(facts_by_host)
+    by_id = {}
+    for kind in kinds:
+        by_id.setdefault(kind.class_id, []).append(kind)
+    summaries, host_class = {}, {}
+    for cid, group in sorted(by_id.items()):
+        hosts = sorted(host for kind in group for host in kind.hosts)
+        dialect = _common(kind.fact.get("dialect") for kind in group)
+        count = len(group[0].props.properties)
+        summaries[cid] = {
+            "hosts": hosts, "count": len(hosts), "representative": hosts[0], "dialect": dialect,
+            "properties_count": count,
+            "summary": "%d host%s like %s: %d properties from %s" % (
+                len(hosts), "" if len(hosts) == 1 else "s", hosts[0], count, dialect or "mixed dialects"),
+        }
+        host_class.update((host, cid) for host in hosts)
+    return {"classes": summaries, "hosts": dict(sorted(host_class.items())), "excluded": _excluded_records(excluded)}
+
+
+def _read_request(request):
+    """(mode, features) of a policy ``{mode?, features}`` (a bare feature list is taken as features)."""
+    if isinstance(request, Sequence) and not isinstance(request, (str, bytes)):
+        return RECOMMENDED_MODE, request
+    if not isinstance(request, Mapping):
+        raise TypeError("the request must be a mapping {mode, features}, not %s" % _kind_of(request))
+    unknown = sorted(str(key) for key in request if key not in ("mode", "features"))
+    if unknown:
+        raise ValueError("the request has unknown key(s) %s; it takes mode and features" % ", ".join(unknown))
+    mode = request.get("mode", RECOMMENDED_MODE)
+    if not isinstance(mode, str) or mode not in validate.CPU_MODELS:
+        raise ValueError("the request's mode %r is not one of %s" % (mode, ", ".join(sorted(validate.CPU_MODELS))))
+    return mode, request.get("features", [])
+
+
+def _for_host(record, first, host):
+    """A record computed for the first host of a kind, re-addressed to another host of the same kind."""
+    message = record["message"]
+    if message.startswith(first + ": "):
+        message = host + message[len(first):]
+    return dict(record, host=host, allowed=list(record["allowed"]), message=message)
+
+
+def placement(request, facts_by_host):
+    """Which hosts can run a guest with this CPU request, and for each that cannot, every reason (validate records).
+
+    The request is checked once per kind of host; hosts without a usable fact get validate's record for what they
+    have (host-unsupported, bad-props), so a request with no features fits an unsupported host, as validate says.
+    """
+    mode, features = _read_request(request)
+    kinds, excluded = _group(facts_by_host)
+    hosts = {}
+    for kind in kinds:
+        first = kind.hosts[0]
+        records = [error.as_dict() for error in validate.check_features(features, kind.fact, first)[1]]
+        for host in kind.hosts:
+            errors = [_for_host(record, first, host) for record in records]
+            hosts[host] = {"ok": not errors, "class": kind.class_id, "errors": errors}
+    for host, reason, fact in excluded:
+        if fact is None:
+            errors = [validate.FeatureError(host, None, None, [], "bad-props", "%s: %s." % (host, NO_FACT))]
+        else:
+            errors = validate.check_features(features, fact, host)[1]
+        hosts[host] = {"ok": not errors, "class": None, "errors": [error.as_dict() for error in errors]}
+    hosts = dict(sorted(hosts.items()))
+    ok = [host for host, entry in hosts.items() if entry["ok"]]
+    failed = [host for host, entry in hosts.items() if not entry["ok"]]
+    rules = {}
+    for entry in hosts.values():
+        for rule in sorted({record["rule"] for record in entry["errors"]}):
+            rules[rule] = rules.get(rule, 0) + 1
+    summary = {"hosts": len(hosts), "ok": len(ok), "failed": len(failed), "rules": dict(sorted(rules.items()))}
+    return {"mode": mode, "ok": ok, "failed": failed, "hosts": hosts, "summary": summary}
+
+
+def richest_value(prop):
+    """The value of ``prop`` that gives a guest the most: bool on; number the top of the highest range; string or
+    other type the last value listed (QEMU lists ascending), skipping "off" while anything else is offered.
+    None when there is no value a request could carry."""
+    values = [value for value in prop.supported_values if validate.is_token(value)]
+    if prop.type == propmodel.BOOL_TYPE:
+        return propmodel.ON if prop.allows_on() else propmodel.OFF if prop.allows_off() else None
+    if prop.type == propmodel.NUMBER_TYPE:
+        ranges, values = propmodel.split_number_values(values)
+        if ranges:
+            return str(max(high for _, high in ranges))
+    rich = [value for value in values if value.lower() != propmodel.OFF]
+    return (rich or values or [None])[-1]
+
+
+def _is_fact(value):
+    return isinstance(value, Mapping) and "supported" in value and isinstance(value.get("properties"), Mapping)
+
+
+def recommend(pool):
+    """The richest guest CPU policy every member of the pool accepts: ``{mode, features}`` for armvirt.cpu.guest_cpu.
+
+    ``pool`` is a baseline (or a single fact) or ``{host: fact}``, whose baseline is taken first. Every property
+    with a usable value is pinned with policy require, sorted by name, so the guest refuses to start on a host that
+    could not take it back (see docs/fleet-logic.md).
+    """
+    fact = pool if _is_fact(pool) else baseline(pool)
+    label = str(fact.get("label") or "pool")
+    errors = validate.check_features([], fact, label)[1]
+    if errors:
+        raise ValueError(errors[0].message)
+    if not fact.get("supported"):
+        raise ValueError("%s: nothing to recommend: %s" % (label, fact.get("reason") or "no supported host"))
+    features = []
+    for name, prop in sorted(propmodel.HostProps.from_fact(fact).properties.items()):
+        value = richest_value(prop)
+        if value is not None:
+            features.append({"name": name, "policy": RECOMMENDED_POLICY, "value": value})
+    return {"mode": RECOMMENDED_MODE, "features": features}

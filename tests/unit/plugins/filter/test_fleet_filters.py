@@ -1,0 +1,199 @@
+"""The fleet filters: called directly, then through a real ansible-playbook run over several inventory hosts."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.armvirt.cpu.plugins.filter import (
+    fleet_baseline, fleet_classes, fleet_facts, fleet_placement, fleet_recommend)
+from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+FLEET_JSON = ROOT / "tests" / "fixtures" / "fleet" / "small-fleet.json"
+SMALL = json.loads(FLEET_JSON.read_text())
+BIN = pathlib.Path(sys.executable).parent
+MODULES = (fleet_baseline, fleet_classes, fleet_placement, fleet_recommend, fleet_facts)
+FILTERS = tuple(module.__name__.rsplit(".", 1)[1] for module in MODULES)
+
+
+def run(*argv, cwd=None):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    return subprocess.run([str(BIN / argv[0])] + list(argv[1:]), capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=180)
+
+
+# direct calls
+
+def test_each_file_registers_its_own_filter():
+    for module, name in zip(MODULES, FILTERS):
+        assert list(module.FilterModule().filters()) == [name]
+
+
+EXPECTS_HOSTS = "expected a mapping of host name to arm_cpu_props fact, got "
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: fleet_baseline.fleet_baseline(["a1"]), "fleet_baseline: " + EXPECTS_HOSTS + "a list"),
+    (lambda: fleet_classes.fleet_classes("a1"), "fleet_classes: " + EXPECTS_HOSTS + "a string"),
+    (lambda: fleet_placement.fleet_placement({"mode": "custom"}, SMALL), "fleet_placement: the request's mode"),
+    (lambda: fleet_placement.fleet_placement({"features": []}, None), "fleet_placement: " + EXPECTS_HOSTS + "null"),
+    (lambda: fleet_recommend.fleet_recommend({"u1": SMALL["u1"]}),
+     "fleet_recommend: fleet: nothing to recommend: no supported host among 1"),
+    (lambda: fleet_facts.fleet_facts(["a1"]), "fleet_facts: expected hostvars, got list"),
+])
+def test_errors_are_ansible_filter_errors(call, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        call()
+
+
+def test_fleet_facts_gives_null_for_hosts_without_the_fact():
+    hostvars = {"a1": {"ansible_facts": {"arm_cpu_props": SMALL["a1"]}}, "s1": {"arm_cpu_props": SMALL["b1"]},
+                "bare": {"ansible_facts": {}}, "odd": {"ansible_facts": {"arm_cpu_props": "text"}}}
+    assert fleet_facts.fleet_facts(hostvars, ["a1", "s1", "bare", "odd", "unknown"]) == {
+        "a1": SMALL["a1"], "s1": SMALL["b1"], "bare": None, "odd": None, "unknown": None}
+    assert list(fleet_facts.fleet_facts(hostvars)) == ["a1", "s1", "bare", "odd"]
+    assert fleet_facts.fleet_facts(hostvars, "a1") == {"a1": SMALL["a1"]}
+
+
+# through Ansible: seven local hosts, facts delivered the way a module delivers them (ansible_facts)
+
+FACT_MODULE = '''#!/usr/bin/python
+from ansible.module_utils.basic import AnsibleModule
+module = AnsibleModule(argument_spec={"fact": {"type": "dict", "required": True}})
+module.exit_json(changed=False, ansible_facts={"arm_cpu_props": module.params["fact"]})
+'''
+
+INVENTORY = """
+[arm]
+a1
+a2
+b1
+t1
+u1
+s1
+gone
+[arm:vars]
+ansible_connection=local
+"""
+
+PLAYBOOK = """
+- hosts: arm
+  gather_facts: false
+  vars:
+    fleet: "{{ lookup('file', fleet_json) | from_json }}"
+  tasks:
+    - name: Deliver each host's fact as a module result (gone gets none)
+      fixture_fact:
+        fact: "{{ fleet[inventory_hostname] }}"
+      when: inventory_hostname in fleet
+
+    - name: s1 gets a1's fact as a plain host variable instead
+      ansible.builtin.set_fact:
+        arm_cpu_props: "{{ fleet['a1'] }}"
+      when: inventory_hostname == 's1'
+
+    - name: Collect once
+      ansible.builtin.set_fact:
+        arm_facts: "{{ hostvars | armvirt.cpu.fleet_facts(ansible_play_hosts_all) }}"
+      run_once: true
+
+    - name: Everything the fleet filters say
+      ansible.builtin.copy:
+        dest: "{{ out }}"
+        content: "{{ result | to_json }}"
+      run_once: true
+      delegate_to: localhost
+      vars:
+        baseline: "{{ arm_facts | armvirt.cpu.fleet_baseline('rack7') }}"
+        policy: "{{ baseline | armvirt.cpu.fleet_recommend }}"
+        with_facts: "{{ ['a1', 'a2', 'b1'] }}"
+        result:
+          facts: "{{ arm_facts }}"
+          baseline: "{{ baseline }}"
+          baseline_zip_default: >-
+            {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, ['ansible_facts'])
+                    | map(attribute='arm_cpu_props', default={}))) | armvirt.cpu.fleet_baseline(label='rack7') }}
+          baseline_extract: >-
+            {{ dict(with_facts | zip(with_facts | map('extract', hostvars, ['ansible_facts', 'arm_cpu_props'])))
+               | armvirt.cpu.fleet_baseline }}
+          classes: "{{ arm_facts | armvirt.cpu.fleet_classes }}"
+          placement: >-
+            {{ {'features': [{'name': 'hw_prop_WRPs', 'value': '5'}, {'name': 'hw_prop_API', 'value': 'pauth'}]}
+               | armvirt.cpu.fleet_placement(arm_facts) }}
+          policy: "{{ policy }}"
+          policy_errors: "{{ policy.features | armvirt.cpu.cpu_feature_errors(baseline) }}"
+          cpu_arg: "{{ policy.features | armvirt.cpu.qemu_cpu_arg(policy.mode, baseline) }}"
+"""
+
+
+@pytest.fixture(scope="module")
+def play(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fleet_play")
+    (tmp / "library").mkdir()
+    (tmp / "library" / "fixture_fact.py").write_text(FACT_MODULE)
+    (tmp / "inventory.ini").write_text(INVENTORY)
+    (tmp / "play.yml").write_text(PLAYBOOK)
+    out = tmp / "out.json"
+    done = run("ansible-playbook", "-i", "inventory.ini", "play.yml",
+               "-e", "fleet_json=%s out=%s" % (FLEET_JSON, out), cwd=tmp)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(out.read_text())
+
+
+EXPECTED_FACTS = dict(SMALL, s1=SMALL["a1"], gone=None)
+
+
+def test_playbook_collects_facts_with_null_for_the_host_without(play):
+    assert play["facts"] == EXPECTED_FACTS
+
+
+def test_playbook_baseline_equals_the_direct_call(play):
+    expected = fleet.baseline(EXPECTED_FACTS, "rack7")
+    assert play["baseline"] == expected
+    # the zip/extract form only sees ansible_facts: s1's fact is a plain host variable, so s1 has none there
+    assert play["baseline_zip_default"] == fleet.baseline(dict(EXPECTED_FACTS, s1=None), "rack7")
+    assert expected["members"] == ["a1", "a2", "b1", "s1", "t1"]
+    assert expected["excluded"][0] == {"host": "gone", "reason": fleet.NO_FACT}
+    assert sorted(expected["properties"]) == ["pmu", "sve"]  # t1 has only the boolean fallback
+    assert play["baseline_extract"] == fleet.baseline({host: SMALL[host] for host in ("a1", "a2", "b1")})
+    assert play["baseline_extract"]["properties"]["hw_prop_WRPs"]["supported_values"] == ["2-3", "5"]
+
+
+def test_playbook_classes_placement_and_policy(play):
+    assert play["classes"] == fleet.classes(EXPECTED_FACTS)
+    assert play["classes"]["hosts"]["s1"] == play["classes"]["hosts"]["a1"] == play["classes"]["hosts"]["a2"]
+    placement = play["placement"]
+    assert placement["ok"] == ["a1", "a2", "b1", "s1"] and placement["failed"] == ["gone", "t1", "u1"]
+    assert placement["hosts"]["s1"]["ok"] is True
+    assert [error["rule"] for error in placement["hosts"]["t1"]["errors"]] == ["unknown-property"] * 2
+    assert play["policy"] == {"mode": "host-passthrough", "features": [
+        {"name": "pmu", "policy": "require", "value": "on"}, {"name": "sve", "policy": "require", "value": "off"}]}
+    assert play["policy_errors"] == [] and play["cpu_arg"] == "host,pmu=on,sve=off"
+
+
+def test_adhoc_bad_input_fails_with_a_message_and_no_traceback():
+    done = run("ansible", "localhost", "-m", "debug", "-a", "msg={{ ['a1'] | armvirt.cpu.fleet_baseline }}")
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "fleet_baseline: expected a mapping of host name to arm_cpu_props fact, got a list" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_ansible_doc_renders(name):
+    done = run("ansible-doc", "-t", "filter", "armvirt.cpu." + name)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "armvirt.cpu." + name in done.stdout and "EXAMPLES" in done.stdout and "RETURN" in done.stdout
+    assert "arm_cpu_props" in done.stdout
+    assert "ERROR" not in done.stderr and "WARNING" not in done.stderr
+
+
+def test_ansible_doc_lists_the_fleet_filters():
+    done = run("ansible-doc", "-t", "filter", "-l", "armvirt.cpu")
+    assert done.returncode == 0 and all("armvirt.cpu." + name in done.stdout for name in FILTERS)
