@@ -32,7 +32,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         facts = task_vars.get("ansible_facts") or {}
         host = args["host"] or task_vars.get("inventory_hostname") or "host"
         props = args["props"] if args["props"] is not None else facts.get("arm_cpu_props")

@@ -130,7 +130,7 @@ def _common(values):
 
 
 def _excluded_records(excluded):
-    return [{"host": host, "reason": reason} for host, reason, _ in excluded]
+    return [{"host": host, "reason": reason} for host, reason, _fact in excluded]
 
 
 def _intersect(kinds):
@@ -272,7 +272,7 @@ def richest_value(prop):
     if prop.type == propmodel.NUMBER_TYPE:
         ranges, values = propmodel.split_number_values(values)
         if ranges:
-            return str(max(high for _, high in ranges))
+            return str(max(high for _low, high in ranges))
     rich = [value for value in values if value.lower() != propmodel.OFF]
     return (rich or values or [None])[-1]
 

@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import subprocess
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 RNG_NS = "http://relaxng.org/ns/structure/1.0"
 DEFAULT_SCHEMA_DIR = "/usr/share/libvirt/schemas"
@@ -81,7 +81,7 @@ def schema_info(schema_dir=DEFAULT_SCHEMA_DIR):
     info = {"schema_dir": schema_dir, "schema_file": None, "schema_error": None, "feature_value_supported": False,
             "feature_policies": []}
     try:
-        path, _, element = find_feature_definition(schema_dir)
+        path, _tree, element = find_feature_definition(schema_dir)
     except (OSError, ElementTree.ParseError) as exc:
         info["schema_error"] = "cannot read the libvirt schema in %s: %s" % (schema_dir, exc)
         return info
@@ -139,7 +139,7 @@ def parse_version(text):
 def _run(argv, timeout):
     """``(rc, stdout, stderr)``; rc None when the program cannot run or times out (the reason is in stderr)."""
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
                               env=dict(os.environ, LC_ALL="C", LANG="C"))
     except subprocess.TimeoutExpired:
         return None, "", "no answer within %ss" % timeout
@@ -159,14 +159,14 @@ def installed_version(virsh=None, timeout=5.0):
         if shutil.which(query[0]) is None:
             continue
         for name in PACKAGES:
-            rc, out, _ = _run(query + [name], timeout)
+            rc, out, _err = _run(query + [name], timeout)
             if rc == 0 and parse_version(out):
                 package = "%s %s" % (name, out.strip())
                 break
         if package:
             break
     if virsh:
-        rc, out, _ = _run([virsh, "--version"], timeout)
+        rc, out, _err = _run([virsh, "--version"], timeout)
         if rc == 0 and parse_version(out):
             return parse_version(out), "virsh --version", package
     if package:

@@ -24,7 +24,7 @@ import glob
 import os
 import shutil
 import tempfile
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
 
