@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 BUILD="$ROOT/.build"
-DEBIAN_PACKAGES=(qemu-system-arm libvirt0 openssh-client shellcheck)
+DEBIAN_PACKAGES=(qemu-system-arm libvirt0 openssh-client shellcheck libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients python3-libvirt)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

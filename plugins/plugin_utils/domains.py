@@ -5,9 +5,10 @@
 
 This is the work of the ``armvirt.cpu.guest_domains`` action before anything is written (the module writes). It
 holds no validation rule of its own for features: every request goes through ``validate.check_features`` and the
-``-cpu`` value through ``validate.qemu_cpu_arg``. What it adds is what only the guest side knows: guest names that
-become file names, which features libvirt itself can carry (``libvirt_check``), and the rendered document's fit with
-libvirt's schema.
+``-cpu`` value through ``validate.qemu_cpu_arg``; which features ``<cpu>`` carries for each delivery and what
+``libvirt_check`` refuses is ``module_utils.delivery``, shared with ``armvirt.cpu.domain_cpu`` (existing guests).
+What it adds is what only the guest side knows: guest names that become file names, the template, and the rendered
+document's fit with libvirt's schema.
 
 Built for many guests per task (10,000 and more): the template is compiled once per process and file version, the
 schema validator once per schema directory (``libvirt_schema``), each distinct feature set is checked once, and the
@@ -25,19 +26,18 @@ from collections.abc import Mapping, Sequence
 
 import jinja2
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+from ansible_collections.armvirt.cpu.plugins.module_utils import delivery as delivery_plan
 from ansible_collections.armvirt.cpu.plugins.module_utils import validate
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 
-FEATURE_VALUE, QEMU_COMMANDLINE = "feature-value", "qemu-commandline"
-DELIVERIES = (FEATURE_VALUE, QEMU_COMMANDLINE)
+FEATURE_VALUE, QEMU_COMMANDLINE = delivery_plan.FEATURE_VALUE, delivery_plan.QEMU_COMMANDLINE
+DELIVERIES = delivery_plan.DELIVERIES
 MODES = tuple(validate.CPU_MODELS)
 GUEST_KEYS = ("name", "memory", "vcpus", "features")
 DEFAULT_SCHEMA_DIR = "/usr/share/libvirt/schemas"
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_TEMPLATE = os.path.join(COLLECTION_ROOT, "roles", "guest_cpu", "templates", "domain.xml.j2")
-MEASURED = ("measured on libvirt 9.0: <feature policy='require' name='sve128' value='off'/> started QEMU with "
-            "sve128=on, the opposite of the request")
+MEASURED = delivery_plan.MEASURED
 
 _POSITIVE_RE = re.compile(r"[1-9][0-9]*")
 # the document's start up to the domain's own <name>: an XML declaration, comments, <domain ...>, whitespace
@@ -155,15 +155,6 @@ def merge_features(common, own):
     return merged
 
 
-class _FeatureSet(object):
-    """One distinct request, checked once: its errors, its -cpu value and the features <cpu> carries."""
-
-    __slots__ = ("errors", "arg", "cpu_features")
-
-    def __init__(self, errors, arg=None, cpu_features=()):
-        self.errors, self.arg, self.cpu_features = errors, arg, cpu_features
-
-
 def _record(error, guest):
     record = error.as_dict()
     record["guest"] = guest
@@ -181,91 +172,15 @@ def _positive(value):
     return None
 
 
-class _Libvirt(object):
-    """The libvirt_cpu fact as the guest side needs it, and the refusals libvirt_check makes."""
-
-    def __init__(self, fact, check, host, delivery, outcome):
-        self.check, self.host, self.delivery = check, host, delivery
-        self.fact = fact if isinstance(fact, Mapping) else None
-        known = self.fact.get("cpu_map_features") if self.fact else None
-        self.known = frozenset(known) if isinstance(known, Sequence) and not isinstance(known, str) else None
-        self.value_ok = bool(self.fact and self.fact.get("feature_value_supported"))
-        self.version = (self.fact or {}).get("version") or "of unknown version"
-        self.missing = None
-        if not check:
-            outcome.libvirt_check = "skipped (libvirt_check: false)"
-            outcome.notes.append("libvirt_check is false: the XML was not checked against this host's libvirt; an "
-                                 "unpatched libvirt drops feature values silently (%s) and refuses names outside "
-                                 "its CPU map at start." % MEASURED)
-        elif self.fact is None:
-            self.missing = validate.FeatureError(
-                host, None, None, [], "libvirt-facts-missing", "%s: libvirt_check needs the host's libvirt_cpu fact "
-                "(run armvirt.cpu.libvirt_facts first, as the role does, or pass libvirt), or set libvirt_check: "
-                "false to write without the check." % host)
-        else:
-            outcome.libvirt_check = "performed (libvirt %s)" % self.version
-        if self.fact and self.fact.get("version_mismatch"):
-            outcome.notes.append("%s: libvirt's daemon runs %s but %s is installed; it was not restarted after an "
-                                 "upgrade, so it may not accept what its files describe." % (
-                                     host, self.fact.get("daemon_version"), self.fact.get("version")))
-
-    def refusals(self, features):
-        """FeatureErrors for what this libvirt would misread (feature-value delivery with the check on)."""
-        if not self.check or self.fact is None or self.delivery != FEATURE_VALUE:
-            return []
-        errors, known = [], self.known or frozenset()
-        shown = ", ".join(sorted(known, key=_natural)) or "none"
-        for feature in features:
-            name, value = feature["name"], feature.get("value")
-            if value is not None and not self.value_ok:
-                errors.append(validate.FeatureError(
-                    self.host, name, value, [], "libvirt-drops-value",
-                    "%s: %s=%s needs <feature value=...> (libvirt's RFC), which libvirt %s here lacks: it would "
-                    "accept the XML, drop value and keep %s as a boolean (%s). Use delivery qemu-commandline, a "
-                    "libvirt with the RFC, or libvirt_check: false." % (self.host, name, value, self.version, name,
-                                                                        MEASURED)))
-            if name not in known:
-                errors.append(validate.FeatureError(
-                    self.host, name, value, sorted(known, key=_natural), "libvirt-unknown-feature",
-                    "%s: libvirt %s here does not know the CPU feature %s (its Arm CPU map lists: %s) and would "
-                    "refuse the guest at start with \"unknown CPU feature: %s\". Use delivery qemu-commandline, a "
-                    "libvirt whose CPU map has it, or libvirt_check: false." % (self.host, self.version, name, shown,
-                                                                                name)))
-        return errors
-
-    def commandline_cpu_features(self, features):
-        """What <cpu> keeps under qemu-commandline: names libvirt's CPU map knows, without values.
-
-        A boolean value becomes the policy that means it (off: disable), other values stay on -cpu only: writing a
-        valued feature valueless would silently turn it into ``name=on``. Without the map nothing is kept, since
-        libvirt refuses unknown names at start; the -cpu override carries every feature anyway.
-        """
-        kept = []
-        for feature in features:
-            if self.known is None or feature["name"] not in self.known:
-                continue
-            if "value" not in feature:
-                kept.append(feature)
-                continue
-            word = propmodel.bool_word(feature["value"])
-            if word == propmodel.ON:
-                kept.append({"name": feature["name"], "policy": feature["policy"]})
-            elif word == propmodel.OFF:
-                kept.append({"name": feature["name"], "policy": "disable"})
-        return kept
-
-
-def _natural(name):
-    return [int(part) if part.isdigit() else part for part in re.split(r"([0-9]+)", name)]
-
-
 def build(guests, features=(), props=None, mode="host-passthrough", host="host", delivery=FEATURE_VALUE,
           template=DEFAULT_TEMPLATE, schema_dir=DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True):
     """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults."""
     outcome = Outcome()
     if delivery not in DELIVERIES:
         raise SetupError("delivery %r is not one of %s" % (delivery, ", ".join(DELIVERIES)))
-    libvirt_view = _Libvirt(libvirt, libvirt_check, host, delivery, outcome)
+    libvirt_view = delivery_plan.LibvirtView(libvirt, libvirt_check, host, delivery)
+    outcome.libvirt_check = libvirt_view.status
+    outcome.notes.extend(libvirt_view.notes)
     if libvirt_view.missing is not None:
         outcome.errors.append(_record(libvirt_view.missing, None))
     if not isinstance(guests, Sequence) or isinstance(guests, (str, bytes)):
@@ -282,7 +197,7 @@ def build(guests, features=(), props=None, mode="host-passthrough", host="host",
         key = None if own is None else json.dumps(own, sort_keys=True, default=repr)
         entry = sets.get(key)
         if entry is None:
-            entry = sets[key] = _check_set(merge_features(features, own), props, mode, host, libvirt_view)
+            entry = sets[key] = delivery_plan.plan(merge_features(features, own), props, mode, host, libvirt_view)
         for error in entry.errors:
             outcome.errors.append(_record(error, name))
         if size is not None and not entry.errors:
@@ -355,21 +270,3 @@ def _check_guest(index, guest, host, seen, outcome):
                 name, key, " (MiB)" if key == "memory" else "", guest.get(key)), name)
         sizes.append(number)
     return name, (tuple(sizes) if None not in sizes else None)
-
-
-def _check_set(features, props, mode, host, libvirt_view):
-    """validate.check_features once for a distinct request, then the -cpu value and the <cpu> features."""
-    normalised, errors = validate.check_features(features, props, host)
-    if errors:
-        return _FeatureSet(errors)
-    refusals = libvirt_view.refusals(normalised)
-    if refusals:
-        return _FeatureSet(refusals)
-    try:
-        # normalised is already checked against the host and in its spelling; qemu_cpu_arg adds the mode
-        arg = validate.qemu_cpu_arg(normalised, mode, host=host)
-    except validate.FeatureRequestError as exc:
-        return _FeatureSet(exc.errors)
-    if libvirt_view.delivery == QEMU_COMMANDLINE:
-        return _FeatureSet([], arg, libvirt_view.commandline_cpu_features(normalised))
-    return _FeatureSet([], arg, normalised)

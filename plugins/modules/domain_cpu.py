@@ -1,0 +1,310 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: domain_cpu
+short_description: Set the Arm CPU of a guest libvirt already has, validated, and keep the rest of the domain
+version_added: 0.1.0
+description:
+  - For a domain defined in libvirt, sets its C(<cpu>) to a validated request (O(mode) and O(features), for
+    example C(sve), C(sve256), C(feat_RAS), C(hw_prop_WRPs)) in either delivery, keeps every other part of the
+    domain as it is, and redefines it. A running guest keeps its CPU until its next boot; RV(restart_required) says so.
+  - The request is checked with the collection's one validation (C(validate.check_features), rules in
+    C(docs/guest-validation.md)) against O(props), and, with O(libvirt_check), against what this host's libvirt can
+    carry, exactly as the role P(armvirt.cpu.guest_cpu#role) does for new guests; the C(<cpu>) features, the
+    C(<qemu:commandline>) and the C(-cpu) value come from the same code as the role's (C(module_utils/delivery.py)).
+    Every problem is reported at once and nothing is changed for a request with any problem.
+  - V(changed) is decided by libvirt, not by this module's serialisation -- the domain's inactive XML as libvirt dumps
+    it (C(virsh dumpxml --inactive)) before and after the redefinition. A second run with the same request reports no
+    change.
+  - Check mode cannot redefine, so it predicts -- the C(<cpu>) mode, model and features (as a set of name, policy and
+    value, with the C(sve) that libvirt adds by itself for a required vector length) and the C(-cpu) values of
+    C(<qemu:commandline>) are compared before and after the edit; attributes libvirt derives (C(check),
+    C(migratable)) are left out of the comparison. Diff mode shows the C(<cpu>) and C(<qemu:commandline>) before and
+    after (in check mode, the predicted after).
+  - For V(qemu-commandline) the C(-cpu) pair is recorded in the domain's C(<metadata>) (namespace
+    C(https://armvirt.invalid/xmlns/domain-cpu/1.0)), so that the next run replaces exactly the pair this module
+    wrote; other C(<qemu:commandline>) arguments stay. That mark is the only change outside C(<cpu>) and
+    C(<qemu:commandline>), and V(feature-value) removes it together with its pair.
+author:
+  - armvirt.cpu maintainers (@armvirt)
+extends_documentation_fragment:
+  - armvirt.cpu.libvirt_domain
+  - armvirt.cpu.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  name:
+    description: The libvirt domain, which must be defined at O(uri) (running or not).
+    type: str
+    required: true
+  mode:
+    description:
+      - libvirt CPU mode -- V(host-passthrough) (QEMU model C(host), needs KVM), V(maximum) (C(max)), or V(custom)
+        with O(model).
+    type: str
+    choices: [host-passthrough, maximum, custom]
+    default: host-passthrough
+  model:
+    description:
+      - The CPU model for O(mode=custom) (libvirt C(<model>), QEMU's model of the same name, for example
+        C(cortex-a57)); required with it and refused otherwise.
+    type: str
+  features:
+    description:
+      - The features, each a mapping with C(name), optional C(policy) (C(force), C(require), C(optional),
+        C(disable), C(forbid); default C(require)) and optional C(value) (a string; quote it in YAML).
+      - An empty list sets the bare mode.
+    type: list
+    elements: dict
+    default: []
+  props:
+    description:
+      - What the host accepts, its C(arm_cpu_props) fact (M(armvirt.cpu.props_facts)) or a fleet baseline of the same
+        shape, to validate O(features) against. Required when O(features) is not empty.
+    type: dict
+  delivery:
+    description:
+      - V(feature-value) writes every feature into C(<cpu>) with its value (libvirt's RFC).
+      - V(qemu-commandline) keeps in C(<cpu>) only names libvirt's CPU map knows, without values (V(off) becomes
+        C(disable)), and adds C(-cpu) with the full validated value to C(<qemu:commandline>); libvirt then marks the
+        guest tainted C(custom-argv). Works with released libvirt.
+    type: str
+    choices: [feature-value, qemu-commandline]
+    default: feature-value
+  libvirt_check:
+    description:
+      - With V(feature-value), refuse a valued feature where this host's libvirt schema lacks C(value) (unpatched
+        libvirt accepts the XML, silently drops C(value) and keeps the feature as a boolean -- measured on 9.0,
+        C(sve128) value C(off) ran with C(sve128=on)) and a name its Arm CPU map lacks (refused at start). With
+        V(qemu-commandline) it selects what C(<cpu>) may keep. As C(guest_cpu_libvirt_check) of the role.
+      - The host's libvirt is read from its files (M(armvirt.cpu.libvirt_facts)) unless O(libvirt) is given.
+      - V(false) skips the check; the result says so in RV(notes).
+    type: bool
+    default: true
+  libvirt:
+    description: The host's C(libvirt_cpu) fact, to use instead of reading libvirt's schema and CPU map here.
+    type: dict
+  unmarked_cpu_arg:
+    description:
+      - What to do with a C(-cpu) pair in C(<qemu:commandline>) that this module did not write (for example one
+        written by M(armvirt.cpu.guest_domains) or by hand). QEMU takes the last C(-cpu) as a whole, so such a pair
+        overrides the request or is dead weight.
+      - V(fail) refuses and names it; V(replace) removes it.
+    type: str
+    choices: [fail, replace]
+    default: fail
+  host:
+    description: The name messages use for the host; defaults to the host's name.
+    type: str
+notes:
+  - The playbook C(armvirt.cpu.apply) rolls a policy onto every guest of a pool, in batches, with a summary.
+  - A CPU change applies when QEMU starts again; the module never restarts a guest.
+seealso:
+  - module: armvirt.cpu.domain_cpu_info
+  - module: armvirt.cpu.guest_domains
+  - module: armvirt.cpu.libvirt_facts
+  - module: armvirt.cpu.props_facts
+"""
+
+EXAMPLES = r"""
+- name: Gather what the host's QEMU accepts
+  armvirt.cpu.props_facts:
+    accel: kvm
+
+- name: SVE with 256-bit vectors for web1 (a libvirt CPU-map feature, no values needed)
+  armvirt.cpu.domain_cpu:
+    name: web1
+    mode: host-passthrough
+    features:
+      - {name: sve}
+      - {name: sve256}
+    props: "{{ ansible_facts['arm_cpu_props'] }}"
+  register: web1_cpu
+
+- name: Valued features on a released libvirt go on QEMU's command line
+  armvirt.cpu.domain_cpu:
+    name: db1
+    delivery: qemu-commandline
+    features:
+      - {name: feat_RAS, value: "1.0"}
+      - {name: sve128, value: "off"}
+    props: "{{ ansible_facts['arm_cpu_props'] }}"
+
+- name: Tell the owner which guests need a restart
+  ansible.builtin.debug:
+    msg: "web1 runs with the old CPU until its next boot ({{ web1_cpu.qemu_cpu_arg }})"
+  when: web1_cpu.restart_required
+"""
+
+RETURN = r"""
+changed:
+  description: Whether libvirt's inactive XML of the domain differs after the redefinition (in check mode, the
+    prediction described above).
+  returned: always
+  type: bool
+restart_required:
+  description: The domain is running and its QEMU runs with another CPU than the one now defined; it applies at its
+    next boot.
+  returned: success
+  type: bool
+  sample: true
+qemu_cpu_arg:
+  description: The validated C(-cpu) value for the request (what C(<qemu:commandline>) carries for
+    V(qemu-commandline); what libvirt builds from C(<cpu>) for V(feature-value)).
+  returned: success
+  type: str
+  sample: max,sve=on,sve256=on
+cpu_xml:
+  description: The domain's C(<cpu>) and C(<qemu:commandline>) as libvirt now stores them (in check mode, as they
+    would be written).
+  returned: success
+  type: str
+  sample: "<cpu mode='maximum' check='none'>...</cpu>"
+state:
+  description: The domain's state as C(virsh domstate) words it.
+  returned: success
+  type: str
+  sample: running
+backend:
+  description: How libvirt was reached, V(libvirt-python) or V(virsh).
+  returned: success
+  type: str
+libvirt_check:
+  description: What the libvirt check did, V(performed (libvirt VERSION)) or V(skipped (libvirt_check false)).
+  returned: success
+  type: str
+errors:
+  description: Every problem of the request as records (C(host), C(feature), C(value), C(allowed), C(rule),
+    C(message)); the rules of C(docs/guest-validation.md) and C(libvirt-drops-value), C(libvirt-unknown-feature).
+  returned: failure
+  type: list
+  elements: dict
+notes:
+  description: Things to know (libvirt_check off, a daemon not restarted after an upgrade).
+  returned: always
+  type: list
+  elements: str
+diff:
+  description: The C(<cpu>) and C(<qemu:commandline>) before and after, in diff mode.
+  returned: when diff mode is on
+  type: dict
+"""
+
+import platform
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import delivery, libvirt_caps, libvirt_domain
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    uri=dict(type="str", default=libvirt_caps.DEFAULT_URI),
+    backend=dict(type="str", choices=["auto", "virsh", "libvirt-python"], default="auto"),
+    mode=dict(type="str", choices=list(delivery.MODES), default="host-passthrough"),
+    model=dict(type="str"),
+    features=dict(type="list", elements="dict", default=[]),
+    props=dict(type="dict"),
+    delivery=dict(type="str", choices=list(delivery.DELIVERIES), default=delivery.FEATURE_VALUE),
+    libvirt_check=dict(type="bool", default=True),
+    libvirt=dict(type="dict"),
+    unmarked_cpu_arg=dict(type="str", choices=["fail", "replace"], default="fail"),
+    host=dict(type="str"),
+)
+
+
+def plan_request(module, host):
+    """The delivery plan of the module's request, or fail_json with every problem (nothing changed)."""
+    params = module.params
+    name = params["name"]
+    if params["mode"] == delivery.CUSTOM and not params["model"]:
+        module.fail_json(msg="%s: domain %s: mode custom needs model (a QEMU/libvirt CPU model such as cortex-a57)."
+                         % (host, name))
+    if params["mode"] != delivery.CUSTOM and params["model"]:
+        module.fail_json(msg="%s: domain %s: model %s is only for mode custom, not %s."
+                         % (host, name, params["model"], params["mode"]))
+    if params["features"] and params["props"] is None:
+        module.fail_json(msg="%s: domain %s: features need props to be validated against: pass "
+                         "ansible_facts['arm_cpu_props'] (armvirt.cpu.props_facts) or a fleet baseline." % (host, name))
+    fact = params["libvirt"]
+    if fact is None and params["libvirt_check"]:
+        fact = libvirt_caps.gather(uri=params["uri"], ask_daemon=False)
+    view = delivery.LibvirtView(fact, params["libvirt_check"], host, params["delivery"])
+    if view.missing is not None:
+        module.fail_json(msg=view.missing.message, errors=[view.missing.as_dict()], notes=view.notes)
+    request = delivery.plan(params["features"], params["props"], params["mode"], host, view, params["model"])
+    if request.errors:
+        module.fail_json(msg="%s: domain %s was left unchanged; %d problem(s) in the CPU request:\n%s" % (
+            host, name, len(request.errors), "\n".join("- " + error.message for error in request.errors)),
+            errors=[error.as_dict() for error in request.errors], notes=view.notes)
+    return request, view
+
+
+def restart_required(conn, uri, name, state, defined_xml):
+    """Whether the running QEMU has another CPU than ``defined_xml``: its live XML's CPU signature differs, or the
+    ``-cpu`` it was started with (from /proc) is not the one the definition gives it."""
+    if not libvirt_domain.is_active(state):
+        return False
+    if delivery.signature(conn.live_xml(name)) != delivery.signature(defined_xml):
+        return True
+    argv = libvirt_domain.running_argv(uri, name)[0]
+    overrides = delivery.signature(defined_xml)[3]
+    if argv is not None and overrides:
+        return delivery.last_cpu_arg(argv) != overrides[-1]
+    return False
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = module.params
+    host = params["host"] or platform.node() or "host"
+    name, uri = params["name"], params["uri"]
+    request, view = plan_request(module, host)
+    try:
+        conn = libvirt_domain.connect(uri, params["backend"])
+    except libvirt_domain.LibvirtError as exc:
+        module.fail_json(msg="%s: domain %s: %s" % (host, name, exc))
+    try:
+        before = conn.inactive_xml(name)
+        try:
+            wanted = delivery.edit_domain(before, request, params["unmarked_cpu_arg"], "%s: domain %s" % (host, name))
+        except delivery.DeliveryError as exc:
+            module.fail_json(msg=str(exc), notes=view.notes)
+        if module.check_mode:
+            changed = delivery.signature(before) != delivery.signature(wanted)
+            after = wanted if changed else before
+        else:
+            conn.define(wanted)
+            after = conn.inactive_xml(name)
+            changed = after != before
+        state = conn.state(name)
+        restart = restart_required(conn, uri, name, state, after)
+    except libvirt_domain.DomainNotFound as exc:
+        known = []
+        try:
+            known = conn.names()
+        except libvirt_domain.LibvirtError:
+            pass
+        module.fail_json(msg="%s: %s; defined domains: %s." % (host, exc, ", ".join(known) or "none"))
+    except libvirt_domain.LibvirtError as exc:
+        module.fail_json(msg="%s: domain %s: %s" % (host, name, exc))
+    finally:
+        conn.close()
+    result = dict(changed=changed, restart_required=restart, qemu_cpu_arg=request.arg,
+                  cpu_xml=delivery.cpu_xml(after), state=state, backend=conn.backend, libvirt_check=view.status,
+                  notes=view.notes)
+    if module._diff:
+        result["diff"] = {"before_header": "%s <cpu> (%s)" % (name, uri), "after_header": "%s <cpu> (%s)" % (name, uri),
+                          "before": delivery.cpu_xml(before), "after": delivery.cpu_xml(after)}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: domain_cpu_info
+short_description: Report the CPU of libvirt guests -- defined, running, and whether it matches a policy
+version_added: 0.1.0
+description:
+  - For every domain at O(uri) (or only O(name)), reports its state, the C(<cpu>) (and C(<qemu:commandline>)) it is
+    defined with, the C(-cpu) QEMU gets at its next boot and, for a running domain, the C(-cpu) its QEMU runs with.
+  - The next boot's C(-cpu) is libvirt's own translation of the inactive XML (C(virsh domxml-to-native qemu-argv)),
+    last C(-cpu) taken, as QEMU does. libvirt's refusals (for example "unknown CPU feature") are reported in
+    RV(domains[].next_boot_error).
+  - The running C(-cpu) is read from the QEMU process itself, C(/proc/PID/cmdline) (pid from libvirt's pid file, the
+    command line must name the guest), because with a C(<qemu:commandline>) override the live XML shows C(<cpu>)
+    but QEMU took the last C(-cpu). Where C(/proc) cannot be read (a remote URI) it falls back to libvirt's
+    translation of the live XML and says so in RV(domains[].running_source).
+  - With O(policy), RV(domains[].matches_policy) tells whether M(armvirt.cpu.domain_cpu) would leave the domain as it
+    is -- the same edit and the same comparison as that module's check mode.
+  - Never changes anything.
+author:
+  - armvirt.cpu maintainers (@armvirt)
+extends_documentation_fragment:
+  - armvirt.cpu.libvirt_domain
+  - armvirt.cpu.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  name:
+    description: Only this domain; all domains when omitted. A name that is not defined fails the task.
+    type: str
+  policy:
+    description:
+      - A guest CPU policy to compare against, C({mode, model, features, delivery}) as for M(armvirt.cpu.domain_cpu)
+        (C(mode) default V(host-passthrough), C(delivery) default V(feature-value)). A policy file of the role (or
+        the recommendation of P(armvirt.cpu.fleet_recommend#filter)) has the same C(mode) and C(features).
+      - Its features are checked for shape here, and against O(props) when given; a broken policy fails the task.
+    type: dict
+  props:
+    description:
+      - The host's C(arm_cpu_props) fact or a baseline, to check O(policy) and write its values in the host's
+        spelling (C(0x2) is C(2)) before comparing. Without it values are compared as written.
+    type: dict
+  host:
+    description: The name messages use for the host; defaults to the host's name.
+    type: str
+notes:
+  - The playbook C(armvirt.cpu.apply) uses it for its drift report.
+seealso:
+  - module: armvirt.cpu.domain_cpu
+  - module: armvirt.cpu.guest_domains
+  - module: armvirt.cpu.libvirt_facts
+"""
+
+EXAMPLES = r"""
+- name: Every guest's CPU on this host
+  armvirt.cpu.domain_cpu_info:
+  register: cpu_info
+
+- name: Guests that drift from the pool's policy
+  armvirt.cpu.domain_cpu_info:
+    policy:
+      mode: maximum
+      delivery: qemu-commandline
+      features: [{name: sve256}, {name: sve128, value: "off"}]
+  register: cpu_info
+
+- name: Show them
+  ansible.builtin.debug:
+    msg: "{{ cpu_info.domains | rejectattr('matches_policy') | map(attribute='name') | list }}"
+"""
+
+RETURN = r"""
+domains:
+  description: One entry per domain, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The domain's name.
+      type: str
+    state:
+      description: Its state as C(virsh domstate) words it (V(running), V(shut off), V(paused), ...).
+      type: str
+    active:
+      description: Whether a QEMU runs for it.
+      type: bool
+    cpu_xml:
+      description: The defined C(<cpu>) and C(<qemu:commandline>), from libvirt's inactive XML.
+      type: str
+      sample: "<cpu mode='maximum' check='none'/>"
+    qemu_cpu_arg_next:
+      description: The C(-cpu) QEMU gets at the next boot (libvirt's translation); null when libvirt refuses it.
+      type: str
+      sample: max,sve=on,sve256=on
+    next_boot_error:
+      description: Why libvirt cannot translate the definition (for example an unknown CPU feature); null otherwise.
+      type: str
+    qemu_cpu_arg:
+      description: The C(-cpu) the running QEMU took (the last one on its command line); null when not running.
+      type: str
+    running_source:
+      description: V(proc) (the QEMU process's command line), V(live-xml) (libvirt's translation of the live XML) or
+        null when not running.
+      type: str
+    restart_pending:
+      description: Running with another C(-cpu) than the next boot gives it.
+      type: bool
+    armvirt_cpu_arg:
+      description: The C(-cpu) value M(armvirt.cpu.domain_cpu) recorded when it wrote a C(<qemu:commandline>)
+        override; null otherwise.
+      type: str
+    matches_policy:
+      description: Whether the definition already is what O(policy) gives (returned with O(policy) only).
+      type: bool
+    policy_cpu_arg:
+      description: The C(-cpu) value of O(policy) (returned with O(policy) only).
+      type: str
+backend:
+  description: How libvirt was reached, V(libvirt-python) or V(virsh).
+  returned: success
+  type: str
+"""
+
+import platform
+import shlex
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import delivery, libvirt_caps, libvirt_domain
+
+POLICY_KEYS = ("mode", "model", "features", "delivery", "description")
+
+
+def policy_plan(module, host):
+    """The policy as a delivery plan (libvirt refusals off: the question is what the domain has, not what may be
+    written), or fail_json with every problem."""
+    policy = module.params["policy"]
+    unknown = sorted(set(policy) - set(POLICY_KEYS))
+    mode = policy.get("mode", "host-passthrough")
+    chosen = policy.get("delivery", delivery.FEATURE_VALUE)
+    problems = []
+    if unknown:
+        problems.append("policy has unknown key(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(POLICY_KEYS)))
+    if mode not in delivery.MODES:
+        problems.append("policy mode %r is not one of %s" % (mode, ", ".join(delivery.MODES)))
+    if chosen not in delivery.DELIVERIES:
+        problems.append("policy delivery %r is not one of %s" % (chosen, ", ".join(delivery.DELIVERIES)))
+    if problems:
+        module.fail_json(msg="%s: %s." % (host, "; ".join(problems)))
+    fact = libvirt_caps.gather(uri=module.params["uri"], ask_daemon=False)
+    view = delivery.LibvirtView(fact, False, host, chosen)
+    request = delivery.plan(policy.get("features") or [], module.params["props"], mode, host, view,
+                            policy.get("model"))
+    if request.errors:
+        module.fail_json(msg="%s: the policy has %d problem(s):\n%s" % (
+            host, len(request.errors), "\n".join("- " + error.message for error in request.errors)),
+            errors=[error.as_dict() for error in request.errors])
+    return request
+
+
+def native_cpu_arg(conn, xml):
+    """``(-cpu value, error)`` from libvirt's own translation of ``xml`` to a QEMU command line."""
+    try:
+        return delivery.last_cpu_arg(shlex.split(conn.to_native(xml))), None
+    except libvirt_domain.LibvirtError as exc:
+        return None, str(exc)
+
+
+def describe(conn, uri, name, request):
+    defined = conn.inactive_xml(name)
+    state = conn.state(name)
+    active = libvirt_domain.is_active(state)
+    entry = dict(name=name, state=state, active=active, cpu_xml=delivery.cpu_xml(defined),
+                 armvirt_cpu_arg=delivery.marked_arg(delivery.parse(defined)), qemu_cpu_arg=None,
+                 running_source=None, restart_pending=False)
+    entry["qemu_cpu_arg_next"], entry["next_boot_error"] = native_cpu_arg(conn, defined)
+    if active:
+        argv = libvirt_domain.running_argv(uri, name)[0]
+        if argv is not None:
+            entry["qemu_cpu_arg"], entry["running_source"] = delivery.last_cpu_arg(argv), "proc"
+        else:
+            entry["qemu_cpu_arg"] = native_cpu_arg(conn, conn.live_xml(name))[0]
+            entry["running_source"] = "live-xml"
+        entry["restart_pending"] = (entry["qemu_cpu_arg"] is not None and entry["qemu_cpu_arg_next"] is not None
+                                    and entry["qemu_cpu_arg"] != entry["qemu_cpu_arg_next"])
+    if request is not None:
+        try:
+            wanted = delivery.edit_domain(defined, request, "replace", name)
+            entry["matches_policy"] = delivery.signature(wanted) == delivery.signature(defined)
+        except delivery.DeliveryError:
+            entry["matches_policy"] = False
+        entry["policy_cpu_arg"] = request.arg
+    return entry
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        uri=dict(type="str", default=libvirt_caps.DEFAULT_URI),
+        backend=dict(type="str", choices=["auto", "virsh", "libvirt-python"], default="auto"),
+        name=dict(type="str"),
+        policy=dict(type="dict"),
+        props=dict(type="dict"),
+        host=dict(type="str"),
+    ), supports_check_mode=True)
+    params = module.params
+    host = params["host"] or platform.node() or "host"
+    request = policy_plan(module, host) if params["policy"] is not None else None
+    try:
+        conn = libvirt_domain.connect(params["uri"], params["backend"])
+    except libvirt_domain.LibvirtError as exc:
+        module.fail_json(msg="%s: %s" % (host, exc))
+    try:
+        names = [params["name"]] if params["name"] else conn.names()
+        domains = [describe(conn, params["uri"], name, request) for name in names]
+    except libvirt_domain.LibvirtError as exc:
+        module.fail_json(msg="%s: %s" % (host, exc))
+    except delivery.DeliveryError as exc:
+        module.fail_json(msg="%s: %s" % (host, exc))
+    finally:
+        conn.close()
+    module.exit_json(changed=False, domains=domains, backend=conn.backend)
+
+
+if __name__ == "__main__":
+    main()

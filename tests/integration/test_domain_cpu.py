@@ -1,0 +1,292 @@
+"""armvirt.cpu.domain_cpu, domain_cpu_info and the apply playbook against a real libvirtd (Debian 9.0, TCG guests).
+
+tests/libvirtd.py starts the daemon by hand for the session and stops it at the end; every domain defined here is
+destroyed and undefined by its fixture. Both ways of talking to libvirt are run: virsh (the venv's Python has no
+binding) and libvirt-python (Debian's python3-libvirt under /usr/bin/python3).
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import uuid
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import libvirtd  # noqa: E402
+from conftest import run_module  # noqa: E402
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import delivery  # noqa: E402
+
+PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max
+SYSTEM_PYTHON = "/usr/bin/python3"
+DOMAIN = """<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>{name}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='aarch64' machine='virt'>hvm</type></os>
+  <cpu mode='maximum'><topology sockets='1' dies='1' cores='1' threads='1'/></cpu>
+  <devices><emulator>/usr/bin/qemu-system-aarch64</emulator></devices>
+  <qemu:commandline>
+    <qemu:arg value='-msg'/><qemu:arg value='timestamp=on'/>{extra}
+  </qemu:commandline>
+</domain>
+"""
+SVE = [{"name": "sve"}, {"name": "sve256"}]
+VALUED = [{"name": "sve256"}, {"name": "sve512", "value": "off"}]
+
+
+@pytest.fixture(scope="session")
+def daemon():
+    server = libvirtd.Libvirtd()
+    try:
+        server.start()
+    except libvirtd.Unavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail("libvirtd is needed in CI: %s" % exc)
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def domain(daemon, tmp_path):
+    """Factory: define an aarch64 TCG domain (no disks); all are destroyed and undefined afterwards."""
+    made = []
+
+    def define(extra="", start=False):
+        name = "armvirt-test-%s" % uuid.uuid4().hex[:8]
+        path = tmp_path / (name + ".xml")
+        path.write_text(DOMAIN.format(name=name, extra=extra))
+        libvirtd.virsh("define", str(path))
+        made.append(name)
+        if start:
+            libvirtd.virsh("start", name)
+        return name
+
+    yield define
+    for name in made:
+        libvirtd.virsh("destroy", name, check=False)
+        libvirtd.virsh("undefine", name, check=False)
+
+
+def dump(name, inactive=True):
+    return libvirtd.virsh(*(["dumpxml", "--inactive", name] if inactive else ["dumpxml", name])).stdout
+
+
+def native_cpu(name, tmp=pathlib.Path("/tmp")):
+    """libvirt's own translation of the defined (inactive) XML: the -cpu QEMU gets at the next boot."""
+    path = tmp / ("armvirt-native-%s.xml" % uuid.uuid4().hex[:8])
+    path.write_text(dump(name))
+    try:
+        argv = libvirtd.virsh("domxml-to-native", "qemu-argv", "--xml", str(path)).stdout.split()
+    finally:
+        path.unlink()
+    return delivery.last_cpu_arg(argv)
+
+
+def qom_sve(name, *props):
+    """QEMU's own view of the vCPU: qom-get of each property on the path query-cpus-fast gives."""
+    def qmp(command, arguments=None):
+        message = {"execute": command}
+        if arguments:
+            message["arguments"] = arguments
+        return json.loads(libvirtd.virsh("qemu-monitor-command", name, json.dumps(message)).stdout)["return"]
+    path = qmp("query-cpus-fast")[0]["qom-path"]
+    return {prop: qmp("qom-get", {"path": path, "property": prop}) for prop in props}
+
+
+def apply(name, features, python=None, check=False, diff=False, **options):
+    args = dict(name=name, mode="maximum", features=features, props=PROPS, host="hv1", **options)
+    if python is None:
+        return run_module("domain_cpu", args, check=check, diff=diff)
+    return run_with(python, "domain_cpu", args, check=check, diff=diff)
+
+
+def run_with(python, module, args, check=False, diff=False):
+    """run_module with another interpreter for the module (conftest's helper pins the venv's)."""
+    command = ["ansible", "localhost", "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + python,
+               "-m", "armvirt.cpu." + module, "-a", json.dumps(args)] + (["--check"] if check else []) + \
+        (["--diff"] if diff else [])
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
+                          env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="minimal", ANSIBLE_NOCOLOR="1"))
+    start = proc.stdout.find("=> {")
+    assert start >= 0, proc.stdout + proc.stderr
+    return json.JSONDecoder().raw_decode(proc.stdout[start + 3:])[0]
+
+
+def test_feature_value_sets_cpu_idempotently_and_touches_nothing_else(domain):
+    name = domain()
+    before = dump(name)
+
+    predicted = apply(name, SVE, check=True, diff=True)
+    assert not predicted.failed, predicted.output
+    assert predicted.result["changed"] is True
+    assert "+  <feature policy=\"require\" name=\"sve256\" />" in predicted.output   # diff: the <cpu> change
+    assert dump(name) == before, "check mode changed the domain"
+
+    first = apply(name, SVE, diff=True)
+    assert not first.failed, first.output
+    assert first.result["changed"] is True and first.result["restart_required"] is False
+    assert first.result["qemu_cpu_arg"] == "max,sve=on,sve256=on" and first.result["backend"] == "virsh"
+    after = dump(name)
+    assert "<feature policy='require' name='sve256'/>" in after
+    assert "<topology sockets='1' dies='1' cores='1' threads='1'/>" in after      # <cpu> children kept
+    assert delivery.without_cpu(after) == delivery.without_cpu(before)
+    assert "<qemu:arg value='timestamp=on'/>" in after
+    assert native_cpu(name) in ("max,sve=on,sve256=on", "max,sve256=on,sve=on")
+
+    again = apply(name, SVE)
+    assert again.result["changed"] is False and dump(name) == after
+    assert apply(name, SVE, check=True).result["changed"] is False
+
+
+def test_unpatched_libvirt_refuses_valued_features_for_feature_value(domain):
+    name = domain()
+    before = dump(name)
+    run = apply(name, VALUED)
+    assert run.failed
+    assert [error["rule"] for error in run.result["errors"]] == ["libvirt-drops-value"]
+    assert "sve512=off needs <feature value=...>" in run.result["msg"] and "hv1" in run.result["msg"]
+    assert dump(name) == before
+
+
+def test_qemu_commandline_on_a_running_guest(domain):
+    name = domain(start=True)
+    before = dump(name)
+    first = apply(name, VALUED, delivery="qemu-commandline")
+    assert not first.failed, first.output
+    assert first.result["changed"] is True and first.result["restart_required"] is True
+    arg = "max,sve256=on,sve512=off"
+    assert first.result["qemu_cpu_arg"] == arg
+    after = dump(name)
+    assert "<qemu:arg value='-cpu'/>" in after and "<qemu:arg value='%s'/>" % arg in after
+    assert "<qemu:arg value='timestamp=on'/>" in after                           # other arguments kept
+    assert "<feature policy='disable' name='sve512'/>" in after                  # off became disable, no value
+    assert "value='off'" not in after.split("<cpu", 1)[1].split("</cpu>", 1)[0]
+    assert delivery.without_cpu(after) == delivery.without_cpu(before)
+    assert native_cpu(name) == arg
+
+    again = apply(name, VALUED, delivery="qemu-commandline")
+    assert again.result["changed"] is False and again.result["restart_required"] is True   # still not rebooted
+    info = run_module("domain_cpu_info", {"name": name, "props": PROPS, "policy": {
+        "mode": "maximum", "features": VALUED, "delivery": "qemu-commandline"}}).result["domains"][0]
+    assert info["matches_policy"] is True and info["restart_pending"] is True
+    assert info["qemu_cpu_arg_next"] == arg and info["armvirt_cpu_arg"] == arg
+    assert info["running_source"] == "proc" and info["qemu_cpu_arg"] != arg
+
+    libvirtd.virsh("destroy", name)
+    libvirtd.virsh("start", name)
+    assert qom_sve(name, "sve256", "sve512") == {"sve256": True, "sve512": False}
+    info = run_module("domain_cpu_info", {"name": name}).result["domains"][0]
+    assert info["qemu_cpu_arg"] == arg and info["restart_pending"] is False and "matches_policy" not in info
+    assert apply(name, VALUED, delivery="qemu-commandline").result["restart_required"] is False
+
+    # back to feature-value with boolean features only: our -cpu pair and our mark go, -msg stays
+    back = apply(name, SVE)
+    assert back.result["changed"] is True and back.result["restart_required"] is True
+    final = dump(name)
+    assert "value='-cpu'" not in final and delivery.MARK_NS not in final and "timestamp=on" in final
+
+
+def test_a_cpu_override_not_written_here_is_refused_or_replaced(domain):
+    extra = "<qemu:arg value='-cpu'/><qemu:arg value='max,sve=off'/>"
+    name = domain(extra=extra)
+    before = dump(name)
+    refused = apply(name, SVE, delivery="qemu-commandline")
+    assert refused.failed and "-cpu max,sve=off, which armvirt.cpu did not write" in refused.result["msg"]
+    assert dump(name) == before
+    replaced = apply(name, SVE, delivery="qemu-commandline", unmarked_cpu_arg="replace")
+    assert replaced.result["changed"] is True
+    assert "max,sve=off" not in dump(name) and native_cpu(name) == "max,sve=on,sve256=on"
+
+
+@pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason="no /usr/bin/python3")
+def test_libvirt_python_backend(domain):
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import libvirt"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("python3-libvirt is missing in CI: scripts/setup.sh should have installed it")
+        pytest.skip("Debian's python3-libvirt is not installed")
+    name = domain(start=True)
+    first = apply(name, VALUED, python=SYSTEM_PYTHON, delivery="qemu-commandline")
+    assert first["backend"] == "libvirt-python" and first["changed"] is True and first["restart_required"] is True
+    assert apply(name, VALUED, python=SYSTEM_PYTHON, delivery="qemu-commandline")["changed"] is False
+    listed = run_with(SYSTEM_PYTHON, "domain_cpu_info", {"name": name})
+    assert listed["backend"] == "libvirt-python" and listed["domains"][0]["state"] == "running"
+
+
+def test_errors_name_host_domain_and_values(domain):
+    name = domain()
+    bad = apply(name, [{"name": "sve256", "value": "maybe"}], delivery="qemu-commandline")
+    assert bad.failed and "hv1: domain %s was left unchanged" % name in bad.result["msg"]
+    assert "sve256=maybe is not supported; supported values (bool): on, off" in bad.result["msg"]
+    missing = apply("armvirt-test-nonexistent", SVE)
+    assert missing.failed and "domain armvirt-test-nonexistent is not defined" in missing.result["msg"]
+    assert name in missing.result["msg"]                                           # lists what is defined
+    no_props = run_module("domain_cpu", {"name": name, "features": SVE})
+    assert no_props.failed and "features need props" in no_props.result["msg"]
+    assert "Traceback" not in bad.output + missing.output + no_props.output
+
+
+def test_without_libvirt_python_or_virsh_the_module_fails_cleanly(tmp_path):
+    """The venv's Python has no binding; with no virsh on the module's PATH both modules say what to install."""
+    out = tmp_path / "result.json"
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"armvirt.cpu.domain_cpu_info": {}, "environment": {"PATH": str(tmp_path)}, "register": "info",
+         "ignore_errors": True},
+        {"armvirt.cpu.domain_cpu": {"name": "web1"}, "environment": {"PATH": str(tmp_path)}, "register": "cpu",
+         "ignore_errors": True},
+        {"ansible.builtin.copy": {"content": "{{ [info, cpu] | to_json }}", "dest": str(out)}}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e",
+                           "ansible_python_interpreter=" + sys.executable, str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    for result in json.loads(out.read_text()):
+        assert result["failed"] is True
+        assert "neither libvirt-python (import libvirt) nor virsh" in result["msg"], result
+        assert "libvirt-clients" in result["msg"] and "Traceback" not in json.dumps(result)
+
+
+def test_modules_document_themselves():
+    for module in ("domain_cpu", "domain_cpu_info"):
+        proc = subprocess.run(["ansible-doc", "armvirt.cpu." + module], capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert "guest_domains" in proc.stdout and "libvirt_facts" in proc.stdout
+
+
+def test_apply_playbook_rolls_a_policy_in_batches_and_writes_a_summary(domain, tmp_path):
+    running, stopped = domain(start=True), domain()
+    policy = tmp_path / "policy.yml"
+    policy.write_text(yaml.safe_dump({"description": "SVE up to 256 bits", "mode": "maximum",
+                                      "features": VALUED}))
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"hypervisors": {"hosts": {"hv1": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    summary = tmp_path / "summary.json"
+
+    def play():
+        proc = subprocess.run(
+            ["ansible-playbook", "-i", str(inventory), "armvirt.cpu.apply", "-e", json.dumps({
+                "apply_policy_file": str(policy), "apply_delivery": "qemu-commandline", "apply_serial": 1,
+                "apply_domains": [running, stopped], "apply_props": PROPS, "apply_summary_path": str(summary)})],
+            capture_output=True, text=True, timeout=300, env=dict(os.environ, ANSIBLE_NOCOLOR="1"), check=False)
+        assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+        return json.loads(summary.read_text())
+
+    first = play()
+    assert sorted(first["changed"]) == sorted(["hv1/" + running, "hv1/" + stopped])
+    assert first["restart_required"] == ["hv1/" + running]
+    assert first["drift"] == [] and first["failed"] == [] and first["unreached"] == []
+    assert first["policy"]["features"] == VALUED
+    entries = {entry["name"]: entry for entry in first["hosts"]["hv1"]["domains"]}
+    assert entries[stopped]["qemu_cpu_arg"] == "max,sve256=on,sve512=off"
+    second = play()
+    assert second["changed"] == [] and second["restart_required"] == ["hv1/" + running]
