@@ -2,7 +2,9 @@
 # Shared set-up for scripts/demo, scripts/test and scripts/bench (sourced, not run).
 # Installs what the project needs on a fresh Debian machine with Python 3.11 and is a no-op when all is there:
 #   - Debian packages: qemu-system-arm (the real emulator), libvirt0 (libvirt's RelaxNG schemas), openssh-client
-#     (the demo's unreachable host), shellcheck (ansible-test sanity);
+#     (the demo's unreachable host), shellcheck (ansible-test sanity), libvirt-daemon, libvirt-daemon-driver-qemu,
+#     libvirt-clients and python3-libvirt (a real libvirtd for the existing-guests tests), chromium (the fleet
+#     report's headless browser test);
 #   - .venv with the pinned Python packages of requirements/test.txt;
 #   - .build/collections/ansible_collections/armvirt/cpu, a link to this checkout, so that Ansible and pytest
 #     import the collection under its real name.
@@ -11,7 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 BUILD="$ROOT/.build"
-DEBIAN_PACKAGES=(qemu-system-arm libvirt0 openssh-client shellcheck libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients python3-libvirt)
+DEBIAN_PACKAGES=(qemu-system-arm libvirt0 openssh-client shellcheck libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients python3-libvirt chromium qemu-efi-aarch64)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

@@ -1,8 +1,13 @@
 """Test-wide set-up: import the collection under its real name and find the repository's parts."""
 
+import json
 import os
 import pathlib
+import shutil
+import subprocess
 import sys
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / ".build" / "collections"
@@ -10,14 +15,10 @@ REFERENCE = ROOT.parent / "shared" / "reference"
 
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
-if str(ROOT / "tools") not in sys.path:
-    sys.path.insert(0, str(ROOT / "tools"))
+for extra in (ROOT / "tests", ROOT / "tools"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS))
-
-
-import shutil  # noqa: E402
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +30,6 @@ def qemu_binary():
             pytest.fail("qemu-system-aarch64 is missing in CI: scripts/setup.sh should have installed it")
         pytest.skip("qemu-system-aarch64 is not installed")
     return path
-
-
-import json  # noqa: E402
-import subprocess  # noqa: E402
 
 
 class ModuleRun(object):
@@ -72,3 +69,21 @@ def run_module(module, args, check=False, diff=False, env=None, timeout=120):
 @pytest.fixture
 def ansible_module():
     return run_module
+
+
+@pytest.fixture(scope="session")
+def libvirt_daemon():
+    """A real libvirtd at qemu:///system for the session (tests/libvirtd.py starts it by hand and stops it).
+
+    Skips where it cannot be had, except in CI, where the set-up installs it and it must run.
+    """
+    import libvirtd
+    server = libvirtd.Libvirtd()
+    try:
+        server.start()
+    except libvirtd.Unavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail("libvirtd is needed in CI: %s" % exc)
+        pytest.skip(str(exc))
+    yield server
+    server.stop()

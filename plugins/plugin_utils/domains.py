@@ -217,7 +217,7 @@ def build(guests, features=(), props=None, mode="host-passthrough", host="host",
         try:
             document = render(name=name, memory=memory, vcpus=vcpus, mode=mode, cpu_features=entry.cpu_features,
                               qemu_cpu_arg=entry.arg, delivery=delivery, qemu_commandline=commandline, host=host,
-                              guest=guest)
+                              guest=guest, mark_ns=delivery_plan.MARK_NS)
         except jinja2.TemplateError as exc:
             outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s failed: %s"
                                                % (host, name, template, exc)))

@@ -15,13 +15,10 @@ import uuid
 import pytest
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
+import libvirtd
+from conftest import ROOT, run_module
 
-import libvirtd  # noqa: E402
-from conftest import run_module  # noqa: E402
-
-from ansible_collections.armvirt.cpu.plugins.module_utils import delivery  # noqa: E402
+from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
 
 PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -41,21 +38,8 @@ SVE = [{"name": "sve"}, {"name": "sve256"}]
 VALUED = [{"name": "sve256"}, {"name": "sve512", "value": "off"}]
 
 
-@pytest.fixture(scope="session")
-def daemon():
-    server = libvirtd.Libvirtd()
-    try:
-        server.start()
-    except libvirtd.Unavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail("libvirtd is needed in CI: %s" % exc)
-        pytest.skip(str(exc))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def domain(daemon, tmp_path):
+def domain(libvirt_daemon, tmp_path):
     """Factory: define an aarch64 TCG domain (no disks); all are destroyed and undefined afterwards."""
     made = []
 
