@@ -274,3 +274,30 @@ def test_apply_playbook_rolls_a_policy_in_batches_and_writes_a_summary(domain, t
     assert entries[stopped]["qemu_cpu_arg"] == "max,sve256=on,sve512=off"
     second = play()
     assert second["changed"] == [] and second["restart_required"] == ["hv1/" + running]
+
+
+def test_guests_rendered_by_the_role_are_adopted_without_replace(libvirt_daemon, tmp_path):
+    """The role's qemu-commandline XML carries the same <metadata> mark domain_cpu writes, so a later apply of
+    another policy replaces that -cpu without unmarked_cpu_arg: replace."""
+    name = "armvirt-role-%s" % uuid.uuid4().hex[:8]
+    play = tmp_path / "render.yml"
+    play.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [{
+        "name": "Render", "armvirt.cpu.guest_domains": {
+            "output_dir": str(tmp_path / "out"), "mode": "maximum", "delivery": "qemu-commandline", "props": PROPS,
+            "features": [{"name": "sve256"}, {"name": "sve512", "value": "off"}], "libvirt_check": False,
+            "guests": [{"name": name, "memory": 128, "vcpus": 1}]}}]}]))
+    proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e",
+                           "ansible_python_interpreter=" + sys.executable, str(play)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    xml = (tmp_path / "out" / (name + ".xml")).read_text().replace("<domain type='kvm'", "<domain type='qemu'", 1)
+    (tmp_path / "tcg.xml").write_text(xml)
+    libvirtd.virsh("define", str(tmp_path / "tcg.xml"))
+    try:
+        assert native_cpu(name) == "max,sve256=on,sve512=off"
+        adopted = apply(name, [{"name": "sve256"}], delivery="qemu-commandline")
+        assert not adopted.failed, adopted.output
+        assert adopted.result["changed"] is True
+        assert native_cpu(name) == "max,sve256=on"
+    finally:
+        libvirtd.virsh("undefine", "--nvram", name, check=False)
