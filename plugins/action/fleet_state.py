@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action armvirt.cpu.fleet_state: the fleet view of gather and rollout, computed once on the controller.
+
+Why an action: the input is hostvars of the whole fleet (this run's facts and the fact cache's), which only the
+controller has, and the output is files on the controller; a module would need every host's facts shipped to one
+host. The rules are ``plugin_utils.fleet_state`` (which hosts' facts count) and ``module_utils.fleet`` (baseline,
+classes, recommendations); options are documented in ``plugins/modules/fleet_state.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+
+DEFAULT_ARTIFACTS = "armvirt-cpu"
+
+ARGUMENT_SPEC = {
+    "hosts": {"type": "list", "elements": "str", "required": True},
+    "max_fact_age": {"type": "int", "default": 86400},
+    "artifacts_dir": {"type": "path"},
+    "label": {"type": "str", "default": "fleet"},
+    "write": {"type": "bool", "default": True},
+    "snapshot": {"type": "bool", "default": False},
+    "rollout": {"type": "dict"},
+}
+
+
+def artifacts_dir(path):
+    """The artifacts directory: as given, else ``armvirt-cpu`` in the directory ansible-playbook runs in."""
+    return os.path.abspath(path or DEFAULT_ARTIFACTS)
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        hostvars = task_vars.get("hostvars") or {}
+        try:
+            state = fleet_state.view(hostvars, args["hosts"], args["max_fact_age"], label=args["label"])
+        except (TypeError, ValueError) as exc:
+            raise AnsibleActionFail("fleet_state: %s" % exc)
+        directory = artifacts_dir(args["artifacts_dir"])
+        paths, changed = {}, False
+        if args["write"]:
+            paths, changed = fleet_state.write_artifacts(directory, state, snapshot=args["snapshot"])
+        if args["rollout"] is not None:
+            plan = dict(args["rollout"], members=state["baseline"]["members"])
+            plan["policy_file"] = plan.get("policy_file") or paths.get("policies", {}).get(fleet_state.FLEET_POOL)
+            if not isinstance(plan.get("targets"), list):
+                raise AnsibleActionFail("fleet_state: rollout needs targets, the list of this run's hosts")
+            paths["rollout_plan"] = fleet_state.start_rollout(directory, plan)
+        result.update(changed=changed, artifacts=paths, artifacts_dir=directory,
+                      summary=fleet_state.summary_lines(state, directory if args["write"] else None),
+                      hosts=state["hosts"], members=state["baseline"]["members"], baseline=state["baseline"],
+                      classes=state["classes"], recommendations=state["recommendations"])
+        return result

@@ -1,0 +1,87 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: fleet_report
+short_description: Write the fleet report (HTML and Markdown) from the fleet artifacts
+version_added: 0.1.0
+description:
+  - Runs on the controller only (action plugin). Reads the artifacts that M(armvirt.cpu.fleet_state) wrote in
+    O(artifacts_dir) (C(fleet.json), the latest two C(snapshots/), the C(rollout/) record when a rollout ran) and the
+    summary of the C(armvirt.cpu.apply) playbook when O(apply_summary) exists, and writes C(report/index.html) and
+    C(report/report.md) there.
+  - "The report shows: the hosts that need attention with the stage and the reason (unreachable, probe failed,
+    stale facts, validation failed in the rollout, apply failures); what changed since the previous snapshot (values
+    a kernel or QEMU update narrowed) and which requests it breaks on which host; the compatibility classes; a
+    colour-coded matrix of every property with the baseline column and each host's values (green: in the baseline,
+    amber: the host offers more, red: missing or narrowed, grey: no usable facts); where each requested guest CPU
+    (the recommended policies of the fleet and of each class, the rollout's policy, O(requests)) fails and why."
+  - Files are rewritten only when their content changes, and the content depends only on the artifacts, so a
+    second run over an unchanged fleet reports no change. C(docs/fleet-guide.md) shows a screenshot.
+author:
+  - armvirt.cpu maintainers (@armvirt)
+extends_documentation_fragment:
+  - armvirt.cpu.attributes
+attributes:
+  check_mode:
+    support: none
+  diff_mode:
+    support: none
+  action:
+    description: Runs entirely on the controller as an action plugin.
+    support: full
+options:
+  artifacts_dir:
+    description: Directory of the fleet artifacts on the controller; default C(armvirt-cpu) in the current directory.
+    type: path
+  output_dir:
+    description: Where C(index.html) and C(report.md) go; default C(report) in O(artifacts_dir).
+    type: path
+  apply_summary:
+    description: The JSON summary of the C(armvirt.cpu.apply) playbook; its absence is not an error.
+    type: path
+  requests:
+    description: More guest CPU policy files (C(mode), C(features)) to place on the fleet.
+    type: list
+    elements: path
+    default: []
+  html_template:
+    description: Jinja2 template of the HTML page, searched like the C(src) of M(ansible.builtin.template).
+    type: str
+    default: fleet_report.html.j2
+  markdown_template:
+    description: Jinja2 template of the Markdown page.
+    type: str
+    default: fleet_report.md.j2
+seealso:
+  - module: armvirt.cpu.fleet_state
+"""
+
+EXAMPLES = r"""
+- name: Write the fleet report
+  armvirt.cpu.fleet_report:
+    artifacts_dir: /srv/armvirt-cpu
+    apply_summary: /srv/armvirt-cpu/apply.json
+    requests:
+      - policies/ras.yml
+"""
+
+RETURN = r"""
+html:
+  description: Path of the HTML report.
+  returned: success
+  type: str
+markdown:
+  description: Path of the Markdown report.
+  returned: success
+  type: str
+attention:
+  description: The hosts that need attention, each C({host, stage, status, reason}).
+  returned: success
+  type: list
+  elements: dict
+"""

@@ -1,0 +1,124 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: fleet_state
+short_description: Decide which hypervisors' Arm CPU facts to trust, classify the fleet and write its artifacts
+version_added: 0.1.0
+description:
+  - Runs on the controller only (action plugin); it never connects to a host. Reads the C(arm_cpu_props) fact and the
+    C(armvirt_cpu_gather) record of each host in O(hosts) from C(hostvars), which hold the facts of this run and,
+    with Ansible fact caching, those of hosts outside C(--limit), unreachable hosts and earlier runs.
+  - A fact is used unless the host's last probe failed, it has no fact, or its record is older than O(max_fact_age)
+    (or has no C(gathered_at)); an unreachable host whose fact is young enough still counts. Each host gets a status
+    (C(ok), C(unreachable), C(unsupported), C(stale), C(no-facts), C(probe-failed)) and a reason.
+  - Computes the fleet baseline, the compatibility classes and a recommended policy for the fleet and for each class
+    with the collection's fleet logic (the filters P(armvirt.cpu.fleet_baseline#filter),
+    P(armvirt.cpu.fleet_classes#filter), P(armvirt.cpu.fleet_recommend#filter)).
+  - With O(write), writes to O(artifacts_dir) C(fleet.json) (everything), C(classes.json), C(baseline.json),
+    C(policies/fleet.yml) and C(policies/<class id>.yml) (files the P(armvirt.cpu.guest_cpu#role) role takes as
+    C(guest_cpu_policy_file)) and C(gathered.json); with O(snapshot), C(snapshots/<UTC time>.json) when the facts
+    differ from the latest snapshot. Files are rewritten only when their content changes; C(gathered.json) never
+    counts as a change. Used by the playbooks C(armvirt.cpu.gather) and C(armvirt.cpu.rollout).
+author:
+  - armvirt.cpu maintainers (@armvirt)
+extends_documentation_fragment:
+  - armvirt.cpu.attributes
+attributes:
+  check_mode:
+    support: none
+  diff_mode:
+    support: none
+  action:
+    description: Runs entirely on the controller as an action plugin.
+    support: full
+options:
+  hosts:
+    description: The hosts of the fleet, for example C(query('ansible.builtin.inventory_hostnames', 'hypervisors')).
+    type: list
+    elements: str
+    required: true
+  max_fact_age:
+    description: Seconds after C(gathered_at) during which a host's fact is trusted; V(0) trusts facts of any age.
+    type: int
+    default: 86400
+  artifacts_dir:
+    description: Directory on the controller for the artifacts; default C(armvirt-cpu) in the current directory.
+    type: path
+  label:
+    description: Name of the fleet baseline, used in messages.
+    type: str
+    default: fleet
+  write:
+    description: Write the artifacts; V(false) only computes (the rollout's frozen baseline).
+    type: bool
+    default: true
+  snapshot:
+    description: Also keep a snapshot of the facts when they changed, for the report's "changed since" section.
+    type: bool
+    default: false
+  rollout:
+    description:
+      - Start the record of a rollout of C(armvirt.cpu.rollout), given as C({targets, scope, policy_file}) where
+        C(targets) are this run's hosts and an empty C(policy_file) means C(policies/fleet.yml). Writes
+        C(rollout/plan.json) (with the baseline's members) and removes the records
+        C(rollout/hosts/<host>.json) of the targets, which each host then writes as it succeeds or fails; a target
+        without a record was not run. This bookkeeping never counts as a change.
+    type: dict
+seealso:
+  - module: armvirt.cpu.fleet_report
+  - plugin: armvirt.cpu.fleet_baseline
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+- name: Classify the fleet from the facts of this run and the fact cache
+  armvirt.cpu.fleet_state:
+    hosts: "{{ query('ansible.builtin.inventory_hostnames', 'hypervisors') }}"
+    max_fact_age: 3600
+    artifacts_dir: /srv/armvirt-cpu
+    snapshot: true
+  run_once: true
+  register: fleet
+
+- name: One inventory group per compatibility class
+  ansible.builtin.group_by:
+    key: "armvirt_cpu_class_{{ fleet.classes.hosts[inventory_hostname] | default('none') | replace('-', '_') }}"
+"""
+
+RETURN = r"""
+hosts:
+  description: Every host to C({status, reason, gathered_at, class, usable}).
+  returned: always
+  type: dict
+members:
+  description: The hosts whose facts make the baseline, sorted.
+  returned: always
+  type: list
+  elements: str
+baseline:
+  description: The fleet baseline (C(docs/schemas/fleet_baseline.schema.json)).
+  returned: always
+  type: dict
+classes:
+  description: The compatibility classes (C(docs/schemas/fleet_classes.schema.json)).
+  returned: always
+  type: dict
+recommendations:
+  description: Pool (C(fleet) or a class id) to its recommended policy C({mode, features}).
+  returned: always
+  type: dict
+summary:
+  description: One line per class and per host left out with its reason, for people.
+  returned: always
+  type: list
+  elements: str
+artifacts:
+  description: Paths of the files written (C(policies) maps each pool to its policy file). Empty without O(write).
+  returned: always
+  type: dict
+"""

@@ -1,0 +1,290 @@
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet report's model: what the HTML and Markdown templates show, built from the artifacts alone.
+
+Why from the artifacts (``fleet_state`` writes them) and not from hostvars: the report must work in a run of its
+own, without fact caching, and say the same thing every time the fleet is the same (it is rewritten only when its
+content changes). Every judgement reuses the collection's logic: placement and recommendations are
+``module_utils.fleet``, value comparison is the property model's (``Property.intersect``/``canonical_values``),
+policy files are read by ``plugin_utils.policy``. This module only arranges the results for people:
+
+- the matrix: one row per property, the baseline column and one column per host (grouped by class), each cell with
+  the host's values and a colour (:data:`CELL_CLASSES`);
+- what changed between the latest two snapshots, and which requests (the recommended pools' policies, the
+  rollout's policy, the report's own requests) worked on a host before and fail now;
+- the hosts that need attention (gather, rollout, apply) with their reasons.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import jinja2
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
+
+# cell colours: in the baseline / the host offers more / missing or narrowed / no usable facts
+BASE, MORE, MISSING, GREY = "base", "more", "missing", "grey"
+CELL_CLASSES = {BASE: "value in the baseline", MORE: "host offers more than the baseline",
+                MISSING: "missing here, or narrowed since the previous snapshot",
+                GREY: "no usable facts (unreachable, probe failed, stale, unsupported)"}
+ROLLOUT = "rollout policy"
+MAX_RECORDS = 3   # problems shown per host and request; the rest are counted
+
+
+TEMPLATE_DIR = os.path.join(fleet_state.COLLECTION_ROOT, "playbooks", "templates")
+TEMPLATES = {"html": "fleet_report.html.j2", "markdown": "fleet_report.md.j2"}
+
+
+class ReportError(Exception):
+    """The report cannot be built (no gather has written the artifacts yet, or a template fails)."""
+
+
+def _props(fact):
+    return propmodel.HostProps.from_fact(fact).properties if fact and fact.get("supported") else {}
+
+
+def _values(prop):
+    return ", ".join(prop.supported_values) if prop is not None else ""
+
+
+def _narrowed(before, after):
+    """Whether ``after`` accepts less than ``before`` (or is gone): a request that fit may not fit any more."""
+    if after is None:
+        return True
+    common = before.intersect(after)
+    return common is None or set(common.canonical_values()) != set(before.canonical_values())
+
+
+def load(directory):
+    """The artifacts a report is made of: fleet.json, the latest two snapshots and the last rollout (optional)."""
+    state = fleet_state.read_json(os.path.join(directory, fleet_state.FLEET_FILE))
+    paths = fleet_state.snapshots(directory)
+    if not state or not paths:
+        raise ReportError("no fleet artifacts in %s: run armvirt.cpu.gather first (with the same "
+                          "armvirt_cpu_artifacts_dir)" % directory)
+    current = fleet_state.read_json(paths[-1]) or {}
+    previous = fleet_state.read_json(paths[-2]) if len(paths) > 1 else None
+    rollout = fleet_state.read_rollout(directory)
+    return state, current, previous, rollout
+
+
+def _facts(snapshot):
+    return {host: entry.get("fact") for host, entry in (snapshot or {}).get("hosts", {}).items()}
+
+
+def _host_order(state):
+    """Hosts grouped by class (classes in order of their first host), then the hosts without usable facts."""
+    classes = sorted(state["classes"]["classes"].items(), key=lambda item: item[1]["representative"])
+    ordered = [(host, cid) for cid, info in classes for host in info["hosts"]]
+    seen = {host for host, _cid in ordered}
+    ordered += [(host, None) for host in state["hosts"] if host not in seen]
+    return ordered
+
+
+def matrix(state, facts, previous_facts):
+    """Columns (hosts) and rows (properties, those with any difference first) of the colour-coded matrix."""
+    order = _host_order(state)
+    host_props = {host: _props(facts.get(host)) for host, _cid in order}
+    before = {host: _props(previous_facts.get(host)) for host, _cid in order} if previous_facts else {}
+    baseline = state["baseline"]
+    base_props = _props(baseline)
+    names = sorted(set().union(*host_props.values())) if host_props else []
+    columns = [{"host": host, "class": cid, "status": state["hosts"][host]["status"],
+                "reason": state["hosts"][host]["reason"], "usable": bool(host_props[host])} for host, cid in order]
+    rows = []
+    for name in names:
+        base = base_props.get(name)
+        if base is not None:
+            base_cell = {"kind": BASE, "text": _values(base), "title": "every member accepts these"}
+        elif name in baseline.get("missing", {}):
+            base_cell = {"kind": MISSING, "text": "—", "title": "not in the baseline: %s lack it"
+                         % ", ".join(baseline["missing"][name])}
+        else:
+            base_cell = {"kind": MISSING, "text": "—", "title": "not in the baseline: no value all members accept"}
+        cells = []
+        for column in columns:
+            host = column["host"]
+            prop = host_props[host].get(name)
+            old = before.get(host, {}).get(name)
+            if not column["usable"]:
+                cell = {"kind": GREY, "text": "", "title": "%s: %s" % (column["status"], column["reason"])}
+            elif old is not None and _narrowed(old, prop):
+                cell = {"kind": MISSING, "text": _values(prop) or "missing", "narrowed": True,
+                        "title": "narrowed since the previous snapshot: was %s" % _values(old)}
+            elif prop is None:
+                cell = {"kind": MISSING, "text": "missing", "title": "%s does not offer %s" % (host, name)}
+            elif base is not None and set(prop.canonical_values()) == set(base.canonical_values()):
+                cell = {"kind": BASE, "text": _values(prop), "title": "same as the baseline"}
+            else:
+                cell = {"kind": MORE, "text": _values(prop), "title": "more than the baseline (%s)"
+                        % (_values(base) if base is not None else "not in it")}
+            cell.setdefault("narrowed", False)
+            cells.append(cell)
+        uniform = base_cell["kind"] == BASE and all(cell["kind"] in (BASE, GREY) for cell in cells)
+        rows.append({"name": name, "type": next(p[name].type for p in host_props.values() if name in p),
+                     "baseline": base_cell, "cells": cells, "uniform": uniform})
+    rows.sort(key=lambda row: (row["uniform"], row["name"]))
+    groups = []
+    for column in columns:
+        if groups and groups[-1]["id"] == column["class"]:
+            groups[-1]["count"] += 1
+        else:
+            groups.append({"id": column["class"], "count": 1})
+    return {"columns": columns, "groups": groups, "rows": rows}
+
+
+def _requests(state, rollout, extra):
+    """Named requests to place: the fleet's and each class's recommendation, the rollout's policy (unless it is one
+    of those) and the report's own policy files. A file that cannot be read is kept with its error."""
+    requests = [("pool " + name, policy_) for name, policy_ in sorted(
+        state["recommendations"].items(), key=lambda item: (item[0] != fleet_state.FLEET_POOL, item[0]))]
+    files = []
+    if rollout and rollout.get("policy_file"):
+        files.append((ROLLOUT + " " + os.path.basename(rollout["policy_file"]), rollout["policy_file"]))
+    files += [(os.path.basename(path), path) for path in extra]
+    for name, path in files:
+        try:
+            mode, features = policy.load(path)
+        except policy.PolicyError as exc:
+            requests.append((name, {"error": str(exc)}))
+            continue
+        request = {"mode": mode or fleet.RECOMMENDED_MODE, "features": features}
+        known = [index for index, (_name, other) in enumerate(requests) if other == request]
+        if not known:
+            requests.append((name, request))
+        elif name.startswith(ROLLOUT):
+            requests[known[0]] = ("%s = %s" % (requests[known[0]][0], name), request)
+    return requests
+
+
+def _place(name, request, facts, hosts):
+    if "error" in request:
+        return {"name": name, "error": request["error"], "ok": [], "failed": []}
+    result = fleet.placement(request, {host: facts.get(host) for host in hosts})
+    failed = []
+    for host in result["failed"]:
+        errors = result["hosts"][host]["errors"]
+        failed.append({"host": host, "count": len(errors), "records": errors[:MAX_RECORDS],
+                       "rules": sorted({error["rule"] for error in errors})})
+    return {"name": name, "features": len(request["features"]), "ok": result["ok"], "failed": failed,
+            "rules": result["summary"]["rules"]}
+
+
+def placements(state, facts, rollout, extra):
+    """Each request placed on the hosts with usable facts (the others are in the attention list already)."""
+    hosts = [host for host, entry in state["hosts"].items() if entry["usable"]]
+    return [_place(name, request, facts, hosts) for name, request in _requests(state, rollout, extra)]
+
+
+def changes(state, current, previous, facts, rollout, extra):
+    """What changed between the latest two snapshots, and what it breaks (requests ok before, failing now)."""
+    if previous is None:
+        return None
+    before_facts = _facts(previous)
+    hosts = []
+    for host in sorted(set(before_facts) | set(facts)):
+        old_entry = previous.get("hosts", {}).get(host, {})
+        new_entry = current.get("hosts", {}).get(host, {})
+        old, new = _props(before_facts.get(host)), _props(facts.get(host))
+        items = []
+        if old_entry.get("status") != new_entry.get("status"):
+            items.append({"kind": "status", "text": "status %s → %s%s" % (
+                old_entry.get("status", "absent"), new_entry.get("status", "absent"),
+                ": " + new_entry["reason"] if new_entry.get("reason") else "")})
+        if old and new:
+            for name in sorted(set(old) | set(new)):
+                if name not in new:
+                    items.append({"kind": "narrowed", "text": "%s removed (was %s)" % (name, _values(old[name]))})
+                elif name not in old:
+                    items.append({"kind": "widened", "text": "%s added: %s" % (name, _values(new[name]))})
+                elif _narrowed(old[name], new[name]):
+                    items.append({"kind": "narrowed", "text": "%s narrowed: %s → %s" % (
+                        name, _values(old[name]), _values(new[name]))})
+                elif _narrowed(new[name], old[name]):
+                    items.append({"kind": "widened", "text": "%s widened: %s → %s" % (
+                        name, _values(old[name]), _values(new[name]))})
+            for key in ("qemu_version", "dialect"):
+                if before_facts[host].get(key) != facts[host].get(key):
+                    items.append({"kind": "meta", "text": "%s %s → %s" % (
+                        key, before_facts[host].get(key), facts[host].get(key))})
+        if items:
+            hosts.append({"host": host, "items": items})
+    before_state = fleet_state.summarise(before_facts, {
+        host: {"status": entry.get("status"), "reason": entry.get("reason"), "gathered_at": None}
+        for host, entry in previous.get("hosts", {}).items()})
+    breaks = []
+    everyone = sorted(set(before_facts) | set(facts))
+    for name, request in _requests(before_state, rollout, extra):
+        if "error" in request:
+            continue
+        was = fleet.placement(request, {host: before_facts.get(host) for host in everyone})
+        now = fleet.placement(request, {host: facts.get(host) for host in everyone})
+        for host in was["ok"]:
+            if host in now["failed"] and facts.get(host):
+                errors = now["hosts"][host]["errors"]
+                guests = sorted(((rollout or {}).get("hosts", {}).get(host, {}).get("guests") or {}))
+                breaks.append({"request": name, "host": host, "records": errors[:MAX_RECORDS],
+                               "count": len(errors), "guests": guests if ROLLOUT in name else []})
+    return {"since": previous.get("taken_at"), "hosts": hosts, "breaks": breaks}
+
+
+def attention(state, rollout, apply_summary):
+    """Every host that is not fine, with the stage where it went wrong and why."""
+    rows = [{"host": host, "stage": "gather", "status": entry["status"], "reason": entry["reason"]}
+            for host, entry in state["hosts"].items() if entry["status"] != fleet_state.OK]
+    for host, entry in sorted(((rollout or {}).get("hosts") or {}).items()):
+        if entry.get("status") != "ok":
+            rows.append({"host": host, "stage": "rollout", "status": entry.get("status"),
+                         "reason": entry.get("reason")})
+    for host, entry in sorted(((apply_summary or {}).get("hosts") or {}).items()):
+        if isinstance(entry, Mapping) and entry.get("status") != "ok":
+            rows.append({"host": host, "stage": "apply", "status": entry.get("status"),
+                         "reason": "; ".join("%s: %s" % (d.get("name"), d.get("msg"))
+                                             for d in entry.get("domains", []) if d.get("failed")) or None})
+    return sorted(rows, key=lambda row: (row["host"], ("gather", "rollout", "apply").index(row["stage"])))
+
+
+def build(directory, apply_summary_path=None, extra_requests=()):
+    """The whole report model (plain data for the templates)."""
+    state, current, previous, rollout = load(directory)
+    facts = _facts(current)
+    apply_summary = fleet_state.read_json(apply_summary_path) if apply_summary_path else None
+    hosts = state["hosts"]
+    model = {
+        "label": state["label"],
+        "snapshot": current.get("taken_at"),
+        "max_fact_age": state.get("max_fact_age"),
+        "counts": {"hosts": len(hosts), "usable": sum(entry["usable"] for entry in hosts.values()),
+                   "classes": len(state["classes"]["classes"]),
+                   "baseline_properties": len(state["baseline"]["properties"])},
+        "legend": CELL_CLASSES,
+        "attention": attention(state, rollout, apply_summary),
+        "classes": [dict(info, id=cid, policy="policies/%s.yml" % cid)
+                    for cid, info in sorted(state["classes"]["classes"].items(),
+                                            key=lambda item: item[1]["representative"])],
+        "baseline": {"members": state["baseline"]["members"], "excluded": state["baseline"]["excluded"],
+                     "dialect": state["baseline"]["dialect"]},
+        "matrix": matrix(state, facts, _facts(previous) if previous else None),
+        "placements": placements(state, facts, rollout, extra_requests),
+        "changes": changes(state, current, previous, facts, rollout, extra_requests),
+        "rollout": rollout,
+        "apply": apply_summary,
+        "apply_path": apply_summary_path if apply_summary else None,
+    }
+    return model
+
+
+def render(model, template_path, html):
+    """One page of the report: plain Jinja2 (no Ansible filters), autoescaped for HTML, strict about names."""
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.dirname(template_path)),
+                                     autoescape=html, trim_blocks=True, lstrip_blocks=True,
+                                     keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    try:
+        return environment.get_template(os.path.basename(template_path)).render(report=model)
+    except jinja2.TemplateError as exc:
+        raise ReportError("%s: %s" % (template_path, exc))

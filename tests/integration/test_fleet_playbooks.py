@@ -1,0 +1,238 @@
+"""armvirt.cpu.gather, rollout and report over a simulated fleet, as an operator runs them (separate runs, jsonfile
+fact cache): broken hosts do not stop the others and are named with their reason, nothing is written for them,
+--limit keeps the others in the baseline, stale facts are rejected, max_fail_percentage stops a rollout, and a
+narrowed host shows up in the report with what it breaks."""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from armsim import write_wrapper
+
+needs_libvirt_schema = pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/domain.rng"),
+                                          reason="libvirt's schemas (Debian libvirt0) are not installed")
+
+PROFILES = {"n1-a": "neoverse-n1", "n1-b": "neoverse-n1", "v1": "neoverse-v1", "v2": "neoverse-v2",
+            "crash": "neoverse-n1", "picky": "neoverse-n1"}
+CRASH = "qemu-system-aarch64: simulated crash for the test"
+GUESTS = [{"name": "web1", "memory": 1024, "vcpus": 2}]
+# the fleet baseline has feat_RAS 0.0 and 1.0 (N1 lacks 1.1_base), so this guest fails validation on "picky"
+PICKY_GUESTS = GUESTS + [{"name": "ras", "memory": 1024, "vcpus": 2,
+                          "features": [{"name": "feat_RAS", "value": "1.1_base"}]}]
+
+
+class Fleet(object):
+    """A simulated fleet in a directory, with an ansible.cfg that caches facts there."""
+
+    def __init__(self, root):
+        self.root = root
+        self.artifacts = root / "artifacts"
+        self.facts = root / "facts"
+        hosts = {}
+        for name, profile in PROFILES.items():
+            home = root / "hosts" / name
+            home.mkdir(parents=True)
+            self.write_emulator(name, profile)
+            hosts[name] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                           "armvirt_cpu_emulator": str(home / "qemu-system-aarch64"), "armvirt_cpu_accel": "kvm",
+                           "armvirt_cpu_cache_dir": str(home / "cache"), "armvirt_cpu_output_dir": str(home / "out")}
+        hosts["picky"]["armvirt_cpu_guests"] = PICKY_GUESTS
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        hosts["offline"] = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": port,
+                            "ansible_ssh_args": "-o ControlMaster=no -o ConnectTimeout=2 -o BatchMode=yes",
+                            "ansible_timeout": 2}
+        self.inventory = root / "inventory.yml"
+        self.inventory.write_text(yaml.safe_dump({"all": {"children": {"hypervisors": {
+            "hosts": hosts, "vars": {"armvirt_cpu_guests": GUESTS}}}}}))
+        (root / "ansible.cfg").write_text(
+            "[defaults]\nhost_key_checking = False\nretry_files_enabled = False\nforks = 8\n"
+            "fact_caching = ansible.builtin.jsonfile\nfact_caching_connection = %s\n" % self.facts)
+
+    def write_emulator(self, name, profile):
+        path = self.root / "hosts" / name / "qemu-system-aarch64"
+        if path.exists():
+            path.unlink()
+        write_wrapper(str(path), profile, faults={"crash_at_start": CRASH} if name == "crash" else None)
+
+    def run(self, playbook, *args):
+        command = ["ansible-playbook", "armvirt.cpu.%s" % playbook, "-i", str(self.inventory),
+                   "-e", "armvirt_cpu_artifacts_dir=%s" % self.artifacts] + list(args)
+        env = dict(os.environ, ANSIBLE_CONFIG=str(self.root / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(self.root), timeout=300,
+                              check=False)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def json(self, *parts):
+        return json.loads(self.artifacts.joinpath(*parts).read_text())
+
+    def written(self, host):
+        return sorted(path.name for path in (self.root / "hosts" / host / "out").glob("*.xml"))
+
+    def cached(self, host):
+        """The host's entry in the jsonfile fact cache (ansible-core 2.19 wraps it in a __payload__ string)."""
+        (path,) = [path for path in self.facts.iterdir() if path.name.endswith(host)]
+        return path, json.loads(json.loads(path.read_text())["__payload__"])
+
+    def age(self, host, gathered_at):
+        """Backdate the host's gathered_at in the cache (values may be wrapped with their origin tags)."""
+        path, facts = self.cached(host)
+        record = facts["armvirt_cpu_gather"]
+        record = record["value"] if "__ansible_type" in record else record
+        if isinstance(record["gathered_at"], dict):
+            record["gathered_at"]["value"] = gathered_at
+        else:
+            record["gathered_at"] = gathered_at
+        path.write_text(json.dumps({"__payload__": json.dumps(facts)}))
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """Gather, rollout and report once; the tests read the outcome, later ones run more."""
+    fleet = Fleet(tmp_path_factory.mktemp("fleet"))
+    fleet.outputs = {name: fleet.run(name) for name in ("gather", "rollout", "report")}
+    return fleet
+
+
+def rollout_hosts(fleet):
+    return {path.stem: json.loads(path.read_text())
+            for path in (fleet.artifacts / "rollout" / "hosts").glob("*.json")}
+
+
+@needs_libvirt_schema
+def test_gather_records_each_host_and_classifies_the_fleet(fleet):
+    code, output = fleet.outputs["gather"]
+    assert code == 2, output    # crash and offline failed; the others went on
+    state = fleet.json("fleet.json")
+    hosts = state["hosts"]
+    assert hosts["crash"]["status"] == "probe-failed" and CRASH in hosts["crash"]["reason"]
+    assert hosts["offline"]["status"] == "unreachable" and "Connection refused" in hosts["offline"]["reason"]
+    assert {host for host, entry in hosts.items() if entry["usable"]} == {"n1-a", "n1-b", "v1", "v2", "picky"}
+    classes = fleet.json("classes.json")
+    assert classes["hosts"]["n1-a"] == classes["hosts"]["n1-b"] == classes["hosts"]["picky"]
+    assert len(classes["classes"]) == 3
+    policy = yaml.safe_load((fleet.artifacts / "policies" / "fleet.yml").read_text())
+    assert policy["mode"] == "host-passthrough" and {"name": "feat_RAS", "policy": "require", "value": "1.0"} in \
+        policy["features"]
+    for cid in classes["classes"]:
+        assert (fleet.artifacts / "policies" / ("%s.yml" % cid)).is_file()
+    assert len(list((fleet.artifacts / "snapshots").glob("*.json"))) == 1
+
+
+@needs_libvirt_schema
+def test_gather_puts_hosts_in_class_groups(fleet):
+    """group_by groups are in memory: a play after the imported gather playbook targets one class."""
+    cid = fleet.json("classes.json")["hosts"]["v1"].replace("-", "_")
+    play = fleet.root / "groups.yml"
+    play.write_text(yaml.safe_dump([
+        {"ansible.builtin.import_playbook": "armvirt.cpu.gather"},
+        {"name": "One class", "hosts": "armvirt_cpu_class_%s" % cid, "gather_facts": False,
+         "tasks": [{"name": "Say who", "ansible.builtin.debug": {"msg": "member {{ inventory_hostname }}"}}]}]))
+    command = ["ansible-playbook", str(play), "-i", str(fleet.inventory),
+               "-e", "armvirt_cpu_artifacts_dir=%s" % fleet.artifacts]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=str(fleet.root), check=False,
+                          env=dict(os.environ, ANSIBLE_CONFIG=str(fleet.root / "ansible.cfg"), ANSIBLE_NOCOLOR="1"))
+    assert '"msg": "member v1"' in proc.stdout, proc.stdout[-3000:]
+    assert "member n1-a" not in proc.stdout
+
+
+@needs_libvirt_schema
+def test_rollout_writes_every_good_host_and_nothing_for_the_failing_ones(fleet):
+    code, output = fleet.outputs["rollout"]
+    assert code == 2, output
+    records = rollout_hosts(fleet)
+    for host in ("n1-a", "n1-b", "v1", "v2"):
+        assert records[host]["status"] == "ok", records[host]
+        assert records[host]["delivery"] == "qemu-commandline"   # this machine's libvirt has no <feature value>
+        assert fleet.written(host) == ["web1.xml"]
+        assert "host,aarch64=on" in records[host]["guests"]["web1"]
+    assert records["picky"]["status"] == "failed" and "feat_RAS" in records["picky"]["reason"]
+    assert records["picky"]["errors"][0]["rule"] == "value-not-supported"
+    assert "probe failed" in records["crash"]["reason"] and CRASH in records["crash"]["reason"]
+    assert "unreachable" in records["offline"]["reason"]
+    for host in ("picky", "crash"):
+        assert fleet.written(host) == []
+    plan = fleet.json("rollout", "plan.json")
+    assert plan["members"] == ["n1-a", "n1-b", "picky", "v1", "v2"]
+    assert plan["policy_file"] == str(fleet.artifacts / "policies" / "fleet.yml")
+
+
+@needs_libvirt_schema
+def test_report_names_each_broken_host_with_its_reason(fleet):
+    code, output = fleet.outputs["report"]
+    assert code == 0, output
+    markdown = (fleet.artifacts / "report" / "report.md").read_text()
+    html = (fleet.artifacts / "report" / "index.html").read_text()
+    for text in (markdown, html):
+        assert CRASH in text
+        assert "Connection refused" in text
+        assert "1.1_base" in text and "picky" in text
+    assert "| picky | rollout | failed |" in markdown
+    assert "| crash | gather | probe-failed |" in markdown
+    assert "| offline | gather | unreachable |" in markdown
+    assert "first snapshot" in markdown
+    assert "No summary of armvirt.cpu.apply found" in markdown
+
+
+@needs_libvirt_schema
+def test_second_runs_change_nothing(fleet):
+    for name in ("gather", "rollout", "report"):
+        code, output = fleet.run(name)
+        changed = [line for line in output.splitlines() if "changed: [" in line or "TASK [" in line]
+        assert "changed: [" not in output, "%s changed something:\n%s" % (name, "\n".join(changed))
+
+
+@needs_libvirt_schema
+def test_limit_keeps_the_cached_hosts_in_the_baseline_and_stale_facts_are_rejected(fleet):
+    code, output = fleet.run("rollout", "--limit", "n1-a")
+    assert code == 0, output
+    assert fleet.json("rollout", "plan.json")["members"] == ["n1-a", "n1-b", "picky", "v1", "v2"]
+    assert fleet.json("rollout", "plan.json")["targets"] == ["n1-a"]
+
+    fleet.age("v2", "2000-01-01T00:00:00Z")
+    code, output = fleet.run("rollout", "--limit", "n1-a", "-e", "armvirt_cpu_max_fact_age=3600")
+    assert code == 0, output
+    assert fleet.json("rollout", "plan.json")["members"] == ["n1-a", "n1-b", "picky", "v1"]
+    v2 = fleet.json("fleet.json")["hosts"]["v2"]
+    assert v2["status"] == "stale" and "2000-01-01T00:00:00Z" in v2["reason"]
+
+    code, output = fleet.run("rollout", "--limit", "v2", "-e", "armvirt_cpu_max_fact_age=3600")
+    assert code == 2
+    assert "not in the fleet baseline (stale)" in rollout_hosts(fleet)["v2"]["reason"]
+
+
+@needs_libvirt_schema
+def test_max_fail_percentage_stops_the_rollout_and_the_record_says_so(fleet):
+    fleet.run("gather")   # fresh facts again
+    code, output = fleet.run("rollout", "-e", "armvirt_cpu_serial=2", "-e", "armvirt_cpu_max_fail_percentage=0")
+    assert code != 0
+    assert "Summarise the rollout" not in output   # Ansible ends the playbook ...
+    code, output = fleet.run("report")
+    markdown = (fleet.artifacts / "report" / "report.md").read_text()
+    assert "| crash | rollout | failed |" in markdown   # ... but each host's record was written as it happened
+    assert "| v2 | rollout | not-run |" in markdown
+
+
+@needs_libvirt_schema
+def test_report_shows_what_a_narrowing_kernel_update_breaks(fleet):
+    request = fleet.root / "wrps.yml"
+    request.write_text(yaml.safe_dump({"description": "three watchpoints",
+                                       "features": [{"name": "hw_prop_WRPs", "value": "2"}]}))
+    fleet.write_emulator("n1-b", "neoverse-n1-oldkernel")   # Linux 5.15: exact values only
+    code, output = fleet.run("gather")
+    assert len(list((fleet.artifacts / "snapshots").glob("*.json"))) == 2
+    code, output = fleet.run("report", "-e", json.dumps({"armvirt_cpu_report_requests": [str(request)]}))
+    assert code == 0, output
+    markdown = (fleet.artifacts / "report" / "report.md").read_text()
+    changes = markdown.split("## Changes since the previous snapshot")[1].split("## Compatibility classes")[0]
+    assert "hw_prop_WRPs narrowed: 0-3 → 3" in changes
+    assert "| wrps.yml | n1-b |" in changes and "hw_prop_WRPs" in changes.split("| wrps.yml | n1-b |")[1]
+    html = (fleet.artifacts / "report" / "index.html").read_text()
+    assert 'class="cell missing narrowed" data-host="n1-b" data-prop="hw_prop_WRPs"' in html
