@@ -1,0 +1,224 @@
+"""Rows cache_hit, cache_miss and module_cold: props_facts' work on a host, against its floors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+from bench.common import (COLLECTIONS, ROOT, Result, child_env, interleaved, median, qemu_binary, run_timed,
+                          spread)
+
+MODULE = ROOT / "plugins" / "modules" / "props_facts.py"
+VIRSH_QUOTED = 1.95  # s, cold `virsh domcapabilities` on libvirt 9.0 on this machine, used when it cannot run
+LIBVIRT_CAPS_CACHE = "/var/cache/libvirt/qemu/capabilities"
+
+
+def _props_facts_logic(emulator, accel, cache_dir, mode="use"):
+    """What props_facts.main does between its arguments and exit_json: collect, then the fact."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import collect
+    host_props, source, _ = collect.collect(emulator, accel, 10.0, cache_dir, mode)
+    return host_props.to_fact(accel, emulator, source)
+
+
+def _loop(call, count):
+    def run():
+        started = time.perf_counter()
+        for _ in range(count):
+            call()
+        return (time.perf_counter() - started) / count
+    return run
+
+
+def _read_and_parse(path):
+    with open(path, "rb") as handle:
+        return ET.fromstring(handle.read())
+
+
+def _cache_case(label, emulator, accel, cache_dir, count, rounds):
+    from ansible_collections.armvirt.cpu.plugins.module_utils import collect
+    path = collect.cache_path(cache_dir, emulator, accel)
+    fact = _props_facts_logic(emulator, accel, cache_dir)
+    if fact["source"] != "cache":
+        raise RuntimeError("the cache for %s was not used" % emulator)
+    times = interleaved({"ours": _loop(lambda: _props_facts_logic(emulator, accel, cache_dir), count),
+                         "parse": _loop(lambda: _read_and_parse(path), count)}, rounds)
+    ours, base = median(times["ours"]), median(times["parse"])
+    ratio = ours / base
+    return Result("cache_hit", "props_facts logic, valid cache, in-process (%s)" % label, ours, base,
+                  target="<= 2x, < 2 ms", met=ratio <= 2.0 and ours < 2e-3,
+                  baseline_name="read + ElementTree parse of the cache file",
+                  notes=["%d properties, %d bytes; %d rounds x %d calls, medians; spread ours %s, parse %s"
+                         % (len(fact["properties"]), os.path.getsize(path), rounds, count,
+                            spread(times["ours"]), spread(times["parse"]))])
+
+
+def cache_hit(cfg):
+    """collect.collect(cache=use) + to_fact with a valid cache, against reading and parsing that file alone."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, props
+    from armsim import write_wrapper
+    count, rounds = (100, 3) if cfg.quick else (500, 7)
+    work = tempfile.mkdtemp(prefix="armvirt-bench-cache-")
+    results = []
+    try:
+        qemu = qemu_binary()
+        cache_dir = os.path.join(work, "real")
+        host_props, _, info = collect.collect(qemu, "tcg", 20.0, cache_dir, collect.CACHE_REFRESH)
+        cache.write(info["path"], host_props, info["fingerprint"])
+        results.append(_cache_case("real QEMU 7.2, TCG", qemu, "tcg", cache_dir, count, rounds))
+        # a bigger cache: a Neoverse V1 host's props-info answer (stored from the fixture, nothing spawned)
+        wrapper = os.path.join(work, "v1", "qemu-system-aarch64")
+        os.makedirs(os.path.dirname(wrapper))
+        write_wrapper(wrapper, "neoverse-v1")
+        with open(ROOT / "tests" / "fixtures" / "facts" / "neoverse-v1.json") as handle:
+            v1 = props.HostProps.from_fact(json.load(handle))
+        v1_dir = os.path.join(work, "v1cache")
+        cache.write(collect.cache_path(v1_dir, wrapper, "kvm"), v1, cache.fingerprint(wrapper, "kvm"))
+        results.append(_cache_case("neoverse-v1 profile", wrapper, "kvm", v1_dir, count, rounds))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def bare_spawn(emulator, accel="tcg"):
+    """The floor of a probe: spawn QEMU as probe.py does, negotiate, get query-commands answered, quit and reap.
+
+    Raw socket, no checks. Returns (seconds to the answer, seconds in all)."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import probe
+    started = time.perf_counter()
+    workdir = tempfile.mkdtemp(prefix="armvirt-bench-bare-")
+    sock_path = os.path.join(workdir, "qmp.sock")
+    proc = subprocess.Popen(probe.qemu_argv(emulator, accel, sock_path), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir,
+                            start_new_session=True)
+    try:
+        while True:
+            if os.path.exists(sock_path):
+                sock = socket.socket(socket.AF_UNIX)
+                try:
+                    sock.connect(sock_path)
+                    break
+                except OSError:
+                    sock.close()
+            if proc.poll() is not None:
+                raise RuntimeError("QEMU exited at start")
+            time.sleep(0.001)
+        reader = sock.makefile("rb")
+        reader.readline()  # greeting
+        sock.sendall(b'{"execute":"qmp_capabilities"}\n{"execute":"query-commands"}\n')
+        reader.readline()
+        reader.readline()
+        answered = time.perf_counter() - started
+        sock.sendall(b'{"execute":"quit"}\n')
+        proc.wait()
+        sock.close()
+        return answered, time.perf_counter() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def cache_miss(cfg):
+    """A full probe of the real QEMU (spawn, expansion dialect, quit, reap) against a bare spawn + query-commands."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import collect
+    rounds = getattr(cfg, "miss_rounds", None) or (3 if cfg.quick else 11)
+    qemu = qemu_binary()
+    work = tempfile.mkdtemp(prefix="armvirt-bench-miss-")
+    answered = []
+
+    def bare():
+        to_answer, total = bare_spawn(qemu)
+        answered.append(to_answer)
+        return total
+    try:
+        times = interleaved({"ours": lambda: collect.collect(qemu, "tcg", 20.0, work, collect.CACHE_IGNORE),
+                             "bare": bare}, rounds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ours, base = median(times["ours"]), median(times["bare"])
+    ratio = ours / base
+    return [Result("cache_miss", "props_facts cache miss, real QEMU (TCG, expansion dialect)", ours, base,
+                   target="<= 1.5x", met=ratio <= 1.5,
+                   baseline_name="bare spawn + query-commands answered + quit/reap",
+                   notes=["%d rounds, medians; spread ours %s, bare %s; bare spawn to the query-commands answer "
+                          "alone %s" % (rounds, spread(times["ours"]), spread(times["bare"]),
+                                        "%.1f ms" % (median(answered) * 1e3))])]
+
+
+def _module_once(emulator, env):
+    """props_facts as a whole process, cache directory empty: returns seconds."""
+    work = tempfile.mkdtemp(prefix="armvirt-bench-module-")
+    try:
+        args = os.path.join(work, "args.json")
+        with open(args, "w") as handle:
+            json.dump({"ANSIBLE_MODULE_ARGS": {"emulator": emulator, "accel": "tcg",
+                                               "cache_dir": os.path.join(work, "cache")}}, handle)
+        elapsed, proc = run_timed([sys.executable, str(MODULE), args], env=env, cwd=work)
+        result = json.loads(proc.stdout)
+        if result.get("failed") or result["ansible_facts"]["arm_cpu_props"]["source"] != "probe":
+            raise RuntimeError("props_facts did not probe: %s" % proc.stdout[:2000])
+        return elapsed
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def virsh_available():
+    return shutil.which("virsh") is not None and subprocess.run(
+        ["virsh", "-c", "qemu:///system", "uri"], capture_output=True, timeout=30).returncode == 0
+
+
+def _virsh_cold(emulator):
+    """Cold libvirt: a fresh path (symlink) to the same emulator has no capabilities cache entry, so libvirtd probes.
+
+    The cache file libvirtd writes for that path (named by the path's SHA-256) is removed afterwards."""
+    work = tempfile.mkdtemp(prefix="armvirt-bench-virsh-")
+    os.chmod(work, 0o755)
+    link = os.path.join(work, "qemu-system-aarch64")
+    os.symlink(emulator, link)
+    try:
+        elapsed, _ = run_timed(["virsh", "-c", "qemu:///system", "domcapabilities", "--emulatorbin", link,
+                                "--arch", "aarch64", "--virttype", "qemu"])
+        return elapsed
+    finally:
+        stale = os.path.join(LIBVIRT_CAPS_CACHE, hashlib.sha256(link.encode()).hexdigest() + ".xml")
+        if os.path.exists(stale):
+            try:
+                os.unlink(stale)
+            except OSError:
+                pass
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def module_cold(cfg):
+    """props_facts run as a process with no cache against libvirt's cold `virsh domcapabilities`."""
+    rounds = 3 if cfg.quick else 7
+    qemu = qemu_binary()
+    env = child_env()
+    ours = [_module_once(qemu, env) for _ in range(rounds)]
+    notes = ["%d runs, median; spread %s" % (rounds, spread(ours))]
+    if virsh_available():
+        virsh = [_virsh_cold(qemu) for _ in range(1 if cfg.quick else 3)]
+        base = median(virsh)
+        notes.append("virsh domcapabilities cold (libvirtd %s), %d run(s), spread %s"
+                     % (_libvirt_version(), len(virsh), spread(virsh)))
+    else:
+        base = VIRSH_QUOTED
+        notes.append("libvirtd not reachable: baseline is the quoted %.2f s (libvirt 9.0 on this machine)"
+                     % VIRSH_QUOTED)
+    ratio = median(ours) / base
+    return [Result("module_cold", "props_facts module process, cold (no cache), real QEMU", median(ours), base,
+                   target="<= 0.1x", met=ratio <= 0.1, baseline_name="cold virsh domcapabilities", notes=notes)]
+
+
+def _libvirt_version():
+    proc = subprocess.run(["virsh", "--version"], capture_output=True, text=True, timeout=30)
+    return proc.stdout.strip() or "?"
