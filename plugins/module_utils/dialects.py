@@ -47,6 +47,9 @@ MODEL_FOR_ACCEL = {"kvm": "host", "tcg": "max"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 # Members Property.to_fact writes itself: an element may not bring them in as extras.
 _FACT_KEYS = frozenset(("type", "supported_values", "default"))
+# How deeply an element's extra member may nest. Extras go into the fact as they are, and Ansible's controller walks
+# results recursively: a monitor's 400-deep list made the controller fail with RecursionError. QEMU's are flat.
+MAX_EXTRA_DEPTH = 32
 
 
 class DialectError(qmp.QMPError):
@@ -162,6 +165,10 @@ def _parse_props_info(command, reply, bounds):
         clashes = _FACT_KEYS.intersection(element)
         if clashes:
             raise DialectError(command, "%s has member %s, which the fact reserves" % (where, sorted(clashes)[0]))
+        for key, value in element.items():
+            if _too_deep(value, MAX_EXTRA_DEPTH):
+                raise DialectError(command, "member %r of %s nests deeper than %d levels"
+                                   % (key, where, MAX_EXTRA_DEPTH))
         properties[name] = props.Property(name, type_, values, default, element)
     return properties
 
@@ -219,9 +226,21 @@ _KIND_WORDS = {dict: "an object", list: "a list", str: "a string", int: "an inte
 
 def _check_name(command, name, where):
     _expect(command, name, str, "the name of " + where)
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):  # not match(): "$" also matches before a final newline
         raise DialectError(command, "%s: name %r is not made of letters, digits, '.', '_' and '-'" % (where, name))
     return name
+
+
+def _too_deep(value, limit):
+    """Whether lists/objects in ``value`` nest more than ``limit`` levels (iterative: no recursion to exhaust)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _scalar(command, value, what):

@@ -13,6 +13,7 @@ Standard library only, no Ansible imports: the filters are thin wrappers around 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -83,10 +84,10 @@ def _group(facts_by_host):
             kinds.append(kind)
     good = []
     for kind in kinds:
-        if validate.check_features([], kind.fact, kind.hosts[0])[1]:
+        kind.props, errors = validate.read_fact(kind.fact, kind.hosts[0])
+        if errors:
             excluded.extend((host, _malformed(kind.fact, host), kind.fact) for host in kind.hosts)
             continue
-        kind.props = propmodel.HostProps.from_fact(kind.fact)
         kind.class_id = class_id(kind.props)
         kind.hosts.sort()
         good.append(kind)
@@ -117,10 +118,16 @@ def class_id(host_props):
     Built from the canonical property set (names, types, canonical values), so listing order, case and range
     splitting do not matter and the same kind of host gets the same id in every run and every fleet.
     """
-    canonical = [[name, prop.type, list(prop.canonical_values())]
+    canonical = [[name, prop.type, list(_canonical(prop.type, prop.supported_values))]
                  for name, prop in sorted(host_props.properties.items())]
     digest = hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode("utf-8")).hexdigest()
     return CLASS_PREFIX + digest[:10]
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical(type_, values):
+    """Canonical values by (type, values): kinds of host share most value lists, so each is worked out once."""
+    return propmodel.Property("", type_, values).canonical_values()
 
 
 def _common(values):
@@ -147,7 +154,10 @@ def _intersect(kinds):
         if name in missing:
             continue
         for kind in kinds[1:]:
-            prop = prop.intersect(kind.props.properties[name])
+            other = kind.props.properties[name]
+            if (other.supported_values, other.type, other.default) == (prop.supported_values, prop.type, prop.default):
+                continue  # most properties are alike across kinds: nothing to narrow
+            prop = prop.intersect(other)
             if prop is None or not prop.supported_values:
                 break
         if prop is None or not prop.supported_values:

@@ -218,7 +218,7 @@ class QMPClient(object):
     def _decode(self, line, what):
         try:
             msg = json.loads(line.decode("utf-8"))
-        except ValueError as exc:  # includes UnicodeDecodeError
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError; deep nesting recurses
             self.close()
             raise QMPProtocolError("invalid JSON from the monitor while waiting for %s: %s: %.200r" % (what, exc, line))
         if not isinstance(msg, dict):

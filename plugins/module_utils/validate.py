@@ -74,7 +74,7 @@ def check_features(features, props_fact, host=None):
     every :class:`FeatureError` of the request, so one run shows everything to fix.
     """
     host = _label(props_fact, host)
-    host_props, errors = _read_fact(props_fact, host)
+    host_props, errors = read_fact(props_fact, host)
     if host_props is not None and not host_props.supported and _has_items(features):
         reason = host_props.reason or "no reason given"
         errors.append(FeatureError(host, None, None, [], "host-unsupported", "%s: arm_cpu_props reports supported: "
@@ -145,7 +145,7 @@ def _has_items(features):
     return isinstance(features, Sequence) and not isinstance(features, str) and len(features) > 0
 
 
-def _read_fact(fact, host):
+def read_fact(fact, host):
     """The fact as a HostProps, or (None, [bad-props]) when it is not a fact at all.
 
     The shape is checked here, not trusted: a wrong variable (hostvars, the properties sub-dict, a module result)
@@ -256,6 +256,12 @@ def _check_against_host(name, prop, policy, value, host_props, fail):
         if rendered is None:
             fail("value-not-supported", "%s=%s is not supported; supported values (%s): %s."
                  % (name, value, prop.type, shown_allowed))
+        elif not is_token(rendered):
+            # the host's spelling is what gets rendered, and a case-insensitive match can reach a value that is no
+            # token: "k" matches a listed KELVIN SIGN (U+212A), whose lower() is "k"
+            fail("bad-token", "%s=%s matches the host's value %r, which is not a plain token (letters, digits, '.', "
+                 "'_', '-' only), so it cannot go into the XML or the -cpu option." % (name, value, rendered))
+            return None
         return rendered
     if policy in ON_POLICIES and not prop.allows_on():
         fail("on-not-supported", "policy %s without a value asks for %s=on, which is not supported; supported "
