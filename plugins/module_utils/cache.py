@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
 import stat
-import tempfile
 import xml.etree.ElementTree as ET
 
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
 from ansible_collections.armvirt.cpu.plugins.module_utils.props import HostProps, Property
 
 FORMAT_VERSION = 1  # bump when the file layout or the meaning of a fingerprint item changes
 ROOT_TAG = "cpuPropertyInfo"
 MAX_BYTES = 16 * 1024 * 1024  # a real cache is a few hundred KiB at most; anything bigger is not ours
-FILE_MODE = 0o644
-DIR_MODE = 0o755
+FILE_MODE = atomic.FILE_MODE
 NONE = "none"  # fingerprint value for an absent item (no module directory, no MIDR in sysfs)
 
 # Why a fingerprint item invalidates, in the words status() reports; keys follow fingerprint()'s order.
@@ -340,13 +338,12 @@ def write(path, host_props, fp):
     except (ValueError, TypeError) as exc:
         raise CacheError("cannot store the properties in %s: %s" % (path, exc))
     try:
-        _make_dirs(os.path.dirname(os.path.abspath(path)))
+        atomic.make_dirs(os.path.dirname(os.path.abspath(path)))
         _check_dir(path)
         with _locked(path):
-            _remove_stale_temps(path)
             if _current(path) == data:
                 return False
-            _replace(path, data)
+            atomic.replace(path, data)
             return True
     except OSError as exc:
         raise CacheError("cannot write cache %s: %s" % (path, exc))
@@ -359,12 +356,11 @@ def remove(path):
         return False
     try:
         with _locked(path):
-            _remove_stale_temps(path)
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 return False
-            _fsync_dir(os.path.dirname(os.path.abspath(path)))
+            atomic.fsync_dir(os.path.dirname(os.path.abspath(path)))
             return True
     except OSError as exc:
         raise CacheError("cannot remove cache %s: %s" % (path, exc))
@@ -408,69 +404,11 @@ def _current(path):
 
 @contextlib.contextmanager
 def _locked(path):
-    lock = path + ".lock"
+    """Serialise writers of one cache on PATH.lock, and clear what a killed writer left behind."""
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise CacheError("lock file %s is a symlink; refusing to follow it" % lock)
-        raise
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock; the kernel also releases it when a writer dies
-
-
-def _temp_prefix(path):
-    """Temp files live beside the cache (same filesystem, so os.replace is atomic), hidden: .NAME.XXXXXXXX.tmp."""
-    directory, base = os.path.split(os.path.abspath(path))
-    return directory, "." + base + "."
-
-
-def _remove_stale_temps(path):
-    """Temp files are created only under the lock, so one seen while holding it is a dead writer's leftover."""
-    directory, prefix = _temp_prefix(path)
-    pattern = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}\.tmp\Z")  # mkstemp's 8 random characters
-    for name in os.listdir(directory):
-        if pattern.match(name):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(directory, name))
-
-
-def _replace(path, data):
-    directory, prefix = _temp_prefix(path)
-    fd, temp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)  # mkstemp gives 0600; umask must not decide who can read it
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory):
-    """Make the rename itself durable: without it a crash can bring back the old name."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _make_dirs(directory):
-    """Create missing directories 0755 whatever the umask, so unprivileged readers (the facts run) can reach it."""
-    if os.path.isdir(directory):
-        return
-    _make_dirs(os.path.dirname(directory))
-    try:
-        os.mkdir(directory)
-    except FileExistsError:
-        return
-    os.chmod(directory, DIR_MODE)
+        with atomic.locked(path + ".lock"):
+            directory, base = os.path.split(os.path.abspath(path))
+            atomic.remove_stale_temps(directory, base.__eq__)
+            yield
+    except atomic.SymlinkError:
+        raise CacheError("lock file %s.lock is a symlink; refusing to follow it" % path)

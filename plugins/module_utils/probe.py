@@ -31,6 +31,8 @@ class ProbeError(Exception):
 class SpawnedQMPClient(QMPClient):
     """A negotiated QMPClient that also knows its QEMU, so callers can quote stderr in their own errors."""
 
+    timeout_hint = "the emulator started for this probe did not answer in time"  # nobody else holds its monitor
+
     pid = None          # QEMU's pid (also its process group: it runs in a session of its own)
     workdir = None      # the private temp dir, removed on exit from spawned_qemu()
     stderr_path = None  # QEMU's stderr, a file in workdir

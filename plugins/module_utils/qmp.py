@@ -61,6 +61,8 @@ class QMPClient(object):
     included): the client never buffers more, so a runaway monitor costs at most that much memory.
     """
 
+    timeout_hint = _BUSY_HINT  # what a timeout most likely means for a monitor someone else started
+
     def __init__(self, address, timeout=10.0, max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
         self.address = address
         self.timeout = timeout
@@ -163,8 +165,9 @@ class QMPClient(object):
             self.events_dropped += excess
 
     def _timeout(self, what, limit):
-        return QMPTimeoutError("timed out after %g s waiting for %s from %s; %s"
-                               % (self.timeout if limit is None else limit, what, self._where(), _BUSY_HINT))
+        hint = "; " + self.timeout_hint if self.timeout_hint else ""
+        return QMPTimeoutError("timed out after %g s waiting for %s from %s%s"
+                               % (self.timeout if limit is None else limit, what, self._where(), hint))
 
     def _closed(self, what):
         self.close()

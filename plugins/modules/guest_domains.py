@@ -22,8 +22,9 @@ description:
   - Every problem of every guest is reported at once, as records and in the message, and nothing at all is written
     for a request with a problem, including a document that fails libvirt's schema.
   - Files are written atomically (a temporary file in O(output_dir), fsync, rename) and only when their content
-    changes, so a second run reports no change. Check mode writes nothing and reports what would change; diff mode
-    shows the changes like M(ansible.builtin.template).
+    changes, so a second run reports no change. Writers of one O(output_dir) are serialised on its lock file
+    C(.armvirt-guest-domains.lock), which also clears what a killed writer left behind. Check mode writes nothing and
+    reports what would change; diff mode shows the changes like M(ansible.builtin.template).
   - Built for many guests in one task (tens of thousands). The template is compiled once, the schema once per
     directory, each distinct feature set validated once, and the schema check shared by documents that differ only
     in the domain's name.
@@ -255,11 +256,10 @@ notes:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, validate
 
 DELIVERIES = ["feature-value", "qemu-commandline"]
 
@@ -279,7 +279,7 @@ ARGUMENT_SPEC = dict(
     libvirt=dict(type="dict"),
     libvirt_check=dict(type="bool", default=True),
 )
-NEW_FILE_MODE = 0o644
+LOCK_NAME = ".armvirt-guest-domains.lock"
 
 
 def _read(path):
@@ -290,56 +290,46 @@ def _read(path):
         return None
 
 
-def _write_atomically(path, data):
-    """Temp file in the same directory, fsync, rename: a reader sees the old or the new file, never a part."""
-    directory, base = os.path.split(path)
+def write_documents(output_dir, documents, check_mode, want_diff):
+    """Write the changed documents; returns ``(changed, guests, diffs)``. ``documents`` is ``[(name, text)]``.
+
+    Writers of one directory are serialised on its lock file, which also clears what a killed writer left behind.
+    """
+    exists = os.path.isdir(output_dir)
+    if check_mode:
+        return _compare(output_dir, documents, exists, want_diff, write=None)
+    atomic.make_dirs(output_dir)
+    with atomic.locked(os.path.join(output_dir, LOCK_NAME)):
+        atomic.remove_stale_temps(output_dir, lambda name: name.endswith(".xml"))
+        changed, guests, diffs = _compare(output_dir, documents, exists, want_diff, write=_write)
+        if changed:
+            atomic.fsync_dir(output_dir)
+    return changed, guests, diffs
+
+
+def _write(path, data):
+    """Keep the mode of a file that is there (the operator may have tightened it), else 0644."""
     try:
         mode = os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
-        mode = NEW_FILE_MODE
-    fd, temp = tempfile.mkstemp(prefix=".%s." % base, suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+        mode = atomic.FILE_MODE
+    atomic.replace(path, data, mode, sync_dir=False)
 
 
-def _fsync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_documents(output_dir, documents, check_mode, want_diff):
-    """Write the changed documents; returns ``(changed, guests, diffs)``. ``documents`` is ``[(name, text)]``."""
-    exists = os.path.isdir(output_dir)
-    if not exists and not check_mode:
-        os.makedirs(output_dir, 0o755)
-    guests, diffs, written = {}, [], False
+def _compare(output_dir, documents, exists, want_diff, write):
+    guests, diffs = {}, []
     for name, text in documents:
         path = os.path.join(output_dir, name + ".xml")
         data = text.encode("utf-8")
         before = _read(path) if exists else None
         status = "unchanged" if before == data else ("created" if before is None else "updated")
         if status != "unchanged":
-            if not check_mode:
-                _write_atomically(path, data)
-                written = True
+            if write is not None:
+                write(path, data)
             if want_diff:
                 diffs.append({"before_header": path, "after_header": path,
                               "before": "" if before is None else before.decode("utf-8", "replace"), "after": text})
         guests[name] = {"path": path, "changed": status != "unchanged", "status": status}
-    if written:
-        _fsync_dir(output_dir)
     return any(guest["changed"] for guest in guests.values()) or not exists, guests, diffs
 
 

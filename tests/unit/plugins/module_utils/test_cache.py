@@ -20,7 +20,6 @@ from ansible_collections.armvirt.cpu.plugins.module_utils.props import HostProps
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 RNG = ROOT / "docs" / "schemas" / "cpu_property_info.rng"
-# The 200-kill run belongs to the reliability suite (pytest.ini has --strict-markers, so it is gated by env var).
 
 
 def sample_props():
