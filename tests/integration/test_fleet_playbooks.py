@@ -5,7 +5,6 @@ narrowed host shows up in the report with what it breaks."""
 
 import json
 import os
-import pathlib
 import socket
 import subprocess
 import sys

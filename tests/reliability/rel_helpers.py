@@ -149,7 +149,7 @@ class RecordingProxy(object):
     def _run(self):
         while True:
             try:
-                client, _ = self._listener.accept()
+                client, _unused = self._listener.accept()
             except OSError:
                 return
             server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -160,7 +160,7 @@ class RecordingProxy(object):
         peers = {client: server, server: client}
         try:
             while True:
-                ready, _, _ = select.select(list(peers), [], [], 30)
+                ready, _unused, _unused = select.select(list(peers), [], [], 30)
                 if not ready:
                     return
                 for sock in ready:

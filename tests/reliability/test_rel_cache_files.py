@@ -18,6 +18,7 @@ from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect
 from armsim import write_wrapper
 from conftest import run_module
 
+
 def _lol(level):
     return b"&lol%s;" % (b"%d" % (level - 1) if level > 1 else b"")
 

@@ -7,6 +7,7 @@ wrong shape, naming the command); never any other exception.
 """
 
 import json
+import math
 import random
 
 import pytest
@@ -28,7 +29,7 @@ NASTY_STRINGS = ["]]>", "&amp;", "<!DOCTYPE x>", "a\r\nb", "\x00\x00", "", " ", 
 def _pool_text(rng):
     """One string: ASCII word characters mostly, with nasty and random code points (surrogates included)."""
     chars = []
-    for _ in range(rng.choice([0, 1, 2, 3, 5, 8, 16])):
+    for _unused in range(rng.choice([0, 1, 2, 3, 5, 8, 16])):
         roll = rng.random()
         if roll < 0.55:
             chars.append(rng.choice("abcdefXYZ0123456789._-"))
@@ -45,13 +46,13 @@ def _pool_junk(rng, depth=0):
         return rng.choice([None, True, False, 0, -1, 1, 2 ** 64, -2 ** 70, 2 ** 70, 0.5, -0.0, 1e308,
                            float("nan"), float("inf"), float("-inf"), _pool_text(rng), _pool_text(rng)])
     if roll < 0.8:
-        return [_pool_junk(rng, depth + 1) for _ in range(rng.randrange(5))]
-    return {_pool_text(rng): _pool_junk(rng, depth + 1) for _ in range(rng.randrange(5))}
+        return [_pool_junk(rng, depth + 1) for _unused in range(rng.randrange(5))]
+    return {_pool_text(rng): _pool_junk(rng, depth + 1) for _unused in range(rng.randrange(5))}
 
 
 def _nested(depth):
     value = "bottom"
-    for _ in range(depth):
+    for _unused in range(depth):
         value = [value]
     return value
 
@@ -59,11 +60,11 @@ def _nested(depth):
 # Values come from fixed pools built once from a fixed seed: hypothesis then only picks and combines, which is
 # about ten times cheaper than drawing every character, so the suite can afford thousands of examples.
 _RNG = random.Random(20260101)
-TEXT_POOL = sorted(set(_pool_text(_RNG) for _ in range(4000)) | set(NASTY_STRINGS) | set(NASTY))
-JUNK_POOL = [_pool_junk(_RNG) for _ in range(1500)] + [_nested(900), {"a": _nested(500)}, list(range(20000)),
-                                                         "x" * 100000, {"k%d" % i: i for i in range(5000)}]
+TEXT_POOL = sorted(set(_pool_text(_RNG) for _unused in range(4000)) | set(NASTY_STRINGS) | set(NASTY))
+JUNK_POOL = [_pool_junk(_RNG) for _unused in range(1500)] + [
+    _nested(900), {"a": _nested(500)}, list(range(20000)), "x" * 100000, {"k%d" % i: i for i in range(5000)}]
 TOKEN_POOL = sorted(set("".join(_RNG.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-                                for _ in range(_RNG.randrange(1, 21))) for _ in range(3000)))
+                                for _unused in range(_RNG.randrange(1, 21))) for _unused in range(3000)))
 TEXT = st.sampled_from(TEXT_POOL)
 JUNK = st.sampled_from(JUNK_POOL)
 TOKEN = st.sampled_from(TOKEN_POOL)
@@ -71,7 +72,7 @@ TOKEN = st.sampled_from(TOKEN_POOL)
 
 def weighted(*pairs):
     """one_of with weights (one_of itself picks uniformly and merges equal branches)."""
-    total = sum(weight for weight, _ in pairs)
+    total = sum(weight for weight, _unused in pairs)
 
     @st.composite
     def pick(draw):
@@ -349,9 +350,11 @@ def test_name_with_trailing_newline_is_a_dialect_error():
 # ------------------------------------------------------------------------------------------------ cache round trip
 
 FP_KEYS = sorted(cache.fingerprint("/nonexistent/qemu", "kvm"))
+
+
 def _finite(value):
     if isinstance(value, float):
-        return value == value and abs(value) != float("inf")
+        return not math.isnan(value) and not math.isinf(value)
     if isinstance(value, list):
         return all(_finite(item) for item in value)
     if isinstance(value, dict):

@@ -67,7 +67,7 @@ def request(draw, fact):
     if shape == 0:
         return draw(st.sampled_from(["feat_RAS", "", None, 3, {"name": "pmu"}, b"pmu", ("pmu",)]))
     items = []
-    for _ in range(draw(st.integers(0, 4))):
+    for _unused in range(draw(st.integers(0, 4))):
         kind = draw(st.integers(0, 19))
         if kind == 0:
             items.append(draw(st.sampled_from([None, "pmu", 1, ["pmu"], ("name", "pmu")])))

@@ -36,8 +36,8 @@ def playbook(argv_tail, forks=None, env=None, cwd=None):
     extra = dict(ENV, **(env or {}))
     if forks:
         extra["ANSIBLE_FORKS"] = str(forks)
-    elapsed, _ = run_timed(["ansible-playbook"] + list(argv_tail), env=child_env(**extra),
-                           cwd=cwd or tempfile.gettempdir())
+    elapsed, _unused = run_timed(["ansible-playbook"] + list(argv_tail), env=child_env(**extra),
+                                 cwd=cwd or tempfile.gettempdir())
     return elapsed
 
 
@@ -53,7 +53,7 @@ def task_cached(cfg):
     work = tempfile.mkdtemp(prefix="armvirt-bench-task-")
     try:
         qemu, cache_dir = qemu_binary(), os.path.join(work, "cache")
-        host_props, _, info = collect.collect(qemu, "tcg", 20.0, cache_dir, collect.CACHE_REFRESH)
+        host_props, _unused, info = collect.collect(qemu, "tcg", 20.0, cache_dir, collect.CACHE_REFRESH)
         cache.write(info["path"], host_props, info["fingerprint"])
         inventory = _local_inventory(work)
         props_task = {"armvirt.cpu.props_facts": {"emulator": qemu, "accel": "tcg", "cache_dir": cache_dir}}
@@ -66,7 +66,7 @@ def task_cached(cfg):
         }
         paths = {name: _write_yaml(os.path.join(work, name + ".yml"), book) for name, book in books.items()}
         times = {name: [] for name in books}
-        for _ in range(rounds):
+        for _unused in range(rounds):
             for name in books:
                 times[name].append(playbook(["-i", inventory, paths[name]]))
     finally:
@@ -101,7 +101,7 @@ def template_loop_per_guest(count, cfg):
         data = _write_yaml(os.path.join(work, "vars.yml"), {"bench_guests": guests})
         empty = _write_yaml(os.path.join(work, "empty.yml"), _play([]))
         loop_times, empty_times = [], []
-        for _ in range(1):
+        for _unused in range(1):
             empty_times.append(playbook(["-i", inventory, "-e", "@" + data, empty]))
             loop_times.append(playbook(["-i", inventory, "-e", "@" + data, full]))
             written = len(os.listdir(out))
@@ -150,7 +150,7 @@ def playbooks(cfg):
                                                             {"import_playbook": "armvirt.cpu.rollout"}])
         rollout = ROLLOUT.exists()
         times = {"facts": [], "cold": [], "warm": [], "both": []}
-        for _ in range(rounds):
+        for _unused in range(rounds):
             for cache_dir in _cache_dirs(work):
                 shutil.rmtree(cache_dir, ignore_errors=True)
             times["facts"].append(playbook(["-i", inventory, facts_only], forks=10, cwd=work))

@@ -50,7 +50,7 @@ def run(args, out=sys.stdout):
     import importlib
     ensure_paths()
     results, failures = [], []
-    for name, module, function, _ in ROWS:
+    for name, module, function, _unused in ROWS:
         if name not in args.rows:
             continue
         print("== %s ..." % name, file=out, flush=True)
@@ -73,12 +73,12 @@ def run(args, out=sys.stdout):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.list:
-        for name, _, _, what in ROWS:
+        for name, _unused, _unused, what in ROWS:
             print("%-15s %s" % (name, what))
         return 0
     started = time.perf_counter()
     print("armvirt.cpu benchmarks%s, %s" % (" (--quick)" if args.quick else "",
-                                             datetime.datetime.now().strftime("%Y-%m-%d %H:%M")))
+                                            datetime.datetime.now().strftime("%Y-%m-%d %H:%M")))
     print("machine: %s" % machine(), flush=True)
     results, failures = run(args)
     total = time.perf_counter() - started
@@ -90,7 +90,7 @@ def main(argv=None):
         r.row, r.what.strip(), r.ratio, r.target) for r in missed)))
     print("load average now: %.2f %.2f %.2f; total %.0f s" % (*__import__("os").getloadavg(), total))
     if failures:
-        print("rows that failed to run: %s" % ", ".join(name for name, _ in failures))
+        print("rows that failed to run: %s" % ", ".join(name for name, _unused in failures))
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"machine": machine(), "quick": args.quick, "seconds": total,

@@ -58,10 +58,10 @@ class Result(object):
 
 def timed(call, repeat, warmup=0, collect=True):
     """Seconds per call for ``repeat`` calls (list), after ``warmup`` untimed ones; GC collected before each."""
-    for _ in range(warmup):
+    for _unused in range(warmup):
         call()
     times = []
-    for _ in range(repeat):
+    for _unused in range(repeat):
         if collect:
             gc.collect()
         started = time.perf_counter()
@@ -85,7 +85,7 @@ def interleaved(calls, rounds):
     Returns ``{name: [seconds per round]}``; a call may return its own time (float) to exclude set-up work.
     """
     times = {name: [] for name in calls}
-    for _ in range(rounds):
+    for _unused in range(rounds):
         for name, call in calls.items():
             gc.collect()
             started = time.perf_counter()

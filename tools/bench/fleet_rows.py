@@ -32,7 +32,7 @@ def kind_facts(props=PROPS, kinds=KINDS, seed=7):
                      "string": ["0.0", "1.0", "1.1"][:rnd.randint(1, 3)]}[prop_type]
         base["feat_%03d" % n] = {"type": prop_type, "supported_values": supported}
     facts = []
-    for _ in range(kinds):
+    for _unused in range(kinds):
         properties = copy.deepcopy(base)
         for name in rnd.sample(sorted(properties), min(10, props)):
             prop = properties[name]
@@ -55,7 +55,7 @@ def measure(hosts, props=PROPS, kinds=KINDS, repeat=3, loads_repeat=None):
     text = fleet_text(hosts, props, kinds)
     megabytes = len(text) / 1e6
     loads_times, base_times, facts = [], [], None
-    for _ in range(loads_repeat or repeat):
+    for _unused in range(loads_repeat or repeat):
         facts = None
         gc.collect()
         started = time.perf_counter()
@@ -64,7 +64,7 @@ def measure(hosts, props=PROPS, kinds=KINDS, repeat=3, loads_repeat=None):
     del text
     gc.collect()
     members = None
-    for _ in range(repeat):
+    for _unused in range(repeat):
         started = time.perf_counter()
         result = fleet_baseline(facts, "bench")
         base_times.append(time.perf_counter() - started)
@@ -83,8 +83,8 @@ def fleet_baseline_row(cfg):
     for hosts in sizes:
         repeat = 5 if hosts <= 1000 else 3
         loads_repeat = 1 if hosts >= 100000 else repeat
-        _, proc = run_timed([sys.executable, "-m", "bench.fleet_rows", str(hosts), str(repeat), str(loads_repeat)],
-                            env=child_env(), timeout=1800)
+        _unused, proc = run_timed([sys.executable, "-m", "bench.fleet_rows", str(hosts), str(repeat), str(loads_repeat)],
+                                  env=child_env(), timeout=1800)
         figures.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     results = []
     first = figures[0]
@@ -93,8 +93,8 @@ def fleet_baseline_row(cfg):
         per_host = fig["baseline"] / fig["hosts"] * 1e6
         growth = per_host / (first["baseline"] / first["hosts"] * 1e6)
         results.append(Result(
-            "fleet_baseline", "fleet_baseline, %s hosts x %d props (%d kinds)" % (format(fig["hosts"], ","),
-                                                                             fig["props"], fig["kinds"]),
+            "fleet_baseline",
+            "fleet_baseline, %s hosts x %d props (%d kinds)" % (format(fig["hosts"], ","), fig["props"], fig["kinds"]),
             fig["baseline"], fig["json_loads"], target="<= 0.25x, linear", met=ratio <= 0.25,
             baseline_name="json.loads of the same facts",
             notes=["%.2f us per host (x%.2f of the smallest size's per-host cost); %.1f MB of JSON; peak RSS of the "

@@ -47,7 +47,7 @@ def _lxml_alone(documents):
     from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema
     relaxng = libvirt_schema.domain_validator(domains.DEFAULT_SCHEMA_DIR, allow_value=True)._relaxng
     started = time.perf_counter()
-    for _, text in documents:
+    for _unused, text in documents:
         if not relaxng.validate(etree.fromstring(text.encode("utf-8"))):
             raise RuntimeError("a document fails the schema")
     return time.perf_counter() - started
@@ -79,7 +79,7 @@ def guests_row(cfg):
     ours, lxml_time = median(times["ours"]), median(times["lxml"])
     distinct_batch = guests(count, distinct=True)
     distinct = median(interleaved({"d": lambda: _build(distinct_batch, fact)}, rounds)["d"])
-    writes = [_write(outcome.documents) for _ in range(1 if cfg.quick else 3)]
+    writes = [_write(outcome.documents) for _unused in range(1 if cfg.quick else 3)]
     template_per_guest, template_note = ansible_runner.template_loop_per_guest(template_count, cfg)
     rate, lxml_rate = count / ours, count / lxml_time
     per_guest = ours / count

@@ -13,7 +13,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from bench.common import (COLLECTIONS, ROOT, Result, child_env, interleaved, median, qemu_binary, run_timed,
+from bench.common import (ROOT, Result, child_env, interleaved, median, qemu_binary, run_timed,
                           spread)
 
 MODULE = ROOT / "plugins" / "modules" / "props_facts.py"
@@ -24,14 +24,14 @@ LIBVIRT_CAPS_CACHE = "/var/cache/libvirt/qemu/capabilities"
 def _props_facts_logic(emulator, accel, cache_dir, mode="use"):
     """What props_facts.main does between its arguments and exit_json: collect, then the fact."""
     from ansible_collections.armvirt.cpu.plugins.module_utils import collect
-    host_props, source, _ = collect.collect(emulator, accel, 10.0, cache_dir, mode)
+    host_props, source, _unused = collect.collect(emulator, accel, 10.0, cache_dir, mode)
     return host_props.to_fact(accel, emulator, source)
 
 
 def _loop(call, count):
     def run():
         started = time.perf_counter()
-        for _ in range(count):
+        for _unused in range(count):
             call()
         return (time.perf_counter() - started) / count
     return run
@@ -70,7 +70,7 @@ def cache_hit(cfg):
     try:
         qemu = qemu_binary()
         cache_dir = os.path.join(work, "real")
-        host_props, _, info = collect.collect(qemu, "tcg", 20.0, cache_dir, collect.CACHE_REFRESH)
+        host_props, _unused, info = collect.collect(qemu, "tcg", 20.0, cache_dir, collect.CACHE_REFRESH)
         cache.write(info["path"], host_props, info["fingerprint"])
         results.append(_cache_case("real QEMU 7.2, TCG", qemu, "tcg", cache_dir, count, rounds))
         # a bigger cache: a Neoverse V1 host's props-info answer (stored from the fixture, nothing spawned)
@@ -173,7 +173,7 @@ def _module_once(emulator, env):
 
 def virsh_available():
     return shutil.which("virsh") is not None and subprocess.run(
-        ["virsh", "-c", "qemu:///system", "uri"], capture_output=True, timeout=30).returncode == 0
+        ["virsh", "-c", "qemu:///system", "uri"], capture_output=True, timeout=30, check=False).returncode == 0
 
 
 def _virsh_cold(emulator):
@@ -185,8 +185,8 @@ def _virsh_cold(emulator):
     link = os.path.join(work, "qemu-system-aarch64")
     os.symlink(emulator, link)
     try:
-        elapsed, _ = run_timed(["virsh", "-c", "qemu:///system", "domcapabilities", "--emulatorbin", link,
-                                "--arch", "aarch64", "--virttype", "qemu"])
+        elapsed, _unused = run_timed(["virsh", "-c", "qemu:///system", "domcapabilities", "--emulatorbin", link,
+                                      "--arch", "aarch64", "--virttype", "qemu"])
         return elapsed
     finally:
         stale = os.path.join(LIBVIRT_CAPS_CACHE, hashlib.sha256(link.encode()).hexdigest() + ".xml")
@@ -203,10 +203,10 @@ def module_cold(cfg):
     rounds = 3 if cfg.quick else 7
     qemu = qemu_binary()
     env = child_env()
-    ours = [_module_once(qemu, env) for _ in range(rounds)]
+    ours = [_module_once(qemu, env) for _unused in range(rounds)]
     notes = ["%d runs, median; spread %s" % (rounds, spread(ours))]
     if virsh_available():
-        virsh = [_virsh_cold(qemu) for _ in range(1 if cfg.quick else 3)]
+        virsh = [_virsh_cold(qemu) for _unused in range(1 if cfg.quick else 3)]
         base = median(virsh)
         notes.append("virsh domcapabilities cold (libvirtd %s), %d run(s), spread %s"
                      % (_libvirt_version(), len(virsh), spread(virsh)))
@@ -220,5 +220,5 @@ def module_cold(cfg):
 
 
 def _libvirt_version():
-    proc = subprocess.run(["virsh", "--version"], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(["virsh", "--version"], capture_output=True, text=True, timeout=30, check=False)
     return proc.stdout.strip() or "?"

@@ -74,7 +74,7 @@ def _ours_loop(sock, command, arguments, count):
     with QMPClient(sock) as client:
         client.execute(command, arguments)  # warm: first reply, code paths
         started = time.perf_counter()
-        for _ in range(count):
+        for _unused in range(count):
             client.execute(command, arguments)
         return (time.perf_counter() - started) / count
 
@@ -88,7 +88,7 @@ def _qemu_qmp_loop(sock, command, arguments, count):
         try:
             await client.execute(command, arguments)
             started = time.perf_counter()
-            for _ in range(count):
+            for _unused in range(count):
                 await client.execute(command, arguments)
             return (time.perf_counter() - started) / count
         finally:
@@ -103,7 +103,7 @@ def _legacy_loop(sock, command, arguments, count):
     try:
         client.cmd(command, **(arguments or {}))
         started = time.perf_counter()
-        for _ in range(count):
+        for _unused in range(count):
             client.cmd(command, **(arguments or {}))
         return (time.perf_counter() - started) / count
     finally:
@@ -130,8 +130,8 @@ def qmp_rtt(cfg):
                 met=ratio <= 1.0, baseline_name="qemu.qmp QMPClient (asyncio), same process",
                 notes=["%d rounds x %d queries, medians; spread ours %s, qemu.qmp %s" % (
                     rounds, count, spread(times["ours"]), spread(times["qemu.qmp"])),
-                       "qemu.qmp legacy sync QEMUMonitorProtocol: %.1f us (ours is %.2fx of it)" % (
-                           legacy * 1e6, ours / legacy)]))
+                    "qemu.qmp legacy sync QEMUMonitorProtocol: %.1f us (ours is %.2fx of it)" % (
+                        legacy * 1e6, ours / legacy)]))
     return results
 
 
@@ -147,7 +147,7 @@ def fresh_process(cfg):
     env = child_env()
     samples = {"ours": [], "qemu.qmp": [], "empty": []}
     with running_qemu() as sock:
-        for _ in range(rounds):
+        for _unused in range(rounds):
             samples["ours"].append(_child_times(OURS_CHILD, sock, env))
             samples["qemu.qmp"].append(_child_times(QEMU_QMP_CHILD, sock, env))
             samples["empty"].append(run_timed([sys.executable, "-c", EMPTY_CHILD], env=env)[0])

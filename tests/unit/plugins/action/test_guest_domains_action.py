@@ -38,7 +38,7 @@ def play(tmp_path, task_args, check=False, diff=False, gather_libvirt=True, fact
     command += ["--check"] if check else []
     command += ["--diff"] if diff else []
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180, check=False)
     assert result_file.exists(), proc.stdout + proc.stderr
     return json.loads(result_file.read_text()), proc.stdout + proc.stderr
 
@@ -46,7 +46,7 @@ def play(tmp_path, task_args, check=False, diff=False, gather_libvirt=True, fact
 def test_changed_then_unchanged_then_check_and_diff(tmp_path):
     out = tmp_path / "out"
     args = {"output_dir": str(out), "features": FEATURES, "guests": GUESTS, "delivery": "qemu-commandline"}
-    first, _ = play(tmp_path, args)
+    first, _unused = play(tmp_path, args)
     assert first["changed"] is True and not first.get("failed"), first
     assert first["qemu_cpu_args"] == {"web1": "host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2",
                                       "db1": "host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=3"}
@@ -55,7 +55,7 @@ def test_changed_then_unchanged_then_check_and_diff(tmp_path):
     assert first["libvirt_check"].startswith("performed")
     assert "<qemu:arg value='host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2'/>" in (out / "web1.xml").read_text()
 
-    second, _ = play(tmp_path, args)
+    second, _unused = play(tmp_path, args)
     assert second["changed"] is False and second["guests"]["db1"]["status"] == "unchanged"
 
     args["guests"] = GUESTS + [{"name": "new1", "memory": 1024, "vcpus": 1}]
@@ -73,8 +73,8 @@ def test_invalid_request_fails_with_every_message_and_writes_nothing(tmp_path):
     guests = [{"name": "web1", "memory": 2048, "vcpus": 2, "features": [{"name": "feat_RAS", "value": "1.1"}]},
               {"name": "bad/name", "memory": 1, "vcpus": 1},
               {"name": "db1", "memory": 1024, "vcpus": 2, "features": [{"name": "hw_prop_WRPs", "value": "4"}]}]
-    result, _ = play(tmp_path, {"output_dir": str(out), "features": FEATURES, "guests": guests,
-                                "delivery": "qemu-commandline"}, fact="neoverse-n1.json")
+    result, _unused = play(tmp_path, {"output_dir": str(out), "features": FEATURES, "guests": guests,
+                                      "delivery": "qemu-commandline"}, fact="neoverse-n1.json")
     assert result["failed"] is True and not out.exists()
     assert "nothing was written" in result["msg"]
     assert "feat_RAS=1.1 is not supported" in result["msg"] and "hw_prop_WRPs=4 is not supported" in result["msg"]
@@ -87,7 +87,7 @@ def test_invalid_request_fails_with_every_message_and_writes_nothing(tmp_path):
 def test_unpatched_libvirt_refuses_feature_values_and_libvirt_check_false_writes(tmp_path):
     out = tmp_path / "out"
     args = {"output_dir": str(out), "features": FEATURES + [{"name": "sve128", "value": "off"}], "guests": GUESTS}
-    refused, _ = play(tmp_path, args)
+    refused, _unused = play(tmp_path, args)
     assert refused["failed"] is True and not out.exists()
     assert {"libvirt-drops-value", "libvirt-unknown-feature"} == {e["rule"] for e in refused["errors"]}
     assert "sve128=on, the opposite" in refused["msg"]
@@ -103,8 +103,8 @@ def test_a_document_failing_the_schema_is_never_written(tmp_path):
     template = tmp_path / "bad.xml.j2"
     template.write_text("<domain type='kvm'><name>{{ name }}</name><no-such-element/></domain>\n")
     out = tmp_path / "out"
-    result, _ = play(tmp_path, {"output_dir": str(out), "features": FEATURES, "guests": GUESTS,
-                                "template": str(template), "libvirt_check": False}, gather_libvirt=False)
+    result, _unused = play(tmp_path, {"output_dir": str(out), "features": FEATURES, "guests": GUESTS,
+                                      "template": str(template), "libvirt_check": False}, gather_libvirt=False)
     assert result["failed"] is True and not out.exists()
     assert {e["rule"] for e in result["errors"]} == {"schema"}
 
@@ -112,19 +112,19 @@ def test_a_document_failing_the_schema_is_never_written(tmp_path):
 def test_policy_file_and_missing_schema(tmp_path):
     policy = tmp_path / "policy.yml"
     policy.write_text("features:\n  - {name: feat_RAS, valeu: '1.0'}\n")
-    result, _ = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "policy_file": str(policy),
-                                "libvirt_check": False}, gather_libvirt=False)
+    result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "policy_file": str(policy),
+                                      "libvirt_check": False}, gather_libvirt=False)
     assert result["failed"] is True and "at features[0]: Additional properties" in result["msg"]
-    result, _ = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "features": FEATURES,
-                                "schema_dir": str(tmp_path), "libvirt_check": False}, gather_libvirt=False)
+    result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "features": FEATURES,
+                                      "schema_dir": str(tmp_path), "libvirt_check": False}, gather_libvirt=False)
     assert result["failed"] is True and "domain.rng is missing" in result["msg"]
 
 
 def test_libvirt_turns_the_xml_into_the_same_cpu(tmp_path, libvirt_daemon):
     """libvirt's own translation of the qemu-commandline XML ends with our -cpu."""
     out = tmp_path / "out"
-    result, _ = play(tmp_path, {"output_dir": str(out), "features": FEATURES, "guests": GUESTS[:1],
-                                "delivery": "qemu-commandline", "mode": "maximum"})
+    result, _unused = play(tmp_path, {"output_dir": str(out), "features": FEATURES, "guests": GUESTS[:1],
+                                      "delivery": "qemu-commandline", "mode": "maximum"})
     assert result["qemu_cpu_args"]["web1"].startswith("max,")
     # this machine has no KVM for aarch64 (nor host-passthrough): libvirt translates the document as a TCG guest
     tcg = tmp_path / "web1-tcg.xml"

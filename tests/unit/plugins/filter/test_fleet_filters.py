@@ -25,7 +25,7 @@ def run(*argv, cwd=None):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
                ANSIBLE_PYTHON_INTERPRETER=sys.executable)
     return subprocess.run([str(BIN / argv[0])] + list(argv[1:]), capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=180)
+                          timeout=180, check=False)
 
 
 # direct calls

@@ -340,7 +340,7 @@ def synthetic_fleet(hosts=10000, props=150, kinds=50, seed=7):
                      "string": ["0.0", "1.0", "1.1"][:rnd.randint(1, 3)]}[prop_type]
         base["feat_%03d" % n] = {"type": prop_type, "supported_values": supported}
     kind_facts = []
-    for _ in range(kinds):
+    for _unused in range(kinds):
         properties = copy.deepcopy(base)
         for name in rnd.sample(sorted(properties), min(10, props)):
             prop = properties[name]
@@ -369,15 +369,15 @@ def measure(hosts=10000, props=150, kinds=50, repeat=3):
 
     def best(call):
         times = []
-        for _ in range(repeat):
+        for _unused in range(repeat):
             started = time.perf_counter()
             value = call()
             times.append(time.perf_counter() - started)
         return min(times), value
 
     loads, facts = best(lambda: json.loads(text))
-    base, _ = best(lambda: fleet.baseline(facts))
-    kinds_time, _ = best(lambda: fleet.classes(facts))
+    base, _unused = best(lambda: fleet.baseline(facts))
+    kinds_time, _unused = best(lambda: fleet.classes(facts))
     return {"megabytes": round(len(text) / 1e6, 1), "json_loads": round(loads, 3), "baseline": round(base, 3),
             "classes": round(kinds_time, 3), "ratio": round((base + kinds_time) / loads, 3)}
 

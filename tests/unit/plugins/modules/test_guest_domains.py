@@ -18,7 +18,7 @@ def test_creates_then_leaves_unchanged_files_alone(tmp_path):
     assert (out / "a.xml").stat().st_mtime_ns == mtime
     assert [d["before"] for d in diffs] == ["<b/>\n"]
     assert sorted(os.listdir(out)) == [guest_domains.LOCK_NAME, "a.xml", "b.xml"]   # no temporary files left
-    changed, _, diffs = guest_domains.write_documents(str(out), [("a", "<a/>\n"), ("b", "<B/>\n")], False, True)
+    changed, _unused, diffs = guest_domains.write_documents(str(out), [("a", "<a/>\n"), ("b", "<B/>\n")], False, True)
     assert not changed and diffs == []
 
 

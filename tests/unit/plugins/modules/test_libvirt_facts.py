@@ -27,7 +27,7 @@ def test_cpu_map_knows_only_sve():
 
 
 def test_version_from_files_and_daemon_unreachable_is_not_fatal():
-    version, source, _ = libvirt_caps.installed_version(shutil.which("virsh"))
+    version, source, _unused = libvirt_caps.installed_version(shutil.which("virsh"))
     assert version and version.count(".") == 2 and source
     daemon, error = libvirt_caps.daemon_version(None)
     assert daemon is None and "virsh is not installed" in error

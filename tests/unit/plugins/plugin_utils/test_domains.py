@@ -32,7 +32,7 @@ def libvirt():
 def test_feature_value_renders_values_and_passes_only_the_extended_schema():
     outcome = domains.build(GUESTS, FEATURES, V1, host="v1-01", libvirt_check=False)
     assert outcome.errors == []
-    assert [name for name, _ in outcome.documents] == ["web1", "db1"]
+    assert [name for name, _unused in outcome.documents] == ["web1", "db1"]
     xml = outcome.documents[0][1]
     assert "<feature policy='require' name='feat_RAS' value='1.0'/>" in xml
     assert "<feature policy='require' name='hw_prop_WRPs' value='2'/>" in xml   # host spelling, from validate
