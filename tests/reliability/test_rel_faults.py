@@ -80,7 +80,10 @@ try:
     outcome = "no error"
 except collect.CollectError as exc:
     outcome = str(exc)
-self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM is this process's own peak: ru_maxrss would carry over the RSS of the process that forked us (the whole
+# pytest run) through exec, as Linux keeps the high-water mark across execve.
+with open("/proc/self/status") as status:
+    self_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"outcome": outcome, "self_kib": self_kib, "children_kib": children_kib}))
 """
