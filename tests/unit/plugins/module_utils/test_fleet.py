@@ -1,18 +1,16 @@
 """fleet: baseline, classes, placement and recommendation, with hand-checked expectations.
 
-`measure()` at the end is the benchmark quoted in docs/fleet-logic.md; run it with
-`PYTHONPATH=.build/collections .venv/bin/python tests/unit/plugins/module_utils/test_fleet.py` (no timing asserts here).
+The speed of the same code is measured by `scripts/bench fleet_baseline` (tools/bench/fleet_rows.py), not here.
 """
 
 import copy
 import json
 import pathlib
-import random
-import time
 
 import jsonschema
 import pytest
 import referencing
+from bench.fleet_rows import kind_facts
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
 from ansible_collections.armvirt.cpu.plugins.module_utils.props import HostProps, Property
@@ -330,24 +328,11 @@ def test_nothing_to_recommend_without_members_or_with_a_wrong_input():
 
 # scale: the same code on a synthetic fleet, checked against a naive fold over every host
 
-def synthetic_fleet(hosts=10000, props=150, kinds=50, seed=7):
-    """{host: fact} with ``kinds`` kinds of host that differ in 10 properties each; every host is its own dict."""
-    rnd = random.Random(seed)
-    base = {}
-    for n in range(props):
-        prop_type = ("number", "string", "bool")[n % 3]
-        supported = {"number": ["0-%d" % rnd.randint(1, 15), "off"], "bool": ["on", "off"],
-                     "string": ["0.0", "1.0", "1.1"][:rnd.randint(1, 3)]}[prop_type]
-        base["feat_%03d" % n] = {"type": prop_type, "supported_values": supported}
-    kind_facts = []
-    for _unused in range(kinds):
-        properties = copy.deepcopy(base)
-        for name in rnd.sample(sorted(properties), min(10, props)):
-            prop = properties[name]
-            prop["supported_values"] = {"number": ["0-%d" % rnd.randint(1, 15)], "string": ["0.0", "1.0", "1.2"],
-                                        "bool": ["off"]}[prop["type"]]
-        kind_facts.append(dict(SMALL["a1"], properties=properties))
-    return json.loads(json.dumps({"host%05d" % n: kind_facts[n % kinds] for n in range(hosts)}))
+def synthetic_fleet(hosts=10000, props=150, kinds=50):
+    """{host: fact} with ``kinds`` kinds of host that differ in 10 properties each (the benchmark's generator);
+    every host is its own dict, as hostvars are."""
+    facts = kind_facts(props, kinds)
+    return json.loads(json.dumps({"host%05d" % n: facts[n % kinds] for n in range(hosts)}))
 
 
 def test_synthetic_fleet_agrees_with_a_naive_fold():
@@ -360,33 +345,3 @@ def test_synthetic_fleet_agrees_with_a_naive_fold():
     assert result["properties"] == {name: prop.to_fact() for name, prop in naive.items() if prop.supported_values}
     assert sorted(result["empty"]) == sorted(name for name, prop in naive.items() if not prop.supported_values)
     assert len(fleet.classes(facts)["classes"]) == 7 and len(result["members"]) == 300
-
-
-def measure(hosts=10000, props=150, kinds=50, repeat=3):
-    """Best-of-``repeat`` seconds for json.loads of the fleet's facts and for baseline() and classes() on them, and
-    the ratio (baseline + classes) / json.loads. Best-of, because a shared machine's noise only ever adds time."""
-    text = json.dumps(synthetic_fleet(hosts, props, kinds))
-
-    def best(call):
-        times = []
-        for _unused in range(repeat):
-            started = time.perf_counter()
-            value = call()
-            times.append(time.perf_counter() - started)
-        return min(times), value
-
-    loads, facts = best(lambda: json.loads(text))
-    base, _unused = best(lambda: fleet.baseline(facts))
-    kinds_time, _unused = best(lambda: fleet.classes(facts))
-    return {"megabytes": round(len(text) / 1e6, 1), "json_loads": round(loads, 3), "baseline": round(base, 3),
-            "classes": round(kinds_time, 3), "ratio": round((base + kinds_time) / loads, 3)}
-
-
-def test_measure_runs_small():
-    """Keeps the benchmark working; the figures themselves are in docs/fleet-logic.md, never asserted."""
-    assert set(measure(hosts=200, props=20, kinds=5, repeat=1)) == {
-        "megabytes", "json_loads", "baseline", "classes", "ratio"}
-
-
-if __name__ == "__main__":
-    print(json.dumps(measure()))
