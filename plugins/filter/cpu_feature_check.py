@@ -20,19 +20,8 @@ description:
     when the host offers the property. Names and values must match C([A-Za-z0-9._-]+).
   - The full rules, the rule ids and why C(force) is stricter than in libvirt are in C(docs/guest-validation.md).
 positional: props, host
-options:
-  _input:
-    description: Features, each a mapping with C(name), optional C(policy) and optional C(value).
-    type: list
-    elements: dict
-    required: true
-  props:
-    description: The host's C(ansible_facts['arm_cpu_props']) or a fleet baseline of the same shape.
-    type: dict
-    required: true
-  host:
-    description: Name used in the records; defaults to the baseline label, C(fleet) or C(host).
-    type: str
+extends_documentation_fragment:
+  - armvirt.cpu.feature_request
 seealso:
   - plugin: armvirt.cpu.cpu_feature_errors
     plugin_type: filter

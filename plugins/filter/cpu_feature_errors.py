@@ -15,19 +15,8 @@ description:
     P(armvirt.cpu.cpu_feature_check#filter), and returns only the messages; an empty list means the request is valid.
   - Each message names the host, the property, the value given and the values allowed.
 positional: props, host
-options:
-  _input:
-    description: Features, each a mapping with C(name), optional C(policy) (default C(require)) and optional C(value).
-    type: list
-    elements: dict
-    required: true
-  props:
-    description: The host's C(ansible_facts['arm_cpu_props']) or a fleet baseline of the same shape.
-    type: dict
-    required: true
-  host:
-    description: Name used in the messages; defaults to the baseline label, C(fleet) or C(host).
-    type: str
+extends_documentation_fragment:
+  - armvirt.cpu.feature_request
 seealso:
   - plugin: armvirt.cpu.cpu_feature_check
     plugin_type: filter

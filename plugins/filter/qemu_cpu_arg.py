@@ -20,12 +20,9 @@ description:
   - An invalid request fails the task with every problem listed, never a traceback.
   - The rules are those of P(armvirt.cpu.cpu_feature_check#filter); see C(docs/guest-validation.md).
 positional: mode, props, host
+extends_documentation_fragment:
+  - armvirt.cpu.feature_request
 options:
-  _input:
-    description: Features, each a mapping with C(name), optional C(policy) (default C(require)) and optional C(value).
-    type: list
-    elements: dict
-    required: true
   mode:
     description: libvirt CPU mode.
     type: str
@@ -34,9 +31,7 @@ options:
   props:
     description: The host's C(ansible_facts['arm_cpu_props']) or a fleet baseline of the same shape.
     type: dict
-  host:
-    description: Name used in error messages; defaults to the baseline label, C(fleet) or C(host).
-    type: str
+    required: false
 seealso:
   - plugin: armvirt.cpu.cpu_feature_check
     plugin_type: filter
