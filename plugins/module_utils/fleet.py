@@ -153,18 +153,28 @@ def _intersect(kinds):
     for name, prop in kinds[0].props.properties.items():
         if name in missing:
             continue
+        values, default = prop.supported_values, prop.default
         for kind in kinds[1:]:
             other = kind.props.properties[name]
-            if (other.supported_values, other.type, other.default) == (prop.supported_values, prop.type, prop.default):
-                continue  # most properties are alike across kinds: nothing to narrow
-            prop = prop.intersect(other)
-            if prop is None or not prop.supported_values:
+            if other.type != prop.type:
+                values = ()
+            elif (other.supported_values, other.default) != (values, default):
+                values, default = _common_values(prop.type, values, default, other.supported_values, other.default)
+            if not values:
                 break
-        if prop is None or not prop.supported_values:
-            empty.append(name)
+        if values:
+            common[name] = propmodel.Property(name, prop.type, values, default, prop.extra)
         else:
-            common[name] = prop
+            empty.append(name)
     return common, missing, sorted(empty)
+
+
+@functools.lru_cache(maxsize=65536)
+def _common_values(type_, values, default, other_values, other_default):
+    """Property.intersect on plain values: kinds of host repeat the same pairs, so each pair is worked out once."""
+    common = propmodel.Property("", type_, values, default).intersect(
+        propmodel.Property("", type_, other_values, other_default))
+    return common.supported_values, common.default
 
 
 def baseline(facts_by_host, label="fleet"):

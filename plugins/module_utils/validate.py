@@ -159,15 +159,21 @@ def read_fact(fact, host):
     else:
         for name, prop in fact["properties"].items():
             if not (isinstance(prop, Mapping) and isinstance(prop.get("type"), str)
-                    and isinstance(prop.get("supported_values"), Sequence)
-                    and not isinstance(prop.get("supported_values"), str)
-                    and all(isinstance(value, str) for value in prop["supported_values"])):
+                    and _is_string_list(prop.get("supported_values"))):
                 problem = "property %r needs a type and a list of string supported_values" % (name,)
                 break
     if problem:
         return None, [FeatureError(host, None, None, [], "bad-props",
                                    "%s: the props given are not an arm_cpu_props fact: %s." % (host, problem))]
     return propmodel.HostProps.from_fact(fact), []
+
+
+def _is_string_list(values):
+    """A list (or other sequence, not a string) of strings; plain lists of plain str are checked first, since a
+    fleet's facts are mostly that and the fleet logic checks every kind of host."""
+    if type(values) is not list and (not isinstance(values, Sequence) or isinstance(values, str)):
+        return False
+    return all(type(value) is str or isinstance(value, str) for value in values)
 
 
 def _check_list(features, host, host_props, check_host):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import sys
@@ -159,7 +160,7 @@ def playbooks(cfg):
             if rollout:
                 times["both"].append(playbook(["-i", inventory, both], forks=10, cwd=work))
         if rollout:
-            written = sum(len(os.listdir(os.path.join(work, "hosts", name, "guests")))
+            written = sum(len(glob.glob(os.path.join(work, "hosts", name, "guests", "*.xml")))
                           for name in os.listdir(os.path.join(work, "hosts")))
             if written != hosts * GUESTS_PER_HOST:
                 raise RuntimeError("rollout wrote %d of %d guests" % (written, hosts * GUESTS_PER_HOST))
