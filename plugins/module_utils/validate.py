@@ -169,11 +169,11 @@ def read_fact(fact, host):
 
 
 def _is_string_list(values):
-    """A list (or other sequence, not a string) of strings; plain lists of plain str are checked first, since a
-    fleet's facts are mostly that and the fleet logic checks every kind of host."""
-    if type(values) is not list and (not isinstance(values, Sequence) or isinstance(values, str)):
+    """A list (or other sequence, not a string) of strings. Concrete types are tried before the Sequence ABC, whose
+    check is slow, since the fleet logic checks every property of every kind of host."""
+    if isinstance(values, str) or not isinstance(values, (list, tuple, Sequence)):
         return False
-    return all(type(value) is str or isinstance(value, str) for value in values)
+    return all(isinstance(value, str) for value in values)
 
 
 def _check_list(features, host, host_props, check_host):
