@@ -27,3 +27,15 @@ attributes:
   facts:
     description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
 """
+
+    CONTROLLER = r"""
+options: {}
+attributes:
+  check_mode:
+    support: none
+  diff_mode:
+    support: none
+  action:
+    description: Runs entirely on the controller as an action plugin.
+    support: full
+"""

@@ -26,14 +26,7 @@ author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
   - armvirt.cpu.attributes
-attributes:
-  check_mode:
-    support: none
-  diff_mode:
-    support: none
-  action:
-    description: Runs entirely on the controller as an action plugin.
-    support: full
+  - armvirt.cpu.attributes.controller
 options:
   artifacts_dir:
     description: Directory of the fleet artifacts on the controller; default C(armvirt-cpu) in the current directory.

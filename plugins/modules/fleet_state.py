@@ -28,14 +28,7 @@ author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
   - armvirt.cpu.attributes
-attributes:
-  check_mode:
-    support: none
-  diff_mode:
-    support: none
-  action:
-    description: Runs entirely on the controller as an action plugin.
-    support: full
+  - armvirt.cpu.attributes.controller
 options:
   hosts:
     description: The hosts of the fleet, for example C(query('ansible.builtin.inventory_hostnames', 'hypervisors')).
