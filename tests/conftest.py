@@ -11,7 +11,6 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / ".build" / "collections"
-REFERENCE = ROOT.parent / "shared" / "reference"
 
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
@@ -19,6 +18,20 @@ for extra in (ROOT / "tests", ROOT / "tools"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS))
+
+MARKERS = {
+    "real_qemu": "needs Debian's qemu-system-aarch64 (skipped only where it is absent and CI is not set)",
+    "molecule": "runs a molecule scenario through the real molecule command (select with -m molecule, skip with "
+                "-m 'not molecule')",
+    "ecosystem": "the collection as users get it: build and install, ansible-doc, EE build context, changelog, docs "
+                 "site (tests/ecosystem)",
+}
+
+
+def pytest_configure(config):
+    """Markers live here, not in pytest.ini: `ansible-test units` runs pytest with its own ini file (-c)."""
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", "%s: %s" % (name, description))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """A libvirtd for the tests, started by hand (no systemd here or in CI) and stopped with everything it started.
 
 Why by hand: CI runs as root on a fresh machine with Debian's libvirt installed (scripts/setup.sh) but nothing
-running, and without systemd. What Debian's unit files would do is done here (see shared/reference/README.md):
+running, and without systemd. What Debian's unit files would do is done here:
 
 - libvirt's QEMU driver refuses to start without the user ``libvirt-qemu`` (it looks it up before reading
   qemu.conf), so a system user and group of that name are created when missing, and removed again;

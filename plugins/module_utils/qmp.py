@@ -6,7 +6,7 @@
 Modelled on QEMU's python/qemu/qmp, minus asyncio: a probe runs a handful of commands once, and a blocking
 socket with one deadline per call is all it needs (and imports in a fraction of the time).
 
-Wire facts this relies on (see the QEMU 7.2 transcripts in the shared reference):
+Wire facts this relies on (see the QEMU 7.2 transcripts in tests/fixtures/qemu-7.2-tcg-transcripts):
 - every server message is one JSON object ended by CRLF, so framing is "split on \\n";
 - QEMU echoes any JSON ``id`` verbatim, while its parse-error replies carry none, so only an ``id`` ties a reply
   to the command that caused it;

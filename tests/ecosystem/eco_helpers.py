@@ -2,7 +2,7 @@
 packaged in an execution environment).
 
 Not a conftest.py: a second conftest module would shadow tests/conftest.py for `from conftest import ...`.
-Test modules import the fixtures they use from here and carry the `ecosystem` marker (pytest.ini):
+Test modules import the fixtures they use from here and carry the `ecosystem` marker (tests/conftest.py):
 `pytest -m ecosystem` runs only them, `-m "not ecosystem"` skips them. They run in scripts/test's pytest stage.
 """
 

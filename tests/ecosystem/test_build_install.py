@@ -72,8 +72,9 @@ def listed(plugin_type, env):
 def test_ansible_doc_renders_every_module_filter_and_role(installed):
     env = installed["env"]
     plugins = {"module": listed("module", env), "filter": listed("filter", env)}
-    shipped = {path.stem for path in (installed["root"] / "plugins" / "modules").glob("*.py")}
-    assert {name.split(".")[-1] for name in plugins["module"]} == shipped
+    for plugin_type, directory in (("module", "modules"), ("filter", "filter")):
+        shipped = {path.stem for path in (installed["root"] / "plugins" / directory).glob("*.py")}
+        assert {name.split(".")[-1] for name in plugins[plugin_type]} == shipped, plugin_type
     assert "armvirt.cpu.props_facts" in plugins["module"]
     assert "armvirt.cpu.qemu_cpu_arg" in plugins["filter"]
     if (installed["root"] / "roles" / "guest_cpu").is_dir():
@@ -83,10 +84,14 @@ def test_ansible_doc_renders_every_module_filter_and_role(installed):
         proc = run([tool("ansible-doc"), "-t", plugin_type] + names, env=env)
         assert proc.returncode == 0, "%s %s: %s" % (plugin_type, names, describe(proc))
         assert "[ERROR]" not in proc.stderr and "WARNING" not in proc.stderr, proc.stderr
-        headers = [line for line in proc.stdout.splitlines() if line.startswith("> ")]
+        pages = ["> " + page for page in ("\n" + proc.stdout).split("\n> ")[1:]]
+        headers = [page.split("\n", 1)[0] for page in pages]
         for name in names:
             assert any(name in header for header in headers), "%s %s: no page in\n%s" % (plugin_type, name, headers)
         assert all(str(installed["root"]) in header for header in headers), headers
+        if plugin_type != "role":  # a role's page is its argument spec: no examples or return values
+            for page in pages:
+                assert "EXAMPLES:" in page and "RETURN VALUES:" in page, page
 
 
 def test_action_group_all_lists_every_module(installed):

@@ -277,8 +277,9 @@ def test_apply_playbook_rolls_a_policy_in_batches_and_writes_a_summary(domain, t
 
 
 def test_guests_rendered_by_the_role_are_adopted_without_replace(libvirt_daemon, tmp_path):
-    """The role's qemu-commandline XML carries the same <metadata> mark domain_cpu writes, so a later apply of
-    another policy replaces that -cpu without unmarked_cpu_arg: replace."""
+    """libvirt turns guest_domains' qemu-commandline XML into a QEMU command line whose last -cpu is ours. The XML
+    carries the same <metadata> mark domain_cpu writes, so a later apply of another policy replaces that -cpu
+    without unmarked_cpu_arg: replace."""
     name = "armvirt-role-%s" % uuid.uuid4().hex[:8]
     play = tmp_path / "render.yml"
     play.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [{
@@ -292,6 +293,8 @@ def test_guests_rendered_by_the_role_are_adopted_without_replace(libvirt_daemon,
     assert proc.returncode == 0, proc.stdout + proc.stderr
     xml = (tmp_path / "out" / (name + ".xml")).read_text().replace("<domain type='kvm'", "<domain type='qemu'", 1)
     (tmp_path / "tcg.xml").write_text(xml)
+    argv = libvirtd.virsh("domxml-to-native", "qemu-argv", "--xml", str(tmp_path / "tcg.xml")).stdout.split()
+    assert argv.count("-cpu") == 2, "libvirt's own -cpu, then the override QEMU takes because it comes last"
     libvirtd.virsh("define", str(tmp_path / "tcg.xml"))
     try:
         assert native_cpu(name) == "max,sve256=on,sve512=off"

@@ -1,6 +1,6 @@
 """A QMP server that plays the QEMU of one simulated ARM host.
 
-It copies what real QEMU 7.2 does on the wire (see ../shared/reference/qemu-7.2-tcg-transcripts/), so that a client
+It copies what real QEMU 7.2 does on the wire (see tests/fixtures/qemu-7.2-tcg-transcripts/), so that a client
 which works here works against QEMU: a streaming JSON reader (no newline needed, several objects per write, parse
 errors answered without an id), CRLF after every message, ids echoed verbatim, capability negotiation, QEMU's error
 classes and texts, one client at a time. What the host answers comes from a profile (``profiles.Profile``); fault

@@ -11,7 +11,7 @@ from armsim import available_profiles, load_profile
 from armsim.profiles import FIELDS, field_value, numbers_in, problems
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-TRANSCRIPTS = ROOT.parent / "shared" / "reference" / "qemu-7.2-tcg-transcripts"
+TRANSCRIPTS = ROOT / "tests" / "fixtures" / "qemu-7.2-tcg-transcripts"
 DIALECT2 = ROOT / "tests" / "fixtures" / "dialect2" / "query-cpu-props-info.json"
 REQUIRED = {"neoverse-n1", "neoverse-n1-oldkernel", "neoverse-v1", "neoverse-v2", "qemu-7.2-released"}
 BOOL_PROPS = {"aarch64", "pmu", "pauth", "kvm-steal-time", "kvm-no-adjvtime", "sve"}

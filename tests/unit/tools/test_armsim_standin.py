@@ -15,7 +15,7 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 from armsim import write_wrapper
 from armsim.cli import STANDIN
 
-TRANSCRIPTS = pathlib.Path(__file__).resolve().parents[4] / "shared" / "reference" / "qemu-7.2-tcg-transcripts"
+TRANSCRIPTS = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "qemu-7.2-tcg-transcripts"
 TOOLS = pathlib.Path(STANDIN).parent.parent
 
 

@@ -1,10 +1,7 @@
-"""The filters: called directly, then through real ansible-playbook / ansible / ansible-doc runs."""
+"""The filters: called directly, then through real ansible-playbook and ansible runs (tests/ecosystem renders their docs)."""
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -13,15 +10,7 @@ from ansible_collections.armvirt.cpu.plugins.filter import cpu_feature_check, cp
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 FACTS = ROOT / "tests" / "fixtures" / "facts"
-BIN = pathlib.Path(sys.executable).parent
 V1 = json.loads((FACTS / "neoverse-v1.json").read_text())
-FILTERS = ("qemu_cpu_arg", "cpu_feature_check", "cpu_feature_errors")
-
-
-def run(*argv, cwd=None):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    return subprocess.run([str(BIN / argv[0])] + list(argv[1:]), capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=120, check=False)
 
 
 # direct calls
@@ -81,13 +70,8 @@ PLAYBOOK = """
 
 
 @pytest.fixture(scope="module")
-def playbook_result(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("play")
-    (tmp / "play.yml").write_text(PLAYBOOK)
-    out = tmp / "out.json"
-    done = run("ansible-playbook", "play.yml", "-e", "facts_dir=%s out=%s" % (FACTS, out), cwd=tmp)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(out.read_text())
+def playbook_result(tmp_path_factory, playbook_out):
+    return playbook_out(tmp_path_factory.mktemp("play"), {"play.yml": PLAYBOOK}, "-e", "facts_dir=%s" % FACTS)
 
 
 def test_playbook_qemu_cpu_arg(playbook_result):
@@ -110,34 +94,20 @@ def test_playbook_fleet_records(playbook_result):
     assert record["rule"] == "value-not-supported" and record["value"] == "1.1"
 
 
-def test_adhoc_debug_renders_the_cpu_arg():
+def test_adhoc_debug_renders_the_cpu_arg(ansible_cli):
     expr = ("{{ [{'name': 'feat_RAS', 'value': '1.0'}, {'name': 'sve', 'policy': 'forbid'}]"
             " | armvirt.cpu.qemu_cpu_arg }}")
-    done = run("ansible", "localhost", "-m", "debug", "-a", "msg=" + expr)
+    done = ansible_cli("ansible", "localhost", "-m", "debug", "-a", "msg=" + expr)
     assert done.returncode == 0, done.stdout + done.stderr
     assert '"msg": "host,feat_RAS=1.0,sve=off"' in done.stdout
 
 
-def test_adhoc_invalid_request_fails_with_every_message_and_no_traceback():
+def test_adhoc_invalid_request_fails_with_every_message_and_no_traceback(ansible_cli):
     expr = ("{{ [{'name': 'feat_RAS', 'value': '1.0,sve=on'}, {'name': 'hw_prop_WRPs', 'value': '010'}]"
             " | armvirt.cpu.qemu_cpu_arg('host-passthrough', props) }}")
     props = json.loads((FACTS / "neoverse-n1.json").read_text())
-    done = run("ansible", "localhost", "-m", "debug", "-a", "msg=" + expr, "-e", json.dumps({"props": props}))
+    done = ansible_cli("ansible", "localhost", "-m", "debug", "-a", "msg=" + expr, "-e", json.dumps({"props": props}))
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "invalid guest CPU request" in output and "not a plain token" in output and "leading zero" in output
     assert "Traceback" not in output
-
-
-@pytest.mark.parametrize("name", FILTERS)
-def test_ansible_doc_renders(name):
-    done = run("ansible-doc", "-t", "filter", "armvirt.cpu." + name)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "armvirt.cpu." + name in done.stdout and "EXAMPLES" in done.stdout and "RETURN" in done.stdout
-    assert "arm_cpu_props" in done.stdout  # the description
-    assert "ERROR" not in done.stderr and "WARNING" not in done.stderr
-
-
-def test_ansible_doc_lists_the_filters():
-    done = run("ansible-doc", "-t", "filter", "-l", "armvirt.cpu")
-    assert done.returncode == 0 and all("armvirt.cpu." + name in done.stdout for name in FILTERS)

@@ -1,10 +1,7 @@
 """The fleet filters: called directly, then through a real ansible-playbook run over several inventory hosts."""
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -16,16 +13,8 @@ from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 FLEET_JSON = ROOT / "tests" / "fixtures" / "fleet" / "small-fleet.json"
 SMALL = json.loads(FLEET_JSON.read_text())
-BIN = pathlib.Path(sys.executable).parent
 MODULES = (fleet_baseline, fleet_classes, fleet_placement, fleet_recommend, fleet_facts)
 FILTERS = tuple(module.__name__.rsplit(".", 1)[1] for module in MODULES)
-
-
-def run(*argv, cwd=None):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    return subprocess.run([str(BIN / argv[0])] + list(argv[1:]), capture_output=True, text=True, env=env, cwd=cwd,
-                          timeout=180, check=False)
 
 
 # direct calls
@@ -133,17 +122,10 @@ PLAYBOOK = """
 
 
 @pytest.fixture(scope="module")
-def play(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fleet_play")
-    (tmp / "library").mkdir()
-    (tmp / "library" / "fixture_fact.py").write_text(FACT_MODULE)
-    (tmp / "inventory.ini").write_text(INVENTORY)
-    (tmp / "play.yml").write_text(PLAYBOOK)
-    out = tmp / "out.json"
-    done = run("ansible-playbook", "-i", "inventory.ini", "play.yml",
-               "-e", "fleet_json=%s out=%s" % (FLEET_JSON, out), cwd=tmp)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(out.read_text())
+def play(tmp_path_factory, playbook_out):
+    files = {"play.yml": PLAYBOOK, "inventory.ini": INVENTORY, "library/fixture_fact.py": FACT_MODULE}
+    return playbook_out(tmp_path_factory.mktemp("fleet_play"), files, "-i", "inventory.ini",
+                        "-e", "fleet_json=%s" % FLEET_JSON)
 
 
 EXPECTED_FACTS = dict(SMALL, s1=SMALL["a1"], gone=None)
@@ -177,23 +159,9 @@ def test_playbook_classes_placement_and_policy(play):
     assert play["policy_errors"] == [] and play["cpu_arg"] == "host,pmu=on,sve=off"
 
 
-def test_adhoc_bad_input_fails_with_a_message_and_no_traceback():
-    done = run("ansible", "localhost", "-m", "debug", "-a", "msg={{ ['a1'] | armvirt.cpu.fleet_baseline }}")
+def test_adhoc_bad_input_fails_with_a_message_and_no_traceback(ansible_cli):
+    done = ansible_cli("ansible", "localhost", "-m", "debug", "-a", "msg={{ ['a1'] | armvirt.cpu.fleet_baseline }}")
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "fleet_baseline: expected a mapping of host name to arm_cpu_props fact, got a list" in output
     assert "Traceback" not in output
-
-
-@pytest.mark.parametrize("name", FILTERS)
-def test_ansible_doc_renders(name):
-    done = run("ansible-doc", "-t", "filter", "armvirt.cpu." + name)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "armvirt.cpu." + name in done.stdout and "EXAMPLES" in done.stdout and "RETURN" in done.stdout
-    assert "arm_cpu_props" in done.stdout
-    assert "ERROR" not in done.stderr and "WARNING" not in done.stderr
-
-
-def test_ansible_doc_lists_the_fleet_filters():
-    done = run("ansible-doc", "-t", "filter", "-l", "armvirt.cpu")
-    assert done.returncode == 0 and all("armvirt.cpu." + name in done.stdout for name in FILTERS)

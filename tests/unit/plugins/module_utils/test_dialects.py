@@ -13,7 +13,7 @@ from ansible_collections.armvirt.cpu.plugins.module_utils import dialects, props
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils import replay
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
-TRANSCRIPTS = ROOT.parent / "shared" / "reference" / "qemu-7.2-tcg-transcripts"
+TRANSCRIPTS = ROOT / "tests" / "fixtures" / "qemu-7.2-tcg-transcripts"
 with open(ROOT / "docs" / "schemas" / "arm_cpu_props.schema.json") as _stream:
     SCHEMA = json.load(_stream)
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)

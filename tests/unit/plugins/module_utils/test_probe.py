@@ -20,7 +20,7 @@ from ansible_collections.armvirt.cpu.plugins.module_utils.probe import ProbeErro
 from ansible_collections.armvirt.cpu.plugins.module_utils.qmp import QMPClient, QMPCommandError, QMPTimeoutError
 
 HERE = pathlib.Path(__file__).resolve().parent
-TRANSCRIPTS = HERE.parents[4] / "shared" / "reference" / "qemu-7.2-tcg-transcripts"
+TRANSCRIPTS = HERE.parents[2] / "fixtures" / "qemu-7.2-tcg-transcripts"
 MARGIN = 1.0
 
 

@@ -15,7 +15,7 @@ import pytest
 from ansible_collections.armvirt.cpu.plugins.module_utils.qmp import (
     QMPClient, QMPCommandError, QMPConnectError, QMPError, QMPProtocolError, QMPTimeoutError)
 
-TRANSCRIPTS = pathlib.Path(__file__).resolve().parents[5] / "shared" / "reference" / "qemu-7.2-tcg-transcripts"
+TRANSCRIPTS = pathlib.Path(__file__).resolve().parents[3] / "fixtures" / "qemu-7.2-tcg-transcripts"
 MARGIN = 1.0  # slack for a loaded CI machine; deadlines are checked, speed is not
 
 

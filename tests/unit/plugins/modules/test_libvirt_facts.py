@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
+from ansible_collections.armvirt.cpu.plugins.modules import libvirt_facts
 
 pytestmark = pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/cputypes.rng"),
                                 reason="Debian libvirt0 is not installed")
@@ -33,11 +34,11 @@ def test_version_from_files_and_daemon_unreachable_is_not_fatal():
     assert daemon is None and "virsh is not installed" in error
 
 
-def test_module_sets_the_fact_and_never_changes(ansible_module):
-    run = ansible_module("libvirt_facts", {"timeout": 2}, check=True)
-    assert not run.failed, run.output
-    fact = run.result["ansible_facts"]["libvirt_cpu"]
-    assert run.result["changed"] is False
+def test_module_sets_the_fact_and_never_changes(run_main):
+    code, result = run_main(libvirt_facts, {"timeout": 2}, check=True)
+    assert code == 0 and not result.get("failed"), result
+    fact = result["ansible_facts"]["libvirt_cpu"]
+    assert result["changed"] is False
     assert fact["feature_value_supported"] is False and fact["cpu_map_features"] == SVE
     assert fact["version"] == libvirt_caps.installed_version(shutil.which("virsh"))[0]
     if shutil.which("virsh") is None:
@@ -45,11 +46,11 @@ def test_module_sets_the_fact_and_never_changes(ansible_module):
     assert fact["version_mismatch"] is False
 
 
-def test_missing_directories_are_reported_not_fatal(ansible_module, tmp_path):
-    run = ansible_module("libvirt_facts", {"schema_dir": str(tmp_path), "cpu_map_dir": str(tmp_path),
-                                           "daemon": False})
-    fact = run.result["ansible_facts"]["libvirt_cpu"]
-    assert not run.failed
+def test_missing_directories_are_reported_not_fatal(run_main, tmp_path):
+    code, result = run_main(libvirt_facts, {"schema_dir": str(tmp_path), "cpu_map_dir": str(tmp_path),
+                                            "daemon": False})
+    assert code == 0 and not result.get("failed"), result
+    fact = result["ansible_facts"]["libvirt_cpu"]
     assert fact["feature_value_supported"] is False and "no libvirt RelaxNG schema" in fact["schema_error"]
     assert fact["cpu_map_features"] == [] and "not in" in fact["cpu_map_error"]
     assert fact["daemon_error"].startswith("not asked")
