@@ -9,6 +9,7 @@ import yaml
 from eco_helpers import ROOT, VERSION, describe, run, tool
 
 pytestmark = pytest.mark.ecosystem
+TRIVIAL = yaml.safe_load((ROOT / "changelogs" / "config.yaml").read_text())["trivial_section_name"]
 
 
 def test_changelog_fragments_and_changelog_yaml_lint_clean():
@@ -28,6 +29,8 @@ def test_changelog_preview_has_every_fragment_and_module(tmp_path):
     flat = re.sub(r"\s+", " ", flat)
     for fragment in sorted((ROOT / "changelogs" / "fragments").glob("*.y*ml")):
         for section, entries in (yaml.safe_load(fragment.read_text()) or {}).items():
+            if section == TRIVIAL:
+                continue  # antsibull-changelog never renders these: that is what the section is for
             for entry in [entries] if isinstance(entries, str) else entries:
                 words = re.sub(r"\s+", " ", entry).split(" - ")[0].strip()
                 assert words in flat, "%s: %s" % (fragment.name, words)

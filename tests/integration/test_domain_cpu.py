@@ -259,8 +259,9 @@ def test_apply_playbook_rolls_a_policy_in_batches_and_writes_a_summary(domain, t
     def play():
         proc = subprocess.run(
             ["ansible-playbook", "-i", str(inventory), "armvirt.cpu.apply", "-e", json.dumps({
-                "apply_policy_file": str(policy), "apply_delivery": "qemu-commandline", "apply_serial": 1,
-                "apply_domains": [running, stopped], "apply_props": PROPS, "apply_summary_path": str(summary)})],
+                "armvirt_cpu_apply_policy_file": str(policy), "armvirt_cpu_apply_delivery": "qemu-commandline",
+                "armvirt_cpu_apply_serial": 1, "armvirt_cpu_apply_domains": [running, stopped],
+                "armvirt_cpu_apply_props": PROPS, "armvirt_cpu_apply_summary": str(summary)})],
             capture_output=True, text=True, timeout=300, env=dict(os.environ, ANSIBLE_NOCOLOR="1"), check=False)
         assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
         return json.loads(summary.read_text())

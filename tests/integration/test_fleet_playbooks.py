@@ -5,6 +5,7 @@ narrowed host shows up in the report with what it breaks."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -64,7 +65,8 @@ class Fleet(object):
     def run(self, playbook, *args):
         command = ["ansible-playbook", "armvirt.cpu.%s" % playbook, "-i", str(self.inventory),
                    "-e", "armvirt_cpu_artifacts_dir=%s" % self.artifacts] + list(args)
-        env = dict(os.environ, ANSIBLE_CONFIG=str(self.root / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+        env = dict(os.environ, ANSIBLE_CONFIG=str(self.root / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_SHOW_CUSTOM_STATS="1")
         proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(self.root), timeout=300,
                               check=False)
         return proc.returncode, proc.stdout + proc.stderr
@@ -98,6 +100,15 @@ def fleet(tmp_path_factory):
     fleet = Fleet(tmp_path_factory.mktemp("fleet"))
     fleet.outputs = {name: fleet.run(name) for name in ("gather", "rollout", "report")}
     return fleet
+
+
+def custom_stats(output):
+    """The set_stats data of a run, as the default callback prints it (AWX hands it to the next job); {} for none."""
+    if "CUSTOM STATS:" not in output:
+        return {}
+    match = re.search(r"^\s*RUN: (\{.*\})\s*$", output, re.M)
+    assert match, output[-3000:]
+    return json.loads(match.group(1))
 
 
 def rollout_hosts(fleet):
@@ -181,11 +192,23 @@ def test_report_names_each_broken_host_with_its_reason(fleet):
 
 
 @needs_libvirt_schema
-def test_second_runs_change_nothing(fleet):
+def test_second_runs_change_nothing_even_as_an_awx_workflow(fleet, tmp_path):
+    """Each run gets the set_stats of the runs before as extra variables, as the jobs of an AWX workflow do: those
+    beat every other variable, so a published name that a playbook also used would change what the next job does."""
+    records, stats = rollout_hosts(fleet), {}
     for name in ("gather", "rollout", "report"):
-        code, output = fleet.run(name)
+        extra = tmp_path / ("before-%s.json" % name)
+        extra.write_text(json.dumps(stats))
+        code, output = fleet.run(name, "-e", "@%s" % extra)
+        assert code == fleet.outputs[name][0], output
         changed = [line for line in output.splitlines() if "changed: [" in line or "TASK [" in line]
         assert "changed: [" not in output, "%s changed something:\n%s" % (name, "\n".join(changed))
+        stats.update(custom_stats(output))
+    assert rollout_hosts(fleet) == records
+    assert sorted(stats) == ["armvirt_cpu_artifacts", "armvirt_cpu_classes", "armvirt_cpu_host_status",
+                             "armvirt_cpu_recommendations", "armvirt_cpu_rollout_status"]
+    assert stats["armvirt_cpu_host_status"]["crash"]["status"] == "probe-failed"
+    assert stats["armvirt_cpu_rollout_status"] == {host: record["status"] for host, record in records.items()}
 
 
 @needs_libvirt_schema
@@ -213,6 +236,9 @@ def test_max_fail_percentage_stops_the_rollout_and_the_record_says_so(fleet):
     code, output = fleet.run("rollout", "-e", "armvirt_cpu_serial=2", "-e", "armvirt_cpu_max_fail_percentage=0")
     assert code != 0
     assert "Summarise the rollout" not in output   # Ansible ends the playbook ...
+    assert custom_stats(output)["armvirt_cpu_rollout_status"] == {   # ... but AWX still learns every outcome
+        "crash": "failed", "n1-a": "ok", "n1-b": "not-run", "offline": "not-run", "picky": "not-run",
+        "v1": "not-run", "v2": "not-run"}
     code, output = fleet.run("report")
     markdown = (fleet.artifacts / "report" / "report.md").read_text()
     assert "| crash | rollout | failed |" in markdown   # ... but each host's record was written as it happened

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from qemu.qmp import ConnectError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from armsim import write_wrapper
@@ -27,11 +28,23 @@ def libvirt_argv(tmp_path, accel="tcg", daemonize=True):
     return argv if daemonize else [a for a in argv if a != "-daemonize"]
 
 
-def wait_for(path, timeout=5.0):
+def when_listening(connect, timeout=5.0):
+    """connect() once the monitor listens. QEMU, like armsim, creates its socket (bind) a moment before it listens:
+    until then a client is told the path is missing or the connection is refused."""
     deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, "%s never appeared" % path
-        time.sleep(0.005)
+    while True:
+        try:
+            return connect()
+        except (FileNotFoundError, ConnectionRefusedError, ConnectError):
+            assert time.monotonic() < deadline, "the monitor never listened"
+            time.sleep(0.01)
+
+
+def qmp_client(sock):
+    """A qemu.qmp client connected and negotiated."""
+    client = QEMUMonitorProtocol(str(sock))
+    client.connect()
+    return client
 
 
 def gone(pid):
@@ -46,8 +59,7 @@ def gone(pid):
 
 
 def quit_monitor(sock):
-    client = QEMUMonitorProtocol(str(sock))
-    client.connect()
+    client = when_listening(lambda: qmp_client(sock))
     version = client.cmd("query-version")
     assert client.cmd_raw("quit") == {"return": {}}
     with contextlib.suppress(EOFError):
@@ -81,7 +93,6 @@ def test_foreground_run_with_env_profile_exits_0_on_quit(tmp_path, how):
     program = [STANDIN] if how == "script" else [sys.executable, "-m", "armsim"]
     proc = subprocess.Popen([*program, *libvirt_argv(tmp_path, "kvm", daemonize=False)], env=env)
     try:
-        wait_for(tmp_path / "qmp.sock")
         quit_monitor(tmp_path / "qmp.sock")
         assert proc.wait(5) == 0
     finally:
@@ -101,8 +112,7 @@ def test_kvm_on_a_host_without_kvm_fails_like_qemu(tmp_path):
 def test_sigterm_ends_it_cleanly(tmp_path, rawclient):
     proc = subprocess.Popen([STANDIN, *libvirt_argv(tmp_path, daemonize=False), "--armsim-profile", "neoverse-n1"],
                             stderr=subprocess.PIPE, text=True)
-    wait_for(tmp_path / "qmp.sock")
-    client = rawclient(str(tmp_path / "qmp.sock")).negotiate()
+    client = when_listening(lambda: rawclient(str(tmp_path / "qmp.sock"))).negotiate()
     proc.send_signal(signal.SIGTERM)
     assert client.msg()["data"] == {"guest": False, "reason": "host-signal"}  # QEMU's SHUTDOWN on a signal
     with pytest.raises(EOFError):
@@ -138,9 +148,7 @@ def test_write_wrapper_gives_each_host_its_own_emulator(tmp_path):
     assert os.access(wrapper, os.X_OK) and open(wrapper).readline() == "#!/bin/sh\n"
     proc = subprocess.Popen([wrapper, *libvirt_argv(tmp_path, "kvm", daemonize=False)])
     try:
-        wait_for(tmp_path / "qmp.sock")
-        client = QEMUMonitorProtocol(str(tmp_path / "qmp.sock"))
-        client.connect()
+        client = when_listening(lambda: qmp_client(tmp_path / "qmp.sock"))
         assert client.cmd("query-cpu-props-info")
         assert client.get_events()  # the baked-in fault sent an event before the reply
         client.cmd_raw("quit")

@@ -1,0 +1,70 @@
+"""The playbooks document themselves as the plugins do: every variable a playbook takes is named in its header
+comment and in a guide, and nothing it publishes to AWX (set_stats) can be mistaken for a variable."""
+
+import collections
+import re
+
+import pytest
+import yaml
+
+from eco_helpers import ROOT
+
+pytestmark = pytest.mark.ecosystem
+
+PLAYBOOKS = sorted((ROOT / "playbooks").glob("*.yml"))
+ROLE_FILES = sorted((ROOT / "roles").rglob("*.yml"))
+GUIDES = "\n".join(path.read_text() for path in sorted((ROOT / "docs").glob("*.md")))
+NAME = r"armvirt_cpu_[a-z0-9_]+"
+
+
+def header(text):
+    """The comment block a playbook starts with (after the document marker)."""
+    lines = text.splitlines()[1:] if text.startswith("---") else text.splitlines()
+    comments = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        comments.append(line)
+    return "\n".join(comments)
+
+
+def inputs(text):
+    """Variables the playbook reads with a fallback (default, is defined) and never sets itself."""
+    read = set(re.findall(r"\b(%s)\s*(?:\|\s*default\b|is (?:not )?defined)" % NAME, text))
+    set_here = set(re.findall(r"^\s*(%s):" % NAME, text, re.M)) | set(re.findall(r"register:\s*(%s)" % NAME, text))
+    return read - set_here
+
+
+def published(node):
+    """How often each name is a key of a set_stats task's data, anywhere in a parsed playbook."""
+    names = collections.Counter()
+    if isinstance(node, list):
+        for item in node:
+            names += published(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            names += collections.Counter(list(value["data"])) if key in ("ansible.builtin.set_stats", "set_stats") \
+                else published(value)
+    return names
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS, ids=lambda path: path.stem)
+def test_every_variable_a_playbook_takes_is_documented(playbook):
+    text = playbook.read_text()
+    taken = inputs(text)
+    assert taken, "%s: found no variables; the pattern no longer matches the playbook" % playbook.name
+    assert sorted(name for name in taken if not re.search(r"\b%s\b" % name, header(text))) == [], \
+        "%s: variables missing from its header comment" % playbook.name
+    assert sorted(name for name in taken if "`%s`" % name not in GUIDES) == [], \
+        "%s: variables no guide in docs/ describes" % playbook.name
+
+
+def test_published_stats_are_no_variable_of_a_playbook_or_the_role():
+    """AWX passes set_stats data to the next job of a workflow as extra variables, which beat every other kind:
+    a name that a playbook or the role also reads or sets would be overridden there."""
+    stats = sum((published(yaml.safe_load(path.read_text())) for path in PLAYBOOKS), collections.Counter())
+    assert {"armvirt_cpu_classes", "armvirt_cpu_rollout_status"} <= set(stats)
+    sources = [path.read_text() for path in PLAYBOOKS + ROLE_FILES]
+    for name, keys in sorted(stats.items()):
+        uses = sum(len(re.findall(r"\b%s\b" % name, text)) for text in sources)
+        assert uses == keys, "%s is published by set_stats and used %d more time(s) as a variable" % (name, uses - keys)
