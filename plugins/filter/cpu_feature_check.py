@@ -48,6 +48,15 @@ RETURN = r"""
 _value:
   description: One record per problem, empty when the request is valid.
   type: list
+  sample:
+    - host: altra-01
+      feature: hw_prop_WRPs
+      value: '4'
+      allowed:
+      - 0-3
+      - '5'
+      rule: value-not-supported
+      message: 'altra-01: hw_prop_WRPs=4 is not supported; supported values (number): 0-3, 5.'
   elements: dict
   contains:
     host:

@@ -71,6 +71,44 @@ _value:
     C(accel), C(emulator), C(qemu_version), C(qemu_package), C(cpu_model), C(source) the value all members share,
     else null; C(reason); C(properties)) plus the keys below.
   type: dict
+  sample:
+    dialect: query-arm-cpu-props-info
+    accel: kvm
+    emulator: /usr/bin/qemu-system-aarch64
+    qemu_version: 9.1.50
+    qemu_package: armvirt RFC v3
+    cpu_model: host
+    source: probe
+    supported: true
+    reason: null
+    properties:
+      feat_RAS:
+        type: string
+        supported_values:
+        - '0.0'
+        - '1.0'
+      hw_prop_WRPs:
+        type: number
+        supported_values:
+        - 2-3
+        - '5'
+    label: rack7
+    members:
+    - a1
+    - a2
+    - b1
+    excluded: []
+    missing:
+      feat_SPE:
+      - a1
+      - a2
+    empty:
+    - feat_CSV2
+    - hw_prop_MIDR
+    classes:
+      a1: cpu-4cdd37fc68
+      a2: cpu-4cdd37fc68
+      b1: cpu-6cbdf605b4
   contains:
     properties:
       description: Property name to C({type, supported_values, default?}), only values every member accepts.

@@ -54,6 +54,33 @@ RETURN = r"""
 _value:
   description: The classes, the class of each host and the hosts in none.
   type: dict
+  sample:
+    classes:
+      cpu-4cdd37fc68:
+        hosts:
+        - a1
+        - a2
+        count: 2
+        representative: a1
+        dialect: query-arm-cpu-props-info
+        properties_count: 8
+        summary: '2 hosts like a1: 8 properties from query-arm-cpu-props-info'
+      cpu-6cbdf605b4:
+        hosts:
+        - b1
+        count: 1
+        representative: b1
+        dialect: query-arm-cpu-props-info
+        properties_count: 9
+        summary: '1 host like b1: 9 properties from query-arm-cpu-props-info'
+    hosts:
+      a1: cpu-4cdd37fc68
+      a2: cpu-4cdd37fc68
+      b1: cpu-6cbdf605b4
+    excluded:
+    - host: u1
+      reason: 'arm_cpu_props reports supported: false (QEMU answered none of query-arm-cpu-props-info, query-cpu-props-info,
+        query-cpu-model-expansion)'
   contains:
     classes:
       description: >-

@@ -43,6 +43,29 @@ RETURN = r"""
 _value:
   description: Host name to its C(arm_cpu_props) fact, or null when it has none.
   type: dict
+  sample:
+    altra-01:
+      accel: kvm
+      cpu_model: host
+      dialect: query-arm-cpu-props-info
+      emulator: /usr/bin/qemu-system-aarch64
+      properties:
+        feat_CSV2:
+          supported_values:
+          - '0.0'
+          type: string
+        feat_RAS:
+          supported_values:
+          - '0.0'
+          - '1.0'
+          - '1.1'
+          type: string
+      qemu_package: armvirt RFC v3
+      qemu_version: 9.1.50
+      reason: null
+      source: probe
+      supported: true
+    altra-02: null
 """
 
 from collections.abc import Mapping

@@ -49,6 +49,49 @@ RETURN = r"""
 _value:
   description: The verdict per host and in total.
   type: dict
+  sample:
+    mode: host-passthrough
+    ok:
+    - b1
+    failed:
+    - a1
+    - a2
+    - u1
+    hosts:
+      a1:
+        ok: false
+        class: cpu-4cdd37fc68
+        errors:
+        - host: a1
+          feature: hw_prop_WRPs
+          value: '4'
+          allowed:
+          - 0-3
+          - '5'
+          rule: value-not-supported
+          message: 'a1: hw_prop_WRPs=4 is not supported; supported values (number): 0-3, 5.'
+      b1:
+        ok: true
+        class: cpu-6cbdf605b4
+        errors: []
+      u1:
+        ok: false
+        class: null
+        errors:
+        - host: u1
+          feature: null
+          value: null
+          allowed: []
+          rule: host-unsupported
+          message: 'u1: arm_cpu_props reports supported: false (QEMU answered none of query-arm-cpu-props-info, query-cpu-props-info,
+            query-cpu-model-expansion), so no CPU property can be requested.'
+    summary:
+      hosts: 4
+      ok: 1
+      failed: 3
+      rules:
+        host-unsupported: 1
+        value-not-supported: 2
   contains:
     mode:
       description: The request's mode (default C(host-passthrough)).

@@ -46,6 +46,18 @@ RETURN = r"""
 _value:
   description: The policy.
   type: dict
+  sample:
+    mode: host-passthrough
+    features:
+    - name: feat_RAS
+      policy: require
+      value: '1.0'
+    - name: hw_prop_API
+      policy: require
+      value: PAuth
+    - name: hw_prop_BRPs
+      policy: require
+      value: '2'
   contains:
     mode:
       description: Always C(host-passthrough).

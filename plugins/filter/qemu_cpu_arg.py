@@ -63,6 +63,7 @@ RETURN = r"""
 _value:
   description: The C(-cpu) value, for example C(host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2).
   type: str
+  sample: host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2
 """
 
 from ansible.errors import AnsibleFilterError

@@ -150,6 +150,7 @@ changed:
     prediction described above).
   returned: always
   type: bool
+  sample: true
 restart_required:
   description: The domain is running and its QEMU runs with another CPU than the one now defined; it applies at its
     next boot.
@@ -177,25 +178,47 @@ backend:
   description: How libvirt was reached, V(libvirt-python) or V(virsh).
   returned: success
   type: str
+  sample: virsh
 libvirt_check:
-  description: What the libvirt check did, V(performed (libvirt VERSION)) or V(skipped (libvirt_check false)).
+  description: >-
+    What the libvirt check did, V(performed (libvirt VERSION)) or V(skipped (libvirt_check: false)).
   returned: success
   type: str
+  sample: performed (libvirt 9.0.0)
 errors:
   description: Every problem of the request as records (C(host), C(feature), C(value), C(allowed), C(rule),
     C(message)); the rules of C(docs/guest-validation.md) and C(libvirt-drops-value), C(libvirt-unknown-feature).
   returned: failure
   type: list
+  sample:
+    - host: hv1
+      feature: sve512
+      value: 'off'
+      allowed: []
+      rule: libvirt-drops-value
+      message: 'hv1: sve512=off needs <feature value=...> (libvirt''s RFC), which libvirt 9.0.0 here lacks: it would
+        accept the XML, drop value and keep sve512 as a boolean (measured on libvirt 9.0: <feature policy=''require''
+        name=''sve128'' value=''off''/> started QEMU with sve128=on, the opposite of the request). Use delivery qemu-commandline,
+        a libvirt with the RFC, or libvirt_check: false.'
   elements: dict
 notes:
   description: Things to know (libvirt_check off, a daemon not restarted after an upgrade).
   returned: always
   type: list
+  sample:
+    - 'libvirt_check is false: the XML was not checked against this host''s libvirt; an unpatched libvirt drops feature
+      values silently (measured on libvirt 9.0: <feature policy=''require'' name=''sve128'' value=''off''/> started
+      QEMU with sve128=on, the opposite of the request) and refuses names outside its CPU map at start.'
   elements: str
 diff:
   description: The C(<cpu>) and C(<qemu:commandline>) before and after, in diff mode.
   returned: when diff mode is on
   type: dict
+  sample:
+    before_header: web1 <cpu> (qemu:///system)
+    after_header: web1 <cpu> (qemu:///system)
+    before: "<cpu mode='maximum' check='none'/>\n"
+    after: "<cpu mode='maximum' check='none'>\n  <feature policy='require' name='sve256'/>\n</cpu>\n"
 """
 
 import platform

@@ -82,6 +82,19 @@ domains:
   description: One entry per domain, sorted by name.
   returned: always
   type: list
+  sample:
+    - name: web1
+      state: running
+      active: true
+      cpu_xml: <cpu mode='maximum' check='none'/>
+      qemu_cpu_arg_next: max,sve256=on,sve512=off
+      next_boot_error: null
+      qemu_cpu_arg: max
+      running_source: proc
+      restart_pending: true
+      armvirt_cpu_arg: max,sve256=on,sve512=off
+      matches_policy: true
+      policy_cpu_arg: max,sve256=on,sve512=off
   elements: dict
   contains:
     name:
@@ -128,6 +141,7 @@ backend:
   description: How libvirt was reached, V(libvirt-python) or V(virsh).
   returned: success
   type: str
+  sample: libvirt-python
 """
 
 import platform

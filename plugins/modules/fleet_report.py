@@ -68,13 +68,26 @@ html:
   description: Path of the HTML report.
   returned: success
   type: str
+  sample: /srv/armvirt-cpu/report/index.html
 markdown:
   description: Path of the Markdown report.
   returned: success
   type: str
+  sample: /srv/armvirt-cpu/report/report.md
 attention:
   description: The hosts that need attention, each C({host, stage, status, reason}).
   returned: success
   type: list
+  sample:
+    - host: altra-07
+      stage: gather
+      status: probe-failed
+      reason: 'probe failed: probing emulator /usr/bin/qemu-system-aarch64 (accel=kvm) on host altra-07 failed: emulator
+        /usr/bin/qemu-system-aarch64 exited with status 1 before its monitor answered: qemu-system-aarch64: failed to
+        initialize kvm'
+    - host: altra-12
+      stage: rollout
+      status: failed
+      reason: 'altra-12 (fleet baseline): nothing was written; 1 problem(s) in the guest CPU request of 1 guest(s)'
   elements: dict
 """

@@ -88,30 +88,107 @@ hosts:
   description: Every host to C({status, reason, gathered_at, class, usable}).
   returned: always
   type: dict
+  sample:
+    altra-01:
+      status: ok
+      reason: null
+      gathered_at: '2026-11-25T18:49:17Z'
+      class: cpu-1428cf3e21
+      usable: true
+    altra-07:
+      status: probe-failed
+      reason: 'probe failed: probing emulator /usr/bin/qemu-system-aarch64 (accel=kvm) on host altra-07 failed: emulator
+        /usr/bin/qemu-system-aarch64 exited with status 1 before its monitor answered: qemu-system-aarch64: failed to
+        initialize kvm'
+      gathered_at: null
+      class: null
+      usable: false
 members:
   description: The hosts whose facts make the baseline, sorted.
   returned: always
   type: list
+  sample:
+    - altra-01
+    - altra-02
+    - graviton3-01
   elements: str
 baseline:
   description: The fleet baseline (C(docs/schemas/fleet_baseline.schema.json)).
   returned: always
   type: dict
+  sample:
+    label: fleet
+    supported: true
+    dialect: query-arm-cpu-props-info
+    members:
+    - altra-01
+    - altra-02
+    - graviton3-01
+    properties:
+      feat_RAS:
+        type: string
+        supported_values:
+        - '0.0'
+        - '1.0'
+      hw_prop_WRPs:
+        type: number
+        supported_values:
+        - 0-3
 classes:
   description: The compatibility classes (C(docs/schemas/fleet_classes.schema.json)).
   returned: always
   type: dict
+  sample:
+    classes:
+      cpu-1428cf3e21:
+        hosts:
+        - altra-01
+        - altra-02
+        count: 2
+        representative: altra-01
+        dialect: query-arm-cpu-props-info
+        properties_count: 70
+        summary: '2 hosts like altra-01: 70 properties from query-arm-cpu-props-info'
+    hosts:
+      altra-01: cpu-1428cf3e21
+      altra-02: cpu-1428cf3e21
+    excluded:
+    - host: altra-07
+      reason: no arm_cpu_props fact (not gathered, or the host was unreachable)
 recommendations:
   description: Pool (C(fleet) or a class id) to its recommended policy C({mode, features}).
   returned: always
   type: dict
+  sample:
+    fleet:
+      mode: host-passthrough
+      features:
+      - name: feat_RAS
+        policy: require
+        value: '1.0'
+      - name: hw_prop_WRPs
+        policy: require
+        value: '3'
 summary:
   description: One line per class and per host left out with its reason, for people.
   returned: always
   type: list
+  sample:
+    - 'cpu-1428cf3e21: 2 hosts like altra-01: 70 properties from query-arm-cpu-props-info'
+    - 'altra-07 left out (probe-failed): probe failed: probing emulator /usr/bin/qemu-system-aarch64 (accel=kvm) on host altra-07 failed: emulator
+      /usr/bin/qemu-system-aarch64 exited with status 1 before its monitor answered: qemu-system-aarch64: failed to
+      initialize kvm'
   elements: str
 artifacts:
   description: Paths of the files written (C(policies) maps each pool to its policy file). Empty without O(write).
   returned: always
   type: dict
+  sample:
+    fleet: /srv/armvirt-cpu/fleet.json
+    classes: /srv/armvirt-cpu/classes.json
+    baseline: /srv/armvirt-cpu/baseline.json
+    policies:
+      fleet: /srv/armvirt-cpu/policies/fleet.yml
+      cpu-1428cf3e21: /srv/armvirt-cpu/policies/cpu-1428cf3e21.yml
+    snapshot: /srv/armvirt-cpu/snapshots/20261125T184917Z.json
 """

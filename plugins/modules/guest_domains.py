@@ -244,7 +244,8 @@ schema:
   type: str
   sample: libvirt schema in /usr/share/libvirt/schemas with the <feature value=...> overlay
 libvirt_check:
-  description: What the libvirt check did, V(performed (libvirt VERSION)) or V(skipped (libvirt_check false)).
+  description: >-
+    What the libvirt check did, V(performed (libvirt VERSION)) or V(skipped (libvirt_check: false)).
   returned: success
   type: str
   sample: performed (libvirt 9.0.0)
@@ -252,6 +253,10 @@ notes:
   description: Things to know, for example that O(libvirt_check) was off or that the daemon runs another version.
   returned: always
   type: list
+  sample:
+    - 'libvirt_check is false: the XML was not checked against this host''s libvirt; an unpatched libvirt drops feature
+      values silently (measured on libvirt 9.0: <feature policy=''require'' name=''sve128'' value=''off''/> started
+      QEMU with sve128=on, the opposite of the request) and refuses names outside its CPU map at start.'
   elements: str
 """
 
