@@ -28,6 +28,28 @@ attributes:
     description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
 """
 
+    # With the standard fragment: a module that only reads (check mode runs it in full, it has nothing to diff).
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+    # With the standard and FACTS fragments: an information module that returns its findings as facts.
+    FACTS_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+"""
+
     CONTROLLER = r"""
 options: {}
 attributes:

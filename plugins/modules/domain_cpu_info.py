@@ -27,11 +27,7 @@ author:
 extends_documentation_fragment:
   - armvirt.cpu.libvirt_domain
   - armvirt.cpu.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+  - armvirt.cpu.attributes.info_module
 options:
   name:
     description: Only this domain; all domains when omitted. A name that is not defined fails the task.

@@ -26,13 +26,7 @@ author:
 extends_documentation_fragment:
   - armvirt.cpu.attributes
   - armvirt.cpu.attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
+  - armvirt.cpu.attributes.facts_module
 options:
   schema_dir:
     description: Directory of libvirt's RelaxNG schemas on the host.

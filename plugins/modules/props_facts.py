@@ -26,13 +26,7 @@ extends_documentation_fragment:
   - armvirt.cpu.probe
   - armvirt.cpu.attributes
   - armvirt.cpu.attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
+  - armvirt.cpu.attributes.facts_module
 options:
   qmp_socket:
     description:
