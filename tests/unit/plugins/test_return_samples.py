@@ -68,7 +68,7 @@ REAL_CALLS = {
 @pytest.mark.parametrize("name", sorted(REAL_CALLS))
 def test_a_filter_sample_has_the_shape_of_a_real_result(name):
     sample, real = return_doc("filter." + name)["_value"]["sample"], REAL_CALLS[name]()
-    assert type(sample) is type(real)  # pylint: disable=unidiomatic-typecheck
+    assert isinstance(sample, type(real))
     if isinstance(real, list):
         sample, real = sample[0], real[0]
     assert set(sample) == set(real)

@@ -158,6 +158,15 @@ def answer_once(reply_frames):
     return handler
 
 
+def greet_then_answer(transcript):
+    """A handler: greet without waiting for negotiation, answer the first command with the transcript's reply."""
+    def handler(peer):
+        peer.send(GREETING)
+        peer.send(with_id(recv_lines(transcript)[0], peer.read_command()))
+        peer.hold()
+    return handler
+
+
 # --- handshake and plain commands -------------------------------------------------------------------------------
 
 def test_handshake_and_query_version(serve):
@@ -199,11 +208,7 @@ def test_error_reply_with_id_first(serve):
 
 
 def test_command_before_negotiation_is_refused(serve):
-    def handler(peer):
-        peer.send(GREETING)
-        peer.send(with_id(recv_lines("01_before_caps_query-version.json")[0], peer.read_command()))
-        peer.hold()
-    server = serve(handler)
+    server = serve(greet_then_answer("01_before_caps_query-version.json"))
     client = QMPClient(server.address, timeout=5)
     assert client.connect(negotiate=False)["QMP"]["capabilities"] == ["oob"]
     with pytest.raises(QMPCommandError) as err:
@@ -215,11 +220,7 @@ def test_command_before_negotiation_is_refused(serve):
 
 def test_second_negotiation_error_fails_connect(serve):
     """A monitor that refuses qmp_capabilities (CommandNotFound, as for a second negotiation) fails connect()."""
-    def handler(peer):
-        peer.send(GREETING)
-        peer.send(with_id(recv_lines("04_qmp_capabilities_again.json")[0], peer.read_command()))
-        peer.hold()
-    server = serve(handler)
+    server = serve(greet_then_answer("04_qmp_capabilities_again.json"))
     client = QMPClient(server.address, timeout=5)
     with pytest.raises(QMPCommandError) as err:
         client.connect()
