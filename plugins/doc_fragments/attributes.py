@@ -39,14 +39,7 @@ attributes:
 """
 
     # With the standard and FACTS fragments: an information module that returns its findings as facts.
-    FACTS_MODULE = r"""
-options: {}
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
+    FACTS_MODULE = INFO_MODULE + r"""  facts:
     support: full
 """
 
