@@ -39,7 +39,14 @@ attributes:
 """
 
     # With the standard and FACTS fragments: an information module that returns its findings as facts.
-    FACTS_MODULE = INFO_MODULE + r"""  facts:
+    FACTS_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
     support: full
 """
 
