@@ -27,7 +27,10 @@ Measured with Debian's QEMU 7.2.22, ``-machine none,accel=tcg``, model ``max`` (
 - ``pmu``, ``pauth``, ``sve`` take both. ``pauth-impdef`` reads false but can be set (not together with
   ``pauth=off``: "cannot enable pauth-impdef without pauth").
 - ``sve=off`` clears every ``sveN``; enabling any ``sveN`` with ``sve=off`` is refused ("cannot enable sve256").
-- ``sve128`` is on only: "cannot disable sve128" while SVE is on (it is off only together with ``sve=off``).
+- ``sve128`` is on only: "cannot disable sve128" while SVE is on; it is off only together with ``sve=off``. A value
+  refused alone is tried once more together with the setting the rule model (``rules.companions``) names, and when
+  QEMU accepts that it is listed as supported and recorded in ``conditional_values`` (``{"off": {"with": {"sve":
+  "off"}, "rule": "sve-no-length"}}``); validation then holds the request to the rule.
   Every other ``sveN`` takes both. Clearing a power of two (256, 512, 1024) clears all longer lengths; clearing one
   below an explicitly enabled longer length is refused; enabling one length alone turns off all but the powers of
   two below it. Such combinations are beyond what single flips record.
@@ -37,11 +40,13 @@ Measured with Debian's QEMU 7.2.22, ``-machine none,accel=tcg``, model ``max`` (
 
 import re
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import props, qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils import props, qmp, rules
 
 DIALECTS = ("query-arm-cpu-props-info", "query-cpu-props-info", "query-cpu-model-expansion")
 EXPANSION = DIALECTS[2]
 MODEL_FOR_ACCEL = {"kvm": "host", "tcg": "max"}
+# The member of a property that names values QEMU accepts only together with another setting (see _conditional).
+CONDITIONAL = "conditional_values"
 
 # The fact schema's property-name pattern; it also keeps commas (QEMU's -cpu separator) out.
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -182,20 +187,38 @@ def _read_expansion(client, model):
         _check_name(EXPANSION, name, "model %r" % model)
         if isinstance(value, bool):
             allowed = {value}
-            try:
-                flipped = _expand(client, model, {name: not value})
-            except qmp.QMPCommandError:
-                pass
-            else:
-                if flipped.get(name) is (not value):
-                    allowed.add(not value)
+            if _accepts(client, model, name, {name: not value}):
+                allowed.add(not value)
+            conditional = {} if (not value) in allowed else _conditional(client, model, name, not value, current)
+            if conditional:
+                allowed.add(not value)
             values = [word for flag, word in ((True, props.ON), (False, props.OFF)) if flag in allowed]
-            properties[name] = props.Property(name, props.BOOL_TYPE, values, _scalar(EXPANSION, value, name))
+            extra = {CONDITIONAL: conditional} if conditional else None
+            properties[name] = props.Property(name, props.BOOL_TYPE, values, _scalar(EXPANSION, value, name), extra)
         else:
             text = _scalar(EXPANSION, value, "property %r" % name)
             type_ = props.STRING_TYPE if isinstance(value, str) else props.NUMBER_TYPE
             properties[name] = props.Property(name, type_, [text], text)
     return properties, model
+
+
+def _accepts(client, model, name, settings):
+    """Whether QEMU expands ``model`` with ``settings`` and gives ``name`` the value asked for."""
+    try:
+        expanded = _expand(client, model, settings)
+    except qmp.QMPCommandError:
+        return False
+    return expanded.get(name) is settings[name]
+
+
+def _conditional(client, model, name, value, current):
+    """``{word: {"with": {other: word}, "rule": id}}`` when QEMU refuses ``name=value`` alone but accepts it together
+    with a setting the rule model names (``sveN=off`` with ``sve=off``); empty otherwise."""
+    word = props.ON if value else props.OFF
+    for (other, other_word), rule_id in sorted(rules.companions(name, word, current).items()):
+        if other in current and _accepts(client, model, name, {name: value, other: other_word == props.ON}):
+            return {word: {"with": {other: other_word}, "rule": rule_id}}
+    return {}
 
 
 def _expand(client, model, flip=None):

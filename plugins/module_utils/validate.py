@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+from ansible_collections.armvirt.cpu.plugins.module_utils import rules as rulemodel
 
 POLICIES = ("force", "require", "optional", "disable", "forbid")
 DEFAULT_POLICY = "require"
@@ -36,7 +37,7 @@ RULES = (
     "bad-props", "host-unsupported", "bad-feature", "bad-token", "unknown-policy", "value-not-string",
     "value-with-policy", "duplicate", "unknown-property", "value-not-supported", "leading-zero",
     "on-not-supported", "off-not-supported", "forbid-offered", "unknown-mode",
-)
+) + rulemodel.RULE_IDS
 
 
 class FeatureError(collections.namedtuple("FeatureError", "host feature value allowed rule message")):
@@ -81,7 +82,20 @@ def check_features(features, props_fact, host=None):
                                    "false (%s), so no CPU property can be requested." % (host, reason)))
         host_props = None
     normalised, feature_errors = _check_list(features, host, host_props, check_host=True)
+    if host_props is not None and normalised:
+        feature_errors.extend(_broken_rules(normalised, host_props, props_fact.get("accel"), host))
     return normalised, errors + [_explain_absent(error, props_fact) for error in feature_errors]
+
+
+def _broken_rules(normalised, host_props, accel, host):
+    """The rule model's verdict on the request as a whole (``rules.py``), as records like the others."""
+    records = []
+    for broken in rulemodel.check(normalised, host_props, accel):
+        prop = host_props.properties.get(broken.feature)
+        allowed = list(prop.supported_values) if prop is not None else []
+        records.append(FeatureError(host, broken.feature, broken.value, allowed, broken.rule,
+                                    "%s: %s" % (host, broken.message)))
+    return records
 
 
 def _explain_absent(error, props_fact):

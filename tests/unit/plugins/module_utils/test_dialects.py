@@ -92,11 +92,11 @@ def test_qemu_72_tcg_expansion_of_max():
     client.assert_all_used()
     assert (host.supported, host.dialect, host.cpu_model, host.reason) == (True, EXPANSION, "max", None)
     assert len(host.properties) == 21
-    # one expansion of the defaults, then one per boolean: N+1, nothing asked twice
-    assert [call[0] for call in client.calls] == ["query-version", "query-commands"] + [EXPANSION] * 22
+    # one expansion of the defaults, then one per boolean, and sve128=off once more with sve=off: N+2
+    assert [call[0] for call in client.calls] == ["query-version", "query-commands"] + [EXPANSION] * 23
     got = values(host)
     assert got["aarch64"] == ["on"]
-    assert got["sve128"] == ["on"]
+    assert got["sve128"] == ["on", "off"]
     for name in ("sve", "sve256", "sve384", "sve2048", "pauth", "pauth-impdef", "pmu"):
         assert got[name] == ["on", "off"], name
     assert host.properties["pauth-impdef"].default == "off"
@@ -177,7 +177,11 @@ def test_sysreg_u64_props_in_a_kvm_expansion():
     assert (aes.type, aes.supported_values, aes.default) == ("number", ("2",), "2")
     got = values(host)
     assert got["SYSREG_CTR_EL0_DminLine"] == ["4"]
-    assert got["aarch64"] == ["on"] and got["sve128"] == ["on"]
+    assert got["aarch64"] == ["on"] and got["sve128"] == ["on", "off"]
+    # sve128=off is refused alone ("cannot disable sve128") and accepted only together with sve=off
+    assert host.properties["sve128"].extra == {
+        dialects.CONDITIONAL: {"off": {"with": {"sve": "off"}, "rule": "sve-no-length"}}}
+    assert all(dialects.CONDITIONAL not in prop.extra for name, prop in host.properties.items() if name != "sve128")
     assert got["kvm-no-adjvtime"] == ["on", "off"] and host.properties["kvm-no-adjvtime"].default == "off"
 
 
@@ -356,7 +360,11 @@ def test_real_qemu_72_tcg(qemu_binary):
     VALIDATOR.validate(host.to_fact("tcg", qemu_binary, "probe"))
     assert (host.supported, host.dialect, host.cpu_model) == (True, EXPANSION, "max")
     got = values(host)
-    assert got["aarch64"] == ["on"] and got["sve128"] == ["on"]
+    assert got["aarch64"] == ["on"] and got["sve128"] == ["on", "off"]
+    # sve128=off is refused alone ("cannot disable sve128") and accepted only together with sve=off
+    assert host.properties["sve128"].extra == {
+        dialects.CONDITIONAL: {"off": {"with": {"sve": "off"}, "rule": "sve-no-length"}}}
+    assert all(dialects.CONDITIONAL not in prop.extra for name, prop in host.properties.items() if name != "sve128")
     assert got["sve"] == got["pauth"] == got["pmu"] == got["pauth-impdef"] == ["on", "off"]
     assert host.properties["pauth-impdef"].default == "off"
     unsupported = recorded[QEMU_72_HOST][0]
