@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
 from ansible_collections.armvirt.cpu.plugins.module_utils.props import HostProps, Property
 
-FORMAT_VERSION = 1  # bump when the file layout or the meaning of a fingerprint item changes
+FORMAT_VERSION = 2  # bump when the file layout, the meaning of a fingerprint item or what a probe records changes
 ROOT_TAG = "cpuPropertyInfo"
 MAX_BYTES = 16 * 1024 * 1024  # a real cache is a few hundred KiB at most; anything bigger is not ours
 FILE_MODE = atomic.FILE_MODE
@@ -253,6 +253,19 @@ def _decode(children):
                      _optional(children, "qemuPackage"), _optional(children, "cpuModel"), _optional(children, "reason"))
 
 
+def fingerprint_changes(cached, fp):
+    """Why a stored fingerprint ``cached`` no longer holds for ``fp``, as labels in fingerprint order ([] when equal).
+
+    Shared by every file kept against the fingerprint (this cache, the cpu_check results of ``confirm.py``).
+    """
+    changes = []
+    for key in list(fp) + sorted(set(cached) - set(fp)):
+        label = _LABELS.get(key, "fingerprint item %s changed" % key)
+        if cached.get(key) != fp.get(key) and label not in changes:
+            changes.append(label)
+    return changes
+
+
 def loads(data, fp):
     """(HostProps, "valid") when ``data`` is a cache of this format for fingerprint ``fp``, else (None, why).
 
@@ -278,11 +291,7 @@ def loads(data, fp):
     try:
         children = _first_children(root)
         cached = {_named(item): _text(item) for item in _children_tagged(_child(children, "fingerprint"), "item")}
-        changes = []
-        for key in list(fp) + sorted(set(cached) - set(fp)):
-            label = _LABELS.get(key, "fingerprint item %s changed" % key)
-            if cached.get(key) != fp.get(key) and label not in changes:
-                changes.append(label)
+        changes = fingerprint_changes(cached, fp)
         if changes:
             return None, ", ".join(changes)
         return _decode(children), "valid"
@@ -298,6 +307,18 @@ def status(path, fp):
 
     Raises CacheError only for a cache nobody should trust (symlink, world-writable file or directory).
     No lock: writers replace the file atomically, so a reader sees the old or the new file, whole.
+    """
+    data, why = read_bytes(path)
+    if data is None:
+        return None, why
+    return loads(data, fp)
+
+
+def read_bytes(path):
+    """(the file's bytes, "read") or (None, why not: "missing", "unreadable: ...", "not a regular file").
+
+    At most MAX_BYTES + 1 bytes are read, so a caller can tell a file that is too large. Raises CacheError for a file
+    nobody should trust (symlink, world-writable file or directory), like :func:`status`, which reads through it.
     """
     try:
         _check_dir(path)
@@ -319,7 +340,7 @@ def status(path, fp):
                 data += handle.read(MAX_BYTES + 1 - want)
         except OSError as exc:
             return None, "unreadable: %s" % (exc.strerror or exc)
-    return loads(data, fp)
+    return data, "read"
 
 
 def read(path, fp):
@@ -337,11 +358,23 @@ def write(path, host_props, fp):
         data = dumps(host_props, fp)
     except (ValueError, TypeError) as exc:
         raise CacheError("cannot store the properties in %s: %s" % (path, exc))
+    return update(path, lambda current: data)
+
+
+def update(path, make):
+    """Replace the file at ``path`` with ``make(current)`` atomically, mode 0644; True when its bytes changed.
+
+    ``current`` is the file's bytes (None when it is missing or not a proper 0644 regular file); ``make`` returns the
+    new bytes, or None to leave the file alone. It runs under the writers' lock (PATH.lock), so a read-modify-write
+    by two runs at once keeps both changes. The same safety rules as :func:`write`; raises CacheError naming the path.
+    """
     try:
         atomic.make_dirs(os.path.dirname(os.path.abspath(path)))
         _check_dir(path)
         with _locked(path):
-            if _current(path) == data:
+            current = _current(path)
+            data = make(current)
+            if data is None or data == current:
                 return False
             atomic.replace(path, data)
             return True

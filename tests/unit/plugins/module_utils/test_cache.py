@@ -91,7 +91,7 @@ def test_rng_is_not_vacuous(fp):
     schema = etree.RelaxNG(etree.parse(str(RNG)))
     good = cache.dumps(SAMPLES["full"], fp)
     assert schema.validate(etree.fromstring(good))
-    for bad in (good.replace(b"<supported>yes</supported>", b""), good.replace(b'format="1"', b'format="2"'),
+    for bad in (good.replace(b"<supported>yes</supported>", b""), good.replace(b'format="2"', b'format="3"'),
                 good.replace(b'name="kvm"', b'name="bogus"'), good.replace(b"<value>0-3</value>", b"<val>0-3</val>")):
         assert not schema.validate(etree.fromstring(bad))
 
@@ -284,7 +284,7 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
 <!ENTITY lol9 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">]>
-<cpuPropertyInfo format="1">&lol9;</cpuPropertyInfo>
+<cpuPropertyInfo format="2">&lol9;</cpuPropertyInfo>
 """
 
 
@@ -293,8 +293,8 @@ def mutations(good):
         "empty": (b"", "corrupt"),
         "garbage": (b"\x00\xff not xml at all", "corrupt"),
         "not utf-8": (good.replace(b"Debian", b"Debian \xff"), "corrupt: not UTF-8"),
-        "wrong version": (good.replace(b'format="1"', b'format="2"'), "format version 2, expected 1"),
-        "no version": (good.replace(b' format="1"', b""), "format version None, expected 1"),
+        "wrong version": (good.replace(b'format="2"', b'format="1"'), "format version 1, expected 2"),
+        "no version": (good.replace(b' format="2"', b""), "format version None, expected 2"),
         "foreign root": (good.replace(b"cpuPropertyInfo", b"qemuCaps"), "foreign root element <qemuCaps>"),
         "namespaced root": (good.replace(b'<cpuPropertyInfo format', b'<cpuPropertyInfo xmlns="urn:x" format'),
                             "foreign root element"),
@@ -304,7 +304,7 @@ def mutations(good):
         "external entity": (b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><cpuPropertyInfo>&e;'
                             b'</cpuPropertyInfo>', "DOCTYPE refused"),
         "utf-16 disguise": (('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "b">]>'
-                             '<cpuPropertyInfo format="1">&a;</cpuPropertyInfo>').encode("utf-16-le"), "corrupt"),
+                             '<cpuPropertyInfo format="2">&a;</cpuPropertyInfo>').encode("utf-16-le"), "corrupt"),
         "undefined entity": (good.replace(b"<dialect>", b"<dialect>&lol;"), "corrupt"),
         "no fingerprint": (good.replace(b"fingerprint>", b"fingerprints>"), "corrupt: no <fingerprint>"),
         "no supported": (good.replace(b"<supported>yes</supported>", b""), "corrupt: no <supported>"),
