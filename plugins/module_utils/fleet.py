@@ -21,6 +21,7 @@ from itertools import chain
 from operator import itemgetter
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+from ansible_collections.armvirt.cpu.plugins.module_utils import rules
 from ansible_collections.armvirt.cpu.plugins.module_utils import validate
 
 META_KEYS = ("dialect", "accel", "emulator", "qemu_version", "qemu_package", "cpu_model", "source")
@@ -28,6 +29,9 @@ CLASS_PREFIX = "cpu-"
 RECOMMENDED_MODE = "host-passthrough"
 RECOMMENDED_POLICY = "require"
 NO_FACT = "no arm_cpu_props fact (not gathered, or the host was unreachable)"
+CONDITIONAL = "conditional_values"   # dialects.CONDITIONAL; the fleet side imports no probe code
+# How many times a recommendation is settled against the rule model before what still breaks is left unpinned.
+SETTLE_ROUNDS = 8
 
 _VALUES = itemgetter("supported_values")
 
@@ -163,10 +167,25 @@ def _intersect(kinds):
             if not values:
                 break
         if values:
-            common[name] = propmodel.Property(name, prop.type, values, default, prop.extra)
+            extra = _common_conditions(prop.extra, [kind.props.properties[name] for kind in kinds[1:]], values)
+            common[name] = propmodel.Property(name, prop.type, values, default, extra)
         else:
             empty.append(name)
     return common, missing, sorted(empty)
+
+
+def _common_conditions(extra, others, values):
+    """The first kind's extra members, with ``conditional_values`` over every kind: a value the fleet keeps is
+    conditional when it is conditional on any member (``rules.py`` holds the request to the condition)."""
+    conditional = {}
+    for prop_extra in [extra] + [other.extra for other in others]:
+        for value, condition in (prop_extra.get(CONDITIONAL) or {}).items():
+            if value in values:
+                conditional.setdefault(value, condition)
+    merged = {key: member for key, member in extra.items() if key != CONDITIONAL}
+    if conditional:
+        merged[CONDITIONAL] = dict(sorted(conditional.items()))
+    return merged
 
 
 @functools.lru_cache(maxsize=65536)
@@ -304,9 +323,11 @@ def _is_fact(value):
 def recommend(pool):
     """The richest guest CPU policy every member of the pool accepts: ``{mode, features}`` for armvirt.cpu.guest_cpu.
 
-    ``pool`` is a baseline (or a single fact) or ``{host: fact}``, whose baseline is taken first. Every property
+    ``pool`` is a baseline (or a single fact) or ``{host: fact}``, whose baseline is taken first. Every CPU property
     with a usable value is pinned with policy require, sorted by name, so the guest refuses to start on a host that
-    could not take it back (see docs/fleet-logic.md).
+    could not take it back; VM behaviour switches (``rules.VM_SWITCHES``) are never pinned. The richest values are
+    then settled against the rule model (:func:`_settle`), so the policy passes the full validation, rules included,
+    on the pool (see docs/fleet-logic.md).
     """
     fact = pool if _is_fact(pool) else baseline(pool)
     label = str(fact.get("label") or "pool")
@@ -315,9 +336,66 @@ def recommend(pool):
         raise ValueError(errors[0].message)
     if not fact.get("supported"):
         raise ValueError("%s: nothing to recommend: %s" % (label, fact.get("reason") or "no supported host"))
+    host_props = propmodel.HostProps.from_fact(fact)
     features = []
-    for name, prop in sorted(propmodel.HostProps.from_fact(fact).properties.items()):
+    for name, prop in sorted(host_props.properties.items()):
+        if rules.is_vm_switch(name):
+            continue
         value = richest_value(prop)
         if value is not None:
             features.append({"name": name, "policy": RECOMMENDED_POLICY, "value": value})
-    return {"mode": RECOMMENDED_MODE, "features": features}
+    return {"mode": RECOMMENDED_MODE, "features": _settle(features, fact, host_props, label)}
+
+
+def _settle(features, fact, host_props, label):
+    """Richest values made consistent: a broken rule of a switch family (pauth, PMU, SVE fields) turns the family
+    off, as a pool whose members disagree on it can only offer the guest none of it; any other broken rule leaves the
+    property it names unpinned (at the host's default). Raises ValueError if the result still fails validation."""
+    by_name = {feature["name"]: feature for feature in features}
+    for _round in range(SETTLE_ROUNDS):
+        errors = validate.check_features(list(by_name.values()), fact, label)[1]
+        broken = [error for error in errors if error.rule in rules.BY_ID]
+        if not broken:
+            break
+        for error in broken:
+            rule = rules.BY_ID[error.rule]
+            if rule.kind in ("gate", "algorithm-pairs"):
+                _family_off(by_name, host_props, _family_switch(rule), error.feature)
+            elif rule.kind == "requires":
+                by_name.pop(rule.params["if"][0], None)
+            else:
+                by_name.pop(error.feature, None)
+    settled = sorted(by_name.values(), key=itemgetter("name"))
+    errors = validate.check_features(settled, fact, label)[1]
+    if errors:
+        raise ValueError("%s: no consistent recommendation: %s" % (label, errors[0].message))
+    return settled
+
+
+def _family_switch(rule):
+    """The vCPU switch whose family a gate or algorithm-pairs rule belongs to."""
+    if "switch" in rule.params:
+        return rule.params["switch"]
+    fields = {name for pair in rule.params["pairs"] for name in pair}
+    return next(other.params["switch"] for other in rules.RULES
+                if other.kind == "gate" and fields <= set(other.params["fields"]))
+
+
+def _family_off(by_name, host_props, switch, feature):
+    """Pin ``switch`` off and every field it gates to a value that hides it; unpin what cannot be pinned so."""
+    gate = next(rule for rule in rules.RULES if rule.kind == "gate" and rule.params["switch"] == switch)
+    switch_prop = host_props.properties.get(switch)
+    if switch_prop is None or not switch_prop.allows_off():
+        by_name.pop(feature, None)
+        return
+    by_name[switch] = {"name": switch, "policy": RECOMMENDED_POLICY, "value": propmodel.OFF}
+    for field, absent in gate.params["fields"].items():
+        prop = host_props.properties.get(field)
+        if prop is None:
+            continue
+        hidden = next((value for value in sorted(absent, key=lambda v: v != propmodel.OFF)
+                       if prop.match(value) is not None), None)
+        if hidden is None:
+            by_name.pop(field, None)
+        else:
+            by_name[field] = {"name": field, "policy": RECOMMENDED_POLICY, "value": prop.match(hidden)}

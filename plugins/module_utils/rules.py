@@ -121,8 +121,8 @@ def is_vm_switch(name):
 
 
 Broken = collections.namedtuple("Broken", "rule feature value message")
-"""One broken rule: the rule id, the property to change, the value the request gives it (None: left at default)
-and a sentence saying what to change."""
+"""One broken rule: the rule id, the property to change, the value the request's state gives it (None: left at the
+host's default) and a sentence saying what to change."""
 
 
 def request_state(features, host_props):

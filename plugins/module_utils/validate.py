@@ -89,11 +89,12 @@ def check_features(features, props_fact, host=None):
 
 def _broken_rules(normalised, host_props, accel, host):
     """The rule model's verdict on the request as a whole (``rules.py``), as records like the others."""
+    given = {feature["name"]: feature.get("value") for feature in normalised}
     records = []
     for broken in rulemodel.check(normalised, host_props, accel):
         prop = host_props.properties.get(broken.feature)
         allowed = list(prop.supported_values) if prop is not None else []
-        records.append(FeatureError(host, broken.feature, broken.value, allowed, broken.rule,
+        records.append(FeatureError(host, broken.feature, given.get(broken.feature), allowed, broken.rule,
                                     "%s: %s" % (host, broken.message)))
     return records
 

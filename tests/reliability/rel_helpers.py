@@ -88,6 +88,19 @@ def load_fact(name):
     return json.loads((FACTS_DIR / (name + ".json")).read_text())
 
 
+@functools.lru_cache(maxsize=None)
+def profile_facts(tmpdir):
+    """``{profile: fact}`` of every armsim profile, probed through its stand-in emulator the way the module does."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import collect
+    from armsim import available_profiles, load_profile, write_wrapper
+    facts = {}
+    for name in sorted(available_profiles()):
+        accel = "kvm" if load_profile(name).data.get("kvm") else "tcg"
+        emulator = write_wrapper("%s/qemu-%s" % (tmpdir, name), name)
+        facts[name] = collect.probe_host(emulator, accel, 20.0).to_fact(accel, emulator, "probe")
+    return facts
+
+
 def fixture_facts():
     return {path.stem: json.loads(path.read_text()) for path in sorted(FACTS_DIR.glob("*.json"))}
 

@@ -185,3 +185,34 @@ def test_generated_requests_agree_with_qemu(qemu_fact_and_monitor, qemu_binary, 
     assert tally["refused"] >= len(requests) // 10 and tally["valid"] >= len(requests) // 10, summary
     assert not disagreements, "seed %d: %d disagreements, first: %s" % (
         seed, len(disagreements), json.dumps(disagreements[:5], indent=1))
+
+
+def _boolean_part(policy, fact):
+    """The -cpu value real QEMU (model max) is given for a policy's boolean properties that it has."""
+    features = [feature for feature in policy["features"]
+                if fact["properties"].get(feature["name"], {}).get("type") == "bool"]
+    return validate.qemu_cpu_arg(features, "maximum")
+
+
+def test_recommendations_hold_on_every_member_and_start_on_real_qemu(qemu_fact_and_monitor, qemu_binary, tmp_path):
+    """Every pool of the simulated fleet (each class, and the whole fleet) and the real QEMU's own: the recommended
+    policy passes the full validation on every member, and its boolean part starts on the real QEMU."""
+    from rel_helpers import profile_facts
+    from ansible_collections.armvirt.cpu.plugins.module_utils import fleet, rules
+
+    real_fact, client = qemu_fact_and_monitor
+    facts = {name: fact for name, fact in profile_facts(str(tmp_path)).items() if fact["supported"]}
+    facts["real-qemu"] = real_fact
+    pools = {"fleet": sorted(facts)}
+    pools.update(("class " + cid, info["hosts"]) for cid, info in fleet.classes(facts)["classes"].items())
+    assert len(pools) >= 6, pools
+    for pool, members in sorted(pools.items()):
+        policy = fleet.recommend({host: facts[host] for host in members})
+        assert policy["features"], pool
+        assert not [feature for feature in policy["features"] if rules.is_vm_switch(feature["name"])], pool
+        for host in members:
+            errors = validate.check_features(policy["features"], facts[host], host)[1]
+            assert errors == [], (pool, [error.message for error in errors])
+        arg = _boolean_part(policy, real_fact)
+        assert qemu_expansion_verdict(client, cpu_props(arg)) is None, (pool, arg)
+        assert qemu_start_verdict(qemu_binary, arg, tmp_path) is None, (pool, arg)

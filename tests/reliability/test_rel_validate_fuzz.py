@@ -6,7 +6,6 @@ known rule; what is accepted contains only [A-Za-z0-9._-] (plus "," and "=" as s
 re-validates to itself.
 """
 
-import functools
 import random
 import re
 from collections.abc import Mapping
@@ -14,11 +13,10 @@ from collections.abc import Mapping
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import collect, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils.validate import (
     FeatureError, FeatureRequestError, check_features, qemu_cpu_arg)
-from armsim import available_profiles, load_profile, write_wrapper
-from rel_helpers import SETTINGS, assert_ran, count, fixture_facts
+from rel_helpers import SETTINGS, assert_ran, count, fixture_facts, profile_facts
 
 N_REAL, N_HOSTILE = 3000, 1000
 SAFE_TOKEN = re.compile(r"[A-Za-z0-9._-]+")
@@ -26,20 +24,10 @@ SAFE_CPU_ARG = re.compile(r"[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+=[A-Za-z0-9._-]+)*")
 METACHARS = ["'", '"', "<", ">", "&", ",", "=", "\n", "\r", "\x00", " ", "\t", ";", "$(", "`", "/", "\\", "]]>"]
 
 
-@functools.lru_cache(maxsize=None)
-def profile_facts(tmpdir):
-    """The fact of every armsim profile, probed through its stand-in emulator the way the module does."""
-    facts = {}
-    for name in sorted(available_profiles()):
-        accel = "kvm" if load_profile(name).data.get("kvm") else "tcg"
-        emulator = write_wrapper("%s/qemu-%s" % (tmpdir, name), name)
-        facts["profile " + name] = collect.probe_host(emulator, accel, 20.0).to_fact(accel, emulator, "probe")
-    return facts
-
-
 @pytest.fixture(scope="module")
 def facts(tmp_path_factory):
-    found = dict(profile_facts(str(tmp_path_factory.mktemp("validate-hosts"))))
+    found = {"profile " + name: fact
+             for name, fact in profile_facts(str(tmp_path_factory.mktemp("validate-hosts"))).items()}
     found.update(("fixture " + name, fact) for name, fact in fixture_facts().items())
     assert len(found) >= 10
     return found

@@ -85,7 +85,7 @@ def test_invalid_request_fails_with_every_message_and_writes_nothing(tmp_path):
 
 def test_unpatched_libvirt_refuses_feature_values_and_libvirt_check_false_writes(tmp_path):
     out = tmp_path / "out"
-    args = {"output_dir": str(out), "features": FEATURES + [{"name": "sve128", "value": "off"}], "guests": GUESTS}
+    args = {"output_dir": str(out), "features": FEATURES + [{"name": "sve256", "value": "off"}], "guests": GUESTS}
     refused, _unused = play(tmp_path, args)
     assert refused["failed"] is True and not out.exists()
     assert {"libvirt-drops-value", "libvirt-unknown-feature"} == {e["rule"] for e in refused["errors"]}
@@ -95,7 +95,7 @@ def test_unpatched_libvirt_refuses_feature_values_and_libvirt_check_false_writes
     assert written["changed"] is True and written["libvirt_check"].startswith("skipped")
     assert any("libvirt_check is false" in note for note in written["notes"])
     assert "libvirt_check is false" in output   # shown as a warning
-    assert "<feature policy='require' name='sve128' value='off'/>" in (out / "web1.xml").read_text()
+    assert "<feature policy='require' name='sve256' value='off'/>" in (out / "web1.xml").read_text()
 
 
 def test_a_document_failing_the_schema_is_never_written(tmp_path):
