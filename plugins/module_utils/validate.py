@@ -291,8 +291,9 @@ def _check_against_host(name, prop, policy, value, host_props, fail):
         fail("off-not-supported", "policy %s asks for %s=off, which is not supported; supported values: %s."
              % (policy, name, shown_allowed))
     if policy == "forbid" and prop.allows_on():
-        fail("forbid-offered", "policy forbid for %s fails at guest start because %s is offered (supported values: "
-             "%s); use disable to turn it off." % (name, name, shown_allowed))
+        fail("forbid-offered", "policy forbid for %s means the guest must not run on a host that offers it, and this "
+             "host offers it (supported values: %s); libvirt does not check this on aarch64 and would start the guest "
+             "with %s=off. Use disable to turn it off." % (name, shown_allowed, name))
     return None
 
 

@@ -244,3 +244,13 @@ def test_request_state_reads_policies():
     state = rules.request_state([{"name": "sve", "policy": "require"}, {"name": "pmu", "policy": "disable"},
                                  {"name": "pauth", "policy": "optional"}, {"name": "sve128", "value": "yes"}], host)
     assert state == {"sve": "on", "pmu": "off", "sve128": "on"}
+
+
+def test_every_rule_is_documented_with_its_accelerators():
+    text = (FACTS.parents[1].parent / "docs" / "guest-validation.md").read_text()
+    for rule in validate.RULES:
+        assert "`%s`" % rule in text, rule
+    for rule in rules.RULES:
+        row = next(line for line in text.splitlines() if line.startswith("| `%s` |" % rule.id))
+        accels = row.split("|")[2].strip()
+        assert accels == ", ".join(accel.upper() for accel in rule.accels), (rule.id, accels)
