@@ -15,6 +15,10 @@ Deliveries:
   ``libvirt_check`` it is refused where this libvirt would misread it (:class:`LibvirtView`).
 - ``qemu-commandline``: ``<cpu>`` keeps only names libvirt's CPU map knows, without values, and
   ``<qemu:commandline>`` gets ``-cpu`` with the full validated value, since QEMU takes the last ``-cpu`` as a whole.
+  Taken whole, it would drop what libvirt puts on its own ``-cpu`` for the domain (``pmu=off`` from
+  ``<features><pmu state='off'/>``, ``kvm-no-adjvtime`` from the ``armvtimer`` timer, ``sve=on`` for vector
+  lengths...), so the override is the request merged with those flags (:func:`libvirt_cpu_flags`,
+  :func:`merge_cpu_arg`, :func:`commandline_override`), the request winning where both set a property.
 
 Standard library only (ElementTree): it runs on hypervisors.
 """
@@ -235,9 +239,10 @@ def edit_domain(xml_text, request, unmarked="fail", name="domain"):
     In ``<cpu>``: mode (and model for custom) and features are replaced; other children (topology, numa, cache,
     maxphysaddr) stay, and so do ``check``/``migratable``/``match`` when the mode does not change (libvirt derives
     them from the mode otherwise). In ``<qemu:commandline>``: the ``-cpu`` pair armvirt.cpu wrote (recorded in
-    ``<metadata>``) goes, the new one is appended for qemu-commandline, other arguments stay. A ``-cpu`` pair not
-    written by armvirt.cpu overrides whatever is set here, so ``unmarked='fail'`` refuses (DeliveryError) and
-    ``'replace'`` removes it.
+    ``<metadata>``) goes, the new one is appended for qemu-commandline (the request merged with what libvirt puts
+    on its own ``-cpu`` for the edited domain, :func:`commandline_override`; the mark records both), other arguments
+    stay. A ``-cpu`` pair not written by armvirt.cpu overrides whatever is set here, so ``unmarked='fail'`` refuses
+    (DeliveryError) and ``'replace'`` removes it.
     """
     root = parse(xml_text)
     cpu = root.find("cpu")
@@ -283,10 +288,11 @@ def _set_commandline(root, request, unmarked, name):
             drop += [args[index], args[index + 1]]
         for arg in drop:
             commandline.remove(arg)
+    override = commandline_override(root, request.arg) if request.commandline else None
     if request.commandline:
         if commandline is None:
             commandline = ElementTree.SubElement(root, _q(QEMU_NS, "commandline"))
-        for value in request.commandline:
+        for value in request.commandline[:-1] + [override]:
             ElementTree.SubElement(commandline, _q(QEMU_NS, "arg"), value=value)
     elif commandline is not None and len(commandline) == 0:
         root.remove(commandline)
@@ -297,7 +303,7 @@ def _set_commandline(root, request, unmarked, name):
     if request.commandline:
         if metadata is None:
             metadata = ElementTree.SubElement(root, "metadata")
-        mark = {"delivery": request.delivery, "qemu-cpu-arg": request.arg}
+        mark = {"delivery": request.delivery, "qemu-cpu-arg": override, "request-cpu-arg": request.arg}
         ElementTree.SubElement(metadata, _q(MARK_NS, "cpu"), mark)
     elif metadata is not None and len(metadata) == 0 and not (metadata.text or "").strip():
         root.remove(metadata)
@@ -307,7 +313,8 @@ def signature(xml_text):
     """What decides the guest's CPU in a domain XML, comparable across libvirt's normalisation.
 
     ``(mode, model, features, cpu_args)``: features as a sorted set of ``(name, policy, value)``, with the ``sve``
-    that libvirt adds by itself when a vector length is required (measured on 9.0) added where missing; the ``-cpu``
+    that libvirt adds by itself for a vector length feature, whatever its policy (measured on 9.0: require, optional,
+    disable and forbid alike), added where missing; the ``-cpu``
     values of ``<qemu:commandline>`` in order. Attributes libvirt derives (``check``, ``migratable``, ``match``)
     and ``<cpu>`` children this collection never sets (topology, numa) are left out. Check mode predicts
     ``changed`` by comparing this before and after the edit, since only a real define shows libvirt's own form.
@@ -320,8 +327,7 @@ def signature(xml_text):
     features = {}
     for feature in cpu.findall("feature"):
         features[feature.get("name")] = (feature.get("policy", validate.DEFAULT_POLICY), feature.get("value"))
-    if "sve" not in features and any(_SVE_LENGTH_RE.fullmatch(name or "") and found[0] in validate.ON_POLICIES
-                                     for name, found in features.items()):
+    if "sve" not in features and any(_SVE_LENGTH_RE.fullmatch(name or "") for name in features):
         features["sve"] = ("require", None)
     return (cpu.get("mode", CUSTOM), (model.text or "").strip() if model is not None else None,
             tuple(sorted((name, policy, value or "") for name, (policy, value) in features.items())),
@@ -365,3 +371,218 @@ def last_cpu_arg(argv):
         if arg in CPU_OPTIONS:
             found = argv[index + 1]
     return found
+
+
+# --- libvirt's own -cpu, and the override that keeps it --------------------------------------------------------
+#
+# libvirt builds its -cpu for an aarch64 domain (qemuBuildCpuCommandLine) as: the model, then the <cpu> features,
+# then the timers, the Hyper-V and KVM feature flags and the PMU. Each entry below was measured on Debian's libvirt
+# 9.0 with `virsh domxml-to-native qemu-argv` (tests/integration/test_domain_cpu.py checks them against it), except
+# the armvtimer timer, which libvirt accepts only for KVM domains (libvirt's own test data,
+# tests/qemuxml2argvdata/clock-timer-armvtimer: tickpolicy discard gives host,kvm-no-adjvtime=on).
+# libvirt emits the x86 names (hv-*, kvm=off, kvmclock=off, tsc-frequency) for aarch64 domains too, and QEMU 7.2
+# then refuses to start the guest ("can't apply global max-arm-cpu.kvm=off: Property ... not found"); an override
+# that dropped them would hide that from the domain's owner, so they are kept like the others.
+
+# <hyperv> children in libvirt's order (the order of its enum, not of the XML); passthrough mode comes first
+_HYPERV = ("relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset", "vendor_id",
+           "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs", "avic")
+# <kvm> children in libvirt's order: (child, the state that emits, the flag)
+_KVM = (("hidden", "on", ("kvm", "off")), ("hint-dedicated", "on", ("kvm-hint-dedicated", "on")),
+        ("poll-control", "on", ("kvm-poll-control", "on")), ("pv-ipi", "off", ("kvm-pv-ipi", "off")))
+_ARMVTIMER = {"delay": "off", "discard": "on"}   # tickpolicy -> kvm-no-adjvtime
+_FEATURE_VALUE = dict([(policy, "on") for policy in validate.ON_POLICIES] +
+                      [(policy, "off") for policy in validate.OFF_POLICIES])
+
+
+def _root(domain):
+    return domain if ElementTree.iselement(domain) else parse(domain)
+
+
+def _state(element):
+    return (element.get("state") or "").strip() if element is not None else ""
+
+
+def libvirt_cpu_model(domain):
+    """The model libvirt starts a ``-cpu`` with for ``domain`` (XML text or its root element): ``host`` for
+    host-passthrough, ``max`` for maximum, the ``<model>`` for custom; None without ``<cpu>`` or model (libvirt then
+    fills in the machine's default, cortex-a15 for TCG virt, which only its capabilities know)."""
+    cpu = _root(domain).find("cpu")
+    if cpu is None:
+        return None
+    mode = cpu.get("mode", CUSTOM)
+    if mode in validate.CPU_MODELS:
+        return validate.CPU_MODELS[mode]
+    model = cpu.find("model")
+    return ((model.text or "").strip() or None) if model is not None else None
+
+
+def libvirt_cpu_flags(domain):
+    """The properties libvirt 9.0 itself puts after the model on its ``-cpu`` for ``domain`` (XML text or root
+    element), as ``[(name, value)]`` in libvirt's order:
+
+    - ``<cpu>`` features in document order: force/require ``name=on``, disable/forbid ``name=off``, optional none;
+      ``sve=on`` after them when an ``sveN`` feature is there (any policy) and ``sve`` is not (libvirt adds the
+      feature itself);
+    - ``<clock>`` timers in document order: ``armvtimer`` tickpolicy delay/discard as ``kvm-no-adjvtime=off/on``,
+      ``kvmclock`` present yes/no as ``kvmclock=on/off``, ``tsc`` frequency as ``tsc-frequency``;
+    - ``<features><hyperv>``: ``hv-passthrough=on`` for mode passthrough, then each child that is on as
+      ``hv-NAME=on`` (``hv-spinlocks=0xRETRIES``, ``hv-vendor-id=VALUE``, ``hv-stimer-direct=on``);
+    - ``<features><kvm>``: hidden on as ``kvm=off``, hint-dedicated and poll-control on, pv-ipi off;
+    - ``<features><pmu state/>`` as ``pmu=on/off``.
+
+    It reads ``<qemu:commandline>`` never: this is what libvirt writes before an override.
+    """
+    root = _root(domain)
+    flags = []
+    cpu = root.find("cpu")
+    if cpu is not None and (cpu.get("mode", CUSTOM) != CUSTOM or cpu.find("model") is not None):
+        names = []
+        for feature in cpu.findall("feature"):
+            name = feature.get("name")
+            value = _FEATURE_VALUE.get(feature.get("policy", validate.DEFAULT_POLICY))
+            names.append(name)
+            if name and value:
+                flags.append((name, value))
+        if "sve" not in names and any(_SVE_LENGTH_RE.fullmatch(name or "") for name in names):
+            flags.append(("sve", "on"))
+    for timer in root.findall("clock/timer"):
+        name = timer.get("name")
+        if name == "armvtimer" and timer.get("tickpolicy") in _ARMVTIMER:
+            flags.append(("kvm-no-adjvtime", _ARMVTIMER[timer.get("tickpolicy")]))
+        elif name == "kvmclock" and timer.get("present") in ("yes", "no"):   # yes is refused for aarch64
+            flags.append(("kvmclock", "on" if timer.get("present") == "yes" else "off"))
+        elif name == "tsc" and (timer.get("frequency") or "0").isdigit() and int(timer.get("frequency") or 0) > 0:
+            flags.append(("tsc-frequency", str(int(timer.get("frequency")))))
+    hyperv = root.find("features/hyperv")
+    if hyperv is not None:
+        if hyperv.get("mode") == "passthrough":
+            flags.append(("hv-passthrough", "on"))
+        for name in _HYPERV:
+            child = hyperv.find(name)
+            if _state(child) != "on":
+                continue
+            if name == "spinlocks":
+                retries = child.get("retries") or ""
+                if retries.isdigit():
+                    flags.append(("hv-spinlocks", "0x%x" % int(retries)))
+            elif name == "vendor_id":
+                if child.get("value"):
+                    flags.append(("hv-vendor-id", child.get("value")))
+            else:
+                flags.append(("hv-" + name, "on"))
+                if name == "stimer" and _state(child.find("direct")) == "on":
+                    flags.append(("hv-stimer-direct", "on"))
+    kvm = root.find("features/kvm")
+    if kvm is not None:
+        for child, state, flag in _KVM:
+            if _state(kvm.find(child)) == state:
+                flags.append(flag)
+    pmu = _state(root.find("features/pmu"))
+    if pmu in ("on", "off"):
+        flags.append(("pmu", pmu))
+    return flags
+
+
+def libvirt_cpu_arg(domain):
+    """libvirt's own ``-cpu`` value for ``domain`` (model and :func:`libvirt_cpu_flags`); None when the model is
+    libvirt's default (no ``<cpu>``), which only its capabilities know."""
+    model = libvirt_cpu_model(domain)
+    return None if model is None else join_cpu_arg(model, libvirt_cpu_flags(domain))
+
+
+def split_cpu_arg(arg):
+    """``(model, [(name, value)])`` of a ``-cpu`` value; a bare property (``pmu``) has value None."""
+    parts = (arg or "").split(",")
+    props = []
+    for part in parts[1:]:
+        if part:
+            name, equals, value = part.partition("=")
+            props.append((name, value if equals else None))
+    return parts[0], props
+
+
+def join_cpu_arg(model, props):
+    return ",".join([model] + [name if value is None else "%s=%s" % (name, value) for name, value in props])
+
+
+def merge_cpu_arg(request_arg, flags):
+    """The override: the request's ``-cpu`` as it is (model and properties, in its order), then each of libvirt's
+    ``flags`` (``[(name, value)]``, :func:`libvirt_cpu_flags`) whose property the request does not set, in
+    libvirt's order. The request wins where both set a property; the result is the same for the same inputs."""
+    model, requested = split_cpu_arg(request_arg)
+    names = {name for name, _value in requested}
+    kept = []
+    for name, value in flags:
+        if name not in names:
+            names.add(name)
+            kept.append((name, value))
+    return join_cpu_arg(model, requested + kept)
+
+
+def commandline_override(domain, request_arg):
+    """The ``-cpu`` value ``<qemu:commandline>`` carries for ``request_arg`` in ``domain`` (XML text or root, with
+    the ``<cpu>`` the request gives it): :func:`merge_cpu_arg` of the request and :func:`libvirt_cpu_flags`. The
+    role (new guests) and ``domain_cpu`` (existing ones) both write this."""
+    return merge_cpu_arg(request_arg, libvirt_cpu_flags(domain))
+
+
+def lost_flags(flags, override_arg, requested_arg=None):
+    """Which of libvirt's ``flags`` (``[(name, value)]``) the ``-cpu`` value ``override_arg`` loses: it lacks the
+    property, or sets it to another value while ``requested_arg`` (the request the override was written for, if
+    known) does not set it. ``["name=value"]`` with libvirt's values, in libvirt's order."""
+    given = dict(split_cpu_arg(override_arg)[1])
+    asked = {name for name, _value in split_cpu_arg(requested_arg)[1]} if requested_arg else set()
+    lost = []
+    for name, value in flags:
+        if name in asked:
+            continue
+        if name not in given or (given[name] if given[name] is not None else "on") != value:
+            lost.append("%s=%s" % (name, value))
+    return lost
+
+
+def marked_request_arg(root):
+    """The request's own ``-cpu`` value armvirt.cpu recorded for the override it wrote (before the merge), or
+    None. A mark written before the merge existed records only ``qemu-cpu-arg``, which was the request then."""
+    mark = root.find("metadata/" + _q(MARK_NS, "cpu"))
+    if mark is None:
+        return None
+    return mark.get("request-cpu-arg") or mark.get("qemu-cpu-arg")
+
+
+def override_lost_flags(domain):
+    """For a domain whose ``<qemu:commandline>`` has a ``-cpu`` override: the flags libvirt would put on its own
+    ``-cpu`` (:func:`libvirt_cpu_flags` of the domain) that the last override loses (:func:`lost_flags`), the
+    properties of the request armvirt.cpu recorded for that override excepted. None without an override."""
+    root = _root(domain)
+    pairs = cpu_arg_pairs(root)
+    if not pairs:
+        return None
+    override = pairs[-1][1]
+    requested = marked_request_arg(root) if marked_arg(root) == override else None
+    return lost_flags(libvirt_cpu_flags(root), override, requested)
+
+
+def running_lost_flags(argv, domain):
+    """The same for a QEMU command line ``argv`` (a list) started from ``domain`` (its live XML): libvirt's own
+    ``-cpu`` is the first on the command line, the ``<qemu:commandline>`` pairs come after it, QEMU took the last.
+    None when the command line has no ``-cpu`` besides the overrides (nothing of libvirt's to lose)."""
+    root = _root(domain)
+    values = [argv[index + 1] for index in range(len(argv) - 1) if argv[index] in CPU_OPTIONS]
+    pairs = cpu_arg_pairs(root)
+    if not pairs or len(values) <= len(pairs):
+        return None
+    override = values[-1]
+    requested = marked_request_arg(root) if marked_arg(root) == override else None
+    return lost_flags(split_cpu_arg(values[0])[1], override, requested)
+
+
+def effective_cpu_arg(xml_text, request):
+    """The ``-cpu`` value a domain edited for ``request`` (:func:`edit_domain`) gives QEMU as far as this collection
+    decides it: the override in ``<qemu:commandline>`` for qemu-commandline, the request's value otherwise."""
+    if request.delivery == QEMU_COMMANDLINE:
+        pairs = cpu_arg_pairs(parse(xml_text))
+        if pairs:
+            return pairs[-1][1]
+    return request.arg

@@ -158,8 +158,9 @@ restart_required:
   type: bool
   sample: true
 qemu_cpu_arg:
-  description: The validated C(-cpu) value for the request (what C(<qemu:commandline>) carries for
-    V(qemu-commandline); what libvirt builds from C(<cpu>) for V(feature-value)).
+  description: The validated C(-cpu) value for the request (for V(qemu-commandline) what C(<qemu:commandline>)
+    carries -- the request, then what libvirt puts on its own C(-cpu) for the domain, such as C(sve=on) or
+    C(pmu=off), where the request does not set it; what libvirt builds from C(<cpu>) for V(feature-value)).
   returned: success
   type: str
   sample: max,sve=on,sve256=on
@@ -320,7 +321,8 @@ def main():
         module.fail_json(msg="%s: domain %s: %s" % (host, name, exc))
     finally:
         conn.close()
-    result = dict(changed=changed, restart_required=restart, qemu_cpu_arg=request.arg,
+    result = dict(changed=changed, restart_required=restart,
+                  qemu_cpu_arg=delivery.effective_cpu_arg(wanted, request),
                   cpu_xml=delivery.cpu_xml(after), state=state, backend=conn.backend, libvirt_check=view.status,
                   notes=view.notes)
     if module._diff:

@@ -1,0 +1,206 @@
+"""delivery: what libvirt puts on its own -cpu for a domain, and the qemu-commandline override that keeps it.
+
+The expected -cpu values here are what Debian's libvirt 9.0 printed with `virsh domxml-to-native qemu-argv`
+for the same XML (tests/integration/test_domain_cpu.py asks the real daemon again), except the armvtimer timer,
+which libvirt accepts only for KVM domains: that one is libvirt's own test data (clock-timer-armvtimer.xml, whose
+.aarch64-latest.args has ``-cpu host,kvm-no-adjvtime=on``).
+"""
+
+import pytest
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
+
+SVE_MAP = ["sve", "sve128", "sve256", "sve384", "sve512"]
+
+
+def domain(cpu="<cpu mode='maximum'/>", features="", clock="", commandline="", metadata="", type_="qemu"):
+    return ("<domain type='%s' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>g</name>"
+            "<memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type arch='aarch64' machine='virt'>hvm</type></os>"
+            "%s<features>%s</features>%s<clock offset='utc'>%s</clock><devices/>%s</domain>"
+            % (type_, metadata, features, cpu, clock,
+               "<qemu:commandline>%s</qemu:commandline>" % commandline if commandline else ""))
+
+
+def cpu_pair(value):
+    return "<qemu:arg value='-cpu'/><qemu:arg value='%s'/>" % value
+
+
+def mark(qemu_cpu_arg, request_cpu_arg=None):
+    extra = " request-cpu-arg='%s'" % request_cpu_arg if request_cpu_arg is not None else ""
+    return ("<metadata><armvirtcpu:cpu xmlns:armvirtcpu='%s' delivery='qemu-commandline' qemu-cpu-arg='%s'%s/>"
+            "</metadata>" % (delivery.MARK_NS, qemu_cpu_arg, extra))
+
+
+def plan(features, mode="maximum", model=None, known=SVE_MAP):
+    view = delivery.LibvirtView({"cpu_map_features": known}, False, "hv1", delivery.QEMU_COMMANDLINE)
+    request = delivery.plan(features, None, mode, "hv1", view, model)
+    assert request.errors == []
+    return request
+
+
+@pytest.mark.parametrize("xml, expected", [
+    (domain(), "max"),
+    (domain(features="<pmu state='off'/>"), "max,pmu=off"),
+    (domain(features="<pmu state='on'/>", cpu="<cpu mode='custom'><model>cortex-a57</model></cpu>"),
+     "cortex-a57,pmu=on"),
+    # policies: force/require on, disable/forbid off, optional left out; sve=on added after them for any length
+    (domain(cpu="<cpu mode='maximum'><feature policy='require' name='sve256'/><feature policy='disable' "
+                "name='sve512'/><feature policy='optional' name='sve128'/><feature policy='force' name='sve384'/>"
+                "<feature policy='forbid' name='sve1024'/></cpu>"),
+     "max,sve256=on,sve512=off,sve384=on,sve1024=off,sve=on"),
+    (domain(cpu="<cpu mode='maximum'><feature policy='optional' name='sve256'/></cpu>"), "max,sve=on"),
+    (domain(cpu="<cpu mode='maximum'><feature policy='disable' name='sve512'/></cpu>"), "max,sve512=off,sve=on"),
+    (domain(cpu="<cpu mode='maximum'><feature policy='require' name='sve'/><feature policy='require' "
+                "name='sve256'/></cpu>"), "max,sve=on,sve256=on"),
+    (domain(cpu="<cpu mode='maximum'><feature policy='disable' name='sve'/></cpu>",
+            features="<pmu state='off'/>"), "max,sve=off,pmu=off"),
+    # timers in document order, then hyperv and kvm in libvirt's order (not the document's), then pmu
+    (domain(clock="<timer name='tsc' frequency='2596128000'/><timer name='kvmclock' present='no'/>"),
+     "max,tsc-frequency=2596128000,kvmclock=off"),
+    (domain(features="<pmu state='off'/><kvm><hidden state='on'/><pv-ipi state='off'/></kvm><hyperv>"
+                     "<relaxed state='on'/></hyperv>",
+            cpu="<cpu mode='maximum'><feature policy='require' name='sve256'/></cpu>",
+            clock="<timer name='kvmclock' present='no'/>"),
+     "max,sve256=on,sve=on,kvmclock=off,hv-relaxed=on,kvm=off,kvm-pv-ipi=off,pmu=off"),
+    (domain(features="<hyperv><avic state='on'/><ipi state='on'/><vendor_id state='on' value='abc'/>"
+                     "<spinlocks state='on' retries='8191'/><relaxed state='on'/></hyperv>"),
+     "max,hv-relaxed=on,hv-spinlocks=0x1fff,hv-vendor-id=abc,hv-ipi=on,hv-avic=on"),
+    (domain(features="<hyperv mode='passthrough'><relaxed state='on'/><vapic state='off'/>"
+                     "<stimer state='on'><direct state='on'/></stimer></hyperv>"),
+     "max,hv-passthrough=on,hv-relaxed=on,hv-stimer=on,hv-stimer-direct=on"),
+    (domain(features="<kvm><pv-ipi state='off'/><poll-control state='on'/><hidden state='on'/>"
+                     "<hint-dedicated state='on'/></kvm>"),
+     "max,kvm=off,kvm-hint-dedicated=on,kvm-poll-control=on,kvm-pv-ipi=off"),
+    (domain(features="<kvm><hidden state='off'/><poll-control state='off'/><pv-ipi state='on'/></kvm>"), "max"),
+    # KVM only (libvirt refuses the timer for TCG); libvirt's own test data
+    (domain(type_="kvm", cpu="<cpu mode='host-passthrough' check='none'/>",
+            clock="<timer name='armvtimer' tickpolicy='discard'/>"), "host,kvm-no-adjvtime=on"),
+    (domain(type_="kvm", cpu="<cpu mode='host-passthrough'/>", clock="<timer name='armvtimer' tickpolicy='delay'/>"),
+     "host,kvm-no-adjvtime=off"),
+    (domain(type_="kvm", cpu="<cpu mode='host-passthrough'/>", clock="<timer name='armvtimer'/>"), "host"),
+])
+def test_libvirt_cpu_arg_is_what_libvirt_9_prints(xml, expected):
+    assert delivery.libvirt_cpu_arg(xml) == expected
+    assert delivery.libvirt_cpu_arg(delivery.parse(xml)) == expected     # XML text or its root element
+
+
+def test_without_cpu_the_model_is_libvirts_default_but_the_flags_are_known():
+    xml = domain(cpu="", features="<pmu state='off'/>")            # libvirt 9.0 here: -cpu cortex-a15,pmu=off
+    assert delivery.libvirt_cpu_arg(xml) is None
+    assert delivery.libvirt_cpu_flags(xml) == [("pmu", "off")]
+
+
+def test_the_override_never_reads_qemu_commandline():
+    xml = domain(features="<pmu state='off'/>", commandline=cpu_pair("max,pmu=on,kvm=off"))
+    assert delivery.libvirt_cpu_flags(xml) == [("pmu", "off")]
+
+
+def test_merge_puts_the_request_first_and_the_request_wins():
+    flags = [("sve256", "on"), ("sve", "on"), ("kvm-no-adjvtime", "on"), ("pmu", "off")]
+    assert delivery.merge_cpu_arg("max,sve256=on,sve512=off,pmu=on", flags) == \
+        "max,sve256=on,sve512=off,pmu=on,sve=on,kvm-no-adjvtime=on"
+    assert delivery.merge_cpu_arg("host,sve256=off", flags) == "host,sve256=off,sve=on,kvm-no-adjvtime=on,pmu=off"
+    assert delivery.merge_cpu_arg("max", []) == "max"
+    assert delivery.merge_cpu_arg("max,feat_RAS=1.0", flags) == \
+        "max,feat_RAS=1.0,sve256=on,sve=on,kvm-no-adjvtime=on,pmu=off"
+
+
+def test_merge_is_stable_and_settles_after_one_round():
+    flags = [("pmu", "off"), ("sve", "on"), ("pmu", "on")]            # a repeated libvirt flag: its first wins
+    once = delivery.merge_cpu_arg("max,sve128=on", flags)
+    assert once == "max,sve128=on,pmu=off,sve=on"
+    assert delivery.merge_cpu_arg(once, flags) == once
+    assert all(delivery.merge_cpu_arg("max,sve128=on", list(flags)) == once for _unused in range(3))
+
+
+def test_split_and_join_are_inverse():
+    for arg in ("max", "max,sve=on,pmu", "cortex-a57,feat_RAS=1.0,hw_prop_WRPs=2"):
+        assert delivery.join_cpu_arg(*delivery.split_cpu_arg(arg)) == arg
+    assert delivery.split_cpu_arg("max,pmu,sve=off") == ("max", [("pmu", None), ("sve", "off")])
+
+
+def test_lost_flags():
+    flags = [("sve", "on"), ("pmu", "off"), ("kvm-no-adjvtime", "on")]
+    assert delivery.lost_flags(flags, "max,sve=on,pmu=off,kvm-no-adjvtime=on") == []
+    assert delivery.lost_flags(flags, "max,pmu=on") == ["sve=on", "pmu=off", "kvm-no-adjvtime=on"]
+    assert delivery.lost_flags(flags, "max,pmu=on", requested_arg="max,pmu=on") == ["sve=on", "kvm-no-adjvtime=on"]
+    assert delivery.lost_flags([("sve", "on")], "max,sve") == []                   # a bare property is on
+    assert delivery.lost_flags([], "max") == []
+
+
+def test_edit_domain_writes_the_merged_override_and_records_the_request():
+    before = domain(features="<pmu state='off'/><kvm><hidden state='on'/></kvm>",
+                    commandline="<qemu:arg value='-msg'/><qemu:arg value='timestamp=on'/>")
+    request = plan([{"name": "sve256"}, {"name": "sve512", "value": "off"}, {"name": "feat_RAS", "value": "1.0"}])
+    assert request.arg == "max,sve256=on,sve512=off,feat_RAS=1.0"
+    after = delivery.edit_domain(before, request)
+    root = delivery.parse(after)
+    override = "max,sve256=on,sve512=off,feat_RAS=1.0,sve=on,kvm=off,pmu=off"
+    assert [pair[1] for pair in delivery.cpu_arg_pairs(root)] == [override]
+    assert delivery.marked_arg(root) == override and delivery.marked_request_arg(root) == request.arg
+    assert delivery.effective_cpu_arg(after, request) == override
+    # libvirt's -cpu for the edited <cpu> is the override minus what only the request has
+    assert delivery.libvirt_cpu_arg(root) == "max,sve256=on,sve512=off,sve=on,kvm=off,pmu=off"
+    assert delivery.override_lost_flags(root) == []
+    # the same request again changes nothing: the mark identifies the pair, the merge settles
+    again = delivery.edit_domain(after, request)
+    assert delivery.signature(again) == delivery.signature(after) and again == after
+    # the request wins over <pmu state='off'/>
+    pmu_on = delivery.edit_domain(before, plan([{"name": "pmu", "value": "on"}]))
+    assert delivery.cpu_arg_pairs(delivery.parse(pmu_on))[-1][1] == "max,pmu=on,kvm=off"
+    assert delivery.override_lost_flags(pmu_on) == []                              # pmu=on was asked for
+
+
+def test_feature_value_delivery_has_no_override():
+    view = delivery.LibvirtView(None, False, "hv1", delivery.FEATURE_VALUE)
+    request = delivery.plan([{"name": "sve256"}], None, "maximum", "hv1", view)
+    after = delivery.edit_domain(domain(features="<pmu state='off'/>"), request)
+    assert delivery.cpu_arg_pairs(delivery.parse(after)) == []
+    assert delivery.effective_cpu_arg(after, request) == "max,sve256=on"
+    assert delivery.override_lost_flags(after) is None
+
+
+def test_override_lost_flags_by_who_wrote_the_override():
+    cpu = "<cpu mode='maximum'><feature policy='require' name='sve256'/></cpu>"
+    features = "<pmu state='off'/>"
+    # written by hand: nothing was asked, every difference is lost
+    hand = domain(cpu=cpu, features=features, commandline=cpu_pair("max,sve256=on,pmu=on"))
+    assert delivery.override_lost_flags(hand) == ["sve=on", "pmu=off"]
+    # written before the merge existed: the mark has only qemu-cpu-arg, which was the request
+    old = domain(cpu=cpu, features=features, commandline=cpu_pair("max,sve256=on,pmu=on"),
+                 metadata=mark("max,sve256=on,pmu=on"))
+    assert delivery.override_lost_flags(old) == ["sve=on"]
+    # written with the merge: the request asked for pmu=on, libvirt's sve=on is kept
+    merged = domain(cpu=cpu, features=features, commandline=cpu_pair("max,sve256=on,pmu=on,sve=on"),
+                    metadata=mark("max,sve256=on,pmu=on,sve=on", "max,sve256=on,pmu=on"))
+    assert delivery.override_lost_flags(merged) == []
+    # a mark for another pair than the last one does not speak for the last one
+    other = domain(cpu=cpu, features=features,
+                   commandline=cpu_pair("max,sve256=on,pmu=on,sve=on") + cpu_pair("max,pmu=on"),
+                   metadata=mark("max,sve256=on,pmu=on,sve=on", "max,sve256=on,pmu=on"))
+    assert delivery.override_lost_flags(other) == ["sve256=on", "sve=on", "pmu=off"]
+    assert delivery.override_lost_flags(domain(cpu=cpu, features=features)) is None
+
+
+def test_running_lost_flags_compare_libvirts_own_cpu_with_the_last():
+    live = domain(features="<pmu state='off'/>", commandline=cpu_pair("max,sve256=on"))
+    argv = ["qemu-system-aarch64", "-name", "guest=g", "-cpu", "max,sve256=on,sve=on,pmu=off", "-m", "128",
+            "-cpu", "max,sve256=on"]
+    assert delivery.running_lost_flags(argv, live) == ["sve=on", "pmu=off"]
+    assert delivery.running_lost_flags(argv[:3] + argv[5:], live) is None    # libvirt wrote no -cpu of its own
+    assert delivery.running_lost_flags(argv, domain(features="<pmu state='off'/>")) is None    # no override
+    marked = domain(features="<pmu state='off'/>", commandline=cpu_pair("max,sve256=on"),
+                    metadata=mark("max,sve256=on", "max,sve256=on"))
+    assert delivery.running_lost_flags(argv, marked) == ["sve=on", "pmu=off"]
+    kept = argv[:-1] + ["max,sve256=on,sve=on,pmu=off"]
+    assert delivery.running_lost_flags(kept, live) == []
+
+
+def test_signature_adds_the_sve_libvirt_adds_for_any_vector_length():
+    """libvirt 9.0 stores <feature policy='require' name='sve'/> after any sveN feature, whatever its policy, so a
+    check-mode prediction must not see a change where a real define would store the same."""
+    for policy in ("require", "optional", "disable", "forbid"):
+        ours = domain(cpu="<cpu mode='maximum'><feature policy='%s' name='sve512'/></cpu>" % policy)
+        stored = domain(cpu="<cpu mode='maximum'><feature policy='%s' name='sve512'/><feature policy='require' "
+                            "name='sve'/></cpu>" % policy)
+        assert delivery.signature(ours) == delivery.signature(stored), policy
