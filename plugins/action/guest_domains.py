@@ -35,7 +35,10 @@ class ActionModule(ActionBase):
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         facts = task_vars.get("ansible_facts") or {}
         host = args["host"] or task_vars.get("inventory_hostname") or "host"
-        props = args["props"] if args["props"] is not None else facts.get("arm_cpu_props")
+        host_props = facts.get("arm_cpu_props")
+        props = args["props"] if args["props"] is not None else host_props
+        # <domain type> follows this host's own accelerator; props may be a fleet baseline of mixed hosts
+        accel = host_props.get("accel") if isinstance(host_props, dict) else None
         libvirt = args["libvirt"] if args["libvirt"] is not None else facts.get("libvirt_cpu")
         mode, features = args["mode"], args["features"]
         if args["policy_file"]:
@@ -52,7 +55,7 @@ class ActionModule(ActionBase):
 
         try:
             outcome = domains.build(args["guests"], features, props, mode, host, args["delivery"], template,
-                                    args["schema_dir"], libvirt, args["libvirt_check"])
+                                    args["schema_dir"], libvirt, args["libvirt_check"], accel)
         except domains.SetupError as exc:
             return self._failed(result, "%s: %s" % (host, exc))
         for note in outcome.notes:

@@ -10,6 +10,11 @@ holds no validation rule of its own for features: every request goes through ``v
 What it adds is what only the guest side knows: guest names that become file names, the template, and the rendered
 document's fit with libvirt's schema.
 
+For ``qemu-commandline`` the ``-cpu`` in ``<qemu:commandline>`` is the request merged with what libvirt itself puts on
+its ``-cpu`` for the rendered domain (``delivery.commandline_override``, the same code ``domain_cpu`` writes with):
+the document is rendered, read back, and rendered again with the merged value when it differs. ``<domain type>``
+follows the host's accelerator (:func:`domain_type`).
+
 Built for many guests per task (10,000 and more): the template is compiled once per process and file version, the
 schema validator once per schema directory (``libvirt_schema``), each distinct feature set is checked once, and the
 schema check runs once per distinct document apart from the domain's name (see :func:`name_masked`), so guests that
@@ -38,6 +43,9 @@ DEFAULT_SCHEMA_DIR = "/usr/share/libvirt/schemas"
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_TEMPLATE = os.path.join(COLLECTION_ROOT, "roles", "guest_cpu", "templates", "domain.xml.j2")
 MEASURED = delivery_plan.MEASURED
+# the fact's accelerator (arm_cpu_props.accel) -> libvirt's domain type
+DOMAIN_TYPES = {"kvm": "kvm", "tcg": "qemu"}
+DEFAULT_DOMAIN_TYPE = "kvm"
 
 _POSITIVE_RE = re.compile(r"[1-9][0-9]*")
 # the document's start up to the domain's own <name>: an XML declaration, comments, <domain ...>, whitespace
@@ -155,6 +163,13 @@ def merge_features(common, own):
     return merged
 
 
+def domain_type(accel):
+    """libvirt's ``<domain type>`` for the accelerator of the host's ``arm_cpu_props`` fact: ``kvm`` for kvm,
+    ``qemu`` for tcg (libvirt refuses type kvm where QEMU has no KVM, e.g. an x86 host emulating aarch64, and a
+    type qemu guest runs under TCG even where KVM is there); ``kvm`` when the accelerator is not known."""
+    return DOMAIN_TYPES.get(accel, DEFAULT_DOMAIN_TYPE) if isinstance(accel, str) else DEFAULT_DOMAIN_TYPE
+
+
 def _record(error, guest):
     record = error.as_dict()
     record["guest"] = guest
@@ -173,9 +188,16 @@ def _positive(value):
 
 
 def build(guests, features=(), props=None, mode="host-passthrough", host="host", delivery=FEATURE_VALUE,
-          template=DEFAULT_TEMPLATE, schema_dir=DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True):
-    """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults."""
+          template=DEFAULT_TEMPLATE, schema_dir=DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True, accel=None):
+    """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults.
+
+    ``accel`` is the host's accelerator (its own ``arm_cpu_props.accel``, which a fleet baseline in ``props`` may
+    not carry); without it ``props``' own ``accel`` is used. It decides ``<domain type>`` (:func:`domain_type`).
+    """
     outcome = Outcome()
+    if accel is None and isinstance(props, Mapping):
+        accel = props.get("accel")
+    type_ = domain_type(accel)
     if delivery not in DELIVERIES:
         raise SetupError("delivery %r is not one of %s" % (delivery, ", ".join(DELIVERIES)))
     libvirt_view = delivery_plan.LibvirtView(libvirt, libvirt_check, host, delivery)
@@ -213,13 +235,26 @@ def build(guests, features=(), props=None, mode="host-passthrough", host="host",
     outcome.schema = validator.describe()
     render, check, commandline = compiled.render, validator.errors, delivery == QEMU_COMMANDLINE
     checked = {}  # name-masked document -> its schema problems
+    overrides = {}  # name-masked first rendering -> the merged -cpu override
     for name, (memory, vcpus), guest, entry in plan:
+        variables = dict(name=name, memory=memory, vcpus=vcpus, mode=mode, cpu_features=entry.cpu_features,
+                         qemu_cpu_arg=entry.arg, request_cpu_arg=entry.arg, delivery=delivery,
+                         qemu_commandline=commandline, host=host, guest=guest, mark_ns=delivery_plan.MARK_NS,
+                         domain_type=type_)
         try:
-            document = render(name=name, memory=memory, vcpus=vcpus, mode=mode, cpu_features=entry.cpu_features,
-                              qemu_cpu_arg=entry.arg, delivery=delivery, qemu_commandline=commandline, host=host,
-                              guest=guest, mark_ns=delivery_plan.MARK_NS)
+            document = render(**variables)
+            if commandline:
+                override = _override(document, name, entry.arg, overrides)
+                if override != entry.arg:
+                    variables["qemu_cpu_arg"] = override
+                    document = render(**variables)
         except jinja2.TemplateError as exc:
             outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s failed: %s"
+                                               % (host, name, template, exc)))
+            continue
+        except delivery_plan.DeliveryError as exc:
+            outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s gives no "
+                                               "domain to merge the -cpu override with: %s"
                                                % (host, name, template, exc)))
             continue
         masked = name_masked(document, name)
@@ -234,10 +269,22 @@ def build(guests, features=(), props=None, mode="host-passthrough", host="host",
                                                % (host, name, validator.describe(), "; ".join(problems[:5]))))
             continue
         outcome.documents.append((name, document))
-        outcome.guests[name] = {"qemu_cpu_arg": entry.arg}
+        outcome.guests[name] = {"qemu_cpu_arg": variables["qemu_cpu_arg"]}
     if outcome.errors:
         outcome.documents, outcome.guests = [], {}
     return outcome
+
+
+def _override(document, name, request_arg, cache):
+    """The ``-cpu`` override of a rendered qemu-commandline document (``delivery.commandline_override``), worked
+    out once per document apart from the guest's name (the name never changes libvirt's -cpu)."""
+    masked = name_masked(document, name)
+    if masked is not None and masked in cache:
+        return cache[masked]
+    override = delivery_plan.commandline_override(delivery_plan.parse(document), request_arg)
+    if masked is not None:
+        cache[masked] = override
+    return override
 
 
 def _guest_error(host, guest, rule, message):

@@ -92,3 +92,31 @@ def test_fleet_scope_refuses_what_only_some_hosts_accept(tmp_path):
     assert proc.returncode != 0
     assert proc.stdout.count("(fleet baseline): feat_RAS=1.1 is not supported") >= 2, proc.stdout[-4000:]
     assert not (tmp_path / "out").exists()
+
+
+@needs_libvirt_schema
+def test_domain_type_follows_each_hosts_accelerator_in_fleet_scope(tmp_path):
+    """A TCG host's guests are type qemu, a KVM host's type kvm, even against one baseline of both (which carries
+    no single accelerator): the type comes from each host's own arm_cpu_props."""
+    if not (ROOT / "plugins" / "filter" / "fleet_baseline.py").exists():
+        pytest.skip("armvirt.cpu.fleet_baseline is not there yet")
+    inventory = {"hypervisors": {"hosts": {
+        name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+               "fact_file": str(FACTS / fact)}
+        for name, fact in (("tcg-01", "qemu-7.2-released.json"), ("n1-01", "neoverse-n1.json"))}}}
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    out = tmp_path / "out"
+    plays = [{"hosts": "hypervisors", "gather_facts": False, "tasks": [
+        {"ansible.builtin.set_fact": {"arm_cpu_props": "{{ lookup('file', fact_file) | from_json }}",
+                                      "cacheable": True}},
+        {"ansible.builtin.include_role": {"name": "armvirt.cpu.guest_cpu"}, "vars": {
+            "guest_cpu_scope": "fleet", "guest_cpu_libvirt_check": False, "guest_cpu_mode": "maximum",
+            "guest_cpu_delivery": "qemu-commandline", "guest_cpu_output_dir": str(out) + "/{{ inventory_hostname }}",
+            "guest_cpu_guests": [{"name": "web1", "memory": 1024, "vcpus": 2}]}}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plays))
+    proc = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr
+    assert (out / "tcg-01" / "web1.xml").read_text().startswith("<domain type='qemu' ")
+    assert (out / "n1-01" / "web1.xml").read_text().startswith("<domain type='kvm' ")

@@ -45,18 +45,22 @@ def test_feature_value_renders_values_and_passes_only_the_extended_schema():
 
 
 def test_qemu_commandline_carries_the_full_cpu_and_validates_unmodified(libvirt):
-    guests = [dict(GUESTS[0], features=[{"name": "sve128", "value": "off"}, {"name": "sve256"}])]
+    guests = [dict(GUESTS[0], features=[{"name": "sve256"}, {"name": "sve512", "value": "off"}])]
     outcome = domains.build(guests, FEATURES, V1, mode="maximum", host="v1-01", delivery="qemu-commandline",
                             libvirt=libvirt)
     assert outcome.errors == []
     xml = outcome.documents[0][1]
     assert "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" in xml
     assert "<qemu:arg value='-cpu'/>" in xml
-    assert "<qemu:arg value='max,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2,sve128=off,sve256=on'/>" in xml
+    request = "max,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2,sve256=on,sve512=off"
+    # the request, then what libvirt adds on its own -cpu for this <cpu>: sve=on for the vector lengths
+    assert "<qemu:arg value='%s,sve=on'/>" % request in xml
+    assert outcome.guests["web1"]["qemu_cpu_arg"] == request + ",sve=on"
+    assert "qemu-cpu-arg='%s,sve=on' request-cpu-arg='%s'" % (request, request) in xml
     cpu = xml.split("<cpu", 1)[1].split("</cpu>", 1)[0]
     assert "mode='maximum'" in cpu
     # only names libvirt's CPU map knows, valueless; value off becomes disable, never a valueless require (= on)
-    assert "<feature policy='disable' name='sve128'/>" in cpu and "<feature policy='require' name='sve256'/>" in cpu
+    assert "<feature policy='disable' name='sve512'/>" in cpu and "<feature policy='require' name='sve256'/>" in cpu
     assert "feat_RAS" not in cpu and "value=" not in cpu
     assert libvirt_schema.domain_validator(SCHEMAS, allow_value=False).errors(xml) == []
     assert outcome.schema.endswith("unmodified")
@@ -69,17 +73,63 @@ def test_the_example_of_the_brief():
     assert "<cpu mode='host-passthrough'/>" in outcome.documents[0][1]   # no CPU map known: nothing in <cpu>
 
 
+PMU_TEMPLATE = """<domain type='{{ domain_type }}' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>{{ name }}</name>
+  <memory unit='MiB'>{{ memory }}</memory>
+  <vcpu>{{ vcpus }}</vcpu>
+  <os><type arch='aarch64' machine='virt'>hvm</type></os>
+  <features><pmu state='off'/><kvm><hidden state='on'/></kvm></features>
+  <cpu mode='{{ mode }}'>
+{% for feature in cpu_features %}
+    <feature policy='{{ feature.policy }}' name='{{ feature.name }}'/>
+{% endfor %}
+  </cpu>
+  <devices><emulator>/usr/bin/qemu-system-aarch64</emulator></devices>
+  <qemu:commandline>
+    <qemu:arg value='-cpu'/>
+    <qemu:arg value='{{ qemu_cpu_arg }}'/>
+  </qemu:commandline>
+</domain>
+"""
+
+
+def test_qemu_commandline_keeps_what_libvirt_puts_on_its_own_cpu(libvirt, tmp_path):
+    """A template with <pmu state='off'/> and <kvm><hidden/>: the override carries pmu=off and kvm=off after the
+    request, and a guest asking for pmu=on gets pmu=on (the request wins)."""
+    template = tmp_path / "pmu.xml.j2"
+    template.write_text(PMU_TEMPLATE)
+    guests = [dict(GUESTS[0], features=[{"name": "sve256"}]), dict(GUESTS[1], features=[{"name": "pmu"}])]
+    outcome = domains.build(guests, [], V1, mode="maximum", host="v1-01", delivery="qemu-commandline",
+                            libvirt=libvirt, template=str(template))
+    assert outcome.errors == [], outcome.message()
+    assert outcome.guests == {"web1": {"qemu_cpu_arg": "max,sve256=on,sve=on,kvm=off,pmu=off"},
+                              "db1": {"qemu_cpu_arg": "max,pmu=on,kvm=off"}}
+    assert "<qemu:arg value='max,pmu=on,kvm=off'/>" in dict(outcome.documents)["db1"]
+
+
+def test_domain_type_follows_the_accelerator():
+    tcg = dict(V1, accel="tcg")
+    for props, accel, expected in ((V1, None, "kvm"), (tcg, None, "qemu"), (tcg, "kvm", "kvm"), (V1, "tcg", "qemu"),
+                                   (dict(V1, accel=None), None, "kvm")):
+        outcome = domains.build(GUESTS[:1], FEATURES, props, libvirt_check=False, accel=accel)
+        assert outcome.errors == []
+        assert outcome.documents[0][1].startswith("<domain type='%s'>" % expected), (props["accel"], accel)
+    assert [domains.domain_type(accel) for accel in ("kvm", "tcg", None, "hvf")] == ["kvm", "qemu", "kvm", "kvm"]
+
+
 def test_unpatched_libvirt_is_refused_with_the_reason(libvirt):
-    outcome = domains.build(GUESTS, FEATURES + [{"name": "sve128", "value": "off"}], V1, host="v1-01",
-                            libvirt=libvirt)
+    # sve512=off with sve256 on: valid for QEMU's SVE rules (a length above the longest enabled one may be off)
+    outcome = domains.build(GUESTS, FEATURES + [{"name": "sve256"}, {"name": "sve512", "value": "off"}], V1,
+                            host="v1-01", libvirt=libvirt)
     assert outcome.documents == []
     rules = {(record["guest"], record["feature"], record["rule"]) for record in outcome.errors}
-    assert ("web1", "sve128", "libvirt-drops-value") in rules
+    assert ("web1", "sve512", "libvirt-drops-value") in rules
     assert ("db1", "feat_RAS", "libvirt-unknown-feature") in rules
     assert ("web1", "hw_prop_API", "libvirt-unknown-feature") in rules
-    assert ("web1", "sve128", "libvirt-unknown-feature") not in rules
+    assert ("web1", "sve512", "libvirt-unknown-feature") not in rules
+    assert {record["rule"] for record in outcome.errors} == {"libvirt-drops-value", "libvirt-unknown-feature"}
     message = outcome.message()
-    assert "drop value and keep sve128 as a boolean" in message and "sve128=on, the opposite" in message
+    assert "drop value and keep sve512 as a boolean" in message and "sve128=on, the opposite" in message
     assert 'unknown CPU feature: feat_RAS' in message and "[guests: web1, db1]" in message
 
 
@@ -171,3 +221,19 @@ def test_ten_thousand_guests_validate_render_and_check_fast():
     took = time.perf_counter() - start
     assert outcome.errors == [] and len(outcome.documents) == 10000
     assert 10000 / took > 5000, "%.0f guests/s" % (10000 / took)   # about 20,000/s measured; slack for CI
+
+
+def test_ten_thousand_qemu_commandline_guests_merge_once_per_document(libvirt):
+    """The override is worked out once per document apart from the name, then each guest is rendered again with it
+    (sve256 is in libvirt's CPU map, so <cpu> keeps it and libvirt would add sve=on)."""
+    guests = [{"name": "g%05d" % index, "memory": 1024, "vcpus": 2} for index in range(10000)]
+    features = [{"name": "sve256"}, {"name": "feat_RAS", "value": "1.0"}]
+    options = dict(mode="maximum", delivery="qemu-commandline", libvirt=libvirt, libvirt_check=False)
+    domains.build(guests[:10], features, V1, **options)
+    start = time.perf_counter()
+    outcome = domains.build(guests, features, V1, **options)
+    took = time.perf_counter() - start
+    assert outcome.errors == [] and len(outcome.documents) == 10000
+    assert {info["qemu_cpu_arg"] for info in outcome.guests.values()} == {"max,sve256=on,feat_RAS=1.0,sve=on"}
+    assert "<qemu:arg value='max,sve256=on,feat_RAS=1.0,sve=on'/>" in outcome.documents[-1][1]
+    assert 10000 / took > 2500, "%.0f guests/s" % (10000 / took)
