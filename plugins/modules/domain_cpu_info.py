@@ -21,6 +21,12 @@ description:
     translation of the live XML and says so in RV(domains[].running_source).
   - With O(policy), RV(domains[].matches_policy) tells whether M(armvirt.cpu.domain_cpu) would leave the domain as it
     is -- the same edit and the same comparison as that module's check mode.
+  - QEMU takes the last C(-cpu) whole, so a C(<qemu:commandline>) override drops what libvirt puts on its own
+    C(-cpu) for the domain (C(pmu=off) from C(<features><pmu state='off'/>), C(kvm-no-adjvtime) from the
+    C(armvtimer) timer, C(sve=on) for vector lengths) unless it carries it, as the overrides this collection writes
+    do. RV(domains[].override_lost_flags) lists what the defined override loses, and
+    RV(domains[].override_lost_flags_running) what the running QEMU lost, read from its command line (libvirt's own
+    C(-cpu) comes first there). A property the recorded request set itself is not lost, it won.
   - Never changes anything.
 author:
   - armvirt.cpu maintainers (@armvirt)
@@ -83,14 +89,16 @@ domains:
       state: running
       active: true
       cpu_xml: <cpu mode='maximum' check='none'/>
-      qemu_cpu_arg_next: max,sve256=on,sve512=off
+      qemu_cpu_arg_next: max,sve256=on,sve512=off,sve=on,pmu=off
       next_boot_error: null
-      qemu_cpu_arg: max
+      qemu_cpu_arg: max,sve256=on,sve512=off
       running_source: proc
       restart_pending: true
-      armvirt_cpu_arg: max,sve256=on,sve512=off
+      armvirt_cpu_arg: max,sve256=on,sve512=off,sve=on,pmu=off
+      override_lost_flags: []
+      override_lost_flags_running: [sve=on, pmu=off]
       matches_policy: true
-      policy_cpu_arg: max,sve256=on,sve512=off
+      policy_cpu_arg: max,sve256=on,sve512=off,sve=on,pmu=off
   elements: dict
   contains:
     name:
@@ -127,11 +135,34 @@ domains:
       description: The C(-cpu) value M(armvirt.cpu.domain_cpu) recorded when it wrote a C(<qemu:commandline>)
         override; null otherwise.
       type: str
+    override_lost_flags:
+      description:
+        - What libvirt would put on its own C(-cpu) for the defined domain (from C(<cpu>) features, C(<features>)
+          C(pmu), C(kvm) and C(hyperv), the C(armvtimer), C(kvmclock) and C(tsc) timers) that the last C(-cpu) of
+          its C(<qemu:commandline>) lacks or sets to another value, as C(name=value) with libvirt's value.
+        - A property the request recorded with the override by M(armvirt.cpu.domain_cpu) or the role sets is left
+          out (the request won there); for an override nobody recorded, every difference is listed.
+        - An empty list when the override keeps them all; null when the domain has no C(-cpu) override.
+        - M(armvirt.cpu.domain_cpu) with C(delivery=qemu-commandline) writes an override that keeps them.
+      type: list
+      elements: str
+      sample: [pmu=off]
+    override_lost_flags_running:
+      description:
+        - The same for the running QEMU, from its command line (RV(domains[].running_source)) -- libvirt's own
+          C(-cpu), the first one, against the last one, which QEMU took; the request recorded in the live XML is
+          left out.
+        - Null when the domain is not running or its command line has no C(-cpu) besides the override.
+      type: list
+      elements: str
+      sample: [sve=on, pmu=off]
     matches_policy:
       description: Whether the definition already is what O(policy) gives (returned with O(policy) only).
       type: bool
     policy_cpu_arg:
-      description: The C(-cpu) value of O(policy) (returned with O(policy) only).
+      description: The C(-cpu) value of O(policy) for this domain (returned with O(policy) only); with
+        C(delivery=qemu-commandline) the override M(armvirt.cpu.domain_cpu) would write, the policy merged with what
+        libvirt puts on its own C(-cpu) for the domain.
       type: str
 backend:
   description: How libvirt was reached, V(libvirt-python) or V(virsh).
@@ -177,10 +208,10 @@ def policy_plan(module, host):
     return request
 
 
-def native_cpu_arg(conn, xml):
-    """``(-cpu value, error)`` from libvirt's own translation of ``xml`` to a QEMU command line."""
+def native_argv(conn, xml):
+    """``(argv, error)``: libvirt's own translation of ``xml`` to a QEMU command line, as a list."""
     try:
-        return delivery.last_cpu_arg(shlex.split(conn.to_native(xml))), None
+        return shlex.split(conn.to_native(xml)), None
     except libvirt_domain.LibvirtError as exc:
         return None, str(exc)
 
@@ -189,26 +220,32 @@ def describe(conn, uri, name, request):
     defined = conn.inactive_xml(name)
     state = conn.state(name)
     active = libvirt_domain.is_active(state)
+    root = delivery.parse(defined)
     entry = dict(name=name, state=state, active=active, cpu_xml=delivery.cpu_xml(defined),
-                 armvirt_cpu_arg=delivery.marked_arg(delivery.parse(defined)), qemu_cpu_arg=None,
-                 running_source=None, restart_pending=False)
-    entry["qemu_cpu_arg_next"], entry["next_boot_error"] = native_cpu_arg(conn, defined)
+                 armvirt_cpu_arg=delivery.marked_arg(root), qemu_cpu_arg=None, running_source=None,
+                 restart_pending=False, override_lost_flags=delivery.override_lost_flags(root),
+                 override_lost_flags_running=None)
+    argv, entry["next_boot_error"] = native_argv(conn, defined)
+    entry["qemu_cpu_arg_next"] = delivery.last_cpu_arg(argv) if argv is not None else None
     if active:
+        live = conn.live_xml(name)
         argv = libvirt_domain.running_argv(uri, name)[0]
+        entry["running_source"] = "proc"
+        if argv is None:
+            argv, entry["running_source"] = native_argv(conn, live)[0], "live-xml"
         if argv is not None:
-            entry["qemu_cpu_arg"], entry["running_source"] = delivery.last_cpu_arg(argv), "proc"
-        else:
-            entry["qemu_cpu_arg"] = native_cpu_arg(conn, conn.live_xml(name))[0]
-            entry["running_source"] = "live-xml"
+            entry["qemu_cpu_arg"] = delivery.last_cpu_arg(argv)
+            entry["override_lost_flags_running"] = delivery.running_lost_flags(argv, live)
         entry["restart_pending"] = (entry["qemu_cpu_arg"] is not None and entry["qemu_cpu_arg_next"] is not None
                                     and entry["qemu_cpu_arg"] != entry["qemu_cpu_arg_next"])
     if request is not None:
         try:
             wanted = delivery.edit_domain(defined, request, "replace", name)
             entry["matches_policy"] = delivery.signature(wanted) == delivery.signature(defined)
+            entry["policy_cpu_arg"] = delivery.effective_cpu_arg(wanted, request)
         except delivery.DeliveryError:
             entry["matches_policy"] = False
-        entry["policy_cpu_arg"] = request.arg
+            entry["policy_cpu_arg"] = request.arg
     return entry
 
 

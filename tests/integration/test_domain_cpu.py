@@ -8,6 +8,8 @@ binding) and libvirt-python (Debian's python3-libvirt under /usr/bin/python3).
 import json
 import os
 import pathlib
+import re
+import shlex
 import subprocess
 import sys
 import uuid
@@ -21,13 +23,15 @@ from conftest import ROOT, run_module
 from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
 
 PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max
+V1_PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "neoverse-v1.json").read_text())  # a patched KVM host
 SYSTEM_PYTHON = "/usr/bin/python3"
 DOMAIN = """<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
   <memory unit='MiB'>128</memory>
   <vcpu>1</vcpu>
   <os><type arch='aarch64' machine='virt'>hvm</type></os>
-  <cpu mode='maximum'><topology sockets='1' dies='1' cores='1' threads='1'/></cpu>
+  <features>{features}</features>
+  <cpu mode='maximum'><topology sockets='1' dies='1' cores='1' threads='1'/>{cpu}</cpu>
   <devices><emulator>/usr/bin/qemu-system-aarch64</emulator></devices>
   <qemu:commandline>
     <qemu:arg value='-msg'/><qemu:arg value='timestamp=on'/>{extra}
@@ -43,10 +47,10 @@ def domain(libvirt_daemon, tmp_path):
     """Factory: define an aarch64 TCG domain (no disks); all are destroyed and undefined afterwards."""
     made = []
 
-    def define(extra="", start=False):
+    def define(extra="", start=False, features="", cpu=""):
         name = "armvirt-test-%s" % uuid.uuid4().hex[:8]
         path = tmp_path / (name + ".xml")
-        path.write_text(DOMAIN.format(name=name, extra=extra))
+        path.write_text(DOMAIN.format(name=name, extra=extra, features=features, cpu=cpu))
         libvirtd.virsh("define", str(path))
         made.append(name)
         if start:
@@ -63,15 +67,24 @@ def dump(name, inactive=True):
     return libvirtd.virsh(*(["dumpxml", "--inactive", name] if inactive else ["dumpxml", name])).stdout
 
 
-def native_cpu(name, tmp=pathlib.Path("/tmp")):
-    """libvirt's own translation of the defined (inactive) XML: the -cpu QEMU gets at the next boot."""
+def native_argv(xml, tmp=pathlib.Path("/tmp"), check=True):
+    """libvirt's translation of a domain XML to QEMU's command line (a list); (None, message) when it refuses."""
     path = tmp / ("armvirt-native-%s.xml" % uuid.uuid4().hex[:8])
-    path.write_text(dump(name))
+    path.write_text(xml)
     try:
-        argv = libvirtd.virsh("domxml-to-native", "qemu-argv", "--xml", str(path)).stdout.split()
+        proc = libvirtd.virsh("domxml-to-native", "qemu-argv", "--xml", str(path), check=check)
     finally:
         path.unlink()
-    return delivery.last_cpu_arg(argv)
+    return (shlex.split(proc.stdout), None) if proc.returncode == 0 else (None, proc.stderr.strip())
+
+
+def cpu_values(argv):
+    return [argv[index + 1] for index in range(len(argv) - 1) if argv[index] == "-cpu"]
+
+
+def native_cpu(name):
+    """libvirt's own translation of the defined (inactive) XML: the -cpu QEMU gets at the next boot."""
+    return delivery.last_cpu_arg(native_argv(dump(name))[0])
 
 
 def qom_sve(name, *props):
@@ -130,6 +143,47 @@ def test_feature_value_sets_cpu_idempotently_and_touches_nothing_else(domain):
     assert apply(name, SVE, check=True).result["changed"] is False
 
 
+def test_the_hosts_qemu_confirms_before_the_domain_is_written_and_remembers_it(domain, tmp_path):
+    name = domain()
+    args = {"name": name, "mode": "maximum", "features": SVE, "props": PROPS, "host": "hv1",
+            "cache_dir": str(tmp_path / "cache")}
+    predicted = run_module("domain_cpu", args, check=True)
+    assert not predicted.failed, predicted.output
+    assert predicted.result["confirmation"] == {
+        "status": "accepted", "cpu_arg": "max,sve=on,sve256=on", "emulator": "/usr/bin/qemu-system-aarch64",
+        "accel": "tcg", "method": "expansion", "cached": False, "error": None}     # a type='qemu' domain: TCG
+    assert not (tmp_path / "cache").exists(), "check mode stored the confirmation"
+    first = run_module("domain_cpu", args)
+    assert first.result["changed"] is True and first.result["confirmation"]["cached"] is False
+    assert len(list((tmp_path / "cache").glob("*-tcg.checks.json"))) == 1
+    again = run_module("domain_cpu", args)
+    assert again.result["changed"] is False and again.result["confirmation"]["cached"] is True
+    skipped = run_module("domain_cpu", dict(args, confirm=False))
+    assert skipped.result["confirmation"] == {"status": "skipped (confirm: false)", "cpu_arg": "max,sve=on,sve256=on"}
+
+
+def test_a_request_the_hosts_qemu_refuses_leaves_the_domain_unchanged(domain, tmp_path):
+    """Checked against the wrong facts (a patched KVM host's), feat_RAS passes validation; the domain's own QEMU (7.2,
+    TCG) refuses it at a paused start, in its own words, in check mode too, and nothing is written."""
+    name = domain()
+    before = dump(name)
+    args = {"name": name, "mode": "maximum", "features": [{"name": "feat_RAS", "value": "1.0"}], "props": V1_PROPS,
+            "host": "hv1", "delivery": "qemu-commandline", "cache_dir": str(tmp_path / "cache")}
+    for check in (True, False):
+        run = run_module("domain_cpu", args, check=check)
+        assert run.failed and "Traceback" not in run.output
+        words = ("qemu-system-aarch64: can't apply global max-arm-cpu.feat_RAS=1.0: Property 'max-arm-cpu.feat_RAS' "
+                 "not found")
+        assert run.result["confirmation"] == {"status": "refused", "cpu_arg": "max,feat_RAS=1.0",
+                                              "emulator": "/usr/bin/qemu-system-aarch64", "accel": "tcg",
+                                              "method": "start", "cached": False, "error": words}
+        assert run.result["msg"].startswith("hv1: domain %s was left unchanged: hv1: QEMU /usr/bin/qemu-system-aarch64 "
+                                            "(accel=tcg) refused the guest CPU -cpu max,feat_RAS=1.0" % name)
+        assert run.result["msg"].endswith(words)
+        assert dump(name) == before
+    assert not (tmp_path / "cache").exists()
+
+
 def test_unpatched_libvirt_refuses_valued_features_for_feature_value(domain):
     name = domain()
     before = dump(name)
@@ -146,7 +200,7 @@ def test_qemu_commandline_on_a_running_guest(domain):
     first = apply(name, VALUED, delivery="qemu-commandline")
     assert not first.failed, first.output
     assert first.result["changed"] is True and first.result["restart_required"] is True
-    arg = "max,sve256=on,sve512=off"
+    arg = "max,sve256=on,sve512=off,sve=on"      # the request, then the sve=on libvirt adds for the lengths
     assert first.result["qemu_cpu_arg"] == arg
     after = dump(name)
     assert "<qemu:arg value='-cpu'/>" in after and "<qemu:arg value='%s'/>" % arg in after
@@ -272,7 +326,7 @@ def test_apply_playbook_rolls_a_policy_in_batches_and_writes_a_summary(domain, t
     assert first["drift"] == [] and first["failed"] == [] and first["unreached"] == []
     assert first["policy"]["features"] == VALUED
     entries = {entry["name"]: entry for entry in first["hosts"]["hv1"]["domains"]}
-    assert entries[stopped]["qemu_cpu_arg"] == "max,sve256=on,sve512=off"
+    assert entries[stopped]["qemu_cpu_arg"] == "max,sve256=on,sve512=off,sve=on"
     second = play()
     assert second["changed"] == [] and second["restart_required"] == ["hv1/" + running]
 
@@ -292,16 +346,160 @@ def test_guests_rendered_by_the_role_are_adopted_without_replace(libvirt_daemon,
                            "ansible_python_interpreter=" + sys.executable, str(play)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    xml = (tmp_path / "out" / (name + ".xml")).read_text().replace("<domain type='kvm'", "<domain type='qemu'", 1)
-    (tmp_path / "tcg.xml").write_text(xml)
-    argv = libvirtd.virsh("domxml-to-native", "qemu-argv", "--xml", str(tmp_path / "tcg.xml")).stdout.split()
+    path = tmp_path / "out" / (name + ".xml")
+    xml = path.read_text()
+    assert xml.startswith("<domain type='qemu'"), "PROPS is a TCG host's fact: type follows its accelerator"
+    argv = native_argv(xml)[0]
     assert argv.count("-cpu") == 2, "libvirt's own -cpu, then the override QEMU takes because it comes last"
-    libvirtd.virsh("define", str(tmp_path / "tcg.xml"))
+    libvirtd.virsh("define", str(path))
     try:
-        assert native_cpu(name) == "max,sve256=on,sve512=off"
+        assert native_cpu(name) == "max,sve256=on,sve512=off"     # libvirt_check off: no <cpu> feature to add sve
         adopted = apply(name, [{"name": "sve256"}], delivery="qemu-commandline")
         assert not adopted.failed, adopted.output
         assert adopted.result["changed"] is True
-        assert native_cpu(name) == "max,sve256=on"
+        assert native_cpu(name) == "max,sve256=on,sve=on"
     finally:
         libvirtd.virsh("undefine", "--nvram", name, check=False)
+
+
+# --- what libvirt puts on its own -cpu, and the override that keeps it ------------------------------------------
+
+NATIVE = """<domain type='{type}'>
+  <name>armvirt-native</name><memory unit='MiB'>128</memory><vcpu placement='static'>1</vcpu>{tune}
+  <os><type arch='aarch64' machine='virt'>hvm</type></os>
+  <features>{features}</features>
+  {cpu}
+  <clock offset='utc'>{clock}</clock>
+  <devices><emulator>/usr/bin/qemu-system-aarch64</emulator></devices>
+</domain>
+"""
+MAXIMUM = "<cpu mode='maximum'/>"
+# every part of a domain that libvirt 9.0 turns into a -cpu property for an aarch64 TCG guest it accepts
+FLAG_CASES = {
+    "pmu-off": dict(features="<pmu state='off'/>"),
+    "pmu-on-custom": dict(features="<pmu state='on'/>", cpu="<cpu mode='custom'><model>cortex-a57</model></cpu>"),
+    "sve-policies": dict(cpu="<cpu mode='maximum'><feature policy='require' name='sve256'/><feature policy='disable' "
+                             "name='sve512'/><feature policy='optional' name='sve128'/><feature policy='force' "
+                             "name='sve384'/><feature policy='forbid' name='sve1024'/></cpu>"),
+    "sve-optional-only": dict(cpu="<cpu mode='maximum'><feature policy='optional' name='sve256'/></cpu>"),
+    "sve-explicit-first": dict(cpu="<cpu mode='maximum'><feature policy='require' name='sve'/>"
+                                   "<feature policy='require' name='sve256'/></cpu>"),
+    "sve-off-pmu-off": dict(cpu="<cpu mode='maximum'><feature policy='disable' name='sve'/></cpu>",
+                            features="<pmu state='off'/>"),
+    "kvm-features": dict(features="<kvm><pv-ipi state='off'/><poll-control state='on'/><hidden state='on'/></kvm>"),
+    "kvm-features-off": dict(features="<kvm><hidden state='off'/><poll-control state='off'/><pv-ipi state='on'/>"
+                                      "</kvm>"),
+    "kvm-hint-dedicated": dict(features="<kvm><hint-dedicated state='on'/></kvm>",
+                               tune="<cputune><vcpupin vcpu='0' cpuset='0'/><emulatorpin cpuset='1'/></cputune>"),
+    "hyperv": dict(features="<hyperv><avic state='on'/><ipi state='on'/><vendor_id state='on' value='KVM Hv'/>"
+                            "<spinlocks state='on' retries='8191'/><relaxed state='on'/><stimer state='on'>"
+                            "<direct state='on'/></stimer><tlbflush state='on'/><vapic state='off'/></hyperv>"),
+    "hyperv-passthrough": dict(features="<hyperv mode='passthrough'><relaxed state='on'/></hyperv>"),
+    "kvmclock-off": dict(clock="<timer name='kvmclock' present='no'/>"),
+    "all-in-order": dict(features="<pmu state='off'/><kvm><hidden state='on'/><pv-ipi state='off'/></kvm>"
+                                  "<hyperv><relaxed state='on'/></hyperv>",
+                         cpu="<cpu mode='maximum'><feature policy='require' name='sve256'/></cpu>",
+                         clock="<timer name='kvmclock' present='no'/><timer name='rtc' tickpolicy='catchup'/>"),
+}
+
+
+def native_xml(type_="qemu", features="", cpu=MAXIMUM, clock="", tune=""):
+    return NATIVE.format(type=type_, features=features, cpu=cpu, clock=clock, tune=tune)
+
+
+@pytest.mark.parametrize("case", sorted(FLAG_CASES))
+def test_libvirt_cpu_arg_is_what_libvirt_puts_on_its_own_cpu(libvirt_daemon, case):
+    xml = native_xml(**FLAG_CASES[case])
+    argv, error = native_argv(xml)
+    assert error is None
+    assert cpu_values(argv) == [delivery.libvirt_cpu_arg(xml)]
+
+
+def test_tsc_frequency_is_on_libvirts_cpu(libvirt_daemon):
+    """libvirt checks a TSC frequency against the host's, so the case uses the host's own (virsh capabilities)."""
+    found = re.search(r"<counter name='tsc' frequency='([0-9]+)'", libvirtd.virsh("capabilities").stdout)
+    if found is None:
+        pytest.skip("libvirt reports no TSC frequency for this host")
+    xml = native_xml(clock="<timer name='tsc' frequency='%s'/><timer name='kvmclock' present='no'/>" % found[1])
+    assert cpu_values(native_argv(xml)[0]) == [delivery.libvirt_cpu_arg(xml)]
+    assert delivery.libvirt_cpu_arg(xml) == "max,tsc-frequency=%s,kvmclock=off" % found[1]
+
+
+def test_armvtimer_is_for_kvm_guests(libvirt_daemon):
+    """libvirt 9.0 refuses the armvtimer timer for TCG guests, and a KVM guest needs an aarch64 host with KVM; the
+    KVM half runs where there is one (libvirt's own test data gives host,kvm-no-adjvtime=on, test_delivery.py)."""
+    timer = "<timer name='armvtimer' tickpolicy='discard'/>"
+    refused = native_argv(native_xml(clock=timer), check=False)[1]
+    assert "Configuring the 'armvtimer' timer is not supported for virtType=qemu" in refused
+    xml = native_xml("kvm", features="<pmu state='off'/>", cpu="<cpu mode='host-passthrough'><feature "
+                     "policy='require' name='sve256'/></cpu>", clock=timer)
+    argv, error = native_argv(xml, check=False)
+    if argv is None and "does not support virt type 'kvm'" in error:
+        pytest.skip("no KVM for aarch64 here: %s" % error)
+    assert error is None
+    assert cpu_values(argv) == [delivery.libvirt_cpu_arg(xml)] == ["host,sve256=on,sve=on,kvm-no-adjvtime=on,pmu=off"]
+
+
+def test_qemu_commandline_keeps_libvirts_flags_and_the_request_wins(domain):
+    """<pmu state='off'/> and an sve length: the override is the request, then libvirt's sve=on and pmu=off, as
+    libvirt's translation shows and as QEMU runs it; a request with pmu=on wins over <pmu state='off'/>."""
+    name = domain(features="<pmu state='off'/>", cpu="<feature policy='require' name='sve128'/>")
+    assert native_cpu(name) == "max,sve128=on,sve=on,pmu=off"          # libvirt's own, no override yet
+    first = apply(name, VALUED, delivery="qemu-commandline")
+    assert not first.failed, first.output
+    defined = dump(name)
+    argv = native_argv(defined)[0]
+    libvirt_own, override = cpu_values(argv)
+    assert libvirt_own == delivery.libvirt_cpu_arg(defined) == "max,sve256=on,sve512=off,sve=on,pmu=off"
+    assert override == first.result["qemu_cpu_arg"] == "max,sve256=on,sve512=off,sve=on,pmu=off"
+    assert override == delivery.merge_cpu_arg("max,sve256=on,sve512=off", delivery.libvirt_cpu_flags(defined))
+    assert delivery.override_lost_flags(defined) == []
+    libvirtd.virsh("start", name)
+    assert qom_sve(name, "sve256", "sve512", "pmu") == {"sve256": True, "sve512": False, "pmu": False}
+    libvirtd.virsh("destroy", name)
+
+    pmu_on = apply(name, VALUED + [{"name": "pmu", "value": "on"}], delivery="qemu-commandline")
+    assert not pmu_on.failed, pmu_on.output
+    defined = dump(name)
+    libvirt_own, override = cpu_values(native_argv(defined)[0])
+    assert libvirt_own.endswith(",pmu=off") and override == pmu_on.result["qemu_cpu_arg"]
+    assert override == "max,sve256=on,sve512=off,pmu=on,sve=on"
+    assert override == delivery.merge_cpu_arg("max,sve256=on,sve512=off,pmu=on", delivery.libvirt_cpu_flags(defined))
+    info = run_module("domain_cpu_info", {"name": name}).result["domains"][0]
+    assert info["override_lost_flags"] == [] and info["qemu_cpu_arg_next"] == override      # pmu=on was asked for
+
+
+def test_domain_cpu_info_reports_an_override_that_lost_libvirts_flags(domain):
+    """A hand-written override on a running guest drops libvirt's sve=on and pmu=off: reported for the definition
+    and for the running QEMU (its own command line); domain_cpu's override keeps them from the next boot on."""
+    name = domain(features="<pmu state='off'/>", cpu="<feature policy='require' name='sve256'/>", start=True,
+                  extra="<qemu:arg value='-cpu'/><qemu:arg value='max,sve256=on'/>")
+    info = run_module("domain_cpu_info", {"name": name}).result["domains"][0]
+    assert info["running_source"] == "proc" and info["qemu_cpu_arg"] == "max,sve256=on"
+    assert info["override_lost_flags"] == ["sve=on", "pmu=off"]
+    assert info["override_lost_flags_running"] == ["sve=on", "pmu=off"]
+    assert qom_sve(name, "pmu") == {"pmu": True}                    # QEMU really lost <pmu state='off'/>
+
+    fixed = apply(name, [{"name": "sve256"}], delivery="qemu-commandline", unmarked_cpu_arg="replace")
+    assert not fixed.failed, fixed.output
+    assert fixed.result["qemu_cpu_arg"] == "max,sve256=on,sve=on,pmu=off" and fixed.result["restart_required"]
+    info = run_module("domain_cpu_info", {"name": name}).result["domains"][0]
+    assert info["override_lost_flags"] == [] and info["override_lost_flags_running"] == ["sve=on", "pmu=off"]
+    libvirtd.virsh("destroy", name)
+    libvirtd.virsh("start", name)
+    info = run_module("domain_cpu_info", {"name": name}).result["domains"][0]
+    assert info["override_lost_flags"] == [] and info["override_lost_flags_running"] == []
+    assert info["qemu_cpu_arg"] == "max,sve256=on,sve=on,pmu=off" and info["restart_pending"] is False
+    assert qom_sve(name, "pmu") == {"pmu": False}
+    stopped = domain(features="<pmu state='off'/>")
+    info = run_module("domain_cpu_info", {"name": stopped}).result["domains"][0]
+    assert info["override_lost_flags"] is None and info["override_lost_flags_running"] is None
+
+
+@pytest.mark.parametrize("policy", ["optional", "disable", "forbid"])
+def test_libvirt_stores_sve_for_any_vector_length(domain, policy):
+    """What delivery.signature (check mode) and libvirt_cpu_flags assume: libvirt adds <feature name='sve'/> for a
+    vector length whatever its policy, and puts sve=on on its -cpu."""
+    name = domain(cpu="<feature policy='%s' name='sve512'/>" % policy)
+    assert "<feature policy='require' name='sve'/>" in dump(name)
+    assert native_cpu(name) == delivery.libvirt_cpu_arg(dump(name))

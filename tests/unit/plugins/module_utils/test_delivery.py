@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
 
-SVE_MAP = ["sve", "sve128", "sve256", "sve384", "sve512"]
+SVE_MAP = ("sve", "sve128", "sve256", "sve384", "sve512")
 
 
 def domain(cpu="<cpu mode='maximum'/>", features="", clock="", commandline="", metadata="", type_="qemu"):
