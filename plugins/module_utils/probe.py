@@ -28,6 +28,15 @@ class ProbeError(Exception):
     """The emulator could not be started or its monitor not reached; the message quotes its stderr."""
 
 
+class EmulatorExited(ProbeError):
+    """The emulator exited before its monitor answered. ``returncode`` is its exit status (negative: a signal) and
+    ``stderr`` the end of what it wrote, QEMU's own words (for a refused ``-cpu``: why it refused)."""
+
+    def __init__(self, message, returncode, stderr):
+        super(EmulatorExited, self).__init__(message)
+        self.returncode, self.stderr = returncode, stderr
+
+
 class SpawnedQMPClient(QMPClient):
     """A negotiated QMPClient that also knows its QEMU, so callers can quote stderr in their own errors."""
 
@@ -52,17 +61,23 @@ def stderr_tail(path, limit=STDERR_TAIL):
         return ""
 
 
-def qemu_argv(emulator, accel, sock):
-    """libvirt's probe command line: no config, no devices, no machine, CPUs stopped, monitor on a unix socket."""
-    return [emulator, "-S", "-no-user-config", "-nodefaults", "-nographic",
-            "-machine", "none,accel=" + accel, "-qmp", "unix:" + sock + ",server=on,wait=off"]
+def qemu_argv(emulator, accel, sock, machine="none", cpu=None):
+    """libvirt's probe command line: no config, no devices, no machine, CPUs stopped, monitor on a unix socket.
+
+    ``machine="virt"`` with ``cpu`` (a ``-cpu`` value) is the paused start of :func:`paused_cpu` instead.
+    """
+    argv = [emulator, "-S", "-no-user-config", "-nodefaults", "-nographic", "-machine", machine + ",accel=" + accel]
+    if cpu is not None:
+        argv += ["-cpu", cpu]
+    return argv + ["-qmp", "unix:" + sock + ",server=on,wait=off"]
 
 
 @contextlib.contextmanager
-def spawned_qemu(emulator, accel, timeout=10.0):
+def spawned_qemu(emulator, accel, timeout=10.0, machine="none", cpu=None):
     """Start ``emulator`` with ``accel``, yield a negotiated SpawnedQMPClient, then quit, kill, reap and clean up.
 
     ``timeout`` bounds the start-up (spawn to negotiated monitor) and is the client's default command timeout.
+    An emulator that exits before its monitor answers raises :class:`EmulatorExited` (a ProbeError).
     """
     path = shutil.which(emulator)
     if path is None:
@@ -75,7 +90,7 @@ def spawned_qemu(emulator, accel, timeout=10.0):
         errpath = os.path.join(workdir, "stderr")
         with open(errpath, "wb") as err:  # a file, not a pipe: nobody drains a pipe and a full one blocks QEMU
             try:
-                proc = subprocess.Popen(qemu_argv(path, accel, sock), stdin=subprocess.DEVNULL,
+                proc = subprocess.Popen(qemu_argv(path, accel, sock, machine, cpu), stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=err, cwd=workdir,
                                         start_new_session=True)
             except OSError as exc:
@@ -88,6 +103,18 @@ def spawned_qemu(emulator, accel, timeout=10.0):
             _stop(proc, client)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def paused_cpu(emulator, accel, cpu, timeout=10.0):
+    """A paused start of a guest CPU: ``EMULATOR -S -no-user-config -nodefaults -nographic -machine virt,accel=ACCEL
+    -cpu CPU -qmp unix:...`` in a private temp dir, as a context manager yielding the negotiated client.
+
+    QEMU creates and realizes the vCPU before its monitor answers (under KVM that includes the vCPU init, where KVM
+    refuses ID register values), runs nothing (``-S``), has no devices and no disk. A monitor that answers means QEMU
+    accepted ``cpu``; QEMU exiting first raises :class:`EmulatorExited` with its stderr. Reaped and cleaned up on
+    every path, like :func:`spawned_qemu`.
+    """
+    return spawned_qemu(emulator, accel, timeout, machine="virt", cpu=cpu)
 
 
 def _await_monitor(proc, sock, deadline, timeout, emulator, errpath):
@@ -121,8 +148,9 @@ def _await_monitor(proc, sock, deadline, timeout, emulator, errpath):
 
 
 def _exited(proc, emulator, errpath):
-    return ProbeError("emulator %s exited with status %s before its monitor answered: %s"
-                      % (emulator, proc.returncode, stderr_tail(errpath) or "(no stderr output)"))
+    text = stderr_tail(errpath)
+    return EmulatorExited("emulator %s exited with status %s before its monitor answered: %s"
+                          % (emulator, proc.returncode, text or "(no stderr output)"), proc.returncode, text)
 
 
 def _stop(proc, client):

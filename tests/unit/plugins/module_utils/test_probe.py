@@ -116,6 +116,35 @@ def test_startup_deadline_with_real_qemu(qemu_binary):
     assert time.monotonic() - start < MARGIN
 
 
+@pytest.mark.real_qemu
+def test_paused_start_creates_the_vcpu_and_runs_nothing(qemu_binary):
+    with probe.paused_cpu(qemu_binary, "tcg", "max,sve=off,sve128=off") as client:
+        assert client.execute("query-status")["status"] == "prelaunch"     # -S: created, never run
+        (vcpu,) = client.execute("query-cpus-fast")
+        assert vcpu["qom-path"] == "/machine/unattached/device[0]" and vcpu["target"] == "aarch64"
+        assert client.execute("qom-get", {"path": vcpu["qom-path"], "property": "sve"}) is False
+    assert_cleaned_up(client.pid, client.workdir)
+
+
+@pytest.mark.real_qemu
+def test_paused_start_refused_gives_qemus_status_and_whole_message(qemu_binary, tmp_path):
+    record = tmp_path / "argv"
+    wrapper = script(tmp_path, shell_recorder(record) + 'exec %s "$@"\n' % qemu_binary)
+    with pytest.raises(probe.EmulatorExited) as err:
+        with probe.paused_cpu(wrapper, "tcg", "max,sve128=off"):
+            pytest.fail("QEMU 7.2 refuses sve128=off with SVE on")
+    assert err.value.returncode == 1
+    assert err.value.stderr == ("qemu-system-aarch64: cannot disable sve128\nDisabling sve128 results in all vector "
+                                "lengths being disabled.\nWith SVE enabled, at least one vector length must be "
+                                "enabled.")
+    assert isinstance(err.value, ProbeError) and wrapper in str(err.value)
+    argv = record.read_text().splitlines()[1:]
+    assert argv[:8] == ["-S", "-no-user-config", "-nodefaults", "-nographic", "-machine", "virt,accel=tcg", "-cpu",
+                        "max,sve128=off"]
+    pid, workdir = recorded(record)
+    assert_cleaned_up(pid, workdir)
+
+
 # --- emulators that misbehave -----------------------------------------------------------------------------------
 
 def script(tmp_path, body, name="fake-qemu"):
