@@ -19,8 +19,8 @@ options:
     default: /usr/bin/qemu-system-aarch64
   accel:
     description:
-      - Accelerator the properties are probed for. Under C(kvm) the CPU model C(host) is asked about, under C(tcg) the
-        model C(max) (C(host) needs KVM).
+      - Accelerator QEMU is asked for. The property probe asks about the CPU model C(host) under C(kvm) and C(max)
+        under C(tcg) (C(host) needs KVM); M(armvirt.cpu.cpu_check) asks about the request's own model.
     type: str
     choices: [kvm, tcg]
     default: kvm
@@ -31,7 +31,8 @@ options:
     default: 10.0
   cache_dir:
     description:
-      - Directory of the C(<cpuPropertyInfo>) cache files, one per emulator path and accelerator.
+      - Directory of the C(<cpuPropertyInfo>) cache files, one per emulator path and accelerator, and of the
+        M(armvirt.cpu.cpu_check) results beside them (C(<hash>-<accel>.checks.json)).
       - The cache is this collection's own file, not libvirt's (whose C(<cpuPropertyInfo>) format is not public yet);
         C(docs/cache.md) in the collection describes it.
     type: path
