@@ -61,13 +61,14 @@ def standin_parser():
     add_fault_options(parser)
     for flag in ("-S", "-no-user-config", "-nodefaults", "-nographic", "-daemonize", "-enable-kvm"):
         parser.add_argument(flag, action="store_true")
-    for option in ("-machine", "-accel", "-qmp", "-pidfile"):
+    for option in ("-machine", "-accel", "-qmp", "-pidfile", "-cpu"):
         parser.add_argument(option)
     return parser
 
 
 def standin(argv):
-    """Run as qemu-system-aarch64 would for a capabilities probe: serve QMP until quit or a signal."""
+    """Run as qemu-system-aarch64 would for a capabilities probe (or a paused start with -cpu, which the profile may
+    refuse as QEMU would, exit 1 with QEMU's words on stderr): serve QMP until quit or a signal."""
     args, _ignored = standin_parser().parse_known_args(argv)
     if not args.armsim_profile:
         log("armsim: no profile (give --armsim-profile FILE|NAME or set ARMSIM_PROFILE)")
@@ -89,6 +90,11 @@ def standin(argv):
     if accel == "kvm" and not profile.kvm:
         sys.stderr.write(profile.no_kvm_stderr + "\n")
         return 1
+    if args.cpu is not None:  # a guest CPU: QEMU creates it (and KVM its vCPU) before the monitor answers
+        refusal = profile.start_refusal(args.cpu, accel)
+        if refusal:
+            sys.stderr.write(refusal + "\n")
+            return 1
     address = qmp_address(args.qmp)
     if address is None:
         log("armsim: -qmp unix:PATH,server=on,wait=off (or tcp:HOST:PORT,...) is required")

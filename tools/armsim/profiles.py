@@ -19,6 +19,16 @@ BASE_COMMANDS = ("qmp_capabilities", "query-version", "query-commands", "query-k
                  "query-cpu-model-expansion")
 IMPLEMENTED = BASE_COMMANDS + DIALECTS[:2]
 TYPES = ("number", "string", "bool")
+# The host CPU model under TCG on a host that has KVM (QEMU's arm_cpu_realizefn).
+HOST_WITHOUT_KVM = "qemu-system-aarch64: The 'host' CPU type can only be used with KVM or HVF"
+# QEMU's kvm_arch_init_vcpu for a model KVM cannot run (target/arm/kvm64.c), then kvm_init_vcpu's report.
+KVM_MODEL_REFUSAL = ("qemu-system-aarch64: KVM is not supported for this guest CPU type\n"
+                     "qemu-system-aarch64: kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Invalid argument")
+# KVM refusing an ID register value at vCPU init: the second line is QEMU's kvm_init_vcpu report; the first, naming the
+# property, is this simulator's wording (a profile may set its own "vcpu_init_refusal" with {name} {value} {supported}).
+VCPU_INIT_REFUSAL = ("qemu-system-aarch64: {name}={value}: KVM refused the ID register value (KVM_SET_ONE_REG: "
+                     "Invalid argument)\n"
+                     "qemu-system-aarch64: kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Invalid argument")
 NO_KVM_STDERR = ("Could not access KVM kernel module: No such file or directory\n"
                  "qemu-system-aarch64: -machine none,accel=kvm: failed to initialize kvm: No such file or directory")
 
@@ -201,34 +211,106 @@ class Profile:
 
     def expand(self, model, accel, requested):
         """query-cpu-model-expansion type=full, with QEMU's Arm rules and refusal texts."""
-        extra = self.data.get("extra_models", {})
         if model == "host" and accel != "kvm":
             raise QMPFailure("The CPU type 'host' requires KVM")
         if accel == "kvm" and model not in ("host", "max"):
             raise QMPFailure("We cannot guarantee the CPU type '%s' works with KVM on this host" % model)
-        if model in ("host", "max"):
-            specs = self.expansion_props
-        elif model in extra:
-            specs = {name: {"name": name, "default": value, "flippable": True} for name, value in extra[model].items()}
-        else:
+        specs = self.specs_for(model)
+        if specs is None:
             raise QMPFailure("The CPU type '%s' is not a recognized ARM CPU type" % model)
-        values = {name: spec["default"] for name, spec in specs.items()}
         for name, value in requested.items():
-            if name in specs:
-                if not isinstance(value, type(specs[name]["default"])):
-                    raise QMPFailure("Invalid parameter type for '%s', expected: boolean" % name)
-                values[name] = value
+            if name in specs and not isinstance(value, type(specs[name]["default"])):
+                raise QMPFailure("Invalid parameter type for '%s', expected: boolean" % name)
         for name in requested:
             if name not in specs:
                 raise QMPFailure("Parameter '%s' is unexpected" % name)
-        for name, value in requested.items():
-            spec = specs[name]
-            if value != spec["default"] and not spec["flippable"]:
-                raise QMPFailure(spec.get("refusal") or "'%s' feature not supported by KVM on this host" % name)
-        for name, spec in specs.items():
-            parent = spec.get("requires")
-            if parent and values[parent] is False and values[name] is not False:
-                if requested.get(name) is True:
-                    raise QMPFailure(spec.get("requires_refusal") or "cannot enable %s" % name)
-                values[name] = False
-        return values
+        return finalize(specs, requested)
+
+    def specs_for(self, model):
+        """The boolean properties of ``model`` (its expansion props), or None for a model this QEMU lacks."""
+        extra = self.data.get("extra_models", {})
+        if model in ("host", "max"):
+            return self.expansion_props
+        if model in extra:
+            return {name: {"name": name, "default": value, "flippable": True} for name, value in extra[model].items()}
+        return None
+
+    def start_refusal(self, cpu, accel):
+        """What QEMU writes to stderr before it exits 1 when ``-machine virt -cpu CPU`` cannot start on this host,
+        or None when the vCPU is created (the monitor then answers).
+
+        In QEMU's order: the model, then each property as QEMU applies it (an unknown name or a bad boolean), then
+        the CPU's realize (the boolean rules of the expansion, the same code as ``expand``), then KVM's vCPU init,
+        which refuses a valued property (an ID register field) whose value is outside this host's
+        ``supported-values``. Judged from the profile's data alone, not from the collection's validation.
+        """
+        model, _comma, rest = cpu.partition(",")
+        specs = self.specs_for(model)
+        if model == "host" and accel != "kvm":
+            return (HOST_WITHOUT_KVM if self.kvm else "qemu-system-aarch64: unable to find CPU model 'host'")
+        if specs is None:
+            return "qemu-system-aarch64: unable to find CPU model '%s'" % model
+        if accel == "kvm" and model not in ("host", "max"):
+            return KVM_MODEL_REFUSAL
+        typename = model + "-arm-cpu"
+        valued = {p["name"]: p for p in self.data["properties"]} if model in ("host", "max") else {}
+        requested, fields = {}, []
+        for pair in rest.split(",") if rest else []:
+            name, equals, value = pair.partition("=")
+            if not equals:
+                return "qemu-system-aarch64: Expected key=value format, found %s" % name
+            if name in specs:
+                word = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}.get(value)
+                if word is None:
+                    return ("qemu-system-aarch64: can't apply global %s.%s=%s: Parameter '%s' expects 'on' or 'off'"
+                            % (typename, name, value, name))
+                requested[name] = word
+            elif name in valued:
+                fields.append((name, value))
+            else:
+                return ("qemu-system-aarch64: can't apply global %s.%s=%s: Property '%s.%s' not found"
+                        % (typename, name, value, typename, name))
+        try:
+            finalize(specs, requested)
+        except QMPFailure as failure:
+            return "qemu-system-aarch64: %s" % failure.desc
+        for name, value in fields:
+            prop = valued[name]
+            if not accepts(prop, value):
+                template = self.data.get("vcpu_init_refusal", VCPU_INIT_REFUSAL)
+                return template.format(name=name, value=value, supported=", ".join(prop["supported-values"]))
+        return None
+
+
+def accepts(prop, value):
+    """Whether a props-info property takes ``value`` on this host: a number within its values' ranges (decimal or
+    0x hex) or a listed named value such as "off"; a string or boolean as listed (case-insensitive)."""
+    values = prop["supported-values"]
+    if value.lower() in (listed.lower() for listed in values):
+        return True
+    if prop["type"] == "number":
+        try:
+            number = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
+        except ValueError:
+            return False
+        return number in numbers_in(values)
+    return False
+
+
+def finalize(specs, requested):
+    """The boolean properties after QEMU's finalize, or QMPFailure with QEMU's text: a non-flippable property moved
+    from its default gives its ``refusal``; a property that ``requires`` one that is off follows it to off, unless
+    it was asked for on (``requires_refusal``)."""
+    values = {name: spec["default"] for name, spec in specs.items()}
+    values.update((name, value) for name, value in requested.items() if name in specs)
+    for name, value in requested.items():
+        spec = specs[name]
+        if value != spec["default"] and not spec["flippable"]:
+            raise QMPFailure(spec.get("refusal") or "'%s' feature not supported by KVM on this host" % name)
+    for name, spec in specs.items():
+        parent = spec.get("requires")
+        if parent and values[parent] is False and values[name] is not False:
+            if requested.get(name) is True:
+                raise QMPFailure(spec.get("requires_refusal") or "cannot enable %s" % name)
+            values[name] = False
+    return values

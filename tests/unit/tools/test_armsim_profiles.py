@@ -146,3 +146,44 @@ def qmp_released(raw):
     client = raw("qemu-7.2-released")
     client.send('{"execute": "query-cpu-model-expansion", "arguments": {"type": "full", "model": {"name": "max"}}}')
     return client.msg()["return"]
+
+
+# --- a paused start with -cpu: what the simulated host's QEMU and KVM refuse ------------------------------------
+
+@pytest.mark.parametrize("profile, accel, cpu, stderr", [
+    ("neoverse-v1", "kvm", "host,sve=on,sve128=off,sve256=on,hw_prop_WRPs=3,feat_RAS=1.1_base,hw_prop_PMUVer=off",
+     None),
+    ("neoverse-v1", "kvm", "max,pmu=off", None),
+    ("neoverse-v1", "kvm", "host,hw_prop_WRPs=0x2", None),          # QEMU takes 0x hex for an integer
+    ("neoverse-v1", "kvm", "host,sve=off,sve256=on", "qemu-system-aarch64: cannot enable sve256"),
+    ("neoverse-v1", "kvm", "host,aarch64=off",
+     "qemu-system-aarch64: 'aarch64' feature cannot be disabled unless KVM is enabled and 32-bit EL1 is supported"),
+    ("neoverse-v1", "kvm", "host,pmu=maybe",
+     "qemu-system-aarch64: can't apply global host-arm-cpu.pmu=maybe: Parameter 'pmu' expects 'on' or 'off'"),
+    ("neoverse-v1", "kvm", "host,sve",
+     "qemu-system-aarch64: Expected key=value format, found sve"),
+    ("neoverse-v1", "kvm", "cortex-a57", "qemu-system-aarch64: unable to find CPU model 'cortex-a57'"),
+    ("neoverse-v1", "tcg", "host", "qemu-system-aarch64: The 'host' CPU type can only be used with KVM or HVF"),
+    ("neoverse-v1", "kvm", "host,feat_RAS=2.0",                     # listed nowhere on this host
+     "qemu-system-aarch64: feat_RAS=2.0: KVM refused the ID register value (KVM_SET_ONE_REG: Invalid argument)\n"
+     "qemu-system-aarch64: kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Invalid argument"),
+    ("neoverse-n1", "kvm", "host,hw_prop_WRPs=2", None),
+    ("neoverse-n1-oldkernel", "kvm", "host,hw_prop_WRPs=2",         # Linux 5.15: the host's exact value only
+     "qemu-system-aarch64: hw_prop_WRPs=2: KVM refused the ID register value (KVM_SET_ONE_REG: Invalid argument)\n"
+     "qemu-system-aarch64: kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Invalid argument"),
+    ("neoverse-n1-oldkernel", "kvm", "host,hw_prop_WRPs=3", None),
+    ("qemu-7.2-released", "tcg", "host", "qemu-system-aarch64: unable to find CPU model 'host'"),   # measured, 7.2
+    ("qemu-7.2-released", "tcg", "max,pauth=off,pauth-impdef=on",
+     "qemu-system-aarch64: cannot enable pauth-impdef without pauth"),
+    ("qemu-7.2-released", "tcg", "max,feat_RAS=1.0",                # measured with Debian's QEMU 7.2
+     "qemu-system-aarch64: can't apply global max-arm-cpu.feat_RAS=1.0: Property 'max-arm-cpu.feat_RAS' not found"),
+    ("qemu-7.2-released", "tcg", "cortex-a57,pmu=off", None),
+])
+def test_start_refusal_judges_the_cpu_from_the_profile(profile, accel, cpu, stderr):
+    assert load_profile(profile).start_refusal(cpu, accel) == stderr
+
+
+def test_a_profile_may_word_the_vcpu_init_refusal_itself():
+    profile = load_profile("neoverse-n1-oldkernel")
+    profile.data["vcpu_init_refusal"] = "qemu-system-aarch64: KVM: {name} takes {supported}, not {value}"
+    assert profile.start_refusal("host,hw_prop_WRPs=1", "kvm") == "qemu-system-aarch64: KVM: hw_prop_WRPs takes 3, not 1"

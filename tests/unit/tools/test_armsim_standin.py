@@ -185,3 +185,28 @@ def test_serve_subcommand_is_a_long_running_monitor(tmp_path):
         proc.kill()
         proc.wait()
         proc.stdout.close()
+
+
+def paused_start_argv(tmp_path, cpu, accel="kvm"):
+    """probe.paused_cpu's command line: machine virt and a -cpu instead of machine none."""
+    return ["-S", "-no-user-config", "-nodefaults", "-nographic", "-machine", "virt,accel=" + accel, "-cpu", cpu,
+            "-qmp", "unix:%s,server=on,wait=off" % (tmp_path / "qmp.sock")]
+
+
+def test_a_refused_cpu_exits_1_with_qemus_words_before_any_monitor(tmp_path):
+    result = subprocess.run([STANDIN, *paused_start_argv(tmp_path, "host,sve=off,sve256=on"), "--armsim-profile",
+                             "neoverse-v1"], capture_output=True, text=True, timeout=10, check=False)
+    assert (result.returncode, result.stderr) == (1, "qemu-system-aarch64: cannot enable sve256\n")
+    assert not (tmp_path / "qmp.sock").exists()
+
+
+def test_an_accepted_cpu_serves_its_monitor(tmp_path):
+    proc = subprocess.Popen([STANDIN, *paused_start_argv(tmp_path, "host,sve=off,hw_prop_WRPs=3"), "--armsim-profile",
+                             "neoverse-n1-oldkernel"])
+    try:
+        assert quit_monitor(tmp_path / "qmp.sock")["qemu"]["major"] == 9
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
