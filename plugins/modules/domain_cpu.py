@@ -18,6 +18,9 @@ description:
     carry, exactly as the role P(armvirt.cpu.guest_cpu#role) does for new guests; the C(<cpu>) features, the
     C(<qemu:commandline>) and the C(-cpu) value come from the same code as the role's (C(module_utils/delivery.py)).
     Every problem is reported at once and nothing is changed for a request with any problem.
+  - Then, with O(confirm) (the default), the host's own QEMU confirms the request's C(-cpu) before the domain is
+    redefined, as M(armvirt.cpu.cpu_check) does -- what validation cannot see (which values go together, what KVM
+    refuses at vCPU init) fails the task with QEMU's own words and the domain is left unchanged.
   - V(changed) is decided by libvirt, not by this module's serialisation -- the domain's inactive XML as libvirt dumps
     it (C(virsh dumpxml --inactive)) before and after the redefinition. A second run with the same request reports no
     change.
@@ -34,6 +37,7 @@ author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
   - armvirt.cpu.libvirt_domain
+  - armvirt.cpu.confirm
   - armvirt.cpu.attributes
 attributes:
   check_mode:
@@ -107,7 +111,10 @@ options:
 notes:
   - The playbook C(armvirt.cpu.apply) rolls a policy onto every guest of a pool, in batches, with a summary.
   - A CPU change applies when QEMU starts again; the module never restarts a guest.
+  - O(confirm) starts a short-lived paused QEMU (or asks a probe QEMU for an expansion) once per distinct request
+    and host, and keeps the acceptance in O(cache_dir); set it to V(false) where no QEMU may be started.
 seealso:
+  - module: armvirt.cpu.cpu_check
   - module: armvirt.cpu.domain_cpu_info
   - module: armvirt.cpu.guest_domains
   - module: armvirt.cpu.libvirt_facts
@@ -202,6 +209,48 @@ errors:
         name=''sve128'' value=''off''/> started QEMU with sve128=on, the opposite of the request). Use delivery qemu-commandline,
         a libvirt with the RFC, or libvirt_check: false.'
   elements: dict
+confirmation:
+  description: How the host's QEMU confirmed the request (O(confirm)).
+  returned: success, and when QEMU refused
+  type: dict
+  contains:
+    status:
+      description: >-
+        V(accepted), V(refused), or why it was not asked (V(skipped (confirm: false)), V(skipped (domain type hvf))).
+      type: str
+      sample: accepted
+    cpu_arg:
+      description: The C(-cpu) value QEMU was asked about.
+      type: str
+      sample: max,sve=on,sve256=on
+    emulator:
+      description: The domain's emulator, which was asked.
+      type: str
+      sample: /usr/bin/qemu-system-aarch64
+    accel:
+      description: The accelerator of the domain's type.
+      type: str
+      sample: tcg
+    method:
+      description: V(expansion) or V(start) (a paused start), as M(armvirt.cpu.cpu_check) reports it.
+      type: str
+      sample: expansion
+    cached:
+      description: Whether the acceptance came from the results file in O(cache_dir).
+      type: bool
+      sample: false
+    error:
+      description: QEMU's own words when it refused; null otherwise.
+      type: str
+      sample: null
+  sample:
+    status: accepted
+    cpu_arg: max,sve=on,sve256=on
+    emulator: /usr/bin/qemu-system-aarch64
+    accel: tcg
+    method: expansion
+    cached: false
+    error: null
 notes:
   description: Things to know (libvirt_check off, a daemon not restarted after an upgrade).
   returned: always
@@ -226,7 +275,9 @@ import platform
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import delivery, libvirt_caps, libvirt_domain
+from ansible_collections.armvirt.cpu.plugins.module_utils import confirm, delivery, libvirt_caps, libvirt_domain
+from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
@@ -241,6 +292,7 @@ ARGUMENT_SPEC = dict(
     libvirt=dict(type="dict"),
     unmarked_cpu_arg=dict(type="str", choices=["fail", "replace"], default="fail"),
     host=dict(type="str"),
+    **confirm_argument_spec()
 )
 
 
@@ -269,6 +321,35 @@ def plan_request(module, host):
             host, name, len(request.errors), "\n".join("- " + error.message for error in request.errors)),
             errors=[error.as_dict() for error in request.errors], notes=view.notes)
     return request, view
+
+
+def confirm_request(module, host, name, domain_xml, wanted, request, notes):
+    """Have the host's QEMU (the domain's emulator, the accelerator of its type) confirm the ``-cpu`` the edited domain
+    ``wanted`` gives QEMU (``delivery.effective_cpu_arg``: the override for qemu-commandline, the request otherwise)
+    before anything is written, through the same code as armvirt.cpu.cpu_check; fail_json with QEMU's words when it
+    refuses. Check mode asks too (nothing is started for a guest) but does not store the acceptance."""
+    params = module.params
+    cpu_arg = delivery.effective_cpu_arg(wanted, request)
+    if not params["confirm"]:
+        return {"status": "skipped (confirm: false)", "cpu_arg": cpu_arg}
+    try:
+        emulator, accel, kind = confirm.domain_target(domain_xml)
+        if accel is None:
+            return {"status": "skipped (domain type %s)" % kind, "cpu_arg": cpu_arg, "emulator": emulator}
+        req = confirm.parse_cpu_arg(cpu_arg, request.mode, host)
+        result = confirm.confirm(emulator, accel, req, params["timeout"], params["cache_dir"],
+                                 write=not module.check_mode)
+    except (confirm.ConfirmError, validate.FeatureRequestError) as exc:
+        module.fail_json(msg="%s: domain %s was left unchanged: the host's QEMU could not confirm the CPU: %s"
+                         % (host, name, exc), notes=notes)
+    confirmation = {"status": "accepted" if result["accepted"] else "refused", "cpu_arg": result["cpu_arg"],
+                    "emulator": emulator, "accel": accel, "method": result["method"], "cached": result["cached"],
+                    "error": result["error"]}
+    if not result["accepted"]:
+        module.fail_json(msg="%s: domain %s was left unchanged: %s" % (
+            host, name, confirm.refusal_message(result, host, emulator, accel)), confirmation=confirmation,
+            notes=notes)
+    return confirmation
 
 
 def restart_required(conn, uri, name, state, defined_xml):
@@ -301,6 +382,7 @@ def main():
             wanted = delivery.edit_domain(before, request, params["unmarked_cpu_arg"], "%s: domain %s" % (host, name))
         except delivery.DeliveryError as exc:
             module.fail_json(msg=str(exc), notes=view.notes)
+        confirmation = confirm_request(module, host, name, before, wanted, request, view.notes)
         if module.check_mode:
             changed = delivery.signature(before) != delivery.signature(wanted)
             after = wanted if changed else before
@@ -324,7 +406,7 @@ def main():
     result = dict(changed=changed, restart_required=restart,
                   qemu_cpu_arg=delivery.effective_cpu_arg(wanted, request),
                   cpu_xml=delivery.cpu_xml(after), state=state, backend=conn.backend, libvirt_check=view.status,
-                  notes=view.notes)
+                  confirmation=confirmation, notes=view.notes)
     if module._diff:
         result["diff"] = {"before_header": "%s <cpu> (%s)" % (name, uri), "after_header": "%s <cpu> (%s)" % (name, uri),
                           "before": delivery.cpu_xml(before), "after": delivery.cpu_xml(after)}
