@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Which QMP dialect a host's QEMU speaks for Arm CPU properties, and its replies turned into ``props.HostProps``.
 
-Dialects, tried in this order among those ``query-commands`` lists:
+Dialects, tried in this order among those ``query-commands`` lists (the richest first):
 
 1. ``query-arm-cpu-props-info`` (libvirt's RFC): a list of ``{"name", "type", "supported-values": [str]}``.
 2. ``query-cpu-props-info`` (its successor under review, not merged: a guess). Same elements; numeric bounds may come
@@ -13,12 +13,22 @@ Dialects, tried in this order among those ``query-commands`` lists:
 3. ``query-cpu-model-expansion`` (released QEMU), type ``full`` of ``host`` (kvm) or ``max`` (tcg). It gives each
    property's value in that model, not what the host allows, so each boolean is expanded once more with its value
    flipped: QEMU refusing (an error reply), or not taking the value, means only the model's value is allowed.
-   That is N+1 round trips for N booleans. Non-boolean values are only known as they are: integers (the
-   ``SYSREG_*`` u64 series) become type ``number``, strings type ``string``, one supported value each.
+   That is N+1 round trips for N booleans. Strings become type ``string`` with their one value.
+4. ``sysreg``: the same expansion when it carries ``SYSREG_<REG>_<FIELD>`` u64 properties (Red Hat's configurable
+   host model, openEuler): each becomes a ``number`` whose values are what the host kernel's rule for that field
+   allows around the host's value (``sysreg.py``), in hex, with the field and its rule kind kept in the fact. The
+   dialect is named ``sysreg`` when the expansion had any; booleans are read as in 3.
 
 A listed dialect that answers with an error or with no properties gives way to the next one; when none is left the
 result is ``HostProps.unsupported`` with QEMU's words as the reason. Faults (``QMPError`` other than a command error)
-propagate, and a reply of the wrong shape raises ``DialectError`` naming the command and the problem.
+propagate. A reply of an unexpected shape never aborts: what can be read is read, each liberty taken is a warning
+(``HostProps.warnings``, naming the command and the element), and a reply that cannot be read at all (``DialectError``
+inside) makes the reader warn and fall back to the next dialect. Liberties: JSON booleans and integers among
+``supported-values`` (read as on/off and decimal), a single string instead of the list, ``min``/``max`` (or
+``values``) instead of ``supported-values`` in either props-info dialect, a missing ``type`` inferred from the values,
+a member that clashes with the fact's own or nests too deeply dropped, an expansion property of no readable value
+left out, a malformed flip reply taken as a refusal, an unreadable ``query-version`` as an unknown version and an
+unreadable ``query-commands`` as "try every dialect".
 
 Measured with Debian's QEMU 7.2.22, ``-machine none,accel=tcg``, model ``max`` (21 booleans, all true except
 ``pauth-impdef``); each flip is one expansion from the defaults, so dependencies show up as refusals:
@@ -40,10 +50,12 @@ Measured with Debian's QEMU 7.2.22, ``-machine none,accel=tcg``, model ``max`` (
 
 import re
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import props, qmp, rules
+from ansible_collections.armvirt.cpu.plugins.module_utils import props, qmp, rules, sysreg
 
-DIALECTS = ("query-arm-cpu-props-info", "query-cpu-props-info", "query-cpu-model-expansion")
-EXPANSION = DIALECTS[2]
+DIALECTS = ("query-arm-cpu-props-info", "query-cpu-props-info", "sysreg", "query-cpu-model-expansion")
+EXPANSION = DIALECTS[3]
+SYSREG = DIALECTS[2]
+COMMANDS = {name: EXPANSION if name == SYSREG else name for name in DIALECTS}
 MODEL_FOR_ACCEL = {"kvm": "host", "tcg": "max"}
 # The member of a property that names values QEMU accepts only together with another setting (see _conditional).
 CONDITIONAL = "conditional_values"
@@ -58,7 +70,8 @@ MAX_EXTRA_DEPTH = 32
 
 
 class DialectError(qmp.QMPError):
-    """A reply of the wrong shape: a dialect's contract broken, not a wire fault. Names the command and problem."""
+    """A reply that cannot be read at all: a dialect's contract broken, not a wire fault. Names the command and
+    the problem. ``read_host_props`` turns it into a warning and the next dialect."""
 
     def __init__(self, command, problem):
         super(DialectError, self).__init__("%s gave a malformed reply: %s" % (command, problem))
@@ -66,70 +79,102 @@ class DialectError(qmp.QMPError):
         self.problem = problem
 
 
+class _Reading(object):
+    """One read of a host: the client, the model and the warnings collected on the way."""
+
+    def __init__(self, client, model):
+        self.client = client
+        self.model = model
+        self.warnings = []
+        self.sysreg = False
+
+    def warn(self, command, text):
+        self.warnings.append("%s: %s" % (command, text))
+
+
 def read_host_props(client, accel):
     """What the QEMU behind ``client`` (anything with ``execute(command, arguments=None)``) offers under ``accel``."""
     model = MODEL_FOR_ACCEL.get(accel)
     if model is None:
         raise ValueError("accel must be one of %s, not %r" % (", ".join(sorted(MODEL_FOR_ACCEL)), accel))
-    version, package = _read_version(client)
-    available = _read_commands(client)
+    reading = _Reading(client, model)
+    version, package = _read_version(reading)
+    available = _read_commands(reading)
     reasons = []
     for dialect in DIALECTS:
-        if dialect not in available:
-            continue
+        command = COMMANDS[dialect]
+        if dialect == SYSREG or (available is not None and command not in available):
+            continue   # the expansion reader names the sysreg dialect itself
         try:
-            properties, cpu_model = _READERS[dialect](client, model)
+            properties, cpu_model = _READERS[dialect](reading)
         except qmp.QMPCommandError as err:
             reasons.append("%s refused (%s): %s" % (err.command, err.error_class, err.desc))
             continue
+        except DialectError as err:
+            reading.warn(err.command, "%s; falling back to the next dialect" % err.problem)
+            reasons.append(str(err))
+            continue
         if properties:
-            return props.HostProps(True, dialect, properties, version, package, cpu_model)
-        reasons.append("%s reported no properties" % dialect)
+            name = SYSREG if dialect == EXPANSION and reading.sysreg else dialect
+            return props.HostProps(True, name, properties, version, package, cpu_model, warnings=reading.warnings)
+        reasons.append("%s reported no properties" % command)
     if not reasons:
-        reasons.append("QEMU %s has none of the commands %s" % (version, ", ".join(DIALECTS)))
-    return props.HostProps.unsupported("; ".join(reasons), version, package)
+        reasons.append("QEMU %s has none of the commands %s" % (version, ", ".join(sorted(set(COMMANDS.values())))))
+    return props.HostProps.unsupported("; ".join(reasons), version, package, reading.warnings)
 
 
-def _read_version(client):
-    """("major.minor.micro", package or None) from query-version."""
+def _read_version(reading):
+    """("major.minor.micro", package or None) from query-version; (None, None) with a warning when unreadable."""
     command = "query-version"
-    reply = _expect(command, client.execute(command), dict, "the reply")
-    numbers = _expect(command, reply.get("qemu"), dict, "member 'qemu'")
-    parts = [_expect(command, numbers.get(key), int, "qemu." + key) for key in ("major", "minor", "micro")]
-    if min(parts) < 0:
-        raise DialectError(command, "negative version number in %r" % (numbers,))
+    reply = reading.client.execute(command)
+    try:
+        reply = _expect(command, reply, dict, "the reply")
+        numbers = _expect(command, reply.get("qemu"), dict, "member 'qemu'")
+        parts = [_expect(command, numbers.get(key), int, "qemu." + key) for key in ("major", "minor", "micro")]
+        if min(parts) < 0:
+            raise DialectError(command, "negative version number in %r" % (numbers,))
+    except DialectError as err:
+        reading.warn(command, "%s; the QEMU version is unknown" % err.problem)
+        return None, None
     package = reply.get("package")
-    if package is not None:
-        _expect(command, package, str, "member 'package'")
+    if package is not None and not isinstance(package, str):
+        reading.warn(command, "member 'package' should be a string, not %s; left out" % _kind(package))
+        package = None
     return "%d.%d.%d" % tuple(parts), package
 
 
-def _read_commands(client):
+def _read_commands(reading):
+    """The command names, or None (try every dialect) with a warning when the reply cannot be read."""
     command = "query-commands"
-    reply = _expect(command, client.execute(command), list, "the reply")
-    names = set()
-    for index, element in enumerate(reply):
-        element = _expect(command, element, dict, "element %d" % index)
-        names.add(_expect(command, element.get("name"), str, "name of element %d" % index))
+    reply = reading.client.execute(command)
+    try:
+        _expect(command, reply, list, "the reply")
+        names = set()
+        for index, element in enumerate(reply):
+            element = _expect(command, element, dict, "element %d" % index)
+            names.add(_expect(command, element.get("name"), str, "name of element %d" % index))
+    except DialectError as err:
+        reading.warn(command, "%s; trying every dialect" % err.problem)
+        return None
     return names
 
 
-def _read_arm_props_info(client, model):
+def _read_arm_props_info(reading):
     command = DIALECTS[0]
-    return _parse_props_info(command, client.execute(command), bounds=False), None
+    return _parse_props_info(reading, command, reading.client.execute(command)), None
 
 
-def _read_cpu_props_info(client, model):
+def _read_cpu_props_info(reading):
     """Dialect 2, liberal about its unsettled shape: optional model argument, list or {"model", "props"} reply."""
     command = DIALECTS[1]
     cpu_model = None
     try:
-        reply = client.execute(command)
+        reply = reading.client.execute(command)
     except qmp.QMPCommandError as err:
         if "'model'" not in str(err.desc):
             raise
-        reply = client.execute(command, {"model": {"name": model}})
-        cpu_model = model
+        reply = reading.client.execute(command, {"model": {"name": reading.model}})
+        cpu_model = reading.model
     if isinstance(reply, dict):
         said = reply.get("model")
         if isinstance(said, dict):
@@ -137,11 +182,11 @@ def _read_cpu_props_info(client, model):
         if said is not None:
             cpu_model = _expect(command, said, str, "member 'model'")
         reply = _expect(command, reply.get("props"), list, "member 'props'")
-    return _parse_props_info(command, reply, bounds=True), cpu_model
+    return _parse_props_info(reading, command, reply), cpu_model
 
 
-def _parse_props_info(command, reply, bounds):
-    """Elements of dialects 1 and 2 as Properties; unknown types and members are kept, bad shapes raise."""
+def _parse_props_info(reading, command, reply):
+    """Elements of dialects 1 and 2 as Properties, read as liberally as they can be (see the module docstring)."""
     _expect(command, reply, list, "the reply")
     properties = {}
     for index, element in enumerate(reply):
@@ -149,74 +194,141 @@ def _parse_props_info(command, reply, bounds):
         name = _check_name(command, element.pop("name", None), "element %d" % index)
         if name in properties:
             raise DialectError(command, "property %r is listed twice" % name)
-        where = "property %r" % name
-        type_ = _expect(command, element.pop("type", None), str, "type of " + where)
-        values = element.pop("supported-values", None)
-        if values is not None:
-            values = _expect(command, values, list, "supported-values of " + where)
-            for value in values:
-                _expect(command, value, str, "a supported value of " + where)
-        if bounds and ("min" in element or "max" in element):
-            low = _expect(command, element.pop("min", None), int, "min of " + where)
-            high = _expect(command, element.pop("max", None), int, "max of " + where)
-            if low > high:
-                raise DialectError(command, "%s has min %d above max %d" % (where, low, high))
-            values = (values or []) + [props.format_range(low, high)]
-        if values is None:
-            raise DialectError(command, "%s has no supported-values" % where)
-        default = element.pop("default", None)
-        if default is not None:
-            default = _scalar(command, default, "default of " + where)
-        clashes = _FACT_KEYS.intersection(element)
-        if clashes:
-            raise DialectError(command, "%s has member %s, which the fact reserves" % (where, sorted(clashes)[0]))
-        for key, value in element.items():
-            if _too_deep(value, MAX_EXTRA_DEPTH):
-                raise DialectError(command, "member %r of %s nests deeper than %d levels"
-                                   % (key, where, MAX_EXTRA_DEPTH))
-        properties[name] = props.Property(name, type_, values, default, element)
+        properties[name] = _read_element(reading, command, "element %d (%s)" % (index, name), name, element)
     return properties
 
 
-def _read_expansion(client, model):
-    """Dialect 3: the model's values, and for each boolean whether QEMU accepts the other value too."""
-    current = _expand(client, model)
+def _read_element(reading, command, where, name, element):
+    type_ = element.pop("type", None)
+    raw_values = element.pop("supported-values", None)
+    values = None if raw_values is None else _values(reading, command, where, raw_values)
+    low, high = element.pop("min", None), element.pop("max", None)
+    if low is not None or high is not None:
+        low = _expect(command, low, int, "min of " + where)
+        high = _expect(command, high, int, "max of " + where)
+        if low > high:
+            raise DialectError(command, "%s has min %d above max %d" % (where, low, high))
+        if command == DIALECTS[0]:
+            reading.warn(command, "%s gives min/max instead of supported-values; read as %d-%d" % (where, low, high))
+        values = (values or []) + [props.format_range(low, high)]
+    if values is None and "values" in element:
+        values = _values(reading, command, where, element.pop("values"))
+        reading.warn(command, "%s gives 'values' instead of 'supported-values'; read them" % where)
+    default = element.pop("default", None)
+    if default is not None and not isinstance(default, (bool, int, str)):
+        reading.warn(command, "%s has a default of %s; left out" % (where, _kind(default)))
+        default = None
+    if values is None:
+        if isinstance(default, int) and not isinstance(default, bool) and sysreg.parse_name(name):
+            reading.warn(command, "%s has no supported-values; read by its field's kernel rule" % where)
+            return sysreg.read_property(name, default)
+        raise DialectError(command, "%s has no supported-values" % where)
+    if type_ is None:
+        type_ = _infer_type(raw_values, values)
+        reading.warn(command, "%s has no type; read as %s" % (where, type_))
+    type_ = _expect(command, type_, str, "type of " + where)
+    if default is not None:
+        default = _scalar(command, default, "default of " + where)
+    for key in sorted(_FACT_KEYS.intersection(element)):
+        reading.warn(command, "%s has member %s, which the fact reserves; left out" % (where, key))
+        del element[key]
+    for key in sorted(element):
+        if _too_deep(element[key], MAX_EXTRA_DEPTH):
+            reading.warn(command, "%s: member %r nests deeper than %d levels; left out" % (where, key, MAX_EXTRA_DEPTH))
+            del element[key]
+    return props.Property(name, type_, values, default, element)
+
+
+def _values(reading, command, where, raw):
+    """supported-values as strings: JSON booleans as on/off and integers in decimal (each a warning); a single
+    string as a one-element list; anything else is unreadable."""
+    if isinstance(raw, str):
+        reading.warn(command, "%s gives supported-values as one string; read as a list of it" % where)
+        return [raw]
+    _expect(command, raw, list, "supported-values of " + where)
+    values = []
+    for value in raw:
+        if isinstance(value, str):
+            values.append(value)
+        elif isinstance(value, (bool, int)):
+            values.append(_scalar(command, value, where))
+        else:
+            raise DialectError(command, "a supported value of %s should be a string, not %s" % (where, _kind(value)))
+    coerced = [value for value in raw if not isinstance(value, str)]
+    if coerced:
+        reading.warn(command, "%s lists %s among supported-values; read as strings" % (
+            where, " and ".join(sorted({"JSON booleans" if isinstance(v, bool) else "integers" for v in coerced}))))
+    return values
+
+
+def _infer_type(raw, values):
+    if isinstance(raw, list) and raw and all(isinstance(value, bool) for value in raw):
+        return props.BOOL_TYPE
+    if values and all(props.bool_word(value) for value in values):
+        return props.BOOL_TYPE
+    ranges, names = props.split_number_values(values)
+    return props.NUMBER_TYPE if ranges and not names else props.STRING_TYPE
+
+
+def _read_expansion(reading):
+    """Dialects 3 and 4: the model's values, for each boolean whether QEMU accepts the other value too, SYSREG_
+    fields by their kernel rule."""
+    current = _expand(reading.client, reading.model)
     properties = {}
     for name in sorted(current):
         value = current[name]
-        _check_name(EXPANSION, name, "model %r" % model)
+        if not (isinstance(name, str) and _NAME_RE.fullmatch(name)):
+            reading.warn(EXPANSION, "model %r: property name %r is not made of letters, digits, '.', '_' and '-'; "
+                                    "left out" % (reading.model, name))
+            continue
         if isinstance(value, bool):
-            allowed = {value}
-            if _accepts(client, model, name, {name: not value}):
-                allowed.add(not value)
-            conditional = {} if (not value) in allowed else _conditional(client, model, name, not value, current)
-            if conditional:
-                allowed.add(not value)
-            values = [word for flag, word in ((True, props.ON), (False, props.OFF)) if flag in allowed]
-            extra = {CONDITIONAL: conditional} if conditional else None
-            properties[name] = props.Property(name, props.BOOL_TYPE, values, _scalar(EXPANSION, value, name), extra)
-        else:
-            text = _scalar(EXPANSION, value, "property %r" % name)
+            properties[name] = _read_boolean(reading, name, value, current)
+        elif isinstance(value, int) and sysreg.parse_name(name) and value >= 0:
+            reading.sysreg = True
+            properties[name] = sysreg.read_property(name, value)
+        elif isinstance(value, (int, str)):
+            text = str(value)
             type_ = props.STRING_TYPE if isinstance(value, str) else props.NUMBER_TYPE
             properties[name] = props.Property(name, type_, [text], text)
-    return properties, model
+        else:
+            reading.warn(EXPANSION, "model %r: property %r has a value of %s; left out" % (
+                reading.model, name, _kind(value)))
+    return properties, reading.model
 
 
-def _accepts(client, model, name, settings):
-    """Whether QEMU expands ``model`` with ``settings`` and gives ``name`` the value asked for."""
+def _read_boolean(reading, name, value, current):
+    allowed = {value}
+    if _accepts(reading, name, {name: not value}):
+        allowed.add(not value)
+    conditional = {} if (not value) in allowed else _conditional(reading, name, not value, current)
+    if conditional:
+        allowed.add(not value)
+    values = [word for flag, word in ((True, props.ON), (False, props.OFF)) if flag in allowed]
+    extra = {CONDITIONAL: conditional} if conditional else None
+    return props.Property(name, props.BOOL_TYPE, values, _scalar(EXPANSION, value, name), extra)
+
+
+def _accepts(reading, name, settings):
+    """Whether QEMU expands the model with ``settings`` and gives ``name`` the value asked for; a reply that cannot
+    be read counts as a refusal, with a warning."""
     try:
-        expanded = _expand(client, model, settings)
+        expanded = _expand(reading.client, reading.model, settings)
     except qmp.QMPCommandError:
+        return False
+    except DialectError as err:
+        reading.warn(EXPANSION, "expanding with %s: %s; taken as a refusal" % (
+            ",".join("%s=%s" % (key, "on" if flag else "off") for key, flag in sorted(settings.items())),
+            err.problem))
         return False
     return expanded.get(name) is settings[name]
 
 
-def _conditional(client, model, name, value, current):
+def _conditional(reading, name, value, current):
     """``{word: {"with": {other: word}, "rule": id}}`` when QEMU refuses ``name=value`` alone but accepts it together
     with a setting the rule model names (``sveN=off`` with ``sve=off``); empty otherwise."""
     word = props.ON if value else props.OFF
     for (other, other_word), rule_id in sorted(rules.companions(name, word, current).items()):
-        if other in current and _accepts(client, model, name, {name: value, other: other_word == props.ON}):
+        if other in current and _accepts(reading, name, {name: value, other: other_word == props.ON}):
             return {word: {"with": {other: other_word}, "rule": rule_id}}
     return {}
 
@@ -231,7 +343,7 @@ def _expand(client, model, flip=None):
     return _expect(EXPANSION, expanded.get("props", {}), dict, "member 'model.props'")
 
 
-_READERS = {DIALECTS[0]: _read_arm_props_info, DIALECTS[1]: _read_cpu_props_info, DIALECTS[2]: _read_expansion}
+_READERS = {DIALECTS[0]: _read_arm_props_info, DIALECTS[1]: _read_cpu_props_info, EXPANSION: _read_expansion}
 
 
 def _kind(value):

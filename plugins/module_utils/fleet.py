@@ -167,25 +167,30 @@ def _intersect(kinds):
             if not values:
                 break
         if values:
-            extra = _common_conditions(prop.extra, [kind.props.properties[name] for kind in kinds[1:]], values)
+            extra = _common_extra(prop.extra, [kind.props.properties[name] for kind in kinds[1:]], values)
             common[name] = propmodel.Property(name, prop.type, values, default, extra)
         else:
             empty.append(name)
     return common, missing, sorted(empty)
 
 
-def _common_conditions(extra, others, values):
-    """The first kind's extra members, with ``conditional_values`` over every kind: a value the fleet keeps is
-    conditional when it is conditional on any member (``rules.py`` holds the request to the condition)."""
+def _common_extra(extra, others, values):
+    """The extra members every kind agrees on (a SYSREG_ field's ``host_value`` differs from host to host, its
+    ``rule`` does not), with ``conditional_values`` over every kind: a value the fleet keeps is conditional when it is
+    conditional on any member (``rules.py`` holds the request to the condition)."""
     conditional = {}
     for prop_extra in [extra] + [other.extra for other in others]:
         for value, condition in (prop_extra.get(CONDITIONAL) or {}).items():
             if value in values:
                 conditional.setdefault(value, condition)
-    merged = {key: member for key, member in extra.items() if key != CONDITIONAL}
+    merged = {key: member for key, member in extra.items()
+              if key != CONDITIONAL and all(other.extra.get(key, _ABSENT) == member for other in others)}
     if conditional:
         merged[CONDITIONAL] = dict(sorted(conditional.items()))
     return merged
+
+
+_ABSENT = object()
 
 
 @functools.lru_cache(maxsize=65536)
@@ -311,7 +316,7 @@ def richest_value(prop):
     if prop.type == propmodel.NUMBER_TYPE:
         ranges, values = propmodel.split_number_values(values)
         if ranges:
-            return str(max(high for _low, high in ranges))
+            return prop.render_number(max(high for _low, high in ranges))
     rich = [value for value in values if value.lower() != propmodel.OFF]
     return (rich or values or [None])[-1]
 

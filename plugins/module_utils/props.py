@@ -78,7 +78,9 @@ def _int_bound(text):
     return int(text, 16) if text[:2].lower() == "0x" else int(text, 10)
 
 
-def format_range(low, high):
+def format_range(low, high, hexadecimal=False):
+    if hexadecimal:
+        return "0x%x" % low if low == high else "0x%x-0x%x" % (low, high)
     return str(low) if low == high else "%d-%d" % (low, high)
 
 
@@ -116,7 +118,8 @@ class Property(object):
     def match(self, value):
         """The host's spelling of ``value`` when the host accepts it, else None.
 
-        number: an integer inside a listed range, rendered in decimal, or a named value (e.g. "off");
+        number: an integer inside a listed range, rendered in decimal (in hex where the host lists its numbers in
+        hex), or a named value (e.g. "off");
         bool: on/off and their spellings; string: case-insensitive (QEMU matches named values so);
         any other type: exact match of a listed string.
         Raises ValueError for a number written with a leading zero, since that is a mistake, not a miss.
@@ -130,7 +133,7 @@ class Property(object):
                     raise
                 return _match_name(value, names)
             if any(low <= number <= high for low, high in ranges):
-                return str(number)
+                return self.render_number(number)
             return None
         if self.type == BOOL_TYPE:
             word = bool_word(value)
@@ -140,6 +143,10 @@ class Property(object):
         if self.type == STRING_TYPE:
             return _match_name(value, self.supported_values)
         return value if value in self.supported_values else None
+
+    def render_number(self, number):
+        """``number`` as this host writes its numbers: hex where it lists them in hex (SYSREG_ fields), else decimal."""
+        return "0x%x" % number if _hex_listed(self.supported_values) else str(number)
 
     def allows_on(self):
         return self._allows_bool(ON)
@@ -165,7 +172,7 @@ class Property(object):
                 for their_low, their_high in theirs:
                     common_low, common_high = max(low, their_low), min(high, their_high)
                     if common_low <= common_high:
-                        values.append(format_range(common_low, common_high))
+                        values.append(format_range(common_low, common_high, _hex_listed(self.supported_values)))
             folded = {name.lower() for name in their_names}
             values.extend(name for name in my_names if name.lower() in folded)
         elif self.type in (STRING_TYPE, BOOL_TYPE):
@@ -199,6 +206,16 @@ class Property(object):
         return tuple(sorted(set(self.supported_values)))
 
 
+def _hex_listed(values):
+    """Whether a number property's numbers are all written in hex (the SYSREG_ fields): then a match is rendered in
+    hex too, as the host and QEMU's documentation write them (``SYSREG_ID_AA64ISAR0_EL1_AES=0x1``)."""
+    numbers = [value for value in values if value[:1].isdigit()]
+    return bool(numbers) and all(_RANGE_OR_HEX_RE.match(value) for value in numbers)
+
+
+_RANGE_OR_HEX_RE = re.compile(r"^\s*0[xX][0-9a-fA-F]+(\s*-\s*0[xX][0-9a-fA-F]+)?\s*$")
+
+
 def _fold(type_, value):
     if type_ == BOOL_TYPE:
         return bool_word(value) or value
@@ -216,10 +233,12 @@ def _match_name(value, names):
 class HostProps(object):
     """What one QEMU on one host offers: the dialect it spoke and its properties by name."""
 
-    __slots__ = ("supported", "dialect", "qemu_version", "qemu_package", "cpu_model", "reason", "properties")
+    __slots__ = ("supported", "dialect", "qemu_version", "qemu_package", "cpu_model", "reason", "properties",
+                 "warnings")
+    _COMPARED = __slots__[:-1]   # warnings say how a reply was read, not what the host offers
 
     def __init__(self, supported, dialect, properties=None, qemu_version=None, qemu_package=None,
-                 cpu_model=None, reason=None):
+                 cpu_model=None, reason=None, warnings=()):
         self.supported = supported
         self.dialect = dialect
         self.properties = dict(properties or {})
@@ -227,14 +246,15 @@ class HostProps(object):
         self.qemu_package = qemu_package
         self.cpu_model = cpu_model
         self.reason = reason
+        self.warnings = list(warnings)
 
     @classmethod
-    def unsupported(cls, reason, qemu_version=None, qemu_package=None):
-        return cls(False, None, {}, qemu_version, qemu_package, None, reason)
+    def unsupported(cls, reason, qemu_version=None, qemu_package=None, warnings=()):
+        return cls(False, None, {}, qemu_version, qemu_package, None, reason, warnings)
 
     def __eq__(self, other):
         return isinstance(other, HostProps) and all(
-            getattr(self, slot) == getattr(other, slot) for slot in self.__slots__)
+            getattr(self, slot) == getattr(other, slot) for slot in self._COMPARED)
 
     def __repr__(self):
         return "HostProps(supported=%r, dialect=%r, %d properties)" % (

@@ -38,6 +38,15 @@ _QEMU_PAUTH = _QEMU_DOC + " (pauth, pauth-impdef, pauth-qarma3); target/arm/cpu6
 _ARM_ID = "Arm ARM, ID register field descriptions (Arm's published Registers.json)"
 
 
+# The pointer-authentication fields as the valued dialects name them and as SYSREG_ properties: (address, generic)
+# pairs of one algorithm each (QARMA5, IMPDEF, QARMA3).
+_PAUTH_PAIRS = tuple(
+    pair for prefix, isar1, isar2 in (("hw_prop_", "", ""), ("SYSREG_", "ID_AA64ISAR1_EL1_", "ID_AA64ISAR2_EL1_"))
+    for pair in ((prefix + isar1 + "APA", prefix + isar1 + "GPA"), (prefix + isar1 + "API", prefix + isar1 + "GPI"),
+                 (prefix + isar2 + "APA3", prefix + isar2 + "GPA3")))
+_PAUTH_FIELDS = tuple(name for pair in _PAUTH_PAIRS for name in pair)
+
+
 class Rule(collections.namedtuple("Rule", "id kind accels source summary params")):
     """One relation between properties: a stable ``id`` to branch on, the engine ``kind`` that evaluates
     ``params``, the accelerators it holds for, where it comes from and what it says."""
@@ -76,25 +85,23 @@ RULES = (
          "feature flag gates them",
          "The SVE ID fields describe the SVE the vCPU has: a field showing SVE needs sve=on, a field hiding it "
          "(off) needs sve=off.",
-         {"switch": "sve", "fields": {"feat_SVE": ("0", "off"), "hw_prop_SVEver": ("off",)}, "absent_needs_off": True}),
+         {"switch": "sve", "fields": {"feat_SVE": ("0", "off"), "hw_prop_SVEver": ("off",),
+                                      "SYSREG_ID_AA64PFR0_EL1_SVE": ("0",)}, "absent_needs_off": True}),
     Rule("pmu-fields-need-pmu", "gate", ACCELS, _ARM_ID + " ID_AA64DFR0_EL1.PMUVer; KVM's PMUv3 vCPU feature flag "
          "gates it",
          "PMUVer describes the PMU the vCPU has: a PMU version needs pmu=on, PMUVer off or 0 needs pmu=off.",
-         {"switch": "pmu", "fields": {"hw_prop_PMUVer": ("0", "off")}, "absent_needs_off": True}),
+         {"switch": "pmu", "fields": {"hw_prop_PMUVer": ("0", "off"), "SYSREG_ID_AA64DFR0_EL1_PMUVer": ("0",)},
+          "absent_needs_off": True}),
     Rule("pauth-fields-need-pauth", "gate", ACCELS, _ARM_ID + " ID_AA64ISAR1_EL1.APA/API/GPA/GPI, "
          "ID_AA64ISAR2_EL1.APA3/GPA3; KVM's address and generic authentication vCPU flags gate them",
          "The pointer-authentication ID fields describe the algorithm the vCPU has: a present algorithm needs "
          "pauth=on; pauth=off needs every algorithm field off or 0.",
-         {"switch": "pauth", "fields": {name: ("0", "off") for name in (
-             "hw_prop_APA", "hw_prop_API", "hw_prop_APA3", "hw_prop_GPA", "hw_prop_GPI", "hw_prop_GPA3")},
-          "switch_needs_one": True}),
+         {"switch": "pauth", "fields": {name: ("0", "off") for name in _PAUTH_FIELDS}, "switch_needs_one": True}),
     Rule("pauth-algorithm-pairs", "algorithm-pairs", ACCELS, _ARM_ID + " (FEAT_PACQARMA5: APA and GPA; "
          "FEAT_PACIMP: API and GPI; FEAT_PACQARMA3: APA3 and GPA3)",
          "Pointer authentication uses one algorithm, shown in an address field and a generic field: both present "
          "or both absent, and at most one algorithm.",
-         {"pairs": (("hw_prop_APA", "hw_prop_GPA"), ("hw_prop_API", "hw_prop_GPI"),
-                    ("hw_prop_APA3", "hw_prop_GPA3")),
-          "absent": ("0", "off")}),
+         {"pairs": _PAUTH_PAIRS, "absent": ("0", "off")}),
 )
 RULE_IDS = tuple(rule.id for rule in RULES)
 BY_ID = {rule.id: rule for rule in RULES}
@@ -166,11 +173,17 @@ class _View(object):
         return None
 
     def present(self, name, absent):
-        """True/False whether the field shows its feature, None when unknown or not reported."""
+        """True/False whether the field shows its feature, None when unknown or not reported. Numbers compare as
+        numbers (``0x0`` is ``0``)."""
         value = self.value(name)
         if value is None:
             return None
-        return value.lower() not in absent
+        if value.lower() in absent:
+            return False
+        try:
+            return propmodel.parse_int(value) not in {int(word) for word in absent if word.isdigit()}
+        except ValueError:
+            return True
 
 
 def _fold(prop, value):

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.module_utils import rules as rulemodel
+from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
 
 POLICIES = ("force", "require", "optional", "disable", "forbid")
 DEFAULT_POLICY = "require"
@@ -275,8 +276,8 @@ def _check_against_host(name, prop, policy, value, host_props, fail):
             fail("leading-zero", "%s=%s is refused: %s; supported values: %s." % (name, value, exc, shown_allowed))
             return None
         if rendered is None:
-            fail("value-not-supported", "%s=%s is not supported; supported values (%s): %s."
-                 % (name, value, prop.type, shown_allowed))
+            fail("value-not-supported", "%s=%s is not supported; supported values (%s): %s.%s"
+                 % (name, value, prop.type, shown_allowed, sysreg.rule_text(prop.extra)))
         elif not is_token(rendered):
             # the host's spelling is what gets rendered, and a case-insensitive match can reach a value that is no
             # token: "k" matches a listed KELVIN SIGN (U+212A), whose lower() is "k"

@@ -147,6 +147,8 @@ def main():
     except (collect.CollectError, cache.CacheError) as exc:
         module.fail_json(msg=str(exc), path=path)
 
+    for warning in host_props.warnings:   # liberties taken with an unexpected reply (dialects.py)
+        module.warn(warning)
     fact = host_props.to_fact(params["accel"], params["emulator"], source)
     module.exit_json(changed=changed, path=path, status=info["status"], ansible_facts={"arm_cpu_props": fact},
                      diff=dict(before=before, after=after, before_header=path, after_header=path))

@@ -166,6 +166,8 @@ def main():
             params["qmp_socket"])
     except collect.CollectError as exc:
         module.fail_json(msg=str(exc))
+    for warning in host_props.warnings:   # liberties taken with an unexpected reply (dialects.py)
+        module.warn(warning)
     emulator = None if params["qmp_socket"] else params["emulator"]
     result = dict(changed=False, ansible_facts={"arm_cpu_props": host_props.to_fact(params["accel"], emulator, source)})
     if cache_info is not None:

@@ -1,0 +1,180 @@
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``SYSREG_<REG>_<FIELD>`` properties: which values the host kernel lets a VMM give an ID-register field.
+
+Red Hat's configurable host model (QEMU, in review in 2026; shipped downstream by openEuler) exposes one uint64
+property per ID-register field that the host kernel reports writable, e.g. ``SYSREG_ID_AA64ISAR0_EL1_AES``, whose
+value in an expansion of ``host`` is the host's. What a guest may be given instead is the kernel's rule for that
+field: KVM's ``arm64_check_features`` (``arch/arm64/kvm/sys_regs.c``) accepts a value when the field's
+``arm64_ftr_safe_value`` (``arch/arm64/kernel/cpufeature.c``) of the value and the host's is the value itself:
+
+- ``lower-safe``: any value up to the host's (``FTR_LOWER_SAFE``);
+- ``exact``: the host's value or the field's safe value (``FTR_EXACT``);
+- ``higher-safe``: the host's value or above (``FTR_HIGHER_SAFE``);
+- ``higher-or-zero-safe``: 0, or the host's value or above (``FTR_HIGHER_OR_ZERO_SAFE``);
+
+and signed fields (``S_ARM64_FTR_BITS``) compare as signed 4-bit numbers, where 0xf (-1) means "not implemented",
+below every implemented value. KVM's own special cases: ``ID_AA64DFR0_EL1.DebugVer`` may be lowered but not below
+6 (Armv8 debug), and ``PMUVer`` may be lowered to another PMUv3 version or to 0, never to IMPDEF (0xf).
+
+:data:`FIELDS` is the table this collection supports, with register and field names as in Arm's published register
+data (Registers.json). A ``SYSREG_`` property outside it is kept as exactly its host value, never guessed; so are
+ASIDBits and VMIDBits, which KVM does not let a VMM write (QEMU should not offer them at all).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+
+LOWER_SAFE, EXACT, HIGHER_SAFE, HIGHER_OR_ZERO_SAFE = "lower-safe", "exact", "higher-safe", "higher-or-zero-safe"
+HOST_ONLY = "host-value"   # not in the table: the host's value and nothing else
+KINDS = (LOWER_SAFE, EXACT, HIGHER_SAFE, HIGHER_OR_ZERO_SAFE)
+SOURCE = ("Linux arch/arm64/kernel/cpufeature.c (ARM64_FTR_BITS tables, arm64_ftr_safe_value) and "
+          "arch/arm64/kvm/sys_regs.c (arm64_check_features, set_id_aa64dfr0_el1)")
+
+_NAME_RE = re.compile(r"^SYSREG_((?:ID_[A-Z0-9]+|CTR|DCZID|MIDR|REVIDR|AIDR)_EL[0-3])_([A-Za-z0-9_]+)$")
+
+
+class Field(collections.namedtuple("Field", "register name kind width signed safe floor encodings")):
+    """One ID-register field and the kernel's rule for it. ``safe`` is FTR_EXACT's safe value, ``floor`` the
+    lowest value KVM takes for a lowerable field, ``encodings`` the values that exist (None: every value)."""
+
+    __slots__ = ()
+
+    @property
+    def label(self):
+        return "%s.%s" % (self.register, self.name)
+
+
+def _fields(register, rows):
+    return [Field(register, name, kind, width, signed, safe, floor, encodings)
+            for name, kind, width, signed, safe, floor, encodings in rows]
+
+
+def _l(name, width=4, signed=False, floor=0, encodings=None):
+    return (name, LOWER_SAFE, width, signed, 0, floor, encodings)
+
+
+def _e(name, safe=0, width=4):
+    return (name, EXACT, width, False, safe, 0, None)
+
+
+_TABLE = (
+    _fields("ID_AA64ISAR0_EL1", [_l(name) for name in (
+        "RNDR", "TLB", "TS", "FHM", "DP", "SM4", "SM3", "SHA3", "RDM", "Atomic", "CRC32", "SHA2", "SHA1", "AES")])
+    + _fields("ID_AA64ISAR1_EL1", [_l(name) for name in (
+        "I8MM", "DGH", "BF16", "SPECRES", "SB", "FRINTTS", "GPI", "GPA", "LRCPC", "FCMA", "JSCVT", "DPB")]
+        + [_e("API"), _e("APA")])
+    + _fields("ID_AA64ISAR2_EL1", [_l(name) for name in ("CSSC", "RPRFM", "GPA3", "RPRES", "WFxT")]
+              + [("BC", HIGHER_SAFE, 4, False, 0, 0, None), _e("APA3")])
+    + _fields("ID_AA64PFR0_EL1", [_l(name) for name in (
+        "CSV3", "CSV2", "DIT", "AMU", "MPAM", "SEL2", "SVE", "RAS", "GIC", "EL3", "EL2")]
+        + [_l("EL1", floor=1), _l("EL0", floor=1), _l("AdvSIMD", signed=True), _l("FP", signed=True)])
+    + _fields("ID_AA64PFR1_EL1", [_l(name) for name in ("SME", "MPAM_frac", "RAS_frac", "MTE", "SSBS", "BT")])
+    + _fields("ID_AA64ZFR0_EL1", [_l(name) for name in (
+        "F64MM", "F32MM", "I8MM", "SM4", "SHA3", "BF16", "BitPerm", "AES", "SVEver")])
+    + _fields("ID_AA64MMFR0_EL1", [_l(name) for name in (
+        "ECV", "FGT", "ExS", "TGran16", "BigEndEL0", "SNSMem", "BigEnd", "PARange")]
+        + [_l("TGran4", signed=True), _l("TGran64", signed=True),
+           _e("TGran4_2", safe=1), _e("TGran64_2", safe=1), _e("TGran16_2", safe=1)])
+    + _fields("ID_AA64MMFR1_EL1", [_l(name) for name in (
+        "TIDCP1", "AFP", "ETS", "TWED", "XNX", "PAN", "LO", "HPDS", "VH", "HAFDBS")]
+        + [("SpecSEI", HIGHER_SAFE, 4, False, 0, 0, None)])
+    + _fields("ID_AA64MMFR2_EL1", [_l(name) for name in (
+        "E0PD", "EVT", "BBM", "TTL", "FWB", "IDS", "AT", "ST", "NV", "CCIDX", "VARange", "IESB", "LSM", "UAO",
+        "CnP")])
+    + _fields("ID_AA64DFR0_EL1", [_l(name) for name in ("PMSVer", "CTX_CMPs", "WRPs", "BRPs")]
+              + [_l("DoubleLock", signed=True), _l("DebugVer", floor=6),
+                 _l("PMUVer", encodings=(0, 1, 4, 5, 6, 7, 8, 9))])
+    + _fields("CTR_EL0", [_l("DIC", width=1), _l("IDC", width=1), _l("DminLine"), _l("IminLine"),
+                          ("CWG", HIGHER_OR_ZERO_SAFE, 4, False, 0, 0, None),
+                          ("ERG", HIGHER_OR_ZERO_SAFE, 4, False, 0, 0, None), _e("L1Ip", safe=2, width=2)])
+)
+FIELDS = {(field.register, field.name.upper()): field for field in _TABLE}
+
+
+def parse_name(name):
+    """``(register, field)`` of a ``SYSREG_<REG>_<FIELD>`` property name, or None for any other name."""
+    match = _NAME_RE.match(name)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def lookup(name):
+    """The table's Field for a property name, or None (not a SYSREG_ name, or a field the table lacks)."""
+    parsed = parse_name(name)
+    return FIELDS.get((parsed[0], parsed[1].upper())) if parsed else None
+
+
+def _signed(value, width):
+    return value - (1 << width) if value >= 1 << (width - 1) else value
+
+
+def allowed(field, host_value):
+    """The raw field values KVM accepts for a guest on a host whose field is ``host_value``, ascending."""
+    top = (1 << field.width) - 1
+    if field.kind == EXACT:
+        values = {host_value, field.safe}
+    elif field.kind == HIGHER_SAFE:
+        values = set(range(host_value, top + 1))
+    elif field.kind == HIGHER_OR_ZERO_SAFE:
+        values = {0} | set(range(host_value, top + 1)) if host_value else {0}
+    elif field.signed:
+        host = _signed(host_value, field.width)
+        values = {value for value in range(top + 1) if field.floor <= _signed(value, field.width) <= host
+                  or _signed(value, field.width) == -1}
+    else:
+        values = set(range(min(field.floor, host_value), host_value + 1))
+        values = {value for value in values if value >= field.floor or value == host_value}
+    if field.encodings is not None:
+        values = {value for value in values if value in field.encodings or value == host_value}
+    return sorted(values)
+
+
+def as_ranges(values):
+    """Ascending integers as the fact's grammar in hex: ``[0, 1, 2, 15]`` is ``["0x0-0x2", "0xf"]``."""
+    ranges = []
+    for value in values:
+        if ranges and value == ranges[-1][1] + 1:
+            ranges[-1][1] = value
+        else:
+            ranges.append([value, value])
+    return ["0x%x" % low if low == high else "0x%x-0x%x" % (low, high) for low, high in ranges]
+
+
+def read_property(name, host_value):
+    """A SYSREG_ property from the host's value: its values by the field's kernel rule, the rule kept in the
+    fact's extra members (``field``, ``rule``, ``signed``, ``host_value``)."""
+    field = lookup(name)
+    if field is None or not 0 <= host_value < (1 << field.width):
+        parsed = parse_name(name)
+        extra = {"rule": HOST_ONLY, "host_value": "0x%x" % host_value}
+        if parsed:
+            extra["field"] = "%s.%s" % parsed
+        return propmodel.Property(name, propmodel.NUMBER_TYPE, ["0x%x" % host_value], "0x%x" % host_value, extra)
+    return propmodel.Property(name, propmodel.NUMBER_TYPE, as_ranges(allowed(field, host_value)),
+                              "0x%x" % host_value, {"field": field.label, "rule": field.kind, "signed": field.signed,
+                                                    "host_value": "0x%x" % host_value})
+
+
+_RULE_WORDS = {
+    LOWER_SAFE: "lower-safe: a guest may have any value up to the host's %s",
+    EXACT: "exact: a guest may have only the host's %s or the field's safe value",
+    HIGHER_SAFE: "higher-safe: a guest may have the host's %s or any higher value",
+    HIGHER_OR_ZERO_SAFE: "higher-or-zero-safe: a guest may have 0, the host's %s or any higher value",
+    HOST_ONLY: "not a field this collection knows the kernel's rule for (or one KVM does not let a VMM write), so "
+               "only the host's %s",
+}
+
+
+def rule_text(extra):
+    """A sentence on the kernel's rule for a SYSREG_ property, from the members ``read_property`` keeps; empty for
+    any other property."""
+    if not isinstance(extra, dict) or extra.get("rule") not in _RULE_WORDS or "host_value" not in extra:
+        return ""
+    signed = " (signed: 0xf is 'not implemented', below every other value)" if extra.get("signed") else ""
+    return " %s is %s%s." % (extra.get("field") or "the field", _RULE_WORDS[extra["rule"]] % extra["host_value"],
+                             signed)
