@@ -163,6 +163,8 @@ def test_rollout_writes_every_good_host_and_nothing_for_the_failing_ones(fleet):
         assert records[host]["delivery"] == "qemu-commandline"   # this machine's libvirt has no <feature value>
         assert fleet.written(host) == ["web1.xml"]
         assert "host,aarch64=on" in records[host]["guests"]["web1"]
+        # confirmed by the host's own (simulated) QEMU before anything was written: a paused start under KVM
+        assert records[host]["confirmed"] == {records[host]["guests"]["web1"]: "start"}
     assert records["picky"]["status"] == "failed" and "feat_RAS" in records["picky"]["reason"]
     assert records["picky"]["errors"][0]["rule"] == "value-not-supported"
     assert "probe failed" in records["crash"]["reason"] and CRASH in records["crash"]["reason"]
@@ -261,3 +263,30 @@ def test_report_shows_what_a_narrowing_kernel_update_breaks(fleet):
     assert "| wrps.yml | n1-b |" in changes and "hw_prop_WRPs" in changes.split("| wrps.yml | n1-b |")[1]
     html = (fleet.artifacts / "report" / "index.html").read_text()
     assert 'class="cell missing narrowed" data-host="n1-b" data-prop="hw_prop_WRPs"' in html
+
+
+@needs_libvirt_schema
+def test_rollout_writes_nothing_where_the_hosts_own_qemu_refuses(fleet, tmp_path):
+    """n1-a's facts (cached since the gather) offer hw_prop_WRPs 0-3, but its kernel has since been replaced by one
+    that takes only the host's own value (the simulated Linux 5.15 of neoverse-n1-oldkernel), so KVM refuses 2 at vCPU
+    init. Validation against the facts passes; the paused start of armvirt.cpu.cpu_check on n1-a refuses with QEMU's
+    words, and nothing is written for n1-a, not even the guest whose request QEMU accepted."""
+    fleet.write_emulator("n1-a", "neoverse-n1-oldkernel")
+    out = tmp_path / "out"
+    guests = [{"name": "web1", "memory": 1024, "vcpus": 2},
+              {"name": "wrps", "memory": 1024, "vcpus": 2, "features": [{"name": "hw_prop_WRPs", "value": "2"}]}]
+    code, output = fleet.run("rollout", "--limit", "n1-a", "-e", json.dumps({
+        "armvirt_cpu_scope": "host", "armvirt_cpu_guests": guests, "armvirt_cpu_output_dir": str(out)}))
+    assert code == 2, output
+    record = rollout_hosts(fleet)["n1-a"]
+    assert record["status"] == "failed" and record["errors"] == []      # validation had nothing against it
+    words = ("qemu-system-aarch64: hw_prop_WRPs=2: KVM refused the ID register value (KVM_SET_ONE_REG: Invalid "
+             "argument)\nqemu-system-aarch64: kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Invalid argument")
+    ((arg, refusal),) = record["refused"].items()
+    assert refusal == words and "hw_prop_WRPs=2" in arg and arg.startswith("host,")
+    assert record["reason"].startswith("n1-a: nothing was written; this host's QEMU did not confirm 1 guest CPU "
+                                       "request(s):\n- n1-a: QEMU %s (accel=kvm) refused the guest CPU -cpu %s"
+                                       % (fleet.root / "hosts" / "n1-a" / "qemu-system-aarch64", arg))
+    assert record["reason"].endswith("[guests: wrps]")
+    assert not out.exists(), "the guests' directory was created: something was written"
+    assert "Have this host's QEMU confirm each distinct guest CPU request" in output
