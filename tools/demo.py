@@ -6,6 +6,11 @@ Each simulated hypervisor is an inventory host with `ansible_connection: local`,
 report as an operator would, each as its own ansible-playbook run sharing a jsonfile fact cache (the ansible.cfg it
 writes is the one docs/fleet-guide.md recommends). Every playbook runs in its own process group, which is ended
 afterwards, so nothing the demo started outlives it. A second run finds nothing to change.
+
+Before it writes a host's guests, the rollout has that host's own (simulated) QEMU confirm each distinct guest CPU
+request with armvirt.cpu.cpu_check: the KVM hosts by a paused start of the -cpu, legacy-01 (TCG only) by
+query-cpu-model-expansion. legacy-01's QEMU refuses the fleet policy's host-passthrough (model host needs KVM), which
+validation against the facts cannot see; the demo shows QEMU's own words and that no guest file was written there.
 """
 
 import argparse
@@ -140,6 +145,15 @@ def summarise(workdir):
             name, profile, host["class"] or "-", done.get("status", "-"),
             ", ".join(str(path) for path in guests) if guests
             else " ".join((done.get("reason") or host["reason"] or "").split())))
+    print("\nConfirmed by each host's own QEMU before anything was written (armvirt.cpu.cpu_check):")
+    for name, done in sorted(rollout.items()):
+        for arg, method in sorted((done.get("confirmed") or {}).items()):
+            print("  %-13s accepted (%s)  -cpu %s" % (name, method, arg))
+        for arg, words in sorted((done.get("refused") or {}).items()):
+            written = sorted((workdir / "hosts" / name / "guests").glob("*.xml"))
+            print("  %-13s REFUSED            -cpu %s\n  %-13s   QEMU's words: %s\n  %-13s   written for %s: %s" % (
+                name, arg, "", " / ".join(words.splitlines()), "", name,
+                ", ".join(str(path) for path in written) if written else "nothing (no guest XML)"))
     deliveries = sorted({entry["delivery"] for entry in rollout.values() if entry.get("delivery")})
     if deliveries == ["qemu-commandline"]:
         print("\nDelivery: qemu-commandline. libvirt_facts found that this machine's libvirt schema has no `value`"

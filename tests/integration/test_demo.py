@@ -1,6 +1,7 @@
 """scripts/demo's work (tools/demo.py with a temporary workdir): end to end, then a second run that changes nothing,
 and no process left behind."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -44,6 +45,15 @@ def test_demo_runs_end_to_end_twice_and_the_second_run_changes_nothing(tmp_path)
     assert (tmp_path / "hosts" / "altra-01" / "guests" / "web1.xml").is_file()
     assert not list((tmp_path / "hosts" / "graviton3-01" / "guests").glob("*.xml"))  # failed validation
     assert "feat_RAS" in first and "legacy-01" in first
+    # cpu_check: legacy-01's own QEMU (TCG only) refuses the fleet policy's host-passthrough, in QEMU's words,
+    # although the request passed validation against the facts; nothing is written there
+    legacy = json.loads((tmp_path / "artifacts" / "rollout" / "hosts" / "legacy-01.json").read_text())
+    assert legacy["status"] == "failed" and legacy["errors"] == []
+    assert list(legacy["refused"].values()) == ["The CPU type 'host' requires KVM"]
+    assert "legacy-01     REFUSED" in first and "QEMU's words: The CPU type 'host' requires KVM" in first
+    assert "written for legacy-01: nothing (no guest XML)" in first
+    assert not list((tmp_path / "hosts" / "legacy-01" / "guests").glob("*.xml"))
+    assert "altra-01      accepted (start)" in first
     assert leftovers(tmp_path) == []
 
     second = demo(tmp_path)
