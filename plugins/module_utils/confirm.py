@@ -91,8 +91,8 @@ def parse_cpu_arg(cpu_arg, mode=None, host="request"):
         refuse("the -cpu model %s is neither host (host-passthrough) nor max (maximum); give mode custom for it."
                % model)
     if mode != delivery.CUSTOM and validate.CPU_MODELS.get(mode, model) != model:
-        refuse("the -cpu value %s is model %s, not the %s of mode %s." % (cpu_arg, model,
-                                                                         validate.CPU_MODELS[mode], mode))
+        refuse("the -cpu value %s is model %s, not the %s of mode %s."
+               % (cpu_arg, model, validate.CPU_MODELS[mode], mode))
     features = []
     for pair in pairs:
         name, equals, value = pair.partition("=")
