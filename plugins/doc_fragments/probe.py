@@ -38,3 +38,21 @@ options:
     type: path
     default: /var/cache/armvirt-cpu
 """
+
+    HOST_PATHS = r"""
+options:
+  sysfs_path:
+    description:
+      - Where sysfs is mounted. The host's identity (C(host_cpu) in the fact; MIDR_EL1 and REVIDR_EL1 of each CPU, the
+        DMI firmware identity) is read below it, and so is the cache fingerprint's MIDR and firmware.
+      - Point it and O(procfs_path) at a recorded host tree to read another host's identity, as node_exporter's
+        C(--path.sysfs) does.
+    type: path
+    default: /sys
+  procfs_path:
+    description:
+      - Where procfs is mounted: C(cpuinfo) (the hwcaps), C(cmdline) (the kernel options that change what KVM offers,
+        also part of the cache fingerprint) and C(sys/abi/sve_default_vector_length) are read below it.
+    type: path
+    default: /proc
+"""

@@ -19,7 +19,7 @@ import re
 import stat
 import xml.etree.ElementTree as ET
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, hostid
 from ansible_collections.armvirt.cpu.plugins.module_utils.props import HostProps, Property
 
 FORMAT_VERSION = 2  # bump when the file layout, the meaning of a fingerprint item or what a probe records changes
@@ -40,6 +40,8 @@ _LABELS = {
     "kernel_release": "kernel changed",
     "kernel_version": "kernel changed",
     "host_cpu_midr": "host CPU changed",
+    "kernel_cmdline_overrides": "kernel command line changed",
+    "firmware": "firmware changed",
 }
 
 # Characters XML 1.0 carries verbatim in element text. Anything else (control characters, CR, which parsers turn
@@ -55,14 +57,16 @@ class CacheError(Exception):
     """The cache cannot be used safely (symlink, world-writable) or the result cannot be stored; names the path."""
 
 
-def fingerprint(emulator, accel, sysfs_root="/sys"):
+def fingerprint(emulator, accel, sysfs_root="/sys", procfs_root="/proc"):
     """What a probe result depends on, as strings; a cache is valid only while every item is equal.
 
-    Cheap by design (a few stat calls and one small read per CPU): it is computed on every run.
+    Cheap by design (a few stat calls, one small read per CPU, the command line and three DMI files): it is
+    computed on every run. The kernel command line's overrides and the firmware change what KVM offers without
+    changing uname, the emulator or MIDR (``hostid.py``), so they are items too.
     """
     moddir = _module_dir(emulator)
     uname = os.uname()
-    return {
+    items = {
         "format": str(FORMAT_VERSION),
         "emulator": emulator or NONE,
         "emulator_ctime": _stat_ns(emulator, "st_ctime_ns"),
@@ -72,8 +76,10 @@ def fingerprint(emulator, accel, sysfs_root="/sys"):
         "kvm": "yes" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "no",
         "kernel_release": uname.release,
         "kernel_version": uname.version,
-        "host_cpu_midr": ",".join(_midrs(sysfs_root)) or NONE,
+        "host_cpu_midr": ",".join(hostid.id_registers(sysfs_root, "midr_el1")) or NONE,
     }
+    items.update((key, value or NONE) for key, value in hostid.fingerprint_items(sysfs_root, procfs_root).items())
+    return items
 
 
 def _stat_ns(path, field):
@@ -99,34 +105,6 @@ def _module_dir(emulator):
         candidates += [os.path.join(prefix, "lib", multiarch, "qemu"), os.path.join(prefix, "lib64", "qemu"),
                        os.path.join(prefix, "lib", "qemu")]
     return next((path for path in candidates if path and os.path.isdir(path)), None)
-
-
-def _midrs(sysfs_root):
-    """Sorted distinct MIDR_EL1 values of the CPUs (big.LITTLE hosts have several); empty off Arm.
-
-    libvirt keys its cache on an x86 CPU signature and has none on Arm; MIDR (implementer, part, revision) is
-    the Arm counterpart: a new CPU or a moved disk image means re-probing.
-    """
-    base = os.path.join(sysfs_root, "devices", "system", "cpu")
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return []
-    values = set()
-    for name in names:  # about 7 us per CPU on sysfs: the dominant cost of fingerprint() on big hosts
-        if name[:3] != "cpu" or not name[3:].isdigit():
-            continue
-        try:
-            fd = os.open(base + "/" + name + "/regs/identification/midr_el1", os.O_RDONLY)
-        except OSError:
-            continue  # offline CPU, or not an arm64 kernel
-        try:
-            values.add(os.read(fd, 64).strip().decode("ascii", "replace"))
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-    return sorted(values)
 
 
 # ---------------------------------------------------------------------------------------------------- format

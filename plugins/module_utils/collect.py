@@ -12,7 +12,7 @@ import hashlib
 import os
 import socket
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, dialects, probe, qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils import cache, dialects, hostid, probe, qmp
 
 CACHE_USE, CACHE_REFRESH, CACHE_IGNORE = "use", "refresh", "ignore"
 
@@ -40,17 +40,19 @@ def probe_host(emulator, accel, timeout, qmp_socket=None):
         raise CollectError("probing %s on host %s failed: %s" % (where, socket.gethostname(), exc))
 
 
-def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socket=None):
+def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socket=None, sysfs_root="/sys",
+            procfs_root="/proc"):
     """The host's properties and where they came from.
 
     Returns (host_props, source, cache_info): source is "cache" or "probe"; cache_info is None for a running
     monitor, else a dict with the cache file's path, the fingerprint it must match and why it was not used.
-    The cache is only read here; writing it is the caller's choice.
+    The cache is only read here; writing it is the caller's choice. ``sysfs_root`` and ``procfs_root`` are where
+    the host's identity is read for the fingerprint (a recorded host tree in tests).
     """
     if qmp_socket:
         return probe_host(emulator, accel, timeout, qmp_socket), "probe", None
     path = cache_path(cache_dir, emulator, accel)
-    fingerprint = cache.fingerprint(emulator, accel)
+    fingerprint = cache.fingerprint(emulator, accel, sysfs_root, procfs_root)
     info = {"path": path, "fingerprint": fingerprint, "status": "not read"}
     if cache_mode == CACHE_USE:
         try:
@@ -62,3 +64,11 @@ def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socke
     elif cache_mode == CACHE_REFRESH:
         info["status"] = "refresh requested"
     return probe_host(emulator, accel, timeout), "probe", info
+
+
+def host_fact(host_props, accel, emulator, source, sysfs_root="/sys", procfs_root="/proc"):
+    """The ``arm_cpu_props`` fact: what QEMU offers (``host_props``) and what the kernel says about the CPU
+    (``host_cpu``, read fresh on every run: it is a few small files, and a cached copy could only be older)."""
+    fact = host_props.to_fact(accel, emulator, source)
+    fact["host_cpu"] = hostid.read(sysfs_root, procfs_root)
+    return fact

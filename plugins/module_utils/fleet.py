@@ -37,16 +37,28 @@ _VALUES = itemgetter("supported_values")
 
 
 class _Kind(object):
-    """Hosts whose facts are equal (same meta data, same property dicts): parsed, checked and classified once."""
+    """Hosts whose facts are equal (same meta data, same property dicts, same guest-visible identity): parsed,
+    checked and classified once."""
 
-    __slots__ = ("fact", "meta", "hosts", "props", "class_id")
+    __slots__ = ("fact", "meta", "identity", "hosts", "props", "class_id")
 
-    def __init__(self, fact, meta, host):
+    def __init__(self, fact, meta, identity, host):
         self.fact = fact
         self.meta = meta
+        self.identity = identity
         self.hosts = [host]
         self.props = None
         self.class_id = None
+
+
+def guest_visible_identity(fact):
+    """What of the host's identity (``host_cpu``) a host-passthrough guest sees or depends on: the MIDR set (the
+    guest reads MIDR_EL1) and the kernel command line's overrides (they change what KVM offers). None for a fact
+    without ``host_cpu`` (gathered before it existed, or built by hand)."""
+    host_cpu = fact.get("host_cpu")
+    if not isinstance(host_cpu, Mapping):
+        return None
+    return (tuple(host_cpu.get("midr") or ()), tuple(host_cpu.get("kernel_cmdline_overrides") or ()))
 
 
 def _group(facts_by_host):
@@ -73,17 +85,19 @@ def _group(facts_by_host):
             continue
         try:
             properties, meta = fact["properties"], tuple(map(fact.get, META_KEYS))
-            key = hash((meta, tuple(properties), tuple(chain.from_iterable(map(_VALUES, properties.values())))))
+            identity = guest_visible_identity(fact)
+            key = hash((meta, identity, tuple(properties),
+                        tuple(chain.from_iterable(map(_VALUES, properties.values())))))
         except (KeyError, TypeError, AttributeError) as exc:
             excluded.append((host, _malformed(fact, host, exc), fact))
             continue
         candidates = buckets.setdefault(key, [])
         for kind in candidates:
-            if kind.meta == meta and kind.fact["properties"] == properties:
+            if kind.meta == meta and kind.identity == identity and kind.fact["properties"] == properties:
                 kind.hosts.append(host)
                 break
         else:
-            kind = _Kind(fact, meta, host)
+            kind = _Kind(fact, meta, identity, host)
             candidates.append(kind)
             kinds.append(kind)
     good = []
@@ -92,7 +106,7 @@ def _group(facts_by_host):
         if errors:
             excluded.extend((host, _malformed(kind.fact, host), kind.fact) for host in kind.hosts)
             continue
-        kind.class_id = class_id(kind.props)
+        kind.class_id = class_id(kind.props, kind.identity)
         kind.hosts.sort()
         good.append(kind)
     good.sort(key=lambda kind: kind.hosts[0])
@@ -116,14 +130,18 @@ def _malformed(fact, host, exc=None):
     return "the arm_cpu_props fact is malformed (%s: %s)" % (type(exc).__name__, exc)
 
 
-def class_id(host_props):
-    """A compatibility class id that only depends on what the host accepts.
+def class_id(host_props, identity=None):
+    """A compatibility class id that only depends on what a host-passthrough guest would see.
 
     Built from the canonical property set (names, types, canonical values), so listing order, case and range
-    splitting do not matter and the same kind of host gets the same id in every run and every fleet.
+    splitting do not matter and the same kind of host gets the same id in every run and every fleet; and from the
+    guest-visible identity (:func:`guest_visible_identity`: MIDR set, kernel overrides) where the fact has one, so a
+    Neoverse-N1 and a Cortex-A72 that report the same booleans are two classes.
     """
     canonical = [[name, prop.type, list(_canonical(prop.type, prop.supported_values))]
                  for name, prop in sorted(host_props.properties.items())]
+    if identity is not None:
+        canonical.append(["host_cpu", [list(part) for part in identity]])
     digest = hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode("utf-8")).hexdigest()
     return CLASS_PREFIX + digest[:10]
 
@@ -241,11 +259,16 @@ def classes(facts_by_host):
         hosts = sorted(host for kind in group for host in kind.hosts)
         dialect = _common(kind.fact.get("dialect") for kind in group)
         count = len(group[0].props.properties)
+        host_cpu = group[0].fact.get("host_cpu") if group[0].identity is not None else None
+        names = list(host_cpu.get("names") or ()) if host_cpu else []
         summaries[cid] = {
             "hosts": hosts, "count": len(hosts), "representative": hosts[0], "dialect": dialect,
-            "properties_count": count,
-            "summary": "%d host%s like %s: %d properties from %s" % (
-                len(hosts), "" if len(hosts) == 1 else "s", hosts[0], count, dialect or "mixed dialects"),
+            "properties_count": count, "cpu_names": names,
+            "midr": list(group[0].identity[0]) if group[0].identity is not None else None,
+            "kernel_cmdline_overrides": list(group[0].identity[1]) if group[0].identity is not None else None,
+            "summary": "%d host%s like %s: %s%d properties from %s" % (
+                len(hosts), "" if len(hosts) == 1 else "s", hosts[0], "%s, " % "/".join(names) if names else "",
+                count, dialect or "mixed dialects"),
         }
         host_class.update((host, cid) for host in hosts)
     return {"classes": summaries, "hosts": dict(sorted(host_class.items())), "excluded": _excluded_records(excluded)}

@@ -19,6 +19,11 @@ def probe_argument_spec():
     )
 
 
+def host_paths_argument_spec():
+    """Where a module reads the host's identity (``hostid.py``): sysfs and procfs, or a recorded host tree."""
+    return dict(sysfs_path=dict(type="path", default="/sys"), procfs_path=dict(type="path", default="/proc"))
+
+
 def cpu_check_argument_spec():
     """Options of armvirt.cpu.cpu_check: the probe's, the request (mode and features, or a -cpu value), how the
     results file is used and the host's name for messages."""

@@ -24,6 +24,7 @@ author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
   - armvirt.cpu.probe
+  - armvirt.cpu.probe.host_paths
   - armvirt.cpu.attributes
   - armvirt.cpu.attributes.facts
 attributes:
@@ -97,6 +98,14 @@ ansible_facts:
         cpu_model: host
         source: probe
         reason: null
+        host_cpu:
+          midr: ["0x00000000413fd0c1"]
+          names: [Neoverse-N1]
+          revidr: ["0x0000000000000000"]
+          hwcaps: [aes, asimd, atomics, crc32, fp, pmull, sha1, sha2]
+          sve_vector_lengths: null
+          kernel_cmdline_overrides: []
+          firmware: null
         properties:
           feat_RAS:
             type: string
@@ -108,7 +117,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import probe_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import (
+    host_paths_argument_spec, probe_argument_spec)
 
 
 def _current_text(path):
@@ -122,6 +132,7 @@ def _current_text(path):
 
 def main():
     argument_spec = probe_argument_spec()
+    argument_spec.update(host_paths_argument_spec())
     argument_spec["state"] = dict(type="str", choices=["present", "absent"], default="present")
     argument_spec["cache"] = dict(type="str", choices=["use", "refresh"], default="use")
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -138,7 +149,8 @@ def main():
                              diff=dict(before=before, after="", before_header=path, after_header=path))
 
         host_props, source, info = collect.collect(
-            params["emulator"], params["accel"], params["timeout"], params["cache_dir"], params["cache"])
+            params["emulator"], params["accel"], params["timeout"], params["cache_dir"], params["cache"],
+            sysfs_root=params["sysfs_path"], procfs_root=params["procfs_path"])
         before = _current_text(path)
         after = before if source == "cache" else cache.dumps(host_props, info["fingerprint"]).decode("utf-8")
         changed = after != before
@@ -149,7 +161,8 @@ def main():
 
     for warning in host_props.warnings:   # liberties taken with an unexpected reply (dialects.py)
         module.warn(warning)
-    fact = host_props.to_fact(params["accel"], params["emulator"], source)
+    fact = collect.host_fact(host_props, params["accel"], params["emulator"], source, params["sysfs_path"],
+                             params["procfs_path"])
     module.exit_json(changed=changed, path=path, status=info["status"], ansible_facts={"arm_cpu_props": fact},
                      diff=dict(before=before, after=after, before_header=path, after_header=path))
 

@@ -12,11 +12,16 @@ version_added: 0.1.0
 description:
   - Asks the host's QEMU over QMP which values each Arm CPU property (for example C(feat_RAS), C(hw_prop_WRPs),
     C(sve128)) accepts, and sets the fact C(arm_cpu_props).
-  - Detects the QMP interface the QEMU offers and records it as RV(ansible_facts.arm_cpu_props.dialect), in this order --
-    C(query-arm-cpu-props-info) (patched QEMU), C(query-cpu-props-info) (its generic successor under review),
-    C(query-cpu-model-expansion) (released QEMU, boolean properties only, their allowed values found by trying each).
-  - A QEMU that answers but offers none of these is reported with RV(ansible_facts.arm_cpu_props.supported=false) and the
-    reason; the task does not fail. A fault (no monitor, a timeout, garbage, an emulator that does not start) fails
+  - Detects the QMP interface the QEMU offers and records it as RV(ansible_facts.arm_cpu_props.dialect), richest
+    first -- C(query-arm-cpu-props-info) (patched QEMU), C(query-cpu-props-info) (its generic successor under
+    review), C(sysreg) (C(query-cpu-model-expansion) of C(host) carrying C(SYSREG_<REG>_<FIELD>) properties, each
+    given the values the host kernel's rule for that field allows), C(query-cpu-model-expansion) (released QEMU,
+    boolean properties only, their allowed values found by trying each).
+  - A reply of an unexpected shape never fails the task -- what can be read is read and each liberty taken is a
+    warning naming the command and the element; a reply that cannot be read at all makes the module fall back to the
+    next dialect, with a warning.
+  - A QEMU that answers but offers none of these is reported with RV(ansible_facts.arm_cpu_props.supported=false) and
+    the reason; the task does not fail. A fault (no monitor, a timeout, garbage, an emulator that does not start) fails
     the task with a message naming the host and the emulator.
   - Reads a still valid cache written by M(armvirt.cpu.props_cache) instead of probing, but never writes it.
   - Usable as a facts module of C(gather_facts) through C(FACTS_MODULES) (C(ansible_facts_modules)).
@@ -24,6 +29,7 @@ author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
   - armvirt.cpu.probe
+  - armvirt.cpu.probe.host_paths
   - armvirt.cpu.attributes
   - armvirt.cpu.attributes.facts
   - armvirt.cpu.attributes.facts_module
@@ -44,7 +50,8 @@ options:
     choices: [use, refresh, ignore]
     default: use
 notes:
-  - Values are kept as QEMU reported them, as strings (C("0-3"), C("1.1_base"), C("off")); booleans are C("on")/C("off").
+  - Values are kept as QEMU reported them, as strings (C("0-3"), C("1.1_base"), C("off")); booleans are
+    C("on")/C("off").
   - Property names are opaque; nothing depends on a prefix such as C(feat_), C(hw_prop_) or C(SYSREG_).
 seealso:
   - module: armvirt.cpu.props_cache
@@ -123,6 +130,23 @@ ansible_facts:
           description: Why RV(ansible_facts.arm_cpu_props.supported) is false; null otherwise.
           type: str
           sample: null
+        host_cpu:
+          description:
+            - What the host kernel says about the CPU, read from O(sysfs_path) and O(procfs_path) on every run.
+            - C(midr) and C(revidr) are the distinct MIDR_EL1 and REVIDR_EL1 values of the CPUs (0x-hex), C(names) the
+              core names decoded from MIDR's implementer and part, C(hwcaps) the C(Features) all CPUs list in
+              C(/proc/cpuinfo), C(sve_vector_lengths) the lengths in bits the kernel tells (Linux tells only its
+              default length; null without SVE), C(kernel_cmdline_overrides) the C(arm64.*), C(id_aa64*.*) and
+              C(kvm-arm.*) options of the kernel command line, C(firmware) the DMI vendor, version and date.
+          type: dict
+          sample:
+            midr: ["0x00000000413fd0c1"]
+            names: [Neoverse-N1]
+            revidr: ["0x0000000000000000"]
+            hwcaps: [aes, asimd, asimddp, atomics, cpuid, crc32, fp, lrcpc, pmull, sha1, sha2, ssbs]
+            sve_vector_lengths: null
+            kernel_cmdline_overrides: [kvm-arm.mode=nvhe]
+            firmware: {vendor: Ampere(R), version: "F31k (SCP: 2.10.20220531)", date: 11/02/2023}
         properties:
           description: Property name to its C(type) and C(supported_values) (and C(default) where known).
           type: dict
@@ -151,11 +175,13 @@ cache:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import collect
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import probe_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import (
+    host_paths_argument_spec, probe_argument_spec)
 
 
 def main():
     argument_spec = probe_argument_spec()
+    argument_spec.update(host_paths_argument_spec())
     argument_spec["qmp_socket"] = dict(type="path")
     argument_spec["cache"] = dict(type="str", choices=["use", "refresh", "ignore"], default="use")
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -163,13 +189,14 @@ def main():
     try:
         host_props, source, cache_info = collect.collect(
             params["emulator"], params["accel"], params["timeout"], params["cache_dir"], params["cache"],
-            params["qmp_socket"])
+            params["qmp_socket"], params["sysfs_path"], params["procfs_path"])
     except collect.CollectError as exc:
         module.fail_json(msg=str(exc))
     for warning in host_props.warnings:   # liberties taken with an unexpected reply (dialects.py)
         module.warn(warning)
     emulator = None if params["qmp_socket"] else params["emulator"]
-    result = dict(changed=False, ansible_facts={"arm_cpu_props": host_props.to_fact(params["accel"], emulator, source)})
+    fact = collect.host_fact(host_props, params["accel"], emulator, source, params["sysfs_path"], params["procfs_path"])
+    result = dict(changed=False, ansible_facts={"arm_cpu_props": fact})
     if cache_info is not None:
         result["cache"] = {"path": cache_info["path"], "status": cache_info["status"]}
     module.exit_json(**result)

@@ -113,3 +113,27 @@ def test_busy_monitor_times_out_with_a_message_that_says_so(ansible_module, runn
     assert socket_path in run.result["msg"]
     assert "busy" in run.result["msg"] or "one client" in run.result["msg"], run.result["msg"]
     assert "Traceback" not in run.output
+
+
+def test_host_identity_from_a_recorded_tree_and_a_changed_command_line_re_probes(ansible_module, tmp_path):
+    """props_cache reads the host's identity below sysfs_path/procfs_path; an arm64.nosve added to the kernel command
+    line (which changes what KVM offers, but not uname, the emulator or MIDR) makes the next run re-probe."""
+    import shutil
+    tree = tmp_path / "host"
+    shutil.copytree(str(ROOT / "tools" / "armsim" / "hosts" / "neoverse-v2"), str(tree))
+    emulator = write_wrapper(str(tmp_path / "qemu-system-aarch64"), "neoverse-v2")
+    args = {"emulator": emulator, "accel": "kvm", "cache_dir": str(tmp_path / "cache"),
+            "sysfs_path": str(tree / "sys"), "procfs_path": str(tree / "proc")}
+    first = ansible_module("props_cache", args)
+    assert not first.failed, first.output
+    fact = first.result["ansible_facts"]["arm_cpu_props"]
+    jsonschema.validate(fact, FACT_SCHEMA)
+    assert fact["host_cpu"]["names"] == ["Neoverse-V2"] and fact["host_cpu"]["midr"] == ["0x00000000410fd4f0"]
+    assert fact["host_cpu"]["firmware"]["vendor"] == "NVIDIA" and "sve2" in fact["host_cpu"]["hwcaps"]
+    assert ansible_module("props_facts", args).result["ansible_facts"]["arm_cpu_props"]["source"] == "cache"
+    with open(str(tree / "proc" / "cmdline"), "a") as handle:
+        handle.write("arm64.nosve\n")
+    again = ansible_module("props_facts", args)
+    assert again.result["ansible_facts"]["arm_cpu_props"]["source"] == "probe"
+    assert again.result["cache"]["status"] == "kernel command line changed"
+    assert again.result["ansible_facts"]["arm_cpu_props"]["host_cpu"]["kernel_cmdline_overrides"] == ["arm64.nosve"]

@@ -25,12 +25,12 @@ def _lol(level):
 
 BILLION_LAUGHS = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
                   + b"".join(b'<!ENTITY lol%d "%s">' % (level, _lol(level) * 10) for level in range(1, 10))
-                  + b']>\n<cpuPropertyInfo format="1">&lol9;</cpuPropertyInfo>\n')
+                  + b']>\n<cpuPropertyInfo format="2">&lol9;</cpuPropertyInfo>\n')
 XXE = (b'<?xml version="1.0"?>\n<!DOCTYPE cpuPropertyInfo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-       b'<cpuPropertyInfo format="1"><fingerprint/><supported>yes</supported><reason>&xxe;</reason>'
+       b'<cpuPropertyInfo format="2"><fingerprint/><supported>yes</supported><reason>&xxe;</reason>'
        b"<properties/></cpuPropertyInfo>\n")
 PARAMETER_XXE = (b'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>\n'
-                 b'<cpuPropertyInfo format="1"/>\n')
+                 b'<cpuPropertyInfo format="2"/>\n')
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_entities_are_never_expanded_and_cost_nothing(host, data, expected):
 
 
 def test_deeply_nested_xml_is_invalid_not_a_crash(host):
-    data = b'<cpuPropertyInfo format="1">' + b"<a>" * 200000 + b"</a>" * 200000 + b"</cpuPropertyInfo>"
+    data = b'<cpuPropertyInfo format="2">' + b"<a>" * 200000 + b"</a>" * 200000 + b"</cpuPropertyInfo>"
     got, why = cache.loads(data, host["fp"])
     assert got is None and why.startswith("corrupt"), why
 
@@ -104,7 +104,7 @@ def damaged(good):
     return {
         "truncated-early": (good[:len(good) // 3], "corrupt"),
         "truncated-late": (good[:len(good.rstrip()) - 1], "corrupt"),
-        "wrong-version": (good.replace(b'format="1"', b'format="99"', 1), "format version 99, expected 1"),
+        "wrong-version": (good.replace(b'format="2"', b'format="99"', 1), "format version 99, expected 2"),
         "foreign-root": (good.replace(b"cpuPropertyInfo", b"domainCapabilities"),
                          "foreign root element <domainCapabilities>"),
         "billion-laughs": (BILLION_LAUGHS, "DOCTYPE refused"),

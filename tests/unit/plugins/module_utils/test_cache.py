@@ -143,7 +143,7 @@ def test_unstorable_value_is_a_cache_error_naming_the_path(path, fp):
 
 def test_fingerprint_items(tmp_path, fp):
     assert list(fp) == ["format", "emulator", "emulator_ctime", "qemu_moddir", "qemu_moddir_mtime", "accel", "kvm",
-                        "kernel_release", "kernel_version", "host_cpu_midr"]
+                        "kernel_release", "kernel_version", "host_cpu_midr", "kernel_cmdline_overrides", "firmware"]
     assert all(isinstance(value, str) for value in fp.values())
     assert fp["format"] == str(cache.FORMAT_VERSION)
     assert fp["emulator_ctime"] == str(os.stat(fp["emulator"]).st_ctime_ns)
@@ -151,6 +151,35 @@ def test_fingerprint_items(tmp_path, fp):
     assert fp["host_cpu_midr"] == "none"
     assert fp["kvm"] == ("yes" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "no")
     assert (fp["kernel_release"], fp["kernel_version"]) == (os.uname().release, os.uname().version)
+
+
+HOSTS = pathlib.Path(__file__).resolve().parents[4] / "tools" / "armsim" / "hosts"
+
+
+def _host_tree(tmp_path, name):
+    """A writable copy of a recorded host tree (sys and proc)."""
+    target = tmp_path / name
+    shutil.copytree(str(HOSTS / name), str(target))
+    return str(target / "sys"), str(target / "proc")
+
+
+def test_a_changed_command_line_or_firmware_re_probes(tmp_path, path, fp):
+    """arm64.nosve or a firmware update change what KVM offers without touching uname, the emulator or MIDR."""
+    sysfs, procfs = _host_tree(tmp_path, "neoverse-v2")
+    before = cache.fingerprint(fp["emulator"], "kvm", sysfs, procfs)
+    assert before["host_cpu_midr"] == "0x00000000410fd4f0" and before["kernel_cmdline_overrides"] == "none"
+    assert before["firmware"] == "NVIDIA|02.03.12|08/14/2025"
+    cache.write(path, SAMPLES["full"], before)
+    assert cache.status(path, before)[1] == "valid"
+    with open(procfs + "/cmdline", "a") as handle:
+        handle.write("arm64.nosve id_aa64pfr1.sme=0\n")
+    after = cache.fingerprint(fp["emulator"], "kvm", sysfs, procfs)
+    assert after["kernel_cmdline_overrides"] == "arm64.nosve id_aa64pfr1.sme=0"
+    assert cache.status(path, after) == (None, "kernel command line changed")
+    with open(sysfs + "/class/dmi/id/bios_version", "w") as handle:
+        handle.write("02.04.01\n")
+    assert cache.status(path, cache.fingerprint(fp["emulator"], "kvm", sysfs, procfs))[1] == (
+        "kernel command line changed, firmware changed")
 
 
 def test_fingerprint_tolerates_missing_emulator(tmp_path):

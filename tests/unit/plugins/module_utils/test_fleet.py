@@ -185,8 +185,38 @@ def test_same_kind_listed_differently_is_one_class_and_fallback_hosts_are_their_
                                    % SMALL["u1"]["reason"]}]
     assert result["classes"][ids["a1"]] == {
         "hosts": ["a1", "a2"], "count": 2, "representative": "a1", "dialect": "query-arm-cpu-props-info",
-        "properties_count": 8, "summary": "2 hosts like a1: 8 properties from query-arm-cpu-props-info"}
+        "properties_count": 8, "cpu_names": [], "midr": None, "kernel_cmdline_overrides": None,
+        "summary": "2 hosts like a1: 8 properties from query-arm-cpu-props-info"}
     assert result["classes"][ids["t1"]]["dialect"] == "query-cpu-model-expansion"
+
+
+HOSTS = pathlib.Path(__file__).resolve().parents[4] / "tools" / "armsim" / "hosts"
+
+
+def _with_identity(fact, tree):
+    from ansible_collections.armvirt.cpu.plugins.module_utils import hostid
+    return dict(copy.deepcopy(fact), host_cpu=hostid.read(str(HOSTS / tree / "sys"), str(HOSTS / tree / "proc")))
+
+
+def test_equal_qemu_properties_with_different_cpus_are_different_classes():
+    """A Neoverse-N1 and a Cortex-A72 can report the same booleans; a host-passthrough guest still tells them apart
+    (MIDR), and a kernel that boots with arm64.nosve offers something else than the same CPU without it."""
+    n1, a72 = _with_identity(QEMU72, "neoverse-n1"), _with_identity(QEMU72, "cortex-a72")
+    v2, v2_nosve = _with_identity(QEMU72, "neoverse-v2"), _with_identity(QEMU72, "neoverse-v2-nosve")
+    result = fleet.classes({"n1": n1, "n1-b": copy.deepcopy(n1), "a72": a72, "v2": v2, "v2-nosve": v2_nosve})
+    CLASSES_SCHEMA.validate(result)
+    ids = result["hosts"]
+    assert ids["n1"] == ids["n1-b"] and len(set(ids.values())) == 4
+    assert result["classes"][ids["n1"]]["cpu_names"] == ["Neoverse-N1"]
+    assert result["classes"][ids["a72"]]["midr"] == ["0x00000000410fd083"]
+    assert result["classes"][ids["v2-nosve"]]["kernel_cmdline_overrides"] == ["arm64.nosve"]
+    assert "Neoverse-N1, 21 properties" in result["classes"][ids["n1"]]["summary"]
+    # firmware and hwcaps are not part of the class: the same CPU with other firmware is the same class
+    other_fw = copy.deepcopy(n1)
+    other_fw["host_cpu"]["firmware"] = {"vendor": "Ampere(R)", "version": "F32", "date": "01/01/2026"}
+    assert fleet.classes({"n1": n1, "fw": other_fw})["hosts"]["fw"] == ids["n1"]
+    # the baseline of such a fleet is still the common CPU: classes split, the baseline does not change
+    assert fleet.baseline({"n1": n1, "a72": a72})["properties"] == fleet.baseline({"n1": QEMU72})["properties"]
 
 
 def test_class_ids_are_stable_across_runs_and_fleets():

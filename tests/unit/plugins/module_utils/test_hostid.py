@@ -1,0 +1,82 @@
+"""The host's identity from recorded sysfs/procfs trees (tools/armsim/hosts): five hosts of four CPU kinds."""
+
+import json
+import pathlib
+
+import jsonschema
+import pytest
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import hostid
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+HOSTS = ROOT / "tools" / "armsim" / "hosts"
+SCHEMA = json.loads((ROOT / "docs" / "schemas" / "arm_cpu_props.schema.json").read_text())
+HOST_CPU = jsonschema.Draft202012Validator(SCHEMA["properties"]["host_cpu"])
+
+
+def read(name):
+    identity = hostid.read(str(HOSTS / name / "sys"), str(HOSTS / name / "proc"))
+    HOST_CPU.validate(identity)
+    return identity
+
+
+@pytest.mark.parametrize("name, midr, core, overrides, sve", [
+    ("neoverse-n1", "0x00000000413fd0c1", "Neoverse-N1", ["kvm-arm.mode=nvhe"], None),
+    ("neoverse-v2", "0x00000000410fd4f0", "Neoverse-V2", [], [128]),
+    ("neoverse-v2-nosve", "0x00000000410fd4f0", "Neoverse-V2", ["arm64.nosve"], None),
+    ("ampereone", "0x00000000c00fac30", "Ampere-1", ["id_aa64mmfr1.vh=1"], None),
+    ("cortex-a72", "0x00000000410fd083", "Cortex-A72", [], None),
+])
+def test_recorded_hosts(name, midr, core, overrides, sve):
+    identity = read(name)
+    assert (identity["midr"], identity["names"]) == ([midr], [core])
+    assert identity["revidr"] == ["0x0000000000000000"]
+    assert identity["kernel_cmdline_overrides"] == overrides
+    assert identity["sve_vector_lengths"] == sve
+    assert ("sve" in identity["hwcaps"]) == (sve is not None)
+    assert identity["firmware"]["vendor"] and identity["firmware"]["date"]
+
+
+def test_v2_with_sve_off_on_the_command_line_differs_only_there():
+    full, nosve = read("neoverse-v2"), read("neoverse-v2-nosve")
+    assert full["midr"] == nosve["midr"] and full["firmware"] == nosve["firmware"]
+    assert set(full["hwcaps"]) - set(nosve["hwcaps"]) == {
+        "sve", "sve2", "sveaes", "svebf16", "svebitperm", "svei8mm", "svepmull", "svesha3", "svesm4"}
+
+
+@pytest.mark.parametrize("midr, name", [
+    ("0x00000000481fd010", "Kunpeng-920"),
+    ("0x00000000c00fac40", "Ampere-1A"),
+    ("0x00000000410fd490", "Neoverse-N2"),
+    ("0x00000000460f0010", "A64FX"),
+    ("0x00000000410fd990", "Arm part 0xd99"),
+    ("0x00000000ff0f0010", "implementer 0xff part 0x001"),
+])
+def test_core_names(midr, name):
+    assert hostid.core_name(midr) == name
+
+
+def test_nothing_there_is_left_out(tmp_path):
+    """Off Arm, in a container without DMI, with unreadable files: an empty identity, never an exception."""
+    (tmp_path / "sys" / "devices" / "system" / "cpu" / "cpu0" / "regs" / "identification").mkdir(parents=True)
+    (tmp_path / "sys" / "devices" / "system" / "cpu" / "cpu0" / "regs" / "identification" / "midr_el1").write_text(
+        "garbage\n")
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "cpuinfo").write_text("processor : 0\nvendor_id : GenuineIntel\n")
+    identity = hostid.read(str(tmp_path / "sys"), str(tmp_path / "proc"))
+    HOST_CPU.validate(identity)
+    assert identity == {"midr": [], "names": [], "revidr": [], "hwcaps": [], "sve_vector_lengths": None,
+                        "kernel_cmdline_overrides": [], "firmware": None}
+
+
+def test_hwcaps_are_what_every_cpu_has(tmp_path):
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "cpuinfo").write_text(
+        "processor\t: 0\nFeatures\t: fp asimd sve\n\nprocessor\t: 1\nFeatures\t: fp asimd\n")
+    assert hostid.hwcaps(str(tmp_path / "proc")) == ["asimd", "fp"]
+
+
+def test_only_overrides_that_change_what_kvm_offers():
+    assert hostid._OVERRIDE_RE.match("id_aa64pfr0.sve=0") and hostid._OVERRIDE_RE.match("arm64.nopauth")
+    assert hostid._OVERRIDE_RE.match("kvm-arm.mode=protected")
+    assert not any(hostid._OVERRIDE_RE.match(word) for word in ("quiet", "root=/dev/sda", "arm64_foo", "kvm.x=1"))
