@@ -114,8 +114,10 @@ options:
       - Defaults to the C(templates/domain.xml.j2) of the role P(armvirt.cpu.guest_cpu#role) in the collection.
       - It is rendered with plain Jinja2 (compiled once, autoescaped for XML; no Ansible filters or lookups) with
         C(name), C(memory), C(vcpus), C(mode), C(cpu_features) (the features for C(<cpu>) after validation and
-        delivery), C(qemu_cpu_arg), C(delivery), C(qemu_commandline) (a bool), C(host) and C(guest) (the guest's
-        mapping).
+        delivery), C(qemu_cpu_arg) (for V(qemu-commandline), the request merged with the flags libvirt itself puts
+        on its C(-cpu) for that domain), C(request_cpu_arg) (the request's own C(-cpu)), C(delivery),
+        C(qemu_commandline) (a bool), C(domain_type) (C(kvm) or C(qemu), from the host's accelerator), C(mark_ns)
+        (the namespace of the metadata mark that records the override), C(host) and C(guest) (the guest's mapping).
     type: path
   schema_dir:
     description:
