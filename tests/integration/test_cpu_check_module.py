@@ -44,8 +44,8 @@ def test_accepts_then_answers_from_its_results_file(ansible_module, emulator, tm
     assert result["expanded"]["sve"] is False and result["expanded"]["pmu"] is True
     assert result["cache"]["written"] is True and len(checks_files(cache_dir)) == 1
 
-    again = ansible_module("cpu_check", {"emulator": emulator, "accel": "tcg", "cpu_arg": "max,sve=off,sve128=off",
-                                     "cache_dir": str(cache_dir)})
+    again = ansible_module("cpu_check", {"emulator": emulator, "accel": "tcg",
+                                         "cpu_arg": "max,sve=off,sve128=off", "cache_dir": str(cache_dir)})
     assert again.result["cached"] is True and again.result["cache"]["status"] == "valid"
     assert again.result["expanded"] == result["expanded"]
 
@@ -59,9 +59,9 @@ def test_accepts_then_answers_from_its_results_file(ansible_module, emulator, tm
      "Valid sve-max-vq in range [1-16]"),
 ])
 def test_a_refusal_fails_with_the_host_the_request_and_qemus_words(ansible_module, emulator, tmp_path, request_args,
-                                                                  method, words):
-    run = ansible_module("cpu_check", dict(request_args, emulator=emulator, accel="tcg", cache_dir=str(tmp_path / "c"),
-                                       host="hv1"))
+                                                                   method, words):
+    args = dict(request_args, emulator=emulator, accel="tcg", cache_dir=str(tmp_path / "c"), host="hv1")
+    run = ansible_module("cpu_check", args)
     assert run.failed and "Traceback" not in run.output
     result = run.result
     assert (result["accepted"], result["error"], result["method"], result["cached"]) == (False, words, method, False)
@@ -74,13 +74,13 @@ def test_a_refusal_fails_with_the_host_the_request_and_qemus_words(ansible_modul
 @pytest.mark.real_qemu
 def test_faults_and_bad_requests_fail_cleanly(ansible_module, emulator, tmp_path):
     bad = ansible_module("cpu_check", {"emulator": emulator, "accel": "tcg", "cpu_arg": "max,sve",
-                                   "cache_dir": str(tmp_path)})
+                                       "cache_dir": str(tmp_path)})
     assert bad.failed and "sve in the -cpu value max,sve is not name=value" in bad.result["msg"]
     assert bad.result["errors"][0]["rule"] == "bad-feature"
     both = ansible_module("cpu_check", {"emulator": emulator, "cpu_arg": "max", "features": []})
     assert both.failed and "mutually exclusive: features|cpu_arg" in both.result["msg"]
     missing = ansible_module("cpu_check", {"emulator": str(tmp_path / "nope"), "accel": "tcg", "cpu_arg": "max",
-                                       "cache_dir": str(tmp_path), "host": "hv1"})
+                                           "cache_dir": str(tmp_path), "host": "hv1"})
     assert missing.failed and missing.result["msg"].startswith("hv1: checking -cpu max with QEMU %s" % (tmp_path / "nope"))
     assert "does not exist" in missing.result["msg"] and "accepted" not in missing.result
     assert "Traceback" not in bad.output + both.output + missing.output
