@@ -27,7 +27,7 @@ LABEL = "ansible_collections.armvirt.cpu.docsite.%s"
 
 # Sections of the docs site, in order; a guide not named here goes to the first one.
 SECTIONS = [
-    ("Guides", ["host-guide", "guest-guide", "guest-validation", "cache", "ecosystem"]),
+    ("Guides", ["host-guide", "dialects", "guest-guide", "guest-validation", "cache", "ecosystem"]),
     ("Development", ["architecture", "development", "simulator"]),
 ]
 UNDERLINES = {1: "=", 2: "-", 3: "~", 4: "^", 5: '"', 6: "'"}

@@ -29,6 +29,11 @@ CLASS_PREFIX = "cpu-"
 RECOMMENDED_MODE = "host-passthrough"
 RECOMMENDED_POLICY = "require"
 NO_FACT = "no arm_cpu_props fact (not gathered, or the host was unreachable)"
+# What a compatibility class (a migration pool) promises, in one line for reports and policy files; the full table
+# is in docs/fleet-logic.md.
+CLASS_GUARANTEE = ("A class guarantees the guest CPU's properties and, where the facts carry host_cpu, its MIDR and "
+                   "the kernel's overrides; it does not cover the GIC version, the machine type, PMU counters or the "
+                   "timer frequency (docs/fleet-logic.md).")
 CONDITIONAL = "conditional_values"   # dialects.CONDITIONAL; the fleet side imports no probe code
 # How many times a recommendation is settled against the rule model before what still breaks is left unpinned.
 SETTLE_ROUNDS = 8

@@ -264,6 +264,7 @@ def build(directory, apply_summary_path=None, extra_requests=()):
                    "baseline_properties": len(state["baseline"]["properties"])},
         "legend": CELL_CLASSES,
         "attention": attention(state, rollout, apply_summary),
+        "class_guarantee": fleet.CLASS_GUARANTEE,
         "classes": [dict(info, id=cid, policy="policies/%s.yml" % cid)
                     for cid, info in sorted(state["classes"]["classes"].items(),
                                             key=lambda item: item[1]["representative"])],

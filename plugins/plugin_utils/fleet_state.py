@@ -173,7 +173,8 @@ def policy_document(name, policy, state):
         who = "every member of the fleet baseline (%s)" % ", ".join(state["baseline"]["members"])
     else:
         who = "compatibility class %s (%s)" % (name, ", ".join(state["classes"]["classes"][name]["hosts"]))
-    return {"description": "armvirt.cpu.fleet_recommend: the richest guest CPU accepted by " + who,
+    return {"description": "armvirt.cpu.fleet_recommend: the richest guest CPU accepted by %s. %s"
+                           % (who, fleet.CLASS_GUARANTEE),
             "mode": policy["mode"], "features": policy["features"]}
 
 
