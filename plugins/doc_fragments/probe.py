@@ -51,7 +51,7 @@ options:
     default: /sys
   procfs_path:
     description:
-      - Where procfs is mounted: C(cpuinfo) (the hwcaps), C(cmdline) (the kernel options that change what KVM offers,
+      - Where procfs is mounted. C(cpuinfo) (the hwcaps), C(cmdline) (the kernel options that change what KVM offers,
         also part of the cache fingerprint) and C(sys/abi/sve_default_vector_length) are read below it.
     type: path
     default: /proc

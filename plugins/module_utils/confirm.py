@@ -244,18 +244,20 @@ def store(path, fp, key, entry):
         raise ConfirmError(str(exc))
 
 
-def confirm(emulator, accel, req, timeout=10.0, cache_dir=None, cache_mode=CACHE_USE, write=True):
+def confirm(emulator, accel, req, timeout=10.0, cache_dir=None, cache_mode=CACHE_USE, write=True, sysfs_root="/sys",
+            procfs_root="/proc"):
     """The result of :func:`check`, from the results file when it holds this request for this fingerprint.
 
     Adds ``cached`` (whether the answer came from the file) and ``cache`` (``path``, ``status`` before this call,
     ``written``). ``write=False`` (check mode) never writes the file; ``cache_mode`` is ``use``, ``refresh`` (ask
-    QEMU again and store) or ``ignore`` (neither read nor write). Raises :class:`ConfirmError`.
+    QEMU again and store) or ``ignore`` (neither read nor write). ``sysfs_root`` and ``procfs_root`` are where the
+    fingerprint reads the host's identity, as for the property cache. Raises :class:`ConfirmError`.
     """
     info = {"path": None, "status": "not used", "written": False}
     path = fp = None
     if cache_dir and cache_mode != CACHE_IGNORE:
         path = info["path"] = checks_path(cache_dir, emulator, accel)
-        fp = cache.fingerprint(emulator, accel)
+        fp = cache.fingerprint(emulator, accel, sysfs_root, procfs_root)
         if cache_mode == CACHE_USE:
             entry, info["status"] = lookup(path, fp, req.key)
             if entry is not None:

@@ -27,6 +27,8 @@ from ansible_collections.armvirt.cpu.plugins.module_utils import validate
 META_KEYS = ("dialect", "accel", "emulator", "qemu_version", "qemu_package", "cpu_model", "source")
 CLASS_PREFIX = "cpu-"
 RECOMMENDED_MODE = "host-passthrough"
+# The mode a pool of one accelerator is recommended: QEMU's model host needs KVM, so a TCG pool gets maximum (max).
+MODE_FOR_ACCEL = {"kvm": "host-passthrough", "tcg": "maximum"}
 RECOMMENDED_POLICY = "require"
 NO_FACT = "no arm_cpu_props fact (not gathered, or the host was unreachable)"
 # What a compatibility class (a migration pool) promises, in one line for reports and policy files; the full table
@@ -356,7 +358,8 @@ def _is_fact(value):
 def recommend(pool):
     """The richest guest CPU policy every member of the pool accepts: ``{mode, features}`` for armvirt.cpu.guest_cpu.
 
-    ``pool`` is a baseline (or a single fact) or ``{host: fact}``, whose baseline is taken first. Every CPU property
+    ``pool`` is a baseline (or a single fact) or ``{host: fact}``, whose baseline is taken first. The mode is
+    host-passthrough, or maximum for a pool whose hosts all run TCG (model host needs KVM). Every CPU property
     with a usable value is pinned with policy require, sorted by name, so the guest refuses to start on a host that
     could not take it back; VM behaviour switches (``rules.VM_SWITCHES``) are never pinned. The richest values are
     then settled against the rule model (:func:`_settle`), so the policy passes the full validation, rules included,
@@ -377,7 +380,8 @@ def recommend(pool):
         value = richest_value(prop)
         if value is not None:
             features.append({"name": name, "policy": RECOMMENDED_POLICY, "value": value})
-    return {"mode": RECOMMENDED_MODE, "features": _settle(features, fact, host_props, label)}
+    mode = MODE_FOR_ACCEL.get(fact.get("accel"), RECOMMENDED_MODE)
+    return {"mode": mode, "features": _settle(features, fact, host_props, label)}
 
 
 def _settle(features, fact, host_props, label):

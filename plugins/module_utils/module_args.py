@@ -25,9 +25,10 @@ def host_paths_argument_spec():
 
 
 def cpu_check_argument_spec():
-    """Options of armvirt.cpu.cpu_check: the probe's, the request (mode and features, or a -cpu value), how the
-    results file is used and the host's name for messages."""
+    """Options of armvirt.cpu.cpu_check: the probe's, where the host's identity is read (for the fingerprint), the
+    request (mode and features, or a -cpu value), how the results file is used and the host's name for messages."""
     spec = probe_argument_spec()
+    spec.update(host_paths_argument_spec())
     spec.update(
         mode=dict(type="str", choices=["host-passthrough", "maximum"]),   # None: cpu_arg's model, else host-passthrough
         features=dict(type="list", elements="dict"),

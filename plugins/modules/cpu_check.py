@@ -34,6 +34,7 @@ author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
   - armvirt.cpu.probe
+  - armvirt.cpu.probe.host_paths
   - armvirt.cpu.attributes
 attributes:
   check_mode:
@@ -208,7 +209,8 @@ def main():
                          errors=[error.as_dict() for error in exc.errors])
     try:
         result = confirm.confirm(emulator, accel, req, params["timeout"], params["cache_dir"], params["cache"],
-                                 write=not module.check_mode)
+                                 write=not module.check_mode, sysfs_root=params["sysfs_path"],
+                                 procfs_root=params["procfs_path"])
     except confirm.ConfirmError as exc:
         module.fail_json(msg="%s: %s" % (host, exc), mode=req.mode, cpu_arg=req.cpu_arg)
     if not result["accepted"]:
