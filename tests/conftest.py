@@ -45,6 +45,17 @@ def qemu_binary():
     return path
 
 
+@pytest.fixture
+def emulator(tmp_path, qemu_binary):
+    """A wrapper of the real emulator that a test may touch (replace, change its ctime): the caches key on the
+    binary's ctime, and libvirt's own cache on the system binary's."""
+    wrapper = tmp_path / "bin" / "qemu-system-aarch64"
+    wrapper.parent.mkdir()
+    wrapper.write_text('#!/bin/sh\nexec %s "$@"\n' % qemu_binary)
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
 class ModuleRun(object):
     """One ad-hoc run of a module through the real `ansible` command, on localhost."""
 

@@ -355,7 +355,6 @@ def _pairs(rule, view, accel):
             continue
         if a_on != g_on and (a_name in view.explicit or g_name in view.explicit):
             odd = g_name if a_on else a_name
-            other = a_name if a_on else g_name
             broken.append(Broken(rule.id, odd, view.explicit.get(odd), (
                 "%s=%s and %s=%s describe different pointer-authentication algorithms: %s and %s are one "
                 "algorithm's two fields, both present or both absent." % (

@@ -11,15 +11,6 @@ import pytest
 from armsim import write_wrapper
 
 
-@pytest.fixture
-def emulator(tmp_path, qemu_binary):
-    wrapper = tmp_path / "bin" / "qemu-system-aarch64"
-    wrapper.parent.mkdir()
-    wrapper.write_text('#!/bin/sh\nexec %s "$@"\n' % qemu_binary)
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
 def checks_files(cache_dir):
     return sorted(path.name for path in cache_dir.glob("*.checks.json")) if cache_dir.exists() else []
 

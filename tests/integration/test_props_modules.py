@@ -18,16 +18,6 @@ pytestmark = pytest.mark.real_qemu
 
 
 @pytest.fixture
-def emulator(tmp_path, qemu_binary):
-    """A wrapper of the real emulator that tests may touch: libvirt's own cache keys on the system binary's ctime."""
-    wrapper = tmp_path / "bin" / "qemu-system-aarch64"
-    wrapper.parent.mkdir()
-    wrapper.write_text('#!/bin/sh\nexec %s "$@"\n' % qemu_binary)
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
-@pytest.fixture
 def cache_dir(tmp_path):
     return str(tmp_path / "cache")
 

@@ -19,16 +19,6 @@ from ansible_collections.armvirt.cpu.plugins.module_utils import cache, confirm,
 
 
 @pytest.fixture
-def emulator(tmp_path, qemu_binary):
-    """A wrapper of the real emulator whose ctime a test may change (the fingerprint keys on it)."""
-    wrapper = tmp_path / "bin" / "qemu-system-aarch64"
-    wrapper.parent.mkdir()
-    wrapper.write_text('#!/bin/sh\nexec %s "$@"\n' % qemu_binary)
-    wrapper.chmod(0o755)
-    return str(wrapper)
-
-
-@pytest.fixture
 def cache_dir(tmp_path):
     return str(tmp_path / "cache")
 
