@@ -317,7 +317,7 @@ def test_unreadable_props_info_falls_back(command, reply):
 def test_unexpected_shapes_are_read_with_a_warning(command, case):
     elements, (type_, supported), warning = case
     host = read(props_info(elements, command))
-    (prop,) = host.properties.values()
+    (prop,) = list(host.properties.values())
     assert (host.supported, prop.type, prop.supported_values) == (True, type_, supported)
     if warning is None and command == "query-cpu-props-info":
         assert host.warnings == []   # min/max is dialect 2's own form
@@ -420,3 +420,36 @@ def test_unreadable_version_or_commands_still_reads_the_host(command, reply, war
     host = dialects.read_host_props(replay.ReplayClient(exchanges), "tcg")
     assert host.supported and host.dialect == "query-arm-cpu-props-info"
     assert len(host.warnings) == 1 and host.warnings[0].startswith(command + ": ") and warning in host.warnings[0]
+
+
+# --- the real QEMU --------------------------------------------------------------------------------------------------
+
+@pytest.mark.real_qemu
+def test_real_qemu_72_tcg(qemu_binary):
+    """The real QEMU gives what the recorded fixtures give (and re-records them on ARMVIRT_REGENERATE_REPLIES=1)."""
+    probe = pytest.importorskip("ansible_collections.armvirt.cpu.plugins.module_utils.probe")
+    recorded = {}
+    with probe.spawned_qemu(qemu_binary, "tcg") as client:
+        for accel, name in (("tcg", QEMU_72), ("kvm", QEMU_72_HOST)):
+            recorder = replay.RecordingClient(client)
+            recorded[name] = (dialects.read_host_props(recorder, accel), recorder.exchanges)
+    host = recorded[QEMU_72][0]
+    VALIDATOR.validate(host.to_fact("tcg", qemu_binary, "probe"))
+    assert (host.supported, host.dialect, host.cpu_model) == (True, EXPANSION, "max")
+    got = values(host)
+    assert got["aarch64"] == ["on"] and got["sve128"] == ["on", "off"]
+    # sve128=off is refused alone ("cannot disable sve128") and accepted only together with sve=off
+    assert host.properties["sve128"].extra == {
+        dialects.CONDITIONAL: {"off": {"with": {"sve": "off"}, "rule": "sve-no-length"}}}
+    assert all(dialects.CONDITIONAL not in prop.extra for name, prop in host.properties.items() if name != "sve128")
+    assert got["sve"] == got["pauth"] == got["pmu"] == got["pauth-impdef"] == ["on", "off"]
+    assert host.properties["pauth-impdef"].default == "off"
+    unsupported = recorded[QEMU_72_HOST][0]
+    assert not unsupported.supported and "The CPU type 'host' requires KVM" in unsupported.reason
+
+    for accel, name in (("tcg", QEMU_72), ("kvm", QEMU_72_HOST)):
+        live, exchanges = recorded[name]
+        if os.environ.get("ARMVIRT_REGENERATE_REPLIES"):
+            replay.save(name, exchanges)
+        replayed = read(replay.load(name), accel)
+        assert (replayed.properties, replayed.reason) == (live.properties, live.reason)

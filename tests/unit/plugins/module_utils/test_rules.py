@@ -207,8 +207,8 @@ def test_recommendation_never_pins_vm_switches_and_passes_the_rules():
     assert not names & {"kvm-no-adjvtime", "kvm-steal-time"}
     assert validate.check_features(policy["features"], KVM_FACT, "k1")[1] == []
     pinned = {feature["name"]: feature["value"] for feature in policy["features"]}
-    assert (pinned["pauth"], pinned["hw_prop_APA"], pinned["hw_prop_GPA"], pinned["hw_prop_API"]) == ("on", "3", "1",
-                                                                                                        "0")
+    pauth = (pinned["pauth"], pinned["hw_prop_APA"], pinned["hw_prop_GPA"], pinned["hw_prop_API"])
+    assert pauth == ("on", "3", "1", "0")
 
 
 def test_recommendation_of_a_pool_with_two_algorithms_turns_pauth_off():
