@@ -98,5 +98,5 @@ def test_action_group_all_lists_every_module(installed):
     runtime = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())
     modules = {path.stem for path in (ROOT / "plugins" / "modules").glob("*.py")}
     assert set(runtime["action_groups"]["all"]) == modules, "meta/runtime.yml: group 'all' must list every module"
-    assert set(runtime["action_groups"]["probe"]) == {"props_facts", "props_cache"}
+    assert set(runtime["action_groups"]["probe"]) == {"props_facts", "props_cache", "cpu_check"}
     assert runtime["requires_ansible"] == ">=2.19.0"
