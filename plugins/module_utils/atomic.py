@@ -7,33 +7,111 @@ A reader sees the old file or the complete new one, never a part: the data goes 
 same directory (same filesystem, so ``os.replace`` is atomic), is fsynced, renamed over the target, and the
 directory is fsynced so the rename survives a crash. Writers that may run concurrently hold ``locked`` while
 writing; temporary files are only created under the lock, so one seen while holding it is a dead writer's leftover
-and ``remove_stale_temps`` deletes it. Standard library only: this runs on the hypervisors.
+and ``remove_stale_temps`` deletes it. ``locked`` can give up after a timeout (:class:`LockTimeout`) and can record
+who holds the lock in the lock file, so a waiter that gives up says whom it waited for. ``create`` is ``replace``
+that never overwrites: for names that must stay unique. Standard library only: this runs on the hypervisors.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
 import fcntl
+import json
 import os
 import re
+import socket
 import tempfile
+import time
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 _TEMP_RE = re.compile(r"\A\.(?P<base>.+)\.[a-z0-9_]{8}\.tmp\Z")  # .NAME.XXXXXXXX.tmp: mkstemp's 8 characters
 
 
+POLL_FIRST, POLL_MAX = 0.01, 0.2   # seconds between attempts of a waiter with a timeout: growing from/to
+HOLDER_MAX = 4096                  # bytes of holder information read from a lock file
+
+
 class SymlinkError(OSError):
     """A lock file that is a symlink: following it would let another user pick the file we open."""
 
 
+class LockTimeout(Exception):
+    """``locked`` gave up: another writer held the lock for the whole timeout.
+
+    ``holder`` is what that writer recorded in the lock file (``pid``, ``host``, ``what``, ``since``), or None when
+    it recorded nothing; ``waited`` is in seconds. The message names both.
+    """
+
+    def __init__(self, path, waited, holder):
+        self.path, self.waited, self.holder = path, waited, holder
+        super(LockTimeout, self).__init__("%s is locked by %s; waited %.1f s" % (path, describe_holder(holder), waited))
+
+
+def describe_holder(holder):
+    """``pid N on host H (what, since T)`` from a lock file's holder record; a plain phrase when there is none."""
+    if not holder:
+        return "another writer (it recorded no holder information)"
+    details = [str(holder["what"])] if holder.get("what") else []
+    details += ["since %s" % holder["since"]] if holder.get("since") else []
+    return "pid %s on host %s%s" % (holder.get("pid", "?"), holder.get("host", "?"),
+                                    " (%s)" % ", ".join(details) if details else "")
+
+
+def read_holder(lock_path):
+    """The holder record a writer left in ``lock_path`` (a dict), or None: no file, empty, or not a record."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return _parse_holder(os.pread(fd, HOLDER_MAX, 0))
+    finally:
+        os.close(fd)
+
+
+def _parse_holder(data):
+    try:
+        holder = json.loads(data.decode("utf-8"))
+    except ValueError:   # empty (no holder, or released), or caught mid-write: no information
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _acquire(fd, lock_path, timeout):
+    """flock ``fd``: blocking without a timeout, else polling until ``timeout`` seconds have passed."""
+    if timeout is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    start = time.monotonic()
+    deadline, pause = start + max(timeout, 0), POLL_FIRST
+    while True:   # bounded: every pass sleeps, and the deadline ends it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LockTimeout(lock_path, time.monotonic() - start, _parse_holder(os.pread(fd, HOLDER_MAX, 0)))
+        time.sleep(min(pause, remaining))
+        pause = min(pause * 2, POLL_MAX)
+
+
 @contextlib.contextmanager
-def locked(lock_path):
+def locked(lock_path, timeout=None, what=None):
     """Hold an exclusive flock on ``lock_path`` (created 0644 when missing; never followed through a symlink).
 
     The lock file stays after use: unlinking one that another writer has open would let two writers each hold
     "the" lock, on different inodes. The kernel releases the lock when a writer dies.
+
+    ``timeout`` (seconds): give up after it with :class:`LockTimeout` instead of waiting for ever (0: one attempt).
+    ``what``: record the holder in the lock file while holding it, as JSON ``{pid, host, what, since}``, which is
+    what a waiter's :class:`LockTimeout` names; the record is emptied on release (a killed holder's record stays,
+    but nobody reads it unless the lock is held, and then it is the live holder's).
     """
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
@@ -42,8 +120,18 @@ def locked(lock_path):
             raise SymlinkError(exc.errno, "lock file is a symlink; refusing to follow it", lock_path)
         raise
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        _acquire(fd, lock_path, timeout)
+        if what is not None:
+            since = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            record = {"pid": os.getpid(), "host": socket.gethostname(), "what": what, "since": since}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(record, sort_keys=True).encode("utf-8"), 0)
+        try:
+            yield
+        finally:
+            if what is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
     finally:
         os.close(fd)
 
@@ -75,6 +163,28 @@ def replace(path, data, mode=FILE_MODE, sync_dir=True):
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+    if sync_dir:
+        fsync_dir(directory)
+
+
+def create(path, data, mode=FILE_MODE, sync_dir=True):
+    """Write ``data`` to ``path`` as ``replace`` does, but raise FileExistsError when ``path`` exists.
+
+    The complete file is linked to its name (``os.link`` never replaces), so a name that must be unique (a snapshot)
+    stays unique even when writers do not share a working lock (NFS mounted without locking).
+    """
+    directory, base = os.path.split(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
     if sync_dir:
         fsync_dir(directory)
 
