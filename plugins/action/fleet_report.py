@@ -15,7 +15,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.armvirt.cpu.plugins.action.fleet_state import artifacts_dir
+from ansible_collections.armvirt.cpu.plugins.action.fleet_state import LOCK_HINT, artifacts_dir, lock_timeout
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
 
 ARGUMENT_SPEC = {
@@ -25,6 +25,7 @@ ARGUMENT_SPEC = {
     "requests": {"type": "list", "elements": "path", "default": []},
     "html_template": {"type": "str", "default": fleet_report.TEMPLATES["html"]},
     "markdown_template": {"type": "str", "default": fleet_report.TEMPLATES["markdown"]},
+    "lock_timeout": {"type": "float", "default": fleet_state.LOCK_TIMEOUT},
 }
 OUTPUTS = (("html", "html_template", "index.html"), ("markdown", "markdown_template", "report.md"))
 
@@ -40,19 +41,31 @@ class ActionModule(ActionBase):
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         directory = artifacts_dir(args["artifacts_dir"])
         output = os.path.abspath(args["output_dir"] or os.path.join(directory, "report"))
-        apply_summary = args["apply_summary"]
+        timeout = lock_timeout(args["lock_timeout"])
+        templates = {key: self._find_needle("templates", args[option]) for key, option, _name in OUTPUTS}
+        # Under the directory's lock from reading to writing: fleet.json, the snapshots and the rollout record come
+        # from one state of the directory, and a report never overwrites a newer one with an older.
         try:
-            model = fleet_report.build(directory, apply_summary if apply_summary and os.path.isfile(apply_summary)
-                                       else None, args["requests"])
+            with fleet_state.artifacts_lock(directory, "report", timeout, create=False):
+                changed = self._report(directory, output, args, templates, result)
+        except fleet_state.ArtifactsLocked as exc:
+            raise AnsibleActionFail("fleet_report: %s%s" % (exc, LOCK_HINT))
         except fleet_report.ReportError as exc:
             raise AnsibleActionFail(str(exc))
+        except OSError as exc:
+            raise AnsibleActionFail("fleet_report: cannot write the report in %s: %s" % (output, exc))
+        result["changed"] = changed
+        return result
+
+    @staticmethod
+    def _report(directory, output, args, templates, result):
+        apply_summary = args["apply_summary"]
+        model = fleet_report.build(directory, apply_summary if apply_summary and os.path.isfile(apply_summary)
+                                   else None, args["requests"])
         changed = False
-        for key, option, name in OUTPUTS:
-            try:
-                text = fleet_report.render(model, self._find_needle("templates", args[option]), key == "html")
-            except fleet_report.ReportError as exc:
-                raise AnsibleActionFail(str(exc))
+        for key, _option, name in OUTPUTS:
+            text = fleet_report.render(model, templates[key], key == "html")
             result[key] = os.path.join(output, name)
             changed |= fleet_state.write_if_changed(result[key], text)
-        result.update(changed=changed, attention=model["attention"])
-        return result
+        result["attention"] = model["attention"]
+        return changed

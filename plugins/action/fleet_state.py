@@ -28,12 +28,21 @@ ARGUMENT_SPEC = {
     "write": {"type": "bool", "default": True},
     "snapshot": {"type": "bool", "default": False},
     "rollout": {"type": "dict"},
+    "lock_timeout": {"type": "float", "default": fleet_state.LOCK_TIMEOUT},
 }
+LOCK_HINT = " (option lock_timeout; the playbooks' armvirt_cpu_lock_timeout)"
 
 
 def artifacts_dir(path):
     """The artifacts directory: as given, else ``armvirt-cpu`` in the directory ansible-playbook runs in."""
     return os.path.abspath(path or DEFAULT_ARTIFACTS)
+
+
+def lock_timeout(value):
+    """The ``lock_timeout`` option, checked: seconds, 0 or more."""
+    if value < 0:
+        raise AnsibleActionFail("lock_timeout must be 0 or more seconds, not %s" % value)
+    return value
 
 
 class ActionModule(ActionBase):
@@ -52,15 +61,24 @@ class ActionModule(ActionBase):
         except (TypeError, ValueError) as exc:
             raise AnsibleActionFail("fleet_state: %s" % exc)
         directory = artifacts_dir(args["artifacts_dir"])
+        timeout = lock_timeout(args["lock_timeout"])
+        # recorded in the lock file, so that a run waiting for the lock can say whom it waits for
+        what = "rollout" if args["rollout"] is not None else "gather" if args["snapshot"] else "fleet_state"
         paths, changed = {}, False
-        if args["write"]:
-            paths, changed = fleet_state.write_artifacts(directory, state, snapshot=args["snapshot"])
-        if args["rollout"] is not None:
-            plan = dict(args["rollout"], members=state["baseline"]["members"])
-            plan["policy_file"] = plan.get("policy_file") or paths.get("policies", {}).get(fleet_state.FLEET_POOL)
-            if not isinstance(plan.get("targets"), list):
-                raise AnsibleActionFail("fleet_state: rollout needs targets, the list of this run's hosts")
-            paths["rollout_plan"] = fleet_state.start_rollout(directory, plan)
+        try:
+            if args["write"]:
+                paths, changed = fleet_state.write_artifacts(directory, state, snapshot=args["snapshot"],
+                                                             lock_timeout=timeout, what=what)
+            if args["rollout"] is not None:
+                plan = dict(args["rollout"], members=state["baseline"]["members"])
+                plan["policy_file"] = plan.get("policy_file") or paths.get("policies", {}).get(fleet_state.FLEET_POOL)
+                if not isinstance(plan.get("targets"), list):
+                    raise AnsibleActionFail("fleet_state: rollout needs targets, the list of this run's hosts")
+                paths["rollout_plan"] = fleet_state.start_rollout(directory, plan, lock_timeout=timeout, what=what)
+        except fleet_state.ArtifactsLocked as exc:
+            raise AnsibleActionFail("fleet_state: %s%s" % (exc, LOCK_HINT))
+        except OSError as exc:
+            raise AnsibleActionFail("fleet_state: cannot write the artifacts in %s: %s" % (directory, exc))
         result.update(changed=changed, artifacts=paths, artifacts_dir=directory,
                       summary=fleet_state.summary_lines(state, directory if args["write"] else None),
                       hosts=state["hosts"], members=state["baseline"]["members"], baseline=state["baseline"],

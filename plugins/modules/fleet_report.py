@@ -22,6 +22,9 @@ description:
     (the recommended policies of the fleet and of each class, the rollout's policy, O(requests)) fails and why."
   - Files are rewritten only when their content changes, and the content depends only on the artifacts, so a
     second run over an unchanged fleet reports no change. C(docs/fleet-guide.md) shows a screenshot.
+  - Holds the lock of O(artifacts_dir) (C(.armvirt-cpu.lock), as M(armvirt.cpu.fleet_state) does) from reading the
+    artifacts to writing the report, so it reads one state of the directory while gathers run; the latest two
+    snapshots are those with the highest numbers.
 author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
@@ -50,6 +53,12 @@ options:
     description: Jinja2 template of the Markdown page.
     type: str
     default: fleet_report.md.j2
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds the lock of O(artifacts_dir) before failing with a message naming
+        it; V(0) tries once.
+    type: float
+    default: 120
 seealso:
   - module: armvirt.cpu.fleet_state
 """

@@ -21,9 +21,14 @@ description:
     P(armvirt.cpu.fleet_classes#filter), P(armvirt.cpu.fleet_recommend#filter)).
   - With O(write), writes to O(artifacts_dir) C(fleet.json) (everything), C(classes.json), C(baseline.json),
     C(policies/fleet.yml) and C(policies/<class id>.yml) (files the P(armvirt.cpu.guest_cpu#role) role takes as
-    C(guest_cpu_policy_file)) and C(gathered.json); with O(snapshot), C(snapshots/<UTC time>.json) when the facts
-    differ from the latest snapshot. Files are rewritten only when their content changes; C(gathered.json) never
+    C(guest_cpu_policy_file)) and C(gathered.json); with O(snapshot), C(snapshots/<number>-<UTC time>.json) when the
+    facts differ from the latest snapshot. Files are rewritten only when their content changes; C(gathered.json) never
     counts as a change. Used by the playbooks C(armvirt.cpu.gather) and C(armvirt.cpu.rollout).
+  - Runs that use one O(artifacts_dir) at once are serialised by its lock file C(.armvirt-cpu.lock), held while the
+    artifacts and the rollout's record are written (see O(lock_timeout)); each file is replaced atomically, so a
+    reader never sees a partly written file. Snapshots are numbered one more than the highest number present and
+    ordered by that number, not by the time in their name; names of earlier versions (C(<UTC time>.json)) are read
+    and come first.
 author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
@@ -62,6 +67,12 @@ options:
         C(rollout/hosts/<host>.json) of the targets, which each host then writes as it succeeds or fails; a target
         without a record was not run. This bookkeeping never counts as a change.
     type: dict
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds the lock of O(artifacts_dir) (another gather, a rollout, a
+        report) before failing with a message naming it (pid, host, what it runs, since when); V(0) tries once.
+    type: float
+    default: 120
 seealso:
   - module: armvirt.cpu.fleet_report
   - plugin: armvirt.cpu.fleet_baseline
@@ -190,5 +201,5 @@ artifacts:
     policies:
       fleet: /srv/armvirt-cpu/policies/fleet.yml
       cpu-1428cf3e21: /srv/armvirt-cpu/policies/cpu-1428cf3e21.yml
-    snapshot: /srv/armvirt-cpu/snapshots/20261125T184917Z.json
+    snapshot: /srv/armvirt-cpu/snapshots/000042-20261125T184917Z.json
 """

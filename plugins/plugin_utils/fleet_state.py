@@ -13,19 +13,27 @@ record ``armvirt_cpu_gather`` that ``playbooks/gather.yml`` caches next to it (`
 The artifacts are written only when their content changes, and hold nothing that changes from run to run when the
 fleet does not (no run times; the fact's ``source``, probe or cache, is dropped), so a second run reports no change.
 Controller side only (used by the ``armvirt.cpu.fleet_state`` and ``armvirt.cpu.fleet_report`` actions).
+
+Several runs may use one artifacts directory at once (gathers of slices of the fleet, a report, a rollout, other
+controllers on shared storage). Writers hold the directory's lock (:func:`artifacts_lock`, the file
+``.armvirt-cpu.lock``) while they write, and give up after a timeout with a message naming the holder; every file
+is replaced atomically (``module_utils.atomic``), so a reader sees the old or the new file, never a part. Snapshots
+are numbered: ``snapshots/000042-20261129T161400Z.json`` is the 42nd, taken under the lock, and they are ordered by
+that number, never by the time in the name, which is only for people (clocks of controllers need not agree).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
-import tempfile
+import re
 from collections.abc import Mapping
 
 import yaml
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, fleet
 
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECORD = "armvirt_cpu_gather"
@@ -43,6 +51,20 @@ POLICY_DIR, SNAPSHOT_DIR, ROLLOUT_DIR = "policies", "snapshots", "rollout"
 NOT_RUN = {"status": "not-run", "reason": "no result: the rollout stopped before this host's batch "
            "(max_fail_percentage exceeded, or every host of a batch failed)"}
 SNAPSHOT_STAMP = "%Y%m%dT%H%M%SZ"
+# snapshots/<sequence>-<UTC time>.json; the names of earlier versions, <UTC time>.json and <UTC time>-<n>.json, are
+# still read and come before every numbered one
+SNAPSHOT_RE = re.compile(r"\A(?P<seq>[0-9]+)-(?P<stamp>[0-9]{8}T[0-9]{6}Z)\.json\Z")
+LEGACY_SNAPSHOT_RE = re.compile(r"\A(?P<stamp>[0-9]{8}T[0-9]{6}Z)(?:-(?P<index>[0-9]+))?\.json\Z")
+SNAPSHOT_ATTEMPTS = 100   # numbers tried when a snapshot name is taken (only without a working lock, e.g. NFS nolock)
+
+LOCK_FILE = ".armvirt-cpu.lock"
+LOCK_TIMEOUT = 120.0   # seconds a writer waits for the artifacts directory's lock before it fails
+OWN_FILES = {"": (FLEET_FILE, CLASSES_FILE, BASELINE_FILE, GATHERED_FILE), ROLLOUT_DIR: ("plan.json",)}
+OWN_DIRS = (POLICY_DIR, SNAPSHOT_DIR, "report")   # every file in them is the collection's
+
+
+class ArtifactsLocked(Exception):
+    """Another run held the artifacts directory's lock for the whole timeout; the message names it."""
 
 
 def utcnow():
@@ -182,26 +204,50 @@ def dump_json(data):
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def write_if_changed(path, text):
-    """Write ``text`` atomically unless the file already holds it; True when it changed."""
+@contextlib.contextmanager
+def artifacts_lock(directory, what, timeout=LOCK_TIMEOUT, create=True):
+    """Hold the lock of the artifacts ``directory`` (created when missing, unless ``create`` is false: then a missing
+    directory is not locked, there is nothing in it to read).
+
+    ``what`` (gather, rollout, report) is recorded with the pid, host name and start time in the lock file; after
+    ``timeout`` seconds (None: no limit) the wait ends with :class:`ArtifactsLocked` naming that holder. Under the
+    lock, temporary files that a killed writer left in the directory are removed.
+    """
+    if not create and not os.path.isdir(directory):
+        yield
+        return
+    atomic.make_dirs(directory)
+    stack = contextlib.ExitStack()
     try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == text:
+        stack.enter_context(atomic.locked(os.path.join(directory, LOCK_FILE), timeout, what))
+    except atomic.LockTimeout as exc:
+        raise ArtifactsLocked("artifacts directory %s is locked by %s; waited %.1f s"
+                              % (directory, atomic.describe_holder(exc.holder), exc.waited))
+    with stack:
+        for folder, names in OWN_FILES.items():
+            _remove_stale_temps(os.path.join(directory, folder), names.__contains__)
+        for folder in OWN_DIRS:
+            _remove_stale_temps(os.path.join(directory, folder), lambda name: True)
+        yield
+
+
+def _remove_stale_temps(folder, owns):
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        atomic.remove_stale_temps(folder, owns)
+
+
+def write_if_changed(path, text):
+    """Write ``text`` atomically (``atomic.replace``: fsynced, 0644) unless the file already holds it; True when it
+    changed."""
+    data = text.encode("utf-8")
+    try:
+        with open(path, "rb") as handle:
+            if handle.read() == data:
                 return False
     except OSError:
         pass
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(path))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    atomic.make_dirs(os.path.dirname(os.path.abspath(path)))
+    atomic.replace(path, data)
     return True
 
 
@@ -211,14 +257,35 @@ def snapshot_hosts(state):
             for host, entry in state["hosts"].items()}
 
 
+def snapshot_order(name):
+    """Sort key of a snapshot file name, None when it is not one.
+
+    Numbered snapshots by their number; before them the names of earlier versions by their time and suffix (``T``,
+    ``T-1``, ``T-2``, ... ``T-10``), which is how those versions wrote them. The time in a numbered name plays no part.
+    """
+    match = SNAPSHOT_RE.match(name)
+    if match:
+        return (1, int(match.group("seq")), name)
+    match = LEGACY_SNAPSHOT_RE.match(name)
+    if match:
+        return (0, match.group("stamp"), int(match.group("index") or 0), name)
+    return None
+
+
 def snapshots(directory):
-    """The snapshot files of an artifacts directory, oldest first."""
+    """The snapshot files of an artifacts directory, oldest first (other files in ``snapshots/`` are left out)."""
     folder = os.path.join(directory, SNAPSHOT_DIR)
     try:
-        names = sorted(name for name in os.listdir(folder) if name.endswith(".json"))
+        names = [name for name in os.listdir(folder) if snapshot_order(name) is not None]
     except OSError:
         return []
-    return [os.path.join(folder, name) for name in names]
+    return [os.path.join(folder, name) for name in sorted(names, key=snapshot_order)]
+
+
+def next_sequence(paths):
+    """One more than the highest number of the numbered snapshots among ``paths`` (1 when there is none)."""
+    numbers = [snapshot_order(os.path.basename(path)) for path in paths]
+    return max([key[1] for key in numbers if key and key[0] == 1] or [0]) + 1
 
 
 def read_json(path, default=None):
@@ -230,30 +297,43 @@ def read_json(path, default=None):
 
 
 def take_snapshot(directory, state, now):
-    """Keep this gather's facts when they differ from the latest snapshot; returns (path, changed).
+    """Keep this gather's facts when they differ from the latest snapshot; returns (path, changed). Call it holding
+    the directory's lock (:func:`artifacts_lock`; :func:`write_artifacts` does).
 
     A snapshot is a distinct state of the fleet, not a run: the report compares the latest two to say what changed
-    (a kernel or QEMU update that narrowed a host's values), and a fleet that did not change adds none.
+    (a kernel or QEMU update that narrowed a host's values), and a fleet that did not change adds none. The new one
+    is numbered one more than the highest number present, whatever the times in the names and this clock say.
     """
     hosts = snapshot_hosts(state)
     existing = snapshots(directory)
     if existing and (read_json(existing[-1]) or {}).get("hosts") == json.loads(json.dumps(hosts)):
         return existing[-1], False
-    stamp = now.strftime(SNAPSHOT_STAMP)
-    path, index = os.path.join(directory, SNAPSHOT_DIR, stamp + ".json"), 1
-    while os.path.exists(path) or (existing and path <= existing[-1]):
-        path, index = os.path.join(directory, SNAPSHOT_DIR, "%s-%d.json" % (stamp, index)), index + 1
-    write_if_changed(path, dump_json({"taken_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "hosts": hosts}))
-    return path, True
+    folder = os.path.join(directory, SNAPSHOT_DIR)
+    atomic.make_dirs(folder)
+    data = dump_json({"taken_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "hosts": hosts}).encode("utf-8")
+    first = next_sequence(existing)
+    for sequence in range(first, first + SNAPSHOT_ATTEMPTS):
+        path = os.path.join(folder, "%06d-%s.json" % (sequence, now.strftime(SNAPSHOT_STAMP)))
+        try:
+            atomic.create(path, data)   # never replaces: a writer that did not see our lock cannot lose a snapshot
+        except FileExistsError:
+            continue
+        return path, True
+    raise FileExistsError("snapshots %06d to %06d in %s all exist" % (first, first + SNAPSHOT_ATTEMPTS - 1, folder))
 
 
-def write_artifacts(directory, state, snapshot=False, now=None):
+def write_artifacts(directory, state, snapshot=False, now=None, lock_timeout=LOCK_TIMEOUT, what="fleet_state"):
     """Write fleet.json, classes.json, baseline.json, policies/*.yml (and a snapshot); returns (paths, changed).
 
-    ``gathered.json`` (each host's gathered_at) changes with every gather, so it is written but never counts as a
-    change: it is bookkeeping, like the fact cache.
+    Holds the directory's lock (:func:`artifacts_lock`, as ``what``, waiting at most ``lock_timeout`` seconds) for
+    the whole set, so the files of one run never mix with another's. ``gathered.json`` (each host's gathered_at)
+    changes with every gather, so it is written but never counts as a change: it is bookkeeping, like the fact cache.
     """
-    now = now or utcnow()
+    with artifacts_lock(directory, what, lock_timeout):
+        return _write_artifacts(directory, state, snapshot, now or utcnow())
+
+
+def _write_artifacts(directory, state, snapshot, now):
     paths, changed = {}, False
     policies = {}
     for name, policy in sorted(state["recommendations"].items()):
@@ -278,8 +358,8 @@ def write_artifacts(directory, state, snapshot=False, now=None):
     return paths, changed
 
 
-def start_rollout(directory, plan):
-    """Write ``rollout/plan.json`` and forget the records of the hosts this rollout targets.
+def start_rollout(directory, plan, lock_timeout=LOCK_TIMEOUT, what="rollout"):
+    """Write ``rollout/plan.json`` and forget the records of the hosts this rollout targets, under the lock.
 
     Each host writes ``rollout/hosts/<host>.json`` as soon as it succeeds or fails, so the record survives a rollout
     that Ansible stops early (max_fail_percentage, or a batch in which every host failed: then later plays do not
@@ -287,14 +367,13 @@ def start_rollout(directory, plan):
     result. Bookkeeping of the run, so it never counts as a change; returns the plan's path.
     """
     folder = os.path.join(directory, ROLLOUT_DIR)
-    os.makedirs(os.path.join(folder, "hosts"), exist_ok=True)
-    for host in plan["targets"]:
-        try:
-            os.unlink(os.path.join(folder, "hosts", "%s.json" % host))
-        except FileNotFoundError:
-            pass
-    path = os.path.join(folder, "plan.json")
-    write_if_changed(path, dump_json(plan))
+    with artifacts_lock(directory, what, lock_timeout):
+        atomic.make_dirs(os.path.join(folder, "hosts"))
+        for host in plan["targets"]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, "hosts", "%s.json" % host))
+        path = os.path.join(folder, "plan.json")
+        write_if_changed(path, dump_json(plan))
     return path
 
 

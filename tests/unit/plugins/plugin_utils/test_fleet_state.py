@@ -1,0 +1,227 @@
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The artifacts directory: one atomic writer, the directory's lock, and snapshots numbered in order whatever the
+clocks say (a snapshot stamped in the future used to make the next gather spin for ever)."""
+
+import datetime
+import json
+import multiprocessing
+import os
+import pathlib
+import socket
+import time
+
+import pytest
+import yaml
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+FACTS = json.loads((ROOT / "tests" / "fixtures" / "fleet" / "small-fleet.json").read_text())
+NOW = datetime.datetime(2026, 11, 29, 16, 14, tzinfo=datetime.timezone.utc)
+FORK = multiprocessing.get_context("fork")
+
+
+def state(hosts=("a1", "a2", "b1"), unreachable=None):
+    """The fleet view of ``hosts`` from the fixture; ``unreachable`` names a host that is down (with that error)."""
+    hostvars = {host: {"ansible_facts": {"arm_cpu_props": FACTS[host]},
+                       "armvirt_cpu_gather": {"status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}}
+                for host in hosts}
+    if unreachable:
+        host, error = unreachable
+        hostvars[host]["armvirt_cpu_gather"].update(status="unreachable", error=error)
+    return fleet_state.view(hostvars, list(hosts), 0, now=NOW)
+
+
+def names(directory):
+    return [os.path.basename(path) for path in fleet_state.snapshots(str(directory))]
+
+
+def legacy(directory, name, hosts=None):
+    folder = directory / "snapshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps({"taken_at": name[:16], "hosts": hosts or {}}))
+
+
+def in_child(target, *args, timeout=20):
+    """Run ``target(*args)`` in another process; fail (and kill it) when it does not end within ``timeout``."""
+    proc = FORK.Process(target=target, args=args)
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        pytest.fail("%s did not end within %d s" % (target.__name__, timeout))
+    assert proc.exitcode == 0
+
+
+def write_in_child(directory):
+    fleet_state.write_artifacts(directory, state(), snapshot=True, now=NOW)
+
+
+def test_a_snapshot_stamped_in_the_future_no_longer_hangs_and_the_new_one_comes_after_it(tmp_path):
+    legacy(tmp_path, "20270101T000000Z.json")
+    start = time.monotonic()
+    in_child(write_in_child, str(tmp_path))
+    assert time.monotonic() - start < 10
+    assert names(tmp_path) == ["20270101T000000Z.json", "000001-20261129T161400Z.json"]
+    _state, current, previous, _rollout = fleet_report.load(str(tmp_path))
+    assert set(current["hosts"]) == {"a1", "a2", "b1"} and previous["taken_at"] == "20270101T000000Z"
+
+
+def test_snapshots_are_numbered_and_ordered_by_number_not_by_the_clock(tmp_path):
+    earlier = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)   # a clock stepped back
+    first = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)[0]["snapshot"]
+    second, changed = fleet_state.write_artifacts(str(tmp_path), state(("a1", "b1")), snapshot=True, now=earlier)
+    assert names(tmp_path) == ["000001-20261129T161400Z.json", "000002-20250101T000000Z.json"]
+    assert changed and first.endswith("000001-20261129T161400Z.json")
+    assert second["snapshot"].endswith("000002-20250101T000000Z.json")
+    _state, current, previous, _rollout = fleet_report.load(str(tmp_path))
+    assert set(current["hosts"]) == {"a1", "b1"} and set(previous["hosts"]) == {"a1", "a2", "b1"}
+
+
+def write_twice_in_one_second(directory):
+    fleet_state.write_artifacts(directory, state(), snapshot=True, now=NOW)
+    fleet_state.write_artifacts(directory, state(("a1", "b1")), snapshot=True, now=NOW)
+
+
+def test_two_snapshots_in_one_second_get_two_numbers(tmp_path):
+    """Earlier versions named the second ``<time>-1.json``, which sorts before ``<time>.json``, and spun for ever."""
+    in_child(write_twice_in_one_second, str(tmp_path))
+    assert names(tmp_path) == ["000001-20261129T161400Z.json", "000002-20261129T161400Z.json"]
+
+
+def test_an_unchanged_fleet_adds_no_snapshot(tmp_path):
+    paths, changed = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)
+    again, changed_again = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True,
+                                                       now=NOW + datetime.timedelta(hours=1))
+    assert changed and not changed_again and again["snapshot"] == paths["snapshot"]
+    assert len(names(tmp_path)) == 1
+
+
+def test_snapshots_of_earlier_versions_are_read_and_come_first(tmp_path):
+    for name in ("20261129T161400Z-10.json", "20261129T161400Z.json", "20261129T161400Z-2.json",
+                 "20261129T161400Z-1.json", "20250101T000000Z.json", "000010-20190101T000000Z.json",
+                 "000002-20300101T000000Z.json", "notes.json", ".000011-x.json.abcdefgh.tmp"):
+        legacy(tmp_path, name)
+    assert names(tmp_path) == ["20250101T000000Z.json", "20261129T161400Z.json", "20261129T161400Z-1.json",
+                               "20261129T161400Z-2.json", "20261129T161400Z-10.json",
+                               "000002-20300101T000000Z.json", "000010-20190101T000000Z.json"]
+    assert fleet_state.next_sequence(fleet_state.snapshots(str(tmp_path))) == 11
+    path = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)[0]["snapshot"]
+    assert os.path.basename(path) == "000011-20261129T161400Z.json" == names(tmp_path)[-1]
+
+
+def test_a_snapshot_number_taken_by_a_writer_without_the_lock_is_skipped(tmp_path, monkeypatch):
+    """Without a working lock (NFS mounted nolock) two writers can pick one number: the second never replaces the
+    first's file, it takes the next number."""
+    legacy(tmp_path, "000001-20261129T161400Z.json")
+    monkeypatch.setattr(fleet_state, "next_sequence", lambda paths: 1)
+    path = fleet_state.take_snapshot(str(tmp_path), state(), NOW)[0]
+    assert os.path.basename(path) == "000002-20261129T161400Z.json"
+    assert json.loads((tmp_path / "snapshots" / "000001-20261129T161400Z.json").read_text())["hosts"] == {}
+
+
+def hold_lock(directory, ready, seconds):
+    with fleet_state.artifacts_lock(directory, "gather"):
+        ready.set()
+        time.sleep(seconds)
+
+
+@pytest.fixture
+def held(tmp_path):
+    """Another process holding the artifacts directory's lock as a gather; yields its pid."""
+    ready = FORK.Event()
+    proc = FORK.Process(target=hold_lock, args=(str(tmp_path), ready, 10))
+    proc.start()
+    assert ready.wait(10)
+    yield proc.pid
+    proc.terminate()
+    proc.join(10)
+
+
+def test_a_held_lock_makes_a_writer_wait_then_fail_naming_the_holder(tmp_path, held):
+    start = time.monotonic()
+    with pytest.raises(fleet_state.ArtifactsLocked) as caught:
+        fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, lock_timeout=0.5)
+    waited = time.monotonic() - start
+    assert 0.5 <= waited < 2
+    message = str(caught.value)
+    assert message.startswith("artifacts directory %s is locked by pid %d on host %s (gather, since 20"
+                              % (tmp_path, held, socket.gethostname())), message
+    assert message.endswith("; waited 0.5 s")
+    assert sorted(os.listdir(str(tmp_path))) == [fleet_state.LOCK_FILE]   # nothing was written
+
+
+def test_a_held_lock_stops_a_rollout_start_too(tmp_path, held):
+    with pytest.raises(fleet_state.ArtifactsLocked, match="locked by pid %d" % held):
+        fleet_state.start_rollout(str(tmp_path), {"targets": ["a1"]}, lock_timeout=0.2)
+
+
+def test_a_writer_waits_for_the_holder_and_then_writes(tmp_path):
+    ready = FORK.Event()
+    proc = FORK.Process(target=hold_lock, args=(str(tmp_path), ready, 0.5))
+    proc.start()
+    assert ready.wait(10)
+    start = time.monotonic()
+    paths, changed = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, lock_timeout=10)
+    assert changed and 0.2 < time.monotonic() - start < 5
+    proc.join(10)
+    assert os.path.isfile(paths["snapshot"])
+
+
+def test_write_if_changed_uses_the_atomic_writer_and_skips_unchanged_files(tmp_path, monkeypatch):
+    calls, real = [], atomic.replace
+
+    def replace(path, data, *args, **kwargs):
+        calls.append(path)
+        return real(path, data, *args, **kwargs)
+    monkeypatch.setattr(atomic, "replace", replace)
+    path = str(tmp_path / "sub" / "fleet.json")
+    old_umask = os.umask(0o077)
+    try:
+        assert fleet_state.write_if_changed(path, "é\n")
+    finally:
+        os.umask(old_umask)
+    inode = os.stat(path).st_ino
+    assert not fleet_state.write_if_changed(path, "é\n")
+    assert calls == [path] and os.stat(path).st_ino == inode
+    assert os.stat(path).st_mode & 0o777 == 0o644 and os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o755
+    assert fleet_state.write_if_changed(path, "other\n") and calls == [path, path]
+    assert pathlib.Path(path).read_text() == "other\n"
+
+
+def test_temporary_files_of_a_killed_writer_are_removed_under_the_lock(tmp_path):
+    fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)
+    leftovers = [tmp_path / ".fleet.json.abcd1234.tmp", tmp_path / "snapshots" / ".000002-x.json.abcd1234.tmp",
+                 tmp_path / "policies" / ".fleet.yml.abcd1234.tmp"]
+    someone_elses = tmp_path / ".notes.txt.abcd1234.tmp"
+    for path in leftovers + [someone_elses]:
+        path.write_text("{\"half")
+    with fleet_state.artifacts_lock(str(tmp_path), "gather"):
+        pass
+    assert [path for path in leftovers if path.exists()] == [] and someone_elses.exists()
+
+
+def test_the_writers_record_every_file_of_one_run(tmp_path):
+    paths, _changed = fleet_state.write_artifacts(str(tmp_path), state(unreachable=("b1", "down")), snapshot=True,
+                                                  now=NOW)
+    fleet = json.loads((tmp_path / "fleet.json").read_text())
+    assert fleet["hosts"]["b1"]["status"] == "unreachable" and "down" in fleet["hosts"]["b1"]["reason"]
+    assert yaml.safe_load(pathlib.Path(paths["policies"]["fleet"]).read_text())["mode"] == "host-passthrough"
+    assert json.loads(pathlib.Path(paths["snapshot"]).read_text())["hosts"]["b1"]["status"] == "unreachable"
+
+
+def test_the_actions_document_the_lock_timeout_they_take():
+    from ansible_collections.armvirt.cpu.plugins.action import fleet_report as report_action
+    from ansible_collections.armvirt.cpu.plugins.action import fleet_state as state_action
+    from ansible_collections.armvirt.cpu.plugins.modules import fleet_report as report_doc
+    from ansible_collections.armvirt.cpu.plugins.modules import fleet_state as state_doc
+    for action, doc in ((state_action, state_doc), (report_action, report_doc)):
+        options = yaml.safe_load(doc.DOCUMENTATION)["options"]
+        assert sorted(options) == sorted(action.ARGUMENT_SPEC)
+        assert options["lock_timeout"]["default"] == action.ARGUMENT_SPEC["lock_timeout"]["default"] == \
+            fleet_state.LOCK_TIMEOUT
+        assert options["lock_timeout"]["type"] == action.ARGUMENT_SPEC["lock_timeout"]["type"] == "float"
