@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -9,15 +10,16 @@ import jsonschema
 import pytest
 
 from armsim import available_profiles, load_profile, write_wrapper
-from conftest import ROOT
+from armsim.profiles import host_tree, numbers_in
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 FACT_SCHEMA = json.loads((ROOT / "docs" / "schemas" / "arm_cpu_props.schema.json").read_text())
 PROFILES = sorted(available_profiles())
 
 
 def test_profiles_cover_every_dialect():
     dialects = {load_profile(name).dialect for name in PROFILES}
-    assert {"query-arm-cpu-props-info", "query-cpu-props-info", "query-cpu-model-expansion"} <= dialects
+    assert {"query-arm-cpu-props-info", "query-cpu-props-info", "query-cpu-model-expansion", "sysreg"} <= dialects
 
 
 @pytest.mark.parametrize("name", PROFILES)
@@ -25,20 +27,57 @@ def test_props_facts_reports_each_profile(ansible_module, tmp_path, name):
     profile = load_profile(name).data
     emulator = write_wrapper(str(tmp_path / "qemu-system-aarch64"), name)
     accel = "kvm" if profile.get("kvm") else "tcg"
-    run = ansible_module("props_facts", {"emulator": emulator, "accel": accel, "cache_dir": str(tmp_path / "c")})
+    args = {"emulator": emulator, "accel": accel, "cache_dir": str(tmp_path / "c")}
+    tree = host_tree(profile)
+    if tree:
+        args.update(sysfs_path=tree[0], procfs_path=tree[1])
+    run = ansible_module("props_facts", args)
     assert not run.failed, run.output
     fact = run.result["ansible_facts"]["arm_cpu_props"]
     jsonschema.validate(fact, FACT_SCHEMA)
     assert fact["supported"] is True
     assert fact["dialect"] == profile["dialect"]
     assert fact["accel"] == accel
-    if profile["dialect"] == "query-cpu-model-expansion":
+    if tree:   # the host's identity comes from the profile's recorded tree
+        assert fact["host_cpu"]["midr"] == ["0x00000000%s" % midr[2:] for midr in profile["cpu"]["midr"]
+                                            if midr != "0x00000000"]   # TCG on x86-64: no Arm CPU to record
+    if profile["dialect"] in ("query-cpu-model-expansion", "sysreg"):
         assert set(fact["properties"]) == {prop["name"] for prop in profile["expansion"]["props"]}
     else:
         assert len(fact["properties"]) >= 30
         # dialect 2 sends a range as min/max members, which come back as "lo-hi" after the other values
         assert {name: sorted(prop["supported_values"]) for name, prop in fact["properties"].items()} == {
             prop["name"]: sorted(prop["supported-values"]) for prop in profile["properties"]}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in PROFILES if load_profile(n).dialect == "sysreg"))
+def test_sysreg_facts_never_offer_what_the_simulated_kernel_refuses(ansible_module, tmp_path, name):
+    """The collection reads each SYSREG_ property by its own field table (sysreg.py); whatever it offers, the host's
+    kernel (the profile's kvm_allows, from the simulator's own rule table) must take, and the host's value is always
+    offered. Where the two tables differ the collection may only be stricter (e.g. PMUVer's reserved 2 and 3)."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
+    profile = load_profile(name).data
+    emulator = write_wrapper(str(tmp_path / "qemu-system-aarch64"), name)
+    run = ansible_module("props_facts", {"emulator": emulator, "accel": "kvm", "cache_dir": str(tmp_path / "c")})
+    fact = run.result["ansible_facts"]["arm_cpu_props"]
+    checked = 0
+    for spec in profile["expansion"]["props"]:
+        if "kvm_allows" not in spec:
+            continue
+        prop = fact["properties"][spec["name"]]
+        offered = numbers_in(prop["supported_values"])
+        takes = numbers_in(spec["kvm_allows"]) | ({0} if spec.get("gated_by") else set())   # 0: with the flag off
+        assert spec["default"] in offered and offered <= takes, (spec, prop)
+        parsed = sysreg.parse_name(spec["name"])
+        assert sysreg.lookup(spec["name"]).name == parsed[1], spec["name"]   # Arm's spelling, as in sysreg.FIELDS
+        checked += 1
+    assert checked >= 30
+    # sve128=off is offered only together with sve=off where the host has SVE (QEMU under KVM refuses it alone)
+    if profile["name"] == "neoverse-v2-sysreg":
+        assert fact["properties"]["sve128"]["conditional_values"]["off"]["with"] == {"sve": "off"}
+    if profile["name"] == "neoverse-v2-nosve-sysreg":
+        assert fact["properties"]["sve"]["supported_values"] == ["off"]
+        assert all(fact["properties"]["sve%d" % (128 * vq)]["supported_values"] == ["off"] for vq in range(1, 17))
 
 
 def test_cache_round_trip_on_a_patched_profile(ansible_module, tmp_path):

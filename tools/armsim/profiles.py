@@ -11,10 +11,14 @@ import json
 import os
 import re
 
+from armsim import kvmrules
 from armsim.server import QMPFailure
 
 PROFILE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
-DIALECTS = ("query-arm-cpu-props-info", "query-cpu-props-info", "query-cpu-model-expansion")
+HOSTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hosts")
+# "sysreg": no props-info command; the expansion of host carries SYSREG_<REG>_<FIELD> integers (Red Hat's series).
+DIALECTS = ("query-arm-cpu-props-info", "query-cpu-props-info", "query-cpu-model-expansion", "sysreg")
+EXPANSION_ONLY = ("query-cpu-model-expansion", "sysreg")
 BASE_COMMANDS = ("qmp_capabilities", "query-version", "query-commands", "query-kvm", "query-target", "quit",
                  "query-cpu-model-expansion")
 IMPLEMENTED = BASE_COMMANDS + DIALECTS[:2]
@@ -33,11 +37,19 @@ NO_KVM_STDERR = ("Could not access KVM kernel module: No such file or directory\
                  "qemu-system-aarch64: -machine none,accel=kvm: failed to initialize kvm: No such file or directory")
 
 _RANGE = re.compile(r"^([0-9]+)-([0-9]+)$")
+_HEX_RANGE = re.compile(r"^0x([0-9a-f]+)(?:-0x([0-9a-f]+))?$")
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_SYSREG = re.compile(r"^SYSREG_((?:ID_[A-Z0-9]+|CTR|DCZID)_EL[01])_([A-Za-z0-9_]+)$")
+_SVE_LENGTH = re.compile(r"^sve([0-9]+)$")
+# Two ID register fields read as one "major.frac" string property: the minor field, and the labels QEMU's series
+# gives the pairs (RAS field 2 is RASv1p1 without RAS_frac, "1.1_base").
+COMBINED = {"ID_AA64PFR0_EL1.RAS": "ID_AA64PFR1_EL1.RAS_frac", "ID_AA64PFR0_EL1.CSV2": "ID_AA64PFR1_EL1.CSV2_frac",
+            "ID_AA64PFR0_EL1.MPAM": "ID_AA64PFR1_EL1.MPAM_frac", "ID_AA64MMFR2_EL1.NV": None}
+_RAS_LABELS = {(0, 0): "0.0", (1, 0): "1.0", (1, 1): "1.1", (2, 0): "1.1_base", (3, 0): "2.0"}
 
 # ID register fields the profiles cite ("REG.FIELD"): (lowest bit, width). From the Arm ARM's register descriptions.
 FIELDS = {
-    "ID_AA64ISAR0_EL1": dict(AES=4, SHA1=8, SHA2=12, CRC32=16, ATOMIC=20, TME=24, RDM=28, SHA3=32, SM3=36, SM4=40,
+    "ID_AA64ISAR0_EL1": dict(AES=4, SHA1=8, SHA2=12, CRC32=16, Atomic=20, TME=24, RDM=28, SHA3=32, SM3=36, SM4=40,
                              DP=44, FHM=48, TS=52, TLB=56, RNDR=60),
     "ID_AA64ISAR1_EL1": dict(DPB=0, APA=4, API=8, JSCVT=12, FCMA=16, LRCPC=20, GPA=24, GPI=28, FRINTTS=32, SB=36,
                              SPECRES=40, BF16=44, DGH=48, I8MM=52, XS=56, LS64=60),
@@ -45,34 +57,71 @@ FIELDS = {
     "ID_AA64PFR0_EL1": dict(EL0=0, EL1=4, EL2=8, EL3=12, FP=16, AdvSIMD=20, GIC=24, RAS=28, SVE=32, SEL2=36,
                             MPAM=40, AMU=44, DIT=48, RME=52, CSV2=56, CSV3=60),
     "ID_AA64PFR1_EL1": dict(BT=0, SSBS=4, MTE=8, RAS_frac=12, MPAM_frac=16, SME=24, CSV2_frac=32),
-    "ID_AA64MMFR0_EL1": dict(PARange=0, ASIDBits=4, BigEnd=8, SNSMem=12, TGran16=20, TGran64=24, TGran4=28),
-    "ID_AA64MMFR1_EL1": dict(HAFDBS=0, VMIDBits=4, VH=8, HPDS=12, LO=16, PAN=20, SpecSEI=24, XNX=28),
+    "ID_AA64MMFR0_EL1": dict(PARange=0, ASIDBits=4, BigEnd=8, SNSMem=12, BigEndEL0=16, TGran16=20, TGran64=24,
+                             TGran4=28, TGran16_2=32, TGran64_2=36, TGran4_2=40, ExS=44, FGT=56, ECV=60),
+    "ID_AA64MMFR1_EL1": dict(HAFDBS=0, VMIDBits=4, VH=8, HPDS=12, LO=16, PAN=20, SpecSEI=24, XNX=28, TWED=32, ETS=36,
+                             HCX=40, AFP=44, TIDCP1=52),
     "ID_AA64MMFR2_EL1": dict(CnP=0, UAO=4, LSM=8, IESB=12, VARange=16, CCIDX=20, NV=24, ST=28, AT=32, IDS=36,
                              FWB=40, TTL=48, BBM=52, EVT=56, E0PD=60),
-    "ID_AA64DFR0_EL1": dict(DebugVer=0, TraceVer=4, PMUVer=8, BRPs=12, WRPs=20, CTX_CMPs=28, PMSVer=32),
+    "ID_AA64DFR0_EL1": dict(DebugVer=0, TraceVer=4, PMUVer=8, BRPs=12, WRPs=20, CTX_CMPs=28, PMSVer=32,
+                            DoubleLock=36),
     "ID_AA64ZFR0_EL1": dict(SVEver=0, AES=4, BitPerm=16, BF16=20, SHA3=32, SM4=40, I8MM=44, F32MM=52, F64MM=56),
-    "CTR_EL0": dict(IminLine=0, DminLine=16, ERG=20, CWG=24, IDC=(28, 1), DIC=(29, 1)),
+    "CTR_EL0": dict(IminLine=0, L1Ip=(14, 2), DminLine=16, ERG=20, CWG=24, IDC=(28, 1), DIC=(29, 1)),
     "DCZID_EL0": dict(BS=0),
 }
+
+
+def field_ref(register, field):
+    """The canonical "REG.Field" of FIELDS for a register and a field name in any case, or None."""
+    for name in FIELDS.get(register, {}):
+        if name.lower() == field.lower():
+            return "%s.%s" % (register, name)
+    return None
 
 
 def field_value(registers, ref):
     """The value of field ``ref`` ("REG.FIELD") in a profile's ``id_registers`` (hex strings)."""
     reg, field = ref.split(".")
-    lsb, width = (FIELDS[reg][field], 4) if isinstance(FIELDS[reg][field], int) else FIELDS[reg][field]
+    lsb, width = field_bits(ref)
     return (int(registers[reg], 16) >> lsb) & ((1 << width) - 1)
 
 
+def field_bits(ref):
+    reg, field = ref.split(".")
+    return (FIELDS[reg][field], 4) if isinstance(FIELDS[reg][field], int) else FIELDS[reg][field]
+
+
 def numbers_in(values):
-    """Integers a number property's values cover ("0-3", "4"); named values like "off" are skipped."""
+    """Integers a number property's values cover ("0-3", "4", or hex "0x0-0x3"); named values like "off" are
+    skipped."""
     out = set()
     for value in values:
         match = _RANGE.match(value)
+        hexa = _HEX_RANGE.match(value)
         if match:
             out.update(range(int(match.group(1)), int(match.group(2)) + 1))
         elif value.isdigit():
             out.add(int(value))
+        elif hexa:
+            low = int(hexa.group(1), 16)
+            out.update(range(low, int(hexa.group(2) or hexa.group(1), 16) + 1))
     return out
+
+
+def combined_values(ref, registers, model):
+    """The "major.frac" labels a combined string property offers: each pair KVM accepts for the two fields."""
+    minor = COMBINED[ref]
+    hidden = kvmrules.RULES[ref].hidden
+    if hidden:
+        return ["0.0"]
+    majors = kvmrules.listed(ref, field_value(registers, ref), model)
+    fracs = kvmrules.listed(minor, field_value(registers, minor), model) if minor else [0]
+    if ref.endswith(".RAS"):
+        labels = [_RAS_LABELS.get((major, frac)) for major in majors for frac in fracs]
+        return [label for label in labels if label]
+    host_major = field_value(registers, ref)
+    # a fraction refines the major value it belongs to: CSV2_frac only with CSV2=1
+    return ["%d.%d" % (major, frac) for major in majors for frac in fracs if frac == 0 or major == 1 == host_major]
 
 
 def available():
@@ -100,6 +149,12 @@ def load(name_or_path):
     return Profile(data, path)
 
 
+def host_tree(data):
+    """``(sysfs, procfs)`` of the recorded host tree a profile names (``host_tree``), or None."""
+    name = data.get("host_tree")
+    return (os.path.join(HOSTS_DIR, name, "sys"), os.path.join(HOSTS_DIR, name, "proc")) if name else None
+
+
 def problems(data):
     """Everything wrong with a profile's structure, as a list of messages (empty when it is fine)."""
     issues = []
@@ -117,29 +172,93 @@ def problems(data):
         issues.append("dialect must be one of %s" % (DIALECTS,))
     if not isinstance(data["kvm"], bool):
         issues.append("kvm must be true or false")
+    model = data.get("kvm_id_regs", "writable")
+    if model not in kvmrules.MODELS:
+        issues.append("kvm_id_regs must be one of %s" % (kvmrules.MODELS,))
+        model = "writable"
+    tree = host_tree(data)
+    if tree and not all(os.path.isdir(path) for path in tree):
+        issues.append("host_tree %r is not a directory of %s with sys/ and proc/" % (data["host_tree"], HOSTS_DIR))
     props = data["properties"]
-    if data["dialect"] != "query-cpu-model-expansion" and len(props) < 30:
+    if data["dialect"] not in EXPANSION_ONLY and len(props) < 30:
         issues.append("a patched profile needs 30+ properties, has %d" % len(props))
-    if data["dialect"] == "query-cpu-model-expansion" and props:
+    if data["dialect"] in EXPANSION_ONLY and props:
         issues.append("an expansion-only profile has no props-info properties")
     seen = set()
     for prop in props:
-        issues.extend(_property_problems(prop, data.get("id_registers", {})))
+        issues.extend(_property_problems(prop, data.get("id_registers", {}), model))
         if prop.get("name") in seen:
             issues.append("%s listed twice" % prop.get("name"))
         seen.add(prop.get("name"))
-    names = [p.get("name") for p in data["expansion"].get("props", [])]
-    for prop in data["expansion"].get("props", []):
-        if not isinstance(prop.get("flippable"), bool) or "default" not in prop:
-            issues.append("expansion prop %s needs default and flippable" % prop.get("name"))
-        if prop.get("requires") and prop["requires"] not in names:
-            issues.append("expansion prop %s requires unknown %s" % (prop["name"], prop["requires"]))
+    issues.extend(_expansion_problems(data, model))
     if not set(data.get("commands") or ()) <= set(IMPLEMENTED):
         issues.append("commands may only name %s" % (IMPLEMENTED,))
     return issues
 
 
-def _property_problems(prop, registers):
+def _expansion_problems(data, model):
+    expansion = data["expansion"]
+    issues = []
+    names = [p.get("name") for p in expansion.get("props", [])]
+    sysregs = 0
+    for prop in expansion.get("props", []):
+        if not isinstance(prop.get("flippable"), bool) or "default" not in prop:
+            issues.append("expansion prop %s needs default and flippable" % prop.get("name"))
+        if prop.get("requires") and prop["requires"] not in names:
+            issues.append("expansion prop %s requires unknown %s" % (prop["name"], prop["requires"]))
+        if isinstance(prop.get("default"), int) and not isinstance(prop["default"], bool):
+            sysregs += 1
+            issues.extend(_sysreg_problems(prop, data.get("id_registers", {}), model))
+    if data["dialect"] == "sysreg" and not sysregs:
+        issues.append("a sysreg profile's expansion needs SYSREG_<REG>_<FIELD> integer props")
+    if data["dialect"] != "sysreg" and sysregs:
+        issues.append("only a sysreg profile's expansion has integer props")
+    lengths = [p for p in expansion.get("props", []) if _SVE_LENGTH.match(p.get("name", ""))]
+    if expansion.get("sve_lengths") not in (None, "kvm"):
+        issues.append("expansion sve_lengths may only be \"kvm\"")
+    elif expansion.get("sve_lengths") == "kvm":
+        sve = next((p for p in expansion["props"] if p.get("name") == "sve"), None)
+        for prop in lengths:
+            if prop.get("requires") != "sve" or prop.get("flippable") is not True or "refusal" in prop:
+                issues.append("%s: under sve_lengths kvm a length requires sve and is flippable (QEMU's "
+                              "arm_cpu_sve_finalize judges it, not a refusal text)" % prop.get("name"))
+        if sve is None or (not sve.get("default") and any(p.get("default") for p in lengths)):
+            issues.append("sve_lengths kvm: the host's lengths (defaults on) need sve, on")
+        if sve and sve.get("default") and not any(p.get("default") for p in lengths):
+            issues.append("sve_lengths kvm: sve on needs at least one length the host supports (default on)")
+    return issues
+
+
+def _sysreg_problems(prop, registers, model):
+    """A SYSREG_ integer expansion prop: its default is the host's field, kvm_allows what the kernel's rule gives."""
+    name = prop.get("name", "")
+    where = "expansion prop %s: " % name
+    match = _SYSREG.match(name)
+    ref = match and field_ref(match.group(1), match.group(2))
+    if not ref or ref not in kvmrules.RULES or ref.split(".")[1] != match.group(2):
+        return [where + "not SYSREG_<REG>_<Field> of a field in FIELDS and kvmrules.RULES (Arm's spelling)"]
+    if prop.get("field") != ref:
+        return [where + "field must be %s" % ref]
+    host = field_value(registers, ref)
+    rule = kvmrules.RULES[ref]
+    issues = []
+    if prop["default"] != host:
+        issues.append(where + "default %r but the host's %s is %d" % (prop["default"], ref, host))
+    if not kvmrules.writable(ref, model) and not rule.gate:
+        issues.append(where + "KVM does not let a VMM write %s (not in its writable mask), so QEMU does not offer "
+                              "it" % ref)
+    expected = kvmrules.as_ranges(kvmrules.allowed(ref, host, model, field_bits(ref)[1]))
+    if prop.get("kvm_allows") != expected:
+        issues.append(where + "kvm_allows %r, but the kernel's rule for %s at host value %d gives %r"
+                      % (prop.get("kvm_allows"), ref, host, expected))
+    if prop.get("gated_by") != rule.gate:
+        issues.append(where + "gated_by must be %r (the vCPU flag that hides %s)" % (rule.gate, ref))
+    if not prop.get("why"):
+        issues.append(where + "needs a why naming the rule")
+    return issues
+
+
+def _property_problems(prop, registers, model):
     name, kind, values = prop.get("name", ""), prop.get("type"), prop.get("supported-values")
     where = "property %s: " % name
     if not _NAME.match(name):
@@ -161,14 +280,37 @@ def _property_problems(prop, registers):
     if len(set(values)) != len(values):
         issues.append(where + "repeated values")
     field = prop.get("field")
-    if field and kind == "number" and not issues:
-        host = field_value(registers, field)
-        top = max(numbers_in(values) or {0})
-        if prop.get("kvm_hides"):
-            if numbers_in(values) != {0}:
-                issues.append(where + "KVM hides %s, so only 0 is accepted" % field)
-        elif top != host:
-            issues.append(where + "highest value %d but the host's %s is %d" % (top, field, host))
+    if field and not issues:
+        issues.extend(_field_problems(prop, registers, model))
+    return issues
+
+
+def _field_problems(prop, registers, model):
+    """A props-info property's values against the kernel's rule for its ID register field and the host's value."""
+    name, kind, values, ref = prop["name"], prop["type"], prop["supported-values"], prop["field"]
+    where = "property %s: " % name
+    if ref not in kvmrules.RULES:
+        return [where + "no kernel rule for %s in kvmrules.RULES" % ref]
+    rule = kvmrules.RULES[ref]
+    if bool(prop.get("kvm_hides")) != rule.hidden:
+        return [where + "kvm_hides must be %s for %s" % (str(rule.hidden).lower(), ref)]
+    if kind == "string":
+        expected = combined_values(ref, registers, model) if ref in COMBINED else None
+        if expected is not None and values != expected:
+            return [where + "values %r, but the kernel's rules for %s give %r" % (values, ref, expected)]
+        return []
+    host = field_value(registers, ref)
+    expected = set(kvmrules.listed(ref, host, model, field_bits(ref)[1]))
+    issues = []
+    if numbers_in(values) != expected:
+        why = ("KVM does not let a VMM write it, so only the host's value" if not rule.hidden and not
+               kvmrules.writable(ref, model) else "the kernel's rule")
+        issues.append(where + "values %s, but for %s=%d %s gives %s" % (
+            ",".join(values), ref, host, why, ",".join(kvmrules.as_ranges(sorted(expected), hexadecimal=False))))
+    wants_off = bool(rule.gate) and host != 0 and not rule.hidden
+    if ("off" in values) != wants_off:
+        issues.append(where + ("'off' belongs to a field the %s vCPU flag gates on a host that has it" % rule.gate
+                               if rule.gate else "'off' belongs only to a field a vCPU flag gates"))
     return issues
 
 
@@ -180,9 +322,10 @@ class Profile:
         self.name = data["name"]
         self.kvm = data["kvm"]
         self.dialect = data["dialect"]
-        default = BASE_COMMANDS + ((self.dialect,) if self.dialect != "query-cpu-model-expansion" else ())
+        default = BASE_COMMANDS + ((self.dialect,) if self.dialect not in EXPANSION_ONLY else ())
         self.commands = tuple(data.get("commands") or default)
         self.expansion_props = {p["name"]: p for p in data["expansion"]["props"]}
+        self.sve_lengths = data["expansion"].get("sve_lengths")
 
     def version_info(self):
         major, minor, micro = (int(part) for part in self.data["qemu"]["version"].split("."))
@@ -218,13 +361,20 @@ class Profile:
         specs = self.specs_for(model)
         if specs is None:
             raise QMPFailure("The CPU type '%s' is not a recognized ARM CPU type" % model)
+        requested = dict(requested)
         for name, value in requested.items():
-            if name in specs and not isinstance(value, type(specs[name]["default"])):
+            if name not in specs:
+                continue
+            if _is_integer(specs[name]["default"]):   # a uint64 property (QEMU's qobject input visitor)
+                if not _is_integer(value):
+                    raise QMPFailure("Parameter '%s' expects uint64" % name)
+                requested[name] = value % (1 << 64)
+            elif not isinstance(value, type(specs[name]["default"])):
                 raise QMPFailure("Invalid parameter type for '%s', expected: boolean" % name)
         for name in requested:
             if name not in specs:
                 raise QMPFailure("Parameter '%s' is unexpected" % name)
-        return finalize(specs, requested)
+        return finalize(specs, requested, self.sve_lengths)
 
     def specs_for(self, model):
         """The boolean properties of ``model`` (its expansion props), or None for a model this QEMU lacks."""
@@ -239,10 +389,12 @@ class Profile:
         """What QEMU writes to stderr before it exits 1 when ``-machine virt -cpu CPU`` cannot start on this host,
         or None when the vCPU is created (the monitor then answers).
 
-        In QEMU's order: the model, then each property as QEMU applies it (an unknown name or a bad boolean), then
-        the CPU's realize (the boolean rules of the expansion, the same code as ``expand``), then KVM's vCPU init,
-        which refuses a valued property (an ID register field) whose value is outside this host's
-        ``supported-values``. Judged from the profile's data alone, not from the collection's validation.
+        In QEMU's order: the model, then each property as QEMU applies it (an unknown name, a bad boolean or
+        integer), then the CPU's realize (the boolean rules of the expansion, the same code as ``expand``), then
+        KVM's vCPU init, which refuses an ID register value outside what this host's kernel accepts: a valued
+        props-info property outside its ``supported-values``, or a SYSREG_ integer outside its ``kvm_allows`` (only
+        0 when the switch in ``gated_by`` ends up off). Judged from the profile's data alone, not from the
+        collection's validation.
         """
         model, _comma, rest = cpu.partition(",")
         specs = self.specs_for(model)
@@ -259,7 +411,14 @@ class Profile:
             name, equals, value = pair.partition("=")
             if not equals:
                 return "qemu-system-aarch64: Expected key=value format, found %s" % name
-            if name in specs:
+            if name in specs and _is_integer(specs[name]["default"]):
+                number = _parse_uint64(value)
+                if number is None:
+                    return ("qemu-system-aarch64: can't apply global %s.%s=%s: Parameter '%s' expects uint64"
+                            % (typename, name, value, name))
+                requested[name] = number
+                fields.append((name, value))
+            elif name in specs:
                 word = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}.get(value)
                 if word is None:
                     return ("qemu-system-aarch64: can't apply global %s.%s=%s: Parameter '%s' expects 'on' or 'off'"
@@ -271,15 +430,38 @@ class Profile:
                 return ("qemu-system-aarch64: can't apply global %s.%s=%s: Property '%s.%s' not found"
                         % (typename, name, value, typename, name))
         try:
-            finalize(specs, requested)
+            final = finalize(specs, requested, self.sve_lengths)
         except QMPFailure as failure:
             return "qemu-system-aarch64: %s" % failure.desc
+        template = self.data.get("vcpu_init_refusal", VCPU_INIT_REFUSAL)
         for name, value in fields:
-            prop = valued[name]
-            if not accepts(prop, value):
-                template = self.data.get("vcpu_init_refusal", VCPU_INIT_REFUSAL)
-                return template.format(name=name, value=value, supported=", ".join(prop["supported-values"]))
+            if name in specs:
+                allowed = kvm_allows(specs[name], final)
+                if requested[name] not in numbers_in(allowed):
+                    return template.format(name=name, value=value, supported=", ".join(allowed))
+            elif not accepts(valued[name], value):
+                return template.format(name=name, value=value, supported=", ".join(valued[name]["supported-values"]))
         return None
+
+
+def _is_integer(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_uint64(text):
+    """A -cpu integer as QEMU reads it (qemu_strtou64, base 0: 0x hex, 0 octal, decimal), or None."""
+    try:
+        number = int(text, 0) if not re.match(r"^0[0-7]+$", text) else int(text, 8)
+    except ValueError:
+        return None
+    return number if 0 <= number < (1 << 64) else None
+
+
+def kvm_allows(spec, final):
+    """The values KVM takes at vCPU init for a SYSREG_ prop: its ``kvm_allows``, or only 0 when the vCPU flag in
+    ``gated_by`` is off (KVM hides the field from a vCPU without the feature)."""
+    gate = spec.get("gated_by")
+    return ["0x0"] if gate and final.get(gate) is False else list(spec["kvm_allows"])
 
 
 def accepts(prop, value):
@@ -297,10 +479,12 @@ def accepts(prop, value):
     return False
 
 
-def finalize(specs, requested):
-    """The boolean properties after QEMU's finalize, or QMPFailure with QEMU's text: a non-flippable property moved
-    from its default gives its ``refusal``; a property that ``requires`` one that is off follows it to off, unless
-    it was asked for on (``requires_refusal``)."""
+def finalize(specs, requested, sve_lengths=None):
+    """The properties after QEMU's finalize, or QMPFailure with QEMU's text: a non-flippable property moved from
+    its default gives its ``refusal``; a property that ``requires`` one that is off follows it to off, unless it was
+    asked for on (``requires_refusal``); with ``sve_lengths`` "kvm" the vector lengths follow QEMU's
+    arm_cpu_sve_finalize under KVM. Integer (SYSREG_) properties take any value here: KVM judges them at vCPU
+    init."""
     values = {name: spec["default"] for name, spec in specs.items()}
     values.update((name, value) for name, value in requested.items() if name in specs)
     for name, value in requested.items():
@@ -313,4 +497,42 @@ def finalize(specs, requested):
             if requested.get(name) is True:
                 raise QMPFailure(spec.get("requires_refusal") or "cannot enable %s" % name)
             values[name] = False
+    if sve_lengths == "kvm":
+        values.update(_sve_kvm(specs, requested, values.get("sve") is True))
     return values
+
+
+ARM_MAX_VQ = 16
+
+
+def _sve_kvm(specs, requested, sve_on):
+    """QEMU's arm_cpu_sve_finalize (target/arm/cpu64.c) under KVM, without sve-max-vq: the host's lengths are the
+    sveN props on by default. An enabled length implies every smaller host length; disabling lengths so that none is
+    left with sve=on is "cannot disable sveN"; a length the host lacks is "cannot enable sveN"."""
+    lengths = {}
+    for name, spec in specs.items():
+        match = _SVE_LENGTH.match(name)
+        if match and spec.get("requires") == "sve":
+            lengths[int(match.group(1)) // 128] = name
+    supported = {vq for vq, name in lengths.items() if specs[name]["default"] is True}
+    init = {vq for vq, name in lengths.items() if name in requested}
+    vq_map = {vq for vq in init if requested[lengths[vq]] is True}
+    if vq_map:
+        mask = set(range(1, max(vq_map) + 1))
+        vq_map |= (supported - init) & mask
+    else:
+        if not sve_on:
+            return {name: False for name in lengths.values()}
+        disabled = init & supported
+        vq = min(disabled) if disabled else ARM_MAX_VQ + 1
+        mask = set(range(1, (vq - 1 if vq <= ARM_MAX_VQ else ARM_MAX_VQ) + 1))
+        vq_map = (supported - init) & mask
+        if not vq_map:
+            raise QMPFailure("cannot disable sve%d" % (vq * 128))
+        mask = set(range(1, max(vq_map) + 1))
+    vq_map &= mask
+    differ = vq_map ^ (supported & mask)
+    if differ:
+        vq = max(differ)
+        raise QMPFailure("cannot %s sve%d" % ("enable" if vq in vq_map else "disable", vq * 128))
+    return {name: sve_on and vq in vq_map for vq, name in lengths.items()}

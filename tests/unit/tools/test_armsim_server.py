@@ -9,8 +9,9 @@ from qemu.qmp import ExecuteError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from armsim import Faults, available_profiles, load_profile
+from armsim.profiles import EXPANSION_ONLY
 
-PATCHED = [name for name in available_profiles() if load_profile(name).dialect != "query-cpu-model-expansion"]
+PATCHED = [name for name in available_profiles() if load_profile(name).dialect not in EXPANSION_ONLY]
 
 
 @pytest.fixture
@@ -103,6 +104,46 @@ def test_expansion_flips_what_the_host_allows_and_dependants_follow(qmp):
     assert props["sve"] is False and props["sve128"] is False and props["pauth"] is True
     with pytest.raises(ExecuteError, match="cannot enable sve512"):
         client.cmd("query-cpu-model-expansion", type="full", model={"name": "host", "props": {"sve512": True}})
+
+
+@pytest.mark.parametrize("name", ["neoverse-v1", "neoverse-v2", "neoverse-v2-sysreg"])
+def test_expansion_under_kvm_keeps_a_vector_length_as_qemu_does(qmp, name):
+    """QEMU's arm_cpu_sve_finalize under KVM: sve128 is the smallest length every SVE host has, so turning it off
+    alone (or below an enabled longer length) leaves none; with sve=off it is accepted."""
+    client = qmp(name)
+    for props in ({"sve128": False}, {"sve128": False, "sve256": True}):
+        with pytest.raises(ExecuteError) as err:
+            client.cmd("query-cpu-model-expansion", type="full", model={"name": "host", "props": props})
+        assert err.value.error.error.desc == ("cannot disable sve128" if name == "neoverse-v1" or "sve256" not in props
+                                              else "cannot enable sve256")
+    props = client.cmd("query-cpu-model-expansion", type="full",
+                       model={"name": "host", "props": {"sve": False, "sve128": False}})["model"]["props"]
+    assert props["sve"] is False and props["sve128"] is False
+
+
+def test_expansion_under_kvm_disabling_the_longest_length_keeps_the_shorter(qmp):
+    client = qmp("neoverse-v1")   # 128 and 256-bit vectors
+    props = client.cmd("query-cpu-model-expansion", type="full",
+                       model={"name": "host", "props": {"sve256": False}})["model"]["props"]
+    assert (props["sve128"], props["sve256"]) == (True, False)
+    props = client.cmd("query-cpu-model-expansion", type="full",
+                       model={"name": "host", "props": {"sve128": True}})["model"]["props"]
+    assert (props["sve128"], props["sve256"]) == (True, False)   # the longest length asked for is the maximum
+
+
+def test_sysreg_expansion_lists_integers_and_takes_a_uint64_for_them(qmp):
+    client = qmp("neoverse-v2-sysreg")
+    props = client.cmd("query-cpu-model-expansion", type="full", model={"name": "host"})["model"]["props"]
+    assert props["SYSREG_ID_AA64ISAR0_EL1_AES"] == 2 and props["SYSREG_ID_AA64PFR0_EL1_SVE"] == 1
+    assert props["SYSREG_ID_AA64MMFR0_EL1_PARange"] == 5 and props["SYSREG_ID_AA64DFR0_EL1_WRPs"] == 3
+    assert "SYSREG_ID_AA64MMFR0_EL1_ASIDBits" not in props and "SYSREG_ID_AA64MMFR1_EL1_VMIDBits" not in props
+    lowered = client.cmd("query-cpu-model-expansion", type="full", model={
+        "name": "host", "props": {"SYSREG_ID_AA64ISAR0_EL1_AES": 1}})["model"]["props"]
+    assert lowered["SYSREG_ID_AA64ISAR0_EL1_AES"] == 1   # KVM judges it at vCPU init, not the expansion
+    with pytest.raises(ExecuteError) as err:
+        client.cmd("query-cpu-model-expansion", type="full", model={
+            "name": "host", "props": {"SYSREG_ID_AA64ISAR0_EL1_AES": True}})
+    assert err.value.error.error.desc == "Parameter 'SYSREG_ID_AA64ISAR0_EL1_AES' expects uint64"
 
 
 def test_host_needs_kvm_and_tcg_expands_max(qmp):

@@ -210,3 +210,29 @@ def test_an_accepted_cpu_serves_its_monitor(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("profile, cpu, stderr", [
+    ("ampereone-sysreg", "host,SYSREG_ID_AA64ISAR0_EL1_AES=0x3",   # above the host's 2: FTR_LOWER_SAFE refuses it
+     "qemu-system-aarch64: SYSREG_ID_AA64ISAR0_EL1_AES=0x3: KVM refused the ID register value (KVM_SET_ONE_REG: "
+     "Invalid argument)\nqemu-system-aarch64: kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Invalid argument\n"),
+    ("neoverse-v2-sysreg", "host,sve128=off", "qemu-system-aarch64: cannot disable sve128\n"),
+])
+def test_the_kernel_and_qemu_refuse_at_a_paused_start(tmp_path, profile, cpu, stderr):
+    result = subprocess.run([STANDIN, *paused_start_argv(tmp_path, cpu), "--armsim-profile", profile],
+                            capture_output=True, text=True, timeout=10, check=False)
+    assert (result.returncode, result.stderr) == (1, stderr)
+    assert not (tmp_path / "qmp.sock").exists()
+
+
+def test_an_accepted_sysreg_value_serves_its_monitor(tmp_path):
+    proc = subprocess.Popen([STANDIN, *paused_start_argv(tmp_path, "host,sve=off,sve128=off,"
+                                                         "SYSREG_ID_AA64ISAR0_EL1_AES=0x1"),
+                             "--armsim-profile", "neoverse-v2-sysreg"])
+    try:
+        assert quit_monitor(tmp_path / "qmp.sock")["qemu"]["major"] == 10
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
