@@ -7,6 +7,7 @@ docs/simulator.md.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -153,6 +154,40 @@ def host_tree(data):
     """``(sysfs, procfs)`` of the recorded host tree a profile names (``host_tree``), or None."""
     name = data.get("host_tree")
     return (os.path.join(HOSTS_DIR, name, "sys"), os.path.join(HOSTS_DIR, name, "proc")) if name else None
+
+
+def override_fields(data, values, note):
+    """A copy of profile ``data`` whose ID register fields take ``values`` (``{"REG.Field": value}``), as a kernel
+    command-line override (``arm64.nobti``, ``id_aa64pfr1.bt=0``, ...) changes the host kernel's sanitised
+    registers: ``id_registers`` and every number property and SYSREG_ prop of those fields follow, by the kernel's
+    rule; ``note`` is added to the notes. Combined (string) properties are not recomputed."""
+    data = copy.deepcopy(data)
+    model = data.get("kvm_id_regs", "writable")
+    registers = data["id_registers"]
+    for ref, value in values.items():
+        register = ref.split(".")[0]
+        lsb, width = field_bits(ref)
+        if not 0 <= value < (1 << width):
+            raise ValueError("%s is %d bits wide, %r does not fit" % (ref, width, value))
+        text = registers[register]
+        number = (int(text, 16) & ~(((1 << width) - 1) << lsb)) | (value << lsb)
+        registers[register] = "0x%0*x" % (len(text) - 2, number)
+    for prop in data["expansion"]["props"]:
+        ref = prop.get("field")
+        if ref in values and "kvm_allows" in prop:
+            prop["default"] = values[ref]
+            prop["kvm_allows"] = kvmrules.as_ranges(kvmrules.allowed(ref, values[ref], model, field_bits(ref)[1]))
+            prop["why"] = kvmrules.describe(ref, values[ref], model)
+    for prop in data["properties"]:
+        ref = prop.get("field")
+        if ref in values and prop["type"] == "number":
+            rule = kvmrules.RULES[ref]
+            listed = kvmrules.listed(ref, values[ref], model, field_bits(ref)[1])
+            off = bool(rule.gate) and values[ref] != 0 and not rule.hidden
+            prop["supported-values"] = kvmrules.as_ranges(listed, hexadecimal=False) + (["off"] if off else [])
+            prop["why"] = kvmrules.describe(ref, values[ref], model)
+    data["notes"] = list(data["notes"]) + [note]
+    return data
 
 
 def problems(data):

@@ -396,3 +396,19 @@ def test_a_profile_may_word_the_vcpu_init_refusal_itself():
     profile = load_profile("neoverse-n1-oldkernel")
     profile.data["vcpu_init_refusal"] = "qemu-system-aarch64: KVM: {name} takes {supported}, not {value}"
     assert profile.start_refusal("host,hw_prop_WRPs=1", "kvm") == "qemu-system-aarch64: KVM: hw_prop_WRPs takes 3, not 1"
+
+
+def test_a_kernel_override_changes_the_fields_and_what_kvm_takes():
+    """arm64.nobti makes the host kernel's ID_AA64PFR1_EL1.BT 0: the profile that follows still passes problems(),
+    and a guest asking the old value is refused at vCPU init."""
+    from armsim.profiles import Profile, override_fields
+    base = load_profile("neoverse-v2-sysreg")
+    data = override_fields(base.data, {"ID_AA64PFR1_EL1.BT": 0}, "Rebooted with arm64.nobti.")
+    assert problems(data) == [] and data["notes"][-1] == "Rebooted with arm64.nobti."
+    assert field_value(data["id_registers"], "ID_AA64PFR1_EL1.BT") == 0
+    assert field_value(data["id_registers"], "ID_AA64PFR1_EL1.SSBS") == 2                    # the rest is kept
+    assert base.start_refusal("host,SYSREG_ID_AA64PFR1_EL1_BT=0x1", "kvm") is None
+    assert "SYSREG_ID_AA64PFR1_EL1_BT=0x1: KVM refused" in Profile(data).start_refusal(
+        "host,SYSREG_ID_AA64PFR1_EL1_BT=0x1", "kvm")
+    props_info = override_fields(load_profile("neoverse-n1").data, {"ID_AA64DFR0_EL1.WRPs": 1}, "x")
+    assert problems(props_info) == [] and _prop(props_info, "hw_prop_WRPs")["supported-values"] == ["0-1"]
