@@ -21,7 +21,7 @@ from itertools import chain
 from operator import itemgetter
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
-from ansible_collections.armvirt.cpu.plugins.module_utils import rules
+from ansible_collections.armvirt.cpu.plugins.module_utils import rules, sysreg
 from ansible_collections.armvirt.cpu.plugins.module_utils import validate
 
 META_KEYS = ("dialect", "accel", "emulator", "qemu_version", "qemu_package", "cpu_model", "source")
@@ -37,6 +37,8 @@ CLASS_GUARANTEE = ("A class guarantees the guest CPU's properties and, where the
                    "the kernel's overrides; it does not cover the GIC version, the machine type, PMU counters or the "
                    "timer frequency (docs/fleet-logic.md).")
 CONDITIONAL = "conditional_values"   # dialects.CONDITIONAL; the fleet side imports no probe code
+# SYSREG_ field rules (sysreg.py) under which a lower value is the better one for a guest
+HIGHER_SAFE_RULES = (sysreg.HIGHER_SAFE, sysreg.HIGHER_OR_ZERO_SAFE)
 # How many times a recommendation is settled against the rule model before what still breaks is left unpinned.
 SETTLE_ROUNDS = 8
 
@@ -337,14 +339,18 @@ def placement(request, facts_by_host):
 
 
 def richest_value(prop):
-    """The value of ``prop`` that gives a guest the most: bool on; number the top of the highest range; string or
-    other type the last value listed (QEMU lists ascending), skipping "off" while anything else is offered.
+    """The value of ``prop`` that gives a guest the most: bool on; number the top of the highest range (for a
+    higher-safe SYSREG_ field the lowest non-zero value); string or other type the last value listed (QEMU lists
+    ascending), skipping "off" while anything else is offered.
     None when there is no value a request could carry."""
     values = [value for value in prop.supported_values if validate.is_token(value)]
     if prop.type == propmodel.BOOL_TYPE:
         return propmodel.ON if prop.allows_on() else propmodel.OFF if prop.allows_off() else None
     if prop.type == propmodel.NUMBER_TYPE:
         ranges, values = propmodel.split_number_values(values)
+        if ranges and prop.extra.get("rule") in HIGHER_SAFE_RULES:
+            # a higher-safe ID field tells the guest something worse the higher it is: the least is the richest
+            return prop.render_number(min(low for low, _high in ranges if low or len(ranges) == 1))
         if ranges:
             return prop.render_number(max(high for _low, high in ranges))
     rich = [value for value in values if value.lower() != propmodel.OFF]
@@ -420,13 +426,16 @@ def _family_switch(rule):
 
 def _family_off(by_name, host_props, switch, feature):
     """Pin ``switch`` off and every field it gates to a value that hides it; unpin what cannot be pinned so."""
-    gate = next(rule for rule in rules.RULES if rule.kind == "gate" and rule.params["switch"] == switch)
+    gated = {}
+    for rule in rules.RULES:
+        if rule.kind == "gate" and rule.params["switch"] == switch:
+            gated.update(rule.params["fields"])
     switch_prop = host_props.properties.get(switch)
     if switch_prop is None or not switch_prop.allows_off():
         by_name.pop(feature, None)
         return
     by_name[switch] = {"name": switch, "policy": RECOMMENDED_POLICY, "value": propmodel.OFF}
-    for field, absent in gate.params["fields"].items():
+    for field, absent in sorted(gated.items()):
         prop = host_props.properties.get(field)
         if prop is None:
             continue

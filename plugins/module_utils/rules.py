@@ -28,6 +28,7 @@ import collections
 import re
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
 
 TCG, KVM = "tcg", "kvm"
 ACCELS = (TCG, KVM)
@@ -45,6 +46,8 @@ _PAUTH_PAIRS = tuple(
     for pair in ((prefix + isar1 + "APA", prefix + isar1 + "GPA"), (prefix + isar1 + "API", prefix + isar1 + "GPI"),
                  (prefix + isar2 + "APA3", prefix + isar2 + "GPA3")))
 _PAUTH_FIELDS = tuple(name for pair in _PAUTH_PAIRS for name in pair)
+_ZFR0_FIELDS = tuple(sorted("SYSREG_%s_%s" % (field.register, field.name) for field in sysreg.FIELDS.values()
+                            if field.register == "ID_AA64ZFR0_EL1"))
 
 
 class Rule(collections.namedtuple("Rule", "id kind accels source summary params")):
@@ -87,6 +90,11 @@ RULES = (
          "(off) needs sve=off.",
          {"switch": "sve", "fields": {"feat_SVE": ("0", "off"), "hw_prop_SVEver": ("off",),
                                       "SYSREG_ID_AA64PFR0_EL1_SVE": ("0",)}, "absent_needs_off": True}),
+    Rule("sve-zfr0-needs-sve", "gate", ACCELS, _ARM_ID + " ID_AA64ZFR0_EL1 (its fields read as zero without SVE); "
+         "KVM's SVE vCPU feature flag gates it",
+         "The ID_AA64ZFR0_EL1 fields describe SVE's optional parts: a non-zero one needs sve=on (0 is a valid "
+         "value with SVE, e.g. SVEver 0 is SVE without SVE2).",
+         {"switch": "sve", "fields": {name: ("0",) for name in _ZFR0_FIELDS}, "absent_needs_off": False}),
     Rule("pmu-fields-need-pmu", "gate", ACCELS, _ARM_ID + " ID_AA64DFR0_EL1.PMUVer; KVM's PMUv3 vCPU feature flag "
          "gates it",
          "PMUVer describes the PMU the vCPU has: a PMU version needs pmu=on, PMUVer off or 0 needs pmu=off.",

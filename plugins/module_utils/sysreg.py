@@ -20,7 +20,8 @@ below every implemented value. KVM's own special cases: ``ID_AA64DFR0_EL1.DebugV
 
 :data:`FIELDS` is the table this collection supports, with register and field names as in Arm's published register
 data (Registers.json). A ``SYSREG_`` property outside it is kept as exactly its host value, never guessed; so are
-ASIDBits and VMIDBits, which KVM does not let a VMM write (QEMU should not offer them at all).
+the fields outside KVM's writable masks (:data:`NOT_WRITABLE`, and ASIDBits and VMIDBits), which QEMU should not
+offer at all.
 """
 
 from __future__ import annotations
@@ -95,6 +96,18 @@ _TABLE = (
                           ("ERG", HIGHER_OR_ZERO_SAFE, 4, False, 0, 0, None), _e("L1Ip", safe=2, width=2)])
 )
 FIELDS = {(field.register, field.name.upper()): field for field in _TABLE}
+# Fields of the table outside KVM's writable masks (``ID_WRITABLE``/``ID_FILTERED`` in sys_reg_descs): the kernel's
+# rule would allow lowering them, but KVM keeps the host's value (or what the vCPU's feature flags give). QEMU offers
+# only writable fields; should one of these reach the fact, it is its host value and nothing else.
+NOT_WRITABLE = frozenset((
+    "ID_AA64ISAR1_EL1.APA", "ID_AA64ISAR1_EL1.API", "ID_AA64ISAR1_EL1.GPA",
+    "ID_AA64ISAR1_EL1.GPI", "ID_AA64ISAR2_EL1.APA3", "ID_AA64ISAR2_EL1.GPA3",
+    "ID_AA64PFR0_EL1.AMU", "ID_AA64PFR0_EL1.MPAM", "ID_AA64PFR0_EL1.SVE", "ID_AA64PFR0_EL1.RAS",
+    "ID_AA64PFR0_EL1.AdvSIMD", "ID_AA64PFR0_EL1.FP", "ID_AA64PFR1_EL1.MTE", "ID_AA64PFR1_EL1.SME",
+    "ID_AA64PFR1_EL1.RAS_frac", "ID_AA64PFR1_EL1.MPAM_frac", "ID_AA64MMFR1_EL1.VH", "ID_AA64MMFR1_EL1.TWED",
+    "ID_AA64MMFR1_EL1.XNX", "ID_AA64MMFR2_EL1.EVT", "ID_AA64MMFR2_EL1.FWB", "ID_AA64MMFR2_EL1.IDS",
+    "ID_AA64MMFR2_EL1.NV", "ID_AA64MMFR2_EL1.CCIDX", "ID_AA64DFR0_EL1.BRPs", "ID_AA64DFR0_EL1.CTX_CMPs",
+    "ID_AA64DFR0_EL1.PMSVer", "CTR_EL0.CWG", "CTR_EL0.ERG"))
 
 
 def parse_name(name):
@@ -149,7 +162,7 @@ def read_property(name, host_value):
     """A SYSREG_ property from the host's value: its values by the field's kernel rule, the rule kept in the
     fact's extra members (``field``, ``rule``, ``signed``, ``host_value``)."""
     field = lookup(name)
-    if field is None or not 0 <= host_value < (1 << field.width):
+    if field is None or field.label in NOT_WRITABLE or not 0 <= host_value < (1 << field.width):
         parsed = parse_name(name)
         extra = {"rule": HOST_ONLY, "host_value": "0x%x" % host_value}
         if parsed:

@@ -263,10 +263,10 @@ def simulated(tmp_path):
 
 def test_simulated_kvm_host_accepts_by_a_paused_start(simulated, cache_dir):
     emulator = simulated("neoverse-v1")
-    req = confirm.parse_cpu_arg("host,sve=on,sve128=off,sve256=on,hw_prop_WRPs=2,feat_RAS=1.1_base")
+    req = confirm.parse_cpu_arg("host,sve=on,sve256=off,pmu=off,hw_prop_WRPs=2,feat_RAS=1.1_base")
     result = confirm.confirm(emulator, "kvm", req, cache_dir=cache_dir)
     assert (result["method"], result["accepted"], result["error"], result["cached"]) == ("start", True, None, False)
-    assert result["expanded"]["sve256"] is True and result["expanded"]["sve128"] is False   # booleans only
+    assert result["expanded"]["sve256"] is False and result["expanded"]["pmu"] is False   # booleans only
     assert "hw_prop_WRPs" not in result["expanded"]
     assert confirm.confirm(emulator, "kvm", req, cache_dir=cache_dir)["cached"] is True
 

@@ -178,7 +178,7 @@ def test_sysreg_u64_props_in_a_kvm_expansion():
     assert (aes.type, aes.supported_values, aes.default) == ("number", ("0x0-0x2",), "0x2")
     assert aes.extra == {"field": "ID_AA64ISAR0_EL1.AES", "rule": "lower-safe", "signed": False, "host_value": "0x2"}
     got = values(host)
-    assert got["SYSREG_ID_AA64PFR0_EL1_SVE"] == ["0x0-0x1"]
+    assert got["SYSREG_ID_AA64PFR0_EL1_SVE"] == ["0x1"]   # KVM keeps it at what the sve flag gives
     assert got["SYSREG_CTR_EL0_DminLine"] == ["0x0-0x4"]
     assert got["aarch64"] == ["on"] and got["sve128"] == ["on", "off"]
     # sve128=off is refused alone ("cannot disable sve128") and accepted only together with sve=off
