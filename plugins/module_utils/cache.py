@@ -19,7 +19,7 @@ import re
 import stat
 import xml.etree.ElementTree as ET
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, hostid
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, dialects, hostid
 from ansible_collections.armvirt.cpu.plugins.module_utils.props import HostProps, Property
 
 FORMAT_VERSION = 2  # bump when the file layout, the meaning of a fingerprint item or what a probe records changes
@@ -31,6 +31,7 @@ NONE = "none"  # fingerprint value for an absent item (no module directory, no M
 # Why a fingerprint item invalidates, in the words status() reports; keys follow fingerprint()'s order.
 _LABELS = {
     "format": "cache format changed",
+    "reader_tables": "the collection's field rules changed",
     "emulator": "emulator changed",
     "emulator_ctime": "emulator changed",
     "qemu_moddir": "QEMU modules changed",
@@ -68,6 +69,7 @@ def fingerprint(emulator, accel, sysfs_root="/sys", procfs_root="/proc"):
     uname = os.uname()
     items = {
         "format": str(FORMAT_VERSION),
+        "reader_tables": dialects.TABLES_DIGEST,
         "emulator": emulator or NONE,
         "emulator_ctime": _stat_ns(emulator, "st_ctime_ns"),
         "qemu_moddir": moddir or NONE,

@@ -48,6 +48,7 @@ Measured with Debian's QEMU 7.2.22, ``-machine none,accel=tcg``, model ``max`` (
 - One expansion takes about 0.2-1 ms.
 """
 
+import hashlib
 import re
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import props, qmp, rules, sysreg
@@ -57,8 +58,11 @@ EXPANSION = DIALECTS[3]
 SYSREG = DIALECTS[2]
 COMMANDS = {name: EXPANSION if name == SYSREG else name for name in DIALECTS}
 MODEL_FOR_ACCEL = {"kvm": "host", "tcg": "max"}
-# The member of a property that names values QEMU accepts only together with another setting (see _conditional).
-CONDITIONAL = "conditional_values"
+# What this reader's own tables make of a reply (the SYSREG_ field rules, the rule model the probe asks about
+# values possible only together): part of the cache fingerprint, so a collection that reads replies differently
+# re-probes instead of trusting a cache written by the old tables.
+TABLES_DIGEST = hashlib.sha256(repr((sorted(sysreg.FIELDS.items()), sorted(sysreg.NOT_WRITABLE),
+                                     rules.RULES)).encode("utf-8")).hexdigest()[:16]
 
 # The fact schema's property-name pattern; it also keeps commas (QEMU's -cpu separator) out.
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -304,7 +308,7 @@ def _read_boolean(reading, name, value, current):
     if conditional:
         allowed.add(not value)
     values = [word for flag, word in ((True, props.ON), (False, props.OFF)) if flag in allowed]
-    extra = {CONDITIONAL: conditional} if conditional else None
+    extra = {props.CONDITIONAL: conditional} if conditional else None
     return props.Property(name, props.BOOL_TYPE, values, _scalar(EXPANSION, value, name), extra)
 
 

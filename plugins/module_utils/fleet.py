@@ -36,11 +36,8 @@ NO_FACT = "no arm_cpu_props fact (not gathered, or the host was unreachable)"
 CLASS_GUARANTEE = ("A class guarantees the guest CPU's properties and, where the facts carry host_cpu, its MIDR and "
                    "the kernel's overrides; it does not cover the GIC version, the machine type, PMU counters or the "
                    "timer frequency (docs/fleet-logic.md).")
-CONDITIONAL = "conditional_values"   # dialects.CONDITIONAL; the fleet side imports no probe code
 # SYSREG_ field rules (sysreg.py) under which a lower value is the better one for a guest
 HIGHER_SAFE_RULES = (sysreg.HIGHER_SAFE, sysreg.HIGHER_OR_ZERO_SAFE)
-# How many times a recommendation is settled against the rule model before what still breaks is left unpinned.
-SETTLE_ROUNDS = 8
 
 _VALUES = itemgetter("supported_values")
 
@@ -207,13 +204,13 @@ def _common_extra(extra, others, values):
     conditional on any member (``rules.py`` holds the request to the condition)."""
     conditional = {}
     for prop_extra in [extra] + [other.extra for other in others]:
-        for value, condition in (prop_extra.get(CONDITIONAL) or {}).items():
+        for value, condition in (prop_extra.get(propmodel.CONDITIONAL) or {}).items():
             if value in values:
                 conditional.setdefault(value, condition)
     merged = {key: member for key, member in extra.items()
-              if key != CONDITIONAL and all(other.extra.get(key, _ABSENT) == member for other in others)}
+              if key != propmodel.CONDITIONAL and all(other.extra.get(key, _ABSENT) == member for other in others)}
     if conditional:
-        merged[CONDITIONAL] = dict(sorted(conditional.items()))
+        merged[propmodel.CONDITIONAL] = dict(sorted(conditional.items()))
     return merged
 
 
@@ -330,11 +327,11 @@ def placement(request, facts_by_host):
     hosts = dict(sorted(hosts.items()))
     ok = [host for host, entry in hosts.items() if entry["ok"]]
     failed = [host for host, entry in hosts.items() if not entry["ok"]]
-    rules = {}
+    failing = {}
     for entry in hosts.values():
         for rule in sorted({record["rule"] for record in entry["errors"]}):
-            rules[rule] = rules.get(rule, 0) + 1
-    summary = {"hosts": len(hosts), "ok": len(ok), "failed": len(failed), "rules": dict(sorted(rules.items()))}
+            failing[rule] = failing.get(rule, 0) + 1
+    summary = {"hosts": len(hosts), "ok": len(ok), "failed": len(failed), "rules": dict(sorted(failing.items()))}
     return {"mode": mode, "ok": ok, "failed": failed, "hosts": hosts, "summary": summary}
 
 
@@ -351,6 +348,9 @@ def richest_value(prop):
         if ranges and prop.extra.get("rule") in HIGHER_SAFE_RULES:
             # a higher-safe ID field tells the guest something worse the higher it is: the least is the richest
             return prop.render_number(min(low for low, _high in ranges if low or len(ranges) == 1))
+        if ranges and prop.extra.get("signed"):
+            # a signed ID field's 0xf is "not implemented", below every other value
+            return prop.render_number(max((high for _low, high in ranges), key=lambda value: (value + 8) % 16))
         if ranges:
             return prop.render_number(max(high for _low, high in ranges))
     rich = [value for value in values if value.lower() != propmodel.OFF]
@@ -367,7 +367,8 @@ def recommend(pool):
     ``pool`` is a baseline (or a single fact) or ``{host: fact}``, whose baseline is taken first. The mode is
     host-passthrough, or maximum for a pool whose hosts all run TCG (model host needs KVM). Every CPU property
     with a usable value is pinned with policy require, sorted by name, so the guest refuses to start on a host that
-    could not take it back; VM behaviour switches (``rules.VM_SWITCHES``) are never pinned. The richest values are
+    could not take it back; VM behaviour switches (``rules.VM_SWITCHES``) and pointer-authentication algorithm
+    selectors (``rules.ALGORITHM_SELECTORS``, a choice rather than a feature) are never pinned. The richest values are
     then settled against the rule model (:func:`_settle`), so the policy passes the full validation, rules included,
     on the pool (see docs/fleet-logic.md).
     """
@@ -381,7 +382,7 @@ def recommend(pool):
     host_props = propmodel.HostProps.from_fact(fact)
     features = []
     for name, prop in sorted(host_props.properties.items()):
-        if rules.is_vm_switch(name):
+        if rules.is_vm_switch(name) or name in rules.ALGORITHM_SELECTORS:
             continue
         value = richest_value(prop)
         if value is not None:
@@ -392,22 +393,29 @@ def recommend(pool):
 
 def _settle(features, fact, host_props, label):
     """Richest values made consistent: a broken rule of a switch family (pauth, PMU, SVE fields) turns the family
-    off, as a pool whose members disagree on it can only offer the guest none of it; any other broken rule leaves the
-    property it names unpinned (at the host's default). Raises ValueError if the result still fails validation."""
+    off, as a pool whose members disagree on it can only offer the guest none of it; a vector length that needs
+    sve=on, where sve must stay off, unpins every length; any other broken rule leaves the property it names
+    unpinned (at the host's default). Each round unpins or turns off something, so it ends within as many rounds as
+    there are features. Raises ValueError if the result still fails validation."""
     by_name = {feature["name"]: feature for feature in features}
-    for _round in range(SETTLE_ROUNDS):
+    lengths = set(rules.sve_lengths(host_props.properties).values())
+    for _round in range(len(by_name) + 1):
         errors = validate.check_features(list(by_name.values()), fact, label)[1]
         broken = [error for error in errors if error.rule in rules.BY_ID]
-        if not broken:
-            break
+        before = dict((name, feature.get("value")) for name, feature in by_name.items())
         for error in broken:
             rule = rules.BY_ID[error.rule]
             if rule.kind in ("gate", "algorithm-pairs"):
                 _family_off(by_name, host_props, _family_switch(rule), error.feature)
+            elif rule.id == "sve-length-needs-sve":
+                for name in lengths:
+                    by_name.pop(name, None)
             elif rule.kind == "requires":
                 by_name.pop(rule.params["if"][0], None)
             else:
                 by_name.pop(error.feature, None)
+        if not broken or dict((name, feature.get("value")) for name, feature in by_name.items()) == before:
+            break
     settled = sorted(by_name.values(), key=itemgetter("name"))
     errors = validate.check_features(settled, fact, label)[1]
     if errors:

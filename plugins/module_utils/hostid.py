@@ -31,7 +31,8 @@ IMPLEMENTERS = {0x41: "Arm", 0x46: "Fujitsu", 0x48: "HiSilicon", 0x4E: "NVIDIA",
                 0xC0: "Ampere"}
 # Kernel command-line options that change what KVM offers a guest: the arm64 feature switches, the ID-register
 # overrides of arch/arm64/kernel/pi/idreg-override.c and KVM's mode.
-_OVERRIDE_RE = re.compile(r"^(arm64\.|id_aa64[a-z0-9]*\.|id_[a-z0-9]+\.|kvm-arm\.)")
+_OVERRIDE_RE = re.compile(r"^(arm64\.|id_[a-z0-9]+\.|kvm-arm\.)")
+_HEX_RE = re.compile(r"^(0[xX])?[0-9a-fA-F]{1,16}$")
 FIRMWARE_FILES = (("vendor", "bios_vendor"), ("version", "bios_version"), ("date", "bios_date"))
 
 
@@ -58,12 +59,9 @@ def id_registers(sysfs_root, register):
     values = set()
     for path in _cpu_dirs(sysfs_root):
         text = _read(os.path.join(path, "regs", "identification", register), 64)
-        if text is None:
-            continue   # offline CPU, or not an arm64 kernel
-        try:
-            values.add("0x%016x" % int(text.strip(), 16))
-        except ValueError:
-            continue
+        if text is None or not _HEX_RE.match(text.strip()):
+            continue   # offline CPU, not an arm64 kernel, or not a register value
+        values.add("0x%016x" % int(text.strip(), 16))
     return sorted(values)
 
 

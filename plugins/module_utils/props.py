@@ -16,6 +16,9 @@ BOOL_TYPE = "bool"
 NUMBER_TYPE = "number"
 STRING_TYPE = "string"
 ON, OFF = "on", "off"
+# The member of a property that names values QEMU accepts only together with another setting (dialects.py writes
+# it, rules.py explains it, the fleet baseline merges it).
+CONDITIONAL = "conditional_values"
 
 _TRUE_WORDS = frozenset(("on", "true", "yes"))
 _FALSE_WORDS = frozenset(("off", "false", "no"))
@@ -235,7 +238,8 @@ class HostProps(object):
 
     __slots__ = ("supported", "dialect", "qemu_version", "qemu_package", "cpu_model", "reason", "properties",
                  "warnings")
-    _COMPARED = __slots__[:-1]   # warnings say how a reply was read, not what the host offers
+    # warnings say how a reply was read, not what the host offers
+    _COMPARED = ("supported", "dialect", "qemu_version", "qemu_package", "cpu_model", "reason", "properties")
 
     def __init__(self, supported, dialect, properties=None, qemu_version=None, qemu_package=None,
                  cpu_model=None, reason=None, warnings=()):

@@ -14,6 +14,7 @@ booleans, the host's spelling for valued properties), with everything else at th
 - ``vector-lengths``: QEMU's SVE vector-length finalisation (``arm_cpu_sve_finalize``), whose TCG and KVM variants
   differ in which smaller lengths an enabled length implies.
 - ``requires``: a property at a value needs another at a value.
+- ``at-most-one``: of several switches, at most one may be on (pointer-authentication algorithm selectors).
 - ``gate``: fields that a vCPU switch gates (the SVE, PMU and pointer-authentication ID fields under their switches):
   a field that shows the feature needs the switch on, a field that hides it needs the switch off.
 - ``algorithm-pairs``: pointer authentication describes one algorithm in two fields (address and generic
@@ -50,6 +51,11 @@ _ZFR0_FIELDS = tuple(sorted("SYSREG_%s_%s" % (field.register, field.name) for fi
                             if field.register == "ID_AA64ZFR0_EL1"))
 
 
+# QEMU's switches that choose a pointer-authentication algorithm rather than add a feature: a recommendation leaves
+# them at QEMU's default (the architected algorithm), since "more" means nothing for a choice.
+ALGORITHM_SELECTORS = ("pauth-impdef", "pauth-qarma3", "pauth-qarma5")
+
+
 class Rule(collections.namedtuple("Rule", "id kind accels source summary params")):
     """One relation between properties: a stable ``id`` to branch on, the engine ``kind`` that evaluates
     ``params``, the accelerators it holds for, where it comes from and what it says."""
@@ -60,30 +66,35 @@ class Rule(collections.namedtuple("Rule", "id kind accels source summary params"
 RULES = (
     Rule("sve-length-needs-sve", "vector-lengths", ACCELS, _QEMU_SVE,
          "A vector length can only be enabled with sve=on (QEMU: 'SVE must be enabled to enable vector lengths').",
-         {"switch": "sve"}),
+         {}),
     Rule("sve-no-length", "vector-lengths", ACCELS, _QEMU_SVE,
          "With sve=on at least one vector length stays enabled: disabling the smallest length (or a power-of-two "
          "under TCG, a host-supported one under KVM, that every enabled length sits above) leaves none.",
-         {"switch": "sve"}),
+         {}),
     Rule("sve-length-pow2", "vector-lengths", (TCG,), _QEMU_SVE + "; tests/qtest/arm-cpu-features.c",
          "Under TCG an enabled length needs every power-of-two length below it (sve512=on implies sve128, sve256); "
          "disabling one of those while a longer length is enabled is refused.",
-         {"switch": "sve"}),
+         {}),
     Rule("sve-length-host", "vector-lengths", (KVM,), _QEMU_SVE,
          "Under KVM an enabled length needs every smaller length the host supports, and only the host's lengths "
          "can be enabled.",
-         {"switch": "sve"}),
+         {}),
     Rule("pauth-impdef-needs-pauth", "requires", (TCG,), _QEMU_PAUTH,
          "pauth-impdef=on selects the IMPDEF algorithm of pointer authentication, so it needs pauth=on.",
          {"if": ("pauth-impdef", "on"), "then": ("pauth", "on"), "qemu": "cannot enable pauth-impdef without pauth"}),
     Rule("pauth-qarma3-needs-pauth", "requires", (TCG,), _QEMU_PAUTH,
-         "pauth-qarma3=on selects the QARMA3 algorithm of pointer authentication, so it needs pauth=on.",
+         "pauth-qarma3=on selects the QARMA3 algorithm of pointer authentication (QEMU 8.2 and newer), so it needs "
+         "pauth=on.",
          {"if": ("pauth-qarma3", "on"), "then": ("pauth", "on"),
           "qemu": "cannot enable pauth-impdef or pauth-qarma3 without pauth"}),
-    Rule("pauth-one-algorithm", "requires", (TCG,), _QEMU_PAUTH,
-         "pauth-impdef and pauth-qarma3 select different algorithms; at most one can be on.",
-         {"if": ("pauth-impdef", "on"), "then": ("pauth-qarma3", "off"),
-          "qemu": "cannot enable both pauth-impdef and pauth-qarma3"}),
+    Rule("pauth-qarma5-needs-pauth", "requires", (TCG,), _QEMU_PAUTH,
+         "pauth-qarma5=on selects the QARMA5 algorithm explicitly (QEMU 10.0 and newer), so it needs pauth=on.",
+         {"if": ("pauth-qarma5", "on"), "then": ("pauth", "on"),
+          "qemu": "cannot enable pauth-impdef, pauth-qarma3 or pauth-qarma5 without pauth"}),
+    Rule("pauth-one-algorithm", "at-most-one", (TCG,), _QEMU_PAUTH,
+         "pauth-impdef, pauth-qarma3 and pauth-qarma5 select different algorithms; at most one can be on.",
+         {"names": ALGORITHM_SELECTORS, "value": "on",
+          "qemu": "cannot enable pauth-impdef, pauth-qarma3 and pauth-qarma5 at the same time"}),
     Rule("sve-fields-need-sve", "gate", ACCELS, _ARM_ID + " ID_AA64PFR0_EL1.SVE, ID_AA64ZFR0_EL1; KVM's SVE vCPU "
          "feature flag gates them",
          "The SVE ID fields describe the SVE the vCPU has: a field showing SVE needs sve=on, a field hiding it "
@@ -176,9 +187,7 @@ class _View(object):
             return _fold(prop, prop.default)
         if prop.type == propmodel.BOOL_TYPE and len(prop.supported_values) == 1:
             return propmodel.bool_word(prop.supported_values[0])
-        if prop.type == propmodel.BOOL_TYPE and prop.allows_on():
-            return propmodel.ON   # host-passthrough gives what the host has
-        return None
+        return None   # a default the fact does not tell: no rule judges it
 
     def present(self, name, absent):
         """True/False whether the field shows its feature, None when unknown or not reported. Numbers compare as
@@ -311,6 +320,8 @@ def _length_name(lengths, vq):
 
 def _requires(rule, view, accel):
     (name, value), (needed, needed_value) = rule.params["if"], rule.params["then"]
+    if name not in view.explicit and needed not in view.explicit:
+        return []   # QEMU's own defaults agree with each other
     if view.value(name) != value or name not in view.props or needed not in view.props:
         return []
     have = view.value(needed)
@@ -319,6 +330,16 @@ def _requires(rule, view, accel):
     return [Broken(rule.id, needed, view.explicit.get(needed), "%s=%s needs %s=%s (QEMU: %s); set %s=%s or drop "
                    "%s=%s." % (name, value, needed, needed_value, rule.params["qemu"], needed, needed_value, name,
                                value))]
+
+
+def _at_most_one(rule, view, accel):
+    names = [name for name in rule.params["names"] if name in view.props]
+    chosen = [name for name in names if view.value(name) == rule.params["value"]]
+    if len(chosen) < 2 or not any(name in view.explicit for name in chosen):
+        return []
+    last = chosen[-1]
+    return [Broken(rule.id, last, view.explicit.get(last), "%s are all %s, but at most one can be (QEMU: %s); keep "
+                   "one." % (", ".join(chosen), rule.params["value"], rule.params["qemu"]))]
 
 
 def _gate(rule, view, accel):
@@ -378,21 +399,17 @@ def _pairs(rule, view, accel):
     return broken
 
 
-_ENGINES = {"vector-lengths": _sve_check, "requires": _requires, "gate": _gate, "algorithm-pairs": _pairs}
+_ENGINES = {"vector-lengths": _sve_check, "requires": _requires, "at-most-one": _at_most_one, "gate": _gate,
+            "algorithm-pairs": _pairs}
 
 
 # ---- values possible only together --------------------------------------------------------------------------------
 
 def companions(name, value, properties):
     """Settings of other properties under which ``name=value`` may be possible although it is refused alone, as
-    ``{(other, other_value): rule id}``, for the probe to try (``properties``: the names a host reports). Only
-    relations that turn a feature off qualify (a gated field or a vector length with its switch off): that is how
-    ``sve128=off`` is possible with ``sve=off``."""
-    if value != propmodel.OFF:
-        return {}
-    if name in sve_lengths(properties).values() and "sve" in properties:
+    ``{(other, other_value): rule id}``, for the probe to try (``properties``: the names a host reports). The probe
+    flips booleans only, and the one boolean relation that makes a refused value possible is a vector length with
+    its switch off: that is how ``sve128=off`` is possible with ``sve=off``."""
+    if value == propmodel.OFF and name in sve_lengths(properties).values() and "sve" in properties:
         return {("sve", propmodel.OFF): "sve-no-length"}
-    for rule in RULES:
-        if rule.kind == "gate" and name in rule.params["fields"] and rule.params["switch"] in properties:
-            return {(rule.params["switch"], propmodel.OFF): rule.id}
     return {}

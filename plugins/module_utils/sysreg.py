@@ -16,7 +16,8 @@ field: KVM's ``arm64_check_features`` (``arch/arm64/kvm/sys_regs.c``) accepts a 
 
 and signed fields (``S_ARM64_FTR_BITS``) compare as signed 4-bit numbers, where 0xf (-1) means "not implemented",
 below every implemented value. KVM's own special cases: ``ID_AA64DFR0_EL1.DebugVer`` may be lowered but not below
-6 (Armv8 debug), and ``PMUVer`` may be lowered to another PMUv3 version or to 0, never to IMPDEF (0xf).
+6 (Armv8 debug), ``PMUVer`` may be lowered to another PMUv3 version or to 0, never to IMPDEF (0xf), and WRPs and
+BRPs (counts minus one) never to 0, which Arm reserves.
 
 :data:`FIELDS` is the table this collection supports, with register and field names as in Arm's published register
 data (Registers.json). A ``SYSREG_`` property outside it is kept as exactly its host value, never guessed; so are
@@ -71,7 +72,7 @@ _TABLE = (
         "I8MM", "DGH", "BF16", "SPECRES", "SB", "FRINTTS", "GPI", "GPA", "LRCPC", "FCMA", "JSCVT", "DPB")]
         + [_e("API"), _e("APA")])
     + _fields("ID_AA64ISAR2_EL1", [_l(name) for name in ("CSSC", "RPRFM", "GPA3", "RPRES", "WFxT")]
-              + [("BC", HIGHER_SAFE, 4, False, 0, 0, None), _e("APA3")])
+              + [_l("BC"), _e("APA3")])   # BC: FTR_LOWER_SAFE since Linux 6.6 (commit 479965a2b7ec)
     + _fields("ID_AA64PFR0_EL1", [_l(name) for name in (
         "CSV3", "CSV2", "DIT", "AMU", "MPAM", "SEL2", "SVE", "RAS", "GIC", "EL3", "EL2")]
         + [_l("EL1", floor=1), _l("EL0", floor=1), _l("AdvSIMD", signed=True), _l("FP", signed=True)])
@@ -88,7 +89,8 @@ _TABLE = (
     + _fields("ID_AA64MMFR2_EL1", [_l(name) for name in (
         "E0PD", "EVT", "BBM", "TTL", "FWB", "IDS", "AT", "ST", "NV", "CCIDX", "VARange", "IESB", "LSM", "UAO",
         "CnP")])
-    + _fields("ID_AA64DFR0_EL1", [_l(name) for name in ("PMSVer", "CTX_CMPs", "WRPs", "BRPs")]
+    + _fields("ID_AA64DFR0_EL1", [_l(name) for name in ("PMSVer", "CTX_CMPs")]
+              + [_l("WRPs", floor=1), _l("BRPs", floor=1)]   # counts minus one; Arm reserves 0
               + [_l("DoubleLock", signed=True), _l("DebugVer", floor=6),
                  _l("PMUVer", encodings=(0, 1, 4, 5, 6, 7, 8, 9))])
     + _fields("CTR_EL0", [_l("DIC", width=1), _l("IDC", width=1), _l("DminLine"), _l("IminLine"),
@@ -140,8 +142,7 @@ def allowed(field, host_value):
         values = {value for value in range(top + 1) if field.floor <= _signed(value, field.width) <= host
                   or _signed(value, field.width) == -1}
     else:
-        values = set(range(min(field.floor, host_value), host_value + 1))
-        values = {value for value in values if value >= field.floor or value == host_value}
+        values = set(range(field.floor, host_value + 1)) | {host_value}
     if field.encodings is not None:
         values = {value for value in values if value in field.encodings or value == host_value}
     return sorted(values)
@@ -155,7 +156,7 @@ def as_ranges(values):
             ranges[-1][1] = value
         else:
             ranges.append([value, value])
-    return ["0x%x" % low if low == high else "0x%x-0x%x" % (low, high) for low, high in ranges]
+    return [propmodel.format_range(low, high, hexadecimal=True) for low, high in ranges]
 
 
 def read_property(name, host_value):

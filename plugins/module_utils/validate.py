@@ -72,7 +72,8 @@ def check_features(features, props_fact, host=None):
     """Check a request against an ``arm_cpu_props`` fact or a fleet baseline of the same shape.
 
     Returns ``(normalised, errors)``. ``normalised`` holds the features that passed, with the policy filled in and
-    values in the host's spelling (numbers in decimal); apply it only when ``errors`` is empty. ``errors`` lists
+    values in the host's spelling (numbers in decimal, or in hex where the host lists them so); apply it only when
+    ``errors`` is empty. The rule model (``rules.py``) judges the request once every feature passes on its own. ``errors`` lists
     every :class:`FeatureError` of the request, so one run shows everything to fix.
     """
     host = _label(props_fact, host)
@@ -83,7 +84,9 @@ def check_features(features, props_fact, host=None):
                                    "false (%s), so no CPU property can be requested." % (host, reason)))
         host_props = None
     normalised, feature_errors = _check_list(features, host, host_props, check_host=True)
-    if host_props is not None and normalised:
+    if host_props is not None and normalised and not feature_errors:
+        # the rules judge the request as a whole, so only once every feature passes on its own: judged without the
+        # features that failed, the rest would break rules the request as written does not
         feature_errors.extend(_broken_rules(normalised, host_props, props_fact.get("accel"), host))
     return normalised, errors + [_explain_absent(error, props_fact) for error in feature_errors]
 
@@ -177,6 +180,12 @@ def read_fact(fact, host):
             if not (isinstance(prop, Mapping) and isinstance(prop.get("type"), str)
                     and _is_string_list(prop.get("supported_values"))):
                 problem = "property %r needs a type and a list of string supported_values" % (name,)
+                break
+            if not isinstance(prop.get("default", ""), (str, type(None))):
+                problem = "property %r has a default that is not a string" % (name,)
+                break
+            if not isinstance(prop.get(propmodel.CONDITIONAL, {}), Mapping):
+                problem = "property %r has conditional_values that are not a mapping" % (name,)
                 break
     if problem:
         return None, [FeatureError(host, None, None, [], "bad-props",

@@ -41,9 +41,11 @@ def test_profile_structure(name):
         assert len([name for name in names if name.startswith("SYSREG_")]) >= 30
         for prop in data["expansion"]["props"]:
             if prop["name"].startswith("SYSREG_"):
-                assert type(prop["default"]) is int and prop["kvm_allows"] and prop["why"], prop
+                default = prop["default"]   # a JSON integer, not a boolean (bool is an int in Python)
+                assert isinstance(default, int) and not isinstance(default, bool), prop
+                assert prop["kvm_allows"] and prop["why"], prop
             else:
-                assert type(prop["default"]) is bool, prop
+                assert isinstance(prop["default"], bool), prop
         return
     if data["dialect"] == "query-cpu-model-expansion":
         return

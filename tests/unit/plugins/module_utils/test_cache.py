@@ -142,7 +142,7 @@ def test_unstorable_value_is_a_cache_error_naming_the_path(path, fp):
 
 
 def test_fingerprint_items(tmp_path, fp):
-    assert list(fp) == ["format", "emulator", "emulator_ctime", "qemu_moddir", "qemu_moddir_mtime", "accel", "kvm",
+    assert list(fp) == ["format", "reader_tables", "emulator", "emulator_ctime", "qemu_moddir", "qemu_moddir_mtime", "accel", "kvm",
                         "kernel_release", "kernel_version", "host_cpu_midr", "kernel_cmdline_overrides", "firmware"]
     assert all(isinstance(value, str) for value in fp.values())
     assert fp["format"] == str(cache.FORMAT_VERSION)

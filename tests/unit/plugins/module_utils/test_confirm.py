@@ -194,7 +194,8 @@ def test_several_requests_share_the_file_and_check_mode_writes_nothing(emulator,
 @pytest.mark.parametrize("content, status", [
     (b"{not json", "corrupt"),
     (b'{"format": 99}', "format version 99"),
-    (b'{"format": 1, "fingerprint": {}, "accepted": {}}', "cache format changed, emulator changed"),
+    (b'{"format": 1, "fingerprint": {}, "accepted": {}}',
+     "cache format changed, the collection's field rules changed, emulator changed"),
 ])
 def test_a_bad_results_file_is_asked_past_and_rewritten(emulator, cache_dir, content, status):
     path = confirm.checks_path(cache_dir, emulator, "tcg")

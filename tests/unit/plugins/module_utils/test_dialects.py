@@ -183,8 +183,8 @@ def test_sysreg_u64_props_in_a_kvm_expansion():
     assert got["aarch64"] == ["on"] and got["sve128"] == ["on", "off"]
     # sve128=off is refused alone ("cannot disable sve128") and accepted only together with sve=off
     assert host.properties["sve128"].extra == {
-        dialects.CONDITIONAL: {"off": {"with": {"sve": "off"}, "rule": "sve-no-length"}}}
-    assert all(dialects.CONDITIONAL not in prop.extra for name, prop in host.properties.items() if name != "sve128")
+        props.CONDITIONAL: {"off": {"with": {"sve": "off"}, "rule": "sve-no-length"}}}
+    assert all(props.CONDITIONAL not in prop.extra for name, prop in host.properties.items() if name != "sve128")
     assert got["kvm-no-adjvtime"] == ["on", "off"] and host.properties["kvm-no-adjvtime"].default == "off"
 
 
@@ -440,8 +440,8 @@ def test_real_qemu_72_tcg(qemu_binary):
     assert got["aarch64"] == ["on"] and got["sve128"] == ["on", "off"]
     # sve128=off is refused alone ("cannot disable sve128") and accepted only together with sve=off
     assert host.properties["sve128"].extra == {
-        dialects.CONDITIONAL: {"off": {"with": {"sve": "off"}, "rule": "sve-no-length"}}}
-    assert all(dialects.CONDITIONAL not in prop.extra for name, prop in host.properties.items() if name != "sve128")
+        props.CONDITIONAL: {"off": {"with": {"sve": "off"}, "rule": "sve-no-length"}}}
+    assert all(props.CONDITIONAL not in prop.extra for name, prop in host.properties.items() if name != "sve128")
     assert got["sve"] == got["pauth"] == got["pmu"] == got["pauth-impdef"] == ["on", "off"]
     assert host.properties["pauth-impdef"].default == "off"
     unsupported = recorded[QEMU_72_HOST][0]

@@ -61,6 +61,9 @@ def test_nothing_there_is_left_out(tmp_path):
     (tmp_path / "sys" / "devices" / "system" / "cpu" / "cpu0" / "regs" / "identification").mkdir(parents=True)
     (tmp_path / "sys" / "devices" / "system" / "cpu" / "cpu0" / "regs" / "identification" / "midr_el1").write_text(
         "garbage\n")
+    (tmp_path / "sys" / "devices" / "system" / "cpu" / "cpu1" / "regs" / "identification").mkdir(parents=True)
+    (tmp_path / "sys" / "devices" / "system" / "cpu" / "cpu1" / "regs" / "identification" / "midr_el1").write_text(
+        "-1\n")
     (tmp_path / "proc").mkdir()
     (tmp_path / "proc" / "cpuinfo").write_text("processor : 0\nvendor_id : GenuineIntel\n")
     identity = hostid.read(str(tmp_path / "sys"), str(tmp_path / "proc"))

@@ -177,7 +177,7 @@ def test_table_is_complete_data():
     assert len(set(rules.RULE_IDS)) == len(rules.RULES)
     assert set(rules.RULE_IDS) <= set(validate.RULES)
     for rule in rules.RULES:
-        assert rule.kind in ("vector-lengths", "requires", "gate", "algorithm-pairs"), rule
+        assert rule.kind in ("vector-lengths", "requires", "at-most-one", "gate", "algorithm-pairs"), rule
         assert rule.accels and set(rule.accels) <= set(rules.ACCELS), rule
         assert rule.source and rule.summary.endswith("."), rule
     tcg_only = {rule.id for rule in rules.RULES if rule.accels == (rules.TCG,)}
@@ -194,7 +194,7 @@ def test_vm_switches():
 def test_companions_name_the_switch():
     names = KVM_FACT["properties"]
     assert rules.companions("sve128", "off", names) == {("sve", "off"): "sve-no-length"}
-    assert rules.companions("hw_prop_PMUVer", "off", names) == {("pmu", "off"): "pmu-fields-need-pmu"}
+    assert rules.companions("hw_prop_PMUVer", "off", names) == {}   # the probe flips booleans only
     assert rules.companions("sve128", "on", names) == {}
     assert rules.companions("hw_prop_WRPs", "off", names) == {}
 
@@ -254,3 +254,68 @@ def test_every_rule_is_documented_with_its_accelerators():
         row = next(line for line in text.splitlines() if line.startswith("| `%s` |" % rule.id))
         accels = row.split("|")[2].strip()
         assert accels == ", ".join(accel.upper() for accel in rule.accels), (rule.id, accels)
+
+
+QEMU10_TCG = {
+    "supported": True, "dialect": "query-cpu-model-expansion", "accel": "tcg", "emulator": "/usr/bin/qemu-system-aarch64",
+    "qemu_version": "10.1.0", "source": "probe", "reason": None, "cpu_model": "max",
+    "properties": {name: _bool("on", "off", default=default) for name, default in (
+        ("pauth", "on"), ("pauth-impdef", "off"), ("pauth-qarma3", "off"), ("pauth-qarma5", "off"), ("pmu", "on"))},
+}
+
+
+@pytest.mark.parametrize("settings, rules_broken", [
+    ({"pauth-qarma3": "on"}, []),
+    ({"pauth-qarma5": "on", "pauth-qarma3": "on"}, ["pauth-one-algorithm"]),
+    ({"pauth-impdef": "on", "pauth-qarma3": "on", "pauth-qarma5": "on"}, ["pauth-one-algorithm"]),
+    ({"pauth": "off", "pauth-qarma5": "on"}, ["pauth-qarma5-needs-pauth"]),
+])
+def test_qemu_10_pointer_authentication_selectors(settings, rules_broken):
+    """QEMU 10's three algorithm selectors: at most one, each needing pauth (arm_cpu_pauth_finalize)."""
+    assert verdict(req(**settings), QEMU10_TCG) == rules_broken
+
+
+def test_selectors_are_never_pinned_and_unknown_defaults_judge_nothing():
+    policy = fleet.recommend({"t": QEMU10_TCG})
+    assert {feature["name"] for feature in policy["features"]} == {"pauth", "pmu"} and policy["mode"] == "maximum"
+    no_defaults = json.loads(json.dumps(QEMU10_TCG))
+    for prop in no_defaults["properties"].values():
+        del prop["default"]
+    # without QEMU's defaults no rule can tell what an unset selector is: a request that sets none breaks none
+    assert verdict([{"name": "pmu"}], no_defaults) == []
+    assert verdict([{"name": "pauth", "policy": "disable"}], no_defaults) == []
+    assert validate.check_features(fleet.recommend({"t": no_defaults})["features"], no_defaults, "t")[1] == []
+
+
+def test_rules_wait_for_every_feature_to_pass_on_its_own():
+    """A typo in sve's value must not add an sve-no-length for the sve128=off that needs sve=off."""
+    got = verdict([{"name": "sve", "value": "of"}, {"name": "sve128", "policy": "disable"}], TCG_FACT)
+    assert got == ["value-not-supported"]
+
+
+def test_a_signed_field_recommends_its_highest_implemented_value():
+    from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
+    fact = dict(KVM_FACT, properties={
+        "SYSREG_ID_AA64MMFR0_EL1_TGran4": sysreg.read_property("SYSREG_ID_AA64MMFR0_EL1_TGran4", 0).to_fact()})
+    assert fact["properties"]["SYSREG_ID_AA64MMFR0_EL1_TGran4"]["supported_values"] == ["0x0", "0xf"]
+    (feature,) = fleet.recommend({"k": fact})["features"]
+    assert feature["value"] == "0x0"   # 4K granule supported; 0xf would take it away from the guest
+
+
+def test_recommendation_with_sve_off_and_lengths_on_converges():
+    fact = json.loads(json.dumps(TCG_FACT))
+    fact["properties"]["sve"] = _bool("off", default="off")
+    policy = fleet.recommend({"t": fact})
+    pinned = {feature["name"]: feature["value"] for feature in policy["features"]}
+    assert pinned["sve"] == "off" and not [name for name in pinned if name.startswith("sve") and name != "sve"]
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"default": True}, "has a default that is not a string"),
+    ({"conditional_values": ["off"]}, "has conditional_values that are not a mapping"),
+])
+def test_a_fact_the_rules_cannot_read_is_bad_props(change, problem):
+    fact = json.loads(json.dumps(TCG_FACT))
+    fact["properties"]["sve128"].update(change)
+    (error,) = validate.check_features([{"name": "sve"}], fact, "h")[1]
+    assert error.rule == "bad-props" and problem in error.message

@@ -28,8 +28,10 @@ def values(name, host_value):
     ("SYSREG_ID_AA64MMFR0_EL1_TGran4", 0, ["0x0", "0xf"], "lower-safe"),
     ("SYSREG_ID_AA64MMFR0_EL1_TGran4", 0xF, ["0xf"], "lower-safe"),
     ("SYSREG_ID_AA64DFR0_EL1_DoubleLock", 0, ["0x0", "0xf"], "lower-safe"),
-    # KVM's special cases
+    ("SYSREG_ID_AA64ISAR2_EL1_BC", 1, ["0x0-0x1"], "lower-safe"),       # FTR_LOWER_SAFE since Linux 6.6
+    # KVM's special cases and Arm's reserved encodings
     ("SYSREG_ID_AA64DFR0_EL1_DebugVer", 9, ["0x6-0x9"], "lower-safe"),   # never below Armv8 debug (6)
+    ("SYSREG_ID_AA64DFR0_EL1_WRPs", 3, ["0x1-0x3"], "lower-safe"),       # watchpoints minus one: 0 is reserved
     ("SYSREG_ID_AA64DFR0_EL1_PMUVer", 6, ["0x0-0x1", "0x4-0x6"], "lower-safe"),   # PMUv3 versions only
     ("SYSREG_ID_AA64PFR0_EL1_EL1", 1, ["0x1"], "lower-safe"),            # AArch64 EL1 cannot go
     # outside the table: exactly the host's value
