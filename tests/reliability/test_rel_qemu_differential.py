@@ -216,3 +216,42 @@ def test_recommendations_hold_on_every_member_and_start_on_real_qemu(qemu_fact_a
         arg = _boolean_part(policy, real_fact)
         assert qemu_expansion_verdict(client, cpu_props(arg)) is None, (pool, arg)
         assert qemu_start_verdict(qemu_binary, arg, tmp_path) is None, (pool, arg)
+
+
+def test_gated_fields_on_every_simulated_profile(tmp_path):
+    """On every simulated host, each ID field gated by a switch (SVE, PMU, pointer authentication fields, under
+    their valued or SYSREG_ names): showing the feature with the switch off breaks the gate's rule, hiding it with
+    the switch off does not. Judged against each profile's own fact, as a user's request would be."""
+    from rel_helpers import profile_facts
+    from ansible_collections.armvirt.cpu.plugins.module_utils import rules
+
+    checked = 0
+    for name, fact in sorted(profile_facts(str(tmp_path)).items()):
+        props = fact["properties"]
+        for rule in (rule for rule in rules.RULES if rule.kind == "gate"):
+            switch = rule.params["switch"]
+            if "off" not in props.get(switch, {}).get("supported_values", ()):
+                continue
+            for field, absent in sorted(rule.params["fields"].items()):
+                if field not in props:
+                    continue
+                values = props[field]["supported_values"]
+                shown = [value.split("-")[-1] for value in values if value.lower() not in absent + ("0x0",)]
+                if shown:
+                    request = [{"name": switch, "policy": "disable"}, {"name": field, "value": shown[-1]}]
+                    rules_broken = [e.rule for e in validate.check_features(request, fact, name)[1]]
+                    assert rule.id in rules_broken, (name, request, rules_broken)
+                    checked += 1
+                hidden = [value for value in absent if props_match(fact, field, value)]
+                if hidden:
+                    request = [{"name": switch, "policy": "disable"}, {"name": field, "value": hidden[0]}]
+                    assert validate.check_features(request, fact, name)[1] == [], (name, request)
+                    checked += 1
+    print("gated fields checked on the simulated profiles: %d cases" % checked)
+    assert checked >= 10, checked
+
+
+def props_match(fact, field, value):
+    from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+    prop = fact["properties"][field]
+    return propmodel.Property(field, prop["type"], prop["supported_values"]).match(value) is not None
