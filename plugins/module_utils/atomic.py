@@ -150,21 +150,7 @@ def replace(path, data, mode=FILE_MODE, sync_dir=True):
 
     ``sync_dir=False`` lets a caller writing many files in one directory fsync it once, with ``fsync_dir``.
     """
-    directory, base = os.path.split(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    if sync_dir:
-        fsync_dir(directory)
+    _publish(path, data, mode, sync_dir, os.replace)
 
 
 def create(path, data, mode=FILE_MODE, sync_dir=True):
@@ -173,6 +159,12 @@ def create(path, data, mode=FILE_MODE, sync_dir=True):
     The complete file is linked to its name (``os.link`` never replaces), so a name that must be unique (a snapshot)
     stays unique even when writers do not share a working lock (NFS mounted without locking).
     """
+    _publish(path, data, mode, sync_dir, os.link)
+
+
+def _publish(path, data, mode, sync_dir, publish):
+    """Write ``data`` to a temporary file beside ``path``, fsync it, then ``publish(temp, path)`` (``os.replace`` or
+    ``os.link``); the temporary name never outlives the call."""
     directory, base = os.path.split(os.path.abspath(path))
     fd, temp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp", dir=directory)
     try:
@@ -181,10 +173,10 @@ def create(path, data, mode=FILE_MODE, sync_dir=True):
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.link(temp, path)
+        publish(temp, path)
     finally:
         with contextlib.suppress(OSError):
-            os.unlink(temp)
+            os.unlink(temp)   # gone already after os.replace; after os.link, the second name of the file
     if sync_dir:
         fsync_dir(directory)
 
