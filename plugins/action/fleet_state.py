@@ -11,6 +11,8 @@ classes, recommendations); options are documented in ``plugins/modules/fleet_sta
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 
 from ansible.errors import AnsibleActionFail
@@ -29,6 +31,7 @@ ARGUMENT_SPEC = {
     "snapshot": {"type": "bool", "default": False},
     "rollout": {"type": "dict"},
     "lock_timeout": {"type": "float", "default": fleet_state.LOCK_TIMEOUT},
+    "baseline_file": {"type": "path"},
 }
 LOCK_HINT = " (option lock_timeout; the playbooks' armvirt_cpu_lock_timeout)"
 
@@ -45,6 +48,48 @@ def lock_timeout(value):
     return value
 
 
+def digest(data):
+    """``sha256:<hex>`` of bytes: how a rollout names the baseline it used."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def read_baseline(path):
+    """``(baseline, digest)`` of a frozen baseline file (``baseline.json`` as fleet_state writes it)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise AnsibleActionFail("fleet_state: cannot read the baseline file %s: %s" % (path, exc))
+    try:
+        baseline = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise AnsibleActionFail("fleet_state: the baseline file %s is not JSON: %s" % (path, exc))
+    if not isinstance(baseline, dict) or not isinstance(baseline.get("members"), list) \
+            or not isinstance(baseline.get("properties"), (dict, list)):
+        raise AnsibleActionFail("fleet_state: %s is not a fleet baseline (baseline.json of armvirt.cpu.classify or "
+                                "armvirt.cpu.gather): it needs members and properties" % path)
+    return baseline, digest(data)
+
+
+def frozen_view(hostvars, hosts, max_age, baseline, path):
+    """The hosts' statuses against a frozen ``baseline``: nothing is computed from facts but each host's own status
+    (the rules of plugin_utils.fleet_state.host_view); a host is usable when its facts count and it is a member."""
+    now = fleet_state.utcnow()
+    members = set(baseline["members"])
+    entries = {}
+    for host in hosts:
+        host = str(host)
+        fact, entry = fleet_state.host_view(hostvars.get(host) if host in hostvars else None, max_age, now)
+        entry["class"] = (baseline.get("classes") or {}).get(host)
+        entry["usable"] = fact is not None and host in members
+        if fact is not None and host not in members:
+            entry["reason"] = ("not a member of the frozen baseline %s (members: %s); classify the fleet again to "
+                               "take it in" % (path, ", ".join(baseline["members"]) or "none"))
+        entries[host] = entry
+    return {"hosts": dict(sorted(entries.items())), "baseline": baseline, "classes": {"classes": {}, "hosts": {}},
+            "recommendations": {}}
+
+
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
@@ -56,11 +101,21 @@ class ActionModule(ActionBase):
         del tmp
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         hostvars = task_vars.get("hostvars") or {}
-        try:
-            state = fleet_state.view(hostvars, args["hosts"], args["max_fact_age"], label=args["label"])
-        except (TypeError, ValueError) as exc:
-            raise AnsibleActionFail("fleet_state: %s" % exc)
         directory = artifacts_dir(args["artifacts_dir"])
+        frozen = args["baseline_file"]
+        if frozen:
+            if args["write"] or args["snapshot"]:
+                raise AnsibleActionFail("fleet_state: baseline_file uses a frozen baseline; it writes no artifacts "
+                                        "(set write and snapshot to false)")
+            baseline, baseline_digest = read_baseline(frozen)
+            state = frozen_view(hostvars, args["hosts"], args["max_fact_age"], baseline, frozen)
+        else:
+            try:
+                state = fleet_state.view(hostvars, args["hosts"], args["max_fact_age"], label=args["label"])
+            except (TypeError, ValueError) as exc:
+                raise AnsibleActionFail("fleet_state: %s" % exc)
+            # the bytes write_artifacts gives baseline.json, so an unfrozen run names its baseline as a frozen one would
+            baseline_digest = digest(fleet_state.dump_json(state["baseline"]).encode("utf-8"))
         timeout = lock_timeout(args["lock_timeout"])
         # recorded in the lock file, so that a run waiting for the lock can say whom it waits for
         what = "rollout" if args["rollout"] is not None else "gather" if args["snapshot"] else "fleet_state"
@@ -69,8 +124,12 @@ class ActionModule(ActionBase):
             if args["write"]:
                 paths, changed = fleet_state.write_artifacts(directory, state, snapshot=args["snapshot"],
                                                              lock_timeout=timeout, what=what)
+            if not args["write"]:   # where gather or classify wrote them
+                paths["policies"] = {fleet_state.FLEET_POOL: os.path.join(directory, fleet_state.POLICY_DIR,
+                                                                           fleet_state.FLEET_POOL + ".yml")}
             if args["rollout"] is not None:
-                plan = dict(args["rollout"], members=state["baseline"]["members"])
+                plan = dict(args["rollout"], members=state["baseline"]["members"],
+                            baseline={"file": frozen or None, "digest": baseline_digest})
                 plan["policy_file"] = plan.get("policy_file") or paths.get("policies", {}).get(fleet_state.FLEET_POOL)
                 if not isinstance(plan.get("targets"), list):
                     raise AnsibleActionFail("fleet_state: rollout needs targets, the list of this run's hosts")
@@ -81,6 +140,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("fleet_state: cannot write the artifacts in %s: %s" % (directory, exc))
         result.update(changed=changed, artifacts=paths, artifacts_dir=directory,
                       summary=fleet_state.summary_lines(state, directory if args["write"] else None),
+                      baseline_digest=baseline_digest, baseline_file=frozen or None,
                       hosts=state["hosts"], members=state["baseline"]["members"], baseline=state["baseline"],
                       classes=state["classes"], recommendations=state["recommendations"])
         return result

@@ -73,6 +73,17 @@ options:
         report) before failing with a message naming it (pid, host, what it runs, since when); V(0) tries once.
     type: float
     default: 120
+  baseline_file:
+    description:
+      - A frozen baseline, C(baseline.json) as this action writes it (the playbook C(armvirt.cpu.classify) writes it
+        for the whole inventory once). The baseline and its members are taken from the file and nothing is computed
+        from facts; each host of O(hosts) only gets its status (the rules above), and is usable when its facts
+        count and it is a member. C(classes) and C(recommendations) are then empty.
+      - Needs O(write=false) and O(snapshot=false); a frozen view writes no artifacts (O(rollout) still writes its
+        record). The returned C(baseline_digest) and the rollout's C(plan.json) name the file's sha256.
+      - The playbook C(armvirt.cpu.rollout) passes C(armvirt_cpu_baseline_file) here, so every slice and batch of
+        a sliced rollout renders against the same baseline.
+    type: path
 seealso:
   - module: armvirt.cpu.fleet_report
   - plugin: armvirt.cpu.fleet_baseline
