@@ -1,0 +1,155 @@
+"""Map and reduce, as an AWX workflow runs it: sliced gather (armvirt_cpu_classify: false) -> classify (whole
+inventory, controller only, from the jsonfile fact cache) -> sliced rollout (armvirt_cpu_baseline_file) renders
+the same guest XML, byte for byte, and the same host records as one unsliced gather and rollout of the same fleet.
+
+AWX job slicing gives each slice job an inventory with only its hosts, so here every slice runs with an inventory of
+its own (not --limit: with --limit every run still sees the whole inventory, which hides the failure). The slices
+are chosen so that each slice's own baseline differs from the fleet's (slice 2 has only Neoverse V1/V2, richer than
+the fleet with N1): a slice that classified or computed a baseline from what it sees would render other guests."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from test_fleet_playbooks import Fleet, needs_libvirt_schema, rollout_hosts
+
+SLICES = (["n1-a", "n1-b", "picky", "crash"], ["v1", "v2", "offline"])
+ARTIFACT_FILES = ("baseline.json", "classes.json", "fleet.json", "policies/fleet.yml")
+
+
+class SlicedFleet(Fleet):
+
+    def slice_inventories(self):
+        """One inventory per slice, as AWX job slicing hands each slice job."""
+        full = yaml.safe_load(self.inventory.read_text())
+        group = full["all"]["children"]["hypervisors"]
+        paths = []
+        for number, hosts in enumerate(SLICES, 1):
+            path = self.root / ("slice-%d.yml" % number)
+            path.write_text(yaml.safe_dump({"all": {"children": {"hypervisors": {
+                "hosts": {host: group["hosts"][host] for host in hosts}, "vars": group["vars"]}}}}))
+            paths.append(path)
+        return paths
+
+    def start(self, playbook, inventory, *args):
+        """ansible-playbook as a background process (the slices of one job run at once)."""
+        command = ["ansible-playbook", "armvirt.cpu.%s" % playbook, "-i", str(inventory),
+                   "-e", "armvirt_cpu_artifacts_dir=%s" % self.artifacts] + list(args)
+        env = self.env()
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                cwd=str(self.root))
+
+    def run_on(self, inventory, playbook, *args):
+        proc = self.start(playbook, inventory, *args)
+        return proc.wait(timeout=300), proc.communicate()[0]
+
+    def env(self):
+        return dict(os.environ, ANSIBLE_CONFIG=str(self.root / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                    ANSIBLE_SHOW_CUSTOM_STATS="1")
+
+    def sliced(self, playbook, *args):
+        """Run every slice at once; [(returncode, output)]."""
+        procs = [self.start(playbook, inventory, *args) for inventory in self.slice_inventories()]
+        return [(proc.wait(timeout=300), proc.communicate()[0]) for proc in procs]
+
+    def guests(self):
+        """Every host's guest XML files, as bytes."""
+        return {host: {path.name: path.read_bytes() for path in sorted((self.root / "hosts" / host / "out").glob("*"))}
+                for host in sum(SLICES, []) if host != "offline"}
+
+    def artifact_texts(self):
+        return {name: (self.artifacts / name).read_text() for name in ARTIFACT_FILES}
+
+    def wipe(self):
+        """Forget everything a run left: artifacts, fact cache, each host's property cache and guests."""
+        for path in [self.artifacts, self.facts] + [self.root / "hosts" / host / sub for host in sum(SLICES, [])
+                                                    for sub in ("cache", "out")]:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def digest(path):
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The unsliced reference run, then the sliced workflow on the same fleet (same paths, so bytes can match)."""
+    fleet = SlicedFleet(tmp_path_factory.mktemp("sliced"))
+    reference = {"outputs": [fleet.run("gather"), fleet.run("rollout")]}
+    reference.update(guests=fleet.guests(), records=rollout_hosts(fleet), artifacts=fleet.artifact_texts(),
+                     plan=fleet.json("rollout", "plan.json"))
+    fleet.wipe()
+    sliced = {"gather": fleet.sliced("gather", "-e", "armvirt_cpu_classify=false")}
+    sliced["gather_artifacts"] = sorted(path.name for path in fleet.artifacts.glob("*")) \
+        if fleet.artifacts.exists() else []
+    sliced["classify"] = fleet.run("classify")
+    sliced["frozen"] = fleet.artifacts / "frozen-baseline.json"
+    shutil.copyfile(fleet.artifacts / "baseline.json", sliced["frozen"])
+    sliced["artifacts"] = fleet.artifact_texts()
+    sliced["rollout"] = fleet.sliced("rollout", "-e", "armvirt_cpu_baseline_file=%s" % sliced["frozen"])
+    sliced.update(guests=fleet.guests(), records=rollout_hosts(fleet), plan=fleet.json("rollout", "plan.json"))
+    return fleet, reference, sliced
+
+
+@needs_libvirt_schema
+def test_sliced_gather_only_records_and_classify_writes_the_artifacts_once(runs):
+    fleet, reference, sliced = runs
+    for code, output in sliced["gather"]:
+        assert code == 2, output[-3000:]   # crash / offline fail in their slice; nothing is classified
+        assert "Classify the fleet and write its artifacts" not in output or "skipping" in output
+    assert [name for name in sliced["gather_artifacts"] if not name.startswith(".")] == []
+    code, output = sliced["classify"]
+    assert code == 0, output[-3000:]
+    # the reduce step read every host from the fact cache, also those no play of it targeted
+    state = json.loads(sliced["artifacts"]["fleet.json"])
+    assert state["baseline"]["members"] == ["n1-a", "n1-b", "picky", "v1", "v2"]
+    assert state["hosts"]["crash"]["status"] == "probe-failed"
+    assert state["hosts"]["offline"]["status"] == "unreachable"
+    # and wrote what one unsliced gather writes, byte for byte
+    assert sliced["artifacts"] == reference["artifacts"]
+    assert len(list((fleet.artifacts / "snapshots").glob("*.json"))) == 1
+
+
+@needs_libvirt_schema
+def test_sliced_rollout_renders_what_one_unsliced_run_renders(runs):
+    fleet, reference, sliced = runs
+    for code, output in reference["outputs"] + sliced["rollout"]:
+        assert code == 2, output[-3000:]   # picky, crash and offline fail, as in the unsliced run
+    assert sliced["guests"] == reference["guests"]
+    assert sorted(host for host, files in sliced["guests"].items() if files) == ["n1-a", "n1-b", "v1", "v2"]
+    # the records are identical, the baseline's digest included: the unsliced run names the bytes of the
+    # baseline.json it wrote, the sliced one those of the frozen file, and they are the same bytes
+    assert sliced["records"] == reference["records"]
+    frozen = digest(sliced["frozen"])
+    assert {record["baseline"] for record in sliced["records"].values()} == {frozen}
+    assert frozen == digest(fleet.artifacts / "baseline.json")
+    # plan.json is each slice's (targets: the last slice to start); the baseline is the same, and named
+    assert sliced["plan"]["members"] == reference["plan"]["members"]
+    assert sliced["plan"]["baseline"] == {"file": str(sliced["frozen"]), "digest": frozen}
+    assert reference["plan"]["baseline"] == {"file": None, "digest": frozen}
+    # a frozen rollout rewrites no artifact
+    assert fleet.artifact_texts() == sliced["artifacts"]
+
+
+@needs_libvirt_schema
+def test_slices_without_the_frozen_baseline_would_disagree(runs):
+    """The old failure, shown on this fleet: the V-only slice computing its own baseline renders other guests, so
+    the identical bytes above come from the frozen baseline and not from a fleet on which slices happen to agree."""
+    fleet, reference, sliced = runs
+    v_slice = fleet.slice_inventories()[1]
+    own = fleet.root / "own-artifacts"
+    code, output = fleet.run_on(v_slice, "rollout", "-e", "armvirt_cpu_artifacts_dir=%s" % own)
+    assert code == 2, output[-3000:]   # offline fails
+    own_baseline = json.loads((own / "baseline.json").read_text())
+    assert own_baseline["members"] == ["v1", "v2"]
+    assert fleet.guests()["v1"] != reference["guests"]["v1"]
+    # the same slice given the frozen baseline: the reference's bytes again
+    code, output = fleet.run_on(v_slice, "rollout", "-e", "armvirt_cpu_baseline_file=%s" % sliced["frozen"])
+    assert code == 2, output[-3000:]
+    assert fleet.guests()["v1"] == reference["guests"]["v1"]
+    assert rollout_hosts(fleet)["v1"] == reference["records"]["v1"]
