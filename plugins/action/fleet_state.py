@@ -125,8 +125,8 @@ class ActionModule(ActionBase):
                 paths, changed = fleet_state.write_artifacts(directory, state, snapshot=args["snapshot"],
                                                              lock_timeout=timeout, what=what)
             if not args["write"]:   # where gather or classify wrote them
-                paths["policies"] = {fleet_state.FLEET_POOL: os.path.join(directory, fleet_state.POLICY_DIR,
-                                                                           fleet_state.FLEET_POOL + ".yml")}
+                fleet_policy = os.path.join(directory, fleet_state.POLICY_DIR, fleet_state.FLEET_POOL + ".yml")
+                paths["policies"] = {fleet_state.FLEET_POOL: fleet_policy}
             if args["rollout"] is not None:
                 plan = dict(args["rollout"], members=state["baseline"]["members"],
                             baseline={"file": frozen or None, "digest": baseline_digest})

@@ -153,3 +153,21 @@ def test_slices_without_the_frozen_baseline_would_disagree(runs):
     assert code == 2, output[-3000:]
     assert fleet.guests()["v1"] == reference["guests"]["v1"]
     assert rollout_hosts(fleet)["v1"] == reference["records"]["v1"]
+
+
+@needs_libvirt_schema
+def test_classify_puts_hosts_in_class_groups_for_later_plays(runs):
+    fleet = runs[0]
+    cid = fleet.json("classes.json")["hosts"]["v1"].replace("-", "_")
+    play = fleet.root / "classify-groups.yml"
+    play.write_text(yaml.safe_dump([
+        {"ansible.builtin.import_playbook": "armvirt.cpu.classify"},
+        {"name": "One class", "hosts": "armvirt_cpu_class_%s" % cid, "gather_facts": False,
+         "tasks": [{"name": "Say who", "ansible.builtin.debug": {"msg": "member {{ inventory_hostname }}"}}]}]))
+    proc = subprocess.run(["ansible-playbook", str(play), "-i", str(fleet.inventory),
+                           "-e", "armvirt_cpu_artifacts_dir=%s" % fleet.artifacts],
+                          capture_output=True, text=True, timeout=300, cwd=str(fleet.root), env=fleet.env(),
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert '"msg": "member v1"' in proc.stdout, proc.stdout[-3000:]
+    assert "member n1-a" not in proc.stdout
