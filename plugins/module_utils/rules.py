@@ -151,25 +151,6 @@ Broken = collections.namedtuple("Broken", "rule feature value message")
 host's default) and a sentence saying what to change."""
 
 
-def request_state(features, host_props):
-    """``{name: value}`` a normalised request sets explicitly: a value in the host's spelling (booleans ``on``/
-    ``off``), ``on`` for require/force without one, ``off`` for disable/forbid; optional sets nothing."""
-    state = {}
-    for feature in features:
-        name = feature["name"]
-        if "value" in feature:
-            value = feature["value"]
-            prop = host_props.properties.get(name)
-            if prop is not None and prop.type == propmodel.BOOL_TYPE:
-                value = propmodel.bool_word(value) or value
-            state[name] = value
-        elif feature["policy"] in ("require", "force"):
-            state[name] = propmodel.ON
-        elif feature["policy"] in ("disable", "forbid"):
-            state[name] = propmodel.OFF
-    return state
-
-
 class _View(object):
     """The state a rule sees: explicit values first, then the host's default (None where neither is known)."""
 
@@ -214,9 +195,10 @@ def applies(rule, accel):
     return accel not in ACCELS or accel in rule.accels
 
 
-def check(features, host_props, accel):
-    """Every broken rule of a normalised request on a host (``props.HostProps``) under ``accel``."""
-    view = _View(request_state(features, host_props), host_props)
+def check(settings, host_props, accel):
+    """Every broken rule of a request on a host (``props.HostProps``) under ``accel``. ``settings`` is ``{name:
+    value}`` of what the request puts on ``-cpu`` in the host's spelling (``validate.cpu_settings``)."""
+    view = _View(settings, host_props)
     broken, vector_lengths_done = [], False
     for rule in RULES:
         if not applies(rule, accel):

@@ -95,7 +95,7 @@ def _broken_rules(normalised, host_props, accel, host):
     """The rule model's verdict on the request as a whole (``rules.py``), as records like the others."""
     given = {feature["name"]: feature.get("value") for feature in normalised}
     records = []
-    for broken in rulemodel.check(normalised, host_props, accel):
+    for broken in rulemodel.check(dict(cpu_settings(normalised)), host_props, accel):
         prop = host_props.properties.get(broken.feature)
         allowed = list(prop.supported_values) if prop is not None else []
         records.append(FeatureError(host, broken.feature, given.get(broken.feature), allowed, broken.rule,
@@ -137,15 +137,22 @@ def qemu_cpu_arg(features, mode="host-passthrough", props_fact=None, host=None):
                                       "QEMU model here; use host-passthrough (host) or maximum (max)." % (host, mode)))
     if errors:
         raise FeatureRequestError(errors)
-    parts = [model]
-    for feature in features_ok:
+    return ",".join([model] + ["%s=%s" % setting for setting in cpu_settings(features_ok)])
+
+
+def cpu_settings(features):
+    """``[(name, value)]`` a normalised request puts on ``-cpu``, in order: its value, ``on`` for force/require and
+    ``off`` for disable/forbid without one; optional sets nothing. What QEMU is given, and what the rule model
+    judges."""
+    settings = []
+    for feature in features:
         if "value" in feature:
-            parts.append("%s=%s" % (feature["name"], feature["value"]))
+            settings.append((feature["name"], feature["value"]))
         elif feature["policy"] in ON_POLICIES:
-            parts.append("%s=on" % feature["name"])
+            settings.append((feature["name"], propmodel.ON))
         elif feature["policy"] in OFF_POLICIES:
-            parts.append("%s=off" % feature["name"])
-    return ",".join(parts)
+            settings.append((feature["name"], propmodel.OFF))
+    return settings
 
 
 def _label(props_fact, host):

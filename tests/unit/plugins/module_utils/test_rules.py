@@ -239,11 +239,15 @@ def test_baseline_keeps_conditions():
     assert verdict([{"name": "sve128", "policy": "disable"}], base) == ["sve-no-length"]
 
 
-def test_request_state_reads_policies():
+def test_the_rules_judge_what_goes_on_cpu():
+    """The rules see the request as QEMU gets it: policies as on/off, optional left out, values in the host's
+    spelling (validate.cpu_settings, the same settings qemu_cpu_arg writes)."""
+    normalised = validate.check_features([{"name": "sve", "policy": "require"}, {"name": "pmu", "policy": "disable"},
+                                          {"name": "pauth", "policy": "optional"}, {"name": "sve128", "value": "yes"}],
+                                         TCG_FACT)[0]
+    assert validate.cpu_settings(normalised) == [("sve", "on"), ("pmu", "off"), ("sve128", "on")]
     host = props.HostProps.from_fact(TCG_FACT)
-    state = rules.request_state([{"name": "sve", "policy": "require"}, {"name": "pmu", "policy": "disable"},
-                                 {"name": "pauth", "policy": "optional"}, {"name": "sve128", "value": "yes"}], host)
-    assert state == {"sve": "on", "pmu": "off", "sve128": "on"}
+    assert rules.check({"sve": "off", "sve256": "on"}, host, "tcg")[0].rule == "sve-length-needs-sve"
 
 
 def test_every_rule_is_documented_with_its_accelerators():
