@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, delivery, probe, qmp, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, delivery, dialects, probe, qmp, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
 
 EXPANSION, START = "expansion", "start"
@@ -162,14 +162,14 @@ def check(emulator, accel, req, timeout=10.0):
 
 
 def _expand(client, req, booleans_only=False):
-    model = {"name": req.model}
-    props = dict((name, value) for name, value in req.props.items()
-                 if isinstance(value, bool) or not booleans_only)
-    if props:
-        model["props"] = props
-    reply = client.execute("query-cpu-model-expansion", {"type": "full", "model": model})
-    props = reply.get("model", {}).get("props") if isinstance(reply, dict) else None
-    return props if isinstance(props, dict) else None
+    """The request's model expanded with its properties (only the booleans after a paused start, since Arm's
+    expansion takes no valued ones); None for a reply of the wrong shape."""
+    settings = dict((name, value) for name, value in req.props.items()
+                    if isinstance(value, bool) or not booleans_only)
+    try:
+        return dialects.expand(client, req.model, settings)
+    except dialects.DialectError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------- the cache

@@ -277,7 +277,7 @@ def _infer_type(raw, values):
 def _read_expansion(reading):
     """Dialects 3 and 4: the model's values, for each boolean whether QEMU accepts the other value too, SYSREG_
     fields by their kernel rule."""
-    current = _expand(reading.client, reading.model)
+    current = expand(reading.client, reading.model)
     properties = {}
     for name in sorted(current):
         value = current[name]
@@ -316,7 +316,7 @@ def _accepts(reading, name, settings):
     """Whether QEMU expands the model with ``settings`` and gives ``name`` the value asked for; a reply that cannot
     be read counts as a refusal, with a warning."""
     try:
-        expanded = _expand(reading.client, reading.model, settings)
+        expanded = expand(reading.client, reading.model, settings)
     except qmp.QMPCommandError:
         return False
     except DialectError as err:
@@ -337,11 +337,12 @@ def _conditional(reading, name, value, current):
     return {}
 
 
-def _expand(client, model, flip=None):
-    """One full expansion of ``model`` (with ``flip`` set); its props as a dict."""
+def expand(client, model, settings=None):
+    """One full expansion of ``model`` with ``settings`` set; its props as a dict. Raises ``DialectError`` for a
+    reply of the wrong shape, ``QMPCommandError`` when QEMU refuses."""
     info = {"name": model}
-    if flip:
-        info["props"] = flip
+    if settings:
+        info["props"] = settings
     reply = _expect(EXPANSION, client.execute(EXPANSION, {"type": "full", "model": info}), dict, "the reply")
     expanded = _expect(EXPANSION, reply.get("model"), dict, "member 'model'")
     return _expect(EXPANSION, expanded.get("props", {}), dict, "member 'model.props'")
