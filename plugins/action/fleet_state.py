@@ -134,6 +134,8 @@ class ActionModule(ActionBase):
                 if not isinstance(plan.get("targets"), list):
                     raise AnsibleActionFail("fleet_state: rollout needs targets, the list of this run's hosts")
                 paths["rollout_plan"] = fleet_state.start_rollout(directory, plan, lock_timeout=timeout, what=what)
+        except fleet_state.RolloutMismatch as exc:
+            raise AnsibleActionFail("fleet_state: %s" % exc)
         except fleet_state.ArtifactsLocked as exc:
             raise AnsibleActionFail("fleet_state: %s%s" % (exc, LOCK_HINT))
         except OSError as exc:

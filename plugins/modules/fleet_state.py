@@ -66,6 +66,10 @@ options:
         C(rollout/plan.json) (with the baseline's members) and removes the records
         C(rollout/hosts/<host>.json) of the targets, which each host then writes as it succeeds or fails; a target
         without a record was not run. This bookkeeping never counts as a change.
+      - "An optional C(id) names a sliced rollout: a slice whose C(id) is that of C(plan.json) joins it (the targets
+        of all slices in one plan, C(slices) counting them, the other slices' records kept) and fails unless it uses
+        the same baseline, members, scope and policy file as the slices before it. Without C(id) every run starts a
+        rollout of its own."
     type: dict
   lock_timeout:
     description:

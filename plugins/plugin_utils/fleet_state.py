@@ -365,16 +365,44 @@ def start_rollout(directory, plan, lock_timeout=LOCK_TIMEOUT, what="rollout"):
     that Ansible stops early (max_fail_percentage, or a batch in which every host failed: then later plays do not
     run). Removing the targets' old records first is what lets :func:`read_rollout` tell "not run" from an old
     result. Bookkeeping of the run, so it never counts as a change; returns the plan's path.
+
+    The slices of one sliced rollout share an ``id`` (AWX gives them one workflow job id): a slice whose id is the
+    plan's joins it (its targets are added, the other slices' records stay), and it must render against the same
+    baseline, scope and policy file as the slices before it, else :class:`RolloutMismatch`.
     """
     folder = os.path.join(directory, ROLLOUT_DIR)
+    path = os.path.join(folder, "plan.json")
     with artifacts_lock(directory, what, lock_timeout):
         atomic.make_dirs(os.path.join(folder, "hosts"))
-        for host in plan["targets"]:
+        plan = _join_slices(read_json(path), plan)
+        for host in plan["slice_targets"]:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(folder, "hosts", "%s.json" % host))
-        path = os.path.join(folder, "plan.json")
-        write_if_changed(path, dump_json(plan))
+        write_if_changed(path, dump_json({key: value for key, value in plan.items() if key != "slice_targets"}))
     return path
+
+
+class RolloutMismatch(Exception):
+    """A slice of a rollout does not render as the slices before it did (another baseline, scope or policy)."""
+
+
+SLICE_INVARIANTS = ("baseline", "scope", "policy_file", "members")
+
+
+def _join_slices(previous, plan):
+    """``plan`` as it is written: joined with ``previous`` when both are slices of one rollout (same non-empty id)."""
+    plan = dict(plan, targets=sorted(set(plan["targets"])), slice_targets=list(plan["targets"]))
+    if not plan.get("id") or not isinstance(previous, dict) or previous.get("id") != plan["id"]:
+        return dict(plan, slices=1)
+    differing = [key for key in SLICE_INVARIANTS if previous.get(key) != plan.get(key)]
+    if differing:
+        raise RolloutMismatch(
+            "this slice of rollout %s differs from the slices before it in %s (%s, before: %s); every slice of one "
+            "rollout must use the same frozen baseline (armvirt_cpu_baseline_file), scope and policy"
+            % (plan["id"], ", ".join(differing), "; ".join("%s=%s" % (k, json.dumps(plan.get(k))) for k in differing),
+               "; ".join("%s=%s" % (k, json.dumps(previous.get(k))) for k in differing)))
+    return dict(plan, targets=sorted(set(previous.get("targets") or []) | set(plan["targets"])),
+                slices=int(previous.get("slices") or 1) + 1)
 
 
 def read_rollout(directory):

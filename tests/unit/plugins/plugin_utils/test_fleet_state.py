@@ -225,3 +225,43 @@ def test_the_actions_document_the_lock_timeout_they_take():
         assert options["lock_timeout"]["default"] == action.ARGUMENT_SPEC["lock_timeout"]["default"] == \
             fleet_state.LOCK_TIMEOUT
         assert options["lock_timeout"]["type"] == action.ARGUMENT_SPEC["lock_timeout"]["type"] == "float"
+
+
+def slice_plan(targets, rollout_id="wf-42", digest="sha256:aa", scope="fleet"):
+    return {"targets": targets, "id": rollout_id, "scope": scope, "policy_file": "/p/fleet.yml",
+            "members": ["a1", "a2", "b1"], "baseline": {"file": "/b.json", "digest": digest}}
+
+
+def record(directory, host, status="ok"):
+    path = directory / "rollout" / "hosts" / ("%s.json" % host)
+    path.write_text(json.dumps({"status": status}))
+
+
+def test_slices_of_one_rollout_share_one_plan_and_keep_each_others_records(tmp_path):
+    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1"]))
+    record(tmp_path, "a1")
+    fleet_state.start_rollout(str(tmp_path), slice_plan(["b1", "a2"]))
+    record(tmp_path, "b1", "failed")
+    plan = fleet_state.read_rollout(str(tmp_path))
+    assert plan["targets"] == ["a1", "a2", "b1"] and plan["slices"] == 2
+    assert plan["hosts"]["a1"] == {"status": "ok"} and plan["hosts"]["b1"] == {"status": "failed"}
+    assert plan["hosts"]["a2"]["status"] == "not-run"
+
+
+def test_a_slice_with_another_baseline_is_refused_and_the_plan_kept(tmp_path):
+    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1"]))
+    record(tmp_path, "a1")
+    before = (tmp_path / "rollout" / "plan.json").read_bytes()
+    with pytest.raises(fleet_state.RolloutMismatch, match="rollout wf-42 differs .* in baseline"):
+        fleet_state.start_rollout(str(tmp_path), slice_plan(["a1", "b1"], digest="sha256:bb"))
+    assert (tmp_path / "rollout" / "plan.json").read_bytes() == before
+    assert fleet_state.read_rollout(str(tmp_path))["hosts"]["a1"] == {"status": "ok"}
+
+
+@pytest.mark.parametrize("first_id, second_id", [("", ""), ("wf-1", "wf-2"), ("wf-1", "")])
+def test_a_rollout_without_the_same_id_starts_afresh(tmp_path, first_id, second_id):
+    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1", "a2"], rollout_id=first_id))
+    record(tmp_path, "a1")
+    fleet_state.start_rollout(str(tmp_path), slice_plan(["b1"], rollout_id=second_id, scope="host"))
+    plan = fleet_state.read_rollout(str(tmp_path))
+    assert plan["targets"] == ["b1"] and plan["slices"] == 1 and plan["scope"] == "host"
