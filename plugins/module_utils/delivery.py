@@ -334,6 +334,22 @@ def signature(xml_text):
             tuple(pair[1] for pair in cpu_arg_pairs(root)))
 
 
+def _indent(element, level=0):
+    """``ElementTree.indent(element, "  ")``, which Python 3.8 (a managed-node Python) lacks."""
+    children = list(element)
+    if not children:
+        return
+    inner = "\n" + "  " * (level + 1)
+    if not (element.text or "").strip():
+        element.text = inner
+    for child in children:
+        _indent(child, level + 1)
+        if not (child.tail or "").strip():
+            child.tail = inner
+    if not (children[-1].tail or "").strip():
+        children[-1].tail = "\n" + "  " * level
+
+
 def cpu_xml(xml_text):
     """The ``<cpu>`` and ``<qemu:commandline>`` of a domain XML as text (what this collection sets), for results
     and diffs; ``""`` for parts the domain lacks."""
@@ -341,7 +357,7 @@ def cpu_xml(xml_text):
     parts = []
     for element in (root.find("cpu"), root.find(_q(QEMU_NS, "commandline"))):
         if element is not None:
-            ElementTree.indent(element, "  ")
+            _indent(element)
             element.tail = None
             parts.append(serialise(element))
     return "\n".join(parts) + ("\n" if parts else "")
