@@ -5,8 +5,8 @@
 
 Why an action plugin: the checks need lxml (libvirt's RelaxNG schema) and jsonschema (policy files), which
 hypervisors do not have and should not need; and 10,000 guests must not cost 10,000 module runs. The options are
-documented in ``plugins/modules/guest_domains.py`` and validated here with that module's own spec; the work is
-``plugin_utils.domains.build``; the module only writes.
+documented in ``plugins/modules/guest_domains.py`` and validated here with the spec the module builds too
+(``module_utils.module_args``); the work is ``plugin_utils.domains.build``; the module only writes.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.armvirt.cpu.plugins.modules.guest_domains import ARGUMENT_SPEC
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import DOCUMENT_KEY
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, policy
 
 display = Display()
 
 MODULE = "armvirt.cpu.guest_domains"
+ARGUMENT_SPEC = guest_domains_argument_spec()
 
 
 class ActionModule(ActionBase):
@@ -67,7 +69,7 @@ class ActionModule(ActionBase):
                                 errors=outcome.errors, notes=outcome.notes)
 
         module_args = {"output_dir": args["output_dir"],
-                       "guests": [{"name": name, "_xml": text} for name, text in outcome.documents]}
+                       "guests": [{"name": name, DOCUMENT_KEY: text} for name, text in outcome.documents]}
         written = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
         if written.get("failed"):
             result.update(written)

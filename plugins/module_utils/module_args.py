@@ -1,10 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: armvirt.cpu contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Argument specs shared by the modules, kept beside the doc fragments that document them (doc_fragments/probe.py,
-doc_fragments/confirm.py)."""
+"""Argument specs of the modules, kept beside the doc fragments that document them (doc_fragments/probe.py,
+doc_fragments/confirm.py). A module and the action plugin of the same name both build their spec here: an action
+never imports a module file."""
 
 from __future__ import annotations
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import delivery, libvirt_caps, validate
 
 CACHE_MODES = ["use", "refresh", "ignore"]
 
@@ -44,3 +47,23 @@ def confirm_argument_spec():
     the probe's deadline and cache directory (the emulator and accelerator come from what is being written)."""
     probe = probe_argument_spec()
     return dict(confirm=dict(type="bool", default=True), timeout=probe["timeout"], cache_dir=probe["cache_dir"])
+
+
+def guest_domains_argument_spec():
+    """Options of armvirt.cpu.guest_domains: what its action plugin validates and works with on the controller. The
+    module, which only writes, is called with ``output_dir`` and ``guests`` whose items carry the rendered XML
+    (``guest_domains.DOCUMENT_KEY``)."""
+    return dict(
+        guests=dict(type="list", elements="dict", required=True),
+        features=dict(type="list", elements="dict", default=[]),
+        mode=dict(type="str", choices=sorted(validate.CPU_MODELS), default="host-passthrough"),
+        policy_file=dict(type="path"),
+        props=dict(type="dict"),
+        host=dict(type="str"),
+        output_dir=dict(type="path", required=True),
+        delivery=dict(type="str", choices=list(delivery.DELIVERIES), default=delivery.FEATURE_VALUE),
+        template=dict(type="path"),
+        schema_dir=dict(type="path", default=libvirt_caps.DEFAULT_SCHEMA_DIR),
+        libvirt=dict(type="dict"),
+        libvirt_check=dict(type="bool", default=True),
+    )

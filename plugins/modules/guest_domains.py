@@ -266,26 +266,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import DOCUMENT_KEY, guest_name_problem
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
 
-DELIVERIES = ["feature-value", "qemu-commandline"]
-
-# The options users give; the action plugin validates them with this same spec, then calls the module with only
-# output_dir and guests, each guest reduced to its name and its rendered, checked XML under the key _xml.
-ARGUMENT_SPEC = dict(
-    guests=dict(type="list", elements="dict", required=True),
-    features=dict(type="list", elements="dict", default=[]),
-    mode=dict(type="str", choices=sorted(validate.CPU_MODELS), default="host-passthrough"),
-    policy_file=dict(type="path"),
-    props=dict(type="dict"),
-    host=dict(type="str"),
-    output_dir=dict(type="path", required=True),
-    delivery=dict(type="str", choices=DELIVERIES, default="feature-value"),
-    template=dict(type="path"),
-    schema_dir=dict(type="path", default="/usr/share/libvirt/schemas"),
-    libvirt=dict(type="dict"),
-    libvirt_check=dict(type="bool", default=True),
-)
 LOCK_NAME = ".armvirt-guest-domains.lock"
 
 
@@ -341,16 +325,17 @@ def _compare(output_dir, documents, exists, want_diff, write):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=guest_domains_argument_spec(), supports_check_mode=True)
     pairs = []
     for guest in module.params["guests"]:
-        name, text = guest.get("name"), guest.get("_xml")
+        name, text = guest.get("name"), guest.get(DOCUMENT_KEY)
         if not isinstance(text, str):
             module.fail_json(msg="armvirt.cpu.guest_domains renders and checks on the controller; run it as a task "
                                  "(its action plugin), not as a bare module.")
         # the action refuses such names already; re-checked here because this is where they become paths
-        if not validate.is_token(name) or name.startswith("."):
-            module.fail_json(msg="refusing to write guest %r: its name is not a plain token" % (name,))
+        problem = guest_name_problem(name)
+        if problem:
+            module.fail_json(msg="refusing to write the guest: %s" % problem)
         pairs.append((name, text))
     try:
         changed, guests, diffs = write_documents(module.params["output_dir"], pairs, module.check_mode, module._diff)

@@ -31,15 +31,14 @@ from collections.abc import Mapping, Sequence
 
 import jinja2
 
+from ansible_collections.armvirt.cpu.plugins.module_utils import _guest_domains, libvirt_caps, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils import delivery as delivery_plan
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 
 FEATURE_VALUE, QEMU_COMMANDLINE = delivery_plan.FEATURE_VALUE, delivery_plan.QEMU_COMMANDLINE
 DELIVERIES = delivery_plan.DELIVERIES
 MODES = tuple(validate.CPU_MODELS)
 GUEST_KEYS = ("name", "memory", "vcpus", "features")
-DEFAULT_SCHEMA_DIR = "/usr/share/libvirt/schemas"
 COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_TEMPLATE = os.path.join(COLLECTION_ROOT, "roles", "guest_cpu", "templates", "domain.xml.j2")
 MEASURED = delivery_plan.MEASURED
@@ -103,20 +102,6 @@ def load_template(path):
     except jinja2.TemplateSyntaxError as exc:
         raise SetupError("the domain template %s has a syntax error at line %s: %s" % (path, exc.lineno, exc.message))
     return template
-
-
-def guest_name_problem(name):
-    """Why ``name`` cannot name a guest (and its file ``<name>.xml``), or None.
-
-    validate's token rule keeps out path separators, quotes and shell or XML metacharacters; a leading dot is
-    refused too, since it would hide the file and clash with the writer's temporary files.
-    """
-    if not validate.is_token(name):
-        return ("guest name %r is not a plain token (letters, digits, '.', '_', '-' only): it becomes a file name "
-                "and libvirt's domain name" % (name,))
-    if name.startswith("."):
-        return "guest name %r starts with a dot, which would make a hidden file" % name
-    return None
 
 
 def name_masked(document, name):
@@ -188,7 +173,8 @@ def _positive(value):
 
 
 def build(guests, features=(), props=None, mode="host-passthrough", host="host", delivery=FEATURE_VALUE,
-          template=DEFAULT_TEMPLATE, schema_dir=DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True, accel=None):
+          template=DEFAULT_TEMPLATE, schema_dir=libvirt_caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
+          accel=None):
     """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults.
 
     ``accel`` is the host's accelerator (its own ``arm_cpu_props.accel``, which a fleet baseline in ``props`` may
@@ -301,7 +287,7 @@ def _check_guest(index, guest, host, seen, outcome):
         fail("bad-guest", "guest #%d is %r, not a mapping with name, memory and vcpus." % (index, guest))
         return None, None
     name = guest.get("name")
-    problem = guest_name_problem(name) if "name" in guest else "guest #%d has no name" % index
+    problem = _guest_domains.guest_name_problem(name) if "name" in guest else "guest #%d has no name" % index
     if problem:
         fail("bad-guest-name", problem + ".")
         return None, None

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from xml.etree import ElementTree
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
+from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps, validate
 
 try:
     from lxml import etree
@@ -35,7 +35,6 @@ except ImportError:  # pragma: no cover - exercised only where lxml is missing
 
 DOMAIN_SCHEMA = "domain.rng"
 RNG = libvirt_caps.RNG_NS
-VALUE_POLICIES = ("require", "force")
 
 _CACHE = {}
 
@@ -133,7 +132,7 @@ def extend_feature_definition(schema_dir):
     plain.extend(attributes)
     valued = ElementTree.SubElement(choice, _q("group"))
     policy = ElementTree.SubElement(ElementTree.SubElement(valued, _q("attribute"), name="policy"), _q("choice"))
-    for word in VALUE_POLICIES:
+    for word in validate.VALUE_POLICIES:
         ElementTree.SubElement(policy, _q("value")).text = word
     valued.append(copy.deepcopy(name))
     value = ElementTree.SubElement(valued, _q("attribute"), name="value")
