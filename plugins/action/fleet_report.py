@@ -15,8 +15,9 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.armvirt.cpu.plugins.action.fleet_state import LOCK_HINT, artifacts_dir, lock_timeout
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
+    LOCK_HINT, artifacts_dir, lock_timeout)
 
 ARGUMENT_SPEC = {
     "artifacts_dir": {"type": "path"},
