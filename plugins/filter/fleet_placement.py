@@ -11,16 +11,18 @@ short_description: Which hosts of a fleet accept a guest CPU request, with every
 version_added: 0.1.0
 author: armvirt.cpu maintainers
 description:
-  - Checks a guest CPU policy C({mode, features}) (the format armvirt.cpu.guest_cpu takes; a bare feature list
-    is accepted too) against each host's C(arm_cpu_props) fact, with exactly the rules of
-    armvirt.cpu.cpu_feature_check, and returns per host whether it fits and the records of everything that does not.
+  - Checks a guest CPU policy C({description, mode, features}) (the format armvirt.cpu.guest_cpu takes and
+    armvirt.cpu.gather writes; a bare feature list is accepted too) against each host's C(arm_cpu_props) fact, with
+    exactly the rules of armvirt.cpu.cpu_feature_check, and returns per host whether it fits and the records of
+    everything that does not.
   - Hosts with C(supported=false) get a C(host-unsupported) record when the request has features; hosts without the
     fact get a C(bad-props) record.
-  - An unknown C(mode) or a request that is not a mapping fails the filter.
+  - A request that is not a policy (see P(armvirt.cpu.cpu_policy_errors#filter)), or whose C(mode) is not
+    V(host-passthrough) or V(maximum), fails the filter with every problem.
 positional: facts
 options:
   _input:
-    description: The request, C({mode, features}) or a list of features.
+    description: The request, a policy C({description, mode, features}) or a list of features.
     type: raw
     required: true
   facts:

@@ -167,15 +167,11 @@ def plan(features, props, mode, host, libvirt_view, model=None):
     decide the ``-cpu`` value and what ``<cpu>`` carries for ``libvirt_view.delivery``. ``props`` None checks only
     shape, policies and tokens (values then go through as written)."""
     if props is None:
-        try:
-            validate.qemu_cpu_arg(features, "maximum", host=host)
-        except validate.FeatureRequestError as exc:
-            return Plan(exc.errors)
-        normalised = [dict(feature, policy=feature.get("policy", validate.DEFAULT_POLICY)) for feature in features]
+        normalised, errors = validate.check_shape(features, host)
     else:
         normalised, errors = validate.check_features(features, props, host)
-        if errors:
-            return Plan(errors)
+    if errors:
+        return Plan(errors)
     refusals = libvirt_view.refusals(normalised)
     if refusals:
         return Plan(refusals)

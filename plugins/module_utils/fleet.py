@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
 
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.module_utils import rules, sysreg
 from ansible_collections.armvirt.cpu.plugins.module_utils import validate
@@ -281,18 +282,12 @@ def classes(facts_by_host):
 
 
 def _read_request(request):
-    """(mode, features) of a policy ``{mode?, features}`` (a bare feature list is taken as features)."""
+    """(mode, features) of a policy (``_cpu_policy``; a bare feature list is taken as features). The features are
+    validate's to judge, host by host, as records. Raises ValueError for anything else."""
     if isinstance(request, Sequence) and not isinstance(request, (str, bytes)):
-        return RECOMMENDED_MODE, request
-    if not isinstance(request, Mapping):
-        raise TypeError("the request must be a mapping {mode, features}, not %s" % _kind_of(request))
-    unknown = sorted(str(key) for key in request if key not in ("mode", "features"))
-    if unknown:
-        raise ValueError("the request has unknown key(s) %s; it takes mode and features" % ", ".join(unknown))
-    mode = request.get("mode", RECOMMENDED_MODE)
-    if not isinstance(mode, str) or mode not in validate.CPU_MODELS:
-        raise ValueError("the request's mode %r is not one of %s" % (mode, ", ".join(sorted(validate.CPU_MODELS))))
-    return mode, request.get("features", [])
+        return _cpu_policy.DEFAULT_MODE, request
+    policy = _cpu_policy.read(request, "policy", tuple(validate.CPU_MODELS), features=False)
+    return policy.mode or _cpu_policy.DEFAULT_MODE, policy.features
 
 
 def _for_host(record, first, host):

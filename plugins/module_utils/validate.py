@@ -127,7 +127,7 @@ def qemu_cpu_arg(features, mode="host-passthrough", props_fact=None, host=None):
     """
     if props_fact is None:
         host = host or "request"
-        features_ok, errors = _check_list(features, host, None, check_host=False)
+        features_ok, errors = check_shape(features, host)
     else:
         features_ok, errors = check_features(features, props_fact, host)
         host = _label(props_fact, host)
@@ -138,6 +138,13 @@ def qemu_cpu_arg(features, mode="host-passthrough", props_fact=None, host=None):
     if errors:
         raise FeatureRequestError(errors)
     return ",".join([model] + ["%s=%s" % setting for setting in cpu_settings(features_ok)])
+
+
+def check_shape(features, host="request"):
+    """What can be checked without a host: that ``features`` is a list of ``{name, policy, value}`` mappings with
+    known policies, plain tokens, string values and no name twice. Returns ``(normalised, errors)`` as
+    :func:`check_features` does."""
+    return _check_list(features, host, None, check_host=False)
 
 
 def cpu_settings(features):

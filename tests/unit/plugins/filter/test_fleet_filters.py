@@ -30,7 +30,8 @@ EXPECTS_HOSTS = "expected a mapping of host name to arm_cpu_props fact, got "
 @pytest.mark.parametrize("call, message", [
     (lambda: fleet_baseline.fleet_baseline(["a1"]), "fleet_baseline: " + EXPECTS_HOSTS + "a list"),
     (lambda: fleet_classes.fleet_classes("a1"), "fleet_classes: " + EXPECTS_HOSTS + "a string"),
-    (lambda: fleet_placement.fleet_placement({"mode": "custom"}, SMALL), "fleet_placement: the request's mode"),
+    (lambda: fleet_placement.fleet_placement({"mode": "maxi", "features": []}, SMALL),
+     "fleet_placement: policy: at mode: 'maxi' is not one of host-passthrough, maximum"),
     (lambda: fleet_placement.fleet_placement({"features": []}, None), "fleet_placement: " + EXPECTS_HOSTS + "null"),
     (lambda: fleet_recommend.fleet_recommend({"u1": SMALL["u1"]}),
      "fleet_recommend: fleet: nothing to recommend: no supported host among 1"),
