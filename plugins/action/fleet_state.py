@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 
+from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
@@ -32,6 +33,7 @@ ARGUMENT_SPEC = {
     "rollout": {"type": "dict"},
     "lock_timeout": {"type": "float", "default": fleet_state.LOCK_TIMEOUT},
     "baseline_file": {"type": "path"},
+    "facts_from": {"type": "str", "choices": list(fleet_state.FACTS_FROM), "default": "auto"},
 }
 LOCK_HINT = " (option lock_timeout; the playbooks' armvirt_cpu_lock_timeout)"
 
@@ -71,7 +73,7 @@ def read_baseline(path):
     return baseline, digest(data)
 
 
-def frozen_view(hostvars, hosts, max_age, baseline, path):
+def frozen_view(read, hosts, max_age, baseline, path):
     """The hosts' statuses against a frozen ``baseline``: nothing is computed from facts but each host's own status
     (the rules of plugin_utils.fleet_state.host_view); a host is usable when its facts count and it is a member."""
     now = fleet_state.utcnow()
@@ -79,7 +81,7 @@ def frozen_view(hostvars, hosts, max_age, baseline, path):
     entries = {}
     for host in hosts:
         host = str(host)
-        fact, entry = fleet_state.host_view(hostvars.get(host) if host in hostvars else None, max_age, now)
+        fact, entry = fleet_state.host_view(*read(host), max_age=max_age, now=now)
         entry["class"] = (baseline.get("classes") or {}).get(host)
         entry["usable"] = fact is not None and host in members
         if fact is not None and host not in members:
@@ -100,7 +102,11 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        hostvars = task_vars.get("hostvars") or {}
+        try:
+            read = fleet_state.FactSources(task_vars.get("hostvars") or {}, args["facts_from"],
+                                           task_vars.get("ansible_play_hosts_all") or (), C.CACHE_PLUGIN)
+        except ValueError as exc:
+            raise AnsibleActionFail("fleet_state: %s" % exc)
         directory = artifacts_dir(args["artifacts_dir"])
         frozen = args["baseline_file"]
         if frozen:
@@ -108,10 +114,10 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail("fleet_state: baseline_file uses a frozen baseline; it writes no artifacts "
                                         "(set write and snapshot to false)")
             baseline, baseline_digest = read_baseline(frozen)
-            state = frozen_view(hostvars, args["hosts"], args["max_fact_age"], baseline, frozen)
+            state = frozen_view(read, args["hosts"], args["max_fact_age"], baseline, frozen)
         else:
             try:
-                state = fleet_state.view(hostvars, args["hosts"], args["max_fact_age"], label=args["label"])
+                state = fleet_state.view(read, args["hosts"], args["max_fact_age"], label=args["label"])
             except (TypeError, ValueError) as exc:
                 raise AnsibleActionFail("fleet_state: %s" % exc)
             # the bytes write_artifacts gives baseline.json, so an unfrozen run names its baseline as a frozen one would
@@ -141,7 +147,8 @@ class ActionModule(ActionBase):
         except OSError as exc:
             raise AnsibleActionFail("fleet_state: cannot write the artifacts in %s: %s" % (directory, exc))
         result.update(changed=changed, artifacts=paths, artifacts_dir=directory,
-                      summary=fleet_state.summary_lines(state, directory if args["write"] else None),
+                      summary=fleet_state.summary_lines(state, directory if args["write"] else None)
+                      + [read.describe()], facts_source=dict(read.counts, cache_plugin=C.CACHE_PLUGIN),
                       baseline_digest=baseline_digest, baseline_file=frozen or None,
                       hosts=state["hosts"], members=state["baseline"]["members"], baseline=state["baseline"],
                       classes=state["classes"], recommendations=state["recommendations"])

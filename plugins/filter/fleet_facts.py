@@ -72,6 +72,8 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.armvirt.cpu.plugins.plugin_utils.fleet_state import FACT, host_vars_facts
+
 
 def fleet_facts(hostvars, hosts=None):
     """Read each host's fact defensively: a missing fact is data for the fleet logic, not an error."""
@@ -83,14 +85,8 @@ def fleet_facts(hostvars, hosts=None):
         hosts = [hosts]
     result = {}
     for host in hosts:
-        host_vars = hostvars.get(host) if host in hostvars else None
-        fact = None
-        if isinstance(host_vars, Mapping):
-            facts = host_vars.get("ansible_facts")
-            fact = facts.get("arm_cpu_props") if isinstance(facts, Mapping) else None
-            if fact is None and "arm_cpu_props" in host_vars:
-                fact = host_vars.get("arm_cpu_props")
-        result[str(host)] = fact if isinstance(fact, Mapping) else None
+        found = host_vars_facts(hostvars[host] if host in hostvars else None, (FACT,))
+        result[str(host)] = found[FACT]
     return result
 
 

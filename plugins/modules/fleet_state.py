@@ -88,6 +88,21 @@ options:
       - The playbook C(armvirt.cpu.rollout) passes C(armvirt_cpu_baseline_file) here, so every slice and batch of
         a sliced rollout renders against the same baseline.
     type: path
+  facts_from:
+    description:
+      - Where each host's C(arm_cpu_props) fact and C(armvirt_cpu_gather) record are read.
+      - V(hostvars) reads them from C(hostvars), as a play would; Ansible then computes every variable of every
+        host, which is most of the cost of a large fleet.
+      - V(cache) reads the configured fact cache directly through Ansible's cache plugin API (the plugin and
+        connection of C(fact_caching)); it fails when fact caching is V(memory), which holds only this run's facts.
+      - V(auto) reads the fact cache directly for the hosts this play does not target (their facts can only come
+        from the cache) and C(hostvars) for the play's own hosts (whose facts may be this run's and not cached), and
+        uses C(hostvars) for all when fact caching is V(memory). The playbook C(armvirt.cpu.classify) runs on
+        C(localhost), so it reads the whole fleet from the cache. The result's C(facts_source) and last summary line
+        say how many hosts each source served.
+    type: str
+    choices: [auto, hostvars, cache]
+    default: auto
 seealso:
   - module: armvirt.cpu.fleet_report
   - plugin: armvirt.cpu.fleet_baseline
@@ -196,7 +211,8 @@ recommendations:
         policy: require
         value: '3'
 summary:
-  description: One line per class and per host left out with its reason, for people.
+  description: One line per class and per host left out with its reason, for people; the last line says where the
+    facts were read (O(facts_from)).
   returned: always
   type: list
   sample:
@@ -205,6 +221,11 @@ summary:
       /usr/bin/qemu-system-aarch64 exited with status 1 before its monitor answered: qemu-system-aarch64: failed to
       initialize kvm'
   elements: str
+facts_source:
+  description: How many hosts' facts each source served (O(facts_from)), and the configured fact cache plugin.
+  returned: always
+  type: dict
+  sample: {"cache": 2998, "hostvars": 2, "cache_plugin": "ansible.builtin.jsonfile"}
 artifacts:
   description: Paths of the files written (C(policies) maps each pool to its policy file). Empty without O(write).
   returned: always

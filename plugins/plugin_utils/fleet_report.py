@@ -67,8 +67,8 @@ def load(directory):
     if not state or not paths:
         raise ReportError("no fleet artifacts in %s: run armvirt.cpu.gather first (with the same "
                           "armvirt_cpu_artifacts_dir)" % directory)
-    current = fleet_state.read_json(paths[-1]) or {}
-    previous = fleet_state.read_json(paths[-2]) if len(paths) > 1 else None
+    current = fleet_state.read_snapshot(paths[-1]) or {}
+    previous = fleet_state.read_snapshot(paths[-2]) if len(paths) > 1 else None
     rollout = fleet_state.read_rollout(directory)
     return state, current, previous, rollout
 

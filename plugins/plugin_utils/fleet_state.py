@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -63,6 +64,10 @@ OWN_FILES = {"": (FLEET_FILE, CLASSES_FILE, BASELINE_FILE, GATHERED_FILE), ROLLO
 OWN_DIRS = (POLICY_DIR, SNAPSHOT_DIR, "report")   # every file in them is the collection's
 
 
+# libyaml's dumper where PyYAML has it: the same text, ten times sooner (a fleet has a policy per class)
+YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 class ArtifactsLocked(Exception):
     """Another run held the artifacts directory's lock for the whole timeout; the message names it."""
 
@@ -82,29 +87,145 @@ def parse_time(text):
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
-def _lookup(host_vars, name):
-    """``ansible_facts[name]`` (cached facts arrive there), else the host variable ``name`` (set_fact)."""
+def host_vars_facts(host_vars, names=(FACT, RECORD)):
+    """``{name: value}`` of one host's hostvars: ``ansible_facts[name]`` (cached facts arrive there), else the host
+    variable ``name`` (set_fact without cacheable); None where a name is missing or not a mapping.
+
+    The one reading of facts from hostvars (the fleet_facts filter uses it too). ``ansible_facts`` is read once per
+    host, not once per name: on hostvars each read templates the whole facts dictionary again.
+    """
+    found = dict.fromkeys(names)
     if not isinstance(host_vars, Mapping):
-        return None
+        return found
     facts = host_vars.get("ansible_facts")
-    value = facts.get(name) if isinstance(facts, Mapping) else None
-    if value is None and name in host_vars:
-        value = host_vars.get(name)
-    return value if isinstance(value, Mapping) else None
+    facts = facts if isinstance(facts, Mapping) else {}
+    for name in names:
+        value = facts.get(name)
+        if value is None and name in host_vars:
+            value = host_vars.get(name)
+        found[name] = value if isinstance(value, Mapping) else None
+    return found
 
 
-def clean_fact(fact):
-    """The fact without what differs between a probe and a cache hit, as plain data (Ansible hands in proxies)."""
-    if not isinstance(fact, Mapping):
-        return None
-    plain = json.loads(json.dumps(fact, default=str))
-    for key in VOLATILE_FACT_KEYS:
-        plain.pop(key, None)
-    return plain
+def read_hostvars(hostvars):
+    """A reader ``host -> (fact, record)`` over Ansible's ``hostvars`` (this run's facts and the fact cache's).
+
+    Through ``hostvars.raw_get`` where Ansible's HostVars has it: the variables without the templating pass that
+    ``hostvars[host]`` makes over every value, which facts never need (they are data, never templates) and which
+    costs several times what computing the host's variables does.
+    """
+    raw_get = getattr(hostvars, "raw_get", None)
+
+    def read(host):
+        if host not in hostvars:
+            return None, None
+        found = host_vars_facts(raw_get(host) if raw_get else hostvars[host])
+        return plain(found[FACT]), plain(found[RECORD])
+    return read
 
 
-def host_view(host_vars, max_age, now):
+class CachedFacts(object):
+    """A reader ``host -> (fact, record)`` of the fact cache itself, through Ansible's cache plugin API.
+
+    What hostvars would give a host that this run does not target (its facts come only from the cache), without
+    the cost of hostvars: Ansible computes every variable of a host, for every host, to hand out its facts. Used
+    only where that is the same answer (see :func:`direct_cache`): never for a run's own hosts, whose facts may be
+    this run's and not cached (set_fact without cacheable), and never with the memory cache, which another
+    process cannot read.
+    """
+
+    def __init__(self, plugin_name, connection=None):
+        from ansible.plugins.loader import cache_loader   # controller only, and only when the cache is read
+        options = {"_uri": connection} if connection else {}
+        self.plugin_name = plugin_name
+        self._plugin = cache_loader.get(plugin_name, **options)
+        if self._plugin is None:
+            raise ValueError("fact cache plugin %s not found" % plugin_name)
+
+    def __call__(self, host):
+        try:
+            entry = self._plugin.get(host)
+        except KeyError:
+            return None, None
+        # JSON the plugin decoded: plain data already (where a value is tagged, it is a str subclass, and stays one)
+        entry = entry if isinstance(entry, Mapping) else {}
+        fact, record = entry.get(FACT), entry.get(RECORD)
+        return fact if isinstance(fact, Mapping) else None, record if isinstance(record, Mapping) else None
+
+
+MEMORY_CACHES = ("memory", "ansible.builtin.memory")
+FACTS_FROM = ("auto", "hostvars", "cache")
+
+
+class FactSources(object):
+    """Where each host's facts are read (``facts_from``): ``hostvars``; ``cache``, the configured fact cache
+    directly; ``auto``, the cache for hosts outside this play (their facts can only come from it) and hostvars for
+    the play's own. The cache is read only when it is persistent (not ``memory``); ``counts`` says how many hosts
+    each source served, which the playbooks show."""
+
+    def __init__(self, hostvars, facts_from="auto", play_hosts=(), cache_plugin=None):
+        if facts_from not in FACTS_FROM:
+            raise ValueError("facts_from must be one of %s, not %s" % (", ".join(FACTS_FROM), facts_from))
+        self.plugin_name = cache_plugin
+        persistent = bool(cache_plugin) and cache_plugin not in MEMORY_CACHES
+        if facts_from == "cache" and not persistent:
+            raise ValueError("facts_from=cache reads the fact cache directly, but fact caching is %s; configure a "
+                             "persistent cache (fact_caching = jsonfile, redis, ...) or use facts_from=auto"
+                             % (cache_plugin or "off"))
+        self._hostvars = read_hostvars(hostvars)
+        self._cache = CachedFacts(cache_plugin) if persistent and facts_from != "hostvars" else None
+        self._own = set(map(str, play_hosts)) if facts_from == "auto" else set()
+        self.counts = {"hostvars": 0, "cache": 0}
+
+    def __call__(self, host):
+        source = "cache" if self._cache is not None and host not in self._own else "hostvars"
+        self.counts[source] += 1
+        return self._cache(host) if source == "cache" else self._hostvars(host)
+
+    def describe(self):
+        """One line for people: how many hosts' facts came from where."""
+        parts = []
+        if self.counts["cache"]:
+            parts.append("%d read from the %s fact cache directly" % (self.counts["cache"], self.plugin_name))
+        if self.counts["hostvars"]:
+            parts.append("%d from hostvars" % self.counts["hostvars"])
+        return "facts: " + (", ".join(parts) or "no host")
+
+
+def plain(value):
+    """``value`` as plain JSON data (dict, list, str, int, float, bool, None): hostvars hand in lazy containers and
+    tagged values. Data that is plain already is returned as it is, after a walk that costs less than a copy."""
+    if value is None or type(value) in _PLAIN_SCALARS:
+        return value
+    if type(value) is dict and _all_plain(value):
+        return value
+    return json.loads(json.dumps(value, default=str))
+
+
+_PLAIN_SCALARS = (str, int, float, bool)
+
+
+def _all_plain(data):
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            if any(type(key) is not str for key in item):
+                return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif item is not None and kind not in _PLAIN_SCALARS:
+            return False
+    return True
+
+
+def host_view(fact, record, max_age, now):
     """``(fact or None, {status, reason, gathered_at})`` for one host: whether its cached fact may be used.
+
+    ``fact`` and ``record`` (``armvirt_cpu_gather``) are a reader's plain data (:func:`read_hostvars`,
+    :class:`CachedFacts`).
 
     - the last probe failed: its QEMU is not what the fact describes any more -> ``probe-failed``, not used;
     - no fact: ``unreachable`` when the last attempt could not connect, else ``no-facts``;
@@ -114,7 +235,7 @@ def host_view(host_vars, max_age, now):
     - else ``ok``. ``supported: false`` facts are used: the fleet logic lists them as excluded with their reason.
     Reasons never contain the time of this run, so they stay the same while nothing changes.
     """
-    fact, record = _lookup(host_vars, FACT), _lookup(host_vars, RECORD) or {}
+    record = record or {}
     status, error = record.get("status"), " ".join(str(record.get("error") or "").split())
     gathered_at = record.get("gathered_at") or None
     if status == "failed":
@@ -132,7 +253,8 @@ def host_view(host_vars, max_age, now):
         if (now - moment).total_seconds() > max_age:
             return None, _entry(STALE, "facts gathered at %s, more than armvirt_cpu_max_fact_age (%d s) ago"
                                 % (gathered_at, max_age), gathered_at)
-    fact = clean_fact(fact)
+    if any(key in fact for key in VOLATILE_FACT_KEYS):
+        fact = {key: value for key, value in fact.items() if key not in VOLATILE_FACT_KEYS}
     if status == "unreachable":
         return fact, _entry(UNREACHABLE, "unreachable (%s); its facts gathered at %s still count until they are "
                             "older than armvirt_cpu_max_fact_age" % (error or "no message", gathered_at), gathered_at)
@@ -143,19 +265,21 @@ def _entry(status, reason, gathered_at):
     return {"status": status, "reason": reason, "gathered_at": gathered_at}
 
 
-def view(hostvars, hosts, max_age=0, now=None, label=FLEET_POOL):
-    """Everything the playbooks and the report need about ``hosts``, from hostvars (current run or fact cache).
+def view(read, hosts, max_age=0, now=None, label=FLEET_POOL):
+    """Everything the playbooks and the report need about ``hosts``; ``read`` gives each host's ``(fact, record)``
+    (:func:`read_hostvars`, :class:`CachedFacts`; a mapping is taken as hostvars).
 
     Returns ``{label, max_fact_age, facts, hosts, baseline, classes, recommendations}``: ``facts`` maps every host
     to its usable fact or None; ``hosts`` to ``{status, reason, gathered_at, class, usable}``; ``recommendations``
     maps the pool ``fleet`` and each class id to the policy ``fleet.recommend`` gives it (absent when the pool has
     no supported host).
     """
+    read = read_hostvars(read) if isinstance(read, Mapping) else read
     now = now or utcnow()
     facts, entries = {}, {}
     for host in hosts:
         host = str(host)
-        facts[host], entries[host] = host_view(hostvars.get(host) if host in hostvars else None, max_age, now)
+        facts[host], entries[host] = host_view(*read(host), max_age=max_age, now=now)
     return summarise(facts, entries, label, max_age)
 
 
@@ -251,10 +375,37 @@ def write_if_changed(path, text):
     return True
 
 
-def snapshot_hosts(state):
-    """What a snapshot keeps per host: status, reason and the usable fact (no times except stale facts' own)."""
-    return {host: {"status": entry["status"], "reason": entry["reason"], "fact": state["facts"][host]}
-            for host, entry in state["hosts"].items()}
+SNAPSHOT_FORMAT = 2
+
+
+def snapshot_document(state):
+    """What a snapshot keeps: per host its status, reason and usable fact (no times except stale facts' own).
+
+    Each distinct fact is kept once under ``facts`` and hosts name it (``fact``: its id, the start of the sha256 of
+    its canonical JSON): a fleet of 10,000 hosts has a few kinds of host, not 10,000 facts.
+    """
+    facts, hosts = {}, {}
+    for host, entry in state["hosts"].items():
+        fact = state["facts"][host]
+        fact_id = None
+        if fact is not None:
+            fact_id = "sha256:" + hashlib.sha256(json.dumps(fact, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+            facts.setdefault(fact_id, fact)
+        hosts[host] = {"status": entry["status"], "reason": entry["reason"], "fact": fact_id}
+    return {"format": SNAPSHOT_FORMAT, "facts": facts, "hosts": hosts}
+
+
+def read_snapshot(path):
+    """A snapshot with each host's fact in place (``hosts[host]["fact"]``), whatever format wrote it; None when the
+    file cannot be read."""
+    snapshot = read_json(path)
+    if not isinstance(snapshot, dict):
+        return None
+    if snapshot.get("format") == SNAPSHOT_FORMAT:
+        facts = snapshot.pop("facts", None) or {}
+        for entry in (snapshot.get("hosts") or {}).values():
+            entry["fact"] = facts.get(entry.get("fact"))
+    return snapshot
 
 
 def snapshot_order(name):
@@ -304,13 +455,14 @@ def take_snapshot(directory, state, now):
     (a kernel or QEMU update that narrowed a host's values), and a fleet that did not change adds none. The new one
     is numbered one more than the highest number present, whatever the times in the names and this clock say.
     """
-    hosts = snapshot_hosts(state)
+    document = json.loads(json.dumps(snapshot_document(state)))
     existing = snapshots(directory)
-    if existing and (read_json(existing[-1]) or {}).get("hosts") == json.loads(json.dumps(hosts)):
+    latest = read_json(existing[-1]) if existing else None
+    if isinstance(latest, dict) and {key: latest.get(key) for key in document} == document:
         return existing[-1], False
     folder = os.path.join(directory, SNAPSHOT_DIR)
     atomic.make_dirs(folder)
-    data = dump_json({"taken_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "hosts": hosts}).encode("utf-8")
+    data = dump_json(dict(document, taken_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"))).encode("utf-8")
     first = next_sequence(existing)
     for sequence in range(first, first + SNAPSHOT_ATTEMPTS):
         path = os.path.join(folder, "%06d-%s.json" % (sequence, now.strftime(SNAPSHOT_STAMP)))
@@ -338,7 +490,8 @@ def _write_artifacts(directory, state, snapshot, now):
     policies = {}
     for name, policy in sorted(state["recommendations"].items()):
         path = os.path.join(directory, POLICY_DIR, name + ".yml")
-        text = "---\n" + yaml.safe_dump(policy_document(name, policy, state), sort_keys=False, width=120)
+        document = policy_document(name, policy, state)
+        text = "---\n" + yaml.dump(document, Dumper=YAML_DUMPER, sort_keys=False, width=120)
         changed |= write_if_changed(path, text)
         policies[name] = path
     paths["policies"] = policies

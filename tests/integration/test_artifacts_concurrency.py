@@ -105,7 +105,7 @@ def test_writers_at_once_lose_no_snapshot_and_a_reader_never_sees_a_torn_file(tm
         assert [record["iteration"] for record in records] == list(range(ITERATIONS))
         assert all(record["changed"] for record in records)
         for record in records:
-            snapshot = json.loads(pathlib.Path(record["snapshot"]).read_text())
+            snapshot = fleet_state.read_snapshot(record["snapshot"])
             assert sorted(snapshot["hosts"]) == sorted(SLICES[number])
             assert "w%d i%d" % (number, record["iteration"]) in snapshot["hosts"][SLICES[number][0]]["reason"]
             taken[record["snapshot"]] = (number, record["iteration"])
@@ -203,7 +203,7 @@ def test_two_slice_gathers_and_a_report_at_once_lose_nothing_repeated(fleet):
             assert code == 0, "%s:\n%s" % (name, output[-3000:])
         for name in ("a", "b"):
             stats = custom_stats(outcomes[name][1])
-            snapshot = json.loads(pathlib.Path(stats["armvirt_cpu_artifacts"]["snapshot"]).read_text())
+            snapshot = fleet_state.read_snapshot(stats["armvirt_cpu_artifacts"]["snapshot"])
             # each gather's own snapshot (new, or the latest when it was already the latest) holds its whole slice
             assert sorted(snapshot["hosts"]) == GROUPS["slice_" + name]
             assert all(entry["status"] == "ok" and entry["fact"]["supported"] for entry in snapshot["hosts"].values())

@@ -38,7 +38,7 @@ def test_a_slice_sees_the_whole_baseline_and_computes_none(tmp_path, monkeypatch
     path, baseline = frozen(tmp_path)
     monkeypatch.setattr(fleet_state.fleet, "baseline", lambda *args, **kwargs: pytest.fail("recomputed"))
     read = action.read_baseline(str(path))[0]
-    view = action.frozen_view(hostvars(["b1"]), ["b1", "c9"], 0, read, str(path))
+    view = action.frozen_view(fleet_state.read_hostvars(hostvars(["b1"])), ["b1", "c9"], 0, read, str(path))
     assert view["baseline"]["members"] == baseline["members"] == ["a1", "a2", "b1"]
     assert view["hosts"]["b1"]["usable"] is True
     assert view["hosts"]["c9"]["usable"] is False and view["hosts"]["c9"]["status"] == "no-facts"
@@ -47,7 +47,7 @@ def test_a_slice_sees_the_whole_baseline_and_computes_none(tmp_path, monkeypatch
 def test_a_host_outside_the_frozen_baseline_is_not_usable_and_says_why(tmp_path):
     path = frozen(tmp_path, ("a1", "a2"))[0]
     read = action.read_baseline(str(path))[0]
-    entry = action.frozen_view(hostvars(["b1"]), ["b1"], 0, read, str(path))["hosts"]["b1"]
+    entry = action.frozen_view(fleet_state.read_hostvars(hostvars(["b1"])), ["b1"], 0, read, str(path))["hosts"]["b1"]
     assert entry["status"] == "ok" and entry["usable"] is False
     assert "not a member of the frozen baseline" in entry["reason"]
 

@@ -265,3 +265,101 @@ def test_a_rollout_without_the_same_id_starts_afresh(tmp_path, first_id, second_
     fleet_state.start_rollout(str(tmp_path), slice_plan(["b1"], rollout_id=second_id, scope="host"))
     plan = fleet_state.read_rollout(str(tmp_path))
     assert plan["targets"] == ["b1"] and plan["slices"] == 1 and plan["scope"] == "host"
+
+
+def jsonfile_cache(tmp_path, hosts):
+    """A jsonfile fact cache holding ``hosts``' facts and gather records, written by Ansible's own plugin."""
+    from ansible.plugins.loader import cache_loader
+    plugin = cache_loader.get("ansible.builtin.jsonfile", _uri=str(tmp_path / "facts"))
+    for host in hosts:
+        plugin.set(host, {"arm_cpu_props": dict(FACTS[host], source="cache"), "armvirt_cpu_gather": {
+            "status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}})
+    return str(tmp_path / "facts")
+
+
+def test_the_fact_cache_read_directly_gives_the_view_hostvars_give(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", jsonfile_cache(tmp_path, ("a1", "a2", "b1")))
+    sources = fleet_state.FactSources({}, "cache", cache_plugin="ansible.builtin.jsonfile")
+    direct = fleet_state.view(sources, ["a1", "a2", "b1", "gone"], 0, now=NOW)
+    through_hostvars = state(("a1", "a2", "b1"))
+    assert direct["facts"]["gone"] is None and direct["hosts"]["gone"]["status"] == fleet_state.NO_FACTS
+    assert {host: direct["facts"][host] for host in ("a1", "a2", "b1")} == through_hostvars["facts"]
+    assert direct["baseline"]["properties"] == through_hostvars["baseline"]["properties"]
+    assert direct["baseline"]["excluded"] == [{"host": "gone", "reason": "no arm_cpu_props fact (not gathered, or "
+                                                                        "the host was unreachable)"}]
+    assert sources.counts == {"cache": 4, "hostvars": 0}
+    assert sources.describe() == "facts: 4 read from the ansible.builtin.jsonfile fact cache directly"
+
+
+def test_auto_reads_the_plays_own_hosts_from_hostvars_and_the_others_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", jsonfile_cache(tmp_path, ("a1", "a2")))
+    # b1 is this play's host: its fact is this run's (not cached); a1's hostvars would say otherwise, but a1 is
+    # outside the play, so its fact comes from the cache
+    hostvars = {"b1": {"arm_cpu_props": FACTS["b1"], "armvirt_cpu_gather": {"status": "ok"}},
+                "a1": {"ansible_facts": {}}}
+    sources = fleet_state.FactSources(hostvars, "auto", ["b1"], "jsonfile")
+    view = fleet_state.view(sources, ["a1", "a2", "b1"], 0, now=NOW)
+    assert all(view["hosts"][host]["usable"] for host in ("a1", "a2", "b1"))
+    assert sources.counts == {"cache": 2, "hostvars": 1}
+
+
+@pytest.mark.parametrize("plugin", [None, "memory", "ansible.builtin.memory"])
+def test_without_a_persistent_fact_cache_auto_uses_hostvars_and_cache_is_refused(plugin):
+    sources = fleet_state.FactSources({"b1": {"arm_cpu_props": FACTS["b1"]}}, "auto", [], plugin)
+    assert fleet_state.view(sources, ["b1"], 0, now=NOW)["hosts"]["b1"]["usable"]
+    assert sources.counts == {"cache": 0, "hostvars": 1}
+    with pytest.raises(ValueError, match="configure a persistent cache"):
+        fleet_state.FactSources({}, "cache", [], plugin)
+
+
+def test_facts_are_plain_data_whatever_hostvars_hand_in():
+    class Proxy(dict):
+        """What Ansible hands in: a dict subclass (lazy templating), not a dict."""
+    fact = Proxy(FACTS["a1"], properties=Proxy(FACTS["a1"]["properties"]))
+    plain = fleet_state.plain(fact)
+    assert plain == FACTS["a1"] and type(plain) is dict and type(plain["properties"]) is dict
+    already = json.loads(json.dumps(FACTS["a1"]))
+    assert fleet_state.plain(already) is already
+
+
+def test_a_snapshot_keeps_each_distinct_fact_once_and_reads_back_with_facts_in_place(tmp_path):
+    view = state(("a1", "a2", "b1"))
+    view["facts"]["a2"] = view["facts"]["a1"]     # two hosts of one kind
+    path, _new = fleet_state.take_snapshot(str(tmp_path), view, NOW)
+    stored = json.loads(pathlib.Path(path).read_text())
+    assert stored["format"] == 2 and len(stored["facts"]) == 2
+    assert stored["hosts"]["a1"]["fact"] == stored["hosts"]["a2"]["fact"] != stored["hosts"]["b1"]["fact"]
+    snapshot = fleet_state.read_snapshot(path)
+    assert {host: entry["fact"] for host, entry in snapshot["hosts"].items()} == view["facts"]
+
+
+def test_policies_are_written_as_pyyaml_writes_them(tmp_path):
+    view = state()
+    paths, _changed = fleet_state.write_artifacts(str(tmp_path), view)
+    for name, path in paths["policies"].items():
+        document = fleet_state.policy_document(name, view["recommendations"][name], view)
+        assert pathlib.Path(path).read_text() == "---\n" + yaml.safe_dump(document, sort_keys=False, width=120)
+
+
+def test_hostvars_are_read_raw_and_give_what_templated_hostvars_give(tmp_path):
+    """Ansible's own HostVars: raw_get (no templating pass) and hostvars[host] agree on facts, records and host
+    variables, including a host without facts and one outside the inventory."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.hostvars import HostVars
+    from ansible.vars.manager import VariableManager
+    inventory_file = tmp_path / "inventory.ini"
+    inventory_file.write_text("a1\na2\nb1 arm_cpu_props='{\"supported\": false, \"reason\": \"set in inventory\"}'\n")
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[str(inventory_file)])
+    variables = VariableManager(loader=loader, inventory=inventory)
+    variables.set_host_facts("a1", {"arm_cpu_props": FACTS["a1"], "armvirt_cpu_gather": {"status": "ok"}})
+    hostvars = HostVars(inventory=inventory, variable_manager=variables, loader=loader)
+    raw = fleet_state.read_hostvars(hostvars)
+
+    def templated(host):
+        found = fleet_state.host_vars_facts(hostvars[host] if host in hostvars else None)
+        return fleet_state.plain(found[fleet_state.FACT]), fleet_state.plain(found[fleet_state.RECORD])
+    for host in ("a1", "a2", "b1", "elsewhere"):
+        assert raw(host) == templated(host)
+    assert raw("a1") == (FACTS["a1"], {"status": "ok"}) and raw("a2") == (None, None)

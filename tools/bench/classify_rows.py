@@ -1,0 +1,199 @@
+"""Row classify: the classify step (the fleet_state task of armvirt.cpu.classify) over a jsonfile fact cache.
+
+Each size is one ansible-playbook run on a synthetic fleet whose facts are only in the fact cache (as after a sliced
+gather): a task that reads every host's facts from hostvars (Ansible's own cost, the baseline), then fleet_state over
+hostvars, then fleet_state reading the fact cache directly, then the read again (the read's figure is the mean of the
+two, so neither side gets a warmer cache). A callback plugin records each task's time inside the run. The direct path
+at 100,000 hosts runs without ansible-playbook (an inventory of 100,000 hosts alone takes minutes to load): the same
+reader function as the action, against json.loads of the same cache files.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from bench.common import Result, child_env, median, run_timed
+from bench.fleet_rows import kind_facts
+
+TIMER = '''
+import json, os, time
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "bench_task_timer"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        self.times, self.started, self.results = {}, None, {}
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self.started = (task.get_name(), time.perf_counter())
+
+    def v2_runner_on_ok(self, result):
+        name, started = self.started
+        self.times[name] = time.perf_counter() - started
+        self.results[name] = {k: result._result.get(k) for k in ("facts_source", "count")}
+
+    def v2_playbook_on_stats(self, stats):
+        with open(os.environ["BENCH_TIMES"], "w") as handle:
+            json.dump({"times": self.times, "results": self.results}, handle)
+'''
+
+READ_TASK = {"name": "read", "ansible.builtin.set_fact": {
+    "count": "{{ fleet_hosts | map('extract', hostvars, 'ansible_facts') | map(attribute='arm_cpu_props') "
+             "| map(attribute='properties') | map('length') | sum }}"}}
+
+
+def _state_task(name, facts_from):
+    return {"name": name, "armvirt.cpu.fleet_state": {
+        "hosts": "{{ fleet_hosts }}", "max_fact_age": 0, "artifacts_dir": "{{ artifacts }}/%s" % name, "snapshot": True,
+        "facts_from": facts_from}}
+
+
+def write_store(work, hosts):
+    """The fact cache (jsonfile: one file per host), inventory and configuration of a fleet of ``hosts``.
+
+    One host of each kind is written through Ansible's own jsonfile cache plugin (so the files are in the format
+    and under the names this ansible-core uses); the other hosts of a kind get a copy of that file."""
+    from ansible.plugins.loader import cache_loader
+    facts_dir = os.path.join(work, "facts")
+    plugin = cache_loader.get("jsonfile", _uri=facts_dir)
+    record = {"status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}
+    names = ["host%06d" % n for n in range(hosts)]
+    kinds = kind_facts()
+    files = []
+    for n, fact in enumerate(kinds[:hosts]):
+        plugin.set(names[n], {"arm_cpu_props": fact, "armvirt_cpu_gather": record})
+        written = [name for name in os.listdir(facts_dir) if name.endswith(names[n])]
+        with open(os.path.join(facts_dir, written[0]), "rb") as handle:
+            files.append((written[0][:-len(names[n])], handle.read()))
+    for n in range(len(kinds), hosts):
+        prefix, data = files[n % len(kinds)]
+        with open(os.path.join(facts_dir, prefix + names[n]), "wb") as handle:
+            handle.write(data)
+    with open(os.path.join(work, "inventory.ini"), "w") as handle:
+        handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n[hypervisors]\n%s\n"
+                     % (sys.executable, "\n".join(names)))
+    os.makedirs(os.path.join(work, "callbacks"))
+    with open(os.path.join(work, "callbacks", "bench_task_timer.py"), "w") as handle:
+        handle.write(TIMER)
+    with open(os.path.join(work, "ansible.cfg"), "w") as handle:
+        handle.write("[defaults]\nfact_caching = jsonfile\nfact_caching_connection = %s\nfact_caching_timeout = 0\n"
+                     "callback_plugins = %s\ncallbacks_enabled = bench_task_timer\n"
+                     % (facts_dir, os.path.join(work, "callbacks")))
+    play = [{"name": "classify", "hosts": "localhost", "gather_facts": False,
+             "vars": {"fleet_hosts": "{{ query('ansible.builtin.inventory_hostnames', 'hypervisors') }}",
+                      "artifacts": os.path.join(work, "artifacts")},
+             "tasks": [READ_TASK, _state_task("hostvars", "hostvars"), _state_task("cache", "cache"),
+                       dict(READ_TASK, name="read again")]}]
+    with open(os.path.join(work, "classify.yml"), "w") as handle:
+        json.dump(play, handle)
+    return facts_dir, names
+
+
+def loads_files(facts_dir):
+    """Seconds to read and json.loads every host's cache file, and the facts inside it where the file wraps them
+    in a JSON string (ansible-core 2.19's ``__payload__``): the floor of any reader of the cache."""
+    paths = [os.path.join(facts_dir, name) for name in os.listdir(facts_dir)]
+    gc.collect()
+    started = time.perf_counter()
+    for path in paths:
+        with open(path, "rb") as handle:
+            data = json.loads(handle.read())
+        if isinstance(data, dict) and isinstance(data.get("__payload__"), str):
+            json.loads(data["__payload__"])
+    return time.perf_counter() - started
+
+
+def playbook_figures(hosts):
+    """One ansible-playbook run: seconds per task, json.loads of the cache files, and the run's peak memory."""
+    work = tempfile.mkdtemp(prefix="armvirt-bench-classify-")
+    try:
+        facts_dir, names = write_store(work, hosts)
+        times_file = os.path.join(work, "times.json")
+        env = child_env(ANSIBLE_CONFIG=os.path.join(work, "ansible.cfg"), BENCH_TIMES=times_file,
+                        ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False")
+        wrapped = ["/usr/bin/time", "-f", "maxrss_kib=%M"] if os.path.exists("/usr/bin/time") else []
+        elapsed, proc = run_timed(wrapped + ["ansible-playbook", "-i", os.path.join(work, "inventory.ini"),
+                                             os.path.join(work, "classify.yml")], env=env, cwd=work, timeout=3600)
+        if proc.returncode:
+            raise RuntimeError("classify benchmark playbook failed:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr[-3000:]))
+        with open(times_file) as handle:
+            recorded = json.load(handle)
+        rss = [line.split("=", 1)[1] for line in proc.stderr.splitlines() if line.startswith("maxrss_kib=")]
+        loads = median([loads_files(facts_dir) for _unused in range(3)])
+        for name in ("hostvars", "cache"):
+            with open(os.path.join(work, "artifacts", name, "baseline.json")) as handle:
+                members = len(json.load(handle)["members"])
+            if members != hosts:
+                raise RuntimeError("fleet_state (%s) kept %d of %d hosts" % (name, members, hosts))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    times = recorded["times"]
+    return {"hosts": hosts, "read": (times["read"] + times["read again"]) / 2, "reads": [times["read"],
+            times["read again"]], "hostvars": times["hostvars"], "cache": times["cache"], "json_loads": loads,
+            "sources": {name: recorded["results"][name]["facts_source"] for name in ("hostvars", "cache")},
+            "playbook": elapsed, "max_rss_mib": round(int(rss[0]) / 1024) if rss else None}
+
+
+def direct_figures(hosts):
+    """The direct reader of the action (through Ansible's jsonfile cache plugin) on ``hosts``, in this process."""
+    from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+    from bench.common import max_rss_mib
+    work = tempfile.mkdtemp(prefix="armvirt-bench-classify-")
+    try:
+        facts_dir, names = write_store(work, hosts)
+        loads = loads_files(facts_dir)
+        gc.collect()
+        started = time.perf_counter()
+        state = fleet_state.view(fleet_state.CachedFacts("jsonfile", facts_dir), names, 0)
+        elapsed = time.perf_counter() - started
+        if len(state["baseline"]["members"]) != hosts:
+            raise RuntimeError("fleet_state kept %d of %d hosts" % (len(state["baseline"]["members"]), hosts))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"hosts": hosts, "cache": elapsed, "json_loads": loads, "max_rss_mib": round(max_rss_mib())}
+
+
+def classify_row(cfg):
+    sizes = cfg.fleet_sizes or ((300, 1000) if cfg.quick else (1000, 10000))
+    results = []
+    for hosts in sizes:
+        _unused, proc = run_timed([sys.executable, "-m", "bench.classify_rows", "playbook", str(hosts)],
+                                  env=child_env(), timeout=3600)
+        fig = json.loads(proc.stdout.strip().splitlines()[-1])
+        size = format(hosts, ",")
+        notes = ["ansible-playbook run %.1f s, peak RSS %s MiB; hostvars reads %s s; fact source %s"
+                 % (fig["playbook"], fig["max_rss_mib"], ", ".join("%.2f" % t for t in fig["reads"]),
+                    fig["sources"])]
+        results.append(Result("classify", "fleet_state over hostvars, %s hosts" % size, fig["hostvars"], fig["read"],
+                              target="<= 1.2x", met=fig["hostvars"] <= 1.2 * fig["read"],
+                              baseline_name="reading the hosts' facts from hostvars (a set_fact task)", notes=notes))
+        results.append(Result("classify", "fleet_state, fact cache read directly, %s hosts" % size, fig["cache"],
+                              fig["json_loads"], target="<= 10x", met=fig["cache"] <= 10 * fig["json_loads"],
+                              baseline_name="json.loads of the same cache files", notes=notes))
+    direct = 2000 if cfg.quick else 100000
+    _unused, proc = run_timed([sys.executable, "-m", "bench.classify_rows", "direct", str(direct)], env=child_env(),
+                              timeout=3600)
+    fig = json.loads(proc.stdout.strip().splitlines()[-1])
+    results.append(Result("classify", "fleet_state, fact cache read directly, %s hosts (no playbook)"
+                          % format(direct, ","), fig["cache"], fig["json_loads"], target="<= 10x",
+                          met=fig["cache"] <= 10 * fig["json_loads"], baseline_name="json.loads of the same cache files",
+                          notes=["peak RSS of the child %s MiB" % format(fig["max_rss_mib"], ",")]))
+    return results
+
+
+if __name__ == "__main__":
+    from bench.common import ensure_paths
+    ensure_paths()
+    print(json.dumps({"playbook": playbook_figures, "direct": direct_figures}[sys.argv[1]](int(sys.argv[2]))))
