@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from bench import cli, fleet_rows, guest_rows, probe_rows, qmp_rows
+from bench import classify_rows, cli, fleet_rows, guest_rows, probe_rows, qmp_rows
 from bench.common import Result, table
 
 
@@ -34,6 +34,14 @@ def test_qmp_and_probe_rows(qemu_binary):
 def test_fleet_measure_small():
     figures = fleet_rows.measure(40, props=12, kinds=4, repeat=1)
     assert figures["hosts"] == 40 and figures["json_loads"] > 0 and figures["baseline"] > 0
+
+
+def test_classify_row_runs_the_playbook_and_the_direct_reader():
+    results = check(classify_rows.classify_row(quick(fleet_sizes=(20,), direct_hosts=60)))
+    assert [result.what for result in results] == [
+        "fleet_state over hostvars, 20 hosts", "fleet_state, fact cache read directly, 20 hosts",
+        "fleet_state, fact cache read directly, 60 hosts (no playbook)"]
+    assert all(result.ours > 0 and result.baseline > 0 for result in results)
 
 
 def test_guest_batch_builds():

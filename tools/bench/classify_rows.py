@@ -182,7 +182,7 @@ def classify_row(cfg):
         results.append(Result("classify", "fleet_state, fact cache read directly, %s hosts" % size, fig["cache"],
                               fig["json_loads"], target="<= 10x", met=fig["cache"] <= 10 * fig["json_loads"],
                               baseline_name="json.loads of the same cache files", notes=notes))
-    direct = 2000 if cfg.quick else 100000
+    direct = getattr(cfg, "direct_hosts", None) or (2000 if cfg.quick else 100000)
     _unused, proc = run_timed([sys.executable, "-m", "bench.classify_rows", "direct", str(direct)], env=child_env(),
                               timeout=3600)
     fig = json.loads(proc.stdout.strip().splitlines()[-1])
