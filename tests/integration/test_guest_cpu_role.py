@@ -120,3 +120,37 @@ def test_domain_type_follows_each_hosts_accelerator_in_fleet_scope(tmp_path):
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr
     assert (out / "tcg-01" / "web1.xml").read_text().startswith("<domain type='qemu' ")
     assert (out / "n1-01" / "web1.xml").read_text().startswith("<domain type='kvm' ")
+
+
+@needs_libvirt_schema
+def test_fleet_scope_leaves_out_hosts_whose_facts_do_not_count_as_gather_does(tmp_path):
+    """The role's own fleet baseline follows fleet_state's rules: a host whose last probe failed is left out (its old
+    fact would make the baseline richer than its QEMU now is), and a host with no facts at all too."""
+    inventory = {"hypervisors": {"hosts": {
+        name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+               "fact_file": str(FACTS / "neoverse-v1.json"), "probe": probe}
+        for name, probe in (("v1-01", "ok"), ("v1-02", "ok"), ("v1-broken", "failed"))}}}
+    inventory["hypervisors"]["hosts"]["never-probed"] = {"ansible_connection": "local",
+                                                         "ansible_python_interpreter": sys.executable}
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    plays = [{"hosts": "hypervisors:!never-probed", "gather_facts": False, "tasks": [
+        {"ansible.builtin.set_fact": {"arm_cpu_props": "{{ lookup('file', fact_file) | from_json }}",
+                                      "armvirt_cpu_gather": {"status": "{{ probe }}", "error": "emulator gone"},
+                                      "cacheable": True}},
+        {"ansible.builtin.include_role": {"name": "armvirt.cpu.guest_cpu"}, "vars": {
+            "guest_cpu_scope": "fleet", "guest_cpu_libvirt_check": False, "guest_cpu_delivery": "qemu-commandline",
+            "guest_cpu_output_dir": str(tmp_path / "out"),
+            "guest_cpu_fleet_hosts": "{{ groups['hypervisors'] }}",
+            "guest_cpu_guests": [{"name": "web1", "memory": 1024, "vcpus": 2}]}},
+        {"ansible.builtin.copy": {"content": "{{ guest_cpu_fleet_state | to_json }}",
+                                  "dest": str(tmp_path / "state.json")}, "run_once": True}]}]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(plays))
+    proc = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "inventory.yml"), str(tmp_path / "play.yml")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["members"] == ["v1-01", "v1-02"]
+    assert state["hosts"]["v1-broken"]["status"] == "probe-failed"
+    assert state["hosts"]["never-probed"]["status"] == "no-facts"
+    assert any(line.startswith("v1-broken left out (probe-failed)") for line in state["summary"])
