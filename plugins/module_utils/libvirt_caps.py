@@ -9,7 +9,8 @@ at ``virsh define``, silently drops ``value`` and keeps the feature as a boolean
 but refused at start ("unknown CPU feature"). Both are decided by files libvirt installs (its RelaxNG schema and
 its CPU map), so those files are what is read here; version numbers are recorded for people, not for decisions.
 
-Standard library only (ElementTree, subprocess): it runs on hypervisors.
+Standard library only (ElementTree): it runs on hypervisors. The commands (virsh, dpkg-query, rpm) are run by the
+module's runner (``AnsibleModule.run_command``, see ``commands``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import glob
 import os
 import re
 import shutil
-import subprocess
 from xml.etree import ElementTree
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import commands
 
 RNG_NS = "http://relaxng.org/ns/structure/1.0"
 DEFAULT_SCHEMA_DIR = "/usr/share/libvirt/schemas"
@@ -136,37 +138,37 @@ def parse_version(text):
     return ".".join(str(int(part)) for part in match.groups()) if match else None
 
 
-def _run(argv, timeout):
-    """``(rc, stdout, stderr)``; rc None when the program cannot run or times out (the reason is in stderr)."""
+def _run(run, argv, timeout):
+    """``(rc, stdout, stderr)`` of ``argv`` run by the runner ``run`` (``AnsibleModule.run_command``) with LC_ALL=C;
+    rc None when the program cannot run or times out (the reason is in stderr)."""
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                              env=dict(os.environ, LC_ALL="C", LANG="C"))
-    except subprocess.TimeoutExpired:
+        return commands.run(run, argv, timeout)
+    except commands.CommandTimeout:
         return None, "", "no answer within %ss" % timeout
     except OSError as exc:
         return None, "", str(exc)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
-def installed_version(virsh=None, timeout=5.0):
+def installed_version(run, virsh=None, timeout=5.0):
     """libvirt's version as installed on disk: ``(version, source, package)``.
 
     Asks ``virsh --version`` (the client library), else the package manager, else the library's file name
-    (``libvirt.so.0.9000.0`` is 9.0.0). None of these ask the daemon.
+    (``libvirt.so.0.9000.0`` is 9.0.0). None of these ask the daemon. ``run`` runs the commands
+    (``AnsibleModule.run_command``).
     """
     package = None
     for query in (["dpkg-query", "-W", "-f=${Version}"], ["rpm", "-q", "--qf", "%{VERSION}-%{RELEASE}"]):
         if shutil.which(query[0]) is None:
             continue
         for name in PACKAGES:
-            rc, out, _err = _run(query + [name], timeout)
+            rc, out, _err = _run(run, query + [name], timeout)
             if rc == 0 and parse_version(out):
                 package = "%s %s" % (name, out.strip())
                 break
         if package:
             break
     if virsh:
-        rc, out, _err = _run([virsh, "--version"], timeout)
+        rc, out, _err = _run(run, [virsh, "--version"], timeout)
         if rc == 0 and parse_version(out):
             return parse_version(out), "virsh --version", package
     if package:
@@ -180,16 +182,16 @@ def installed_version(virsh=None, timeout=5.0):
     return None, None, None
 
 
-def daemon_version(virsh, uri=DEFAULT_URI, timeout=5.0):
+def daemon_version(run, virsh, uri=DEFAULT_URI, timeout=5.0):
     """The running daemon's version, ``(version, error)``: ``virsh -c URI version --daemon``.
 
     A daemon not restarted after an upgrade keeps running the old code, so this can differ from
     :func:`installed_version`; the schema and CPU map read from disk then describe the new release, not the one
-    that will parse the XML.
+    that will parse the XML. ``run`` runs virsh (``AnsibleModule.run_command``).
     """
     if not virsh:
         return None, "virsh is not installed, so the daemon was not asked"
-    rc, out, err = _run([virsh, "-c", uri, "version", "--daemon"], timeout)
+    rc, out, err = _run(run, [virsh, "-c", uri, "version", "--daemon"], timeout)
     if rc is None:
         return None, "virsh -c %s version --daemon: %s" % (uri, err)
     match = re.search(r"daemon:\s*([0-9.]+)", out)
@@ -199,17 +201,18 @@ def daemon_version(virsh, uri=DEFAULT_URI, timeout=5.0):
     return parse_version(match.group(1)), None
 
 
-def gather(schema_dir=DEFAULT_SCHEMA_DIR, cpu_map_dir=DEFAULT_CPU_MAP_DIR, uri=DEFAULT_URI, timeout=5.0,
+def gather(run, schema_dir=DEFAULT_SCHEMA_DIR, cpu_map_dir=DEFAULT_CPU_MAP_DIR, uri=DEFAULT_URI, timeout=5.0,
            ask_daemon=True, virsh=None):
-    """The ``libvirt_cpu`` fact (keys documented in ``plugins/modules/libvirt_facts.py``)."""
+    """The ``libvirt_cpu`` fact (keys documented in ``plugins/modules/libvirt_facts.py``); ``run`` runs the commands
+    (``AnsibleModule.run_command``)."""
     virsh = virsh if virsh is not None else shutil.which("virsh")
     fact = schema_info(schema_dir)
     names, files, map_error = cpu_map_features(cpu_map_dir)
     fact.update(cpu_map_dir=cpu_map_dir, cpu_map_files=files, cpu_map_features=names, cpu_map_error=map_error)
-    version, source, package = installed_version(virsh, timeout)
+    version, source, package = installed_version(run, virsh, timeout)
     fact.update(version=version, version_source=source, package=package, virsh=virsh or None, daemon_uri=uri)
     if ask_daemon:
-        fact["daemon_version"], fact["daemon_error"] = daemon_version(virsh, uri, timeout)
+        fact["daemon_version"], fact["daemon_error"] = daemon_version(run, virsh, uri, timeout)
     else:
         fact["daemon_version"], fact["daemon_error"] = None, "not asked (daemon: false)"
     fact["version_mismatch"] = bool(version and fact["daemon_version"] and version != fact["daemon_version"])

@@ -12,15 +12,16 @@ needs a compiler. Both give libvirt's own documents (``XMLDesc(VIR_DOMAIN_XML_IN
 Also reads the command line of a running domain's QEMU from ``/proc``: the ``-cpu`` QEMU actually took (the last
 one) is only visible there when a ``<qemu:commandline>`` override is in play; libvirt's live XML shows ``<cpu>``.
 
-Standard library only.
+Standard library only; virsh is run by the module's runner (``AnsibleModule.run_command``, see ``commands``).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import commands
 
 try:
     import libvirt as libvirt_binding
@@ -43,9 +44,10 @@ class DomainNotFound(LibvirtError):
     """The named domain is not defined at the URI."""
 
 
-def connect(uri, backend="auto", timeout=60.0):
+def connect(run, uri, backend="auto", timeout=60.0):
     """A connection to ``uri``: :class:`BindingConnection` when libvirt-python imports (and ``backend`` allows it),
-    else :class:`VirshConnection`. Raises LibvirtError."""
+    else :class:`VirshConnection`, whose virsh commands ``run`` runs (``AnsibleModule.run_command``). Raises
+    LibvirtError."""
     if backend in ("auto", "libvirt-python") and libvirt_binding is not None:
         return BindingConnection(uri)
     if backend == "libvirt-python":
@@ -56,7 +58,7 @@ def connect(uri, backend="auto", timeout=60.0):
         raise LibvirtError("cannot talk to libvirt at %s: neither libvirt-python (import libvirt) nor virsh is "
                            "available to %s; install python3-libvirt or libvirt-clients on the host"
                            % (uri, os.sys.executable))
-    return VirshConnection(uri, virsh, timeout)
+    return VirshConnection(run, uri, virsh, timeout)
 
 
 def is_active(state):
@@ -116,29 +118,29 @@ class BindingConnection(object):
 
 
 class VirshConnection(object):
-    """``virsh -c URI ...`` with LC_ALL=C and a deadline per call; errors become LibvirtError with virsh's words."""
+    """``virsh -c URI ...`` with LC_ALL=C and a deadline per call, run by ``run`` (``AnsibleModule.run_command``);
+    errors become LibvirtError with virsh's words."""
 
     backend = "virsh"
 
-    def __init__(self, uri, virsh, timeout):
-        self.uri, self.virsh, self.timeout = uri, virsh, timeout
+    def __init__(self, run, uri, virsh, timeout):
+        self.run, self.uri, self.virsh, self.timeout = run, uri, virsh, timeout
         self._run(["uri"], "connect")
 
     def _run(self, args, what, name=None):
         argv = [self.virsh, "-q", "-c", self.uri] + args
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, check=False,
-                                  env=dict(os.environ, LC_ALL="C", LANG="C"), stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
+            returncode, stdout, stderr = commands.run(self.run, argv, self.timeout)
+        except commands.CommandTimeout:
             raise LibvirtError("%s: virsh %s got no answer within %ss" % (self.uri, what, self.timeout))
         except OSError as exc:
             raise LibvirtError("%s: cannot run %s: %s" % (self.uri, self.virsh, exc))
-        if proc.returncode != 0:
-            text = " ".join(proc.stderr.replace("error: ", "").split()) or "exit status %d" % proc.returncode
+        if returncode != 0:
+            text = " ".join(stderr.replace("error: ", "").split()) or "exit status %d" % returncode
             if name is not None and ("failed to get domain" in text or "Domain not found" in text):
                 raise DomainNotFound("domain %s is not defined at %s" % (name, self.uri))
             raise LibvirtError("%s: virsh %s failed: %s" % (self.uri, what, text))
-        return proc.stdout
+        return stdout
 
     def names(self):
         return sorted(line.strip() for line in self._run(["list", "--all", "--name"], "list").splitlines()

@@ -311,7 +311,7 @@ def plan_request(module, host):
                          "ansible_facts['arm_cpu_props'] (armvirt.cpu.props_facts) or a fleet baseline." % (host, name))
     fact = params["libvirt"]
     if fact is None and params["libvirt_check"]:
-        fact = libvirt_caps.gather(uri=params["uri"], ask_daemon=False)
+        fact = libvirt_caps.gather(module.run_command, uri=params["uri"], ask_daemon=False)
     view = delivery.LibvirtView(fact, params["libvirt_check"], host, params["delivery"])
     if view.missing is not None:
         module.fail_json(msg=view.missing.message, errors=[view.missing.as_dict()], notes=view.notes)
@@ -373,7 +373,7 @@ def main():
     name, uri = params["name"], params["uri"]
     request, view = plan_request(module, host)
     try:
-        conn = libvirt_domain.connect(uri, params["backend"])
+        conn = libvirt_domain.connect(module.run_command, uri, params["backend"])
     except libvirt_domain.LibvirtError as exc:
         module.fail_json(msg="%s: domain %s: %s" % (host, name, exc))
     try:

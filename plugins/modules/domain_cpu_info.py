@@ -197,7 +197,7 @@ def policy_plan(module, host):
         problems.append("policy delivery %r is not one of %s" % (chosen, ", ".join(delivery.DELIVERIES)))
     if problems:
         module.fail_json(msg="%s: %s." % (host, "; ".join(problems)))
-    fact = libvirt_caps.gather(uri=module.params["uri"], ask_daemon=False)
+    fact = libvirt_caps.gather(module.run_command, uri=module.params["uri"], ask_daemon=False)
     view = delivery.LibvirtView(fact, False, host, chosen)
     request = delivery.plan(policy.get("features") or [], module.params["props"], mode, host, view,
                             policy.get("model"))
@@ -262,7 +262,7 @@ def main():
     host = params["host"] or platform.node() or "host"
     request = policy_plan(module, host) if params["policy"] is not None else None
     try:
-        conn = libvirt_domain.connect(params["uri"], params["backend"])
+        conn = libvirt_domain.connect(module.run_command, params["uri"], params["backend"])
     except libvirt_domain.LibvirtError as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
     try:

@@ -179,8 +179,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    fact = libvirt_caps.gather(params["schema_dir"], params["cpu_map_dir"], params["uri"], params["timeout"],
-                               ask_daemon=params["daemon"], virsh=module.get_bin_path("virsh") or "")
+    fact = libvirt_caps.gather(module.run_command, params["schema_dir"], params["cpu_map_dir"], params["uri"],
+                               params["timeout"], ask_daemon=params["daemon"], virsh=module.get_bin_path("virsh") or "")
     if fact["version_mismatch"]:
         module.warn("libvirt's daemon runs %s but %s is installed: it was not restarted after an upgrade, so the "
                     "schema and CPU map read from disk may not be what it uses. Restart it."

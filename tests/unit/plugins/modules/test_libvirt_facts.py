@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
 from ansible_collections.armvirt.cpu.plugins.modules import libvirt_facts
+from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.module_runner import run_command
 
 pytestmark = pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/cputypes.rng"),
                                 reason="Debian libvirt0 is not installed")
@@ -28,9 +29,9 @@ def test_cpu_map_knows_only_sve():
 
 
 def test_version_from_files_and_daemon_unreachable_is_not_fatal():
-    version, source, _unused = libvirt_caps.installed_version(shutil.which("virsh"))
+    version, source, _unused = libvirt_caps.installed_version(run_command(), shutil.which("virsh"))
     assert version and version.count(".") == 2 and source
-    daemon, error = libvirt_caps.daemon_version(None)
+    daemon, error = libvirt_caps.daemon_version(run_command(), None)
     assert daemon is None and "virsh is not installed" in error
 
 
@@ -40,7 +41,7 @@ def test_module_sets_the_fact_and_never_changes(run_main):
     fact = result["ansible_facts"]["libvirt_cpu"]
     assert result["changed"] is False
     assert fact["feature_value_supported"] is False and fact["cpu_map_features"] == SVE
-    assert fact["version"] == libvirt_caps.installed_version(shutil.which("virsh"))[0]
+    assert fact["version"] == libvirt_caps.installed_version(run_command(), shutil.which("virsh"))[0]
     if shutil.which("virsh") is None:
         assert fact["daemon_version"] is None and fact["daemon_error"]
     assert fact["version_mismatch"] is False

@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps, validate
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema, policy
+from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.module_runner import run_command
 
 FACTS = pathlib.Path(__file__).resolve().parents[3] / "fixtures" / "facts"
 SCHEMAS = "/usr/share/libvirt/schemas"
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.skipif(not os.path.isfile(os.path.join(SCHEMAS, "domain
 @pytest.fixture(scope="module")
 def libvirt():
     """The libvirt_cpu fact of the unpatched Debian libvirt0 installed here."""
-    return libvirt_caps.gather(ask_daemon=False)
+    return libvirt_caps.gather(run_command(), ask_daemon=False)
 
 
 def test_feature_value_renders_values_and_passes_only_the_extended_schema():
