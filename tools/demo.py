@@ -70,7 +70,6 @@ ANSIBLE_CFG = """\
 forks = 8
 host_key_checking = False
 retry_files_enabled = False
-deprecation_warnings = False
 localhost_warning = False
 callback_result_format = yaml
 # keep each host's arm_cpu_props and armvirt_cpu_gather between runs, so --limit runs still see the whole fleet
