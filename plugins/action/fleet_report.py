@@ -46,20 +46,23 @@ class ActionModule(ActionBase):
         templates = {key: self._find_needle("templates", args[option]) for key, option, _name in OUTPUTS}
         # Under the directory's lock from reading to writing: fleet.json, the snapshots and the rollout record come
         # from one state of the directory, and a report never overwrites a newer one with an older.
+        writes = fleet_state.Writes(check=self._task.check_mode, diff=self._task.diff)
         try:
-            with fleet_state.artifacts_lock(directory, "report", timeout, create=False):
-                changed = self._report(directory, output, args, templates, result)
+            with writes.lock(directory, "report", timeout, create=False):
+                changed = self._report(directory, output, args, templates, result, writes)
         except fleet_state.ArtifactsLocked as exc:
             raise AnsibleActionFail("fleet_report: %s%s" % (exc, LOCK_HINT))
         except fleet_report.ReportError as exc:
             raise AnsibleActionFail(str(exc))
         except OSError as exc:
             raise AnsibleActionFail("fleet_report: cannot write the report in %s: %s" % (output, exc))
-        result["changed"] = changed
+        result.update(changed=changed, changed_files=writes.changed)
+        if writes.diff:
+            result["diff"] = writes.diffs
         return result
 
     @staticmethod
-    def _report(directory, output, args, templates, result):
+    def _report(directory, output, args, templates, result, writes):
         apply_summary = args["apply_summary"]
         model = fleet_report.build(directory, apply_summary if apply_summary and os.path.isfile(apply_summary)
                                    else None, args["requests"])
@@ -67,6 +70,6 @@ class ActionModule(ActionBase):
         for key, _option, name in OUTPUTS:
             text = fleet_report.render(model, templates[key], key == "html")
             result[key] = os.path.join(output, name)
-            changed |= fleet_state.write_if_changed(result[key], text)
+            changed |= fleet_state.write_if_changed(result[key], text, writes)
         result["attention"] = model["attention"]
         return changed

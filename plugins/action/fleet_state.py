@@ -92,6 +92,13 @@ def frozen_view(read, hosts, max_age, baseline, path):
             "recommendations": {}}
 
 
+def writes_lines(writes):
+    """What check mode would have written, for people (a normal run's changes are in ``changed_files``)."""
+    if not writes.check:
+        return []
+    return ["check mode: would write %s" % (", ".join(writes.changed) or "nothing")]
+
+
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
@@ -126,10 +133,11 @@ class ActionModule(ActionBase):
         # recorded in the lock file, so that a run waiting for the lock can say whom it waits for
         what = "rollout" if args["rollout"] is not None else "gather" if args["snapshot"] else "fleet_state"
         paths, changed = {}, False
+        writes = fleet_state.Writes(check=self._task.check_mode, diff=self._task.diff)
         try:
             if args["write"]:
                 paths, changed = fleet_state.write_artifacts(directory, state, snapshot=args["snapshot"],
-                                                             lock_timeout=timeout, what=what)
+                                                             lock_timeout=timeout, what=what, writes=writes)
             if not args["write"]:   # where gather or classify wrote them
                 fleet_policy = os.path.join(directory, fleet_state.POLICY_DIR, fleet_state.FLEET_POOL + ".yml")
                 paths["policies"] = {fleet_state.FLEET_POOL: fleet_policy}
@@ -139,7 +147,8 @@ class ActionModule(ActionBase):
                 plan["policy_file"] = plan.get("policy_file") or paths.get("policies", {}).get(fleet_state.FLEET_POOL)
                 if not isinstance(plan.get("targets"), list):
                     raise AnsibleActionFail("fleet_state: rollout needs targets, the list of this run's hosts")
-                paths["rollout_plan"] = fleet_state.start_rollout(directory, plan, lock_timeout=timeout, what=what)
+                paths["rollout_plan"] = fleet_state.start_rollout(directory, plan, lock_timeout=timeout, what=what,
+                                                                  writes=writes)
         except fleet_state.RolloutMismatch as exc:
             raise AnsibleActionFail("fleet_state: %s" % exc)
         except fleet_state.ArtifactsLocked as exc:
@@ -148,8 +157,10 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("fleet_state: cannot write the artifacts in %s: %s" % (directory, exc))
         result.update(changed=changed, artifacts=paths, artifacts_dir=directory,
                       summary=fleet_state.summary_lines(state, directory if args["write"] else None)
-                      + [read.describe()], facts_source=dict(read.counts, cache_plugin=C.CACHE_PLUGIN),
+                      + [read.describe()] + writes_lines(writes), changed_files=writes.changed, facts_source=dict(read.counts, cache_plugin=C.CACHE_PLUGIN),
                       baseline_digest=baseline_digest, baseline_file=frozen or None,
                       hosts=state["hosts"], members=state["baseline"]["members"], baseline=state["baseline"],
                       classes=state["classes"], recommendations=state["recommendations"])
+        if writes.diff:
+            result["diff"] = writes.diffs
         return result

@@ -50,13 +50,17 @@ attributes:
     support: full
 """
 
+    # The controller-side writers of the artifacts directory (fleet_state, fleet_report).
     CONTROLLER = r"""
 options: {}
 attributes:
   check_mode:
-    support: none
+    support: full
+    details: Writes nothing (no artifact, snapshot, rollout record, report or lock file); C(changed) and
+      C(changed_files) say what a run would write.
   diff_mode:
-    support: none
+    support: full
+    details: Each file that changes (or would), with its text before and after.
   action:
     description: Runs entirely on the controller as an action plugin.
     support: full

@@ -125,6 +125,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+changed_files:
+  description: The files this run wrote, or in check mode would write (snapshots, policies, fleet.json, ...;
+    bookkeeping such as C(gathered.json) is not listed).
+  returned: always
+  type: list
+  elements: str
+  sample: ["/srv/armvirt-cpu/fleet.json", "/srv/armvirt-cpu/snapshots/000043-20261129T161400Z.json"]
 hosts:
   description: Every host to C({status, reason, gathered_at, class, usable}).
   returned: always

@@ -360,18 +360,44 @@ def _remove_stale_temps(folder, owns):
         atomic.remove_stale_temps(folder, owns)
 
 
-def write_if_changed(path, text):
+class Writes(object):
+    """The files one run writes, or in check mode (``check``) would write and does not: ``changed`` lists them,
+    and with ``diff`` (Ansible's --diff) ``diffs`` holds each one's before and after, as Ansible shows them."""
+
+    def __init__(self, check=False, diff=False):
+        self.check, self.diff = check, diff
+        self.changed, self.diffs = [], []
+
+    def record(self, path, before, after):
+        self.changed.append(path)
+        if self.diff:
+            self.diffs.append({"before_header": path, "after_header": path, "before": before, "after": after})
+
+    def lock(self, directory, what, timeout, create=True):
+        """The directory's lock (:func:`artifacts_lock`); none in check mode, which writes nothing (not even the
+        lock file) and reads files that are only ever replaced whole."""
+        return contextlib.nullcontext() if self.check else artifacts_lock(directory, what, timeout, create)
+
+
+def write_if_changed(path, text, writes=None, bookkeeping=False):
     """Write ``text`` atomically (``atomic.replace``: fsynced, 0644) unless the file already holds it; True when it
-    changed."""
+    changed (or, in check mode, would). ``writes`` (:class:`Writes`) records it, unless it is ``bookkeeping``
+    (gathered.json, the rollout's plan: written but never a change, and not written in check mode)."""
+    writes = writes or Writes()
     data = text.encode("utf-8")
+    before = None
     try:
         with open(path, "rb") as handle:
-            if handle.read() == data:
-                return False
+            before = handle.read()
     except OSError:
         pass
-    atomic.make_dirs(os.path.dirname(os.path.abspath(path)))
-    atomic.replace(path, data)
+    if before == data:
+        return False
+    if not bookkeeping:
+        writes.record(path, before.decode("utf-8", "replace") if before is not None else "", text)
+    if not writes.check:
+        atomic.make_dirs(os.path.dirname(os.path.abspath(path)))
+        atomic.replace(path, data)
     return True
 
 
@@ -447,91 +473,105 @@ def read_json(path, default=None):
         return default
 
 
-def take_snapshot(directory, state, now):
+def take_snapshot(directory, state, now, writes=None):
     """Keep this gather's facts when they differ from the latest snapshot; returns (path, changed). Call it holding
-    the directory's lock (:func:`artifacts_lock`; :func:`write_artifacts` does).
+    the directory's lock (:func:`artifacts_lock`; :func:`write_artifacts` does). In check mode (``writes``) the
+    path is the one it would take.
 
     A snapshot is a distinct state of the fleet, not a run: the report compares the latest two to say what changed
     (a kernel or QEMU update that narrowed a host's values), and a fleet that did not change adds none. The new one
     is numbered one more than the highest number present, whatever the times in the names and this clock say.
     """
+    writes = writes or Writes()
     document = json.loads(json.dumps(snapshot_document(state)))
     existing = snapshots(directory)
     latest = read_json(existing[-1]) if existing else None
     if isinstance(latest, dict) and {key: latest.get(key) for key in document} == document:
         return existing[-1], False
     folder = os.path.join(directory, SNAPSHOT_DIR)
-    atomic.make_dirs(folder)
-    data = dump_json(dict(document, taken_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"))).encode("utf-8")
+    text = dump_json(dict(document, taken_at=now.strftime("%Y-%m-%dT%H:%M:%SZ")))
     first = next_sequence(existing)
     for sequence in range(first, first + SNAPSHOT_ATTEMPTS):
         path = os.path.join(folder, "%06d-%s.json" % (sequence, now.strftime(SNAPSHOT_STAMP)))
+        if writes.check:
+            writes.record(path, "", text)
+            return path, True
+        atomic.make_dirs(folder)
         try:
-            atomic.create(path, data)   # never replaces: a writer that did not see our lock cannot lose a snapshot
+            atomic.create(path, text.encode("utf-8"))   # never replaces: a writer without our lock cannot lose one
         except FileExistsError:
             continue
+        writes.record(path, "", text)
         return path, True
     raise FileExistsError("snapshots %06d to %06d in %s all exist" % (first, first + SNAPSHOT_ATTEMPTS - 1, folder))
 
 
-def write_artifacts(directory, state, snapshot=False, now=None, lock_timeout=LOCK_TIMEOUT, what="fleet_state"):
+def write_artifacts(directory, state, snapshot=False, now=None, lock_timeout=LOCK_TIMEOUT, what="fleet_state",
+                    writes=None):
     """Write fleet.json, classes.json, baseline.json, policies/*.yml (and a snapshot); returns (paths, changed).
 
     Holds the directory's lock (:func:`artifacts_lock`, as ``what``, waiting at most ``lock_timeout`` seconds) for
     the whole set, so the files of one run never mix with another's. ``gathered.json`` (each host's gathered_at)
     changes with every gather, so it is written but never counts as a change: it is bookkeeping, like the fact cache.
+    With ``writes`` in check mode nothing is written; it lists what would change.
     """
-    with artifacts_lock(directory, what, lock_timeout):
-        return _write_artifacts(directory, state, snapshot, now or utcnow())
+    writes = writes or Writes()
+    with writes.lock(directory, what, lock_timeout):
+        return _write_artifacts(directory, state, snapshot, now or utcnow(), writes)
 
 
-def _write_artifacts(directory, state, snapshot, now):
+def _write_artifacts(directory, state, snapshot, now, writes):
     paths, changed = {}, False
     policies = {}
     for name, policy in sorted(state["recommendations"].items()):
         path = os.path.join(directory, POLICY_DIR, name + ".yml")
         document = policy_document(name, policy, state)
         text = "---\n" + yaml.dump(document, Dumper=YAML_DUMPER, sort_keys=False, width=120)
-        changed |= write_if_changed(path, text)
+        changed |= write_if_changed(path, text, writes)
         policies[name] = path
     paths["policies"] = policies
     if snapshot:
-        paths["snapshot"], new = take_snapshot(directory, state, now)
+        paths["snapshot"], new = take_snapshot(directory, state, now, writes)
         changed |= new
     summary = {key: value for key, value in state.items() if key != "facts"}
     summary["hosts"] = {host: {key: value for key, value in entry.items() if key != "gathered_at"}
                         for host, entry in state["hosts"].items()}
     for name, data in ((FLEET_FILE, summary), (CLASSES_FILE, state["classes"]), (BASELINE_FILE, state["baseline"])):
         path = os.path.join(directory, name)
-        changed |= write_if_changed(path, dump_json(data))
+        changed |= write_if_changed(path, dump_json(data), writes)
         paths[name.split(".", maxsplit=1)[0]] = path
     paths["gathered"] = os.path.join(directory, GATHERED_FILE)
-    write_if_changed(paths["gathered"], dump_json({host: entry["gathered_at"]
-                                                   for host, entry in state["hosts"].items()}))
+    gathered = {host: entry["gathered_at"] for host, entry in state["hosts"].items()}
+    write_if_changed(paths["gathered"], dump_json(gathered), writes, bookkeeping=True)
     return paths, changed
 
 
-def start_rollout(directory, plan, lock_timeout=LOCK_TIMEOUT, what="rollout"):
+def start_rollout(directory, plan, lock_timeout=LOCK_TIMEOUT, what="rollout", writes=None):
     """Write ``rollout/plan.json`` and forget the records of the hosts this rollout targets, under the lock.
 
     Each host writes ``rollout/hosts/<host>.json`` as soon as it succeeds or fails, so the record survives a rollout
     that Ansible stops early (max_fail_percentage, or a batch in which every host failed: then later plays do not
     run). Removing the targets' old records first is what lets :func:`read_rollout` tell "not run" from an old
-    result. Bookkeeping of the run, so it never counts as a change; returns the plan's path.
+    result. Bookkeeping of the run, so it never counts as a change (and check mode does none of it); returns the
+    plan's path.
 
     The slices of one sliced rollout share an ``id`` (AWX gives them one workflow job id): a slice whose id is the
     plan's joins it (its targets are added, the other slices' records stay), and it must render against the same
     baseline, scope and policy file as the slices before it, else :class:`RolloutMismatch`.
     """
+    writes = writes or Writes()
     folder = os.path.join(directory, ROLLOUT_DIR)
     path = os.path.join(folder, "plan.json")
-    with artifacts_lock(directory, what, lock_timeout):
-        atomic.make_dirs(os.path.join(folder, "hosts"))
+    with writes.lock(directory, what, lock_timeout):
         plan = _join_slices(read_json(path), plan)
+        if writes.check:
+            return path
+        atomic.make_dirs(os.path.join(folder, "hosts"))
         for host in plan["slice_targets"]:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(folder, "hosts", "%s.json" % host))
-        write_if_changed(path, dump_json({key: value for key, value in plan.items() if key != "slice_targets"}))
+        write_if_changed(path, dump_json({key: value for key, value in plan.items() if key != "slice_targets"}),
+                         writes, bookkeeping=True)
     return path
 
 

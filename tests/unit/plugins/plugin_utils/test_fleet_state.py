@@ -363,3 +363,35 @@ def test_hostvars_are_read_raw_and_give_what_templated_hostvars_give(tmp_path):
     for host in ("a1", "a2", "b1", "elsewhere"):
         assert raw(host) == templated(host)
     assert raw("a1") == (FACTS["a1"], {"status": "ok"}) and raw("a2") == (None, None)
+
+
+def tree(directory):
+    """Every file under ``directory`` with its bytes: what check mode must leave as it found it."""
+    return {str(path.relative_to(directory)): path.read_bytes() for path in sorted(directory.rglob("*"))
+            if path.is_file()}
+
+
+def test_check_mode_writes_nothing_and_lists_what_it_would_write_with_diffs(tmp_path):
+    fleet_state.write_artifacts(str(tmp_path), state(("a1", "a2")), snapshot=True, now=NOW)
+    before = tree(tmp_path)
+    writes = fleet_state.Writes(check=True, diff=True)
+    paths, changed = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW, writes=writes)
+    assert changed and tree(tmp_path) == before
+    written = [os.path.relpath(path, str(tmp_path)) for path in writes.changed]
+    assert "fleet.json" in written and "baseline.json" in written and "gathered.json" not in written
+    assert paths["snapshot"] in writes.changed and not os.path.exists(paths["snapshot"])
+    fleet_diff = [d for d in writes.diffs if d["after_header"].endswith("fleet.json")][0]
+    assert '"b1"' in fleet_diff["after"] and '"b1"' not in fleet_diff["before"]
+    # what check mode predicted is what a real run then writes
+    real = fleet_state.Writes()
+    fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW, writes=real)
+    assert sorted(real.changed) == sorted(writes.changed)
+
+
+def test_check_mode_starts_no_rollout_and_removes_no_record(tmp_path):
+    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1"]))
+    record(tmp_path, "a1")
+    before = tree(tmp_path)
+    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1", "b1"], rollout_id="other"),
+                              writes=fleet_state.Writes(check=True))
+    assert tree(tmp_path) == before
