@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action armvirt.cpu.guest_domains: decide every guest's XML on the controller, write it all in one module call.
 
-Why an action plugin: the checks need lxml (libvirt's RelaxNG schema) and jsonschema (policy files), which
-hypervisors do not have and should not need; and 10,000 guests must not cost 10,000 module runs. The options are
-documented in ``plugins/modules/guest_domains.py`` and validated here with the spec the module builds too
-(``module_utils.module_args``); the work is ``plugin_utils.domains.build``; the module only writes.
+Why an action plugin: the checks need lxml (libvirt's RelaxNG schema), which hypervisors do not have and should
+not need; policy files and templates are on the controller; and 10,000 guests must not cost 10,000 module runs. The
+options are documented in ``plugins/modules/guest_domains.py`` and validated here with the spec the module builds
+too (``module_utils.module_args``); the work is ``plugin_utils.domains.build``; the module only writes.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import DOCUMENT_KEY
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, policy
@@ -42,21 +43,21 @@ class ActionModule(ActionBase):
         # <domain type> follows this host's own accelerator; props may be a fleet baseline of mixed hosts
         accel = host_props.get("accel") if isinstance(host_props, dict) else None
         libvirt = args["libvirt"] if args["libvirt"] is not None else facts.get("libvirt_cpu")
-        mode, features = args["mode"], args["features"]
+        mode, features, delivery = args["mode"], args["features"], args["delivery"]
         if args["policy_file"]:
             path = self._find(args["policy_file"], "files")
             try:
-                file_mode, features = policy.load(path)
-            except policy.PolicyError as exc:
+                loaded = policy.load(path, modes=ARGUMENT_SPEC["mode"]["choices"])
+            except _cpu_policy.PolicyError as exc:
                 return self._failed(result, "invalid guest CPU policy file:\n%s" % exc, policy_errors=exc.messages)
-            mode = file_mode or mode
+            mode, features, delivery = loaded.mode or mode, loaded.features, loaded.delivery or delivery
         if props is None:
             return self._failed(result, "%s: no arm_cpu_props to check the guests against: pass props, or gather "
                                 "ansible_facts['arm_cpu_props'] with armvirt.cpu.props_facts first." % host)
-        template = self._find(args["template"], "templates") if args["template"] else domains.DEFAULT_TEMPLATE
+        template = self._find(args["template"], "templates") if args["template"] else None
 
         try:
-            outcome = domains.build(args["guests"], features, props, mode, host, args["delivery"], template,
+            outcome = domains.build(args["guests"], features, props, mode, host, delivery, template,
                                     args["schema_dir"], libvirt, args["libvirt_check"], accel)
         except domains.SetupError as exc:
             return self._failed(result, "%s: %s" % (host, exc))

@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import re
 from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 from collections.abc import Mapping, Sequence
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
@@ -248,25 +249,53 @@ def edit_domain(xml_text, request, unmarked="fail", name="domain"):
     old_model = cpu.find("model")
     kept = [child for child in cpu if child.tag not in KEPT_CPU_CHILDREN_DROPPED]
     text, tail = cpu.text, cpu.tail
+    new = cpu_element(request.mode, request.cpu_features, request.model)
     cpu.clear()
     cpu.text, cpu.tail = text, tail
-    cpu.set("mode", request.mode)
+    cpu.attrib.update(new.attrib)
     if old_mode == request.mode:
         for attribute in ("match", "check", "migratable"):
             if attribute in old_attrs:
                 cpu.set(attribute, old_attrs[attribute])
-    if request.mode == CUSTOM:
-        model = ElementTree.SubElement(cpu, "model")
+    model = new.find("model")
+    if model is not None:
         if old_model is not None and (old_model.text or "").strip() == request.model:
             model.attrib.update(old_model.attrib)
-        model.text = request.model
+        cpu.append(model)
     cpu.extend(kept)
-    for feature in request.cpu_features:
+    cpu.extend(new.findall("feature"))
+    _set_commandline(root, request, unmarked, name)
+    return serialise(root)
+
+
+def cpu_element(mode, features, model=None):
+    """The ``<cpu>`` this collection writes for a planned request (:attr:`Plan.cpu_features`): ``mode``, ``<model>``
+    for custom, then ``<feature policy name [value]>`` per feature in order. The one writer of ``<cpu>``:
+    :func:`edit_domain` puts it into a domain libvirt has, the role's template writes it as :func:`libvirt_text`
+    (``plugin_utils.domains``' ``cpu_element`` filter)."""
+    cpu = ElementTree.Element("cpu", mode=mode)
+    if mode == CUSTOM:
+        ElementTree.SubElement(cpu, "model").text = model
+    for feature in features:
         element = ElementTree.SubElement(cpu, "feature", policy=feature["policy"], name=feature["name"])
         if "value" in feature:
             element.set("value", feature["value"])
-    _set_commandline(root, request, unmarked, name)
-    return serialise(root)
+    return cpu
+
+
+def libvirt_text(element, indent="  ", level=0):
+    """``element`` written as libvirt writes its XML: single-quoted attributes, an empty element closed with ``/>``,
+    each child on a line of its own ``indent`` deeper; no newline after the last line."""
+    pad = indent * level
+    attributes = "".join(" %s='%s'" % (name, escape(value, {"'": "&apos;", '"': "&quot;"}))
+                         for name, value in element.attrib.items())
+    children = list(element)
+    if children:
+        inner = "\n".join(libvirt_text(child, indent, level + 1) for child in children)
+        return "%s<%s%s>\n%s\n%s</%s>" % (pad, element.tag, attributes, inner, pad, element.tag)
+    if element.text:
+        return "%s<%s%s>%s</%s>" % (pad, element.tag, attributes, escape(element.text), element.tag)
+    return "%s<%s%s/>" % (pad, element.tag, attributes)
 
 
 def _set_commandline(root, request, unmarked, name):

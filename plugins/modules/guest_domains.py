@@ -73,10 +73,11 @@ options:
     default: host-passthrough
   policy_file:
     description:
-      - A YAML or JSON file on the controller with C(mode) and C(features) (and an optional C(description)), checked
-        against the JSON Schema C(docs/schemas/cpu_policy.schema.json) of the collection first, so that a typo is
-        reported with its place in the document (C(features[2].polcy)). Its C(features) replace O(features) and its
-        C(mode), when present, replaces O(mode).
+      - A YAML or JSON file on the controller with C(features) and optionally C(mode), C(delivery) and
+        C(description) (what M(armvirt.cpu.fleet_state) writes for a pool), checked first as
+        P(armvirt.cpu.cpu_policy_errors#filter) checks a policy (described by C(docs/schemas/cpu_policy.schema.json)),
+        so that a typo such as C(polcy:) is reported with the feature it is in. Its C(features) replace O(features);
+        its C(mode) and C(delivery), when present, replace O(mode) and O(delivery).
       - A relative path is searched like the C(src) of M(ansible.builtin.copy) (the role's C(files/), then the
         playbook's).
     type: path
@@ -117,7 +118,9 @@ options:
         delivery), C(qemu_cpu_arg) (for V(qemu-commandline), the request merged with the flags libvirt itself puts
         on its C(-cpu) for that domain), C(request_cpu_arg) (the request's own C(-cpu)), C(delivery),
         C(qemu_commandline) (a bool), C(domain_type) (C(kvm) or C(qemu), from the host's accelerator), C(mark_ns)
-        (the namespace of the metadata mark that records the override), C(host) and C(guest) (the guest's mapping).
+        (the namespace of the metadata mark that records the override), C(host) and C(guest) (the guest's mapping),
+        and the filter C(cpu_element): C({{ cpu_features | cpu_element(mode) }}) writes the C(<cpu>) element, as
+        M(armvirt.cpu.domain_cpu) writes it into an existing guest.
     type: path
   schema_dir:
     description:
@@ -146,8 +149,8 @@ options:
 notes:
   - The role P(armvirt.cpu.guest_cpu#role) gathers M(armvirt.cpu.libvirt_facts) and runs M(armvirt.cpu.guest_domains)
     once per host.
-  - lxml (and jsonschema for O(policy_file)) are needed on the controller only; the managed host needs the Python
-    standard library. A missing library fails the task with a message naming it.
+  - lxml is needed on the controller only; the managed host needs the Python standard library. A missing library
+    fails the task with a message naming it.
   - The files are not defined in libvirt; run C(virsh define) on them (or use M(community.libvirt.virt)).
 seealso:
   - module: armvirt.cpu.libvirt_facts

@@ -24,12 +24,16 @@ share features and size cost little more than their render.
 from __future__ import annotations
 
 import collections
+import functools
+import importlib.resources
 import json
 import os
+import pathlib
 import re
 from collections.abc import Mapping, Sequence
 
 import jinja2
+from markupsafe import Markup
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import _guest_domains, libvirt_caps, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils import delivery as delivery_plan
@@ -39,8 +43,8 @@ FEATURE_VALUE, QEMU_COMMANDLINE = delivery_plan.FEATURE_VALUE, delivery_plan.QEM
 DELIVERIES = delivery_plan.DELIVERIES
 MODES = tuple(validate.CPU_MODELS)
 GUEST_KEYS = ("name", "memory", "vcpus", "features")
-COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_TEMPLATE = os.path.join(COLLECTION_ROOT, "roles", "guest_cpu", "templates", "domain.xml.j2")
+COLLECTION_PACKAGE = "ansible_collections.armvirt.cpu"
+DEFAULT_TEMPLATE = "roles/guest_cpu/templates/domain.xml.j2"   # the role's, read through the collection's loader
 MEASURED = delivery_plan.MEASURED
 # the fact's accelerator (arm_cpu_props.accel) -> libvirt's domain type
 DOMAIN_TYPES = {"kvm": "kvm", "tcg": "qemu"}
@@ -85,23 +89,47 @@ class Outcome(object):
         return "\n".join(lines)
 
 
-def load_template(path):
-    """The compiled Jinja2 template at ``path``, cached per file version (autoescaped: it writes XML)."""
+def load_template(path=None):
+    """The compiled Jinja2 template at ``path``, without one the role's own (:data:`DEFAULT_TEMPLATE`, found by the
+    collection's loader wherever the collection is installed); cached per file version."""
     try:
-        stat = os.stat(path)
-        key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
+        if path is None:
+            key, source = DEFAULT_TEMPLATE, importlib.resources.files(COLLECTION_PACKAGE).joinpath(DEFAULT_TEMPLATE)
+        else:
+            stat = os.stat(path)
+            key, source = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size), pathlib.Path(path)
         template = _TEMPLATES.get(key)
         if template is None:
-            with open(path, encoding="utf-8") as handle:
-                source = handle.read()
-            environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                             lstrip_blocks=True, keep_trailing_newline=True)
-            template = _TEMPLATES[key] = environment.from_string(source)
+            template = _TEMPLATES[key] = _environment().from_string(source.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise SetupError("cannot read the domain template %s: %s" % (path, exc.strerror or exc))
+        raise SetupError("cannot read the domain template %s: %s" % (path or DEFAULT_TEMPLATE, exc.strerror or exc))
     except jinja2.TemplateSyntaxError as exc:
-        raise SetupError("the domain template %s has a syntax error at line %s: %s" % (path, exc.lineno, exc.message))
+        raise SetupError("the domain template %s has a syntax error at line %s: %s"
+                         % (path or DEFAULT_TEMPLATE, exc.lineno, exc.message))
     return template
+
+
+def _environment():
+    """Plain Jinja2, autoescaped (the templates write XML), with the ``cpu_element`` filter."""
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                                     lstrip_blocks=True, keep_trailing_newline=True)
+    environment.filters["cpu_element"] = cpu_element
+    return environment
+
+
+def cpu_element(features, mode, model=None):
+    """The templates' ``cpu_element`` filter: the ``<cpu>`` of ``features`` (a plan's ``cpu_features``) in ``mode``,
+    indented as a child of ``<domain>``, from the collection's one writer (``delivery.cpu_element``), so a new guest's ``<cpu>`` is the one domain_cpu
+    writes into an existing guest. Written once per distinct request: guests share a few."""
+    return _cpu_text(mode, model, tuple((feature["name"], feature["policy"], feature.get("value"))
+                                        for feature in features))
+
+
+@functools.lru_cache(maxsize=1024)
+def _cpu_text(mode, model, features):
+    planned = [dict(name=name, policy=policy, **({} if value is None else {"value": value}))
+               for name, policy, value in features]
+    return Markup(delivery_plan.libvirt_text(delivery_plan.cpu_element(mode, planned, model), level=1))
 
 
 def name_masked(document, name):
@@ -173,7 +201,7 @@ def _positive(value):
 
 
 def build(guests, features=(), props=None, mode="host-passthrough", host="host", delivery=FEATURE_VALUE,
-          template=DEFAULT_TEMPLATE, schema_dir=libvirt_caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
+          template=None, schema_dir=libvirt_caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
           accel=None):
     """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults.
 
@@ -236,12 +264,12 @@ def build(guests, features=(), props=None, mode="host-passthrough", host="host",
                     document = render(**variables)
         except jinja2.TemplateError as exc:
             outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s failed: %s"
-                                               % (host, name, template, exc)))
+                                               % (host, name, template or DEFAULT_TEMPLATE, exc)))
             continue
         except delivery_plan.DeliveryError as exc:
             outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s gives no "
                                                "domain to merge the -cpu override with: %s"
-                                               % (host, name, template, exc)))
+                                               % (host, name, template or DEFAULT_TEMPLATE, exc)))
             continue
         masked = name_masked(document, name)
         if masked is None:

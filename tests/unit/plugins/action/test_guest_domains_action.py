@@ -113,7 +113,7 @@ def test_policy_file_and_missing_schema(tmp_path):
     policy.write_text("features:\n  - {name: feat_RAS, valeu: '1.0'}\n")
     result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "policy_file": str(policy),
                                       "libvirt_check": False}, gather_libvirt=False)
-    assert result["failed"] is True and "at features[0]: Additional properties" in result["msg"]
+    assert result["failed"] is True and "%s: feat_RAS has unknown key(s) valeu" % policy in result["msg"]
     result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "features": FEATURES,
                                       "schema_dir": str(tmp_path), "libvirt_check": False}, gather_libvirt=False)
     assert result["failed"] is True and "domain.rng is missing" in result["msg"]

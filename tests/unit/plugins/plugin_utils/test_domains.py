@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, delivery, libvirt_caps, validate
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema, policy
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.module_runner import run_command
 
@@ -193,23 +193,39 @@ def test_name_masking_only_where_provably_harmless():
     assert domains.name_masked("<domain><uuid>web1</uuid><name>x</name></domain>", "web1") is None
 
 
-def test_policy_file_messages_name_the_place(tmp_path):
+def test_policy_file_messages_name_the_file_the_place_and_what_is_allowed(tmp_path):
     path = tmp_path / "policy.yml"
-    path.write_text("mode: maximum\nfeatures:\n  - {name: feat_RAS, polcy: disable}\n  - {name: sve, value: off}\n"
+    path.write_text("mode: custom\nfeatures:\n  - {name: feat_RAS, polcy: disable}\n  - {name: sve, value: off}\n"
                     "extra: 1\n")
-    with pytest.raises(policy.PolicyError) as caught:
-        policy.load(str(path))
-    text = str(caught.value)
-    assert "at (document root): Additional properties are not allowed ('extra' was unexpected)" in text
-    assert "at features[0]: Additional properties are not allowed ('polcy' was unexpected)" in text
-    assert "at features[1].value: False is not of type 'string'" in text and "quote the value" in text
-    assert text.count(str(path)) == 3
-    path.write_text("features: [{name: feat_RAS, value: '1.0'}]\n")
-    assert policy.load(str(path)) == (None, [{"name": "feat_RAS", "value": "1.0"}])
+    with pytest.raises(_cpu_policy.PolicyError) as caught:
+        policy.load(str(path), modes=("host-passthrough", "maximum"))
+    assert caught.value.messages == [
+        "%s: at (document root): unknown key(s) extra; a policy takes description, mode, model, delivery, features"
+        % path,
+        "%s: at mode: 'custom' is not one of host-passthrough, maximum" % path,
+        "%s: feat_RAS has unknown key(s) polcy; a feature takes only name, policy and value." % path,
+        "%s: sve has value False, which is not a string (YAML reads unquoted on/off/yes/no/true/false as a boolean); "
+        "quote it as written, e.g. value: \"off\"." % path,
+    ]
+    path.write_text("features: [{name: feat_RAS, value: '1.0'}]\ndelivery: qemu-commandline\n")
+    assert policy.load(str(path)) == (None, None, "qemu-commandline", [{"name": "feat_RAS", "value": "1.0"}], None)
+    with pytest.raises(_cpu_policy.PolicyError, match="cannot read the policy file"):
+        policy.load(str(tmp_path / "missing.yml"))
 
 
-def test_policy_schema_keeps_validates_policies():
-    assert tuple(policy.load_schema()["$defs"]["feature"]["properties"]["policy"]["enum"]) == validate.POLICIES
+def test_the_default_template_comes_through_the_collection_and_writes_cpu_with_the_one_writer():
+    template = domains.load_template()
+    plan = delivery.plan([{"name": "sve128", "value": "on"}, {"name": "pmu", "policy": "disable"}], V1,
+                         "maximum", "v1-01", delivery.LibvirtView(None, False, "v1-01", delivery.FEATURE_VALUE))
+    document = template.render(name="g", memory=1, vcpus=1, mode="maximum", cpu_features=plan.cpu_features,
+                               qemu_cpu_arg=plan.arg, request_cpu_arg=plan.arg, delivery=delivery.FEATURE_VALUE,
+                               qemu_commandline=False, host="v1-01", guest={}, mark_ns=delivery.MARK_NS,
+                               domain_type="kvm")
+    assert ("  <cpu mode='maximum'>\n    <feature policy='require' name='sve128' value='on'/>\n"
+            "    <feature policy='disable' name='pmu'/>\n  </cpu>\n") in document
+    cpu = delivery.parse(delivery.edit_domain("<domain><name>g</name></domain>", plan)).find("cpu")
+    assert delivery.libvirt_text(cpu, level=1) == domains.cpu_element(plan.cpu_features, "maximum")
+    assert domains.cpu_element([], "host-passthrough") == "  <cpu mode='host-passthrough'/>"
 
 
 def test_ten_thousand_guests_validate_render_and_check_fast():
