@@ -275,15 +275,15 @@ import platform
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import confirm, delivery, libvirt_caps, libvirt_domain
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, libvirt_caps
+from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_domain, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
     uri=dict(type="str", default=libvirt_caps.DEFAULT_URI),
     backend=dict(type="str", choices=["auto", "virsh", "libvirt-python"], default="auto"),
-    mode=dict(type="str", choices=list(delivery.MODES), default="host-passthrough"),
+    mode=dict(type="str", choices=list(_cpu_policy.MODES), default=_cpu_policy.DEFAULT_MODE),
     model=dict(type="str"),
     features=dict(type="list", elements="dict", default=[]),
     props=dict(type="dict"),
@@ -300,12 +300,9 @@ def plan_request(module, host):
     """The delivery plan of the module's request, or fail_json with every problem (nothing changed)."""
     params = module.params
     name = params["name"]
-    if params["mode"] == delivery.CUSTOM and not params["model"]:
-        module.fail_json(msg="%s: domain %s: mode custom needs model (a QEMU/libvirt CPU model such as cortex-a57)."
-                         % (host, name))
-    if params["mode"] != delivery.CUSTOM and params["model"]:
-        module.fail_json(msg="%s: domain %s: model %s is only for mode custom, not %s."
-                         % (host, name, params["model"], params["mode"]))
+    problem = _cpu_policy.model_problem(params["mode"], params["model"])
+    if problem:
+        module.fail_json(msg="%s: domain %s: %s." % (host, name, problem))
     if params["features"] and params["props"] is None:
         module.fail_json(msg="%s: domain %s: features need props to be validated against: pass "
                          "ansible_facts['arm_cpu_props'] (armvirt.cpu.props_facts) or a fleet baseline." % (host, name))

@@ -40,10 +40,12 @@ options:
     type: str
   policy:
     description:
-      - A guest CPU policy to compare against, C({mode, model, features, delivery}) as for M(armvirt.cpu.domain_cpu)
-        (C(mode) default V(host-passthrough), C(delivery) default V(feature-value)). A policy file of the role (or
-        the recommendation of P(armvirt.cpu.fleet_recommend#filter)) has the same C(mode) and C(features).
-      - Its features are checked for shape here, and against O(props) when given; a broken policy fails the task.
+      - A guest CPU policy to compare against, C({features, mode, model, delivery, description}) as for
+        M(armvirt.cpu.domain_cpu) (C(mode) default V(host-passthrough), C(delivery) default V(feature-value)): a
+        policy file that M(armvirt.cpu.fleet_state) writes or the role reads, or the recommendation of
+        P(armvirt.cpu.fleet_recommend#filter), as it is.
+      - It is checked as P(armvirt.cpu.cpu_policy_errors#filter) checks a policy, its features against O(props)
+        when given; a broken policy fails the task.
     type: dict
   props:
     description:
@@ -176,31 +178,21 @@ import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import delivery, libvirt_caps, libvirt_domain
-
-POLICY_KEYS = ("mode", "model", "features", "delivery", "description")
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, delivery, libvirt_caps, libvirt_domain
 
 
 def policy_plan(module, host):
-    """The policy as a delivery plan (libvirt refusals off: the question is what the domain has, not what may be
-    written), or fail_json with every problem."""
-    policy = module.params["policy"]
-    unknown = sorted(set(policy) - set(POLICY_KEYS))
-    mode = policy.get("mode", "host-passthrough")
-    chosen = policy.get("delivery", delivery.FEATURE_VALUE)
-    problems = []
-    if unknown:
-        problems.append("policy has unknown key(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(POLICY_KEYS)))
-    if mode not in delivery.MODES:
-        problems.append("policy mode %r is not one of %s" % (mode, ", ".join(delivery.MODES)))
-    if chosen not in delivery.DELIVERIES:
-        problems.append("policy delivery %r is not one of %s" % (chosen, ", ".join(delivery.DELIVERIES)))
-    if problems:
-        module.fail_json(msg="%s: %s." % (host, "; ".join(problems)))
+    """The policy (``_cpu_policy``) as a delivery plan (libvirt refusals off: the question is what the domain has,
+    not what may be written), or fail_json with every problem; its features are checked by the plan, as records."""
+    try:
+        policy = _cpu_policy.read(module.params["policy"], "%s: policy" % host, features=False)
+    except _cpu_policy.PolicyError as exc:
+        module.fail_json(msg=str(exc))
+    chosen = policy.delivery or delivery.FEATURE_VALUE
     fact = libvirt_caps.gather(module.run_command, uri=module.params["uri"], ask_daemon=False)
     view = delivery.LibvirtView(fact, False, host, chosen)
-    request = delivery.plan(policy.get("features") or [], module.params["props"], mode, host, view,
-                            policy.get("model"))
+    request = delivery.plan(policy.features, module.params["props"], policy.mode or _cpu_policy.DEFAULT_MODE, host,
+                            view, policy.model)
     if request.errors:
         module.fail_json(msg="%s: the policy has %d problem(s):\n%s" % (
             host, len(request.errors), "\n".join("- " + error.message for error in request.errors)),
