@@ -36,6 +36,7 @@ description:
 author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
+  - armvirt.cpu.host_python
   - armvirt.cpu.libvirt_domain
   - armvirt.cpu.confirm
   - armvirt.cpu.attributes

@@ -24,6 +24,7 @@ description:
 author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
+  - armvirt.cpu.host_python
   - armvirt.cpu.attributes
   - armvirt.cpu.attributes.facts
   - armvirt.cpu.attributes.facts_module

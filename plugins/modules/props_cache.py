@@ -23,6 +23,7 @@ description:
 author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
+  - armvirt.cpu.host_python
   - armvirt.cpu.probe
   - armvirt.cpu.probe.host_paths
   - armvirt.cpu.attributes
