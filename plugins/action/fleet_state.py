@@ -20,8 +20,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
-
-DEFAULT_ARTIFACTS = "armvirt-cpu"
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
+    LOCK_HINT, artifacts_dir, lock_timeout)
 
 ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str", "required": True},
@@ -35,21 +35,6 @@ ARGUMENT_SPEC = {
     "baseline_file": {"type": "path"},
     "facts_from": {"type": "str", "choices": list(fleet_state.FACTS_FROM), "default": "auto"},
 }
-LOCK_HINT = " (option lock_timeout; the playbooks' armvirt_cpu_lock_timeout)"
-
-
-def artifacts_dir(path):
-    """The artifacts directory: as given, else ``armvirt-cpu`` in the directory ansible-playbook runs in."""
-    return os.path.abspath(path or DEFAULT_ARTIFACTS)
-
-
-def lock_timeout(value):
-    """The ``lock_timeout`` option, checked: seconds, 0 or more."""
-    if value < 0:
-        raise AnsibleActionFail("lock_timeout must be 0 or more seconds, not %s" % value)
-    return value
-
-
 def digest(data):
     """``sha256:<hex>`` of bytes: how a rollout names the baseline it used."""
     return "sha256:" + hashlib.sha256(data).hexdigest()
