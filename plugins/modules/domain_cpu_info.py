@@ -41,8 +41,8 @@ options:
   policy:
     description:
       - A guest CPU policy to compare against, C({features, mode, model, delivery, description}) as for
-        M(armvirt.cpu.domain_cpu) (C(mode) default V(host-passthrough), C(delivery) default V(feature-value)): a
-        policy file that M(armvirt.cpu.fleet_state) writes or the role reads, or the recommendation of
+        M(armvirt.cpu.domain_cpu) (C(mode) default V(host-passthrough), C(delivery) default V(feature-value)), for
+        example a policy file that M(armvirt.cpu.fleet_state) writes or the role reads, or the recommendation of
         P(armvirt.cpu.fleet_recommend#filter), as it is.
       - It is checked as P(armvirt.cpu.cpu_policy_errors#filter) checks a policy, its features against O(props)
         when given; a broken policy fails the task.

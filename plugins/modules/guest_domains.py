@@ -119,8 +119,8 @@ options:
         on its C(-cpu) for that domain), C(request_cpu_arg) (the request's own C(-cpu)), C(delivery),
         C(qemu_commandline) (a bool), C(domain_type) (C(kvm) or C(qemu), from the host's accelerator), C(mark_ns)
         (the namespace of the metadata mark that records the override), C(host) and C(guest) (the guest's mapping),
-        and the filter C(cpu_element): C({{ cpu_features | cpu_element(mode) }}) writes the C(<cpu>) element, as
-        M(armvirt.cpu.domain_cpu) writes it into an existing guest.
+        and the filter C(cpu_element), which writes the C(<cpu>) element of C(cpu_features) in C(mode) as
+        M(armvirt.cpu.domain_cpu) writes it into an existing guest (the default template's C(<cpu>) line).
     type: path
   schema_dir:
     description:
