@@ -60,12 +60,10 @@ def playbook(results):
     they returned, with the interpreter's own version, to RESULTS/<host>.json on the controller."""
     tasks = [
         {"name": "The interpreter", "ansible.builtin.setup": {"gather_subset": ["!all", "!min", "python"]}},
-        {"name": "props_cache", "armvirt.cpu.props_cache": {"emulator": QEMU, "accel": "tcg",
-                                                              "cache_dir": "{{ cache_dir }}"},
-         "register": "props_cache"},
-        {"name": "props_facts", "armvirt.cpu.props_facts": {"emulator": QEMU, "accel": "tcg",
-                                                              "cache_dir": "{{ cache_dir }}"},
-         "register": "props_facts"},
+        {"name": "props_cache", "register": "props_cache",
+         "armvirt.cpu.props_cache": {"emulator": QEMU, "accel": "tcg", "cache_dir": "{{ cache_dir }}"}},
+        {"name": "props_facts", "register": "props_facts",
+         "armvirt.cpu.props_facts": {"emulator": QEMU, "accel": "tcg", "cache_dir": "{{ cache_dir }}"}},
         {"name": "cpu_check accepts", "armvirt.cpu.cpu_check": {
             "emulator": QEMU, "accel": "tcg", "mode": "maximum", "host": "{{ inventory_hostname }}",
             "cache_dir": "{{ cache_dir }}",
