@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import jinja2
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, fleet, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
 
@@ -36,8 +36,7 @@ ROLLOUT = "rollout policy"
 MAX_RECORDS = 3   # problems shown per host and request; the rest are counted
 
 
-TEMPLATE_DIR = os.path.join(fleet_state.COLLECTION_ROOT, "playbooks", "templates")
-TEMPLATES = {"html": "fleet_report.html.j2", "markdown": "fleet_report.md.j2"}
+TEMPLATES = {"html": "fleet_report.html.j2", "markdown": "fleet_report.md.j2"}   # in playbooks/templates
 
 
 class ReportError(Exception):
@@ -149,11 +148,11 @@ def _requests(state, rollout, extra):
     files += [(os.path.basename(path), path) for path in extra]
     for name, path in files:
         try:
-            mode, features = policy.load(path)
-        except policy.PolicyError as exc:
+            loaded = policy.load(path, modes=tuple(validate.CPU_MODELS))   # the modes placement takes
+        except _cpu_policy.PolicyError as exc:
             requests.append((name, {"error": str(exc)}))
             continue
-        request = {"mode": mode or fleet.RECOMMENDED_MODE, "features": features}
+        request = {"mode": loaded.mode or _cpu_policy.DEFAULT_MODE, "features": loaded.features}
         known = [index for index, (_name, other) in enumerate(requests) if other == request]
         if not known:
             requests.append((name, request))

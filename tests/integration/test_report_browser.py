@@ -22,6 +22,7 @@ import pytest
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
 
 FACTS = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "facts"
+TEMPLATES = pathlib.Path(__file__).resolve().parents[2] / "playbooks" / "templates"
 NOW = datetime.datetime(2025, 6, 2, 9, 30, tzinfo=datetime.timezone.utc)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -93,7 +94,7 @@ def build_report(directory):
                                       "changed": ["altra-01/web1"], "restart_required": ["altra-01/web1"],
                                       "drift": [], "failed": []}))
     model = fleet_report.build(str(directory), str(apply_path), [])
-    html = fleet_report.render(model, os.path.join(fleet_report.TEMPLATE_DIR, fleet_report.TEMPLATES["html"]), True)
+    html = fleet_report.render(model, str(TEMPLATES / fleet_report.TEMPLATES["html"]), True)
     page = directory / "report" / "index.html"
     fleet_state.write_if_changed(str(page), html)
     return page
