@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import Result, child_env, median, run_timed
+from bench.common import Result, child_env, run_timed
 from bench.fleet_rows import kind_facts
 
 TIMER = '''
@@ -120,6 +120,7 @@ def playbook_figures(hosts):
     work = tempfile.mkdtemp(prefix="armvirt-bench-classify-")
     try:
         facts_dir, names = write_store(work, hosts)
+        loads_before = loads_files(facts_dir)   # and again after the run: both sides see the same load
         times_file = os.path.join(work, "times.json")
         env = child_env(ANSIBLE_CONFIG=os.path.join(work, "ansible.cfg"), BENCH_TIMES=times_file,
                         ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False")
@@ -131,7 +132,7 @@ def playbook_figures(hosts):
         with open(times_file) as handle:
             recorded = json.load(handle)
         rss = [line.split("=", 1)[1] for line in proc.stderr.splitlines() if line.startswith("maxrss_kib=")]
-        loads = median([loads_files(facts_dir) for _unused in range(3)])
+        loads = (loads_before + loads_files(facts_dir)) / 2
         for name in ("hostvars", "cache"):
             with open(os.path.join(work, "artifacts", name, "baseline.json")) as handle:
                 members = len(json.load(handle)["members"])
@@ -147,19 +148,23 @@ def playbook_figures(hosts):
 
 
 def direct_figures(hosts):
-    """The direct reader of the action (through Ansible's jsonfile cache plugin) on ``hosts``, in this process."""
+    """The classify step as the action runs it with the fact cache read directly (Ansible's jsonfile cache plugin),
+    artifacts and snapshot written, on ``hosts``, in this process."""
     from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
     from bench.common import max_rss_mib
     work = tempfile.mkdtemp(prefix="armvirt-bench-classify-")
     try:
         facts_dir, names = write_store(work, hosts)
-        loads = loads_files(facts_dir)
+        loads_before = loads_files(facts_dir)
         gc.collect()
         started = time.perf_counter()
         state = fleet_state.view(fleet_state.CachedFacts("jsonfile", facts_dir), names, 0)
+        fleet_state.write_artifacts(os.path.join(work, "artifacts"), state, snapshot=True)
         elapsed = time.perf_counter() - started
         if len(state["baseline"]["members"]) != hosts:
             raise RuntimeError("fleet_state kept %d of %d hosts" % (len(state["baseline"]["members"]), hosts))
+        del state
+        loads = (loads_before + loads_files(facts_dir)) / 2
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {"hosts": hosts, "cache": elapsed, "json_loads": loads, "max_rss_mib": round(max_rss_mib())}
