@@ -71,7 +71,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.armvirt.cpu.plugins.module_utils import validate
 
 
-def qemu_cpu_arg(features, mode="host-passthrough", props=None, host=None):
+def qemu_cpu_arg(features, mode=validate.DEFAULT_MODE, props=None, host=None):
     """Raise AnsibleFilterError with all messages, so the play shows what to fix instead of a traceback."""
     try:
         return validate.qemu_cpu_arg(features, mode, props, host)

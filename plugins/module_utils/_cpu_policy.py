@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from ansible_collections.armvirt.cpu.plugins.module_utils import delivery, validate
 
 KEYS = ("description", "mode", "model", "delivery", "features")
-DEFAULT_MODE = "host-passthrough"
+DEFAULT_MODE = validate.DEFAULT_MODE
 MODES = delivery.MODES
 DELIVERIES = delivery.DELIVERIES
 ROOT = "(document root)"

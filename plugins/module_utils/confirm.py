@@ -62,7 +62,7 @@ class Request(object):
         return EXPANSION
 
 
-def request(features=(), mode="host-passthrough", model=None, host="request"):
+def request(features=(), mode=validate.DEFAULT_MODE, model=None, host="request"):
     """The :class:`Request` for ``features`` in ``mode`` (``model`` for mode custom).
 
     The ``-cpu`` value comes from the collection's one builder (``validate.qemu_cpu_arg`` through

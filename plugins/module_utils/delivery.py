@@ -242,14 +242,22 @@ def edit_domain(xml_text, request, unmarked="fail", name="domain"):
     (DeliveryError) and ``'replace'`` removes it.
     """
     root = parse(xml_text)
+    new = cpu_element(request.mode, request.cpu_features, request.model)
     cpu = root.find("cpu")
     if cpu is None:
-        cpu = ElementTree.SubElement(root, "cpu")
+        root.append(new)
+    else:
+        _replace_cpu(cpu, new, request)
+    _set_commandline(root, request, unmarked, name)
+    return serialise(root)
+
+
+def _replace_cpu(cpu, new, request):
+    """``cpu`` (the domain's) made ``new`` (:func:`cpu_element`), keeping what the request does not set."""
     old_mode, old_attrs = cpu.get("mode", CUSTOM), dict(cpu.attrib)
     old_model = cpu.find("model")
     kept = [child for child in cpu if child.tag not in KEPT_CPU_CHILDREN_DROPPED]
     text, tail = cpu.text, cpu.tail
-    new = cpu_element(request.mode, request.cpu_features, request.model)
     cpu.clear()
     cpu.text, cpu.tail = text, tail
     cpu.attrib.update(new.attrib)
@@ -264,8 +272,6 @@ def edit_domain(xml_text, request, unmarked="fail", name="domain"):
         cpu.append(model)
     cpu.extend(kept)
     cpu.extend(new.findall("feature"))
-    _set_commandline(root, request, unmarked, name)
-    return serialise(root)
 
 
 def cpu_element(mode, features, model=None):

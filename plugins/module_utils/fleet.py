@@ -27,7 +27,7 @@ from ansible_collections.armvirt.cpu.plugins.module_utils import validate
 
 META_KEYS = ("dialect", "accel", "emulator", "qemu_version", "qemu_package", "cpu_model", "source")
 CLASS_PREFIX = "cpu-"
-RECOMMENDED_MODE = "host-passthrough"
+RECOMMENDED_MODE = validate.DEFAULT_MODE
 # The mode a pool of one accelerator is recommended: QEMU's model host needs KVM, so a TCG pool gets maximum (max).
 MODE_FOR_ACCEL = {"kvm": "host-passthrough", "tcg": "maximum"}
 RECOMMENDED_POLICY = "require"

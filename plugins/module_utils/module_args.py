@@ -33,7 +33,7 @@ def cpu_check_argument_spec():
     spec = probe_argument_spec()
     spec.update(host_paths_argument_spec())
     spec.update(
-        mode=dict(type="str", choices=["host-passthrough", "maximum"]),   # None: cpu_arg's model, else host-passthrough
+        mode=dict(type="str", choices=sorted(validate.CPU_MODELS)),   # None: cpu_arg's model, else the default mode
         features=dict(type="list", elements="dict"),
         cpu_arg=dict(type="str"),
         cache=dict(type="str", choices=CACHE_MODES, default="use"),
@@ -56,7 +56,7 @@ def guest_domains_argument_spec():
     return dict(
         guests=dict(type="list", elements="dict", required=True),
         features=dict(type="list", elements="dict", default=[]),
-        mode=dict(type="str", choices=sorted(validate.CPU_MODELS), default="host-passthrough"),
+        mode=dict(type="str", choices=sorted(validate.CPU_MODELS), default=validate.DEFAULT_MODE),
         policy_file=dict(type="path"),
         props=dict(type="dict"),
         host=dict(type="str"),

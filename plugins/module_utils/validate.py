@@ -29,6 +29,7 @@ ON_POLICIES = ("force", "require")      # without a value these mean name=on
 OFF_POLICIES = ("disable", "forbid")    # and these name=off
 FEATURE_KEYS = ("name", "policy", "value")
 CPU_MODELS = {"host-passthrough": "host", "maximum": "max"}
+DEFAULT_MODE = "host-passthrough"
 
 # libvirt's name pattern; used for values too, so nothing that breaks XML attributes (' " < &) or QEMU's
 # "model,key=value" syntax (, =) or a command line (space, newline, NUL) can get through.
@@ -117,7 +118,7 @@ def _explain_absent(error, props_fact):
     return error._replace(message=error.message + why)
 
 
-def qemu_cpu_arg(features, mode="host-passthrough", props_fact=None, host=None):
+def qemu_cpu_arg(features, mode=DEFAULT_MODE, props_fact=None, host=None):
     """The value of QEMU's ``-cpu`` option for a request, the way libvirt would build it.
 
     ``host-passthrough`` is model ``host``, ``maximum`` is ``max``; then ``name=value`` for a valued feature,

@@ -204,7 +204,7 @@ def main():
         if params["cpu_arg"] is not None:
             req = confirm.parse_cpu_arg(params["cpu_arg"], params["mode"], host)
         else:
-            req = confirm.request(params["features"] or [], params["mode"] or "host-passthrough", host=host)
+            req = confirm.request(params["features"] or [], params["mode"] or validate.DEFAULT_MODE, host=host)
     except validate.FeatureRequestError as exc:
         module.fail_json(msg="%s: the CPU request cannot be checked:\n%s" % (host, exc),
                          errors=[error.as_dict() for error in exc.errors])

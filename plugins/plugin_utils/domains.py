@@ -200,7 +200,7 @@ def _positive(value):
     return None
 
 
-def build(guests, features=(), props=None, mode="host-passthrough", host="host", delivery=FEATURE_VALUE,
+def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="host", delivery=FEATURE_VALUE,
           template=None, schema_dir=libvirt_caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
           accel=None):
     """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults.
