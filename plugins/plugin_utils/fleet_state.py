@@ -36,7 +36,6 @@ import yaml
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, fleet
 
-COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECORD = "armvirt_cpu_gather"
 FACT = "arm_cpu_props"
 VOLATILE_FACT_KEYS = ("source",)   # probe or cache: how this run got the fact, not what the host accepts
