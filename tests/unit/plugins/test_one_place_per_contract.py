@@ -118,10 +118,10 @@ def test_the_guest_name_rule_and_the_xml_payload_key_are_defined_once():
 
 def test_plugins_import_no_module_or_action_file():
     found = []
+    pattern = re.compile(r"ansible_collections\..*\.plugins\.(action|modules)\b")
     for path in PLUGINS:
         for node in ast.walk(parsed(path)):
-            if isinstance(node, ast.ImportFrom) and re.match(r"ansible_collections\..*\.plugins\.(action|modules)\b",
-                                                                 node.module or ""):
+            if isinstance(node, ast.ImportFrom) and pattern.match(node.module or ""):
                 found.append("%s:%d %s" % (rel(path), node.lineno, node.module))
     assert found == []
 

@@ -34,8 +34,8 @@ def written(tmp_path_factory):
     hostvars = {host: {"ansible_facts": {"arm_cpu_props": FACTS[host]},
                        "armvirt_cpu_gather": {"status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}}
                 for host in HOSTS}
-    state = fleet_state.view(hostvars, list(HOSTS), 0, now=datetime.datetime(2026, 11, 29, 16, 14,
-                                                                              tzinfo=datetime.timezone.utc))
+    now = datetime.datetime(2026, 11, 29, 16, 14, tzinfo=datetime.timezone.utc)
+    state = fleet_state.view(hostvars, list(HOSTS), 0, now=now)
     paths = fleet_state.write_artifacts(str(directory), state)[0]["policies"]
     assert fleet_state.FLEET_POOL in paths and len(paths) > 2   # the fleet and several classes
     return {pool: (path, yaml.safe_load(pathlib.Path(path).read_text())) for pool, path in paths.items()}, state
