@@ -18,11 +18,13 @@ A daemon that already answers at the URI is used as it is and left running.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -30,6 +32,7 @@ import time
 URI = "qemu:///system"
 QEMU_USER = "libvirt-qemu"
 ETC = "/etc/libvirt"
+VIRTLOGD_SOCKET = "/run/libvirt/virtlogd-sock"
 LOG_DIR = "/var/log/libvirt"
 PACKAGES = "libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-arm"
 
@@ -99,7 +102,9 @@ class Libvirtd(object):
             os.makedirs(etc)
         with open(os.path.join(etc, "qemu.conf"), "w", encoding="utf-8") as handle:
             handle.write('# written by tests/libvirtd.py\nuser = "root"\ngroup = "root"\n')
-        if not os.path.exists("/run/libvirt/virtlogd-sock"):
+        if not self._answers_on(VIRTLOGD_SOCKET):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(VIRTLOGD_SOCKET)   # left by a virtlogd that was killed: a new one would not bind it
             self._spawn("virtlogd", [self._which("virtlogd")])
         libvirtd = self._which("libvirtd")
         if shutil.which("unshare") and self._namespace_works():
@@ -117,6 +122,16 @@ class Libvirtd(object):
                 raise RuntimeError("libvirtd did not answer at %s within %ss: %s"
                                    % (self.uri, timeout, self._log_tail("libvirtd")))
             time.sleep(0.1)
+
+    @staticmethod
+    def _answers_on(path):
+        """Whether a daemon accepts connections on the unix socket ``path`` (a file alone may be a dead one's)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            try:
+                client.connect(path)
+            except OSError:
+                return False
+        return True
 
     @staticmethod
     def _which(name):

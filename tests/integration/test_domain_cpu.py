@@ -310,15 +310,23 @@ def test_apply_playbook_rolls_a_policy_in_batches_and_writes_a_summary(domain, t
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
     summary = tmp_path / "summary.json"
 
-    def play():
+    def play(*options):
         proc = subprocess.run(
             ["ansible-playbook", "-i", str(inventory), "armvirt.cpu.apply", "-e", json.dumps({
                 "armvirt_cpu_apply_policy_file": str(policy), "armvirt_cpu_apply_delivery": "qemu-commandline",
                 "armvirt_cpu_apply_serial": 1, "armvirt_cpu_apply_domains": [running, stopped],
-                "armvirt_cpu_apply_props": PROPS, "armvirt_cpu_apply_summary": str(summary)})],
+                "armvirt_cpu_apply_props": PROPS, "armvirt_cpu_apply_summary": str(summary),
+                "armvirt_cpu_cache_dir": str(tmp_path / "cache")})] + list(options),
             capture_output=True, text=True, timeout=300, env=dict(os.environ, ANSIBLE_NOCOLOR="1"), check=False)
         assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
-        return json.loads(summary.read_text())
+        return json.loads(summary.read_text()) if summary.exists() else proc.stdout
+
+    # check mode: says what it would change, writes no domain, no summary and no confirmation cache
+    domains_before = {name: dump(name) for name in (running, stopped)}
+    predicted = play("--check", "--diff")
+    assert not summary.exists() and not (tmp_path / "cache").exists()
+    assert {name: dump(name) for name in (running, stopped)} == domains_before
+    assert "sve256" in predicted and "changed=" in predicted, predicted[-3000:]
 
     first = play()
     assert sorted(first["changed"]) == sorted(["hv1/" + running, "hv1/" + stopped])
