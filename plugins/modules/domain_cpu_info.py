@@ -31,6 +31,7 @@ description:
 author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
+  - armvirt.cpu.host_python
   - armvirt.cpu.libvirt_domain
   - armvirt.cpu.attributes
   - armvirt.cpu.attributes.info_module
