@@ -35,6 +35,8 @@ ARGUMENT_SPEC = {
     "baseline_file": {"type": "path"},
     "facts_from": {"type": "str", "choices": list(fleet_state.FACTS_FROM), "default": "auto"},
 }
+
+
 def digest(data):
     """``sha256:<hex>`` of bytes: how a rollout names the baseline it used."""
     return "sha256:" + hashlib.sha256(data).hexdigest()

@@ -193,29 +193,31 @@ class FactSources(object):
 
 def plain(value):
     """``value`` as plain JSON data (dict, list, str, int, float, bool, None): hostvars hand in lazy containers and
-    tagged values. Data that is plain already is returned as it is, after a walk that costs less than a copy."""
-    if value is None or type(value) in _PLAIN_SCALARS:
-        return value
-    if type(value) is dict and _all_plain(value):
+    tagged values. Data that is plain already is returned as it is, after a walk that costs less than a copy.
+
+    Exact types, not isinstance: Ansible's lazy containers and tagged strings are subclasses of dict, list and str.
+    """
+    if _plain_types(value):
         return value
     return json.loads(json.dumps(value, default=str))
 
 
-_PLAIN_SCALARS = (str, int, float, bool)
+_PLAIN_SCALARS = frozenset((str, int, float, bool, type(None)))
+_STRING = frozenset((str,))
 
 
-def _all_plain(data):
+def _plain_types(data):
     stack = [data]
     while stack:
         item = stack.pop()
         kind = type(item)
         if kind is dict:
-            if any(type(key) is not str for key in item):
+            if not {type(key) for key in item} <= _STRING:
                 return False
             stack.extend(item.values())
         elif kind is list:
             stack.extend(item)
-        elif item is not None and kind not in _PLAIN_SCALARS:
+        elif kind not in _PLAIN_SCALARS:
             return False
     return True
 

@@ -127,7 +127,7 @@ def expected_status(job, failing):
 
 @needs_libvirt_schema
 def test_sliced_gather_jobs_fill_the_shared_fact_cache_and_publish_nothing(workflow):
-    fleet, _, jobs, _ = workflow
+    fleet, _reference, jobs, _rolled_out = workflow
     # AWX deals the hosts by name: the V2-only slice 1 has a richer baseline of its own than the fleet's
     assert [job.hosts for job in jobs["gather"]] == [["crash", "offline", "v2"], ["n1-a", "picky"], ["n1-b", "v1"]]
     assert [job.runner.status for job in jobs["gather"]] == ["failed", "successful", "successful"]
@@ -146,7 +146,7 @@ def test_sliced_gather_jobs_fill_the_shared_fact_cache_and_publish_nothing(workf
 
 @needs_libvirt_schema
 def test_classify_publishes_the_frozen_baseline_in_the_job_artifacts(workflow):
-    fleet, _, jobs, _ = workflow
+    fleet, _reference, jobs, _rolled_out = workflow
     classify = jobs["classify"]
     assert classify.runner.status == "successful" and classify.runner.rc == 0, classify.output
     published = classify.custom_stats
@@ -167,7 +167,7 @@ def test_classify_publishes_the_frozen_baseline_in_the_job_artifacts(workflow):
 
 @needs_libvirt_schema
 def test_sliced_rollout_jobs_render_what_one_unsliced_run_renders(workflow):
-    _, reference, jobs, rolled_out = workflow
+    _fleet, reference, jobs, rolled_out = workflow
     for code, output in reference["outputs"]:
         assert code == 2, output[-3000:]   # the reference fails the same hosts
     assert [job.hosts for job in jobs["rollout"]] == [job.hosts for job in jobs["gather"]]
@@ -197,7 +197,7 @@ def test_rollout_slices_are_one_rollout_on_the_baseline_classify_published(workf
 
 @needs_libvirt_schema
 def test_report_covers_the_hosts_of_every_rollout_slice(workflow):
-    fleet, _, jobs, rolled_out = workflow
+    fleet, _reference, jobs, rolled_out = workflow
     report = jobs["report"]
     assert report.runner.status == "successful", report.output
     markdown = (fleet.artifacts / "report" / "report.md").read_text()

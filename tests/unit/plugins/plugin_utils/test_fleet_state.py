@@ -285,8 +285,8 @@ def test_the_fact_cache_read_directly_gives_the_view_hostvars_give(tmp_path, mon
     assert direct["facts"]["gone"] is None and direct["hosts"]["gone"]["status"] == fleet_state.NO_FACTS
     assert {host: direct["facts"][host] for host in ("a1", "a2", "b1")} == through_hostvars["facts"]
     assert direct["baseline"]["properties"] == through_hostvars["baseline"]["properties"]
-    assert direct["baseline"]["excluded"] == [{"host": "gone", "reason": "no arm_cpu_props fact (not gathered, or "
-                                                                        "the host was unreachable)"}]
+    gone = "no arm_cpu_props fact (not gathered, or the host was unreachable)"
+    assert direct["baseline"]["excluded"] == [{"host": "gone", "reason": gone}]
     assert sources.counts == {"cache": 4, "hostvars": 0}
     assert sources.describe() == "facts: 4 read from the ansible.builtin.jsonfile fact cache directly"
 
@@ -317,7 +317,7 @@ def test_facts_are_plain_data_whatever_hostvars_hand_in():
         """What Ansible hands in: a dict subclass (lazy templating), not a dict."""
     fact = Proxy(FACTS["a1"], properties=Proxy(FACTS["a1"]["properties"]))
     plain = fleet_state.plain(fact)
-    assert plain == FACTS["a1"] and type(plain) is dict and type(plain["properties"]) is dict
+    assert plain == FACTS["a1"] and {type(plain), type(plain["properties"])} == {dict}
     already = json.loads(json.dumps(FACTS["a1"]))
     assert fleet_state.plain(already) is already
 
