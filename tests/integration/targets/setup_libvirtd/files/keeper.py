@@ -24,13 +24,14 @@ def main():
     tests, state_path, lifetime = sys.argv[1], sys.argv[2], float(sys.argv[3])
     sys.path.insert(0, tests)
     import libvirtd  # pylint: disable=import-outside-toplevel,import-error  # tests/ is only known now
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     server = libvirtd.Libvirtd()
     try:
         server.start()
     except (libvirtd.Unavailable, RuntimeError, OSError) as exc:
         write_state(state_path, status="failed", error=str(exc))
         return 1
+    # blocked only now: the daemons inherit the signal mask, and a libvirtd that blocks SIGTERM has to be killed
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     write_state(state_path, status="ready", pid=os.getpid(), started=server.started, uri=server.uri)
     try:
         signal.sigtimedwait({signal.SIGTERM, signal.SIGINT}, lifetime)
