@@ -2,8 +2,10 @@
 
 antsibull-docs takes extra docs only as reStructuredText under docs/docsite/rst; the guides stay Markdown (they read
 well on the forge) and this converts the subset of Markdown they use: ATX headings, paragraphs, bullet and numbered
-lists (nested by indentation), fenced code blocks, pipe tables, inline code, bold, italics and links. A link to
-another guide becomes a :ref: to its label; any other relative link points at the file in the repository.
+lists (nested by indentation), fenced code blocks, pipe tables, inline code, bold, italics, links and images. A link
+to another guide (relative, or absolute into the repository's docs/) becomes a :ref: to its label; any other relative
+link points at the file in the repository (galaxy.yml's ``repository``, ``/blob/main/``). An image alone on its line
+becomes an image directive, an image inside text a link to it; a relative image is taken from ``/raw/main/``.
 
     python docs/docsite/md2rst.py            # rewrite docs/docsite/rst/ and docs/docsite/extra-docs.yml
     python docs/docsite/md2rst.py --check    # exit 1 if they differ from what the guides give now
@@ -22,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DOCS = os.path.dirname(HERE)
 RST_DIR = os.path.join(HERE, "rst")
 EXTRA_DOCS = os.path.join(HERE, "extra-docs.yml")
-REPOSITORY = "https://github.com/armvirt/armvirt.cpu/blob/main/"
+COLLECTION = os.path.dirname(DOCS)
 LABEL = "ansible_collections.armvirt.cpu.docsite.%s"
 
 # Sections of the docs site, in order; a guide not named here goes to the first one.
@@ -36,7 +38,21 @@ FENCE = re.compile(r"^(\s*)```\s*([\w+-]*)\s*$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 ITEM = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+(.*)$")
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
-INLINE = re.compile(r"(`+)(.+?)\1|\[([^\]]+)\]\(([^)\s]+)\)|\*\*(.+?)\*\*")
+INLINE = re.compile(r"(`+)(.+?)\1|(!?)\[([^\]]*)\]\(([^)\s]+)\)|\*\*(.+?)\*\*")
+IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)\s]+)\)$")
+
+
+def repository():
+    """galaxy.yml's repository (https://github.com/OWNER/NAME), read without a YAML parser."""
+    with open(os.path.join(COLLECTION, "galaxy.yml"), encoding="utf-8") as handle:
+        found = re.search(r"^repository:\s*['\"]?([^'\"\s#]+)", handle.read(), re.M)
+    if not found:
+        raise SystemExit("galaxy.yml has no repository")
+    return found.group(1).rstrip("/")
+
+
+REPOSITORY = repository() + "/blob/main/"
+RAW = repository() + "/raw/main/"
 
 
 def guide_names():
@@ -49,6 +65,9 @@ def label(name):
 
 def link_target(url, here):
     """(kind, target): ('ref', label) for a guide, ('url', absolute URL) otherwise."""
+    guide = re.match(re.escape(REPOSITORY) + r"(docs/[^/#]+[.]md)(#.*)?$", url)
+    if guide:  # an absolute link to a guide, as the forge and Galaxy resolve it: the page of the site
+        url = guide.group(1)[len("docs/"):] + (guide.group(2) or "")
     if re.match(r"^[a-z][a-z0-9+.-]*:", url):
         return "url", url
     path, anchor = (url.split("#", 1) + [""])[:2]
@@ -58,6 +77,13 @@ def link_target(url, here):
     if posixpath.dirname(resolved) == "docs" and resolved.endswith(".md"):
         return "ref", label(posixpath.basename(resolved)[:-3])
     return "url", REPOSITORY + resolved + ("#" + anchor if anchor else "")
+
+
+def image_target(url):
+    """The URL of an image: absolute as given, a relative one from the repository's raw files."""
+    if re.match(r"^[a-z][a-z0-9+.-]*:", url):
+        return url
+    return RAW + posixpath.normpath(posixpath.join("docs", url))
 
 
 def escape_text(text):
@@ -85,11 +111,12 @@ def inline(text, here):
             if pending_separator and (plain[0].isalnum() or plain[0] in "([{"):
                 out.append("\\ ")
             out.append(escape_text(plain))
-        code, code_text, link_text, url, bold = match.group(1), match.group(2), match.group(3), match.group(4), match.group(5)
+        code, code_text, bang, link_text, url, bold = match.groups()
         if code:
             join_markup(out, "``%s``" % code_text.strip())
         elif link_text is not None:
-            kind, target = link_target(url, here)
+            kind, target = ("url", image_target(url)) if bang else link_target(url, here)
+            link_text = link_text or url
             words = link_text.replace("`", "").replace("<", "").replace(">", "")
             join_markup(out, ":ref:`%s <%s>`" % (words, target) if kind == "ref" else "`%s <%s>`__" % (words, target))
         else:
@@ -201,8 +228,17 @@ def convert(markdown, here):
             blank()
             i += 1
             continue
+        image = IMAGE.match(line.strip())
+        if image and not list_stack:
+            flush()
+            blank()
+            out.extend([".. image:: " + image_target(image.group(2))] + (
+                ["   :alt: " + image.group(1)] if image.group(1) else []) + [""])
+            i += 1
+            continue
         heading = HEADING.match(line)
-        if heading and not list_stack:
+        if heading and (not list_stack or not line[:1].isspace()):  # a heading at the margin ends a list
+            list_stack = []
             flush()
             blank()
             title = inline(heading.group(2), here)
