@@ -1,4 +1,5 @@
-"""Changelog fragments lint and render; the docs site builds with antsibull-docs from the plugins and guides."""
+"""Changelog fragments lint and render; the docs site builds with antsibull-docs from the plugins and guides; the
+READMEs and guides link so that their links resolve on the forge, on Galaxy's rendered pages and on the docs site."""
 
 import re
 import shutil
@@ -6,10 +7,15 @@ import shutil
 import pytest
 import yaml
 
-from eco_helpers import ROOT, VERSION, describe, run, tool
+from eco_helpers import GALAXY, ROOT, VERSION, describe, run, tool
 
 pytestmark = pytest.mark.ecosystem
 TRIVIAL = yaml.safe_load((ROOT / "changelogs" / "config.yaml").read_text())["trivial_section_name"]
+REPOSITORY = GALAXY["repository"].rstrip("/")
+READMES = [ROOT / "README.md", ROOT / "roles" / "guest_cpu" / "README.md"]
+GUIDES = sorted((ROOT / "docs").glob("*.md"))
+LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
+INTO_REPOSITORY = re.compile(re.escape(REPOSITORY) + r"/(blob|tree|raw)/main/([^#]*)(?:#(.*))?$")
 
 
 def test_changelog_fragments_and_changelog_yaml_lint_clean():
@@ -70,3 +76,73 @@ def test_guides_convert_to_extra_docs_that_lint_clean(tmp_path):
     extra = yaml.safe_load((root / "docs" / "docsite" / "extra-docs.yml").read_text())
     listed = {entry for section in extra["sections"] for entry in section["toctree"]}
     assert listed == {guide.stem for guide in (ROOT / "docs").glob("*.md")}
+    for guide in GUIDES:   # an image of a guide is an image of the site, not a link with a stray "!"
+        rst = (root / "docs" / "docsite" / "rst" / (guide.stem + ".rst")).read_text()
+        images = [target for image, target in links(guide) if image]
+        assert [line[len(".. image:: "):] for line in rst.splitlines() if line.startswith(".. image:: ")] == images
+        assert "!`" not in rst and not re.search(r"^#{1,6} ", rst, re.M), guide.name   # no Markdown left over
+
+
+def links(path):
+    """(image?, target) of every Markdown link and image of a file, outside fenced code and code spans."""
+    text = re.sub(r"^([ \t]*)```.*?^\1```", "", path.read_text(), flags=re.M | re.S)
+    text = re.sub(r"`[^`\n]*`", "", text)
+    return [(bool(bang), target) for bang, _words, target in LINK.findall(text)]
+
+
+def anchors(path):
+    """The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"^([ \t]*)```.*?^\1```", "", path.read_text(), flags=re.M | re.S)
+    found, seen = set(), {}
+    for heading in re.findall(r"^#{1,6}\s+(.*?)\s*#*\s*$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        found.add(slug if slug not in seen else "%s-%d" % (slug, seen[slug]))
+        seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+def test_readmes_link_absolutely_into_the_repository():
+    """Galaxy renders README.md (and shows the role's) on its own pages, where a relative link resolves against
+    Galaxy, not the repository: every link is absolute, into galaxy.yml's repository for the collection's files, and
+    images come from its raw files."""
+    for readme in READMES:
+        found = links(readme)
+        assert found, readme
+        for image, target in found:
+            assert re.match(r"^https?://", target), "%s: relative link %s" % (readme.relative_to(ROOT), target)
+            if image:
+                assert target.startswith(REPOSITORY + "/raw/main/"), "%s: image %s" % (readme.name, target)
+
+
+def test_guides_link_relatively_only_to_guides():
+    """The guides keep relative links only to each other (and to their own headings): md2rst turns those into the docs
+    site's references. Any other file of the repository is linked absolutely, images from its raw files."""
+    names = {guide.name for guide in GUIDES}
+    for guide in GUIDES:
+        for image, target in links(guide):
+            if image:
+                assert target.startswith(REPOSITORY + "/raw/main/"), "%s: image %s" % (guide.name, target)
+            elif not re.match(r"^https?://", target):
+                page = target.split("#", 1)[0]
+                assert page == "" or page in names, "%s: relative link %s to a file that is no guide" % (
+                    guide.name, target)
+
+
+def test_every_link_into_the_repository_resolves():
+    """Links into the repository name files (blob, raw) and directories (tree) that exist, and their anchors are
+    headings of the file; so do the guides' relative links."""
+    for page in READMES + GUIDES:
+        for _image, target in links(page):
+            into = INTO_REPOSITORY.match(target)
+            if into:
+                kind, path, anchor = into.groups()
+                where = ROOT / path
+                assert where.is_dir() if kind == "tree" else where.is_file(), "%s: %s" % (page.name, target)
+            elif not re.match(r"^[a-z][a-z0-9+.-]*:", target):
+                path, _sep, anchor = target.partition("#")
+                where = (page.parent / path) if path else page
+                assert where.is_file(), "%s: %s" % (page.name, target)
+            else:
+                continue
+            if anchor:
+                assert anchor in anchors(where), "%s: %s has no heading #%s" % (page.name, where.name, anchor)
