@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
@@ -43,7 +43,7 @@ class ActionModule(ActionBase):
         directory = artifacts_dir(args["artifacts_dir"])
         output = os.path.abspath(args["output_dir"] or os.path.join(directory, "report"))
         timeout = lock_timeout(args["lock_timeout"])
-        templates = {key: self._find_needle("templates", args[option]) for key, option, _name in OUTPUTS}
+        templates = {key: self._template(args[option]) for key, option, _name in OUTPUTS}
         # Under the directory's lock from reading to writing: fleet.json, the snapshots and the rollout record come
         # from one state of the directory, and a report never overwrites a newer one with an older.
         writes = fleet_state.Writes(check=self._task.check_mode, diff=self._task.diff)
@@ -60,6 +60,16 @@ class ActionModule(ActionBase):
         if writes.diff:
             result["diff"] = writes.diffs
         return result
+
+    def _template(self, name):
+        """``name`` searched like the src of ansible.builtin.template; the collection's own template where a default
+        name is not found there (a play outside the collection's playbooks)."""
+        try:
+            return self._find_needle("templates", name)
+        except AnsibleError:
+            if name not in fleet_report.TEMPLATES.values():
+                raise
+            return fleet_report.bundled_template(name)
 
     @staticmethod
     def _report(directory, output, args, templates, result, writes):

@@ -234,7 +234,10 @@ facts_source:
   type: dict
   sample: {"cache": 2998, "hostvars": 2, "cache_plugin": "ansible.builtin.jsonfile"}
 artifacts:
-  description: Paths of the files written (C(policies) maps each pool to its policy file). Empty without O(write).
+  description:
+    - Paths of the files written, or in check mode that would be (C(policies) maps each pool to its policy file).
+    - Without O(write) only C(policies.fleet), where C(armvirt.cpu.gather) or C(armvirt.cpu.classify) wrote the
+      fleet's policy in O(artifacts_dir) (the rollout's default policy), and C(rollout_plan) with O(rollout).
   returned: always
   type: dict
   sample:

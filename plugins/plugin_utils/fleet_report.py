@@ -18,6 +18,7 @@ policy files are read by ``plugin_utils.policy``. This module only arranges the 
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from collections.abc import Mapping
 
@@ -37,6 +38,12 @@ MAX_RECORDS = 3   # problems shown per host and request; the rest are counted
 
 
 TEMPLATES = {"html": "fleet_report.html.j2", "markdown": "fleet_report.md.j2"}   # in playbooks/templates
+
+
+def bundled_template(name):
+    """The path of the collection's own report template ``name`` (playbooks/templates), found by the collection's
+    loader wherever the collection is installed: what a play outside the collection's playbooks falls back to."""
+    return str(importlib.resources.files("ansible_collections.armvirt.cpu").joinpath("playbooks", "templates", name))
 
 
 class ReportError(Exception):
