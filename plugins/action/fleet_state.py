@@ -122,6 +122,8 @@ class ActionModule(ActionBase):
         paths, changed = {}, False
         writes = fleet_state.Writes(check=self._task.check_mode, diff=self._task.diff)
         try:
+            if args["write"] and args["rollout"] is not None:
+                fleet_state.refuse_unfrozen_slice(directory, args["rollout"])
             if args["write"]:
                 paths, changed = fleet_state.write_artifacts(directory, state, snapshot=args["snapshot"],
                                                              lock_timeout=timeout, what=what, writes=writes)

@@ -86,12 +86,15 @@ def parse_time(text):
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
-def host_vars_facts(host_vars, names=(FACT, RECORD)):
+def host_vars_facts(host_vars, names=(FACT, RECORD), this_run_first=False):
     """``{name: value}`` of one host's hostvars: ``ansible_facts[name]`` (cached facts arrive there), else the host
     variable ``name`` (set_fact without cacheable); None where a name is missing or not a mapping.
 
     The one reading of facts from hostvars (the fleet_facts filter uses it too). ``ansible_facts`` is read once per
-    host, not once per name: on hostvars each read templates the whole facts dictionary again.
+    host, not once per name: on hostvars each read templates the whole facts dictionary again. ``this_run_first``
+    takes the host variable before the fact: a set_fact of this run without cacheable (gather's record in check
+    mode) outranks what the cache holds. Only for raw variables (``hostvars.raw_get``): through templated hostvars
+    a top-level fact is an injected one, which ansible-core 2.20 and later warn about when it is read.
     """
     found = dict.fromkeys(names)
     if not isinstance(host_vars, Mapping):
@@ -99,8 +102,10 @@ def host_vars_facts(host_vars, names=(FACT, RECORD)):
     facts = host_vars.get("ansible_facts")
     facts = facts if isinstance(facts, Mapping) else {}
     for name in names:
-        value = facts.get(name)
-        if value is None and name in host_vars:
+        value = host_vars.get(name) if this_run_first else None
+        if not isinstance(value, Mapping):
+            value = facts.get(name)
+        if value is None and not this_run_first and name in host_vars:
             value = host_vars.get(name)
         found[name] = value if isinstance(value, Mapping) else None
     return found
@@ -118,7 +123,7 @@ def read_hostvars(hostvars):
     def read(host):
         if host not in hostvars:
             return None, None
-        found = host_vars_facts(raw_get(host) if raw_get else hostvars[host])
+        found = host_vars_facts(raw_get(host) if raw_get else hostvars[host], this_run_first=True)
         return plain(found[FACT]), plain(found[RECORD])
     return read
 
@@ -581,6 +586,18 @@ class RolloutMismatch(Exception):
 
 
 SLICE_INVARIANTS = ("baseline", "scope", "policy_file", "members")
+
+
+def refuse_unfrozen_slice(directory, plan):
+    """Before a rollout that computes its own baseline writes any artifact: refuse it when it would join an earlier
+    slice (the plan has its id). A slice sees only its own hosts, so its baseline, classes and policies would replace
+    those the slices before it render against; the slices of one rollout take a frozen baseline instead."""
+    previous = read_json(os.path.join(directory, ROLLOUT_DIR, "plan.json"))
+    if plan.get("id") and isinstance(previous, dict) and previous.get("id") == plan["id"]:
+        raise RolloutMismatch(
+            "rollout %s already has slices, and this one computes a baseline of its own from the hosts it sees; the "
+            "slices of one rollout must share a frozen baseline (armvirt_cpu_baseline_file: baseline.json of "
+            "armvirt.cpu.classify). Nothing was written." % plan["id"])
 
 
 def _join_slices(previous, plan):

@@ -395,3 +395,31 @@ def test_check_mode_starts_no_rollout_and_removes_no_record(tmp_path):
     fleet_state.start_rollout(str(tmp_path), slice_plan(["a1", "b1"], rollout_id="other"),
                               writes=fleet_state.Writes(check=True))
     assert tree(tmp_path) == before
+
+
+def test_this_runs_record_outranks_the_cached_one(tmp_path):
+    """gather --check records the probe's outcome as a plain host variable (nothing reaches the fact cache): the
+    fleet view must judge the host by it, not by the record of the last real run that the cache still holds."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.vars.hostvars import HostVars
+    from ansible.vars.manager import VariableManager
+    inventory_file = tmp_path / "inventory.ini"
+    inventory_file.write_text("a1\n")
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[str(inventory_file)])
+    variables = VariableManager(loader=loader, inventory=inventory)
+    variables.set_host_facts("a1", {"arm_cpu_props": FACTS["a1"], "armvirt_cpu_gather": {
+        "status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}})
+    variables.set_nonpersistent_facts("a1", {"armvirt_cpu_gather": {
+        "status": "failed", "error": "emulator gone", "gathered_at": "2026-11-29T16:00:00Z"}})
+    hostvars = HostVars(inventory=inventory, variable_manager=variables, loader=loader)
+    view = fleet_state.view(fleet_state.read_hostvars(hostvars), ["a1"], 0, now=NOW)
+    assert view["hosts"]["a1"]["status"] == fleet_state.PROBE_FAILED and "emulator gone" in view["hosts"]["a1"]["reason"]
+
+
+def test_a_second_slice_without_a_frozen_baseline_is_refused_before_it_writes(tmp_path):
+    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1"]))
+    fleet_state.refuse_unfrozen_slice(str(tmp_path), slice_plan(["b1"], rollout_id="another"))   # a rollout of its own
+    with pytest.raises(fleet_state.RolloutMismatch, match="must share a frozen baseline"):
+        fleet_state.refuse_unfrozen_slice(str(tmp_path), slice_plan(["b1"]))
