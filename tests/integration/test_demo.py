@@ -11,6 +11,8 @@ import time
 import pytest
 import yaml
 
+from libvirtd import needs_libvirt_schema
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -45,8 +47,7 @@ def leftovers(workdir):
     return found
 
 
-@pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/domain.rng"),
-                    reason="libvirt's schemas (Debian libvirt0) are not installed")
+@needs_libvirt_schema
 def test_demo_runs_end_to_end_twice_and_the_second_run_changes_nothing(tmp_path):
     first = demo(tmp_path)
     for text in ("armvirt.cpu.gather", "armvirt.cpu.rollout", "armvirt.cpu.report",

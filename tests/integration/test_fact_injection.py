@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from armsim import write_wrapper
+from libvirtd import needs_libvirt_schema
 from test_demo import demo, leftovers, record
-from test_fleet_playbooks import needs_libvirt_schema
 
 DEPRECATION = "[DEPRECATION WARNING]"
 # "default": INJECT_FACTS_AS_VARS unset, its default (on until ansible-core 2.24, deprecated from 2.20);
@@ -136,8 +136,7 @@ def test_a_gathered_host_that_went_away_is_unreachable_not_stale(tmp_path, injec
     assert "| v1 | gather | unreachable |" in (fleet.artifacts / "report" / "report.md").read_text()
 
 
-@pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/domain.rng"),
-                    reason="libvirt's schemas (Debian libvirt0) are not installed")
+@needs_libvirt_schema
 def test_the_demo_runs_with_injection_off_and_warns_about_nothing(tmp_path, monkeypatch):
     """The demo with INJECT_FACTS_AS_VARS off, then again at the default, where the second run reads the cached
     records of the first (the reads ansible-core 2.20 and later warn about): same outcome, nothing changed, and no

@@ -15,8 +15,7 @@ import yaml
 
 from armsim import write_wrapper
 
-needs_libvirt_schema = pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/domain.rng"),
-                                          reason="libvirt's schemas (Debian libvirt0) are not installed")
+from libvirtd import needs_libvirt_schema
 
 PROFILES = {"n1-a": "neoverse-n1", "n1-b": "neoverse-n1", "v1": "neoverse-v1", "v2": "neoverse-v2",
             "crash": "neoverse-n1", "picky": "neoverse-n1"}

@@ -9,10 +9,9 @@ import subprocess
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from libvirtd import needs_libvirt_schema
 
-needs_libvirt_schema = pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/domain.rng"),
-                                          reason="libvirt's schemas (Debian libvirt0) are not installed")
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.molecule

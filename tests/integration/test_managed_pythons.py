@@ -21,7 +21,6 @@ import yaml
 import libvirtd
 
 PYTHONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
-REQUIRED_IN_CI = ("3.8", "3.13")
 QEMU = "/usr/bin/qemu-system-aarch64"
 DOMAIN = """<domain type='qemu'>
   <name>{name}</name>
@@ -104,7 +103,8 @@ def runs(tmp_path_factory, libvirt_daemon, qemu_binary):
     supported = managed_node_pythons()
     found = {version: pyenv_python(version) for version in PYTHONS}
     if os.environ.get("CI"):
-        missing = [version for version in REQUIRED_IN_CI if version in supported and not found[version]]
+        # CI machines have pyenv's 3.8 to 3.13, like this one: none may be skipped there
+        missing = [version for version in PYTHONS if version in supported and not found[version]]
         assert not missing, "CI needs pyenv's Python %s for this test" % ", ".join(missing)
     outcome, hosts, domains = {}, {}, {}
     for version, python in found.items():
