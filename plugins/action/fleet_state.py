@@ -54,9 +54,12 @@ def read_baseline(path):
     except ValueError as exc:
         raise AnsibleActionFail("fleet_state: the baseline file %s is not JSON: %s" % (path, exc))
     if not isinstance(baseline, dict) or not isinstance(baseline.get("members"), list) \
-            or not isinstance(baseline.get("properties"), (dict, list)):
+            or not all(isinstance(member, str) for member in baseline["members"]) \
+            or not isinstance(baseline.get("properties"), (dict, list)) \
+            or not isinstance(baseline.get("classes") or {}, dict):
         raise AnsibleActionFail("fleet_state: %s is not a fleet baseline (baseline.json of armvirt.cpu.classify or "
-                                "armvirt.cpu.gather): it needs members and properties" % path)
+                                "armvirt.cpu.gather): it needs members (host names) and properties, and classes, "
+                                "where given, maps hosts to classes" % path)
     return baseline, digest(data)
 
 

@@ -5,7 +5,7 @@
 
 A policy is ``{description?, mode?, model?, delivery?, features}``: what gather and classify write
 (``policies/*.yml``), what the guest_cpu role and guest_domains read (``policy_file``), what fleet_placement,
-domain_cpu_info and the cpu_policy_problems filter take, and what the apply playbook rolls out with domain_cpu. Its
+domain_cpu_info and the cpu_policy_errors filter take, and what the apply playbook rolls out with domain_cpu. Its
 features are validate.py's request (``FEATURE_KEYS``, ``POLICIES``), checked there; this module defines the keys
 around them and the rule that ties ``model`` to ``mode``. ``docs/schemas/cpu_policy.schema.json``, for editors and
 other tools, is :func:`json_schema` written out; a test holds the file equal and has both accept the same documents.

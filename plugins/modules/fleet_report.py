@@ -74,12 +74,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed_files:
-  description: The files this run wrote, or in check mode would write (snapshots, policies, fleet.json, ...;
-    bookkeeping such as C(gathered.json) is not listed).
+  description: The report files this run wrote, or in check mode would write (C(index.html), C(report.md)).
   returned: always
   type: list
   elements: str
-  sample: ["/srv/armvirt-cpu/fleet.json", "/srv/armvirt-cpu/snapshots/000043-20261129T161400Z.json"]
+  sample: ["/srv/armvirt-cpu/report/index.html", "/srv/armvirt-cpu/report/report.md"]
 html:
   description: Path of the HTML report.
   returned: success

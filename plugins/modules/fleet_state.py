@@ -218,8 +218,8 @@ recommendations:
         policy: require
         value: '3'
 summary:
-  description: One line per class and per host left out with its reason, for people; the last line says where the
-    facts were read (O(facts_from)).
+  description: One line per class and per host left out with its reason, for people, then a line saying where the
+    facts were read (O(facts_from)) and, in check mode, one naming the files it would write.
   returned: always
   type: list
   sample:

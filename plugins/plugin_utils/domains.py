@@ -113,16 +113,22 @@ def _environment():
     """Plain Jinja2, autoescaped (the templates write XML), with the ``cpu_element`` filter."""
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                                      lstrip_blocks=True, keep_trailing_newline=True)
-    environment.filters["cpu_element"] = cpu_element
+    environment.filters["cpu_element"] = cpu_element_filter
     return environment
 
 
-def cpu_element(features, mode, model=None):
+def cpu_element_filter(features, mode, model=None):
     """The templates' ``cpu_element`` filter: the ``<cpu>`` of ``features`` (a plan's ``cpu_features``) in ``mode``,
-    indented as a child of ``<domain>``, from the collection's one writer (``delivery.cpu_element``), so a new guest's ``<cpu>`` is the one domain_cpu
-    writes into an existing guest. Written once per distinct request: guests share a few."""
-    return _cpu_text(mode, model, tuple((feature["name"], feature["policy"], feature.get("value"))
-                                        for feature in features))
+    indented as a child of ``<domain>``, from the collection's one writer (``delivery.cpu_element``), so a new
+    guest's ``<cpu>`` is the one domain_cpu writes into an existing guest. Written once per distinct request: guests
+    share a few."""
+    try:
+        request = tuple((feature["name"], feature["policy"], feature.get("value")) for feature in features)
+    except (KeyError, TypeError, AttributeError):
+        raise jinja2.TemplateRuntimeError(
+            "cpu_element takes a plan's cpu_features (each with name and policy, and value where it has one), "
+            "not %s" % json.dumps(features, default=str)[:200])
+    return _cpu_text(mode, model, request)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -43,7 +43,8 @@ TEMPLATES = {"html": "fleet_report.html.j2", "markdown": "fleet_report.md.j2"}  
 def bundled_template(name):
     """The path of the collection's own report template ``name`` (playbooks/templates), found by the collection's
     loader wherever the collection is installed: what a play outside the collection's playbooks falls back to."""
-    return str(importlib.resources.files("ansible_collections.armvirt.cpu").joinpath("playbooks", "templates", name))
+    collection = __name__.partition(".plugins.")[0]   # ansible_collections.armvirt.cpu
+    return str(importlib.resources.files(collection).joinpath("playbooks", "templates", name))
 
 
 class ReportError(Exception):

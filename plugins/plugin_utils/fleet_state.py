@@ -133,7 +133,7 @@ class CachedFacts(object):
 
     What hostvars would give a host that this run does not target (its facts come only from the cache), without
     the cost of hostvars: Ansible computes every variable of a host, for every host, to hand out its facts. Used
-    only where that is the same answer (see :func:`direct_cache`): never for a run's own hosts, whose facts may be
+    only where that is the same answer (see :class:`FactSources`): never for a run's own hosts, whose facts may be
     this run's and not cached (set_fact without cacheable), and never with the memory cache, which another
     process cannot read.
     """

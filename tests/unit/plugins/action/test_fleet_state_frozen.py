@@ -52,7 +52,8 @@ def test_a_host_outside_the_frozen_baseline_is_not_usable_and_says_why(tmp_path)
     assert "not a member of the frozen baseline" in entry["reason"]
 
 
-@pytest.mark.parametrize("text", ["not json", "[]", '{"members": ["a1"]}'])
+@pytest.mark.parametrize("text", ["not json", "[]", '{"members": ["a1"]}', '{"members": [1], "properties": {}}',
+                                  '{"members": ["a1"], "properties": {}, "classes": ["cpu-1"]}'])
 def test_a_file_that_is_no_baseline_is_refused(tmp_path, text):
     path = tmp_path / "baseline.json"
     path.write_text(text)

@@ -224,8 +224,8 @@ def test_the_default_template_comes_through_the_collection_and_writes_cpu_with_t
     assert ("  <cpu mode='maximum'>\n    <feature policy='require' name='sve128' value='on'/>\n"
             "    <feature policy='disable' name='pmu'/>\n  </cpu>\n") in document
     cpu = delivery.parse(delivery.edit_domain("<domain><name>g</name></domain>", plan)).find("cpu")
-    assert delivery.libvirt_text(cpu, level=1) == domains.cpu_element(plan.cpu_features, "maximum")
-    assert domains.cpu_element([], "host-passthrough") == "  <cpu mode='host-passthrough'/>"
+    assert delivery.libvirt_text(cpu, level=1) == domains.cpu_element_filter(plan.cpu_features, "maximum")
+    assert domains.cpu_element_filter([], "host-passthrough") == "  <cpu mode='host-passthrough'/>"
 
 
 def test_ten_thousand_guests_validate_render_and_check_fast():
@@ -254,3 +254,9 @@ def test_ten_thousand_qemu_commandline_guests_merge_once_per_document(libvirt):
     assert {info["qemu_cpu_arg"] for info in outcome.guests.values()} == {"max,sve256=on,feat_RAS=1.0,sve=on"}
     assert "<qemu:arg value='max,sve256=on,feat_RAS=1.0,sve=on'/>" in outcome.documents[-1][1]
     assert 10000 / took > 2500, "%.0f guests/s" % (10000 / took)
+
+
+def test_the_cpu_element_filter_refuses_features_that_are_not_a_plans_with_a_clear_error():
+    import jinja2
+    with pytest.raises(jinja2.TemplateRuntimeError, match="cpu_element takes a plan's cpu_features"):
+        domains.cpu_element_filter([{"name": "sve"}], "maximum")
