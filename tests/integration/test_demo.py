@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 import yaml
 
 from libvirtd import needs_libvirt_schema
