@@ -341,20 +341,31 @@ def test_policies_are_written_as_pyyaml_writes_them(tmp_path):
         assert pathlib.Path(path).read_text() == "---\n" + yaml.safe_dump(document, sort_keys=False, width=120)
 
 
-def test_hostvars_are_read_raw_and_give_what_templated_hostvars_give(tmp_path):
-    """Ansible's own HostVars: raw_get (no templating pass) and hostvars[host] agree on facts, records and host
-    variables, including a host without facts and one outside the inventory."""
+def ansible_hostvars(tmp_path, inventory_text, facts, this_run=None):
+    """Ansible's own HostVars over an INI inventory: ``facts`` as a fact cache holds them (set_host_facts) and
+    ``this_run`` as a set_fact without cacheable leaves them (set_nonpersistent_facts), per host."""
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.vars.hostvars import HostVars
     from ansible.vars.manager import VariableManager
     inventory_file = tmp_path / "inventory.ini"
-    inventory_file.write_text("a1\na2\nb1 arm_cpu_props='{\"supported\": false, \"reason\": \"set in inventory\"}'\n")
+    inventory_file.write_text(inventory_text)
     loader = DataLoader()
     inventory = InventoryManager(loader=loader, sources=[str(inventory_file)])
     variables = VariableManager(loader=loader, inventory=inventory)
-    variables.set_host_facts("a1", {"arm_cpu_props": FACTS["a1"], "armvirt_cpu_gather": {"status": "ok"}})
-    hostvars = HostVars(inventory=inventory, variable_manager=variables, loader=loader)
+    for host, host_facts in facts.items():
+        variables.set_host_facts(host, host_facts)
+    for host, host_facts in (this_run or {}).items():
+        variables.set_nonpersistent_facts(host, host_facts)
+    return HostVars(inventory=inventory, variable_manager=variables, loader=loader)
+
+
+def test_hostvars_are_read_raw_and_give_what_templated_hostvars_give(tmp_path):
+    """Ansible's own HostVars: raw_get (no templating pass) and hostvars[host] agree on facts, records and host
+    variables, including a host without facts and one outside the inventory."""
+    hostvars = ansible_hostvars(
+        tmp_path, "a1\na2\nb1 arm_cpu_props='{\"supported\": false, \"reason\": \"set in inventory\"}'\n",
+        {"a1": {"arm_cpu_props": FACTS["a1"], "armvirt_cpu_gather": {"status": "ok"}}})
     raw = fleet_state.read_hostvars(hostvars)
 
     def templated(host):
@@ -400,20 +411,12 @@ def test_check_mode_starts_no_rollout_and_removes_no_record(tmp_path):
 def test_this_runs_record_outranks_the_cached_one(tmp_path):
     """gather --check records the probe's outcome as a plain host variable (nothing reaches the fact cache): the
     fleet view must judge the host by it, not by the record of the last real run that the cache still holds."""
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.vars.hostvars import HostVars
-    from ansible.vars.manager import VariableManager
-    inventory_file = tmp_path / "inventory.ini"
-    inventory_file.write_text("a1\n")
-    loader = DataLoader()
-    inventory = InventoryManager(loader=loader, sources=[str(inventory_file)])
-    variables = VariableManager(loader=loader, inventory=inventory)
-    variables.set_host_facts("a1", {"arm_cpu_props": FACTS["a1"], "armvirt_cpu_gather": {
-        "status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}})
-    variables.set_nonpersistent_facts("a1", {"armvirt_cpu_gather": {
-        "status": "failed", "error": "emulator gone", "gathered_at": "2026-11-29T16:00:00Z"}})
-    hostvars = HostVars(inventory=inventory, variable_manager=variables, loader=loader)
+    hostvars = ansible_hostvars(
+        tmp_path, "a1\n",
+        {"a1": {"arm_cpu_props": FACTS["a1"], "armvirt_cpu_gather": {
+            "status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}}},
+        this_run={"a1": {"armvirt_cpu_gather": {
+            "status": "failed", "error": "emulator gone", "gathered_at": "2026-11-29T16:00:00Z"}}})
     view = fleet_state.view(fleet_state.read_hostvars(hostvars), ["a1"], 0, now=NOW)
     assert view["hosts"]["a1"]["status"] == fleet_state.PROBE_FAILED and "emulator gone" in view["hosts"]["a1"]["reason"]
 
