@@ -136,7 +136,10 @@ def require(emulator, trusted):
     """Refuse (UntrustedEmulator) unless ``emulator`` is one of ``trusted`` (the configured emulator and those
     :func:`listed` gives), as written or once symlinks are resolved, and its file is safe (see the module's
     docstring). Returns its real path."""
-    candidates = [path for path in trusted if path]
+    candidates = []
+    for path in trusted:
+        if path and path not in candidates:
+            candidates.append(path)
     wanted = os.path.normpath(emulator) if isinstance(emulator, str) and emulator else None
     if wanted is None or not any(wanted == os.path.normpath(path) for path in candidates):
         real = os.path.realpath(emulator) if wanted is not None else None

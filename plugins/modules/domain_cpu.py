@@ -219,8 +219,9 @@ confirmation:
   contains:
     status:
       description: >-
-        V(accepted), V(refused), V(refused (untrusted emulator)) (the domain's emulator was not run, RV(confirmation.error)
-        says why), or why it was not asked (V(skipped (confirm: false)), V(skipped (domain type hvf))).
+        V(accepted), V(refused), V(refused (untrusted emulator)) (the domain's emulator was not run,
+        RV(confirmation.error) says why), or why it was not asked (V(skipped (confirm: false)),
+        V(skipped (domain type hvf))).
       type: str
       sample: accepted
     cpu_arg:

@@ -239,3 +239,36 @@ def test_the_real_libvirt_lists_debians_emulator(libvirt_daemon, qemu_binary):
     caps = libvirtd.virsh("capabilities").stdout
     assert listed(caps, "qemu") == [qemu_binary]
     assert require(qemu_binary, listed(caps, "qemu")) == os.path.realpath(qemu_binary)
+
+
+FILE_MODES = (0o700, 0o755, 0o775, 0o757, 0o777, 0o4755)
+DIR_MODES = (0o700, 0o755, 0o775, 0o757, 0o777, 0o1777, 0o3775)
+OWNERS = (0, OTHER_UID)
+
+
+def test_every_combination_of_owners_and_modes(tmp_path):
+    """Every file mode x directory mode x file owner x directory owner, named directly and through a root-owned
+    symbolic link: trusted exactly when both owners are root (the running user) and neither mode lets group or
+    others write. 6 x 7 x 2 x 2 x 2 = 336 cases."""
+    links = tmp_path / "links"
+    links.mkdir()
+    os.chmod(links, 0o755)
+    cases = trusted = 0
+    for index, (file_mode, dir_mode, file_owner, dir_owner) in enumerate(
+            (f, d, fo, do) for f in FILE_MODES for d in DIR_MODES for fo in OWNERS for do in OWNERS):
+        directory = tmp_path / ("d%d" % index)
+        path = make_emulator(directory, mode=file_mode, owner=file_owner)
+        os.chmod(directory, dir_mode)
+        os.chown(directory, dir_owner, -1)
+        expected = file_owner == 0 and dir_owner == 0 and not (file_mode | dir_mode) & 0o022
+        link = links / ("l%d" % index)
+        link.symlink_to(path)
+        for name in (path, str(link)):
+            cases += 1
+            try:
+                got = require(name, [name]) == path
+            except UntrustedEmulator:
+                got = False
+            assert got == expected, (name, oct(file_mode), oct(dir_mode), file_owner, dir_owner)
+            trusted += got
+    assert (cases, trusted) == (336, 3 * 2 * 2)   # files 0700, 0755, 4755 x directories 0700, 0755 x two names
