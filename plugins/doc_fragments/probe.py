@@ -15,6 +15,10 @@ options:
       - Path of the QEMU emulator binary to probe.
       - The probe starts it the way libvirt does (C(-S -no-user-config -nodefaults -nographic -machine none,accel=ACCEL
         -qmp unix:...)) in a private temporary directory, asks it over QMP, sends C(quit) and always reaps it.
+      - It runs as the user the module runs as (usually root), so it must be an absolute path to a regular file that
+        nobody else can change -- after symbolic links, owned by root or that user, neither it nor its directory
+        writable by group or others, every entry on the way owned by root or that user; otherwise the task fails
+        with the reason and nothing is run (C(docs/host-guide.md)).
     type: path
     default: /usr/bin/qemu-system-aarch64
   accel:

@@ -12,7 +12,7 @@ import hashlib
 import os
 import socket
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, dialects, hostid, probe, qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils import cache, dialects, emulator_trust, hostid, probe, qmp
 
 CACHE_USE, CACHE_REFRESH, CACHE_IGNORE = "use", "refresh", "ignore"
 
@@ -34,9 +34,10 @@ def probe_host(emulator, accel, timeout, qmp_socket=None):
         if qmp_socket:
             with qmp.QMPClient(qmp_socket, timeout=timeout) as client:
                 return dialects.read_host_props(client, accel)
+        emulator_trust.require(emulator, [emulator])   # the configured one: its file must be safe to run
         with probe.spawned_qemu(emulator, accel, timeout=timeout) as client:
             return dialects.read_host_props(client, accel)
-    except (qmp.QMPError, probe.ProbeError) as exc:
+    except (qmp.QMPError, probe.ProbeError, emulator_trust.UntrustedEmulator) as exc:
         raise CollectError("probing %s on host %s failed: %s" % (where, socket.gethostname(), exc))
 
 

@@ -113,6 +113,9 @@ class BindingConnection(object):
     def to_native(self, xml):
         return self._call("domxml-to-native qemu-argv", self.conn.domainXMLToNative, "qemu-argv", xml, 0)
 
+    def capabilities(self):
+        return self._call("capabilities", self.conn.getCapabilities)
+
     def close(self):
         self.conn.close()
 
@@ -170,6 +173,10 @@ class VirshConnection(object):
 
     def to_native(self, xml):
         return self._with_file(xml, ["domxml-to-native", "qemu-argv"], "domxml-to-native qemu-argv")
+
+    def capabilities(self):
+        """The host's capabilities document (``virsh capabilities``): the emulators libvirt itself uses."""
+        return self._run(["capabilities"], "capabilities")
 
     def close(self):
         pass

@@ -43,10 +43,12 @@ def cpu_check_argument_spec():
 
 
 def confirm_argument_spec():
-    """Options of a module that has the host's QEMU confirm a request before it writes (domain_cpu): whether to, and
-    the probe's deadline and cache directory (the emulator and accelerator come from what is being written)."""
+    """Options of a module that has the host's QEMU confirm a request before it writes (domain_cpu): whether to, the
+    probe's deadline and cache directory, and the configured emulator, trusted besides those libvirt lists (the
+    emulator that is run and the accelerator come from what is being written; ``emulator_trust``)."""
     probe = probe_argument_spec()
-    return dict(confirm=dict(type="bool", default=True), timeout=probe["timeout"], cache_dir=probe["cache_dir"])
+    return dict(confirm=dict(type="bool", default=True), timeout=probe["timeout"], cache_dir=probe["cache_dir"],
+                emulator=probe["emulator"])
 
 
 def guest_domains_argument_spec():

@@ -190,7 +190,7 @@ import platform
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import confirm, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import confirm, emulator_trust, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import cpu_check_argument_spec
 
 
@@ -208,6 +208,11 @@ def main():
     except validate.FeatureRequestError as exc:
         module.fail_json(msg="%s: the CPU request cannot be checked:\n%s" % (host, exc),
                          errors=[error.as_dict() for error in exc.errors])
+    try:
+        emulator_trust.require(emulator, [emulator])   # the configured one: its file must be safe to run as this user
+    except emulator_trust.UntrustedEmulator as exc:
+        module.fail_json(msg="%s: checking -cpu %s with QEMU %s (accel=%s) failed: %s"
+                         % (host, req.cpu_arg, emulator, accel, exc), mode=req.mode, cpu_arg=req.cpu_arg)
     try:
         result = confirm.confirm(emulator, accel, req, params["timeout"], params["cache_dir"], params["cache"],
                                  write=not module.check_mode, sysfs_root=params["sysfs_path"],

@@ -112,6 +112,8 @@ options:
 notes:
   - The playbook C(armvirt.cpu.apply) rolls a policy onto every guest of a pool, in batches, with a summary.
   - A CPU change applies when QEMU starts again; the module never restarts a guest.
+  - O(confirm) runs only a trusted emulator (O(emulator) or one libvirt lists, whose file nobody else can change);
+    a domain whose C(<emulator>) is anything else is refused and left unchanged.
   - O(confirm) starts a short-lived paused QEMU (or asks a probe QEMU for an expansion) once per distinct request
     and host, and keeps the acceptance in O(cache_dir); set it to V(false) where no QEMU may be started.
 seealso:
@@ -212,12 +214,14 @@ errors:
   elements: dict
 confirmation:
   description: How the host's QEMU confirmed the request (O(confirm)).
-  returned: success, and when QEMU refused
+  returned: success, and when QEMU refused or its emulator was not trusted
   type: dict
   contains:
     status:
       description: >-
-        V(accepted), V(refused), or why it was not asked (V(skipped (confirm: false)), V(skipped (domain type hvf))).
+        V(accepted), V(refused), V(refused (untrusted emulator)) (the domain's emulator was not run,
+        RV(confirmation.error) says why), or why it was not asked (V(skipped (confirm: false)),
+        V(skipped (domain type hvf))).
       type: str
       sample: accepted
     cpu_arg:
@@ -241,7 +245,7 @@ confirmation:
       type: bool
       sample: false
     error:
-      description: QEMU's own words when it refused; null otherwise.
+      description: QEMU's own words when it refused, or why the emulator was not trusted; null otherwise.
       type: str
       sample: null
   sample:
@@ -276,8 +280,8 @@ import platform
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, libvirt_caps
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_domain, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, emulator_trust
+from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps, libvirt_domain, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec
 
 ARGUMENT_SPEC = dict(
@@ -321,11 +325,13 @@ def plan_request(module, host):
     return request, view
 
 
-def confirm_request(module, host, name, domain_xml, wanted, request, notes):
+def confirm_request(module, conn, host, name, domain_xml, wanted, request, notes):
     """Have the host's QEMU (the domain's emulator, the accelerator of its type) confirm the ``-cpu`` the edited domain
     ``wanted`` gives QEMU (``delivery.effective_cpu_arg``: the override for qemu-commandline, the request otherwise)
     before anything is written, through the same code as armvirt.cpu.cpu_check; fail_json with QEMU's words when it
-    refuses. Check mode asks too (nothing is started for a guest) but does not store the acceptance."""
+    refuses, and without running anything when the domain's emulator is not trusted (``emulator_trust``: the
+    ``<emulator>`` is whatever whoever defined the domain wrote). Check mode asks too (nothing is started for a
+    guest) but does not store the acceptance."""
     params = module.params
     cpu_arg = delivery.effective_cpu_arg(wanted, request)
     if not params["confirm"]:
@@ -334,9 +340,14 @@ def confirm_request(module, host, name, domain_xml, wanted, request, notes):
         emulator, accel, kind = confirm.domain_target(domain_xml)
         if accel is None:
             return {"status": "skipped (domain type %s)" % kind, "cpu_arg": cpu_arg, "emulator": emulator}
+        emulator_trust.require(emulator, [params["emulator"]] + emulator_trust.listed(conn.capabilities(), kind))
         req = confirm.parse_cpu_arg(cpu_arg, request.mode, host)
         result = confirm.confirm(emulator, accel, req, params["timeout"], params["cache_dir"],
                                  write=not module.check_mode)
+    except (emulator_trust.UntrustedEmulator, emulator_trust.CapabilitiesError) as exc:
+        module.fail_json(msg="%s: domain %s was left unchanged: %s" % (host, name, exc), notes=notes,
+                         confirmation={"status": "refused (untrusted emulator)", "cpu_arg": cpu_arg,
+                                       "emulator": emulator, "error": str(exc)})
     except (confirm.ConfirmError, validate.FeatureRequestError) as exc:
         module.fail_json(msg="%s: domain %s was left unchanged: the host's QEMU could not confirm the CPU: %s"
                          % (host, name, exc), notes=notes)
@@ -380,7 +391,7 @@ def main():
             wanted = delivery.edit_domain(before, request, params["unmarked_cpu_arg"], "%s: domain %s" % (host, name))
         except delivery.DeliveryError as exc:
             module.fail_json(msg=str(exc), notes=view.notes)
-        confirmation = confirm_request(module, host, name, before, wanted, request, view.notes)
+        confirmation = confirm_request(module, conn, host, name, before, wanted, request, view.notes)
         if module.check_mode:
             changed = delivery.signature(before) != delivery.signature(wanted)
             after = wanted if changed else before

@@ -56,8 +56,17 @@ options:
   host:
     description: The name messages use for the host; defaults to the host's name.
     type: str
+  emulator:
+    description:
+      - The configured emulator, trusted besides those libvirt's capabilities list, as the O(emulator) of
+        M(armvirt.cpu.domain_cpu); RV(domains[].emulator_refusal) tells which domains that module would refuse.
+    type: path
+    default: /usr/bin/qemu-system-aarch64
 notes:
   - The playbook C(armvirt.cpu.apply) uses it for its drift report.
+  - This module starts no emulator. It reports, per domain, whether M(armvirt.cpu.domain_cpu) would trust the
+    domain's C(<emulator>) (RV(domains[].emulator_refusal)) instead of failing, so that one guest defined with an
+    untrusted emulator does not hide the others from the report.
 seealso:
   - module: armvirt.cpu.domain_cpu
   - module: armvirt.cpu.guest_domains
@@ -91,6 +100,8 @@ domains:
     - name: web1
       state: running
       active: true
+      emulator: /usr/bin/qemu-system-aarch64
+      emulator_refusal: null
       cpu_xml: <cpu mode='maximum' check='none'/>
       qemu_cpu_arg_next: max,sve256=on,sve512=off,sve=on,pmu=off
       next_boot_error: null
@@ -113,6 +124,20 @@ domains:
     active:
       description: Whether a QEMU runs for it.
       type: bool
+    emulator:
+      description: The domain's emulator (C(<devices><emulator>) of its inactive XML).
+      type: str
+      sample: /usr/bin/qemu-system-aarch64
+    emulator_refusal:
+      description:
+        - Why M(armvirt.cpu.domain_cpu) would refuse to run the domain's emulator to confirm a CPU -- it is neither
+          O(emulator) nor listed in libvirt's capabilities for aarch64 guests of the domain's type, or its file or a
+          directory on the way could be changed by someone other than root or the user running the module
+          (C(docs/existing-guests.md)); the sentence names the host, the domain and the emulator.
+        - Null when it would be trusted, or when the domain's type is neither V(kvm) nor V(qemu) (nothing is
+          confirmed then).
+      type: str
+      sample: null
     cpu_xml:
       description: The defined C(<cpu>) and C(<qemu:commandline>), from libvirt's inactive XML.
       type: str
@@ -179,7 +204,9 @@ import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, delivery, libvirt_caps, libvirt_domain
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, emulator_trust
+from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps, libvirt_domain
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec
 
 
 def policy_plan(module, host):
@@ -209,12 +236,37 @@ def native_argv(conn, xml):
         return None, str(exc)
 
 
-def describe(conn, uri, name, request):
+class Trust(object):
+    """Whether armvirt.cpu.domain_cpu would run a domain's emulator to confirm a CPU (``emulator_trust``, the same
+    check and the same trusted emulators: the configured one and those libvirt's capabilities list, read once)."""
+
+    def __init__(self, conn, configured, host):
+        self.conn, self.configured, self.host, self.caps = conn, configured, host, None
+
+    def refusal(self, name, domain_xml):
+        """``(emulator, refusal)``: the domain's emulator and why it would be refused, None when it would be run or
+        when the domain's type (neither kvm nor qemu) means nothing is confirmed."""
+        emulator, accel, kind = confirm.domain_target(domain_xml)
+        if accel is None:
+            return emulator, None
+        if self.caps is None:
+            self.caps = self.conn.capabilities()
+        try:
+            emulator_trust.require(emulator, [self.configured] + emulator_trust.listed(self.caps, kind))
+        except (emulator_trust.UntrustedEmulator, emulator_trust.CapabilitiesError) as exc:
+            return emulator, "%s: domain %s: armvirt.cpu.domain_cpu would not run its emulator %s: %s" % (
+                self.host, name, emulator, getattr(exc, "reason", exc))
+        return emulator, None
+
+
+def describe(conn, uri, name, request, trust):
     defined = conn.inactive_xml(name)
     state = conn.state(name)
     active = libvirt_domain.is_active(state)
     root = delivery.parse(defined)
+    emulator, refusal = trust.refusal(name, defined)
     entry = dict(name=name, state=state, active=active, cpu_xml=delivery.cpu_xml(defined),
+                 emulator=emulator, emulator_refusal=refusal,
                  armvirt_cpu_arg=delivery.marked_arg(root), qemu_cpu_arg=None, running_source=None,
                  restart_pending=False, override_lost_flags=delivery.override_lost_flags(root),
                  override_lost_flags_running=None)
@@ -250,6 +302,7 @@ def main():
         policy=dict(type="dict"),
         props=dict(type="dict"),
         host=dict(type="str"),
+        emulator=confirm_argument_spec()["emulator"],
     ), supports_check_mode=True)
     params = module.params
     host = params["host"] or platform.node() or "host"
@@ -260,8 +313,9 @@ def main():
         module.fail_json(msg="%s: %s" % (host, exc))
     try:
         names = [params["name"]] if params["name"] else conn.names()
-        domains = [describe(conn, params["uri"], name, request) for name in names]
-    except libvirt_domain.LibvirtError as exc:
+        trust = Trust(conn, params["emulator"], host)
+        domains = [describe(conn, params["uri"], name, request, trust) for name in names]
+    except (libvirt_domain.LibvirtError, confirm.ConfirmError) as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
     except delivery.DeliveryError as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
