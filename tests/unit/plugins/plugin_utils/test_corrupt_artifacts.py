@@ -227,3 +227,33 @@ def test_a_missing_policy_file_is_refused_and_a_good_one_passes(tmp_path):
     state = gathered(tmp_path)
     assert state["recommendations"]
     action.check_policy(os.path.join(str(tmp_path), "policies", "fleet.yml"))   # what gather writes passes
+
+
+def test_every_artifact_cut_short_at_any_byte_is_corrupt_never_missing_or_empty(tmp_path):
+    """fleet.json, the snapshot, the plan and a host record, each cut short (as a copy that stopped or a disk that
+    filled up outside the collection leaves them) at 400 offsets spread over it (every one of the small files) and at
+    each of the last 8 bytes: every cut
+    before the closing brace is named as corrupt, with the file; only the cut of the final newline still reads."""
+    gathered(tmp_path)
+    rollout(tmp_path)
+    (snapshot,) = fleet_state.snapshots(str(tmp_path))
+    artifacts = [(tmp_path / "fleet.json", fleet_state.FLEET_SHAPE), (pathlib.Path(snapshot), fleet_state.SNAPSHOT_SHAPE),
+                 (tmp_path / "rollout" / "plan.json", fleet_state.PLAN_SHAPE),
+                 (tmp_path / "rollout" / "hosts" / "a1.json", fleet_state.RECORD_SHAPE)]
+    cases = 0
+    for path, shape in artifacts:
+        whole = path.read_bytes()
+        expected = fleet_state.load_artifact(str(path), shape)
+        step = max(1, len(whole) // 400)
+        for length in sorted(set(range(0, len(whole), step)) | set(range(len(whole) - 8, len(whole)))):
+            path.write_bytes(whole[:length])
+            cases += 1
+            if whole[length:] == b"\n":
+                assert fleet_state.load_artifact(str(path), shape) == expected
+                continue
+            with pytest.raises(fleet_state.CorruptArtifact) as caught:
+                fleet_state.load_artifact(str(path), shape)
+            assert caught.value.path == str(path) and str(caught.value).startswith("%s is corrupt: " % path)
+        path.write_bytes(whole)
+    assert cases > 1000
+    print("%d cut artifacts, each named as corrupt" % cases)
