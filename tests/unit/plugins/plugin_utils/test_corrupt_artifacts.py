@@ -60,8 +60,10 @@ def test_a_file_that_cannot_be_read_is_unreadable_not_missing(tmp_path):
         fleet_state.load_json(str(tmp_path / "fleet.json"))
 
 
-@pytest.mark.parametrize("text, problem", DAMAGE + [('{"hosts": {}}', "classes (dict), baseline (dict), "
-                                                                       "recommendations (dict) missing")])
+NO_SHAPE = ('{"hosts": {}}', "classes (dict), baseline (dict), recommendations (dict) missing")
+
+
+@pytest.mark.parametrize("text, problem", DAMAGE + [NO_SHAPE])
 def test_the_report_names_a_corrupt_fleet_json_and_does_not_say_run_gather_first(tmp_path, text, problem):
     gathered(tmp_path)
     damage(tmp_path / "fleet.json", text)
