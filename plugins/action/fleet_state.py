@@ -16,10 +16,12 @@ import json
 import os
 
 from ansible import constants as C
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)
 
@@ -63,7 +65,17 @@ def read_baseline(path):
     return baseline, digest(data)
 
 
-def frozen_view(read, hosts, max_age, baseline, path):
+def check_policy(path):
+    """Refuse a rollout whose policy file the guest_cpu role would refuse, before anything is written: the read and
+    the check are guest_domains' own (``plugin_utils.policy.load`` with the modes it renders)."""
+    try:
+        policy.load(path, modes=guest_domains_argument_spec()["mode"]["choices"])
+    except _cpu_policy.PolicyError as exc:
+        raise AnsibleActionFail("fleet_state: the rollout's policy file is not usable; nothing was written (the last "
+                                "rollout's record is as it was):\n%s" % exc, result={"policy_errors": exc.messages})
+
+
+def frozen_view(read, hosts, max_age, baseline, path, gathered=None):
     """The hosts' statuses against a frozen ``baseline``: nothing is computed from facts but each host's own status
     (the rules of plugin_utils.fleet_state.host_view); a host is usable when its facts count and it is a member."""
     now = fleet_state.utcnow()
@@ -71,7 +83,8 @@ def frozen_view(read, hosts, max_age, baseline, path):
     entries = {}
     for host in hosts:
         host = str(host)
-        fact, entry = fleet_state.host_view(*read(host), max_age=max_age, now=now)
+        fact, entry = fleet_state.host_view(*read(host), max_age=max_age, now=now,
+                                            gathered_before=(gathered or {}).get(host))
         entry["class"] = (baseline.get("classes") or {}).get(host)
         entry["usable"] = fact is not None and host in members
         if fact is not None and host not in members:
@@ -105,54 +118,86 @@ class ActionModule(ActionBase):
         except ValueError as exc:
             raise AnsibleActionFail("fleet_state: %s" % exc)
         directory = artifacts_dir(args["artifacts_dir"])
+        rollout = args["rollout"]
+        if rollout is not None and not isinstance(rollout.get("targets"), list):
+            raise AnsibleActionFail("fleet_state: rollout needs targets, the list of this run's hosts")
+        gathered, gathered_note = fleet_state.read_gathered(directory)
         frozen = args["baseline_file"]
         if frozen:
             if args["write"] or args["snapshot"]:
                 raise AnsibleActionFail("fleet_state: baseline_file uses a frozen baseline; it writes no artifacts "
                                         "(set write and snapshot to false)")
             baseline, baseline_digest = read_baseline(frozen)
-            state = frozen_view(read, args["hosts"], args["max_fact_age"], baseline, frozen)
+            state = frozen_view(read, args["hosts"], args["max_fact_age"], baseline, frozen, gathered)
         else:
             try:
-                state = fleet_state.view(read, args["hosts"], args["max_fact_age"], label=args["label"])
+                state = fleet_state.view(read, args["hosts"], args["max_fact_age"], label=args["label"],
+                                         gathered=gathered)
             except (TypeError, ValueError) as exc:
                 raise AnsibleActionFail("fleet_state: %s" % exc)
             # the bytes write_artifacts gives baseline.json, so an unfrozen run names its baseline as a frozen one would
             baseline_digest = digest(fleet_state.dump_json(state["baseline"]).encode("utf-8"))
         timeout = lock_timeout(args["lock_timeout"])
         # recorded in the lock file, so that a run waiting for the lock can say whom it waits for
-        what = "rollout" if args["rollout"] is not None else "gather" if args["snapshot"] else "fleet_state"
+        what = "rollout" if rollout is not None else "gather" if args["snapshot"] else "fleet_state"
         paths, changed = {}, False
         writes = fleet_state.Writes(check=self._task.check_mode, diff=self._task.diff)
+        if gathered_note:
+            writes.notes.append(gathered_note)
         try:
-            if args["write"] and args["rollout"] is not None:
-                fleet_state.refuse_unfrozen_slice(directory, args["rollout"])
+            # A rollout checks all it needs before its first write, so that a failed start keeps the last rollout's
+            # record (rollout/plan.json, rollout/hosts/*.json) and, with write, the artifacts as they were.
+            if rollout is not None:
+                self._check_rollout(directory, state, rollout, args["write"])
             if args["write"]:
                 paths, changed = fleet_state.write_artifacts(directory, state, snapshot=args["snapshot"],
                                                              lock_timeout=timeout, what=what, writes=writes)
             if not args["write"]:   # where gather or classify wrote them
                 fleet_policy = os.path.join(directory, fleet_state.POLICY_DIR, fleet_state.FLEET_POOL + ".yml")
                 paths["policies"] = {fleet_state.FLEET_POOL: fleet_policy}
-            if args["rollout"] is not None:
-                plan = dict(args["rollout"], members=state["baseline"]["members"],
+            if rollout is not None:
+                plan = dict(rollout, members=state["baseline"]["members"],
                             baseline={"file": frozen or None, "digest": baseline_digest})
                 plan["policy_file"] = plan.get("policy_file") or paths.get("policies", {}).get(fleet_state.FLEET_POOL)
-                if not isinstance(plan.get("targets"), list):
-                    raise AnsibleActionFail("fleet_state: rollout needs targets, the list of this run's hosts")
+                if not rollout.get("policy_file") and not (writes.check and plan["policy_file"] in writes.changed):
+                    check_policy(plan["policy_file"])   # the fleet's own, just written (not in check mode)
                 paths["rollout_plan"] = fleet_state.start_rollout(directory, plan, lock_timeout=timeout, what=what,
                                                                   writes=writes)
         except fleet_state.RolloutMismatch as exc:
             raise AnsibleActionFail("fleet_state: %s" % exc)
+        except fleet_state.CorruptArtifact as exc:
+            raise AnsibleActionFail("fleet_state: %s. Nothing was written; restore the file, or remove it to start a "
+                                    "new rollout" % exc)
         except fleet_state.ArtifactsLocked as exc:
             raise AnsibleActionFail("fleet_state: %s%s" % (exc, LOCK_HINT))
         except OSError as exc:
             raise AnsibleActionFail("fleet_state: cannot write the artifacts in %s: %s" % (directory, exc))
         result.update(changed=changed, artifacts=paths, artifacts_dir=directory,
                       summary=fleet_state.summary_lines(state, directory if args["write"] else None)
-                      + [read.describe()] + writes_lines(writes), changed_files=writes.changed, facts_source=dict(read.counts, cache_plugin=C.CACHE_PLUGIN),
+                      + [read.describe()] + writes_lines(writes) + writes.notes,
+                      changed_files=writes.changed, facts_source=dict(read.counts, cache_plugin=C.CACHE_PLUGIN),
                       baseline_digest=baseline_digest, baseline_file=frozen or None,
                       hosts=state["hosts"], members=state["baseline"]["members"], baseline=state["baseline"],
                       classes=state["classes"], recommendations=state["recommendations"])
+        if writes.notes:
+            result["warnings"] = list(writes.notes)
         if writes.diff:
             result["diff"] = writes.diffs
         return result
+
+    def _check_rollout(self, directory, state, rollout, write):
+        """What a rollout needs, checked before it writes: hosts whose facts count, the policy file it names (found
+        as guest_domains finds it), and a plan it may join (:func:`fleet_state.refuse_unfrozen_slice`)."""
+        if not state["baseline"]["members"]:
+            raise AnsibleActionFail("fleet_state: no host's facts can be used: %s. Run armvirt.cpu.gather first (in "
+                                    "the same run, or with fact caching). Nothing was written."
+                                    % "; ".join(fleet_state.summary_lines(state)))
+        if rollout.get("policy_file"):
+            try:
+                path = self._find_needle("files", rollout["policy_file"])
+            except AnsibleError as exc:
+                raise AnsibleActionFail("fleet_state: cannot find the rollout's policy file %s: %s; nothing was "
+                                        "written" % (rollout["policy_file"], exc.message))
+            check_policy(path)
+        if write:
+            fleet_state.refuse_unfrozen_slice(directory, rollout)

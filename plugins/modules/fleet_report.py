@@ -25,6 +25,10 @@ description:
   - Holds the lock of O(artifacts_dir) (C(.armvirt-cpu.lock), as M(armvirt.cpu.fleet_state) does) from reading the
     artifacts to writing the report, so it reads one state of the directory while gathers run; the latest two
     snapshots are those with the highest numbers.
+  - A corrupt C(fleet.json), latest snapshot, C(rollout/plan.json) or apply summary fails the report with a message
+    naming the file and the fault (not "run armvirt.cpu.gather first", which is for missing artifacts); a corrupt
+    previous snapshot is named in the changes section, which then compares nothing; a corrupt host record shows as
+    status C(corrupt).
 author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:

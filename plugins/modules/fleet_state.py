@@ -29,6 +29,10 @@ description:
     reader never sees a partly written file. Snapshots are numbered one more than the highest number present and
     ordered by that number, not by the time in their name; names of earlier versions (C(<UTC time>.json)) are read
     and come first.
+  - A damaged artifact is named as such, never taken for a missing one. A corrupt latest snapshot is kept as it is
+    and a new snapshot follows it; a corrupt C(gathered.json) is named in C(summary). Both are also warnings.
+  - A host without facts that C(gathered.json) says was gathered before gets the reason "gathered at X, but the
+    fact cache no longer holds its facts (expired or removed)", not "never gathered".
 author:
   - armvirt.cpu maintainers (@armvirt)
 extends_documentation_fragment:
@@ -66,6 +70,11 @@ options:
         C(rollout/plan.json) (with the baseline's members) and removes the records
         C(rollout/hosts/<host>.json) of the targets, which each host then writes as it succeeds or fails; a target
         without a record was not run. This bookkeeping never counts as a change.
+      - "Before it writes anything (artifacts included) it checks what the rollout needs, and fails naming the file
+        and the fault: some host's facts count, the C(policy_file) exists and is a policy the
+        P(armvirt.cpu.guest_cpu#role) role takes (a YAML error with its line and column), and a slice's C(plan.json)
+        is readable. C(policies/fleet.yml) is checked after it is written, before the plan. A failed start leaves
+        C(rollout/plan.json) and every C(rollout/hosts/*.json) as they were."
       - "An optional C(id) names a sliced rollout: a slice whose C(id) is that of C(plan.json) joins it (the targets
         of all slices in one plan, C(slices) counting them, the other slices' records kept) and fails unless it uses
         the same baseline, members, scope and policy file as the slices before it. Without C(id) every run starts a

@@ -68,15 +68,33 @@ def _narrowed(before, after):
 
 
 def load(directory):
-    """The artifacts a report is made of: fleet.json, the latest two snapshots and the last rollout (optional)."""
-    state = fleet_state.read_json(os.path.join(directory, fleet_state.FLEET_FILE))
-    paths = fleet_state.snapshots(directory)
-    if not state or not paths:
+    """The artifacts a report is made of: fleet.json, the latest two snapshots and the last rollout (optional).
+
+    Missing artifacts and corrupt ones are told apart: a corrupt fleet.json, latest snapshot or rollout plan fails
+    the report naming the file (it shows the fleet as the latest snapshot has it, and nothing stands in for that);
+    a corrupt previous snapshot is returned as ``{"corrupt": message}`` and the report compares nothing, saying so
+    (comparing with an older one would put changes in the wrong interval); a corrupt host record is shown as such.
+    """
+    try:
+        state = fleet_state.load_artifact(os.path.join(directory, fleet_state.FLEET_FILE), fleet_state.FLEET_SHAPE)
+        paths = fleet_state.snapshots(directory)
+        if not paths:
+            raise FileNotFoundError(os.path.join(directory, fleet_state.SNAPSHOT_DIR))
+        current = fleet_state.read_snapshot(paths[-1])
+        rollout = fleet_state.read_rollout(directory)
+    except FileNotFoundError:
         raise ReportError("no fleet artifacts in %s: run armvirt.cpu.gather first (with the same "
                           "armvirt_cpu_artifacts_dir)" % directory)
-    current = fleet_state.read_snapshot(paths[-1]) or {}
-    previous = fleet_state.read_snapshot(paths[-2]) if len(paths) > 1 else None
-    rollout = fleet_state.read_rollout(directory)
+    except fleet_state.CorruptArtifact as exc:
+        raise ReportError("%s. Nothing was reported: restore the file from a backup, or run armvirt.cpu.gather "
+                          "(it writes fleet.json anew, and a new snapshot after a corrupt one, which it keeps) or "
+                          "armvirt.cpu.rollout (rollout/plan.json)" % exc)
+    previous = None
+    if len(paths) > 1:
+        try:
+            previous = fleet_state.read_snapshot(paths[-2])
+        except fleet_state.CorruptArtifact as exc:
+            previous = {"corrupt": str(exc)}
     return state, current, previous, rollout
 
 
@@ -192,6 +210,8 @@ def changes(state, current, previous, facts, rollout, extra):
     """What changed between the latest two snapshots, and what it breaks (requests ok before, failing now)."""
     if previous is None:
         return None
+    if "corrupt" in previous:
+        return {"since": None, "hosts": [], "breaks": [], "corrupt": previous["corrupt"]}
     before_facts = _facts(previous)
     hosts = []
     for host in sorted(set(before_facts) | set(facts)):
@@ -237,7 +257,7 @@ def changes(state, current, previous, facts, rollout, extra):
                 guests = sorted(((rollout or {}).get("hosts", {}).get(host, {}).get("guests") or {}))
                 breaks.append({"request": name, "host": host, "records": errors[:MAX_RECORDS],
                                "count": len(errors), "guests": guests if ROLLOUT in name else []})
-    return {"since": previous.get("taken_at"), "hosts": hosts, "breaks": breaks}
+    return {"since": previous.get("taken_at"), "hosts": hosts, "breaks": breaks, "corrupt": None}
 
 
 def attention(state, rollout, apply_summary):
@@ -260,7 +280,11 @@ def build(directory, apply_summary_path=None, extra_requests=()):
     """The whole report model (plain data for the templates)."""
     state, current, previous, rollout = load(directory)
     facts = _facts(current)
-    apply_summary = fleet_state.read_json(apply_summary_path) if apply_summary_path else None
+    try:
+        apply_summary = fleet_state.load_json(apply_summary_path) if apply_summary_path else None
+    except fleet_state.CorruptArtifact as exc:
+        raise ReportError("the apply summary %s. Nothing was reported: run armvirt.cpu.apply again, or leave "
+                          "armvirt_cpu_apply_summary out" % exc)
     hosts = state["hosts"]
     model = {
         "label": state["label"],
@@ -277,7 +301,7 @@ def build(directory, apply_summary_path=None, extra_requests=()):
                                             key=lambda item: item[1]["representative"])],
         "baseline": {"members": state["baseline"]["members"], "excluded": state["baseline"]["excluded"],
                      "dialect": state["baseline"]["dialect"]},
-        "matrix": matrix(state, facts, _facts(previous) if previous else None),
+        "matrix": matrix(state, facts, _facts(previous) if previous and "corrupt" not in previous else None),
         "placements": placements(state, facts, rollout, extra_requests),
         "changes": changes(state, current, previous, facts, rollout, extra_requests),
         "rollout": rollout,

@@ -48,6 +48,7 @@ USABLE = (OK, UNREACHABLE)
 
 FLEET_FILE, CLASSES_FILE, BASELINE_FILE, GATHERED_FILE = "fleet.json", "classes.json", "baseline.json", "gathered.json"
 POLICY_DIR, SNAPSHOT_DIR, ROLLOUT_DIR = "policies", "snapshots", "rollout"
+CORRUPT = "corrupt"   # a rollout record that cannot be read
 NOT_RUN = {"status": "not-run", "reason": "no result: the rollout stopped before this host's batch "
            "(max_fail_percentage exceeded, or every host of a batch failed)"}
 SNAPSHOT_STAMP = "%Y%m%dT%H%M%SZ"
@@ -69,6 +70,18 @@ YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 class ArtifactsLocked(Exception):
     """Another run held the artifacts directory's lock for the whole timeout; the message names it."""
+
+
+class CorruptArtifact(Exception):
+    """An artifact that is there but cannot be used: unreadable, not JSON, or not the shape the collection writes.
+
+    Never raised for a missing file (that is FileNotFoundError): a damaged file must not read as an absent one, or
+    a report says "run gather first" and a comparison silently takes another snapshot. The message names the file
+    and what is wrong with it."""
+
+    def __init__(self, path, problem, state="corrupt"):
+        self.path, self.problem = path, problem
+        super(CorruptArtifact, self).__init__("%s is %s: %s" % (path, state, problem))
 
 
 def utcnow():
@@ -227,14 +240,16 @@ def _plain_types(data):
     return True
 
 
-def host_view(fact, record, max_age, now):
+def host_view(fact, record, max_age, now, gathered_before=None):
     """``(fact or None, {status, reason, gathered_at})`` for one host: whether its cached fact may be used.
 
     ``fact`` and ``record`` (``armvirt_cpu_gather``) are a reader's plain data (:func:`read_hostvars`,
-    :class:`CachedFacts`).
+    :class:`CachedFacts`); ``gathered_before`` is the host's time in gathered.json (:func:`read_gathered`), which
+    outlives the fact cache: a host without facts that has one lost them from the cache, it was not never gathered.
 
     - the last probe failed: its QEMU is not what the fact describes any more -> ``probe-failed``, not used;
-    - no fact: ``unreachable`` when the last attempt could not connect, else ``no-facts``;
+    - no fact: ``unreachable`` when the last attempt could not connect, else ``no-facts``; the reason says when it
+      was gathered if the record or gathered.json knows (and keeps that time as ``gathered_at``);
     - ``max_age`` > 0 and no ``gathered_at``, or older than ``max_age`` seconds -> ``stale``, not used;
     - unreachable now but the fact is young enough -> ``unreachable``, still used (a powered-off host keeps its place
       in the baseline until its facts age out);
@@ -247,8 +262,15 @@ def host_view(fact, record, max_age, now):
     if status == "failed":
         return None, _entry(PROBE_FAILED, "probe failed: %s" % (error or "no message"), gathered_at)
     if fact is None:
+        known = gathered_at or gathered_before
+        lost = ("gathered at %s, but the fact cache no longer holds its facts (expired or removed): run "
+                "armvirt.cpu.gather for it" % known)
         if status == "unreachable":
+            if known:
+                return None, _entry(UNREACHABLE, "unreachable (%s); %s" % (error or "no message", lost), known)
             return None, _entry(UNREACHABLE, "unreachable, never gathered: %s" % (error or "no message"), None)
+        if known:
+            return None, _entry(NO_FACTS, lost, known)
         return None, _entry(NO_FACTS, "no arm_cpu_props fact: never gathered by armvirt.cpu.gather "
                             "(or the fact cache lost it)", None)
     if max_age and max_age > 0:
@@ -271,9 +293,10 @@ def _entry(status, reason, gathered_at):
     return {"status": status, "reason": reason, "gathered_at": gathered_at}
 
 
-def view(read, hosts, max_age=0, now=None, label=FLEET_POOL):
+def view(read, hosts, max_age=0, now=None, label=FLEET_POOL, gathered=None):
     """Everything the playbooks and the report need about ``hosts``; ``read`` gives each host's ``(fact, record)``
-    (:func:`read_hostvars`, :class:`CachedFacts`; a mapping is taken as hostvars).
+    (:func:`read_hostvars`, :class:`CachedFacts`; a mapping is taken as hostvars); ``gathered`` maps hosts to the
+    time gathered.json keeps for them (:func:`read_gathered`).
 
     Returns ``{label, max_fact_age, facts, hosts, baseline, classes, recommendations}``: ``facts`` maps every host
     to its usable fact or None; ``hosts`` to ``{status, reason, gathered_at, class, usable}``; ``recommendations``
@@ -285,7 +308,8 @@ def view(read, hosts, max_age=0, now=None, label=FLEET_POOL):
     facts, entries = {}, {}
     for host in hosts:
         host = str(host)
-        facts[host], entries[host] = host_view(*read(host), max_age=max_age, now=now)
+        facts[host], entries[host] = host_view(*read(host), max_age=max_age, now=now,
+                                               gathered_before=(gathered or {}).get(host))
     return summarise(facts, entries, label, max_age)
 
 
@@ -368,11 +392,12 @@ def _remove_stale_temps(folder, owns):
 
 class Writes(object):
     """The files one run writes, or in check mode (``check``) would write and does not: ``changed`` lists them,
-    and with ``diff`` (Ansible's --diff) ``diffs`` holds each one's before and after, as Ansible shows them."""
+    and with ``diff`` (Ansible's --diff) ``diffs`` holds each one's before and after, as Ansible shows them.
+    ``notes`` are the damaged files the run found and left as they were (a corrupt latest snapshot), for people."""
 
     def __init__(self, check=False, diff=False):
         self.check, self.diff = check, diff
-        self.changed, self.diffs = [], []
+        self.changed, self.diffs, self.notes = [], [], []
 
     def record(self, path, before, after):
         self.changed.append(path)
@@ -428,14 +453,16 @@ def snapshot_document(state):
 
 
 def read_snapshot(path):
-    """A snapshot with each host's fact in place (``hosts[host]["fact"]``), whatever format wrote it; None when the
-    file cannot be read."""
-    snapshot = read_json(path)
-    if not isinstance(snapshot, dict):
-        return None
+    """A snapshot with each host's fact in place (``hosts[host]["fact"]``), whatever format wrote it. Raises
+    FileNotFoundError when it is gone, :class:`CorruptArtifact` when it is not a snapshot (any more)."""
+    snapshot = load_artifact(path, SNAPSHOT_SHAPE)
+    if not all(isinstance(entry, dict) for entry in snapshot["hosts"].values()):
+        raise CorruptArtifact(path, "a host's entry under hosts is not a JSON object")
     if snapshot.get("format") == SNAPSHOT_FORMAT:
-        facts = snapshot.pop("facts", None) or {}
-        for entry in (snapshot.get("hosts") or {}).values():
+        facts = snapshot.pop("facts", None)
+        if not isinstance(facts, dict):
+            raise CorruptArtifact(path, "format %d without the facts its hosts name" % SNAPSHOT_FORMAT)
+        for entry in snapshot["hosts"].values():
             entry["fact"] = facts.get(entry.get("fact"))
     return snapshot
 
@@ -471,12 +498,57 @@ def next_sequence(paths):
     return max([key[1] for key in numbers if key and key[0] == 1] or [0]) + 1
 
 
-def read_json(path, default=None):
+# what each artifact must hold for its readers, ((key, type), ...): less is a corrupt file, not a missing one
+FLEET_SHAPE = (("hosts", dict), ("classes", dict), ("baseline", dict), ("recommendations", dict))
+SNAPSHOT_SHAPE = (("hosts", dict),)
+PLAN_SHAPE = (("targets", list),)
+RECORD_SHAPE = (("status", str),)
+
+
+def load_json(path):
+    """The JSON object in the artifact ``path``. Raises FileNotFoundError when the file is missing (what that means
+    is the caller's to say) and :class:`CorruptArtifact` for anything else: unreadable, not UTF-8, not JSON (with
+    the line and column), or not an object."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return default
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise CorruptArtifact(path, "cannot be read: %s" % (exc.strerror or exc), state="unreadable")
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CorruptArtifact(path, "not UTF-8 text (%s)" % exc)
+    except ValueError as exc:
+        raise CorruptArtifact(path, "not valid JSON: %s" % exc)
+    if not isinstance(document, dict):
+        raise CorruptArtifact(path, "a JSON %s where armvirt.cpu writes an object" % type(document).__name__)
+    return document
+
+
+def load_artifact(path, shape):
+    """:func:`load_json`, and the keys ``shape`` names present with their types (else :class:`CorruptArtifact`)."""
+    document = load_json(path)
+    wrong = ["%s (%s)" % (key, kind.__name__) for key, kind in shape if not isinstance(document.get(key), kind)]
+    if wrong:
+        raise CorruptArtifact(path, "not what armvirt.cpu writes there: %s missing or of another type"
+                              % ", ".join(wrong))
+    return document
+
+
+def read_gathered(directory):
+    """``({host: gathered_at}, note)`` from gathered.json, which remembers each gathered host after the fact cache
+    dropped it. ``({}, None)`` when there is none; when it is corrupt ``({}, note)``, the note naming the file, for
+    the run's summary: without it a host whose facts are gone cannot be told from one never gathered. (gather
+    replaces the file; it is its bookkeeping.)"""
+    try:
+        document = load_json(os.path.join(directory, GATHERED_FILE))
+    except FileNotFoundError:
+        return {}, None
+    except CorruptArtifact as exc:
+        return {}, "%s; hosts without facts cannot be told from hosts never gathered" % exc
+    return {str(host): when for host, when in document.items() if isinstance(when, str) and when}, None
 
 
 def take_snapshot(directory, state, now, writes=None):
@@ -491,8 +563,15 @@ def take_snapshot(directory, state, now, writes=None):
     writes = writes or Writes()
     document = json.loads(json.dumps(snapshot_document(state)))
     existing = snapshots(directory)
-    latest = read_json(existing[-1]) if existing else None
-    if isinstance(latest, dict) and {key: latest.get(key) for key in document} == document:
+    latest = None
+    if existing:
+        try:
+            latest = load_json(existing[-1])
+        except FileNotFoundError:
+            pass
+        except CorruptArtifact as exc:   # kept for inspection; the new snapshot comes after it
+            writes.notes.append("the latest snapshot %s; it is kept as it is and a new snapshot follows it" % exc)
+    if latest is not None and {key: latest.get(key) for key in document} == document:
         return existing[-1], False
     folder = os.path.join(directory, SNAPSHOT_DIR)
     text = dump_json(dict(document, taken_at=now.strftime("%Y-%m-%dT%H:%M:%SZ")))
@@ -569,7 +648,7 @@ def start_rollout(directory, plan, lock_timeout=LOCK_TIMEOUT, what="rollout", wr
     folder = os.path.join(directory, ROLLOUT_DIR)
     path = os.path.join(folder, "plan.json")
     with writes.lock(directory, what, lock_timeout):
-        plan = _join_slices(read_json(path), plan)
+        plan = _join_slices(joined_plan(directory, plan), plan)
         if writes.check:
             return path
         atomic.make_dirs(os.path.join(folder, "hosts"))
@@ -592,12 +671,24 @@ def refuse_unfrozen_slice(directory, plan):
     """Before a rollout that computes its own baseline writes any artifact: refuse it when it would join an earlier
     slice (the plan has its id). A slice sees only its own hosts, so its baseline, classes and policies would replace
     those the slices before it render against; the slices of one rollout take a frozen baseline instead."""
-    previous = read_json(os.path.join(directory, ROLLOUT_DIR, "plan.json"))
-    if plan.get("id") and isinstance(previous, dict) and previous.get("id") == plan["id"]:
+    previous = joined_plan(directory, plan)
+    if previous is not None and previous.get("id") == plan["id"]:
         raise RolloutMismatch(
             "rollout %s already has slices, and this one computes a baseline of its own from the hosts it sees; the "
             "slices of one rollout must share a frozen baseline (armvirt_cpu_baseline_file: baseline.json of "
             "armvirt.cpu.classify). Nothing was written." % plan["id"])
+
+
+def joined_plan(directory, plan):
+    """The rollout/plan.json that ``plan`` may join as a slice: None when ``plan`` has no id (a rollout of its own
+    replaces the old plan, whatever it holds) or there is no plan. A slice never joins a corrupt plan, whose
+    targets and invariants are unknown: :class:`CorruptArtifact`."""
+    if not plan.get("id"):
+        return None
+    try:
+        return load_artifact(os.path.join(directory, ROLLOUT_DIR, "plan.json"), PLAN_SHAPE)
+    except FileNotFoundError:
+        return None
 
 
 def _join_slices(previous, plan):
@@ -617,11 +708,22 @@ def _join_slices(previous, plan):
 
 
 def read_rollout(directory):
-    """The last rollout: its plan with ``hosts`` mapping each target to its record (or not-run), None if none."""
+    """The last rollout: its plan with ``hosts`` mapping each target to its record (or not-run, or corrupt), None if
+    none. A corrupt plan raises :class:`CorruptArtifact`."""
     folder = os.path.join(directory, ROLLOUT_DIR)
-    plan = read_json(os.path.join(folder, "plan.json"))
-    if not plan:
+    try:
+        plan = load_artifact(os.path.join(folder, "plan.json"), PLAN_SHAPE)
+    except FileNotFoundError:
         return None
-    plan["hosts"] = {host: read_json(os.path.join(folder, "hosts", "%s.json" % host)) or dict(NOT_RUN)
-                     for host in sorted(plan["targets"])}
+    plan["hosts"] = {host: _host_record(folder, host) for host in sorted(map(str, plan["targets"]))}
     return plan
+
+
+def _host_record(folder, host):
+    """One target's record; a corrupt one is shown as such (status corrupt), not taken for a host never reached."""
+    try:
+        return load_artifact(os.path.join(folder, "hosts", "%s.json" % host), RECORD_SHAPE)
+    except FileNotFoundError:
+        return dict(NOT_RUN)
+    except CorruptArtifact as exc:
+        return {"status": CORRUPT, "reason": "%s; this host's outcome is unknown: roll it out again" % exc}
