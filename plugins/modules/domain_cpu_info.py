@@ -37,7 +37,11 @@ extends_documentation_fragment:
   - armvirt.cpu.attributes.info_module
 options:
   name:
-    description: Only this domain; all domains when omitted. A name that is not defined fails the task.
+    description:
+      - Only the domain with exactly this name (never taken as a domain id or UUID, as C(virsh) would); all domains
+        when omitted. A name that is not defined fails the task.
+      - Domains are listed by UUID (C(virsh list --all --uuid), libvirt-python's C(listAllDomains)) and addressed by
+        it, so a name with spaces, commas or leading blanks is reported as libvirt has it.
     type: str
   policy:
     description:
@@ -89,6 +93,7 @@ domains:
   type: list
   sample:
     - name: web1
+      uuid: 4dea22b3-1d52-d8f3-2516-782e98ab3fa0
       state: running
       active: true
       cpu_xml: <cpu mode='maximum' check='none'/>
@@ -106,6 +111,10 @@ domains:
   contains:
     name:
       description: The domain's name.
+      type: str
+    uuid:
+      description: The domain's UUID, by which it was read; M(armvirt.cpu.domain_cpu) takes it as
+        O(armvirt.cpu.domain_cpu#module:uuid).
       type: str
     state:
       description: Its state as C(virsh domstate) words it (V(running), V(shut off), V(paused), ...).
@@ -209,19 +218,19 @@ def native_argv(conn, xml):
         return None, str(exc)
 
 
-def describe(conn, uri, name, request):
-    defined = conn.inactive_xml(name)
-    state = conn.state(name)
+def describe(conn, uri, uuid, name, request):
+    defined = conn.inactive_xml(uuid)
+    state = conn.state(uuid)
     active = libvirt_domain.is_active(state)
     root = delivery.parse(defined)
-    entry = dict(name=name, state=state, active=active, cpu_xml=delivery.cpu_xml(defined),
+    entry = dict(name=name, uuid=uuid, state=state, active=active, cpu_xml=delivery.cpu_xml(defined),
                  armvirt_cpu_arg=delivery.marked_arg(root), qemu_cpu_arg=None, running_source=None,
                  restart_pending=False, override_lost_flags=delivery.override_lost_flags(root),
                  override_lost_flags_running=None)
     argv, entry["next_boot_error"] = native_argv(conn, defined)
     entry["qemu_cpu_arg_next"] = delivery.last_cpu_arg(argv) if argv is not None else None
     if active:
-        live = conn.live_xml(name)
+        live = conn.live_xml(uuid)
         argv = libvirt_domain.running_argv(uri, name)[0]
         entry["running_source"] = "proc"
         if argv is None:
@@ -259,8 +268,8 @@ def main():
     except libvirt_domain.LibvirtError as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
     try:
-        names = [params["name"]] if params["name"] else conn.names()
-        domains = [describe(conn, params["uri"], name, request) for name in names]
+        listed = [(params["name"], conn.find(params["name"]))] if params["name"] else conn.domains()
+        domains = [describe(conn, params["uri"], uuid, name, request) for name, uuid in listed]
     except libvirt_domain.LibvirtError as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
     except delivery.DeliveryError as exc:
