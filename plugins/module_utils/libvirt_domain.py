@@ -40,7 +40,6 @@ STATES = {0: "no state", 1: "running", 2: "idle", 3: "paused", 4: "in shutdown",
 INACTIVE_STATES = ("shut off", "crashed")
 VIR_ERR_NO_DOMAIN = 42
 VIR_DOMAIN_XML_INACTIVE = 2
-_GUEST_RE = re.compile(r"guest=((?:[^,]|,,)*)(?:,|$)")
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -228,38 +227,44 @@ class VirshConnection(object):
         pass
 
 
-def pid_file(uri, name):
-    """Where libvirt's QEMU driver keeps a running domain's pid for a local ``uri``, or None (remote URIs)."""
+def pid_dir(uri):
+    """Where libvirt's QEMU driver keeps running domains' pid files for a local ``uri``, or None (remote URIs)."""
     if uri.startswith("qemu:///system"):
-        return os.path.join("/run/libvirt/qemu", name + ".pid")
+        return "/run/libvirt/qemu"
     if uri.startswith("qemu:///session"):
         runtime = os.environ.get("XDG_RUNTIME_DIR") or os.path.expanduser("~/.cache")
-        return os.path.join(runtime, "libvirt", "qemu", "run", name + ".pid")
+        return os.path.join(runtime, "libvirt", "qemu", "run")
     return None
 
 
-def _guest_name(arg):
-    """The name in QEMU's ``-name guest=NAME,...`` option (libvirt doubles a comma in it, as QEMU reads it)."""
-    match = _GUEST_RE.match(arg)
-    return match.group(1).replace(",,", ",") if match else None
+def _read_argv(path):
+    """The command line (a list, empty strings dropped) of the process whose pid is in ``path``; OSError,
+    ValueError."""
+    with open(path, encoding="ascii") as handle:
+        pid = int(handle.read().strip())
+    with open("/proc/%d/cmdline" % pid, "rb") as handle:
+        return [arg for arg in handle.read().decode("utf-8", "replace").split("\0") if arg != ""]
 
 
-def running_argv(uri, name):
-    """``(argv, error)`` of the running QEMU of domain ``name``, read from ``/proc/PID/cmdline``.
+def running_argv(uri, uuid):
+    """``(argv, error)`` of the running QEMU of the domain with UUID ``uuid``, read from ``/proc/PID/cmdline``.
 
-    The pid comes from libvirt's pid file; the command line must name the guest (``-name guest=NAME``), so a stale
-    pid file reused by another process is not believed.
+    The pid files of libvirt's state directory are read and the command line that carries ``-uuid UUID`` is the
+    domain's: the name never becomes a path (libvirt 9.0 names a pid file after the name with ``&quot;`` for a
+    quote), and a stale pid file reused by another process is not believed.
     """
-    path = pid_file(uri, name)
-    if path is None:
+    directory = pid_dir(uri)
+    if directory is None:
         return None, "the QEMU command line is read from /proc, which needs a local URI (not %s)" % uri
     try:
-        with open(path, encoding="ascii") as handle:
-            pid = int(handle.read().strip())
-        with open("/proc/%d/cmdline" % pid, "rb") as handle:
-            argv = handle.read().decode("utf-8", "replace").split("\0")
-    except (OSError, ValueError) as exc:
-        return None, "cannot read the QEMU command line of %s (pid file %s): %s" % (name, path, exc)
-    if not any(_guest_name(arg) == name for arg in argv):
-        return None, "pid file %s does not belong to a QEMU of domain %s" % (path, name)
-    return [arg for arg in argv if arg != ""], None
+        entries = sorted(entry for entry in os.listdir(directory) if entry.endswith(".pid"))
+    except OSError as exc:
+        return None, "cannot list libvirt's pid files in %s: %s" % (directory, exc)
+    for entry in entries:
+        try:
+            argv = _read_argv(os.path.join(directory, entry))
+        except (OSError, ValueError):
+            continue   # gone, not ours to read, or not a pid
+        if any(argv[index] == "-uuid" and argv[index + 1].lower() == uuid.lower() for index in range(len(argv) - 1)):
+            return argv, None
+    return None, "no QEMU process of domain %s among the pid files in %s" % (uuid, directory)

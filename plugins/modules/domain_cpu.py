@@ -358,14 +358,14 @@ def confirm_request(module, host, name, domain_xml, wanted, request, notes):
     return confirmation
 
 
-def restart_required(conn, uri, uuid, name, state, defined_xml):
+def restart_required(conn, uri, uuid, state, defined_xml):
     """Whether the running QEMU has another CPU than ``defined_xml``: its live XML's CPU signature differs, or the
     ``-cpu`` it was started with (from /proc) is not the one the definition gives it."""
     if not libvirt_domain.is_active(state):
         return False
     if delivery.signature(conn.live_xml(uuid)) != delivery.signature(defined_xml):
         return True
-    argv = libvirt_domain.running_argv(uri, name)[0]
+    argv = libvirt_domain.running_argv(uri, uuid)[0]
     overrides = delivery.signature(defined_xml)[3]
     if argv is not None and overrides:
         return delivery.last_cpu_arg(argv) != overrides[-1]
@@ -417,7 +417,7 @@ def main():
             after = conn.inactive_xml(uuid)
             changed = after != before
         state = conn.state(uuid)
-        restart = restart_required(conn, uri, uuid, name, state, after)
+        restart = restart_required(conn, uri, uuid, state, after)
     except libvirt_domain.DomainNotFound as exc:
         known = []
         try:

@@ -15,10 +15,10 @@ description:
   - The next boot's C(-cpu) is libvirt's own translation of the inactive XML (C(virsh domxml-to-native qemu-argv)),
     last C(-cpu) taken, as QEMU does. libvirt's refusals (for example "unknown CPU feature") are reported in
     RV(domains[].next_boot_error).
-  - The running C(-cpu) is read from the QEMU process itself, C(/proc/PID/cmdline) (pid from libvirt's pid file, the
-    command line must name the guest), because with a C(<qemu:commandline>) override the live XML shows C(<cpu>)
-    but QEMU took the last C(-cpu). Where C(/proc) cannot be read (a remote URI) it falls back to libvirt's
-    translation of the live XML and says so in RV(domains[].running_source).
+  - The running C(-cpu) is read from the QEMU process itself, C(/proc/PID/cmdline) (pids from libvirt's pid files,
+    the command line must carry the domain's C(-uuid)), because with a C(<qemu:commandline>) override the live XML
+    shows C(<cpu>) but QEMU took the last C(-cpu). Where C(/proc) cannot be read (a remote URI) it falls back to
+    libvirt's translation of the live XML and says so in RV(domains[].running_source).
   - With O(policy), RV(domains[].matches_policy) tells whether M(armvirt.cpu.domain_cpu) would leave the domain as it
     is -- the same edit and the same comparison as that module's check mode.
   - QEMU takes the last C(-cpu) whole, so a C(<qemu:commandline>) override drops what libvirt puts on its own
@@ -231,7 +231,7 @@ def describe(conn, uri, uuid, name, request):
     entry["qemu_cpu_arg_next"] = delivery.last_cpu_arg(argv) if argv is not None else None
     if active:
         live = conn.live_xml(uuid)
-        argv = libvirt_domain.running_argv(uri, name)[0]
+        argv = libvirt_domain.running_argv(uri, uuid)[0]
         entry["running_source"] = "proc"
         if argv is None:
             argv, entry["running_source"] = native_argv(conn, live)[0], "live-xml"

@@ -9,6 +9,7 @@ which libvirt accepts only for KVM domains: that one is libvirt's own test data 
 import pytest
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
+from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.xml_compare import kept_part
 
 SVE_MAP = ("sve", "sve128", "sve256", "sve384", "sve512")
 
@@ -210,24 +211,6 @@ def test_signature_adds_the_sve_libvirt_adds_for_any_vector_length():
 
 KEPT_METADATA = ("<metadata><app:x xmlns:app='urn:a'/><y xmlns='urn:b'><z/></y><!-- keep -->"
                  "<?app-pi keep me?></metadata>")
-
-
-def kept_part(xml_text):
-    """The document minus <cpu>, the -cpu pairs of <qemu:commandline> and armvirt.cpu's mark, as canonical XML
-    (C14N 2.0, comments kept), by lxml: an XML library apart from the code under test, which keeps every prefix."""
-    etree = pytest.importorskip("lxml.etree")
-    root = etree.fromstring(xml_text.encode("utf-8"), etree.XMLParser(remove_blank_text=True))
-    for element in root.findall("cpu") + root.findall("metadata/{%s}cpu" % delivery.MARK_NS):
-        element.getparent().remove(element)
-    for commandline in root.findall("{%s}commandline" % delivery.QEMU_NS):
-        args = list(commandline)
-        for index in range(len(args) - 1):
-            if args[index].get("value") == "-cpu" and args[index].getparent() is not None:
-                commandline.remove(args[index])
-                commandline.remove(args[index + 1])
-        if len(commandline) == 0:
-            root.remove(commandline)
-    return etree.tostring(root.getroottree(), method="c14n2", with_comments=True, strip_text=True)
 
 
 @pytest.mark.parametrize("delivery_name", delivery.DELIVERIES)
