@@ -97,11 +97,11 @@ class Splice(object):
         self._edit(node.start, node.end, self._lines(text, self._indent(node)))
 
     def remove(self, node):
-        """``node`` goes, with the white space before it."""
+        """``node`` goes, with the white space before it where that only indents it (it follows a tag)."""
         start = node.start
         while start > 0 and self.data[start - 1] in _SPACE:
             start -= 1
-        self._edit(start, node.end, b"")
+        self._edit(start if start == 0 or self.data[start - 1:start] == b">" else node.start, node.end, b"")
 
     def append(self, node, texts):
         """``texts`` become ``node``'s last element children: each on a line of its own, indented as the first
