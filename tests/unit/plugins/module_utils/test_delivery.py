@@ -227,11 +227,10 @@ def test_edits_keep_comments_pis_and_namespaces_outside_cpu(delivery_name):
     # not only canonically: outside the edited elements each byte is where it was
     metadata_end = before.index("<!-- keep -->")
     head, middle = before[:metadata_end], before[metadata_end:before.index("<cpu")]
-    assert after.startswith(head) and middle in after and after.endswith("<qemu:arg value='timestamp=on'/>%s</qemu:commandline>"
-                                                     "</domain>\n<!-- after -->\n" % (
-                                                         "" if delivery_name == delivery.FEATURE_VALUE else
-                                                         '<qemu:arg value="-cpu" />'
-                                                         '<qemu:arg value="max,sve256=on,sve=on" />'))
+    pair = "" if delivery_name == delivery.FEATURE_VALUE else \
+        '<qemu:arg value="-cpu" /><qemu:arg value="max,sve256=on,sve=on" />'
+    tail = "<qemu:arg value='timestamp=on'/>%s</qemu:commandline></domain>\n<!-- after -->\n" % pair
+    assert after.startswith(head) and middle in after and after.endswith(tail)
     assert "<y xmlns='urn:b'><z/></y>" in after and "ns0:" not in after and "ns1:" not in after
     root = delivery.parse(after)
     assert [(f.get("name"), f.get("policy")) for f in root.find("cpu").findall("feature")] == [("sve256", "require")]
