@@ -25,6 +25,7 @@ Standard library only (ElementTree): it runs on hypervisors.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 from xml.etree import ElementTree
@@ -32,7 +33,7 @@ from xml.sax.saxutils import escape
 from collections.abc import Mapping, Sequence
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import validate, xml_splice
 
 FEATURE_VALUE, QEMU_COMMANDLINE = "feature-value", "qemu-commandline"
 DELIVERIES = (FEATURE_VALUE, QEMU_COMMANDLINE)
@@ -240,16 +241,39 @@ def edit_domain(xml_text, request, unmarked="fail", name="domain"):
     on its own ``-cpu`` for the edited domain, :func:`commandline_override`; the mark records both), other arguments
     stay. A ``-cpu`` pair not written by armvirt.cpu overrides whatever is set here, so ``unmarked='fail'`` refuses
     (DeliveryError) and ``'replace'`` removes it.
+
+    Only those elements are written (:class:`xml_splice.Splice`): every other byte of ``xml_text`` stays, so
+    comments, processing instructions and namespace prefixes in ``<metadata>`` are kept as libvirt keeps them.
     """
     root = parse(xml_text)
+    try:
+        splice = xml_splice.Splice(xml_text)
+    except xml_splice.SpliceError as exc:
+        raise DeliveryError("the domain XML cannot be parsed: %s" % exc)
     new = cpu_element(request.mode, request.cpu_features, request.model)
     cpu = root.find("cpu")
     if cpu is None:
         root.append(new)
+        splice.append(splice.root, [_element_text(new)])
     else:
         _replace_cpu(cpu, new, request)
-    _set_commandline(root, request, unmarked, name)
-    return serialise(root)
+        splice.replace(_node(splice.root, root, cpu), _element_text(cpu))
+    _set_commandline(root, splice, request, unmarked, name)
+    return splice.text()
+
+
+def _node(node, parent, element):
+    """The :class:`xml_splice.Node` of ``element``, a child of ``parent`` whose node is ``node`` (ElementTree keeps
+    only elements, so the n-th child element is the n-th child node)."""
+    return node.children[list(parent).index(element)]
+
+
+def _element_text(element):
+    """``element`` alone as XML text, children indented; ElementTree declares on it whatever namespace it uses."""
+    element = copy.deepcopy(element)
+    _indent(element)
+    element.tail = None
+    return serialise(element)
 
 
 def _replace_cpu(cpu, new, request):
@@ -304,40 +328,60 @@ def libvirt_text(element, indent="  ", level=0):
     return "%s<%s%s/>" % (pad, element.tag, attributes)
 
 
-def _set_commandline(root, request, unmarked, name):
+def _set_commandline(root, splice, request, unmarked, name):
+    """The ``-cpu`` pair in ``<qemu:commandline>`` and armvirt.cpu's mark in ``<metadata>`` for ``request``
+    (:func:`edit_domain`), recorded in ``splice``; ``root`` has the edited ``<cpu>``."""
     commandline = root.find(_q(QEMU_NS, "commandline"))
     ours = marked_arg(root)
+    dropped = []
+    for index, value in cpu_arg_pairs(root):
+        if value != ours and unmarked != "replace":
+            raise DeliveryError(
+                "%s: <qemu:commandline> has -cpu %s, which armvirt.cpu did not write; QEMU takes the last -cpu "
+                "as a whole, so it would override the requested CPU. Remove it, or set unmarked_cpu_arg: "
+                "replace to let this module replace it." % (name, value))
+        dropped += [index, index + 1]
+    override = commandline_override(root, request.arg, name) if request.commandline else None
+    values = request.commandline[:-1] + [override] if request.commandline else []
     if commandline is not None:
-        args = commandline.findall(_q(QEMU_NS, "arg"))
-        drop = []
-        for index, value in cpu_arg_pairs(root):
-            if value != ours and unmarked != "replace":
-                raise DeliveryError(
-                    "%s: <qemu:commandline> has -cpu %s, which armvirt.cpu did not write; QEMU takes the last -cpu "
-                    "as a whole, so it would override the requested CPU. Remove it, or set unmarked_cpu_arg: "
-                    "replace to let this module replace it." % (name, value))
-            drop += [args[index], args[index + 1]]
-        for arg in drop:
-            commandline.remove(arg)
-    override = commandline_override(root, request.arg) if request.commandline else None
+        node = _node(splice.root, root, commandline)
+        if not values and len(dropped) == len(commandline):
+            splice.remove(node)
+        else:
+            for index in dropped:
+                splice.remove(node.children[index])
+            prefix = node.qname.partition(b":")[0].decode("utf-8") + ":" if b":" in node.qname else ""
+            splice.append(node, [_element_text(ElementTree.Element(prefix + "arg", value=value)) for value in values])
+    elif values:
+        new = ElementTree.Element(_q(QEMU_NS, "commandline"))
+        for value in values:
+            ElementTree.SubElement(new, _q(QEMU_NS, "arg"), value=value)
+        splice.append(splice.root, [_element_text(new)])
+    _set_mark(root, splice, request, override)
+
+
+def _set_mark(root, splice, request, override):
+    """armvirt.cpu's mark in ``<metadata>``: the old one goes, a new one records a qemu-commandline override; a
+    ``<metadata>`` that held only the old mark goes with it."""
+    mark = None
     if request.commandline:
-        if commandline is None:
-            commandline = ElementTree.SubElement(root, _q(QEMU_NS, "commandline"))
-        for value in request.commandline[:-1] + [override]:
-            ElementTree.SubElement(commandline, _q(QEMU_NS, "arg"), value=value)
-    elif commandline is not None and len(commandline) == 0:
-        root.remove(commandline)
+        mark = ElementTree.Element(_q(MARK_NS, "cpu"), {
+            "delivery": request.delivery, "qemu-cpu-arg": override, "request-cpu-arg": request.arg})
     metadata = root.find("metadata")
-    mark = metadata.find(_q(MARK_NS, "cpu")) if metadata is not None else None
+    if metadata is None:
+        if mark is not None:   # the mark declares its namespace itself, as when it is added to a <metadata>
+            splice.append(splice.root, ["<metadata>\n  %s\n</metadata>" % _element_text(mark)])
+        return
+    node = _node(splice.root, root, metadata)
+    old = metadata.find(_q(MARK_NS, "cpu"))
+    if old is not None:
+        old_node = _node(node, metadata, old)
+        if mark is None and splice.only_child(node, old_node):
+            splice.remove(node)
+            return
+        splice.remove(old_node)
     if mark is not None:
-        metadata.remove(mark)
-    if request.commandline:
-        if metadata is None:
-            metadata = ElementTree.SubElement(root, "metadata")
-        mark = {"delivery": request.delivery, "qemu-cpu-arg": override, "request-cpu-arg": request.arg}
-        ElementTree.SubElement(metadata, _q(MARK_NS, "cpu"), mark)
-    elif metadata is not None and len(metadata) == 0 and not (metadata.text or "").strip():
-        root.remove(metadata)
+        splice.append(node, [_element_text(mark)])
 
 
 def signature(xml_text):
@@ -392,23 +436,6 @@ def cpu_xml(xml_text):
             element.tail = None
             parts.append(serialise(element))
     return "\n".join(parts) + ("\n" if parts else "")
-
-
-def without_cpu(xml_text):
-    """The domain XML minus ``<cpu>``, ``<qemu:commandline>`` and armvirt.cpu's mark: what must not change."""
-    root = parse(xml_text)
-    for path in ("cpu", _q(QEMU_NS, "commandline")):
-        element = root.find(path)
-        if element is not None:
-            root.remove(element)
-    metadata = root.find("metadata")
-    if metadata is not None:
-        mark = metadata.find(_q(MARK_NS, "cpu"))
-        if mark is not None:
-            metadata.remove(mark)
-        if len(metadata) == 0:
-            root.remove(metadata)
-    return serialise(root)
 
 
 def last_cpu_arg(argv):
@@ -567,11 +594,22 @@ def merge_cpu_arg(request_arg, flags):
     return join_cpu_arg(model, requested + kept)
 
 
-def commandline_override(domain, request_arg):
+def commandline_override(domain, request_arg, name="domain"):
     """The ``-cpu`` value ``<qemu:commandline>`` carries for ``request_arg`` in ``domain`` (XML text or root, with
     the ``<cpu>`` the request gives it): :func:`merge_cpu_arg` of the request and :func:`libvirt_cpu_flags`. The
-    role (new guests) and ``domain_cpu`` (existing ones) both write this."""
-    return merge_cpu_arg(request_arg, libvirt_cpu_flags(domain))
+    role (new guests) and ``domain_cpu`` (existing ones) both write this.
+
+    Each flag is copied from the domain's XML onto QEMU's command line, so each name and value must be a plain
+    token (``validate.is_token``): ``<vendor_id value='a,sve=on'/>`` would add an option of its own. DeliveryError
+    naming ``name`` (the domain) otherwise."""
+    flags = libvirt_cpu_flags(domain)
+    bad = ["%s=%s" % flag for flag in flags if not (validate.is_token(flag[0]) and validate.is_token(flag[1]))]
+    if bad:
+        raise DeliveryError(
+            "%s: the domain's XML gives %s for libvirt's own -cpu, which the -cpu override would copy; each name "
+            "and value must be a plain token (letters, digits, '.', '_', '-'), or it adds options of its own to "
+            "QEMU's -cpu. Correct the domain's <features>/<clock>/<cpu>." % (name, ", ".join(repr(b) for b in bad)))
+    return merge_cpu_arg(request_arg, flags)
 
 
 def lost_flags(flags, override_arg, requested_arg=None):

@@ -9,6 +9,11 @@ needs a compiler. Both give libvirt's own documents (``XMLDesc(VIR_DOMAIN_XML_IN
 --inactive``), so callers compare what libvirt stored, never their own serialisation. Without either,
 :func:`connect` raises :class:`LibvirtError` saying what to install.
 
+Domains are listed and addressed by UUID: a name is data (libvirt allows spaces, commas, quotes, leading blanks), a
+line-based ``virsh list --name`` would mangle it, and virsh takes an argument that looks like a domain id or UUID as
+one (a domain named ``1`` would be confused with the running domain whose id is 1). :meth:`find` resolves a name
+given by the user to the UUID of the domain with exactly that name.
+
 Also reads the command line of a running domain's QEMU from ``/proc``: the ``-cpu`` QEMU actually took (the last
 one) is only visible there when a ``<qemu:commandline>`` override is in play; libvirt's live XML shows ``<cpu>``.
 
@@ -18,6 +23,7 @@ Standard library only; virsh is run by the module's runner (``AnsibleModule.run_
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -34,6 +40,7 @@ STATES = {0: "no state", 1: "running", 2: "idle", 3: "paused", 4: "in shutdown",
 INACTIVE_STATES = ("shut off", "crashed")
 VIR_ERR_NO_DOMAIN = 42
 VIR_DOMAIN_XML_INACTIVE = 2
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class LibvirtError(Exception):
@@ -42,6 +49,19 @@ class LibvirtError(Exception):
 
 class DomainNotFound(LibvirtError):
     """The named domain is not defined at the URI."""
+
+
+def is_uuid(text):
+    """Whether ``text`` is a UUID as libvirt writes it (8-4-4-4-12 hexadecimal digits)."""
+    return isinstance(text, str) and _UUID_RE.fullmatch(text) is not None
+
+
+def find_by_name(domains, name, uri):
+    """The UUID of the domain of ``domains`` (``[(name, uuid)]``) named exactly ``name``; DomainNotFound."""
+    for found, uuid in domains:
+        if found == name:
+            return uuid
+    raise DomainNotFound("domain %s is not defined at %s" % (name, uri))
 
 
 def connect(run, uri, backend="auto", timeout=60.0):
@@ -78,13 +98,16 @@ class BindingConnection(object):
         except libvirt_binding.libvirtError as exc:
             raise LibvirtError("cannot connect to libvirt at %s: %s" % (uri, exc.get_error_message()))
 
-    def _domain(self, name):
+    def _lookup(self, lookup, key):
         try:
-            return self.conn.lookupByName(name)
+            return lookup(key)
         except libvirt_binding.libvirtError as exc:
             if exc.get_error_code() == VIR_ERR_NO_DOMAIN:
-                raise DomainNotFound("domain %s is not defined at %s" % (name, self.uri))
-            raise LibvirtError("%s: cannot look up domain %s: %s" % (self.uri, name, exc.get_error_message()))
+                raise DomainNotFound("domain %s is not defined at %s" % (key, self.uri))
+            raise LibvirtError("%s: cannot look up domain %s: %s" % (self.uri, key, exc.get_error_message()))
+
+    def _domain(self, uuid):
+        return self._lookup(self.conn.lookupByUUIDString, uuid)
 
     def _call(self, what, function, *args):
         try:
@@ -92,20 +115,26 @@ class BindingConnection(object):
         except libvirt_binding.libvirtError as exc:
             raise LibvirtError("%s: %s failed: %s" % (self.uri, what, exc.get_error_message()))
 
-    def names(self):
-        return sorted(dom.name() for dom in self._call("listing domains", self.conn.listAllDomains, 0))
+    def domains(self):
+        """``[(name, uuid)]`` of every defined domain, sorted."""
+        return sorted((dom.name(), dom.UUIDString())
+                      for dom in self._call("listing domains", self.conn.listAllDomains, 0))
 
-    def inactive_xml(self, name):
-        dom = self._domain(name)
-        return self._call("dumpxml --inactive %s" % name, dom.XMLDesc, VIR_DOMAIN_XML_INACTIVE)
+    def find(self, name):
+        """The UUID of the domain named exactly ``name`` (libvirt's lookup by name guesses nothing)."""
+        return self._call("domuuid %s" % name, self._lookup(self.conn.lookupByName, name).UUIDString)
 
-    def live_xml(self, name):
-        dom = self._domain(name)
-        return self._call("dumpxml %s" % name, dom.XMLDesc, 0)
+    def inactive_xml(self, uuid):
+        dom = self._domain(uuid)
+        return self._call("dumpxml --inactive %s" % uuid, dom.XMLDesc, VIR_DOMAIN_XML_INACTIVE)
 
-    def state(self, name):
-        dom = self._domain(name)
-        return STATES.get(self._call("domstate %s" % name, dom.state)[0], "unknown")
+    def live_xml(self, uuid):
+        dom = self._domain(uuid)
+        return self._call("dumpxml %s" % uuid, dom.XMLDesc, 0)
+
+    def state(self, uuid):
+        dom = self._domain(uuid)
+        return STATES.get(self._call("domstate %s" % uuid, dom.state)[0], "unknown")
 
     def define(self, xml):
         self._call("define", self.conn.defineXML, xml)
@@ -145,18 +174,41 @@ class VirshConnection(object):
             raise LibvirtError("%s: virsh %s failed: %s" % (self.uri, what, text))
         return stdout
 
-    def names(self):
-        return sorted(line.strip() for line in self._run(["list", "--all", "--name"], "list").splitlines()
-                      if line.strip())
+    def _uuid(self, uuid):
+        """virsh takes an argument as an id, then a UUID, then a name: only a UUID is passed, checked first."""
+        if not is_uuid(uuid):
+            raise LibvirtError("%s: %r is not a domain UUID" % (self.uri, uuid))
+        return uuid
 
-    def inactive_xml(self, name):
-        return self._run(["dumpxml", "--inactive", "--", name], "dumpxml --inactive %s" % name, name)
+    def domains(self):
+        """``[(name, uuid)]`` of every defined domain, sorted: ``list --uuid`` (one UUID a line, whatever the names
+        hold), then each name as ``domname`` prints it (the name and one newline). A domain undefined in between
+        is left out."""
+        found = []
+        for line in self._run(["list", "--all", "--uuid"], "list").splitlines():
+            if not line.strip():
+                continue
+            uuid = self._uuid(line.strip())
+            try:
+                name = self._run(["domname", "--", uuid], "domname %s" % uuid, uuid)
+            except DomainNotFound:
+                continue
+            found.append((name[:-1] if name.endswith("\n") else name, uuid))
+        return sorted(found)
 
-    def live_xml(self, name):
-        return self._run(["dumpxml", "--", name], "dumpxml %s" % name, name)
+    def find(self, name):
+        """The UUID of the domain named exactly ``name``, from :meth:`domains` (``virsh domuuid NAME`` would take a
+        name that looks like an id or a UUID as one)."""
+        return find_by_name(self.domains(), name, self.uri)
 
-    def state(self, name):
-        return self._run(["domstate", "--", name], "domstate %s" % name, name).strip()
+    def inactive_xml(self, uuid):
+        return self._run(["dumpxml", "--inactive", "--", self._uuid(uuid)], "dumpxml --inactive %s" % uuid, uuid)
+
+    def live_xml(self, uuid):
+        return self._run(["dumpxml", "--", self._uuid(uuid)], "dumpxml %s" % uuid, uuid)
+
+    def state(self, uuid):
+        return self._run(["domstate", "--", self._uuid(uuid)], "domstate %s" % uuid, uuid).strip()
 
     def _with_file(self, xml, args, what):
         """virsh reads XML from a file only; a private temporary one, removed on every path."""
@@ -182,32 +234,44 @@ class VirshConnection(object):
         pass
 
 
-def pid_file(uri, name):
-    """Where libvirt's QEMU driver keeps a running domain's pid for a local ``uri``, or None (remote URIs)."""
+def pid_dir(uri):
+    """Where libvirt's QEMU driver keeps running domains' pid files for a local ``uri``, or None (remote URIs)."""
     if uri.startswith("qemu:///system"):
-        return os.path.join("/run/libvirt/qemu", name + ".pid")
+        return "/run/libvirt/qemu"
     if uri.startswith("qemu:///session"):
         runtime = os.environ.get("XDG_RUNTIME_DIR") or os.path.expanduser("~/.cache")
-        return os.path.join(runtime, "libvirt", "qemu", "run", name + ".pid")
+        return os.path.join(runtime, "libvirt", "qemu", "run")
     return None
 
 
-def running_argv(uri, name):
-    """``(argv, error)`` of the running QEMU of domain ``name``, read from ``/proc/PID/cmdline``.
+def _read_argv(path):
+    """The command line (a list, empty strings dropped) of the process whose pid is in ``path``; OSError,
+    ValueError."""
+    with open(path, encoding="ascii") as handle:
+        pid = int(handle.read().strip())
+    with open("/proc/%d/cmdline" % pid, "rb") as handle:
+        return [arg for arg in handle.read().decode("utf-8", "replace").split("\0") if arg != ""]
 
-    The pid comes from libvirt's pid file; the command line must name the guest (``-name guest=NAME``), so a stale
-    pid file reused by another process is not believed.
+
+def running_argv(uri, uuid):
+    """``(argv, error)`` of the running QEMU of the domain with UUID ``uuid``, read from ``/proc/PID/cmdline``.
+
+    The pid files of libvirt's state directory are read and the command line that carries ``-uuid UUID`` is the
+    domain's: the name never becomes a path (libvirt 9.0 names a pid file after the name with ``&quot;`` for a
+    quote), and a stale pid file reused by another process is not believed.
     """
-    path = pid_file(uri, name)
-    if path is None:
+    directory = pid_dir(uri)
+    if directory is None:
         return None, "the QEMU command line is read from /proc, which needs a local URI (not %s)" % uri
     try:
-        with open(path, encoding="ascii") as handle:
-            pid = int(handle.read().strip())
-        with open("/proc/%d/cmdline" % pid, "rb") as handle:
-            argv = handle.read().decode("utf-8", "replace").split("\0")
-    except (OSError, ValueError) as exc:
-        return None, "cannot read the QEMU command line of %s (pid file %s): %s" % (name, path, exc)
-    if not any(arg.split(",")[0] == "guest=" + name for arg in argv):
-        return None, "pid file %s does not belong to a QEMU of domain %s" % (path, name)
-    return [arg for arg in argv if arg != ""], None
+        entries = sorted(entry for entry in os.listdir(directory) if entry.endswith(".pid"))
+    except OSError as exc:
+        return None, "cannot list libvirt's pid files in %s: %s" % (directory, exc)
+    for entry in entries:
+        try:
+            argv = _read_argv(os.path.join(directory, entry))
+        except (OSError, ValueError):
+            continue   # gone, not ours to read, or not a pid
+        if any(argv[index] == "-uuid" and argv[index + 1].lower() == uuid.lower() for index in range(len(argv) - 1)):
+            return argv, None
+    return None, "no QEMU process of domain %s among the pid files in %s" % (uuid, directory)

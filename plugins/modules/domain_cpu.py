@@ -47,9 +47,16 @@ attributes:
     support: full
 options:
   name:
-    description: The libvirt domain, which must be defined at O(uri) (running or not).
+    description:
+      - The libvirt domain, which must be defined at O(uri) (running or not); its exact name (spaces, commas and
+        leading blanks included), never taken as a domain id or UUID as C(virsh) would.
+      - One of O(name) and O(uuid) is required.
     type: str
-    required: true
+  uuid:
+    description:
+      - The libvirt domain by UUID, as RV(armvirt.cpu.domain_cpu_info#module:domains[].uuid) lists it (the
+        C(armvirt.cpu.apply) playbook passes it). With O(name) too, the domain must have that name.
+    type: str
   mode:
     description:
       - libvirt CPU mode -- V(host-passthrough) (QEMU model C(host), needs KVM), V(maximum) (C(max)), or V(custom)
@@ -285,7 +292,8 @@ from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps, l
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec
 
 ARGUMENT_SPEC = dict(
-    name=dict(type="str", required=True),
+    name=dict(type="str"),
+    uuid=dict(type="str"),
     uri=dict(type="str", default=libvirt_caps.DEFAULT_URI),
     backend=dict(type="str", choices=["auto", "virsh", "libvirt-python"], default="auto"),
     mode=dict(type="str", choices=list(_cpu_policy.MODES), default=_cpu_policy.DEFAULT_MODE),
@@ -361,32 +369,52 @@ def confirm_request(module, conn, host, name, domain_xml, wanted, request, notes
     return confirmation
 
 
-def restart_required(conn, uri, name, state, defined_xml):
+def restart_required(conn, uri, uuid, state, defined_xml):
     """Whether the running QEMU has another CPU than ``defined_xml``: its live XML's CPU signature differs, or the
     ``-cpu`` it was started with (from /proc) is not the one the definition gives it."""
     if not libvirt_domain.is_active(state):
         return False
-    if delivery.signature(conn.live_xml(name)) != delivery.signature(defined_xml):
+    if delivery.signature(conn.live_xml(uuid)) != delivery.signature(defined_xml):
         return True
-    argv = libvirt_domain.running_argv(uri, name)[0]
+    argv = libvirt_domain.running_argv(uri, uuid)[0]
     overrides = delivery.signature(defined_xml)[3]
     if argv is not None and overrides:
         return delivery.last_cpu_arg(argv) != overrides[-1]
     return False
 
 
+def address(module, conn, host):
+    """``(uuid, name)`` of the domain the module is asked about: by UUID, or by exactly its name; fail_json when
+    the two disagree (the domain was redefined or renamed since it was listed)."""
+    params = module.params
+    if params["uuid"] is None:
+        return conn.find(params["name"]), params["name"]
+    if not libvirt_domain.is_uuid(params["uuid"]):
+        module.fail_json(msg="%s: uuid %r is not a domain UUID (8-4-4-4-12 hexadecimal digits)." % (host, params["uuid"]))
+    try:
+        name = delivery.parse(conn.inactive_xml(params["uuid"])).findtext("name")
+    except delivery.DeliveryError as exc:
+        module.fail_json(msg="%s: domain %s: %s" % (host, params["uuid"], exc))
+    if params["name"] is not None and name != params["name"]:
+        module.fail_json(msg="%s: the domain with UUID %s is named %r, not %r; nothing was changed." % (
+            host, params["uuid"], name, params["name"]))
+    return params["uuid"], name
+
+
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                           required_one_of=[("name", "uuid")])
     params = module.params
     host = params["host"] or platform.node() or "host"
-    name, uri = params["name"], params["uri"]
+    name, uri = params["name"] or params["uuid"], params["uri"]
     request, view = plan_request(module, host)
     try:
         conn = libvirt_domain.connect(module.run_command, uri, params["backend"])
     except libvirt_domain.LibvirtError as exc:
         module.fail_json(msg="%s: domain %s: %s" % (host, name, exc))
     try:
-        before = conn.inactive_xml(name)
+        uuid, name = address(module, conn, host)
+        before = conn.inactive_xml(uuid)
         try:
             wanted = delivery.edit_domain(before, request, params["unmarked_cpu_arg"], "%s: domain %s" % (host, name))
         except delivery.DeliveryError as exc:
@@ -397,14 +425,14 @@ def main():
             after = wanted if changed else before
         else:
             conn.define(wanted)
-            after = conn.inactive_xml(name)
+            after = conn.inactive_xml(uuid)
             changed = after != before
-        state = conn.state(name)
-        restart = restart_required(conn, uri, name, state, after)
+        state = conn.state(uuid)
+        restart = restart_required(conn, uri, uuid, state, after)
     except libvirt_domain.DomainNotFound as exc:
         known = []
         try:
-            known = conn.names()
+            known = [repr(found) for found, _uuid in conn.domains()]
         except libvirt_domain.LibvirtError:
             pass
         module.fail_json(msg="%s: %s; defined domains: %s." % (host, exc, ", ".join(known) or "none"))

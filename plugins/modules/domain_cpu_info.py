@@ -15,10 +15,10 @@ description:
   - The next boot's C(-cpu) is libvirt's own translation of the inactive XML (C(virsh domxml-to-native qemu-argv)),
     last C(-cpu) taken, as QEMU does. libvirt's refusals (for example "unknown CPU feature") are reported in
     RV(domains[].next_boot_error).
-  - The running C(-cpu) is read from the QEMU process itself, C(/proc/PID/cmdline) (pid from libvirt's pid file, the
-    command line must name the guest), because with a C(<qemu:commandline>) override the live XML shows C(<cpu>)
-    but QEMU took the last C(-cpu). Where C(/proc) cannot be read (a remote URI) it falls back to libvirt's
-    translation of the live XML and says so in RV(domains[].running_source).
+  - The running C(-cpu) is read from the QEMU process itself, C(/proc/PID/cmdline) (pids from libvirt's pid files,
+    the command line must carry the domain's C(-uuid)), because with a C(<qemu:commandline>) override the live XML
+    shows C(<cpu>) but QEMU took the last C(-cpu). Where C(/proc) cannot be read (a remote URI) it falls back to
+    libvirt's translation of the live XML and says so in RV(domains[].running_source).
   - With O(policy), RV(domains[].matches_policy) tells whether M(armvirt.cpu.domain_cpu) would leave the domain as it
     is -- the same edit and the same comparison as that module's check mode.
   - QEMU takes the last C(-cpu) whole, so a C(<qemu:commandline>) override drops what libvirt puts on its own
@@ -37,7 +37,11 @@ extends_documentation_fragment:
   - armvirt.cpu.attributes.info_module
 options:
   name:
-    description: Only this domain; all domains when omitted. A name that is not defined fails the task.
+    description:
+      - Only the domain with exactly this name (never taken as a domain id or UUID, as C(virsh) would); all domains
+        when omitted. A name that is not defined fails the task.
+      - Domains are listed by UUID (C(virsh list --all --uuid), libvirt-python's C(listAllDomains)) and addressed by
+        it, so a name with spaces, commas or leading blanks is reported as libvirt has it.
     type: str
   policy:
     description:
@@ -98,6 +102,7 @@ domains:
   type: list
   sample:
     - name: web1
+      uuid: 4dea22b3-1d52-d8f3-2516-782e98ab3fa0
       state: running
       active: true
       emulator: /usr/bin/qemu-system-aarch64
@@ -117,6 +122,10 @@ domains:
   contains:
     name:
       description: The domain's name.
+      type: str
+    uuid:
+      description: The domain's UUID, by which it was read; M(armvirt.cpu.domain_cpu) takes it as
+        O(armvirt.cpu.domain_cpu#module:uuid).
       type: str
     state:
       description: Its state as C(virsh domstate) words it (V(running), V(shut off), V(paused), ...).
@@ -259,13 +268,13 @@ class Trust(object):
         return emulator, None
 
 
-def describe(conn, uri, name, request, trust):
-    defined = conn.inactive_xml(name)
-    state = conn.state(name)
+def describe(conn, uri, uuid, name, request, trust):
+    defined = conn.inactive_xml(uuid)
+    state = conn.state(uuid)
     active = libvirt_domain.is_active(state)
     root = delivery.parse(defined)
     emulator, refusal = trust.refusal(name, defined)
-    entry = dict(name=name, state=state, active=active, cpu_xml=delivery.cpu_xml(defined),
+    entry = dict(name=name, uuid=uuid, state=state, active=active, cpu_xml=delivery.cpu_xml(defined),
                  emulator=emulator, emulator_refusal=refusal,
                  armvirt_cpu_arg=delivery.marked_arg(root), qemu_cpu_arg=None, running_source=None,
                  restart_pending=False, override_lost_flags=delivery.override_lost_flags(root),
@@ -273,8 +282,8 @@ def describe(conn, uri, name, request, trust):
     argv, entry["next_boot_error"] = native_argv(conn, defined)
     entry["qemu_cpu_arg_next"] = delivery.last_cpu_arg(argv) if argv is not None else None
     if active:
-        live = conn.live_xml(name)
-        argv = libvirt_domain.running_argv(uri, name)[0]
+        live = conn.live_xml(uuid)
+        argv = libvirt_domain.running_argv(uri, uuid)[0]
         entry["running_source"] = "proc"
         if argv is None:
             argv, entry["running_source"] = native_argv(conn, live)[0], "live-xml"
@@ -312,9 +321,9 @@ def main():
     except libvirt_domain.LibvirtError as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
     try:
-        names = [params["name"]] if params["name"] else conn.names()
+        listed = [(params["name"], conn.find(params["name"]))] if params["name"] else conn.domains()
         trust = Trust(conn, params["emulator"], host)
-        domains = [describe(conn, params["uri"], name, request, trust) for name in names]
+        domains = [describe(conn, params["uri"], uuid, name, request, trust) for name, uuid in listed]
     except (libvirt_domain.LibvirtError, confirm.ConfirmError) as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
     except delivery.DeliveryError as exc:

@@ -19,15 +19,18 @@ import uuid
 
 import pytest
 import yaml
+from xml.sax.saxutils import escape
 
 import libvirtd
 from conftest import ROOT, run_module
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
+from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.xml_compare import kept_part
 
 PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max
 DOMAIN = """<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
+  <uuid>{uuid}</uuid>{metadata}
   <memory unit='MiB'>128</memory>
   <vcpu>1</vcpu>
   <os><type arch='aarch64' machine='virt'>hvm</type></os>
@@ -44,23 +47,24 @@ VALUED = [{"name": "sve256"}, {"name": "sve512", "value": "off"}]
 
 @pytest.fixture
 def domain(libvirt_daemon, tmp_path):
-    """Factory: define an aarch64 TCG domain (no disks); all are destroyed and undefined afterwards."""
-    made = []
-
-    def define(extra="", start=False, features="", cpu=""):
-        name = "armvirt-test-%s" % uuid.uuid4().hex[:8]
-        path = tmp_path / (name + ".xml")
-        path.write_text(DOMAIN.format(name=name, extra=extra, features=features, cpu=cpu))
+    """Factory: define an aarch64 TCG domain (no disks) and return its name; ``define.uuids`` maps each name to its
+    UUID, by which all are destroyed and undefined afterwards (virsh would take a name that is a number as an id)."""
+    def define(extra="", start=False, features="", cpu="", metadata="", name=None):
+        name = name or "armvirt-test-%s" % uuid.uuid4().hex[:8]
+        define.uuids[name] = str(uuid.uuid4())
+        path = tmp_path / ("%s.xml" % define.uuids[name])
+        path.write_text(DOMAIN.format(name=escape(name), uuid=define.uuids[name], extra=extra, features=features,
+                                      cpu=cpu, metadata=metadata), encoding="utf-8")
         libvirtd.virsh("define", str(path))
-        made.append(name)
         if start:
-            libvirtd.virsh("start", name)
+            libvirtd.virsh("start", define.uuids[name])
         return name
 
+    define.uuids = {}
     yield define
-    for name in made:
-        libvirtd.virsh("destroy", name, check=False)
-        libvirtd.virsh("undefine", name, check=False)
+    for domain_uuid in define.uuids.values():
+        libvirtd.virsh("destroy", domain_uuid, check=False)
+        libvirtd.virsh("undefine", domain_uuid, check=False)
 
 
 def dump(name, inactive=True):
@@ -258,3 +262,64 @@ def test_libvirt_stores_sve_for_any_vector_length(domain, policy):
     name = domain(cpu="<feature policy='%s' name='sve512'/>" % policy)
     assert "<feature policy='require' name='sve'/>" in dump(name)
     assert native_cpu(name) == delivery.libvirt_cpu_arg(dump(name))
+
+
+# libvirt keeps each element child of <metadata> whole (comments and PIs in it too; those directly in <metadata> go)
+KEPT_METADATA = ("<metadata><app:x xmlns:app='urn:a'><!-- keep --><?app-pi keep me?></app:x>"
+                 "<y xmlns='urn:b'><z/></y></metadata>")
+
+
+@pytest.mark.parametrize("delivery_name", delivery.DELIVERIES)
+def test_domain_cpu_keeps_what_libvirt_keeps_outside_cpu(domain, tmp_path, delivery_name):
+    """libvirt keeps comments, processing instructions and namespace prefixes in <metadata>'s elements; after domain_cpu
+    and libvirt's own define, everything outside <cpu>, the -cpu pair and its mark is what libvirt had before."""
+    name = domain(metadata=KEPT_METADATA, extra="<qemu:arg value='-name'/><qemu:arg value='debug-threads=on'/>",
+                  features="<pmu state='off'/>")
+    before = dump(domain.uuids[name])
+    assert "<!-- keep -->" in before and "<?app-pi keep me?>" in before and '<y xmlns="urn:b">' in before
+    run = apply(name, [{"name": "sve256"}], delivery=delivery_name, confirm=False)
+    assert not run.failed and run.result["changed"], run.output
+    after = dump(domain.uuids[name])
+    assert kept_part(after) == kept_part(before)
+    argv = native_argv(after)[0]
+    values = [pair[1] for pair in delivery.cpu_arg_pairs(delivery.parse(after))]
+    assert values == (["max,sve256=on,sve=on,pmu=off"] if delivery_name == delivery.QEMU_COMMANDLINE else [])
+    assert "debug-threads=on" in argv and delivery.last_cpu_arg(argv) == "max,sve256=on,sve=on,pmu=off"
+    again = apply(name, [{"name": "sve256"}], delivery=delivery_name, confirm=False)
+    assert not again.failed and not again.result["changed"], again.output
+    # what the comparison catches: the whole document serialised again by ElementTree, as edits were written
+    reserialised = tmp_path / "reserialised.xml"
+    reserialised.write_text(delivery.serialise(delivery.parse(before)))
+    libvirtd.virsh("define", str(reserialised))
+    assert kept_part(dump(domain.uuids[name])) != kept_part(before)
+
+
+def test_odd_names_are_listed_whole_and_addressed_by_uuid(domain):
+    """libvirt refuses a newline in a name ("invalid char in name") but takes leading blanks, commas, quotes,
+    ampersands, non-ASCII and a name that is a number. Each is listed as libvirt has it and edited by UUID: a domain
+    named as the running domain's id is not that domain."""
+    running = domain(start=True)
+    domid = libvirtd.virsh("domid", domain.uuids[running]).stdout.strip()
+    numeric = domain(name=domid)
+    odd = domain(name='  armvirt odd, "q" & \u00e9 %s  ' % uuid.uuid4().hex[:6], start=True)
+    listing = run_module("domain_cpu_info", {"uri": libvirtd.URI})
+    assert not listing.failed, listing.output
+    listed = {entry["name"]: entry for entry in listing.result["domains"]}
+    for name in (running, numeric, odd):
+        assert listed[name]["uuid"] == domain.uuids[name]
+    # the running QEMU is found by its -uuid (libvirt 9.0 names the pid file with &quot; for a quote)
+    assert listed[odd]["running_source"] == listed[running]["running_source"] == "proc"
+    untouched = dump(domain.uuids[running])
+    for name in (numeric, odd):
+        run = apply(name, [{"name": "sve256"}], delivery="qemu-commandline", confirm=False)
+        assert not run.failed and run.result["changed"], run.output
+        assert native_cpu(domain.uuids[name]) == "max,sve256=on,sve=on"
+    assert dump(domain.uuids[running]) == untouched
+    info = run_module("domain_cpu_info", {"name": odd}).result["domains"]
+    assert [(entry["name"], entry["uuid"], entry["restart_pending"]) for entry in info] == [
+        (odd, domain.uuids[odd], True)]
+    # by UUID, and a name that does not match the UUID is refused
+    by_uuid = apply(None, [{"name": "sve512"}], uuid=domain.uuids[numeric], confirm=False)
+    assert not by_uuid.failed and by_uuid.result["changed"], by_uuid.output
+    wrong = apply(odd, [{"name": "sve512"}], uuid=domain.uuids[numeric], confirm=False)
+    assert wrong.failed and "is named %r, not %r" % (numeric, odd) in wrong.result["msg"], wrong.output

@@ -9,6 +9,7 @@ which libvirt accepts only for KVM domains: that one is libvirt's own test data 
 import pytest
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
+from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.xml_compare import kept_part
 
 SVE_MAP = ("sve", "sve128", "sve256", "sve384", "sve512")
 
@@ -204,3 +205,89 @@ def test_signature_adds_the_sve_libvirt_adds_for_any_vector_length():
         stored = domain(cpu="<cpu mode='maximum'><feature policy='%s' name='sve512'/><feature policy='require' "
                             "name='sve'/></cpu>" % policy)
         assert delivery.signature(ours) == delivery.signature(stored), policy
+
+
+# --- edits keep the document: everything outside <cpu>, the -cpu pair and the mark, byte for byte or canonically -
+
+KEPT_METADATA = ("<metadata><app:x xmlns:app='urn:a'/><y xmlns='urn:b'><z/></y><!-- keep -->"
+                 "<?app-pi keep me?></metadata>")
+
+
+@pytest.mark.parametrize("delivery_name", delivery.DELIVERIES)
+def test_edits_keep_comments_pis_and_namespaces_outside_cpu(delivery_name):
+    before = ("<?xml version='1.0'?>\n<!-- before the domain -->\n" + domain(
+        cpu="<cpu mode='host-passthrough' check='none'><topology sockets='1' cores='1' threads='1'/>"
+            "<feature policy='require' name='sve'/></cpu>",
+        metadata=KEPT_METADATA, commandline="<qemu:arg value='-msg'/><qemu:arg value='timestamp=on'/>")
+        .replace("<devices/>", "<devices><!-- in devices --><?pi x?></devices>") + "\n<!-- after -->\n")
+    view = delivery.LibvirtView({"cpu_map_features": SVE_MAP}, False, "hv1", delivery_name)
+    request = delivery.plan([{"name": "sve256"}], None, "maximum", "hv1", view)
+    after = delivery.edit_domain(before, request)
+    assert kept_part(after) == kept_part(before)
+    # not only canonically: outside the edited elements each byte is where it was
+    metadata_end = before.index("<!-- keep -->")
+    head, middle = before[:metadata_end], before[metadata_end:before.index("<cpu")]
+    pair = "" if delivery_name == delivery.FEATURE_VALUE else \
+        '<qemu:arg value="-cpu" /><qemu:arg value="max,sve256=on,sve=on" />'
+    tail = "<qemu:arg value='timestamp=on'/>%s</qemu:commandline></domain>\n<!-- after -->\n" % pair
+    assert after.startswith(head) and middle in after and after.endswith(tail)
+    assert "<y xmlns='urn:b'><z/></y>" in after and "ns0:" not in after and "ns1:" not in after
+    root = delivery.parse(after)
+    assert [(f.get("name"), f.get("policy")) for f in root.find("cpu").findall("feature")] == [("sve256", "require")]
+    assert root.find("cpu/topology") is not None and root.find("cpu").get("mode") == "maximum"
+    # and back: the override and its mark go, the rest is still the first document's
+    back = delivery.edit_domain(after, delivery.plan([], None, "maximum", "hv1", delivery.LibvirtView(
+        None, False, "hv1", delivery.FEATURE_VALUE)))
+    assert kept_part(back) == kept_part(before) and delivery.cpu_arg_pairs(delivery.parse(back)) == []
+
+
+def test_kept_part_sees_what_reserialising_loses():
+    """The comparison above fails for ElementTree's whole-document serialisation, which edits used to be."""
+    before = domain(metadata=KEPT_METADATA)
+    assert kept_part(delivery.serialise(delivery.parse(before))) != kept_part(before)
+
+
+def test_the_pair_is_replaced_among_other_arguments_in_their_order():
+    request = plan([{"name": "sve256"}])
+    ours = "max,sve128=on,sve=on"
+    before = domain(commandline="<qemu:arg value='-msg'/>" + cpu_pair(ours) + "<qemu:arg value='-name'/>"
+                    "<qemu:arg value='debug-threads=on'/>", metadata=mark(ours, "max,sve128=on"))
+    after = delivery.edit_domain(before, request)
+    args = [arg.get("value") for arg in delivery.parse(after).find("{%s}commandline" % delivery.QEMU_NS)]
+    assert args == ["-msg", "-name", "debug-threads=on", "-cpu", "max,sve256=on,sve=on"]
+    assert kept_part(after) == kept_part(before)
+    # a <metadata> that held only the mark goes with it; one with anything else stays
+    plain = delivery.plan([], None, "maximum", "hv1", delivery.LibvirtView(None, False, "hv1",
+                                                                           delivery.FEATURE_VALUE))
+    assert "<metadata" not in delivery.edit_domain(after, plain)
+    commented = after.replace("<metadata>", "<metadata><!-- mine -->")
+    assert "<metadata><!-- mine --></metadata>" in delivery.edit_domain(commented, plain)
+
+
+def test_a_default_qemu_namespace_and_other_prefixes_are_kept():
+    before = ("<domain type='qemu'><name>g</name><metadata><m:x xmlns:m='urn:m'/></metadata><cpu mode='maximum'/>"
+              "<commandline xmlns='%s'><arg value='-msg'/><arg value='timestamp=on'/></commandline></domain>"
+              % delivery.QEMU_NS)
+    after = delivery.edit_domain(before, plan([{"name": "sve256"}]))
+    assert "<commandline xmlns='%s'><arg value='-msg'/><arg value='timestamp=on'/>" % delivery.QEMU_NS in after
+    assert [pair[1] for pair in delivery.cpu_arg_pairs(delivery.parse(after))] == ["max,sve256=on,sve=on"]
+    assert kept_part(after) == kept_part(before)
+
+
+@pytest.mark.parametrize("features, shown", [
+    ("<hyperv><vendor_id state='on' value='a,sve=on'/></hyperv>", "'hv-vendor-id=a,sve=on'"),
+    ("<hyperv><vendor_id state='on' value='a b'/></hyperv>", "'hv-vendor-id=a b'"),
+])
+def test_flags_copied_onto_the_override_must_be_tokens(features, shown):
+    before = domain(features=features)
+    with pytest.raises(delivery.DeliveryError) as raised:
+        delivery.edit_domain(before, plan([{"name": "sve256"}]), name="hv1: domain web1")
+    message = str(raised.value)
+    assert message.startswith("hv1: domain web1: the domain's XML gives %s for libvirt's own -cpu" % shown)
+    assert "plain token" in message
+    # a token is copied as before; feature-value writes no override and has nothing to copy
+    assert "hv-vendor-id=KVMKVMKVM" in delivery.edit_domain(domain(
+        features="<hyperv><vendor_id state='on' value='KVMKVMKVM'/></hyperv>"), plan([{"name": "sve256"}]))
+    view = delivery.LibvirtView(None, False, "hv1", delivery.FEATURE_VALUE)
+    assert delivery.cpu_arg_pairs(delivery.parse(delivery.edit_domain(
+        before, delivery.plan([{"name": "sve256"}], None, "maximum", "hv1", view)))) == []

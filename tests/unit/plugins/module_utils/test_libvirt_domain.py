@@ -29,16 +29,65 @@ def conn(virsh):
 
 
 def test_virsh_lists_reads_and_states_the_test_drivers_domain(conn):
-    assert conn.backend == "virsh" and conn.names() == ["test"]
-    xml = conn.inactive_xml("test")
+    [(name, uuid)] = conn.domains()
+    assert conn.backend == "virsh" and name == "test" and libvirt_domain.is_uuid(uuid) and conn.find("test") == uuid
+    xml = conn.inactive_xml(uuid)
     assert xml.lstrip().startswith("<domain type='test'") and "<name>test</name>" in xml
-    assert "<name>test</name>" in conn.live_xml("test")
-    assert conn.state("test") == "running" and libvirt_domain.is_active(conn.state("test"))
+    assert "<name>test</name>" in conn.live_xml(uuid)
+    assert conn.state(uuid) == "running" and libvirt_domain.is_active(conn.state(uuid))
 
 
 def test_an_unknown_domain_is_domain_not_found(conn):
     with pytest.raises(libvirt_domain.DomainNotFound, match=r"^domain nope is not defined at test:///default$"):
-        conn.inactive_xml("nope")
+        conn.find("nope")
+    unknown = "11111111-2222-3333-4444-000000000000"
+    with pytest.raises(libvirt_domain.DomainNotFound, match=r"^domain %s is not defined at test:///default$"
+                       % unknown):
+        conn.inactive_xml(unknown)
+    with pytest.raises(libvirt_domain.LibvirtError, match=r"^test:///default: 'test' is not a domain UUID$"):
+        conn.inactive_xml("test")   # virsh would take it as an id, a UUID or a name: only UUIDs are passed
+
+
+# libvirt refuses a newline in a name ("invalid char in name"); it takes leading blanks, commas, quotes, non-ASCII,
+# and a name that is a number. The test driver reads these domains from the file and runs them with ids 1, 2, 3.
+ODD = '  spaced, "odd" & \u00e9 -c x  '
+NODE = """<node>
+  <domain type='test'><name>web</name><uuid>11111111-2222-3333-4444-555555555555</uuid><memory>1024</memory>
+    <os><type>hvm</type></os></domain>
+  <domain type='test'><name>1</name><uuid>11111111-2222-3333-4444-666666666666</uuid><memory>1024</memory>
+    <os><type>hvm</type></os></domain>
+  <domain type='test'><name>%s</name><uuid>11111111-2222-3333-4444-777777777777</uuid><memory>1024</memory>
+    <os><type>hvm</type></os></domain>
+</node>
+""" % ODD.replace("&", "&amp;")
+
+
+@pytest.fixture
+def odd(virsh, tmp_path):
+    path = tmp_path / "node.xml"
+    path.write_text(NODE, encoding="utf-8")
+    return libvirt_domain.VirshConnection(run_command(), "test://" + str(path), virsh, 10.0)
+
+
+def test_domains_are_listed_and_addressed_by_uuid_whatever_their_names(odd):
+    assert odd.domains() == [(ODD, "11111111-2222-3333-4444-777777777777"),
+                             ("1", "11111111-2222-3333-4444-666666666666"),
+                             ("web", "11111111-2222-3333-4444-555555555555")]
+    # each UUID reads its own domain: the name "1" is not the domain with id 1 (web), the odd name is whole
+    for name, uuid in odd.domains():
+        assert odd.find(name) == uuid
+        assert "<uuid>%s</uuid>" % uuid in odd.inactive_xml(uuid)
+    with pytest.raises(libvirt_domain.DomainNotFound):
+        odd.find(ODD.strip())                     # what a line-based listing stripped to is not a domain
+
+
+def test_what_virsh_does_with_names_is_why_they_are_not_passed(odd, virsh):
+    """virsh takes an argument as an id first: "dumpxml 1" is web, and "list --name" lines lose nothing here only
+    because libvirt forbids newlines; stripping them (as the line-based listing did) loses the blanks."""
+    out = run_command()([virsh, "-q", "-c", odd.uri, "dumpxml", "--", "1"])[1]
+    assert "<name>web</name>" in out
+    lines = run_command()([virsh, "-q", "-c", odd.uri, "list", "--all", "--name"])[1].splitlines()
+    assert ODD in lines and ODD.strip() != ODD
 
 
 def test_virsh_errors_are_quoted_without_its_error_prefix(conn):
@@ -69,4 +118,4 @@ def test_a_virsh_that_cannot_run_says_so(tmp_path):
 
 def test_connect_falls_back_to_virsh_when_asked(virsh):
     conn = libvirt_domain.connect(run_command(), URI, backend="virsh", timeout=10.0)
-    assert conn.backend == "virsh" and conn.virsh == virsh and conn.names() == ["test"]
+    assert conn.backend == "virsh" and conn.virsh == virsh and [name for name, _uuid in conn.domains()] == ["test"]
