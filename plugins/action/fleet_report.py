@@ -15,6 +15,7 @@ import os
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)
@@ -77,6 +78,10 @@ class ActionModule(ActionBase):
         model = fleet_report.build(directory, apply_summary if apply_summary and os.path.isfile(apply_summary)
                                    else None, args["requests"])
         changed = False
+        if not writes.check:
+            atomic.make_dirs(output)
+        if os.path.isdir(output):   # refused before anything is written in it
+            atomic.check_dir(output)
         for key, _option, name in OUTPUTS:
             text = fleet_report.render(model, templates[key], key == "html")
             result[key] = os.path.join(output, name)

@@ -72,8 +72,9 @@ class ActionModule(ActionBase):
         module_args = {"output_dir": args["output_dir"],
                        "guests": [{"name": name, DOCUMENT_KEY: text} for name, text in outcome.documents]}
         written = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
-        if written.get("failed"):
-            result.update(written)
+        if written.get("failed"):   # the module's words (an unsafe output_dir or guest file), with the host named
+            result.update(written, msg="%s: %s" % (host, written.get("msg", "writing the domain XML failed")),
+                          guests={})
             return result
         guests = written.get("guests", {})
         for name, info in guests.items():

@@ -9,7 +9,10 @@ directory is fsynced so the rename survives a crash. Writers that may run concur
 writing; temporary files are only created under the lock, so one seen while holding it is a dead writer's leftover
 and ``remove_stale_temps`` deletes it. ``locked`` can give up after a timeout (:class:`LockTimeout`) and can record
 who holds the lock in the lock file, so a waiter that gives up says whom it waited for. ``create`` is ``replace``
-that never overwrites: for names that must stay unique. Standard library only: this runs on the hypervisors.
+that never overwrites: for names that must stay unique. ``check_dir`` is the one rule for a directory written in
+(world-writable: refused) and ``open_nofollow`` the one way to read a file about to be replaced (never through a
+symlink: ``os.replace`` replaces a symlink, so reading through it would compare and diff another file). Standard
+library only: this runs on the hypervisors.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import os
 import re
 import socket
+import stat
 import tempfile
 import time
 
@@ -36,6 +40,10 @@ HOLDER_MAX = 4096                  # bytes of holder information read from a loc
 
 class SymlinkError(OSError):
     """A lock file that is a symlink: following it would let another user pick the file we open."""
+
+
+class UnsafeDirectoryError(OSError):
+    """A directory anyone may write to: refused for files others will trust (the message names it)."""
 
 
 class LockTimeout(Exception):
@@ -179,6 +187,27 @@ def _publish(path, data, mode, sync_dir, publish):
             os.unlink(temp)   # gone already after os.replace; after os.link, the second name of the file
     if sync_dir:
         fsync_dir(directory)
+
+
+def check_dir(directory):
+    """Refuse a world-writable ``directory`` with :class:`UnsafeDirectoryError`: anyone could plant a file or swap
+    one in it, and a sticky bit does not stop planting (a name not yet written is anyone's). Raises
+    FileNotFoundError for a missing directory."""
+    if os.stat(directory).st_mode & stat.S_IWOTH:
+        raise UnsafeDirectoryError("directory %s is world-writable; refusing to use it" % directory)
+
+
+def open_nofollow(path):
+    """``(fd, stat)`` of ``path`` opened for reading, never through a symlink (O_NOFOLLOW: no window between a check
+    and the open) and never blocking on a FIFO. Raises :class:`SymlinkError` for a symlink at ``path``,
+    FileNotFoundError when there is nothing, OSError otherwise; the caller closes ``fd``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and os.path.islink(path):
+            raise SymlinkError("%s is a symlink; refusing to follow it" % path)
+        raise
+    return fd, os.fstat(fd)
 
 
 def fsync_dir(directory):

@@ -12,7 +12,6 @@ docs/schemas/cpu_property_info.rng. Standard library only: this runs on hypervis
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
@@ -380,22 +379,20 @@ def remove(path):
 
 
 def _check_dir(path):
-    """Refuse a world-writable directory: anyone could plant or swap the file (a sticky bit does not stop planting)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if os.stat(directory).st_mode & stat.S_IWOTH:
-        raise CacheError("directory %s of cache %s is world-writable; refusing to use it" % (directory, path))
+    """Refuse the cache's directory by ``atomic.check_dir``'s rule (world-writable), naming the cache."""
+    try:
+        atomic.check_dir(os.path.dirname(os.path.abspath(path)))
+    except atomic.UnsafeDirectoryError as exc:
+        raise CacheError("cache %s: %s" % (path, exc))
 
 
 def _open(path):
     """Open for reading without following a symlink (O_NOFOLLOW: no window between check and open) and refuse a
     world-writable file. Returns (fd, stat); raises CacheError, FileNotFoundError or OSError."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP and os.path.islink(path):
-            raise CacheError("cache %s is a symlink; refusing to follow it" % path)
-        raise
-    st = os.fstat(fd)
+        fd, st = atomic.open_nofollow(path)
+    except atomic.SymlinkError:
+        raise CacheError("cache %s is a symlink; refusing to follow it" % path)
     if st.st_mode & stat.S_IWOTH:
         os.close(fd)
         raise CacheError("cache %s is world-writable; refusing to trust it" % path)

@@ -12,14 +12,32 @@ Wire facts this relies on (see the QEMU 7.2 transcripts in tests/fixtures/qemu-7
   to the command that caused it;
 - events may arrive at any time, including between a command and its reply;
 - QEMU serves one monitor client at a time: a second client is accepted by the kernel but never greeted.
+
+Reply caps. A JSON decoder spends up to ~30 times a message's size on it (``[[],[],...]``: one list object per three
+bytes), so a 60 MB reply cost 1.6 GB before any shape check could refuse it. Every message is therefore checked on
+the raw line, before decoding, against the cap of the command it answers (``REPLY_CAPS``, else ``DEFAULT_CAP``): a
+size in bytes (CRLF included; the client never buffers more) and a count of JSON values (commas plus opening brackets
+and braces, an upper bound on the values and members the decoder creates, which cost at most ~100 bytes each).
+Measured replies (the QEMU 7.2 transcripts, every armsim profile): a props-info reply is at most 5.6 KB and 443
+values (neoverse-v2, dialect 2), an expansion at most 3.2 KB and 106 values (ampereone-sysreg);
+``query-qmp-schema``, the largest real reply, is 205 KB and 15823 values. The property commands' cap (1 MiB,
+65536 values) is ~150 times the largest, the default (8 MiB, 524288 values) ~33 times the schema's; decoding a reply
+within them costs at most ~8 MB and ~60 MB. A message over its cap raises ``QMPReplyTooLargeError`` naming the
+command and the cap, and the connection is closed (the rest of the message is never read, so it cannot be resumed).
 """
 
+import collections
 import json
 import os
 import socket
 import time
 
-DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+ReplyCap = collections.namedtuple("ReplyCap", "size values")
+DEFAULT_CAP = ReplyCap(8 * 1024 * 1024, 512 * 1024)
+PROPERTY_CAP = ReplyCap(1024 * 1024, 64 * 1024)
+REPLY_CAPS = {"query-arm-cpu-props-info": PROPERTY_CAP, "query-cpu-props-info": PROPERTY_CAP,
+              "query-cpu-model-expansion": PROPERTY_CAP}
+DEFAULT_MAX_MESSAGE_SIZE = DEFAULT_CAP.size
 EVENTS_KEPT = 1000
 _RECV_SIZE = 256 * 1024
 _BUSY_HINT = ("QEMU serves one QMP client at a time, so a monitor held by another client "
@@ -42,6 +60,18 @@ class QMPProtocolError(QMPError):
     """The peer broke the protocol: garbage, a bad greeting, or it closed mid-reply."""
 
 
+class QMPReplyTooLargeError(QMPProtocolError):
+    """A message exceeded the cap of the command it answers (``.command``; ``.cap``, ``.unit``): refused undecoded."""
+
+    def __init__(self, command, cap, unit):
+        super(QMPReplyTooLargeError, self).__init__(
+            "a QMP message while waiting for %s %s %d %s (the cap for that reply); the connection was closed "
+            "without decoding it" % (command, "exceeds" if unit == "bytes" else "holds more than", cap, unit))
+        self.command = command
+        self.cap = cap
+        self.unit = unit
+
+
 class QMPCommandError(QMPError):
     """QEMU answered a command with an error reply."""
 
@@ -57,8 +87,10 @@ class QMPClient(object):
 
     ``events`` keeps the last ``EVENTS_KEPT`` events (``events_dropped`` counts older ones) so an event flood cannot
     exhaust memory. Replies without a matching ``id`` are never taken as an answer; ``unmatched`` counts them and
-    ``last_unmatched`` keeps the latest one for debugging. ``max_message_size`` bounds one server message (CRLF
-    included): the client never buffers more, so a runaway monitor costs at most that much memory.
+    ``last_unmatched`` keeps the latest one for debugging. ``max_message_size`` bounds every server message (CRLF
+    included); ``reply_caps`` (default ``REPLY_CAPS``) lowers it per command, for every message read while waiting
+    for that command's reply. The client never buffers more than the cap in force, so a runaway monitor costs at
+    most that much memory, and never decodes a message over it.
     """
 
     timeout_hint = _BUSY_HINT  # what a timeout most likely means for a monitor someone else started
@@ -67,6 +99,7 @@ class QMPClient(object):
         self.address = address
         self.timeout = timeout
         self.max_message_size = max_message_size
+        self.reply_caps = dict(REPLY_CAPS)
         self.greeting = None
         self.events = []
         self.events_dropped = 0
@@ -185,21 +218,31 @@ class QMPClient(object):
         except OSError:  # EPIPE, ECONNRESET
             raise self._closed(what)
 
+    def _cap(self, what):
+        """The cap for messages read while waiting for ``what`` (a command, or "the QMP greeting")."""
+        size, values = self.reply_caps.get(what, DEFAULT_CAP)
+        return min(size, self.max_message_size), values
+
     def _read_message(self, deadline, what, limit=None):
         """Return the next server message as a dict, reading as needed until ``deadline``."""
+        size, values = self._cap(what)
         while True:
             end = self._buf.find(b"\n", self._scanned)
             if end >= 0:
+                if end + 1 > size:  # buffered while waiting for a command with a larger cap
+                    raise self._oversized(what, size, "bytes")
                 line = bytes(self._buf[:end])
                 del self._buf[:end + 1]  # deleting a bytearray's head is cheap in CPython
                 self._scanned = 0
                 if not line.strip():
                     continue
+                if line.count(b",") + line.count(b"[") + line.count(b"{") > values:
+                    raise self._oversized(what, values, "JSON values")
                 return self._decode(line, what)
             self._scanned = len(self._buf)
-            room = self.max_message_size - len(self._buf)  # never read past the bound
+            room = size - len(self._buf)  # never read past the cap
             if room <= 0:
-                raise self._oversized(what)
+                raise self._oversized(what, size, "bytes")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise self._timeout(what, limit)
@@ -214,9 +257,9 @@ class QMPClient(object):
                 raise self._closed(what)
             self._buf += chunk
 
-    def _oversized(self, what):
+    def _oversized(self, what, cap, unit):
         self.close()
-        return QMPProtocolError("a QMP message while waiting for %s exceeds %d bytes" % (what, self.max_message_size))
+        return QMPReplyTooLargeError(what, cap, unit)
 
     def _decode(self, line, what):
         try:

@@ -92,8 +92,13 @@ options:
     type: str
   output_dir:
     description:
-      - Directory on the managed host for the C(<guest>.xml) files; created (mode 0755) when missing.
-      - New files get mode 0644; an existing file keeps its mode.
+      - Directory on the managed host for the C(<guest>.xml) files; created (mode 0755) when missing. A
+        world-writable directory is refused, sticky bit or not (anyone could plant or swap a guest's file), as the
+        property cache's directory is.
+      - New files get mode 0644; an existing file keeps its permission bits (setuid, setgid and sticky bits are
+        dropped).
+      - A symlink (or anything but a regular file) at a guest's path is refused, in check mode too, and nothing is
+        written; it is never followed, neither to compare nor for the diff.
     type: path
     required: true
   delivery:
@@ -266,6 +271,7 @@ notes:
 """
 
 import os
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -277,22 +283,32 @@ LOCK_NAME = ".armvirt-guest-domains.lock"
 
 
 def _read(path):
+    """``(bytes, permission bits)`` of the file at ``path``, ``(None, None)`` when there is none. A symlink is refused,
+    not followed (``atomic.replace`` would replace the link, so its target is not the file compared or diffed), and
+    so is anything but a regular file."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        fd, st = atomic.open_nofollow(path)
     except FileNotFoundError:
-        return None
+        return None, None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError("%s is not a regular file; refusing to replace it" % path)
+        return handle.read(), stat.S_IMODE(st.st_mode) & 0o777
 
 
 def write_documents(output_dir, documents, check_mode, want_diff):
     """Write the changed documents; returns ``(changed, guests, diffs)``. ``documents`` is ``[(name, text)]``.
 
     Writers of one directory are serialised on its lock file, which also clears what a killed writer left behind.
+    Raises OSError (nothing written) for a world-writable ``output_dir`` or a symlink at a guest's path.
     """
     exists = os.path.isdir(output_dir)
+    if exists:
+        atomic.check_dir(output_dir)
     if check_mode:
         return _compare(output_dir, documents, exists, want_diff, write=None)
     atomic.make_dirs(output_dir)
+    atomic.check_dir(output_dir)   # it may have appeared since
     with atomic.locked(os.path.join(output_dir, LOCK_NAME)):
         atomic.remove_stale_temps(output_dir, lambda name: name.endswith(".xml"))
         changed, guests, diffs = _compare(output_dir, documents, exists, want_diff, write=_write)
@@ -301,29 +317,30 @@ def write_documents(output_dir, documents, check_mode, want_diff):
     return changed, guests, diffs
 
 
-def _write(path, data):
-    """Keep the mode of a file that is there (the operator may have tightened it), else 0644."""
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        mode = atomic.FILE_MODE
-    atomic.replace(path, data, mode, sync_dir=False)
+def _write(path, data, mode):
+    """Keep the permission bits of a file that was there (the operator may have tightened them), never its setuid,
+    setgid or sticky bit; else 0644."""
+    atomic.replace(path, data, atomic.FILE_MODE if mode is None else mode, sync_dir=False)
 
 
 def _compare(output_dir, documents, exists, want_diff, write):
-    guests, diffs = {}, []
+    """Every guest's path is read (and refused when unsafe) before the first is written, so a refusal writes
+    nothing."""
+    guests, diffs, changes = {}, [], []
     for name, text in documents:
         path = os.path.join(output_dir, name + ".xml")
         data = text.encode("utf-8")
-        before = _read(path) if exists else None
+        before, mode = _read(path) if exists else (None, None)
         status = "unchanged" if before == data else ("created" if before is None else "updated")
         if status != "unchanged":
-            if write is not None:
-                write(path, data)
+            changes.append((path, data, mode))
             if want_diff:
                 diffs.append({"before_header": path, "after_header": path,
                               "before": "" if before is None else before.decode("utf-8", "replace"), "after": text})
         guests[name] = {"path": path, "changed": status != "unchanged", "status": status}
+    if write is not None:
+        for path, data, mode in changes:
+            write(path, data, mode)
     return any(guest["changed"] for guest in guests.values()) or not exists, guests, diffs
 
 

@@ -365,12 +365,14 @@ def artifacts_lock(directory, what, timeout=LOCK_TIMEOUT, create=True):
 
     ``what`` (gather, rollout, report) is recorded with the pid, host name and start time in the lock file; after
     ``timeout`` seconds (None: no limit) the wait ends with :class:`ArtifactsLocked` naming that holder. Under the
-    lock, temporary files that a killed writer left in the directory are removed.
+    lock, temporary files that a killed writer left in the directory are removed. A world-writable directory is
+    refused (``atomic.check_dir``: an OSError) before anything is written in it.
     """
     if not create and not os.path.isdir(directory):
         yield
         return
     atomic.make_dirs(directory)
+    atomic.check_dir(directory)
     stack = contextlib.ExitStack()
     try:
         stack.enter_context(atomic.locked(os.path.join(directory, LOCK_FILE), timeout, what))

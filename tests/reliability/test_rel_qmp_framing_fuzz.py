@@ -18,7 +18,7 @@ from ansible_collections.armvirt.cpu.plugins.module_utils import qmp
 from rel_helpers import SETTINGS, assert_ran, count, open_fds
 
 N_FRAMING = 500
-BOUND = 256 * 1024  # a small message bound, so the fuzz reaches it; the 64 MiB default is tested through armsim
+BOUND = 256 * 1024  # a small message bound, so the fuzz reaches it; the default caps are tested through armsim
 # hypothesis raises the recursion limit while a test runs, so "deep" here means far deeper than any such limit
 DEEP = 100000
 TIMEOUT = 0.15

@@ -193,7 +193,8 @@ class Faults:
     """
 
     NUMBERS = {"delay": 0.0, "events_before_reply": 0, "oversized_mib": 2.0, "event_interval": 0.005}
-    COMMAND_LISTS = ("no_reply", "disconnect_mid_reply", "garbage_reply", "events_forever", "oversized_reply")
+    COMMAND_LISTS = ("no_reply", "disconnect_mid_reply", "garbage_reply", "events_forever", "oversized_reply",
+                     "lists_reply")
     START = ("crash_at_start", "hang_at_start")
 
     def __init__(self, spec=None):
@@ -292,6 +293,14 @@ def event(name, data=None):
     return message
 
 
+def lists_reply(reply, mib):
+    """``reply`` with its return replaced by ``[[],[],...]`` of ``mib`` MiB: cheap to send, while a JSON decoder
+    spends about 25 times its size on it (one list object per three bytes)."""
+    count = max(int(mib * 2 ** 20) // 3, 1)
+    head = b'{"return": [' + b"[]," * (count - 1) + b"[]]"
+    return head + (b', "id": ' + encode(reply["id"])[:-len(CRLF)] if "id" in reply else b"") + b"}" + CRLF
+
+
 NOISE_EVENT = ("RTC_CHANGE", {"offset": 0, "qom-path": "/machine/unattached/device[0]"})
 
 
@@ -371,6 +380,8 @@ class Session:
             reply = {"return": reply.get("return"), "x-armsim-padding": "A" * int(faults.oversized_mib * 2 ** 20),
                      **{k: v for k, v in reply.items() if k != "return"}}
         data = encode(reply)
+        if command and faults.hits("lists_reply", command):
+            data = lists_reply(reply, faults.oversized_mib)
         if command and faults.hits("disconnect_mid_reply", command):
             self.conn.sendall(data[:len(data) // 2])
             raise CloseClient()

@@ -334,6 +334,15 @@ def test_fault_oversized_reply(raw):
     assert reply["id"] == 4 and {"name": "quit"} in reply["return"]
 
 
+def test_fault_lists_reply(raw):
+    client = raw(faults={"lists_reply": ["query-commands"], "oversized_mib": 0.5})
+    client.send('{"execute": "query-commands", "id": "x-1"}')
+    line = client.line()
+    assert 0.5 * 2 ** 20 - 3 <= len(line) <= 0.5 * 2 ** 20 + 64
+    reply = json.loads(line)
+    assert reply["id"] == "x-1" and reply["return"] == [[]] * (2 ** 19 // 3)
+
+
 def test_fault_star_spares_negotiation(raw):
     client = raw(faults={"no_reply": "*"})  # negotiate() inside raw() succeeded
     client.send('{"execute": "query-target"}')

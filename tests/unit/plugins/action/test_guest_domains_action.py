@@ -117,3 +117,29 @@ def test_policy_file_and_missing_schema(tmp_path):
     result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "features": FEATURES,
                                       "schema_dir": str(tmp_path), "libvirt_check": False}, gather_libvirt=False)
     assert result["failed"] is True and "domain.rng is missing" in result["msg"]
+
+
+def test_unsafe_output_dir_or_guest_file_fails_naming_the_host(tmp_path):
+    """A world-writable output_dir, and (in check and diff mode) a symlink at a guest's file: the task fails with the
+    host and the path, nothing is written, and the link's target is neither read into the diff nor touched."""
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chmod(out, 0o1777)
+    args = {"output_dir": str(out), "features": FEATURES, "guests": GUESTS, "delivery": "qemu-commandline"}
+    result, _unused = play(tmp_path, args)
+    assert result["failed"] is True and result["guests"] == {}, result
+    assert result["msg"] == ("localhost: cannot write the domain XML in %s: directory %s is world-writable; "
+                             "refusing to use it" % (out, out)), result["msg"]
+    assert os.listdir(out) == []
+
+    os.chmod(out, 0o755)
+    secret = tmp_path / "secret.xml"
+    secret.write_text("<domain>not a guest of ours</domain>\n")
+    os.symlink(str(secret), str(out / "db1.xml"))
+    result, output = play(tmp_path, args, check=True, diff=True)
+    assert result["failed"] is True and "diff" not in result, result
+    assert result["msg"] == ("localhost: cannot write the domain XML in %s: %s is a symlink; refusing to follow it"
+                             % (out, out / "db1.xml")), result["msg"]
+    assert "not a guest of ours" not in output
+    assert sorted(os.listdir(out)) == ["db1.xml"] and os.readlink(str(out / "db1.xml")) == str(secret)
+    assert secret.read_text() == "<domain>not a guest of ours</domain>\n"

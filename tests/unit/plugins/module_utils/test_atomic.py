@@ -92,3 +92,34 @@ def test_create_never_replaces_and_leaves_no_temporary_file(tmp_path):
     assert open(path, "rb").read() == b"first"
     assert os.listdir(str(tmp_path)) == ["000001-x.json"]
     assert os.stat(path).st_mode & 0o777 == atomic.FILE_MODE
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o703])
+def test_check_dir_refuses_a_world_writable_directory_sticky_or_not(tmp_path, mode):
+    os.chmod(tmp_path, mode)
+    with pytest.raises(atomic.UnsafeDirectoryError,
+                       match="directory %s is world-writable; refusing to use it" % tmp_path):
+        atomic.check_dir(str(tmp_path))
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o775, 0o700, 0o2770])
+def test_check_dir_accepts_a_directory_only_its_owner_and_group_write(tmp_path, mode):
+    os.chmod(tmp_path, mode)
+    atomic.check_dir(str(tmp_path))
+    with pytest.raises(FileNotFoundError):
+        atomic.check_dir(str(tmp_path / "missing"))
+
+
+def test_open_nofollow_reads_a_file_and_refuses_a_symlink_or_a_dangling_one(tmp_path):
+    target = tmp_path / "target"
+    target.write_bytes(b"data")
+    fd, st = atomic.open_nofollow(str(target))
+    with os.fdopen(fd, "rb") as handle:
+        assert handle.read() == b"data" and st.st_size == 4
+    for name, points_to in (("link", target), ("dangling", tmp_path / "nothing")):
+        os.symlink(str(points_to), str(tmp_path / name))
+        with pytest.raises(atomic.SymlinkError, match="%s is a symlink; refusing to follow it" % (tmp_path / name)):
+            atomic.open_nofollow(str(tmp_path / name))
+    with pytest.raises(FileNotFoundError):
+        atomic.open_nofollow(str(tmp_path / "missing"))
+    assert not (tmp_path / "nothing").exists() and target.read_bytes() == b"data"

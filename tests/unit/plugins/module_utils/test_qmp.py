@@ -9,11 +9,13 @@ import socket
 import tempfile
 import threading
 import time
+import tracemalloc
 
 import pytest
 
 from ansible_collections.armvirt.cpu.plugins.module_utils.qmp import (
-    QMPClient, QMPCommandError, QMPConnectError, QMPError, QMPProtocolError, QMPTimeoutError)
+    PROPERTY_CAP, REPLY_CAPS, QMPClient, QMPCommandError, QMPConnectError, QMPError, QMPProtocolError,
+    QMPReplyTooLargeError, QMPTimeoutError, ReplyCap)
 
 TRANSCRIPTS = pathlib.Path(__file__).resolve().parents[3] / "fixtures" / "qemu-7.2-tcg-transcripts"
 MARGIN = 1.0  # slack for a loaded CI machine; deadlines are checked, speed is not
@@ -414,6 +416,91 @@ def test_oversized_reply_is_refused_without_reading_it_all(serve):
             client.execute("query-qmp-schema")
     server.thread.join(10)
     assert sent and sent[0] < 50 * 1024 * 1024, "the client stopped reading at the bound"
+
+
+def lists_frames(command, count):
+    """A reply whose return is ``count`` empty lists, ``[[],[],...]``: 3 bytes and 2 counted JSON values (a bracket
+    and a comma) each, made 60 KiB at a time (the server never holds more)."""
+    yield b'{"id": %s, "return": [' % json.dumps(command["id"]).encode()
+    step = 20 * 1024
+    for start in range(0, count - 1, step):
+        yield b"[]," * min(step, count - 1 - start)
+    yield b"[]]}\r\n"
+
+
+@pytest.mark.parametrize("command", sorted(REPLY_CAPS))
+def test_sixty_megabyte_lists_reply_to_a_property_command_is_refused_undecoded(serve, command):
+    """60 MB of [[],[],...] (1.6 GB once decoded) against a property command: refused at its 1 MiB cap, the client
+    allocates little more than the cap, and the connection is closed, not left mid-message."""
+    server = serve(answer_once(lambda cmd: lists_frames(cmd, 20 * 1000 * 1000)))
+    with QMPClient(server.address, timeout=30) as client:
+        tracemalloc.start()
+        try:
+            with pytest.raises(QMPReplyTooLargeError) as err:
+                client.execute(command)
+            _current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert str(err.value) == ("a QMP message while waiting for %s exceeds 1048576 bytes (the cap for that reply); "
+                                  "the connection was closed without decoding it" % command)
+        assert (err.value.command, err.value.cap, err.value.unit) == (command, PROPERTY_CAP.size, "bytes")
+        assert isinstance(err.value, QMPProtocolError)
+        assert peak < 4 * PROPERTY_CAP.size, peak  # the buffer and one copy of the line at most
+        with pytest.raises(QMPError, match="not connected"):
+            client.execute("query-version")
+
+
+def test_reply_with_too_many_values_is_refused_before_decoding(serve):
+    """Under the byte cap but over the value count: 120 KB of [[],...] holds 80,000 values (64 Ki allowed)."""
+    server = serve(answer_once(lambda cmd: [b"".join(lists_frames(cmd, 40000))]))
+    with QMPClient(server.address, timeout=10) as client:
+        with pytest.raises(QMPReplyTooLargeError,
+                           match=r"query-cpu-props-info holds more than 65536 JSON values \(the cap for that reply\)"):
+            client.execute("query-cpu-props-info")
+        assert client._sock is None
+
+
+def test_property_reply_within_its_cap_and_larger_replies_elsewhere(serve):
+    """32,000 empty lists (64,000 values, 96 KB) are read for a property command; a 2 MB reply that a property
+    command refuses is read for a command under the default cap (query-qmp-schema is 205 KB in QEMU 7.2)."""
+    def big(command):
+        return (json.dumps({"return": "x" * 2000000, "id": command["id"]}) + "\r\n").encode()
+
+    def handler(peer):
+        peer.greet_and_negotiate()
+        peer.send(b"".join(lists_frames(peer.read_command(), 32000)))
+        peer.send(big(peer.read_command()))
+        try:
+            peer.send(big(peer.read_command()))
+        except OSError:
+            pass  # the client hung up at its cap
+        peer.hold()
+    server = serve(handler)
+    with QMPClient(server.address, timeout=10) as client:
+        assert client.execute("query-arm-cpu-props-info") == [[]] * 32000
+        assert len(client.execute("query-qmp-schema")) == 2000000
+        with pytest.raises(QMPReplyTooLargeError, match="query-cpu-model-expansion exceeds 1048576 bytes"):
+            client.execute("query-cpu-model-expansion")
+
+
+def test_message_buffered_under_a_larger_cap_is_held_to_the_cap_in_force(serve):
+    """An event read along with the previous reply is complete in the buffer; it still may not pass the cap of the
+    command the client now waits for."""
+    event = (json.dumps({"event": "RTC_CHANGE", "data": {"pad": "x" * 2000}}) + "\r\n").encode()
+
+    def handler(peer):
+        peer.send(GREETING)
+        command = peer.read_command()
+        peer.send(with_id(recv_lines("03_qmp_capabilities.json")[0], command) + event)
+        peer.read_command()
+        peer.hold()
+    server = serve(handler)
+    client = QMPClient(server.address, timeout=5)
+    client.reply_caps["query-version"] = ReplyCap(1000, 100)
+    with client:
+        assert len(client._buf) == len(event)
+        with pytest.raises(QMPReplyTooLargeError, match="query-version exceeds 1000 bytes"):
+            client.execute("query-version")
 
 
 @pytest.mark.parametrize("garbage", [b"hello world\r\n", b'{"return": \r\n', b"[1, 2, 3]\r\n",

@@ -1,7 +1,11 @@
 """The writing half of guest_domains: atomic, only what changed, check and diff mode (host side, stdlib)."""
 
 import os
+import stat
 
+import pytest
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
 from ansible_collections.armvirt.cpu.plugins.modules import guest_domains
 
 
@@ -34,3 +38,65 @@ def test_check_mode_writes_nothing(tmp_path):
     changed, guests, diffs = guest_domains.write_documents(str(out), [("a", "<a/>")], True, True)
     assert changed and guests["a"]["status"] == "created" and len(diffs) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("old_mode, kept", [(0o4755, 0o755), (0o2640, 0o640), (0o6644, 0o644), (0o1600, 0o600)])
+def test_setuid_setgid_and_sticky_bits_are_dropped(tmp_path, old_mode, kept):
+    path = tmp_path / "a.xml"
+    path.write_text("old")
+    os.chmod(path, old_mode)
+    assert stat.S_IMODE(path.stat().st_mode) == old_mode
+    changed, guests, _diffs = guest_domains.write_documents(str(tmp_path), [("a", "new")], False, False)
+    assert changed and guests["a"]["status"] == "updated" and path.read_text() == "new"
+    assert stat.S_IMODE(path.stat().st_mode) == kept
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+@pytest.mark.parametrize("dangling", [False, True])
+def test_symlink_at_a_guest_path_is_refused_not_followed(tmp_path, check_mode, dangling):
+    """Neither compared nor diffed through the link, nor replaced; the guests before it are not written either."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    secret = elsewhere / "secret.xml"
+    if not dangling:
+        secret.write_text("<secret/>\n")
+        os.utime(secret, ns=(1, 1))
+    os.symlink(str(secret), str(out / "b.xml"))
+    with pytest.raises(atomic.SymlinkError, match=r"b\.xml is a symlink; refusing to follow it"):
+        guest_domains.write_documents(str(out), [("a", "<a/>\n"), ("b", "<b/>\n")], check_mode, True)
+    assert os.readlink(str(out / "b.xml")) == str(secret)
+    assert not (out / "a.xml").exists()
+    if dangling:
+        assert not os.path.lexists(str(secret))
+    else:
+        assert secret.read_text() == "<secret/>\n" and secret.stat().st_mtime_ns == 1
+    assert [name for name in os.listdir(out) if name.endswith(".tmp")] == []
+
+
+def test_a_fifo_at_a_guest_path_is_refused_without_blocking(tmp_path):
+    os.mkfifo(str(tmp_path / "a.xml"))
+    with pytest.raises(OSError, match=r"a\.xml is not a regular file; refusing to replace it"):
+        guest_domains.write_documents(str(tmp_path), [("a", "<a/>\n")], False, True)
+    assert stat.S_ISFIFO(os.lstat(str(tmp_path / "a.xml")).st_mode)
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+@pytest.mark.parametrize("dir_mode", [0o777, 0o1777, 0o757])
+def test_world_writable_output_dir_is_refused(tmp_path, check_mode, dir_mode):
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chmod(out, dir_mode)
+    with pytest.raises(atomic.UnsafeDirectoryError) as err:
+        guest_domains.write_documents(str(out), [("a", "<a/>\n")], check_mode, True)
+    assert str(err.value) == "directory %s is world-writable; refusing to use it" % out
+    assert os.listdir(out) == []
+
+
+def test_group_writable_output_dir_is_used(tmp_path):
+    """The rule is the property cache's: only a directory anyone may write to is refused."""
+    out = tmp_path / "out"
+    out.mkdir()
+    os.chmod(out, 0o775)
+    changed, _guests, _diffs = guest_domains.write_documents(str(out), [("a", "<a/>\n")], False, False)
+    assert changed and (out / "a.xml").read_text() == "<a/>\n"

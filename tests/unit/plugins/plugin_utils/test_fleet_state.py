@@ -10,6 +10,8 @@ import multiprocessing
 import os
 import pathlib
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -203,6 +205,39 @@ def test_temporary_files_of_a_killed_writer_are_removed_under_the_lock(tmp_path)
     with fleet_state.artifacts_lock(str(tmp_path), "gather"):
         pass
     assert [path for path in leftovers if path.exists()] == [] and someone_elses.exists()
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o1777])
+def test_a_world_writable_artifacts_directory_is_refused_before_anything_is_written(tmp_path, mode):
+    """atomic.check_dir's rule, as for the property cache and guest_domains: a sticky bit does not stop planting."""
+    os.chmod(tmp_path, mode)
+    for write in (lambda: fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW),
+                  lambda: fleet_state.start_rollout(str(tmp_path), slice_plan(["a1"]))):
+        with pytest.raises(atomic.UnsafeDirectoryError,
+                           match="directory %s is world-writable; refusing to use it" % tmp_path):
+            write()
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_world_writable_report_directory_is_refused_through_the_action(tmp_path):
+    """fleet_report fails naming the directory and writes no report into it (nor anything else)."""
+    artifacts, report = tmp_path / "artifacts", tmp_path / "report"
+    fleet_state.write_artifacts(str(artifacts), state(), snapshot=True, now=NOW)
+    report.mkdir()
+    os.chmod(report, 0o1777)
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"armvirt.cpu.fleet_report": {"artifacts_dir": str(artifacts), "output_dir": str(report)},
+         "register": "r", "ignore_errors": True},
+        {"ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": str(tmp_path / "r.json")}}]}]))
+    proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e",
+                           "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
+                          capture_output=True, text=True, timeout=180, check=False)
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["failed"] is True, proc.stdout + proc.stderr
+    assert result["msg"] == ("fleet_report: cannot write the report in %s: directory %s is world-writable; refusing "
+                             "to use it" % (report, report))
+    assert os.listdir(report) == []
 
 
 def test_the_writers_record_every_file_of_one_run(tmp_path):
