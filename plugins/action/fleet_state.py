@@ -19,6 +19,7 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._paths import PathError
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)
@@ -71,7 +72,7 @@ def frozen_view(read, hosts, max_age, baseline, path):
     entries = {}
     for host in hosts:
         host = str(host)
-        fact, entry = fleet_state.host_view(*read(host), max_age=max_age, now=now)
+        fact, entry = fleet_state.checked_host_view(read, host, max_age, now)
         entry["class"] = (baseline.get("classes") or {}).get(host)
         entry["usable"] = fact is not None and host in members
         if fact is not None and host not in members:
@@ -141,11 +142,14 @@ class ActionModule(ActionBase):
                     raise AnsibleActionFail("fleet_state: rollout needs targets, the list of this run's hosts")
                 paths["rollout_plan"] = fleet_state.start_rollout(directory, plan, lock_timeout=timeout, what=what,
                                                                   writes=writes)
+                # where the playbook writes each target's record; a refused name has none (its status says why)
+                result["rollout_records"] = {host: fleet_state.rollout_record(directory, host)
+                                             for host in plan["targets"] if not fleet_state.host_name_problem(host)}
         except fleet_state.RolloutMismatch as exc:
             raise AnsibleActionFail("fleet_state: %s" % exc)
         except fleet_state.ArtifactsLocked as exc:
             raise AnsibleActionFail("fleet_state: %s%s" % (exc, LOCK_HINT))
-        except OSError as exc:
+        except (OSError, PathError) as exc:
             raise AnsibleActionFail("fleet_state: cannot write the artifacts in %s: %s" % (directory, exc))
         result.update(changed=changed, artifacts=paths, artifacts_dir=directory,
                       summary=fleet_state.summary_lines(state, directory if args["write"] else None)

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import commands
+from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, commands
 
 try:
     import libvirt as libvirt_binding
@@ -176,12 +176,14 @@ class VirshConnection(object):
 
 
 def pid_file(uri, name):
-    """Where libvirt's QEMU driver keeps a running domain's pid for a local ``uri``, or None (remote URIs)."""
+    """Where libvirt's QEMU driver keeps a running domain's pid for a local ``uri``, or None (remote URIs).
+
+    The domain name becomes a file name: ``_paths.PathError`` for one that cannot be (``../x`` would read elsewhere)."""
     if uri.startswith("qemu:///system"):
-        return os.path.join("/run/libvirt/qemu", name + ".pid")
+        return _paths.join("/run/libvirt/qemu", name, ".pid")
     if uri.startswith("qemu:///session"):
         runtime = os.environ.get("XDG_RUNTIME_DIR") or os.path.expanduser("~/.cache")
-        return os.path.join(runtime, "libvirt", "qemu", "run", name + ".pid")
+        return _paths.join(os.path.join(runtime, "libvirt", "qemu", "run"), name, ".pid")
     return None
 
 
@@ -191,7 +193,10 @@ def running_argv(uri, name):
     The pid comes from libvirt's pid file; the command line must name the guest (``-name guest=NAME``), so a stale
     pid file reused by another process is not believed.
     """
-    path = pid_file(uri, name)
+    try:
+        path = pid_file(uri, name)
+    except _paths.PathError as exc:
+        return None, "cannot read the QEMU command line of %s: %s" % (name, exc)
     if path is None:
         return None, "the QEMU command line is read from /proc, which needs a local URI (not %s)" % uri
     try:
