@@ -41,11 +41,11 @@ def hostile_names(rng, count):
     for index in range(count):
         kind = index % 4
         if kind == 0:      # a path: components joined by one or more slashes, maybe absolute
-            name = "/".join(rng.choice(parts) for _ in range(rng.randint(2, 6)))
+            name = "/".join(rng.choices(parts, k=rng.randint(2, 6)))
             name = ("/" if rng.random() < 0.3 else "") + name
             name = name if "/" in name else name + "/"
         elif kind == 1:    # a NUL anywhere
-            text = "".join(rng.choice("ab.:é ") for _ in range(rng.randint(0, 12)))
+            text = "".join(rng.choices("ab.:é ", k=rng.randint(0, 12)))
             cut = rng.randint(0, len(text))
             name = text[:cut] + "\0" + text[cut:]
         elif kind == 2:    # too long once encoded
