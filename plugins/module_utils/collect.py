@@ -25,13 +25,15 @@ def cache_path(cache_dir, emulator, accel):
     """One file per emulator path and accelerator; the path hash follows libvirt's capabilities cache naming.
 
     The emulator's path is hashed, so only ``accel`` is the caller's text in the file name (the modules take only
-    kvm or tcg); the name is checked like every other, and so is a symlink in its place leading out of ``cache_dir``:
-    ``cache.CacheError``, which every reader of the cache reports."""
+    kvm or tcg); the name is checked like every other (``cache.CacheError``, which every reader of the cache
+    reports). A symlink in the file's place is the cache's own concern: it refuses every one (``O_NOFOLLOW``), not
+    only those leading out of ``cache_dir``, and says so naming the path."""
     digest = hashlib.sha256(os.path.abspath(emulator).encode("utf-8")).hexdigest()
-    try:
-        return _paths.join(cache_dir, "%s-%s" % (digest, accel), ".xml")
-    except _paths.PathError as exc:
-        raise cache.CacheError("cannot use the cache: %s" % exc)
+    name = "%s-%s" % (digest, accel)
+    problem = _paths.component_problem(name, ".xml")
+    if problem:
+        raise cache.CacheError("cannot use the cache in %s: %r cannot name a file: %s" % (cache_dir, name, problem))
+    return os.path.join(cache_dir, name + ".xml")
 
 
 def probe_host(emulator, accel, timeout, qmp_socket=None):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _paths
+from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, cache, collect
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
 
 SEED = int(os.environ.get("ARMVIRT_PATHS_SEED", "20261129"))
@@ -119,3 +119,13 @@ def test_the_host_message_names_the_host_and_why():
     assert fleet_state.host_name_problem("../../fleet") == (
         "host '../../fleet': its inventory name cannot be a file name (it contains '/'); rename it in the inventory")
     assert "it is '..'" in fleet_state.host_name_problem("..")
+
+
+def test_the_cache_file_name_is_checked_and_a_symlink_is_left_to_the_cache(tmp_path):
+    with pytest.raises(cache.CacheError, match="cannot name a file: it contains '/'"):
+        collect.cache_path(str(tmp_path), "/usr/bin/qemu-system-aarch64", "../../kvm")
+    path = collect.cache_path(str(tmp_path), "/usr/bin/qemu-system-aarch64", "kvm")
+    os.symlink(str(tmp_path.parent / "elsewhere.xml"), path)
+    assert collect.cache_path(str(tmp_path), "/usr/bin/qemu-system-aarch64", "kvm") == path
+    with pytest.raises(cache.CacheError, match="is a symlink; refusing to follow it"):
+        cache.read_bytes(path)
