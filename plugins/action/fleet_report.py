@@ -15,7 +15,7 @@ import os
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)
@@ -55,7 +55,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("fleet_report: %s%s" % (exc, LOCK_HINT))
         except fleet_report.ReportError as exc:
             raise AnsibleActionFail(str(exc))
-        except OSError as exc:
+        except (OSError, _paths.PathError) as exc:
             raise AnsibleActionFail("fleet_report: cannot write the report in %s: %s" % (output, exc))
         result.update(changed=changed, changed_files=writes.changed)
         if writes.diff:
@@ -84,7 +84,7 @@ class ActionModule(ActionBase):
             atomic.check_dir(output)
         for key, _option, name in OUTPUTS:
             text = fleet_report.render(model, templates[key], key == "html")
-            result[key] = os.path.join(output, name)
+            result[key] = _paths.join(output, name)
             changed |= fleet_state.write_if_changed(result[key], text, writes)
         result["attention"] = model["attention"]
         return changed

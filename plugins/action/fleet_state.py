@@ -20,6 +20,7 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._paths import PathError
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
@@ -83,8 +84,8 @@ def frozen_view(read, hosts, max_age, baseline, path, gathered=None):
     entries = {}
     for host in hosts:
         host = str(host)
-        fact, entry = fleet_state.host_view(*read(host), max_age=max_age, now=now,
-                                            gathered_before=(gathered or {}).get(host))
+        fact, entry = fleet_state.checked_host_view(read, host, max_age, now,
+                                                    gathered_before=(gathered or {}).get(host))
         entry["class"] = (baseline.get("classes") or {}).get(host)
         entry["usable"] = fact is not None and host in members
         if fact is not None and host not in members:
@@ -163,6 +164,9 @@ class ActionModule(ActionBase):
                     check_policy(plan["policy_file"])   # the fleet's own, just written (not in check mode)
                 paths["rollout_plan"] = fleet_state.start_rollout(directory, plan, lock_timeout=timeout, what=what,
                                                                   writes=writes)
+                # where the playbook writes each target's record; a refused name has none (its status says why)
+                result["rollout_records"] = {host: fleet_state.rollout_record(directory, host)
+                                             for host in plan["targets"] if not fleet_state.host_name_problem(host)}
         except fleet_state.RolloutMismatch as exc:
             raise AnsibleActionFail("fleet_state: %s" % exc)
         except fleet_state.CorruptArtifact as exc:
@@ -170,7 +174,7 @@ class ActionModule(ActionBase):
                                     "new rollout" % exc)
         except fleet_state.ArtifactsLocked as exc:
             raise AnsibleActionFail("fleet_state: %s%s" % (exc, LOCK_HINT))
-        except OSError as exc:
+        except (OSError, PathError) as exc:
             raise AnsibleActionFail("fleet_state: cannot write the artifacts in %s: %s" % (directory, exc))
         result.update(changed=changed, artifacts=paths, artifacts_dir=directory,
                       summary=fleet_state.summary_lines(state, directory if args["write"] else None)

@@ -12,7 +12,8 @@ import hashlib
 import os
 import socket
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, dialects, emulator_trust, hostid, probe, qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils import (
+    _paths, cache, dialects, emulator_trust, hostid, probe, qmp)
 
 CACHE_USE, CACHE_REFRESH, CACHE_IGNORE = "use", "refresh", "ignore"
 
@@ -22,9 +23,18 @@ class CollectError(Exception):
 
 
 def cache_path(cache_dir, emulator, accel):
-    """One file per emulator path and accelerator; the path hash follows libvirt's capabilities cache naming."""
+    """One file per emulator path and accelerator; the path hash follows libvirt's capabilities cache naming.
+
+    The emulator's path is hashed, so only ``accel`` is the caller's text in the file name (the modules take only
+    kvm or tcg); the name is checked like every other (``cache.CacheError``, which every reader of the cache
+    reports). A symlink in the file's place is the cache's own concern: it refuses every one (``O_NOFOLLOW``), not
+    only those leading out of ``cache_dir``, and says so naming the path."""
     digest = hashlib.sha256(os.path.abspath(emulator).encode("utf-8")).hexdigest()
-    return os.path.join(cache_dir, "%s-%s.xml" % (digest, accel))
+    name = "%s-%s" % (digest, accel)
+    problem = _paths.component_problem(name, ".xml")
+    if problem:
+        raise cache.CacheError("cannot use the cache in %s: %r cannot name a file: %s" % (cache_dir, name, problem))
+    return os.path.join(cache_dir, name + ".xml")
 
 
 def probe_host(emulator, accel, timeout, qmp_socket=None):
@@ -52,17 +62,17 @@ def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socke
     """
     if qmp_socket:
         return probe_host(emulator, accel, timeout, qmp_socket), "probe", None
-    path = cache_path(cache_dir, emulator, accel)
-    fingerprint = cache.fingerprint(emulator, accel, sysfs_root, procfs_root)
-    info = {"path": path, "fingerprint": fingerprint, "status": "not read"}
-    if cache_mode == CACHE_USE:
-        try:
+    try:
+        path = cache_path(cache_dir, emulator, accel)
+        fingerprint = cache.fingerprint(emulator, accel, sysfs_root, procfs_root)
+        info = {"path": path, "fingerprint": fingerprint, "status": "not read"}
+        if cache_mode == CACHE_USE:
             cached, info["status"] = cache.status(path, fingerprint)
-        except cache.CacheError as exc:
-            raise CollectError("cache on host %s: %s" % (socket.gethostname(), exc))
-        if cached is not None:
-            return cached, "cache", info
-    elif cache_mode == CACHE_REFRESH:
+            if cached is not None:
+                return cached, "cache", info
+    except cache.CacheError as exc:
+        raise CollectError("cache on host %s: %s" % (socket.gethostname(), exc))
+    if cache_mode == CACHE_REFRESH:
         info["status"] = "refresh requested"
     return probe_host(emulator, accel, timeout), "probe", info
 

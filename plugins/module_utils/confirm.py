@@ -176,8 +176,12 @@ def _expand(client, req, booleans_only=False):
 
 
 def checks_path(cache_dir, emulator, accel):
-    """The results file beside the property cache of ``emulator`` and ``accel`` (collect.cache_path)."""
-    path = collect.cache_path(cache_dir, emulator, accel)
+    """The results file beside the property cache of ``emulator`` and ``accel`` (collect.cache_path); raises
+    :class:`ConfirmError` where that path is refused."""
+    try:
+        path = collect.cache_path(cache_dir, emulator, accel)
+    except cache.CacheError as exc:
+        raise ConfirmError(str(exc))
     return path[:-len(".xml")] + SUFFIX if path.endswith(".xml") else path + SUFFIX
 
 

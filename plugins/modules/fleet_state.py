@@ -16,6 +16,9 @@ description:
   - A fact is used unless the host's last probe failed, it has no fact, or its record is older than O(max_fact_age)
     (or has no C(gathered_at)); an unreachable host whose fact is young enough still counts. Each host gets a status
     (C(ok), C(unreachable), C(unsupported), C(stale), C(no-facts), C(probe-failed)) and a reason.
+  - A host whose inventory name cannot be a file name (it contains C(/) or a NUL character, is C(.), C(..) or empty,
+    or its record C(<name>.json) would be over 255 bytes) gets the status C(invalid-name) with a reason naming it;
+    its facts are not read and it is never used, nor written about in a file named after it.
   - Computes the fleet baseline, the compatibility classes and a recommended policy for the fleet and for each class
     with the collection's fleet logic (the filters P(armvirt.cpu.fleet_baseline#filter),
     P(armvirt.cpu.fleet_classes#filter), P(armvirt.cpu.fleet_recommend#filter)).
@@ -69,7 +72,8 @@ options:
         C(targets) are this run's hosts and an empty C(policy_file) means C(policies/fleet.yml). Writes
         C(rollout/plan.json) (with the baseline's members) and removes the records
         C(rollout/hosts/<host>.json) of the targets, which each host then writes as it succeeds or fails; a target
-        without a record was not run. This bookkeeping never counts as a change.
+        without a record was not run. This bookkeeping never counts as a change. The result's C(rollout_records)
+        has the path of each target's record, checked to stay in C(rollout/hosts).
       - "Before it writes anything (artifacts included) it checks what the rollout needs, and fails naming the file
         and the fault: some host's facts count, the C(policy_file) exists and is a policy the
         P(armvirt.cpu.guest_cpu#role) role takes (a YAML error with its line and column), and a slice's C(plan.json)
@@ -242,6 +246,14 @@ facts_source:
   returned: always
   type: dict
   sample: {"cache": 2998, "hostvars": 2, "cache_plugin": "ansible.builtin.jsonfile"}
+rollout_records:
+  description:
+    - With O(rollout), each target to the path where its record is written, checked to stay in C(rollout/hosts);
+      a target whose name is refused (status C(invalid-name)) has none.
+  returned: when O(rollout) is given
+  type: dict
+  sample:
+    altra-01: /srv/armvirt-cpu/rollout/hosts/altra-01.json
 artifacts:
   description:
     - Paths of the files written, or in check mode that would be (C(policies) maps each pool to its policy file).

@@ -275,8 +275,9 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import DOCUMENT_KEY, guest_name_problem
+from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import (
+    DOCUMENT_KEY, XML_SUFFIX, guest_name_problem)
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
 
 LOCK_NAME = ".armvirt-guest-domains.lock"
@@ -328,7 +329,7 @@ def _compare(output_dir, documents, exists, want_diff, write):
     nothing."""
     guests, diffs, changes = {}, [], []
     for name, text in documents:
-        path = os.path.join(output_dir, name + ".xml")
+        path = _paths.join(output_dir, name, XML_SUFFIX)
         data = text.encode("utf-8")
         before, mode = _read(path) if exists else (None, None)
         status = "unchanged" if before == data else ("created" if before is None else "updated")
@@ -359,7 +360,7 @@ def main():
         pairs.append((name, text))
     try:
         changed, guests, diffs = write_documents(module.params["output_dir"], pairs, module.check_mode, module._diff)
-    except OSError as exc:
+    except (OSError, _paths.PathError) as exc:
         module.fail_json(msg="cannot write the domain XML in %s: %s" % (module.params["output_dir"], exc))
     result = dict(changed=changed, guests=guests)
     if module._diff:

@@ -138,7 +138,10 @@ def main():
     argument_spec["cache"] = dict(type="str", choices=["use", "refresh"], default="use")
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    path = collect.cache_path(params["cache_dir"], params["emulator"], params["accel"])
+    try:
+        path = collect.cache_path(params["cache_dir"], params["emulator"], params["accel"])
+    except cache.CacheError as exc:
+        module.fail_json(msg=str(exc))
 
     try:
         if params["state"] == "absent":

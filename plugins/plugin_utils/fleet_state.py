@@ -34,7 +34,7 @@ from collections.abc import Mapping
 
 import yaml
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic, fleet
 
 RECORD = "armvirt_cpu_gather"
 FACT = "arm_cpu_props"
@@ -45,6 +45,7 @@ FLEET_POOL = "fleet"
 OK, UNREACHABLE, UNSUPPORTED, STALE, NO_FACTS, PROBE_FAILED = (
     "ok", "unreachable", "unsupported", "stale", "no-facts", "probe-failed")
 USABLE = (OK, UNREACHABLE)
+INVALID_NAME = "invalid-name"   # the inventory name cannot be a file name: the host is refused, its facts unread
 
 FLEET_FILE, CLASSES_FILE, BASELINE_FILE, GATHERED_FILE = "fleet.json", "classes.json", "baseline.json", "gathered.json"
 POLICY_DIR, SNAPSHOT_DIR, ROLLOUT_DIR = "policies", "snapshots", "rollout"
@@ -240,6 +241,25 @@ def _plain_types(data):
     return True
 
 
+def host_name_problem(host):
+    """Why the inventory name ``host`` cannot name the host's files (its rollout record ``rollout/hosts/<host>.json``),
+    as a message for people, or None. Such a host is refused everywhere, and only it."""
+    problem = _paths.component_problem(host, ".json")
+    if problem is None:
+        return None
+    return "host %r: its inventory name cannot be a file name (%s); rename it in the inventory" % (host, problem)
+
+
+def checked_host_view(read, host, max_age, now, gathered_before=None):
+    """:func:`host_view` of ``host`` as ``read`` gives it, unless its name is refused (:func:`host_name_problem`):
+    then its status is ``invalid-name`` and its facts are not even read (Ansible's jsonfile cache would open a file
+    named after it)."""
+    problem = host_name_problem(host)
+    if problem:
+        return None, _entry(INVALID_NAME, problem, None)
+    return host_view(*read(host), max_age=max_age, now=now, gathered_before=gathered_before)
+
+
 def host_view(fact, record, max_age, now, gathered_before=None):
     """``(fact or None, {status, reason, gathered_at})`` for one host: whether its cached fact may be used.
 
@@ -308,8 +328,8 @@ def view(read, hosts, max_age=0, now=None, label=FLEET_POOL, gathered=None):
     facts, entries = {}, {}
     for host in hosts:
         host = str(host)
-        facts[host], entries[host] = host_view(*read(host), max_age=max_age, now=now,
-                                               gathered_before=(gathered or {}).get(host))
+        facts[host], entries[host] = checked_host_view(read, host, max_age, now,
+                                                       gathered_before=(gathered or {}).get(host))
     return summarise(facts, entries, label, max_age)
 
 
@@ -579,7 +599,7 @@ def take_snapshot(directory, state, now, writes=None):
     text = dump_json(dict(document, taken_at=now.strftime("%Y-%m-%dT%H:%M:%SZ")))
     first = next_sequence(existing)
     for sequence in range(first, first + SNAPSHOT_ATTEMPTS):
-        path = os.path.join(folder, "%06d-%s.json" % (sequence, now.strftime(SNAPSHOT_STAMP)))
+        path = _paths.join(folder, "%06d-%s" % (sequence, now.strftime(SNAPSHOT_STAMP)), ".json")
         if writes.check:
             writes.record(path, "", text)
             return path, True
@@ -611,7 +631,7 @@ def _write_artifacts(directory, state, snapshot, now, writes):
     paths, changed = {}, False
     policies = {}
     for name, policy in sorted(state["recommendations"].items()):
-        path = os.path.join(directory, POLICY_DIR, name + ".yml")
+        path = _paths.join(os.path.join(directory, POLICY_DIR), name, ".yml")
         document = policy_document(name, policy, state)
         text = "---\n" + yaml.dump(document, Dumper=YAML_DUMPER, sort_keys=False, width=120)
         changed |= write_if_changed(path, text, writes)
@@ -655,8 +675,10 @@ def start_rollout(directory, plan, lock_timeout=LOCK_TIMEOUT, what="rollout", wr
             return path
         atomic.make_dirs(os.path.join(folder, "hosts"))
         for host in plan["slice_targets"]:
+            if host_name_problem(host):
+                continue   # refused: it never has a record
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(folder, "hosts", "%s.json" % host))
+                os.unlink(rollout_record(directory, host))
         write_if_changed(path, dump_json({key: value for key, value in plan.items() if key != "slice_targets"}),
                          writes, bookkeeping=True)
     return path
@@ -717,15 +739,28 @@ def read_rollout(directory):
         plan = load_artifact(os.path.join(folder, "plan.json"), PLAN_SHAPE)
     except FileNotFoundError:
         return None
-    plan["hosts"] = {host: _host_record(folder, host) for host in sorted(map(str, plan["targets"]))}
+    plan["hosts"] = {host: _host_record(directory, host) for host in sorted(map(str, plan["targets"]))}
     return plan
 
 
-def _host_record(folder, host):
-    """One target's record; a corrupt one is shown as such (status corrupt), not taken for a host never reached."""
+def rollout_record(directory, host):
+    """The path of ``host``'s rollout record, ``rollout/hosts/<host>.json``, checked to stay in that folder (the
+    rollout playbook writes it there). Raises ``_paths.PathError``; callers refuse names with
+    :func:`host_name_problem` first, so what remains is a symlink in the record's place that leads out."""
+    return _paths.join(os.path.join(directory, ROLLOUT_DIR, "hosts"), host, ".json")
+
+
+def _host_record(directory, host):
+    """A target's record as read_rollout gives it: the record, not-run, why the host cannot have one, or that it is
+    corrupt (status corrupt: not taken for a host never reached)."""
+    problem = host_name_problem(host)
+    if problem:
+        return {"status": INVALID_NAME, "reason": problem}
     try:
-        return load_artifact(os.path.join(folder, "hosts", "%s.json" % host), RECORD_SHAPE)
+        return load_artifact(rollout_record(directory, host), RECORD_SHAPE)
     except FileNotFoundError:
         return dict(NOT_RUN)
+    except _paths.PathError as exc:
+        return {"status": "failed", "reason": "its rollout record cannot be read: %s" % exc}
     except CorruptArtifact as exc:
         return {"status": CORRUPT, "reason": "%s; this host's outcome is unknown: roll it out again" % exc}
