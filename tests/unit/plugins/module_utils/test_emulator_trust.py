@@ -12,7 +12,6 @@ import tempfile
 
 import pytest
 
-from conftest import COLLECTIONS
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import emulator_trust
 from ansible_collections.armvirt.cpu.plugins.module_utils.emulator_trust import UntrustedEmulator, listed, require
@@ -218,11 +217,14 @@ def test_the_emulator_of_the_user_running_the_check_is_trusted(tmp_path):
         own = make_emulator(mine, "own", owner=OTHER_UID)
         roots = make_emulator(mine, "roots")
         third = make_emulator(mine, "third", owner=THIRD_UID)
+        # the checkout may sit where that user cannot read (fresh-ci's is 0700): it gets a copy of the module,
+        # which is standard library only
+        shutil.copy(emulator_trust.__file__, os.path.join(base, "emulator_trust.py"))
         code = ("import sys; sys.path.insert(0, %r)\n"
-                "from ansible_collections.armvirt.cpu.plugins.module_utils import emulator_trust as t\n"
+                "import emulator_trust as t\n"
                 "for path in sys.argv[1:]:\n"
                 "    try:\n        print(t.require(path, [path]))\n"
-                "    except t.UntrustedEmulator as exc:\n        print(exc.reason)\n") % str(COLLECTIONS)
+                "    except t.UntrustedEmulator as exc:\n        print(exc.reason)\n") % base
         # the system's Python: the one running the tests may live where that user cannot read
         proc = subprocess.run([SYSTEM_PYTHON, "-c", code, own, roots, third], user=OTHER_UID, cwd="/",
                               capture_output=True, text=True, timeout=60, check=False)
