@@ -210,6 +210,20 @@ def open_nofollow(path):
     return fd, os.fstat(fd)
 
 
+def read_existing(path):
+    """``(bytes, permission bits)`` of the file at ``path``, ``(None, None)`` when there is none: what a writer
+    compares and diffs before it replaces the file. A symlink is refused, not followed (:func:`replace` would replace
+    the link, so its target is not the file compared or diffed), and so is anything but a regular file."""
+    try:
+        fd, st = open_nofollow(path)
+    except FileNotFoundError:
+        return None, None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError("%s is not a regular file; refusing to replace it" % path)
+        return handle.read(), stat.S_IMODE(st.st_mode) & 0o777
+
+
 def fsync_dir(directory):
     """Make renames in ``directory`` durable: without it a crash can bring back the old name."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

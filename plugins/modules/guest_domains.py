@@ -271,7 +271,6 @@ notes:
 """
 
 import os
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -281,20 +280,6 @@ from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import 
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
 
 LOCK_NAME = ".armvirt-guest-domains.lock"
-
-
-def _read(path):
-    """``(bytes, permission bits)`` of the file at ``path``, ``(None, None)`` when there is none. A symlink is refused,
-    not followed (``atomic.replace`` would replace the link, so its target is not the file compared or diffed), and
-    so is anything but a regular file."""
-    try:
-        fd, st = atomic.open_nofollow(path)
-    except FileNotFoundError:
-        return None, None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError("%s is not a regular file; refusing to replace it" % path)
-        return handle.read(), stat.S_IMODE(st.st_mode) & 0o777
 
 
 def write_documents(output_dir, documents, check_mode, want_diff):
@@ -331,7 +316,7 @@ def _compare(output_dir, documents, exists, want_diff, write):
     for name, text in documents:
         path = _paths.join(output_dir, name, XML_SUFFIX)
         data = text.encode("utf-8")
-        before, mode = _read(path) if exists else (None, None)
+        before, mode = atomic.read_existing(path) if exists else (None, None)
         status = "unchanged" if before == data else ("created" if before is None else "updated")
         if status != "unchanged":
             changes.append((path, data, mode))

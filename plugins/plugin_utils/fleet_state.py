@@ -438,12 +438,7 @@ def write_if_changed(path, text, writes=None, bookkeeping=False):
     (gathered.json, the rollout's plan: written but never a change, and not written in check mode)."""
     writes = writes or Writes()
     data = text.encode("utf-8")
-    before = None
-    try:
-        with open(path, "rb") as handle:
-            before = handle.read()
-    except OSError:
-        pass
+    before = atomic.read_existing(path)[0]
     if before == data:
         return False
     if not bookkeeping:

@@ -195,6 +195,19 @@ def test_write_if_changed_uses_the_atomic_writer_and_skips_unchanged_files(tmp_p
     assert pathlib.Path(path).read_text() == "other\n"
 
 
+@pytest.mark.parametrize("check", [False, True])
+def test_write_if_changed_neither_reads_nor_writes_through_a_symlink(tmp_path, check):
+    """A link planted in an artifact's place: refused, its target neither shown in the diff nor changed."""
+    secret = tmp_path / "secret"
+    secret.write_text("not the collection's\n")
+    os.symlink(str(secret), str(tmp_path / "fleet.json"))
+    writes = fleet_state.Writes(check=check, diff=True)
+    with pytest.raises(atomic.SymlinkError, match="fleet.json is a symlink; refusing to follow it"):
+        fleet_state.write_if_changed(str(tmp_path / "fleet.json"), "{}\n", writes)
+    assert writes.diffs == [] and writes.changed == []
+    assert secret.read_text() == "not the collection's\n" and os.path.islink(str(tmp_path / "fleet.json"))
+
+
 def test_temporary_files_of_a_killed_writer_are_removed_under_the_lock(tmp_path):
     fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)
     leftovers = [tmp_path / ".fleet.json.abcd1234.tmp", tmp_path / "snapshots" / ".000002-x.json.abcd1234.tmp",
