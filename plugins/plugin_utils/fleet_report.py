@@ -265,9 +265,9 @@ def attention(state, rollout, apply_summary):
 
 def build(directory, apply_summary_path=None, extra_requests=()):
     """The whole report model (plain data for the templates)."""
-    state, current, previous, rollout = load(directory)
+    state, current, previous, rollout = _printable_model(load(directory))
     facts = _facts(current)
-    apply_summary = fleet_state.read_json(apply_summary_path) if apply_summary_path else None
+    apply_summary = _printable_model(fleet_state.read_json(apply_summary_path)) if apply_summary_path else None
     hosts = state["hosts"]
     model = {
         "label": state["label"],
@@ -325,8 +325,11 @@ def markdown_text(value):
     HTML's special characters as character references, Markdown's with a backslash."""
     if isinstance(value, MarkdownText):
         return value
-    return MarkdownText(_MARKDOWN_SPECIAL_RE.sub(
-        lambda match: _ENTITIES.get(match.group(), "\\" + match.group()), printable(value)))
+    text = printable(value)
+    if not text.strip() and str(value):   # blank: as references, so "**" around it is no thematic break ("****")
+        return MarkdownText("&#32;" * max(len(text), 1))
+    return MarkdownText(_MARKDOWN_SPECIAL_RE.sub(lambda match: _ENTITIES.get(match.group(), "\\" + match.group()),
+                                                 text))
 
 
 def markdown_code(value):
@@ -339,6 +342,20 @@ def markdown_code(value):
     fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
     pad = " " if text[0] in "` " or text[-1] in "` " else ""
     return MarkdownText(fence + pad + text + pad + fence)
+
+
+def _printable_model(data):
+    """``data`` with :func:`printable` applied to every string (keys too) one by one, before the report joins any:
+    a sequence cut short at the end of one value must not swallow the text joined after it. A value of nothing but
+    control characters becomes U+FFFD, so that it still shows (and no "**" of the Markdown page closes on nothing)."""
+    if isinstance(data, str):
+        text = printable(data)
+        return text if text.strip() or not data.strip() else "\ufffd"   # nothing printable left: say so
+    if isinstance(data, Mapping):
+        return {_printable_model(key): _printable_model(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_printable_model(item) for item in data]
+    return data
 
 
 def _html_finalize(value):
