@@ -48,23 +48,25 @@ def component_problem(name, suffix=""):
     return None
 
 
-def join(directory, name, suffix=""):
+def join(directory, name, suffix="", root=None):
     """The path of the file ``name + suffix`` in ``directory``, after checking that it stays there.
 
-    ``name`` must pass :func:`component_problem` (the suffix counts towards its length), the normalised path must sit
-    directly in ``directory`` and, where the directory exists, the realpath must stay under the directory's own: a
-    symlink planted in the file's place cannot lead a write, read or removal out. Raises :class:`PathError`.
+    ``name`` must pass :func:`component_problem` (the suffix counts towards its length), so the path sits directly
+    in ``directory``; its realpath must stay in the directory's own, and that under ``root``'s where one is given
+    (the artifacts directory of a file in one of its folders), so that neither a symlink planted in the file's place
+    nor a symlinked folder between ``root`` and the file can lead a write, read or removal out. Raises
+    :class:`PathError`.
     """
     problem = component_problem(name, suffix)
     if problem:
         raise PathError(name, directory, problem)
     base = os.path.normpath(os.path.abspath(directory))
     path = os.path.join(base, name + suffix)
-    if os.path.dirname(os.path.normpath(path)) != base:
-        raise PathError(name, directory, "it does not stay in the directory")
-    if os.path.isdir(base):
-        real_base = os.path.realpath(base)
-        real = os.path.realpath(path)
-        if os.path.commonpath([real_base, real]) != real_base or real == real_base:
-            raise PathError(name, directory, "%s is a symlink that leads out of the directory" % path)
+    real_base, real = os.path.realpath(base), os.path.realpath(path)
+    if os.path.commonpath([real_base, real]) != real_base or real == real_base:
+        raise PathError(name, directory, "%s is a symlink that leads out of the directory" % path)
+    if root is not None:
+        real_top = os.path.realpath(root)
+        if os.path.commonpath([real_top, real_base]) != real_top:
+            raise PathError(name, directory, "%s leads out of %s through a symlinked folder" % (path, root))
     return path

@@ -222,7 +222,14 @@ def cpu_arg_pairs(root):
     if commandline is None:
         return []
     args = [arg.get("value") for arg in commandline.findall(_q(QEMU_NS, "arg"))]
-    return [(index, args[index + 1]) for index in range(len(args) - 1) if args[index] in CPU_OPTIONS]
+    pairs, index = [], 0
+    while index < len(args) - 1:   # as QEMU reads its arguments: a value is never an option too (-cpu -cpu max)
+        if args[index] in CPU_OPTIONS:
+            pairs.append((index, args[index + 1]))
+            index += 2
+        else:
+            index += 1
+    return pairs
 
 
 def marked_arg(root):
@@ -259,7 +266,10 @@ def edit_domain(xml_text, request, unmarked="fail", name="domain"):
         _replace_cpu(cpu, new, request)
         splice.replace(_node(splice.root, root, cpu), _element_text(cpu))
     _set_commandline(root, splice, request, unmarked, name)
-    return splice.text()
+    try:
+        return splice.text()
+    except xml_splice.SpliceError as exc:
+        raise DeliveryError("%s: the domain XML cannot be edited: %s" % (name, exc))
 
 
 def _node(node, parent, element):
@@ -348,8 +358,10 @@ def _set_commandline(root, splice, request, unmarked, name):
         if not values and len(dropped) == len(commandline):
             splice.remove(node)
         else:
+            # cpu_arg_pairs counts <qemu:arg> elements only; <qemu:env> may stand among them
+            args = [child for child, element in zip(node.children, commandline) if element.tag == _q(QEMU_NS, "arg")]
             for index in dropped:
-                splice.remove(node.children[index])
+                splice.remove(args[index])
             prefix = node.qname.partition(b":")[0].decode("utf-8") + ":" if b":" in node.qname else ""
             splice.append(node, [_element_text(ElementTree.Element(prefix + "arg", value=value)) for value in values])
     elif values:

@@ -49,6 +49,8 @@ def _parse(data):
     def start(_name, _attributes):
         index = parser.CurrentByteIndex
         match = _START_TAG.match(data, index)
+        if match is None:   # an element that an entity's replacement text made: not bytes of this document
+            raise SpliceError("an element at byte %d is not written in the document itself (an entity?)" % index)
         node = Node(match.group(1), index, match.end(), match.group(2) == b"/", dict(declared))
         declared.clear()
         (stack[-1].children if stack else roots).append(node)
@@ -129,7 +131,7 @@ class Splice(object):
         out, at = [], 0
         for start, end, _order, data in sorted(self.edits):
             if start < at:
-                raise ValueError("overlapping edits at byte %d" % start)
+                raise SpliceError("overlapping edits at byte %d" % start)
             out += [self.data[at:start], data]
             at = end
         out.append(self.data[at:])

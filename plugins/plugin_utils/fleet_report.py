@@ -353,8 +353,12 @@ def markdown_text(value):
     text = printable(value)
     if not text.strip() and str(value):   # blank: as references, so "**" around it is no thematic break ("****")
         return MarkdownText("&#32;" * max(len(text), 1))
-    return MarkdownText(_MARKDOWN_SPECIAL_RE.sub(lambda match: _ENTITIES.get(match.group(), "\\" + match.group()),
-                                                 text))
+    # blanks at either end as references: at a line's start they would indent it (four make a code block), at its
+    # end two make a line break
+    core = text.strip(" ")
+    lead, trail = len(text) - len(text.lstrip(" ")), len(text) - len(text.rstrip(" "))
+    return MarkdownText("&#32;" * lead + _MARKDOWN_SPECIAL_RE.sub(
+        lambda match: _ENTITIES.get(match.group(), "\\" + match.group()), core) + "&#32;" * trail)
 
 
 def markdown_code(value):

@@ -625,7 +625,7 @@ def take_snapshot(directory, state, now, writes=None):
     text = dump_json(dict(document, taken_at=now.strftime("%Y-%m-%dT%H:%M:%SZ")))
     first = next_sequence(existing)
     for sequence in range(first, first + SNAPSHOT_ATTEMPTS):
-        path = _paths.join(folder, "%06d-%s" % (sequence, now.strftime(SNAPSHOT_STAMP)), ".json")
+        path = _paths.join(folder, "%06d-%s" % (sequence, now.strftime(SNAPSHOT_STAMP)), ".json", root=directory)
         if writes.check:
             writes.record(path, "", text)
             return path, True
@@ -657,7 +657,7 @@ def _write_artifacts(directory, state, snapshot, now, writes):
     paths, changed = {}, False
     policies = {}
     for name, policy in sorted(state["recommendations"].items()):
-        path = _paths.join(os.path.join(directory, POLICY_DIR), name, ".yml")
+        path = _paths.join(os.path.join(directory, POLICY_DIR), name, ".yml", root=directory)
         document = policy_document(name, policy, state)
         text = "---\n" + yaml.dump(document, Dumper=YAML_DUMPER, sort_keys=False, width=120)
         changed |= write_if_changed(path, text, writes)
@@ -702,11 +702,11 @@ def start_rollout(directory, plan, lock_timeout=LOCK_TIMEOUT, what="rollout", wr
         if writes.check:
             return path
         atomic.make_dirs(os.path.join(folder, "hosts"))
-        for host in plan["slice_targets"]:
-            if host_name_problem(host):
-                continue   # refused: it never has a record
+        # every record's path checked before the first is removed: a refusal leaves the last rollout's records whole
+        records = [rollout_record(directory, host) for host in plan["slice_targets"] if not host_name_problem(host)]
+        for record in records:   # (a refused name never has a record)
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(rollout_record(directory, host))
+                os.unlink(record)
         write_if_changed(path, dump_json({key: value for key, value in plan.items() if key != "slice_targets"}),
                          writes, bookkeeping=True)
     return path
@@ -775,7 +775,7 @@ def rollout_record(directory, host):
     """The path of ``host``'s rollout record, ``rollout/hosts/<host>.json``, checked to stay in that folder (the
     rollout playbook writes it there). Raises ``_paths.PathError``; callers refuse names with
     :func:`host_name_problem` first, so what remains is a symlink in the record's place that leads out."""
-    return _paths.join(os.path.join(directory, ROLLOUT_DIR, "hosts"), host, ".json")
+    return _paths.join(os.path.join(directory, ROLLOUT_DIR, "hosts"), host, ".json", root=directory)
 
 
 def _host_record(directory, host):

@@ -291,3 +291,29 @@ def test_flags_copied_onto_the_override_must_be_tokens(features, shown):
     view = delivery.LibvirtView(None, False, "hv1", delivery.FEATURE_VALUE)
     assert delivery.cpu_arg_pairs(delivery.parse(delivery.edit_domain(
         before, delivery.plan([{"name": "sve256"}], None, "maximum", "hv1", view)))) == []
+
+
+def test_environment_entries_among_the_arguments_are_kept_and_the_right_pair_goes():
+    """cpu_arg_pairs counts <qemu:arg> elements; a <qemu:env> before them must not shift what is removed."""
+    request = plan([{"name": "sve256"}])
+    before = domain(commandline="<qemu:env name='A' value='1'/>" + cpu_pair("max,pmu=off")
+                    + "<qemu:arg value='-msg'/><qemu:arg value='timestamp=on'/>")
+    after = delivery.edit_domain(before, request, unmarked="replace")
+    commandline = delivery.parse(after).find("{%s}commandline" % delivery.QEMU_NS)
+    assert [(element.tag.rpartition("}")[2], element.get("value")) for element in commandline] == [
+        ("env", "1"), ("arg", "-msg"), ("arg", "timestamp=on"), ("arg", "-cpu"), ("arg", "max,sve256=on,sve=on")]
+
+
+def test_a_cpu_option_given_as_the_value_of_another_is_one_pair():
+    """QEMU reads ``-cpu -cpu max`` as -cpu with the value -cpu, then max: one pair, and the edit does not fail."""
+    before = domain(commandline="<qemu:arg value='-cpu'/><qemu:arg value='-cpu'/><qemu:arg value='max'/>")
+    assert delivery.cpu_arg_pairs(delivery.parse(before)) == [(0, "-cpu")]
+    after = delivery.edit_domain(before, plan([{"name": "sve256"}]), unmarked="replace")
+    commandline = delivery.parse(after).find("{%s}commandline" % delivery.QEMU_NS)
+    assert [element.get("value") for element in commandline] == ["max", "-cpu", "max,sve256=on,sve=on"]
+
+
+def test_an_element_made_by_an_entity_is_refused_cleanly():
+    before = ("<!DOCTYPE domain [<!ENTITY c '<cpu/>'>]><domain type='qemu'><name>g</name>&c;</domain>")
+    with pytest.raises(delivery.DeliveryError, match="cannot be parsed|cannot be edited"):
+        delivery.edit_domain(before, plan([{"name": "sve256"}]), name="hv1: domain g")

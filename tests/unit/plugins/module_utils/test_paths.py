@@ -129,3 +129,17 @@ def test_the_cache_file_name_is_checked_and_a_symlink_is_left_to_the_cache(tmp_p
     assert collect.cache_path(str(tmp_path), "/usr/bin/qemu-system-aarch64", "kvm") == path
     with pytest.raises(cache.CacheError, match="is a symlink; refusing to follow it"):
         cache.read_bytes(path)
+
+
+def test_a_symlinked_folder_between_the_root_and_the_file_is_refused(tmp_path):
+    root, elsewhere = tmp_path / "artifacts", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    (root / "policies").symlink_to(elsewhere, target_is_directory=True)
+    # the folder alone looks fine: the file stays in it
+    assert _paths.join(str(root / "policies"), "fleet", ".yml") == str(root / "policies" / "fleet.yml")
+    with pytest.raises(_paths.PathError, match="through a symlinked folder"):
+        _paths.join(str(root / "policies"), "fleet", ".yml", root=str(root))
+    (root / "snapshots").mkdir()
+    assert _paths.join(str(root / "snapshots"), "000001-x", ".json", root=str(root)) == str(
+        root / "snapshots" / "000001-x.json")

@@ -57,3 +57,36 @@ def test_a_record_replaced_by_a_symlink_out_of_the_folder_is_not_read(tmp_path):
     (tmp_path / "rollout" / "hosts" / "a1.json").symlink_to(tmp_path / "secret.json")
     entry = fleet_state.read_rollout(str(tmp_path))["hosts"]["a1"]
     assert entry["status"] == "failed" and "symlink that leads out" in entry["reason"]
+
+
+def test_a_refused_record_path_leaves_every_record_of_the_last_rollout(tmp_path):
+    """Every target's record path is checked before the first record is removed."""
+    fleet_state.start_rollout(str(tmp_path), {"targets": ["a1", "b1"]})
+    hosts = tmp_path / "rollout" / "hosts"
+    (hosts / "a1.json").write_text('{"status": "ok", "reason": ""}\n')
+    (tmp_path / "secret.json").write_text("{}\n")
+    (hosts / "b1.json").symlink_to(tmp_path / "secret.json")
+    before = {path.name: path.read_bytes() for path in hosts.iterdir()}
+    plan_before = (tmp_path / "rollout" / "plan.json").read_bytes()
+    try:
+        fleet_state.start_rollout(str(tmp_path), {"targets": ["a1", "b1"]})
+    except fleet_state._paths.PathError as exc:
+        assert "b1.json is a symlink that leads out" in str(exc)
+    else:
+        raise AssertionError("a record path leading out was accepted")
+    assert {path.name: path.read_bytes() for path in hosts.iterdir()} == before
+    assert (tmp_path / "rollout" / "plan.json").read_bytes() == plan_before
+
+
+def test_a_symlinked_folder_in_the_artifacts_cannot_lead_records_out(tmp_path):
+    artifacts, elsewhere = tmp_path / "artifacts", tmp_path / "elsewhere"
+    (artifacts / "rollout").mkdir(parents=True)
+    elsewhere.mkdir()
+    (artifacts / "rollout" / "hosts").symlink_to(elsewhere, target_is_directory=True)
+    try:
+        fleet_state.rollout_record(str(artifacts), "web1")
+    except fleet_state._paths.PathError as exc:
+        assert "leads out of %s through a symlinked folder" % artifacts in str(exc)
+    else:
+        raise AssertionError("a symlinked rollout/hosts was accepted")
+    assert list(elsewhere.iterdir()) == []
