@@ -182,7 +182,8 @@ class ActionModule(ActionBase):
                       changed_files=writes.changed, facts_source=dict(read.counts, cache_plugin=C.CACHE_PLUGIN),
                       baseline_digest=baseline_digest, baseline_file=frozen or None,
                       hosts=state["hosts"], members=state["baseline"]["members"], baseline=state["baseline"],
-                      classes=state["classes"], recommendations=state["recommendations"])
+                      classes=state["classes"], recommendations=state["recommendations"],
+                      failed_pools=state.get("failed_pools") or {})
         if writes.notes:
             result["warnings"] = list(writes.notes)
         if writes.diff:

@@ -330,10 +330,24 @@ def placement(request, facts_by_host):
     return {"mode": mode, "ok": ok, "failed": failed, "hosts": hosts, "summary": summary}
 
 
+def requestable(prop, value):
+    """``value`` as validation renders it on ``prop`` (``Property.match``: the host's spelling, case-insensitive
+    for named values), None when a request for it would be refused (no token, no match, a leading zero)."""
+    if not validate.is_token(value):
+        return None
+    try:
+        rendered = prop.match(value)
+    except ValueError:
+        return None
+    return rendered if validate.is_token(rendered) else None
+
+
 def richest_value(prop):
     """The value of ``prop`` that gives a guest the most: bool on; number the top of the highest range (for a
     higher-safe SYSREG_ field the lowest non-zero value); string or other type the last value listed (QEMU lists
-    ascending), skipping "off" while anything else is offered.
+    ascending), skipping "off" while anything else is offered. Named values are taken as validation renders them
+    (:func:`requestable`), so spellings of one value are one value whatever their order, and a value no request
+    can carry is none.
     None when there is no value a request could carry."""
     values = [value for value in prop.supported_values if validate.is_token(value)]
     if prop.type == propmodel.BOOL_TYPE:
@@ -348,6 +362,9 @@ def richest_value(prop):
             return prop.render_number(max((high for _low, high in ranges), key=lambda value: (value + 8) % 16))
         if ranges:
             return prop.render_number(max(high for _low, high in ranges))
+    # each named value once, spelt as a request for it in lower case is rendered (case-insensitive types only)
+    folds = prop.type in (propmodel.STRING_TYPE, propmodel.NUMBER_TYPE)
+    values = [value for value in (requestable(prop, name.lower() if folds else name) for name in values) if value]
     rich = [value for value in values if value.lower() != propmodel.OFF]
     return (rich or values or [None])[-1]
 

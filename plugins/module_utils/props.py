@@ -226,11 +226,18 @@ def _fold(type_, value):
 
 
 def _match_name(value, names):
-    folded = value.strip().lower()
-    for name in names:
-        if name.lower() == folded:
-            return name
-    return None
+    """The listed spelling of ``value`` among ``names``, case-insensitively; None when there is none.
+
+    A list can hold several spellings of one value ("k" and the KELVIN SIGN, whose lower() is "k"): they are one
+    value (canonical_values keeps one), and the spelling given is the same whatever order the host listed them in:
+    the one written as requested, else the least in code-point order (ASCII before any look-alike).
+    """
+    value = value.strip()
+    folded = value.lower()
+    spellings = [name for name in names if name.lower() == folded]
+    if value in spellings:
+        return value
+    return min(spellings, default=None)
 
 
 class HostProps(object):

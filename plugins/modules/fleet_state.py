@@ -230,6 +230,15 @@ recommendations:
       - name: hw_prop_WRPs
         policy: require
         value: '3'
+failed_pools:
+  description:
+    - Pool (C(fleet) or a class id) to the reason no policy could be recommended for it; such a pool has no entry in
+      C(recommendations) and no policy file (an earlier run's is removed), and its class in C(classes) has the
+      reason as C(failed). Every other pool's policy is still written.
+  returned: always
+  type: dict
+  sample:
+    cpu-1428cf3e21: 'cpu-1428cf3e21: no consistent recommendation: hw_prop_X=1 is not supported'
 summary:
   description: One line per class and per host left out with its reason, for people, then a line saying where the
     facts were read (O(facts_from)) and, in check mode, one naming the files it would write.

@@ -14,15 +14,22 @@ policy files are read by ``plugin_utils.policy``. This module only arranges the 
 - what changed between the latest two snapshots, and which requests (the recommended pools' policies, the
   rollout's policy, the report's own requests) worked on a host before and fail now;
 - the hosts that need attention (gather, rollout, apply) with their reasons.
+
+Every value in the report is data from inventories, QEMU and libvirt, so :func:`render` passes each expression of a
+template through one function: control characters, terminal escape sequences and bidi overrides are removed
+(:func:`printable`) on both pages, the HTML page is autoescaped, and the Markdown page escapes HTML and Markdown
+(:func:`markdown_text`, or :func:`markdown_code` for a code span), so what a Markdown viewer shows is the text.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import os
+import re
 from collections.abc import Mapping
 
 import jinja2
+from markupsafe import Markup
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, fleet, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
@@ -278,10 +285,11 @@ def attention(state, rollout, apply_summary):
 
 def build(directory, apply_summary_path=None, extra_requests=()):
     """The whole report model (plain data for the templates)."""
-    state, current, previous, rollout = load(directory)
+    state, current, previous, rollout = _printable_model(load(directory))
     facts = _facts(current)
     try:
-        apply_summary = fleet_state.load_json(apply_summary_path) if apply_summary_path else None
+        apply_summary = (_printable_model(fleet_state.load_json(apply_summary_path))
+                         if apply_summary_path else None)
     except fleet_state.CorruptArtifact as exc:
         raise ReportError("the apply summary %s. Nothing was reported: run armvirt.cpu.apply again, or leave "
                           "armvirt_cpu_apply_summary out" % exc)
@@ -299,6 +307,7 @@ def build(directory, apply_summary_path=None, extra_requests=()):
         "classes": [dict(info, id=cid, policy="policies/%s.yml" % cid)
                     for cid, info in sorted(state["classes"]["classes"].items(),
                                             key=lambda item: item[1]["representative"])],
+        "failed_pools": state.get("failed_pools") or {},   # fleet.json of earlier versions has none
         "baseline": {"members": state["baseline"]["members"], "excluded": state["baseline"]["excluded"],
                      "dialect": state["baseline"]["dialect"]},
         "matrix": matrix(state, facts, _facts(previous) if previous and "corrupt" not in previous else None),
@@ -311,11 +320,83 @@ def build(directory, apply_summary_path=None, extra_requests=()):
     return model
 
 
+# Terminal escape sequences (ECMA-48: CSI, OSC and other strings, two-character escapes; C1 CSI and OSC), removed
+# whole: dropping only ESC would leave "[31m" in the text.
+_ESCAPE_SEQUENCE_RE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b[]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[ -/]*[0-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?")
+# line breaks and tabs become a space (a reason on several lines stays one table row); every other C0 control, DEL,
+# C1 control and bidi control (which makes a viewer show text in another order than it is) goes
+_UNPRINTABLE = dict.fromkeys(list(range(0x20)) + list(range(0x7f, 0xa0)) + [0x061c, 0x200e, 0x200f]
+                             + list(range(0x202a, 0x202f)) + list(range(0x2066, 0x206a)))
+_UNPRINTABLE.update(dict.fromkeys(map(ord, "\t\n\v\f\r\x85\u2028\u2029"), " "))
+# what Markdown (CommonMark with GFM tables) reads as markup inline: HTML and entities as character references,
+# emphasis, code, links, table cells and backslash itself with a backslash
+_MARKDOWN_SPECIAL_RE = re.compile(r"[\\`*_\[\]|~<>&]")
+_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+
+
+def printable(value):
+    """``value`` as text without control characters, terminal escape sequences and bidi controls."""
+    return _ESCAPE_SEQUENCE_RE.sub("", str(value)).translate(_UNPRINTABLE)
+
+
+class MarkdownText(str):
+    """Text that is Markdown already (:func:`markdown_code`): the Markdown page's finalize leaves it alone."""
+
+
+def markdown_text(value):
+    """``value`` as Markdown that shows exactly its printable text, inline (a table cell, a list item, a sentence):
+    HTML's special characters as character references, Markdown's with a backslash."""
+    if isinstance(value, MarkdownText):
+        return value
+    text = printable(value)
+    if not text.strip() and str(value):   # blank: as references, so "**" around it is no thematic break ("****")
+        return MarkdownText("&#32;" * max(len(text), 1))
+    return MarkdownText(_MARKDOWN_SPECIAL_RE.sub(lambda match: _ENTITIES.get(match.group(), "\\" + match.group()),
+                                                 text))
+
+
+def markdown_code(value):
+    """``value`` as a code span (CommonMark: the fence is one backtick longer than any run of backticks in it, with
+    a space inside it where the text starts or ends with a backtick or a space). Inside a code span neither
+    references nor backslashes work, so text a table would split at ``|``, or blank text, is escaped text instead."""
+    text = printable(value)
+    if "|" in text or not text.strip():
+        return markdown_text(text)
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return MarkdownText(fence + pad + text + pad + fence)
+
+
+def _printable_model(data):
+    """``data`` with :func:`printable` applied to every string (keys too) one by one, before the report joins any:
+    a sequence cut short at the end of one value must not swallow the text joined after it. A value of nothing but
+    control characters becomes U+FFFD, so that it still shows (and no "**" of the Markdown page closes on nothing)."""
+    if isinstance(data, str):
+        text = printable(data)
+        return text if text.strip() or not data.strip() else "\ufffd"   # nothing printable left: say so
+    if isinstance(data, Mapping):
+        return {_printable_model(key): _printable_model(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_printable_model(item) for item in data]
+    return data
+
+
+def _html_finalize(value):
+    return printable(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 def render(model, template_path, html):
-    """One page of the report: plain Jinja2 (no Ansible filters), autoescaped for HTML, strict about names."""
+    """One page of the report: plain Jinja2 (no Ansible filters), strict about names. Every expression goes through
+    one finalize: :func:`printable` and autoescaping for HTML, :func:`markdown_text` for Markdown, whose templates
+    have :func:`markdown_code` as the filter ``code``."""
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.dirname(template_path)),
                                      autoescape=html, trim_blocks=True, lstrip_blocks=True,
-                                     keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+                                     keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
+                                     finalize=_html_finalize if html else markdown_text)
+    if not html:
+        environment.filters["code"] = markdown_code
     try:
         return environment.get_template(os.path.basename(template_path)).render(report=model)
     except jinja2.TemplateError as exc:

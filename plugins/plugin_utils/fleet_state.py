@@ -318,10 +318,11 @@ def view(read, hosts, max_age=0, now=None, label=FLEET_POOL, gathered=None):
     (:func:`read_hostvars`, :class:`CachedFacts`; a mapping is taken as hostvars); ``gathered`` maps hosts to the
     time gathered.json keeps for them (:func:`read_gathered`).
 
-    Returns ``{label, max_fact_age, facts, hosts, baseline, classes, recommendations}``: ``facts`` maps every host
-    to its usable fact or None; ``hosts`` to ``{status, reason, gathered_at, class, usable}``; ``recommendations``
-    maps the pool ``fleet`` and each class id to the policy ``fleet.recommend`` gives it (absent when the pool has
-    no supported host).
+    Returns ``{label, max_fact_age, facts, hosts, baseline, classes, recommendations, failed_pools}``: ``facts``
+    maps every host to its usable fact or None; ``hosts`` to ``{status, reason, gathered_at, class, usable}``;
+    ``recommendations`` maps the pool ``fleet`` and each class id to the policy ``fleet.recommend`` gives it (absent
+    when the pool has no supported host, or its recommendation failed: then ``failed_pools`` maps it to the reason,
+    and its class in ``classes`` has that reason as ``failed``).
     """
     read = read_hostvars(read) if isinstance(read, Mapping) else read
     now = now or utcnow()
@@ -344,18 +345,34 @@ def summarise(facts, entries, label=FLEET_POOL, max_age=0):
     for host, entry in entries.items():
         entry["class"] = classes["hosts"].get(host)
         entry["usable"] = entry["class"] is not None
-    recommendations = {}
-    if baseline["supported"]:
-        recommendations[FLEET_POOL] = fleet.recommend(baseline)
-    for cid, info in classes["classes"].items():
-        recommendations[cid] = fleet.recommend({host: facts[host] for host in info["hosts"]})
+    pools = [(FLEET_POOL, baseline)] if baseline["supported"] else []
+    pools += [(cid, fleet.baseline({host: facts[host] for host in info["hosts"]}, cid))
+              for cid, info in classes["classes"].items()]
+    recommendations, failed = recommend_pools(pools)
+    for cid, reason in failed.items():
+        if cid in classes["classes"]:
+            classes["classes"][cid]["failed"] = reason
     return {"label": label, "max_fact_age": max_age, "facts": facts, "hosts": dict(sorted(entries.items())),
-            "baseline": baseline, "classes": classes, "recommendations": recommendations}
+            "baseline": baseline, "classes": classes, "recommendations": recommendations, "failed_pools": failed}
+
+
+def recommend_pools(pools):
+    """``(recommendations, failed)`` of ``[(pool, baseline or facts)]``: a pool whose recommendation fails (its
+    facts pass no consistent policy) is that pool's failure, with the reason; every other pool still gets its own."""
+    recommendations, failed = {}, {}
+    for name, pool in pools:
+        try:
+            recommendations[name] = fleet.recommend(pool)
+        except ValueError as exc:
+            failed[name] = str(exc)
+    return recommendations, failed
 
 
 def summary_lines(state, directory=None):
     """One line per class and per host left out (and where the artifacts are): what a playbook shows."""
     lines = ["%s: %s" % (cid, info["summary"]) for cid, info in state["classes"]["classes"].items()]
+    lines += ["%s: no policy, the recommendation failed: %s" % (pool, reason)
+              for pool, reason in sorted((state.get("failed_pools") or {}).items())]
     lines += ["%s left out (%s): %s" % (host, entry["status"], entry["reason"])
               for host, entry in state["hosts"].items() if not entry["usable"]]
     if directory:
@@ -451,6 +468,20 @@ def write_if_changed(path, text, writes=None, bookkeeping=False):
     if not writes.check:
         atomic.make_dirs(os.path.dirname(os.path.abspath(path)))
         atomic.replace(path, data)
+    return True
+
+
+def remove_if_present(path, writes):
+    """Remove ``path`` (``writes`` records it; in check mode it stays); True when there was one."""
+    try:
+        with open(path, "rb") as handle:
+            before = handle.read()
+    except FileNotFoundError:
+        return False
+    writes.record(path, before.decode("utf-8", "replace"), "")
+    if not writes.check:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
     return True
 
 
@@ -636,6 +667,8 @@ def _write_artifacts(directory, state, snapshot, now, writes):
         text = "---\n" + yaml.dump(document, Dumper=YAML_DUMPER, sort_keys=False, width=120)
         changed |= write_if_changed(path, text, writes)
         policies[name] = path
+    for name in sorted(state.get("failed_pools") or {}):   # an earlier run's policy no longer holds for the pool
+        changed |= remove_if_present(_paths.join(os.path.join(directory, POLICY_DIR), name, ".yml"), writes)
     paths["policies"] = policies
     if snapshot:
         paths["snapshot"], new = take_snapshot(directory, state, now, writes)

@@ -375,3 +375,33 @@ def test_synthetic_fleet_agrees_with_a_naive_fold():
     assert result["properties"] == {name: prop.to_fact() for name, prop in naive.items() if prop.supported_values}
     assert sorted(result["empty"]) == sorted(name for name, prop in naive.items() if not prop.supported_values)
     assert len(fleet.classes(facts)["classes"]) == 7 and len(result["members"]) == 300
+
+
+# two spellings of one value: "k" and the KELVIN SIGN (U+212A), whose lower() is "k"
+
+KELVIN = "\u212a"
+
+
+@pytest.mark.parametrize("listed", [[KELVIN, "k"], ["k", KELVIN], [KELVIN, "K"], ["K", KELVIN, "k"]],
+                         ids=["kelvin-k", "k-kelvin", "kelvin-K", "K-kelvin-k"])
+def test_two_spellings_of_one_value_recommend_what_validation_renders_in_any_order(listed):
+    """The recommendation took the last listed spelling ("k") and validation rendered the first (the KELVIN SIGN,
+    no token), so the pool's recommendation raised. Both now take Property.match, which is order-independent."""
+    fact = one_prop("string", listed)
+    policy = fleet.recommend({"hv-01": fact})
+    pinned = {feature["name"]: feature["value"] for feature in policy["features"]}
+    ascii_spellings = [value for value in listed if value != KELVIN]
+    assert pinned == {"x": "k" if "k" in listed else "K"}
+    prop = Property("x", "string", listed)
+    assert prop.match("k") == ("k" if "k" in listed else "K") and prop.match("K") == min(ascii_spellings)
+    assert prop.match(" K ") == min(ascii_spellings)   # spaces around a request are not part of the value
+    assert fleet.placement(policy, {"hv-01": fact})["ok"] == ["hv-01"]
+    reversed_fact = one_prop("string", list(reversed(listed)))
+    assert fleet.recommend({"hv-01": reversed_fact}) == policy
+    assert fleet.class_id(HostProps.from_fact(fact)) == fleet.class_id(HostProps.from_fact(reversed_fact))
+
+
+def test_a_value_listed_only_as_a_look_alike_is_not_pinned():
+    fact = one_prop("string", [KELVIN], y={"type": "number", "supported_values": ["007", "off"]})
+    assert fleet.richest_value(Property("x", "string", [KELVIN])) is None
+    assert fleet.recommend({"hv-01": fact})["features"] == [{"name": "y", "policy": "require", "value": "off"}]

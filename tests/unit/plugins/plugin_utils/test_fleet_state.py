@@ -461,3 +461,53 @@ def test_a_second_slice_without_a_frozen_baseline_is_refused_before_it_writes(tm
     fleet_state.refuse_unfrozen_slice(str(tmp_path), slice_plan(["b1"], rollout_id="another"))   # a rollout of its own
     with pytest.raises(fleet_state.RolloutMismatch, match="must share a frozen baseline"):
         fleet_state.refuse_unfrozen_slice(str(tmp_path), slice_plan(["b1"]))
+
+
+KELVIN = "\u212a"
+
+
+def odd_fleet():
+    """a1, a2, b1 of the fixture, with b1's QEMU listing two spellings of one value (which used to make every
+    pool's recommendation, and so the whole run, fail), and t1 whose QEMU reports pauth-impdef only on while pauth
+    is only off: no guest CPU of that class is consistent."""
+    facts = {host: json.loads(json.dumps(FACTS[host])) for host in ("a1", "a2", "b1", "t1")}
+    facts["b1"]["properties"]["evil"] = {"type": "string", "supported_values": [KELVIN, "k"]}
+    facts["t1"]["properties"]["pauth"].update(supported_values=["off"], default="off")
+    facts["t1"]["properties"]["pauth-impdef"] = {"type": "bool", "supported_values": ["on"], "default": "on"}
+    hostvars = {host: {"ansible_facts": {"arm_cpu_props": fact},
+                       "armvirt_cpu_gather": {"status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}}
+                for host, fact in facts.items()}
+    return fleet_state.view(hostvars, sorted(facts), 0, now=NOW)
+
+
+def test_a_pool_whose_recommendation_fails_is_that_pools_failure(tmp_path):
+    view = odd_fleet()
+    odd = view["hosts"]["t1"]["class"]
+    kelvin = view["hosts"]["b1"]["class"]
+    assert view["failed_pools"] == {odd: "%s: no consistent recommendation: %s: pauth-impdef=on needs pauth=on (QEMU: "
+                                    "cannot enable pauth-impdef without pauth); set pauth=on or drop pauth-impdef=on."
+                                    % (odd, odd)}
+    assert {"name": "evil", "policy": "require", "value": "k"} in view["recommendations"][kelvin]["features"]
+    stale = tmp_path / "policies" / (odd + ".yml")          # an earlier run's policy for the pool no longer holds
+    stale.parent.mkdir()
+    stale.write_text("---\nmode: maximum\nfeatures: []\n")
+    paths, changed = fleet_state.write_artifacts(str(tmp_path), view, snapshot=True, now=NOW)
+    assert changed and not stale.exists()
+    written = sorted(os.listdir(tmp_path / "policies"))
+    assert written == sorted(name + ".yml" for name in set(view["classes"]["classes"]) - {odd} | {"fleet"})
+    assert sorted(paths["policies"]) == sorted(name[:-4] for name in written)
+    classes = json.loads((tmp_path / "classes.json").read_text())
+    assert classes["classes"][odd]["failed"] == view["failed_pools"][odd]
+    assert all("failed" not in info for cid, info in classes["classes"].items() if cid != odd)
+    assert json.loads((tmp_path / "fleet.json").read_text())["failed_pools"] == view["failed_pools"]
+    assert "%s: no policy, the recommendation failed: %s" % (odd, view["failed_pools"][odd]) \
+        in fleet_state.summary_lines(view)
+    model = fleet_report.build(str(tmp_path))
+    for key, template in fleet_report.TEMPLATES.items():
+        page = fleet_report.render(model, str(ROOT / "playbooks" / "templates" / template), key == "html")
+        assert "the recommendation failed: %s: no consistent recommendation" % odd in page
+        assert page.count("the recommendation failed") == 1
+    assert [place["name"] for place in model["placements"]] == ["pool fleet"] + sorted(
+        "pool " + cid for cid in classes["classes"] if cid != odd)
+    again, changed = fleet_state.write_artifacts(str(tmp_path), view, snapshot=True, now=NOW)
+    assert not changed and again == paths
