@@ -42,9 +42,6 @@ MARKUP = ["<img src=x onerror=alert(1)>", "<script>", "&amp;", "&", "`id`", "|",
           "javascript:alert(1)", "\"", "'", "# ", "> ", "<svg onload=x>", "<iframe>"] + SHELL
 CONTROL = ["\x1b]0;title\x07", "\x1b(B", "\x07", "\x9b2J", "\u202e", "\t", "\n", "\x7f", "\x85", "\u2066"]
 PLAIN = ["hv", "é", "01", "\u212a", "-", ".", " ", "ü"]
-# ansible-core's jsonfile fact cache names a host's file "s1_" + the name: a name of 253 bytes or more fails the whole
-# run in Ansible ("File name too long") before any task of the collection can refuse the host
-LONGEST = 252
 HOSTILE_COUNT, PATH_COUNT = 8, 3   # generated host names; of them, names with a path in them
 LEGITIMATE = ["fe80::1", "hôte é", "a:b", "-dash.example"]
 ODD_VALUES, ODD_NAMES, BAD_GUESTS = "odd-values.example", "odd-names.example", "guests.example"
@@ -94,14 +91,16 @@ def generated_names(seed):
     rng = random.Random(seed)
     names = []
     while len(names) < PATH_COUNT:
-        tail = "".join(rng.choice(MARKUP + PLAIN) for _ in range(rng.randint(1, 3)))
+        tail = "".join(rng.choices(MARKUP + PLAIN, k=rng.randint(1, 3)))
         name = rng.choice(["../" * rng.randint(1, 3) + tail, tail + "/" + rng.choice(PLAIN), ".."])
         if name not in names:
             names.append(name)
-    names.append("é" * 125 + "x" * rng.randint(1, 2))   # 251-252 bytes: over 255 with ".json" (see LONGEST)
+    # 251-252 bytes, over 255 with ".json"; not longer: ansible-core's jsonfile fact cache names a host's file "s1_" +
+    # the name, so 253 bytes or more fail the whole run in Ansible ("File name too long") before any task can refuse it
+    names.append("é" * 125 + "x" * rng.randint(1, 2))
     while len(names) < HOSTILE_COUNT:   # the first ones carry each piece of shell syntax
         start = SHELL[len(names) - PATH_COUNT - 1] if len(names) - PATH_COUNT - 1 < len(SHELL) else ""
-        name = start + "".join(rng.choice(MARKUP + CONTROL + PLAIN) for _ in range(rng.randint(1, 4)))
+        name = start + "".join(rng.choices(MARKUP + CONTROL + PLAIN, k=rng.randint(1, 4)))
         if _paths.component_problem(name, ".json") is None and name.strip() and name not in names:
             names.append(name)
     return names
@@ -213,7 +212,6 @@ def fleet(tmp_path_factory, libvirt_daemon, qemu_binary):
     fleet.elapsed = time.monotonic() - started
     print("hostile inputs: %.0f s (%s)" % (fleet.elapsed, ", ".join("%s %.0f s" % item for item in timings.items())))
     return fleet
-
 
 
 def refusals(fleet):

@@ -45,11 +45,11 @@ MARKDOWN_TAGS = {"html", "body", "div", "h1", "h2", "p", "ul", "li", "strong", "
 MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 
-def hostile(rng, count, fragments=FRAGMENTS):
+def hostile(rng, count, fragments=tuple(FRAGMENTS)):
     """``count`` distinct hostile strings (host names must differ) of one to five fragments each."""
     strings = set()
     while len(strings) < count:
-        strings.add("".join(rng.choice(fragments) for _ in range(rng.randint(1, 5))))
+        strings.add("".join(rng.choices(fragments, k=rng.randint(1, 5))))
     return sorted(strings)
 
 
@@ -69,8 +69,9 @@ def fleet_dir(tmp_path, rng, strings):
     """An artifacts directory of a fleet whose host names, values, reasons and guests are hostile; returns
     (directory, apply summary path, the hostile texts the pages must show)."""
     hosts = {"a1": FACTS["a1"], "b1": FACTS["b1"]}
-    names = [host_name(strings.pop()) for _ in range(3)]
-    values = [strings.pop() for _ in range(3)]
+    names = [host_name(name) for name in strings[-3:]]
+    values = strings[-6:-3]
+    del strings[-6:]
     for index, name in enumerate(names):
         fact = json.loads(json.dumps(FACTS["a2"]))
         fact["properties"]["evil"] = {"type": "string", "supported_values": values + ["k"]}
@@ -88,7 +89,8 @@ def fleet_dir(tmp_path, rng, strings):
         hostvars[name]["ansible_facts"]["arm_cpu_props"]["properties"]["evil"]["supported_values"] = ["k"]
     fleet_state.write_artifacts(directory, fleet_state.view(hostvars, sorted(hostvars), 0, now=NOW), True,
                                 NOW + datetime.timedelta(hours=1))
-    domain, message, delivery, policy_file = (strings.pop() for _ in range(4))
+    domain, message, delivery, policy_file = strings[-4:]
+    del strings[-4:]
     policy_file = policy_file.replace("\x00", "")   # a path with NUL cannot be opened: the path checks' concern
     fleet_state.start_rollout(directory, {"targets": ["a1", "b1"], "scope": "fleet", "policy_file": policy_file,
                                           "id": "", "members": [], "baseline": {}})
