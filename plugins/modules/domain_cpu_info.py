@@ -323,7 +323,14 @@ def main():
     try:
         listed = [(params["name"], conn.find(params["name"]))] if params["name"] else conn.domains()
         trust = Trust(conn, params["emulator"], host)
-        domains = [describe(conn, params["uri"], uuid, name, request, trust) for name, uuid in listed]
+        domains = []
+        for name, uuid in listed:
+            try:
+                domains.append(describe(conn, params["uri"], uuid, name, request, trust))
+            except libvirt_domain.DomainNotFound:
+                if params["name"]:
+                    raise
+                # undefined by another client since it was listed: no longer a guest of this host
     except (libvirt_domain.LibvirtError, confirm.ConfirmError) as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
     except delivery.DeliveryError as exc:

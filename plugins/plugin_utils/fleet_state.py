@@ -663,7 +663,7 @@ def _write_artifacts(directory, state, snapshot, now, writes):
         changed |= write_if_changed(path, text, writes)
         policies[name] = path
     for name in sorted(state.get("failed_pools") or {}):   # an earlier run's policy no longer holds for the pool
-        changed |= remove_if_present(os.path.join(directory, POLICY_DIR, name + ".yml"), writes)
+        changed |= remove_if_present(_paths.join(os.path.join(directory, POLICY_DIR), name, ".yml"), writes)
     paths["policies"] = policies
     if snapshot:
         paths["snapshot"], new = take_snapshot(directory, state, now, writes)

@@ -6,65 +6,15 @@ rolled out and reported as usual."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-import yaml
 
-from armsim import write_wrapper
-
+from hostile_fleet import Fleet, tree
 from libvirtd import needs_libvirt_schema
 
 HOSTILE = ["../../fleet", "../../../pwned", "rack1/../../escape", ".."]
 LEGITIMATE = ["fe80::1", "hôte é", "a:b"]
 GUESTS = [{"name": "web1", "memory": 1024, "vcpus": 2}]
-
-
-def tree(top):
-    """Every path under ``top`` (files, directories and links), relative to it."""
-    found = set()
-    for folder, dirs, files in os.walk(str(top)):
-        for name in dirs + files:
-            found.add(os.path.relpath(os.path.join(folder, name), str(top)))
-    return found
-
-
-class Fleet(object):
-    """A simulated fleet deep in ``top`` (so that ``../../../pwned`` from any of its folders stays inside ``top``,
-    where the test can see it), with a jsonfile fact cache."""
-
-    def __init__(self, top):
-        self.top = top
-        self.root = top / "site" / "deep" / "er" / "fleet"
-        self.artifacts = self.root / "artifacts"
-        (self.artifacts / "rollout" / "hosts" / "rack1").mkdir(parents=True)   # so rack1/../.. would resolve
-        hosts = {}
-        for index, name in enumerate(LEGITIMATE + HOSTILE):
-            home = self.root / "hosts" / ("h%d" % index)
-            home.mkdir(parents=True)
-            write_wrapper(str(home / "qemu-system-aarch64"), "neoverse-n1")
-            hosts[name] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                           "armvirt_cpu_emulator": str(home / "qemu-system-aarch64"), "armvirt_cpu_accel": "kvm",
-                           "armvirt_cpu_cache_dir": str(home / "cache"), "armvirt_cpu_output_dir": str(home / "out")}
-        self.homes = {name: "fleet/hosts/h%d" % index for index, name in enumerate(LEGITIMATE + HOSTILE)}
-        self.inventory = self.root / "inventory.yml"
-        self.inventory.write_text(yaml.safe_dump({"all": {"children": {"hypervisors": {
-            "hosts": hosts, "vars": {"armvirt_cpu_guests": GUESTS}}}}}, allow_unicode=True), encoding="utf-8")
-        (self.root / "ansible.cfg").write_text(
-            "[defaults]\nhost_key_checking = False\nretry_files_enabled = False\nforks = 8\n"
-            "fact_caching = ansible.builtin.jsonfile\nfact_caching_connection = %s\n" % (self.root / "facts"))
-
-    def run(self, playbook, *args):
-        command = ["ansible-playbook", "armvirt.cpu.%s" % playbook, "-i", str(self.inventory),
-                   "-e", "armvirt_cpu_artifacts_dir=%s" % self.artifacts] + list(args)
-        env = dict(os.environ, ANSIBLE_CONFIG=str(self.root / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-        proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=str(self.root), timeout=300,
-                              check=False)
-        return proc.returncode, proc.stdout + proc.stderr
-
-    def json(self, *parts):
-        return json.loads(self.artifacts.joinpath(*parts).read_text(encoding="utf-8"))
 
 
 def reason(host):
@@ -74,7 +24,7 @@ def reason(host):
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    fleet = Fleet(tmp_path_factory.mktemp("hostile"))
+    fleet = Fleet(tmp_path_factory.mktemp("hostile"), dict.fromkeys(LEGITIMATE + HOSTILE, "neoverse-n1"), GUESTS)
     fleet.before = tree(fleet.top)
     fleet.outputs = {"gather": fleet.run("gather")}
     fleet.gathered = {name: fleet.artifacts.joinpath(name).read_bytes() for name in ("fleet.json", "baseline.json")}
@@ -93,7 +43,7 @@ def test_nothing_is_written_outside_the_artifacts_and_the_legitimate_hosts_own_f
                    if not any((path + "/").startswith(prefix) for prefix in allowed))
     assert stray == [], (stray, fleet.outputs)
     for host in HOSTILE:   # not probed, nothing cached or rendered for them
-        assert tree(fleet.top / "site" / "deep" / "er" / fleet.homes[host]) == {"qemu-system-aarch64"}
+        assert tree(fleet.home(host)) == {"qemu-system-aarch64"}
     facts = sorted(os.listdir(str(fleet.root / "facts")))
     assert [name for name in facts if not any(name.endswith(host) for host in LEGITIMATE)] == [], facts
 
@@ -126,7 +76,7 @@ def test_rollout_fails_the_hostile_hosts_and_writes_records_only_for_the_others(
     for host in LEGITIMATE:
         record = json.loads(hosts.joinpath(host + ".json").read_text(encoding="utf-8"))
         assert record["status"] == "ok", record
-        out = fleet.top / "site" / "deep" / "er" / fleet.homes[host] / "out"
+        out = fleet.home(host) / "out"
         assert sorted(path.name for path in out.glob("*.xml")) == ["web1.xml"]
 
 

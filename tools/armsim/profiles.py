@@ -225,6 +225,9 @@ def problems(data):
         if prop.get("name") in seen:
             issues.append("%s listed twice" % prop.get("name"))
         seen.add(prop.get("name"))
+    unchecked = data.get("unchecked_properties", [])
+    if not (isinstance(unchecked, list) and all(isinstance(prop, dict) for prop in unchecked)):
+        issues.append("unchecked_properties must be a list of objects")
     issues.extend(_expansion_problems(data, model))
     if not set(data.get("commands") or ()) <= set(IMPLEMENTED):
         issues.append("commands may only name %s" % (IMPLEMENTED,))
@@ -385,7 +388,8 @@ class Profile:
                 item["supported-values"].remove(ranges[0])
                 item["min"], item["max"] = int(low), int(high)
             out.append(item)
-        return out
+        # hostile-input tests: elements sent as they are, after the checked ones (names and values no QEMU gives)
+        return out + [dict(prop) for prop in self.data.get("unchecked_properties", [])]
 
     def expand(self, model, accel, requested):
         """query-cpu-model-expansion type=full, with QEMU's Arm rules and refusal texts."""

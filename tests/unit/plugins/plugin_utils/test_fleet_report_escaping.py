@@ -45,11 +45,11 @@ MARKDOWN_TAGS = {"html", "body", "div", "h1", "h2", "p", "ul", "li", "strong", "
 MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 
-def hostile(rng, count, fragments=FRAGMENTS):
+def hostile(rng, count, fragments=tuple(FRAGMENTS)):
     """``count`` distinct hostile strings (host names must differ) of one to five fragments each."""
     strings = set()
     while len(strings) < count:
-        strings.add("".join(rng.choice(fragments) for _ in range(rng.randint(1, 5))))
+        strings.add("".join(rng.choices(fragments, k=rng.randint(1, 5))))
     return sorted(strings)
 
 
@@ -58,12 +58,20 @@ def shown(text):
     return " ".join(fleet_report.printable(text).split())
 
 
+def host_name(text):
+    """``text`` as a host name that can be a file name: gather refuses the others (``invalid-name``, test_paths and
+    test_hostile_host_names) and the report shows that reason instead of theirs."""
+    text = text.replace("/", "").replace("\x00", "")
+    return text + "x" if text in ("", ".", "..") else text
+
+
 def fleet_dir(tmp_path, rng, strings):
     """An artifacts directory of a fleet whose host names, values, reasons and guests are hostile; returns
     (directory, apply summary path, the hostile texts the pages must show)."""
     hosts = {"a1": FACTS["a1"], "b1": FACTS["b1"]}
-    names = [strings.pop() for _ in range(3)]
-    values = [strings.pop() for _ in range(3)]
+    names = [host_name(name) for name in strings[-3:]]
+    values = strings[-6:-3]
+    del strings[-6:]
     for index, name in enumerate(names):
         fact = json.loads(json.dumps(FACTS["a2"]))
         fact["properties"]["evil"] = {"type": "string", "supported_values": values + ["k"]}
@@ -73,7 +81,7 @@ def fleet_dir(tmp_path, rng, strings):
     record = {"status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}
     hostvars = {host: {"ansible_facts": {"arm_cpu_props": fact}, "armvirt_cpu_gather": dict(record)}
                 for host, fact in hosts.items()}
-    failing = strings.pop()
+    failing = host_name(strings.pop())
     hostvars[failing] = {"armvirt_cpu_gather": dict(record, status="failed", error=reason)}
     directory = str(tmp_path)
     fleet_state.write_artifacts(directory, fleet_state.view(hostvars, sorted(hostvars), 0, now=NOW), True, NOW)
@@ -81,7 +89,8 @@ def fleet_dir(tmp_path, rng, strings):
         hostvars[name]["ansible_facts"]["arm_cpu_props"]["properties"]["evil"]["supported_values"] = ["k"]
     fleet_state.write_artifacts(directory, fleet_state.view(hostvars, sorted(hostvars), 0, now=NOW), True,
                                 NOW + datetime.timedelta(hours=1))
-    domain, message, delivery, policy_file = (strings.pop() for _ in range(4))
+    domain, message, delivery, policy_file = strings[-4:]
+    del strings[-4:]
     policy_file = policy_file.replace("\x00", "")   # a path with NUL cannot be opened: the path checks' concern
     fleet_state.start_rollout(directory, {"targets": ["a1", "b1"], "scope": "fleet", "policy_file": policy_file,
                                           "id": "", "members": [], "baseline": {}})
