@@ -236,13 +236,18 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
                                                             "list of mappings." % host), None))
         return outcome
 
-    sets, plan, seen = {}, [], set()
+    sets, plan, seen, path_problems = {}, [], set(), {}   # path_problems: emulator -> why it is refused
     for index, guest in enumerate(guests, 1):
         name, size = _check_guest(index, guest, host, seen, outcome)
         if name is None:
             continue
         own_emulator = guest_emulator(guest, emulator)
-        problem = emulator_trust.path_problem(own_emulator)
+        try:
+            problem = path_problems[own_emulator]
+        except KeyError:
+            problem = path_problems[own_emulator] = emulator_trust.path_problem(own_emulator)
+        except TypeError:   # not hashable, so no path either
+            problem = emulator_trust.path_problem(own_emulator)
         if problem:
             outcome.errors.append(_guest_error(host, name, "bad-emulator", "%s: the emulator %r %s; a guest's "
                                                "<emulator> (its emulator key, else the configured emulator) must "
