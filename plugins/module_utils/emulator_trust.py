@@ -64,10 +64,10 @@ def listed(caps_xml, domain_type, arch=ARCH):
 
 
 def path_problem(emulator):
-    """Why ``emulator`` (shown before the phrase) cannot be an emulator's path in a domain's ``<emulator>`` or on a command line, or None: it
-    must be a string, an absolute path, without control characters (NUL, newline, ...) or white space at either end
-    (libvirt would keep it, and a file of that name is not the one meant). Checked before such a path is written or
-    run; the XML writer escapes what markup it holds."""
+    """Why ``emulator`` cannot be an emulator's path in a domain's ``<emulator>`` or on a command line, as a phrase
+    to follow the path (``is not an absolute path``), or None: it must be a string, an absolute path, without control
+    characters (NUL, newline, ...) or white space at either end (libvirt would keep it, and a file of that name is
+    not the one meant). Checked before such a path is written or run; the XML writer escapes what markup it holds."""
     if not isinstance(emulator, str) or not emulator:
         return "is not a path"
     if any(ord(char) < 0x20 or ord(char) == 0x7f for char in emulator):

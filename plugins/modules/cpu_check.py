@@ -59,7 +59,7 @@ options:
       - The C(-cpu) value is built by the collection's one builder, as libvirt builds it (C(optional) is left out);
         only the request's shape is checked here, not its values (that is what QEMU is asked).
       - Each value of a property the host reports is written as validation writes it for this host (the one
-        rendering, that of M(armvirt.cpu.guest_domains) and the role): a number in the notation the host lists the
+        rendering, that of M(armvirt.cpu.guest_domains) and the role) -- a number in the notation the host lists the
         property in (C(feat_AES=0x1) is C(feat_AES=1) where the host lists decimal values; the C(SYSREG_) fields stay
         hex), a boolean word as C(on)/C(off), a named value in the host's case. The properties come from the
         property cache of O(emulator) and O(accel) when it is valid (M(armvirt.cpu.props_cache)), else from a probe;
