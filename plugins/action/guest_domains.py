@@ -58,7 +58,7 @@ class ActionModule(ActionBase):
 
         try:
             outcome = domains.build(args["guests"], features, props, mode, host, delivery, template,
-                                    args["schema_dir"], libvirt, args["libvirt_check"], accel)
+                                    args["schema_dir"], libvirt, args["libvirt_check"], accel, args["emulator"])
         except domains.SetupError as exc:
             return self._failed(result, "%s: %s" % (host, exc))
         for note in outcome.notes:
@@ -78,9 +78,10 @@ class ActionModule(ActionBase):
             return result
         guests = written.get("guests", {})
         for name, info in guests.items():
-            info["qemu_cpu_arg"] = outcome.guests[name]["qemu_cpu_arg"]
+            info.update(outcome.guests[name])   # qemu_cpu_arg and emulator
         result.update(changed=written.get("changed", False), guests=guests,
                       qemu_cpu_args={name: info["qemu_cpu_arg"] for name, info in outcome.guests.items()},
+                      confirmations=domains.confirmations(outcome.guests),
                       schema=outcome.schema, libvirt_check=outcome.libvirt_check, notes=outcome.notes)
         if "diff" in written:
             result["diff"] = written["diff"]

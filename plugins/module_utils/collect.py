@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import (
     _paths, cache, dialects, emulator_trust, hostid, probe, qmp)
@@ -37,8 +36,9 @@ def cache_path(cache_dir, emulator, accel):
     return os.path.join(cache_dir, name + ".xml")
 
 
-def probe_host(emulator, accel, timeout, qmp_socket=None):
-    """Ask QEMU directly: a running monitor when ``qmp_socket`` is given, else a freshly spawned emulator."""
+def probe_host(emulator, accel, timeout, qmp_socket=None, host=None):
+    """Ask QEMU directly: a running monitor when ``qmp_socket`` is given, else a freshly spawned emulator. ``host``
+    names the host in the message (``hostid.label``)."""
     where = "monitor %s" % qmp_socket if qmp_socket else "emulator %s (accel=%s)" % (emulator, accel)
     try:
         if qmp_socket:
@@ -48,20 +48,21 @@ def probe_host(emulator, accel, timeout, qmp_socket=None):
         with probe.spawned_qemu(emulator, accel, timeout=timeout) as client:
             return dialects.read_host_props(client, accel)
     except (qmp.QMPError, probe.ProbeError, emulator_trust.UntrustedEmulator) as exc:
-        raise CollectError("probing %s on host %s failed: %s" % (where, socket.gethostname(), exc))
+        raise CollectError("probing %s on host %s failed: %s" % (where, hostid.label(host), exc))
 
 
 def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socket=None, sysfs_root="/sys",
-            procfs_root="/proc"):
+            procfs_root="/proc", host=None):
     """The host's properties and where they came from.
 
     Returns (host_props, source, cache_info): source is "cache" or "probe"; cache_info is None for a running
     monitor, else a dict with the cache file's path, the fingerprint it must match and why it was not used.
     The cache is only read here; writing it is the caller's choice. ``sysfs_root`` and ``procfs_root`` are where
-    the host's identity is read for the fingerprint (a recorded host tree in tests).
+    the host's identity is read for the fingerprint (a recorded host tree in tests); ``host`` names the host in the
+    messages (the inventory's name where the caller knows it, ``hostid.label``).
     """
     if qmp_socket:
-        return probe_host(emulator, accel, timeout, qmp_socket), "probe", None
+        return probe_host(emulator, accel, timeout, qmp_socket, host), "probe", None
     try:
         path = cache_path(cache_dir, emulator, accel)
         fingerprint = cache.fingerprint(emulator, accel, sysfs_root, procfs_root)
@@ -71,10 +72,10 @@ def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socke
             if cached is not None:
                 return cached, "cache", info
     except cache.CacheError as exc:
-        raise CollectError("cache on host %s: %s" % (socket.gethostname(), exc))
+        raise CollectError("cache on host %s: %s" % (hostid.label(host), exc))
     if cache_mode == CACHE_REFRESH:
         info["status"] = "refresh requested"
-    return probe_host(emulator, accel, timeout), "probe", info
+    return probe_host(emulator, accel, timeout, host=host), "probe", info
 
 
 def host_fact(host_props, accel, emulator, source, sysfs_root="/sys", procfs_root="/proc"):

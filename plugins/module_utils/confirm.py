@@ -46,12 +46,14 @@ class ConfirmError(Exception):
 
 class Request(object):
     """One request as QEMU sees it: ``mode``, ``cpu_arg`` (the ``-cpu`` value), ``model`` (its first item),
-    ``props`` (the expansion's JSON-typed properties, in order) and ``key`` (what the cache is keyed by)."""
+    ``settings`` (its ``(name, value)`` pairs as written), ``props`` (the expansion's JSON-typed properties, in
+    order) and ``key`` (what the cache is keyed by)."""
 
-    __slots__ = ("mode", "cpu_arg", "model", "props", "key")
+    __slots__ = ("mode", "cpu_arg", "model", "settings", "props", "key")
 
-    def __init__(self, mode, cpu_arg, model, props):
-        self.mode, self.cpu_arg, self.model, self.props = mode, cpu_arg, model, props
+    def __init__(self, mode, cpu_arg, model, settings):
+        self.mode, self.cpu_arg, self.model, self.settings = mode, cpu_arg, model, list(settings)
+        self.props = dict((name, json_value(value)) for name, value in self.settings)
         self.key = "%s %s" % (mode, cpu_arg)
 
     def method(self, accel):
@@ -103,7 +105,32 @@ def parse_cpu_arg(cpu_arg, mode=None, host="request"):
     rendered = delivery.cpu_arg(features, mode, model if mode == delivery.CUSTOM else None, host)
     if rendered != cpu_arg:
         refuse("the -cpu value %s is not in the form %s." % (cpu_arg, rendered))
-    return Request(mode, cpu_arg, model, dict((f["name"], json_value(f["value"])) for f in features))
+    return Request(mode, cpu_arg, model, [(f["name"], f["value"]) for f in features])
+
+
+def in_host_spelling(req, host_props, host="request"):
+    """``req`` with each value of a property the host reports written as validation writes it for this host
+    (``props.Property.spelling``, the rendering ``validate.check_features`` gives): ``feat_AES=0x1`` is
+    ``feat_AES=1`` where the host lists that property in decimal, a ``SYSREG_`` field stays hex. So a request is
+    asked about, reported and kept in the results file in one form, the one the role and domain_cpu write. Values
+    are not judged here (that is QEMU's job); a number with a leading zero is refused, as validation refuses it.
+    ``host_props`` None (or unsupported) leaves ``req`` as it is. Raises ``validate.FeatureRequestError``."""
+    if host_props is None or not host_props.supported or not req.settings:
+        return req
+    features, errors = [], []
+    for name, value in req.settings:
+        prop = host_props.properties.get(name)
+        if prop is not None:
+            try:
+                value = prop.spelling(value)
+            except ValueError as exc:
+                errors.append(validate.FeatureError(host, name, value, list(prop.supported_values), "leading-zero",
+                                                    "%s: %s=%s is refused: %s." % (host, name, value, exc)))
+        features.append({"name": name, "value": value})
+    if errors:
+        raise validate.FeatureRequestError(errors)
+    model = req.model if req.mode == delivery.CUSTOM else None
+    return parse_cpu_arg(delivery.cpu_arg(features, req.mode, model, host), req.mode, host)
 
 
 def json_value(value):

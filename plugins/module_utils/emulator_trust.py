@@ -63,6 +63,22 @@ def listed(caps_xml, domain_type, arch=ARCH):
     return found
 
 
+def path_problem(emulator):
+    """Why ``emulator`` cannot be an emulator's path in a domain's ``<emulator>`` or on a command line, as a phrase
+    to follow the path (``is not an absolute path``), or None: it must be a string, an absolute path, without control
+    characters (NUL, newline, ...) or white space at either end (libvirt would keep it, and a file of that name is
+    not the one meant). Checked before such a path is written or run; the XML writer escapes what markup it holds."""
+    if not isinstance(emulator, str) or not emulator:
+        return "is not a path"
+    if any(ord(char) < 0x20 or ord(char) == 0x7f for char in emulator):
+        return "contains a control character (NUL, newline, ...)"
+    if emulator != emulator.strip():
+        return "has white space at its start or end"
+    if not os.path.isabs(emulator):
+        return "is not an absolute path"
+    return None
+
+
 def _trusted_owner(uid):
     return uid in (0, os.geteuid())
 
@@ -91,8 +107,9 @@ def resolve(emulator):
     """The real path of ``emulator``, walked one entry at a time as the kernel would; raises UntrustedEmulator when
     an entry on the way is owned by someone else, or a directory looked in is writable by group or others without
     being sticky, or a link loops."""
-    if not isinstance(emulator, str) or not os.path.isabs(emulator):
-        raise UntrustedEmulator(emulator, "%r is not an absolute path" % (emulator,))
+    problem = path_problem(emulator)
+    if problem:
+        raise UntrustedEmulator(emulator, "%r %s" % (emulator, problem))
     pending = [part for part in reversed(emulator.split("/")) if part]
     current, links = "/", 0
     while pending:

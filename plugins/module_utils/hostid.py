@@ -16,6 +16,7 @@ or unreadable file: what is not there is left out.
 from __future__ import annotations
 
 import os
+import platform
 import re
 
 # MIDR_EL1 implementer (bits 31:24) and part number (bits 15:4) to core names: Arm's TRMs and the vendors' own.
@@ -34,6 +35,13 @@ IMPLEMENTERS = {0x41: "Arm", 0x46: "Fujitsu", 0x48: "HiSilicon", 0x4E: "NVIDIA",
 _OVERRIDE_RE = re.compile(r"^(arm64\.|id_[a-z0-9]+\.|kvm-arm\.)")
 _HEX_RE = re.compile(r"^(0[xX])?[0-9a-fA-F]{1,16}$")
 FIRMWARE_FILES = (("vendor", "bios_vendor"), ("version", "bios_version"), ("date", "bios_date"))
+
+
+def label(name=None):
+    """The name messages use for the host: the caller's ``host`` option (``inventory_hostname``, which the
+    collection's playbooks and role pass), else the operating system's host name, which is all a module called ad
+    hoc can know."""
+    return name or platform.node() or "host"
 
 
 def _read(path, limit=65536):

@@ -22,6 +22,11 @@ def probe_argument_spec():
     )
 
 
+def host_argument_spec():
+    """The name messages use for the host (doc_fragments/host_name.py); ``hostid.label`` gives its default."""
+    return dict(host=dict(type="str"))
+
+
 def host_paths_argument_spec():
     """Where a module reads the host's identity (``hostid.py``): sysfs and procfs, or a recorded host tree."""
     return dict(sysfs_path=dict(type="path", default="/sys"), procfs_path=dict(type="path", default="/proc"))
@@ -37,8 +42,8 @@ def cpu_check_argument_spec():
         features=dict(type="list", elements="dict"),
         cpu_arg=dict(type="str"),
         cache=dict(type="str", choices=CACHE_MODES, default="use"),
-        host=dict(type="str"),
     )
+    spec.update(host_argument_spec())
     return spec
 
 
@@ -68,4 +73,5 @@ def guest_domains_argument_spec():
         schema_dir=dict(type="path", default=libvirt_caps.DEFAULT_SCHEMA_DIR),
         libvirt=dict(type="dict"),
         libvirt_check=dict(type="bool", default=True),
+        emulator=probe_argument_spec()["emulator"],
     )

@@ -119,33 +119,42 @@ class Property(object):
         return cls(name, fact["type"], fact["supported_values"], fact.get("default"), extra)
 
     def match(self, value):
-        """The host's spelling of ``value`` when the host accepts it, else None.
+        """The host's spelling of ``value`` (:meth:`spelling`) when the host accepts it, else None.
 
-        number: an integer inside a listed range, rendered in decimal (in hex where the host lists its numbers in
-        hex), or a named value (e.g. "off");
-        bool: on/off and their spellings; string: case-insensitive (QEMU matches named values so);
-        any other type: exact match of a listed string.
+        number: an integer inside a listed range, or a named value (e.g. "off"); bool: on/off and their spellings;
+        string: case-insensitive (QEMU matches named values so); any other type: exact match of a listed string.
         Raises ValueError for a number written with a leading zero, since that is a mistake, not a miss.
         """
+        spelled = self.spelling(value)
         if self.type == NUMBER_TYPE:
             ranges, names = split_number_values(self.supported_values)
             try:
-                number = parse_int(value)
+                number = parse_int(spelled)
+            except ValueError:
+                return spelled if spelled in names else None
+            return spelled if any(low <= number <= high for low, high in ranges) else None
+        if self.type == BOOL_TYPE:
+            return spelled if spelled in (bool_word(v) for v in self.supported_values) else None
+        return spelled if spelled in self.supported_values else None
+
+    def spelling(self, value):
+        """``value`` as this host writes it, whether or not the host accepts it: the one rendering of a value, which
+        validation writes into XML and onto ``-cpu`` and cpu_check asks QEMU about. A number in this property's
+        notation (:meth:`render_number`: hex for the ``SYSREG_`` fields, which the host lists in hex, else decimal),
+        a boolean word as on/off, a listed name or string in the host's case; anything else as given. Raises
+        ValueError for a number written with a leading zero (QEMU would read it as octal)."""
+        if self.type == NUMBER_TYPE:
+            try:
+                return self.render_number(parse_int(value))
             except ValueError:
                 if re.match(r"^\s*0[0-9]+\s*$", value):
                     raise
-                return _match_name(value, names)
-            if any(low <= number <= high for low, high in ranges):
-                return self.render_number(number)
-            return None
+            return _match_name(value, split_number_values(self.supported_values)[1]) or value
         if self.type == BOOL_TYPE:
-            word = bool_word(value)
-            if word is None:
-                return None
-            return word if word in (bool_word(v) for v in self.supported_values) else None
+            return bool_word(value) or value
         if self.type == STRING_TYPE:
-            return _match_name(value, self.supported_values)
-        return value if value in self.supported_values else None
+            return _match_name(value, self.supported_values) or value
+        return value
 
     def render_number(self, number):
         """``number`` as this host writes its numbers: hex where it lists them in hex (SYSREG_ fields), else decimal."""

@@ -36,6 +36,7 @@ extends_documentation_fragment:
   - armvirt.cpu.host_python
   - armvirt.cpu.probe
   - armvirt.cpu.probe.host_paths
+  - armvirt.cpu.host_name
   - armvirt.cpu.attributes
 attributes:
   check_mode:
@@ -57,6 +58,12 @@ options:
         M(armvirt.cpu.guest_domains), M(armvirt.cpu.domain_cpu) and the role P(armvirt.cpu.guest_cpu#role).
       - The C(-cpu) value is built by the collection's one builder, as libvirt builds it (C(optional) is left out);
         only the request's shape is checked here, not its values (that is what QEMU is asked).
+      - Each value of a property the host reports is written as validation writes it for this host (the one
+        rendering, that of M(armvirt.cpu.guest_domains) and the role) -- a number in the notation the host lists the
+        property in (C(feat_AES=0x1) is C(feat_AES=1) where the host lists decimal values; the C(SYSREG_) fields stay
+        hex), a boolean word as C(on)/C(off), a named value in the host's case. The properties come from the
+        property cache of O(emulator) and O(accel) when it is valid (M(armvirt.cpu.props_cache)), else from a probe;
+        the cache is not written. A number with a leading zero is refused, as validation refuses it.
       - Without O(features) and O(cpu_arg), the bare mode is checked.
     type: list
     elements: dict
@@ -64,7 +71,7 @@ options:
     description:
       - Instead of O(features), a C(-cpu) value as the collection renders it (C(model,name=value,...)), for example
         the C(qemu_cpu_arg) that M(armvirt.cpu.guest_domains) and M(armvirt.cpu.domain_cpu) return. Its model is
-        C(host) or C(max).
+        C(host) or C(max). Its values are written in the host's spelling as O(features) are.
     type: str
   cache:
     description:
@@ -74,9 +81,6 @@ options:
     type: str
     choices: [use, refresh, ignore]
     default: use
-  host:
-    description: The name messages use for the host (for example C(inventory_hostname)); defaults to the host's name.
-    type: str
 notes:
   - The role P(armvirt.cpu.guest_cpu#role) runs this for each distinct request of a host before it writes the guests'
     XML when C(guest_cpu_confirm) is true, as the playbook C(armvirt.cpu.rollout) sets it; M(armvirt.cpu.domain_cpu)
@@ -157,7 +161,8 @@ mode:
   type: str
   sample: maximum
 cpu_arg:
-  description: The request's C(-cpu) value, what QEMU was asked about (and what the results file is keyed by).
+  description: The request's C(-cpu) value in the host's spelling (see O(features)), what QEMU was asked about and
+    what the results file is keyed by.
   returned: when the request is well formed
   type: str
   sample: max,sve=off,sve128=off
@@ -186,11 +191,9 @@ cache:
       sample: true
 """
 
-import platform
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import confirm, emulator_trust, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import collect, confirm, emulator_trust, hostid, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import cpu_check_argument_spec
 
 
@@ -198,7 +201,7 @@ def main():
     module = AnsibleModule(argument_spec=cpu_check_argument_spec(), mutually_exclusive=[("features", "cpu_arg")],
                            supports_check_mode=True)
     params = module.params
-    host = params["host"] or platform.node() or "host"
+    host = hostid.label(params["host"])
     emulator, accel = params["emulator"], params["accel"]
     try:
         if params["cpu_arg"] is not None:
@@ -213,6 +216,22 @@ def main():
     except emulator_trust.UntrustedEmulator as exc:
         module.fail_json(msg="%s: checking -cpu %s with QEMU %s (accel=%s) failed: %s"
                          % (host, req.cpu_arg, emulator, accel, exc), mode=req.mode, cpu_arg=req.cpu_arg)
+    if req.settings:
+        # each value in the spelling validation gives it on this host, from the properties it reports (a valid
+        # property cache, else a probe; nothing is written; O(cache) applies to it as to the results file), so
+        # feat_AES=0x1 is asked about, reported and kept as the role and domain_cpu write it
+        try:
+            host_props = collect.collect(emulator, accel, params["timeout"], params["cache_dir"], params["cache"],
+                                         sysfs_root=params["sysfs_path"],
+                                         procfs_root=params["procfs_path"], host=host)[0]
+        except collect.CollectError as exc:
+            module.fail_json(msg="%s: cannot read the properties the -cpu %s is written against: %s"
+                             % (host, req.cpu_arg, exc), mode=req.mode, cpu_arg=req.cpu_arg)
+        try:
+            req = confirm.in_host_spelling(req, host_props, host)
+        except validate.FeatureRequestError as exc:
+            module.fail_json(msg="%s: the CPU request cannot be checked:\n%s" % (host, exc),
+                             errors=[error.as_dict() for error in exc.errors])
     try:
         result = confirm.confirm(emulator, accel, req, params["timeout"], params["cache_dir"], params["cache"],
                                  write=not module.check_mode, sysfs_root=params["sysfs_path"],

@@ -39,6 +39,7 @@ extends_documentation_fragment:
   - armvirt.cpu.host_python
   - armvirt.cpu.libvirt_domain
   - armvirt.cpu.confirm
+  - armvirt.cpu.host_name
   - armvirt.cpu.attributes
 attributes:
   check_mode:
@@ -113,9 +114,6 @@ options:
     type: str
     choices: [fail, replace]
     default: fail
-  host:
-    description: The name messages use for the host; defaults to the host's name.
-    type: str
 notes:
   - The playbook C(armvirt.cpu.apply) rolls a policy onto every guest of a pool, in batches, with a summary.
   - A CPU change applies when QEMU starts again; the module never restarts a guest.
@@ -283,13 +281,11 @@ diff:
     after: "<cpu mode='maximum' check='none'>\n  <feature policy='require' name='sve256'/>\n</cpu>\n"
 """
 
-import platform
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, emulator_trust
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps, libvirt_domain, validate
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils import hostid, libvirt_caps, libvirt_domain, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec, host_argument_spec
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str"),
@@ -304,9 +300,9 @@ ARGUMENT_SPEC = dict(
     libvirt_check=dict(type="bool", default=True),
     libvirt=dict(type="dict"),
     unmarked_cpu_arg=dict(type="str", choices=["fail", "replace"], default="fail"),
-    host=dict(type="str"),
     **confirm_argument_spec()
 )
+ARGUMENT_SPEC.update(host_argument_spec())
 
 
 def plan_request(module, host):
@@ -405,7 +401,7 @@ def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
                            required_one_of=[("name", "uuid")])
     params = module.params
-    host = params["host"] or platform.node() or "host"
+    host = hostid.label(params["host"])
     name, uri = params["name"] or params["uuid"], params["uri"]
     request, view = plan_request(module, host)
     try:

@@ -33,6 +33,7 @@ author:
 extends_documentation_fragment:
   - armvirt.cpu.host_python
   - armvirt.cpu.libvirt_domain
+  - armvirt.cpu.host_name
   - armvirt.cpu.attributes
   - armvirt.cpu.attributes.info_module
 options:
@@ -57,9 +58,6 @@ options:
       - The host's C(arm_cpu_props) fact or a baseline, to check O(policy) and write its values in the host's
         spelling (C(0x2) is C(2)) before comparing. Without it values are compared as written.
     type: dict
-  host:
-    description: The name messages use for the host; defaults to the host's name.
-    type: str
   emulator:
     description:
       - The configured emulator, trusted besides those libvirt's capabilities list, as the O(emulator) of
@@ -208,14 +206,13 @@ backend:
   sample: libvirt-python
 """
 
-import platform
 import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, emulator_trust
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps, libvirt_domain
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils import hostid, libvirt_caps, libvirt_domain
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec, host_argument_spec
 
 
 def policy_plan(module, host):
@@ -310,11 +307,11 @@ def main():
         name=dict(type="str"),
         policy=dict(type="dict"),
         props=dict(type="dict"),
-        host=dict(type="str"),
         emulator=confirm_argument_spec()["emulator"],
+        **host_argument_spec()
     ), supports_check_mode=True)
     params = module.params
-    host = params["host"] or platform.node() or "host"
+    host = hostid.label(params["host"])
     request = policy_plan(module, host) if params["policy"] is not None else None
     try:
         conn = libvirt_domain.connect(module.run_command, params["uri"], params["backend"])

@@ -51,8 +51,10 @@ options:
         not starting with a dot; it names the domain and the file), C(memory) (MiB, positive integer), C(vcpus)
         (positive integer) and optional C(features) (a list like O(features) whose items replace the common ones of
         the same name; new names are added after them).
-      - Other keys are passed to the template as C(guest), for a template of your own (for example C(emulator), used
-        by the default template).
+      - Optional C(emulator), the absolute path of the QEMU binary this guest runs under (its C(<emulator>)), instead
+        of O(emulator). A path that is not absolute or holds a control character (NUL, newline) is refused naming the
+        host and the guest; the XML writer escapes it.
+      - Other keys are passed to the template as C(guest), for a template of your own.
     type: list
     elements: dict
     required: true
@@ -90,6 +92,17 @@ options:
   host:
     description: The name messages use for the host; defaults to C(inventory_hostname).
     type: str
+  emulator:
+    description:
+      - The configured emulator, each guest's C(<devices><emulator>) unless the guest gives its own C(emulator).
+      - It is the emulator that confirms the guest's C(-cpu) (the role P(armvirt.cpu.guest_cpu#role) runs
+        M(armvirt.cpu.cpu_check) with it for each RV(confirmations) item, M(armvirt.cpu.domain_cpu) confirms with a
+        domain's own C(<emulator>)), so the guest runs under the QEMU that judged its CPU. Give the same path as
+        M(armvirt.cpu.cpu_check)'s O(armvirt.cpu.cpu_check#module:emulator) (on RHEL, C(/usr/libexec/qemu-kvm)).
+      - A rendered document whose C(<emulator>) is not this one (a template of your own that writes another) is
+        refused and nothing is written.
+    type: path
+    default: /usr/bin/qemu-system-aarch64
   output_dir:
     description:
       - Directory on the managed host for the C(<guest>.xml) files; created (mode 0755) when missing. A
@@ -122,7 +135,8 @@ options:
         C(name), C(memory), C(vcpus), C(mode), C(cpu_features) (the features for C(<cpu>) after validation and
         delivery), C(qemu_cpu_arg) (for V(qemu-commandline), the request merged with the flags libvirt itself puts
         on its C(-cpu) for that domain), C(request_cpu_arg) (the request's own C(-cpu)), C(delivery),
-        C(qemu_commandline) (a bool), C(domain_type) (C(kvm) or C(qemu), from the host's accelerator), C(mark_ns)
+        C(qemu_commandline) (a bool), C(domain_type) (C(kvm) or C(qemu), from the host's accelerator), C(emulator)
+        (the guest's emulator, which the document's C(<devices><emulator>) must be), C(mark_ns)
         (the namespace of the metadata mark that records the override), C(host) and C(guest) (the guest's mapping),
         and the filter C(cpu_element), which writes the C(<cpu>) element of C(cpu_features) in C(mode) as
         M(armvirt.cpu.domain_cpu) writes it into an existing guest (the default template's C(<cpu>) line).
@@ -212,6 +226,7 @@ guests:
       changed: true
       status: created
       qemu_cpu_arg: host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2
+      emulator: /usr/bin/qemu-system-aarch64
   contains:
     path:
       description: The file on the managed host.
@@ -226,16 +241,29 @@ guests:
       description: The validated value of QEMU's C(-cpu) for this guest (what C(<qemu:commandline>) carries for
         V(qemu-commandline)).
       type: str
+    emulator:
+      description: The guest's C(<emulator>), its own C(emulator) or O(emulator).
+      type: str
 qemu_cpu_args:
   description: Guest name to its C(-cpu) value.
   returned: success
   type: dict
   sample: {web1: "host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2"}
+confirmations:
+  description:
+    - Each distinct pair of emulator and C(-cpu) value, with its guests (sorted), in a stable order; what the host's
+      QEMU must confirm, each with that emulator (the role runs M(armvirt.cpu.cpu_check) once per item).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {emulator: /usr/bin/qemu-system-aarch64, cpu_arg: "host,feat_RAS=1.0", guests: [db1, web1]}
+    - {emulator: /usr/libexec/qemu-kvm, cpu_arg: "host,feat_RAS=1.0", guests: [legacy1]}
 errors:
   description:
     - Every problem of the request, one record per guest and problem; nothing was written. The records of
       C(validate.check_features) (rules in C(docs/guest-validation.md)) with C(guest) added, and these rules of the
-      guest side -- C(bad-guest), C(bad-guest-name), C(duplicate-guest), C(libvirt-facts-missing),
+      guest side -- C(bad-guest), C(bad-guest-name), C(duplicate-guest), C(bad-emulator), C(libvirt-facts-missing),
       C(libvirt-drops-value), C(libvirt-unknown-feature), C(template), C(schema).
   returned: failure
   type: list

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - armvirt.cpu.host_python
   - armvirt.cpu.probe
   - armvirt.cpu.probe.host_paths
+  - armvirt.cpu.host_name
   - armvirt.cpu.attributes
   - armvirt.cpu.attributes.facts
 attributes:
@@ -117,9 +118,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect
+from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, hostid
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import (
-    host_paths_argument_spec, probe_argument_spec)
+    host_argument_spec, host_paths_argument_spec, probe_argument_spec)
 
 
 def _current_text(path):
@@ -134,14 +135,16 @@ def _current_text(path):
 def main():
     argument_spec = probe_argument_spec()
     argument_spec.update(host_paths_argument_spec())
+    argument_spec.update(host_argument_spec())
     argument_spec["state"] = dict(type="str", choices=["present", "absent"], default="present")
     argument_spec["cache"] = dict(type="str", choices=["use", "refresh"], default="use")
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
+    host = hostid.label(params["host"])
     try:
         path = collect.cache_path(params["cache_dir"], params["emulator"], params["accel"])
     except cache.CacheError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg="%s: %s" % (host, exc))
 
     try:
         if params["state"] == "absent":
@@ -154,14 +157,16 @@ def main():
 
         host_props, source, info = collect.collect(
             params["emulator"], params["accel"], params["timeout"], params["cache_dir"], params["cache"],
-            sysfs_root=params["sysfs_path"], procfs_root=params["procfs_path"])
+            sysfs_root=params["sysfs_path"], procfs_root=params["procfs_path"], host=host)
         before = _current_text(path)
         after = before if source == "cache" else cache.dumps(host_props, info["fingerprint"]).decode("utf-8")
         changed = after != before
         if changed and not module.check_mode:
             cache.write(path, host_props, info["fingerprint"])
-    except (collect.CollectError, cache.CacheError) as exc:
+    except collect.CollectError as exc:   # its message names the host
         module.fail_json(msg=str(exc), path=path)
+    except cache.CacheError as exc:
+        module.fail_json(msg="%s: %s" % (host, exc), path=path)
 
     for warning in host_props.warnings:   # liberties taken with an unexpected reply (dialects.py)
         module.warn(warning)

@@ -31,6 +31,7 @@ extends_documentation_fragment:
   - armvirt.cpu.host_python
   - armvirt.cpu.probe
   - armvirt.cpu.probe.host_paths
+  - armvirt.cpu.host_name
   - armvirt.cpu.attributes
   - armvirt.cpu.attributes.facts
   - armvirt.cpu.attributes.facts_module
@@ -177,12 +178,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import collect
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import (
-    host_paths_argument_spec, probe_argument_spec)
+    host_argument_spec, host_paths_argument_spec, probe_argument_spec)
 
 
 def main():
     argument_spec = probe_argument_spec()
     argument_spec.update(host_paths_argument_spec())
+    argument_spec.update(host_argument_spec())
     argument_spec["qmp_socket"] = dict(type="path")
     argument_spec["cache"] = dict(type="str", choices=["use", "refresh", "ignore"], default="use")
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -190,7 +192,7 @@ def main():
     try:
         host_props, source, cache_info = collect.collect(
             params["emulator"], params["accel"], params["timeout"], params["cache_dir"], params["cache"],
-            params["qmp_socket"], params["sysfs_path"], params["procfs_path"])
+            params["qmp_socket"], params["sysfs_path"], params["procfs_path"], params["host"])
     except collect.CollectError as exc:
         module.fail_json(msg=str(exc))
     for warning in host_props.warnings:   # liberties taken with an unexpected reply (dialects.py)

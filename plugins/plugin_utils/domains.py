@@ -35,7 +35,8 @@ from collections.abc import Mapping, Sequence
 import jinja2
 from markupsafe import Markup
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _guest_domains, libvirt_caps, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import _guest_domains, confirm, emulator_trust, libvirt_caps
+from ansible_collections.armvirt.cpu.plugins.module_utils import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils import delivery as delivery_plan
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 
@@ -46,6 +47,7 @@ GUEST_KEYS = ("name", "memory", "vcpus", "features")
 COLLECTION_PACKAGE = "ansible_collections.armvirt.cpu"
 DEFAULT_TEMPLATE = "roles/guest_cpu/templates/domain.xml.j2"   # the role's, read through the collection's loader
 MEASURED = delivery_plan.MEASURED
+DEFAULT_EMULATOR = "/usr/bin/qemu-system-aarch64"   # module_args.probe_argument_spec's, cpu_check's default
 # the fact's accelerator (arm_cpu_props.accel) -> libvirt's domain type
 DOMAIN_TYPES = {"kvm": "kvm", "tcg": "qemu"}
 DEFAULT_DOMAIN_TYPE = "kvm"
@@ -54,6 +56,7 @@ _POSITIVE_RE = re.compile(r"[1-9][0-9]*")
 # the document's start up to the domain's own <name>: an XML declaration, comments, <domain ...>, whitespace
 _NAME_PREFIX_RE = re.compile(r"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<domain\b[^>]*>\s*<name>", re.S)
 _NAME_MASK = "\x00"
+_UNREAD = object()
 _TEMPLATES = {}
 
 
@@ -66,7 +69,7 @@ class Outcome(object):
 
     def __init__(self):
         self.documents = []          # [(name, xml)]
-        self.guests = {}             # name -> {"qemu_cpu_arg": ...}
+        self.guests = {}             # name -> {"qemu_cpu_arg": ..., "emulator": ...}
         self.errors = []             # record dicts: host, guest, feature, value, allowed, rule, message
         self.notes = []              # sentences for the result (libvirt_check skipped, daemon mismatch, ...)
         self.schema = None           # which schema checked the documents
@@ -208,11 +211,14 @@ def _positive(value):
 
 def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="host", delivery=FEATURE_VALUE,
           template=None, schema_dir=libvirt_caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
-          accel=None):
+          accel=None, emulator=DEFAULT_EMULATOR):
     """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults.
 
     ``accel`` is the host's accelerator (its own ``arm_cpu_props.accel``, which a fleet baseline in ``props`` may
     not carry); without it ``props``' own ``accel`` is used. It decides ``<domain type>`` (:func:`domain_type`).
+    ``emulator`` is the configured emulator, each guest's ``<emulator>`` unless the guest names its own
+    (:func:`guest_emulator`); the rendered document must carry it, since it is the one that confirms the guest's
+    ``-cpu`` (the role's cpu_check, domain_cpu's confirmation).
     """
     outcome = Outcome()
     if accel is None and isinstance(props, Mapping):
@@ -230,11 +236,24 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
                                                             "list of mappings." % host), None))
         return outcome
 
-    sets, plan, seen = {}, [], set()
+    sets, plan, seen, path_problems = {}, [], set(), {}   # path_problems: emulator -> why it is refused
     for index, guest in enumerate(guests, 1):
         name, size = _check_guest(index, guest, host, seen, outcome)
         if name is None:
             continue
+        own_emulator = guest_emulator(guest, emulator)
+        try:
+            problem = path_problems[own_emulator]
+        except KeyError:
+            problem = path_problems[own_emulator] = emulator_trust.path_problem(own_emulator)
+        except TypeError:   # not hashable, so no path either
+            problem = emulator_trust.path_problem(own_emulator)
+        if problem:
+            outcome.errors.append(_guest_error(host, name, "bad-emulator", "%s: the emulator %r %s; a guest's "
+                                               "<emulator> (its emulator key, else the configured emulator) must "
+                                               "be an absolute path of plain characters." % (host, own_emulator,
+                                                                                             problem)))
+            size = None
         own = guest.get("features")
         key = None if own is None else json.dumps(own, sort_keys=True, default=repr)
         entry = sets.get(key)
@@ -243,7 +262,7 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
         for error in entry.errors:
             outcome.errors.append(_record(error, name))
         if size is not None and not entry.errors:
-            plan.append((name, size, guest, entry))
+            plan.append((name, size, guest, entry, own_emulator))
     if outcome.errors:
         return outcome
 
@@ -256,11 +275,12 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
     render, check, commandline = compiled.render, validator.errors, delivery == QEMU_COMMANDLINE
     checked = {}  # name-masked document -> its schema problems
     overrides = {}  # name-masked first rendering -> the merged -cpu override
-    for name, (memory, vcpus), guest, entry in plan:
+    emulators = {}  # name-masked document -> the <emulator> it names
+    for name, (memory, vcpus), guest, entry, own_emulator in plan:
         variables = dict(name=name, memory=memory, vcpus=vcpus, mode=mode, cpu_features=entry.cpu_features,
                          qemu_cpu_arg=entry.arg, request_cpu_arg=entry.arg, delivery=delivery,
                          qemu_commandline=commandline, host=host, guest=guest, mark_ns=delivery_plan.MARK_NS,
-                         domain_type=type_)
+                         domain_type=type_, emulator=own_emulator)
         try:
             document = render(**variables)
             if commandline:
@@ -288,11 +308,47 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
             outcome.errors.append(_guest_error(host, name, "schema", "%s: guest %s: the rendered XML fails the %s: %s"
                                                % (host, name, validator.describe(), "; ".join(problems[:5]))))
             continue
+        written = rendered_emulator(document) if masked is None else emulators.get(masked, _UNREAD)
+        if written is _UNREAD:
+            written = emulators[masked] = rendered_emulator(document)
+        if written != own_emulator:
+            outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s writes "
+                                               "<emulator>%s</emulator>, not the emulator %s that confirms the "
+                                               "guest's CPU; give the template's domain <emulator>{{ emulator }}"
+                                               "</emulator>." % (host, name, template or DEFAULT_TEMPLATE,
+                                                                 written or "", own_emulator)))
+            continue
         outcome.documents.append((name, document))
-        outcome.guests[name] = {"qemu_cpu_arg": variables["qemu_cpu_arg"]}
+        outcome.guests[name] = {"qemu_cpu_arg": variables["qemu_cpu_arg"], "emulator": own_emulator}
     if outcome.errors:
         outcome.documents, outcome.guests = [], {}
     return outcome
+
+
+def guest_emulator(guest, configured=DEFAULT_EMULATOR):
+    """A guest's emulator: its own ``emulator`` key, else the configured one (the role's ``guest_cpu_emulator``)."""
+    own = guest.get("emulator") if isinstance(guest, Mapping) else None
+    return configured if own is None else own
+
+
+def rendered_emulator(document):
+    """The ``<devices><emulator>`` a rendered domain names (what libvirt runs, and what domain_cpu confirms with:
+    ``confirm.domain_target``), None without one."""
+    try:
+        return confirm.domain_target(document, default_emulator=None)[0]
+    except confirm.ConfirmError:
+        return None
+
+
+def confirmations(guests):
+    """Each distinct ``(emulator, -cpu value)`` pair of an outcome's ``guests`` with the guests that have it, sorted:
+    what the host's QEMU must confirm before the documents are written (the role runs cpu_check once per pair,
+    with that emulator)."""
+    pairs = {}
+    for name, info in guests.items():
+        pairs.setdefault((info["emulator"], info["qemu_cpu_arg"]), []).append(name)
+    return [{"emulator": emulator, "cpu_arg": arg, "guests": sorted(names)}
+            for (emulator, arg), names in sorted(pairs.items())]
 
 
 def _override(document, name, request_arg, cache):

@@ -291,3 +291,23 @@ def test_rollout_writes_nothing_where_the_hosts_own_qemu_refuses(fleet, tmp_path
     assert record["reason"].endswith("[guests: wrps]")
     assert not out.exists(), "the guests' directory was created: something was written"
     assert "Have this host's QEMU confirm each distinct guest CPU request" in output
+
+
+def test_gather_names_the_inventory_host_whose_emulator_is_missing(tmp_path):
+    """The probe's error names the host as the inventory does (gather passes inventory_hostname), not as its
+    operating system calls itself."""
+    missing = tmp_path / "libexec" / "qemu-kvm"
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"hypervisors": {"hosts": {"hv-gone": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "armvirt_cpu_emulator": str(missing), "armvirt_cpu_cache_dir": str(tmp_path / "cache")}}}}}}))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(["ansible-playbook", "armvirt.cpu.gather", "-i", str(inventory),
+                           "-e", "armvirt_cpu_classify=false", "-e", "armvirt_cpu_artifacts_dir=%s" % (tmp_path / "a")],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    expected = ("hv-gone: failed: probing emulator %s (accel=kvm) on host hv-gone failed: the emulator %s is not "
+                "trusted, so it was not run: %s does not exist" % (missing, missing, missing.parent))
+    assert expected in " ".join(output.split()), output[-3000:]
+    assert "on host %s " % socket.gethostname() not in output or socket.gethostname() == "hv-gone"

@@ -50,7 +50,11 @@ def test_changed_then_unchanged_then_check_and_diff(tmp_path):
     assert first["qemu_cpu_args"] == {"web1": "host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2",
                                       "db1": "host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=3"}
     assert first["guests"]["web1"] == {"path": str(out / "web1.xml"), "changed": True, "status": "created",
-                                       "qemu_cpu_arg": "host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2"}
+                                       "qemu_cpu_arg": "host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2",
+                                       "emulator": "/usr/bin/qemu-system-aarch64"}
+    assert first["confirmations"] == [   # sorted by emulator, then -cpu value
+        {"emulator": "/usr/bin/qemu-system-aarch64", "cpu_arg": first["qemu_cpu_args"][name], "guests": [name]}
+        for name in ("web1", "db1")]
     assert first["libvirt_check"].startswith("performed")
     assert "<qemu:arg value='host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2'/>" in (out / "web1.xml").read_text()
 

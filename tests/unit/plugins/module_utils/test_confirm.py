@@ -15,7 +15,7 @@ import pytest
 
 from armsim import write_wrapper
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, confirm, probe, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, confirm, probe, validate
 
 
 @pytest.fixture
@@ -287,6 +287,41 @@ def test_simulated_kvm_host_refuses_at_the_start_in_the_profiles_words(simulated
     result = confirm.confirm(simulated(profile), "kvm", confirm.parse_cpu_arg(arg), cache_dir=cache_dir)
     assert (result["method"], result["accepted"], result["error"]) == ("start", False, words)
     assert result["cache"]["written"] is False
+
+
+@pytest.mark.parametrize("profile, arg, spelled", [
+    # the query-arm-cpu-props-info dialect lists feat_AES in decimal; the sysreg dialect lists its fields in hex
+    ("neoverse-n1", "host,feat_AES=0x1,hw_prop_WRPs=0x2", "host,feat_AES=1,hw_prop_WRPs=2"),
+    ("neoverse-n1-sysreg", "host,SYSREG_ID_AA64ISAR0_EL1_AES=1", "host,SYSREG_ID_AA64ISAR0_EL1_AES=0x1"),
+    ("neoverse-n1-sysreg", "host,SYSREG_ID_AA64ISAR0_EL1_AES=0x1", "host,SYSREG_ID_AA64ISAR0_EL1_AES=0x1"),
+])
+def test_a_request_is_asked_about_and_kept_in_the_hosts_spelling(simulated, cache_dir, profile, arg, spelled):
+    emulator = simulated(profile)
+    host_props = collect.collect(emulator, "kvm", 10.0, cache_dir, collect.CACHE_IGNORE)[0]
+    fact = host_props.to_fact("kvm", emulator, "probe")
+    features = [dict(zip(("name", "value"), pair.split("="))) for pair in arg.split(",")[1:]]
+    # exactly what validation (the role, domain_cpu) renders for this host
+    assert validate.qemu_cpu_arg(features, "host-passthrough", fact) == spelled
+    req = confirm.in_host_spelling(confirm.parse_cpu_arg(arg), host_props, "hv1")
+    assert (req.cpu_arg, req.key) == (spelled, "host-passthrough " + spelled)
+    first = confirm.confirm(emulator, "kvm", req, cache_dir=cache_dir)
+    assert (first["accepted"], first["cpu_arg"], first["cached"]) == (True, spelled, False)
+    # the results file is keyed by the rendered form: either spelling finds it
+    again = confirm.in_host_spelling(confirm.parse_cpu_arg(spelled), host_props, "hv1")
+    assert confirm.confirm(emulator, "kvm", again, cache_dir=cache_dir)["cached"] is True
+    with open(confirm.checks_path(cache_dir, emulator, "kvm")) as handle:
+        assert list(json.load(handle)["accepted"]) == ["host-passthrough " + spelled]
+
+
+def test_the_hosts_spelling_refuses_a_leading_zero_and_keeps_what_the_host_does_not_report(simulated, cache_dir):
+    host_props = collect.collect(simulated("neoverse-n1"), "kvm", 10.0, cache_dir, collect.CACHE_IGNORE)[0]
+    with pytest.raises(validate.FeatureRequestError, match="hv1: hw_prop_WRPs=02 is refused: .*leading zero") as raised:
+        confirm.in_host_spelling(confirm.parse_cpu_arg("host,hw_prop_WRPs=02"), host_props, "hv1")
+    assert raised.value.errors[0].rule == "leading-zero"
+    # a boolean word is on/off; a property this host does not report stays as written, for QEMU to judge
+    req = confirm.in_host_spelling(confirm.parse_cpu_arg("host,nosuch=0x1,sve=TRUE"), host_props, "hv1")
+    assert req.cpu_arg == "host,nosuch=0x1,sve=on"
+    assert confirm.in_host_spelling(req, None, "hv1") is req
 
 
 def test_the_newer_kernel_takes_what_the_old_one_refuses(simulated, cache_dir):

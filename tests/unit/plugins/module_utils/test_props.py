@@ -64,6 +64,21 @@ def test_match_gives_the_host_spelling(prop, value, spelled):
     assert prop.match(value) == spelled
 
 
+AES_FIELD = Property("SYSREG_ID_AA64ISAR0_EL1_AES", "number", ["0x0-0x2"])
+
+
+@pytest.mark.parametrize("prop, value, spelled", [
+    # one rendering, accepted or not: what validation writes and what cpu_check asks QEMU about
+    (WRPS, "0x2", "2"), (WRPS, "0x9", "9"), (WRPS, "off", "off"), (PMUVER, "OFF", "off"), (PMUVER, "max", "max"),
+    (AES_FIELD, "1", "0x1"), (AES_FIELD, "0x1", "0x1"), (AES_FIELD, "0X7", "0x7"),
+    (RAS, "1.1_BASE", "1.1_base"), (RAS, "9.9", "9.9"), (SVE, "TRUE", "on"), (SVE, "maybe", "maybe"),
+    (MIDR, "0x411FD401", "0x411FD401"),
+])
+def test_spelling_renders_without_judging(prop, value, spelled):
+    assert prop.spelling(value) == spelled
+    assert prop.match(value) in (spelled, None)   # match accepts or refuses that same rendering
+
+
 def test_match_raises_for_a_leading_zero_on_a_number_only():
     with pytest.raises(ValueError, match="leading zero"):
         WRPS.match("02")

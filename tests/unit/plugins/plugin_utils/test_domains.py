@@ -103,8 +103,9 @@ def test_qemu_commandline_keeps_what_libvirt_puts_on_its_own_cpu(libvirt, tmp_pa
     outcome = domains.build(guests, [], V1, mode="maximum", host="v1-01", delivery="qemu-commandline",
                             libvirt=libvirt, template=str(template))
     assert outcome.errors == [], outcome.message()
-    assert outcome.guests == {"web1": {"qemu_cpu_arg": "max,sve256=on,sve=on,kvm=off,pmu=off"},
-                              "db1": {"qemu_cpu_arg": "max,pmu=on,kvm=off"}}
+    emulator = "/usr/bin/qemu-system-aarch64"   # the template's, the configured one by default
+    assert outcome.guests == {"web1": {"qemu_cpu_arg": "max,sve256=on,sve=on,kvm=off,pmu=off", "emulator": emulator},
+                              "db1": {"qemu_cpu_arg": "max,pmu=on,kvm=off", "emulator": emulator}}
     assert "<qemu:arg value='max,pmu=on,kvm=off'/>" in dict(outcome.documents)["db1"]
 
 
@@ -175,6 +176,53 @@ def test_a_document_failing_the_schema_is_an_error(tmp_path):
     assert "web1" in outcome.message() and "db1" in outcome.message()
 
 
+def test_each_guest_gets_the_configured_emulator_or_its_own_escaped_and_confirmations_pair_them():
+    odd = "/opt/q&a <x>/bin/qemu-system-aarch64"   # markup in a path is data: the XML writer escapes it
+    guests = GUESTS + [{"name": "legacy1", "memory": 1024, "vcpus": 1, "emulator": odd}]
+    outcome = domains.build(guests, FEATURES, V1, host="v1-01", libvirt_check=False,
+                            emulator="/usr/libexec/qemu-kvm")
+    assert outcome.errors == []
+    written = dict(outcome.documents)
+    assert "<emulator>/usr/libexec/qemu-kvm</emulator>" in written["web1"]
+    assert "<emulator>/opt/q&amp;a &lt;x&gt;/bin/qemu-system-aarch64</emulator>" in written["legacy1"]
+    assert [domains.rendered_emulator(written[name]) for name in ("web1", "db1", "legacy1")] == \
+        ["/usr/libexec/qemu-kvm", "/usr/libexec/qemu-kvm", odd]
+    assert domains.confirmations(outcome.guests) == [
+        {"emulator": odd, "cpu_arg": ARG, "guests": ["legacy1"]},
+        {"emulator": "/usr/libexec/qemu-kvm", "cpu_arg": ARG, "guests": ["db1", "web1"]}]
+    default = domains.build(GUESTS[:1], FEATURES, V1, libvirt_check=False)
+    assert "<emulator>/usr/bin/qemu-system-aarch64</emulator>" in default.documents[0][1]
+
+
+@pytest.mark.parametrize("emulator, problem", [
+    ("bin/qemu-system-aarch64", "is not an absolute path"),
+    ("/usr/bin/qemu\n-system-aarch64", "contains a control character"),
+    ("/usr/bin/qemu\x00", "contains a control character"),
+    (" /usr/bin/qemu-system-aarch64", "has white space at its start or end"),
+    (42, "is not a path"),
+])
+def test_an_emulator_that_is_no_plain_absolute_path_is_refused_naming_host_and_guest(emulator, problem):
+    guests = GUESTS + [{"name": "bad1", "memory": 1024, "vcpus": 1, "emulator": emulator}]
+    outcome = domains.build(guests, FEATURES, V1, host="v1-01", libvirt_check=False)
+    assert outcome.documents == [] and outcome.guests == {}
+    assert [(record["guest"], record["rule"]) for record in outcome.errors] == [("bad1", "bad-emulator")]
+    assert outcome.errors[0]["message"].startswith("v1-01: the emulator %r %s" % (emulator, problem))
+    assert outcome.message().endswith("[guest: bad1]")
+
+
+def test_a_template_that_writes_another_emulator_is_refused(tmp_path):
+    template = tmp_path / "own.xml.j2"
+    role_template = pathlib.Path(__file__).resolve().parents[4] / domains.DEFAULT_TEMPLATE
+    template.write_text(role_template.read_text().replace("{{ emulator }}", "/usr/bin/qemu-system-aarch64"))
+    outcome = domains.build(GUESTS, FEATURES, V1, host="v1-01", template=str(template), libvirt_check=False,
+                            emulator="/usr/libexec/qemu-kvm")
+    assert outcome.documents == []
+    assert {(record["guest"], record["rule"]) for record in outcome.errors} == {("web1", "template"),
+                                                                               ("db1", "template")}
+    assert "writes <emulator>/usr/bin/qemu-system-aarch64</emulator>, not the emulator /usr/libexec/qemu-kvm that " \
+        "confirms the guest's CPU" in outcome.errors[0]["message"]
+
+
 def test_template_problems_are_setup_errors(tmp_path):
     broken = tmp_path / "broken.j2"
     broken.write_text("{% if %}")
@@ -220,7 +268,8 @@ def test_the_default_template_comes_through_the_collection_and_writes_cpu_with_t
     document = template.render(name="g", memory=1, vcpus=1, mode="maximum", cpu_features=plan.cpu_features,
                                qemu_cpu_arg=plan.arg, request_cpu_arg=plan.arg, delivery=delivery.FEATURE_VALUE,
                                qemu_commandline=False, host="v1-01", guest={}, mark_ns=delivery.MARK_NS,
-                               domain_type="kvm")
+                               domain_type="kvm", emulator="/usr/libexec/qemu-kvm")
+    assert "<emulator>/usr/libexec/qemu-kvm</emulator>" in document
     assert ("  <cpu mode='maximum'>\n    <feature policy='require' name='sve128' value='on'/>\n"
             "    <feature policy='disable' name='pmu'/>\n  </cpu>\n") in document
     cpu = delivery.parse(delivery.edit_domain("<domain><name>g</name></domain>", plan)).find("cpu")
