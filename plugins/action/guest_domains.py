@@ -64,10 +64,7 @@ class ActionModule(ActionBase):
         for note in outcome.notes:
             display.warning(note)
         if outcome.errors:
-            count = len({record["guest"] for record in outcome.errors})
-            return self._failed(result, "%s: nothing was written; %d problem(s) in the guest CPU request of %d "
-                                "guest(s):\n%s" % (host, len(outcome.errors), count, outcome.message()),
-                                errors=outcome.errors, notes=outcome.notes)
+            return self._failed(result, outcome.failure(host), errors=outcome.errors, notes=outcome.notes)
 
         module_args = {"output_dir": args["output_dir"],
                        "guests": [{"name": name, DOCUMENT_KEY: text} for name, text in outcome.documents]}

@@ -75,7 +75,7 @@ def test_invalid_request_fails_with_every_message_and_writes_nothing(tmp_path):
     result, _unused = play(tmp_path, {"output_dir": str(out), "features": FEATURES, "guests": guests,
                                       "delivery": "qemu-commandline"}, fact="neoverse-n1.json")
     assert result["failed"] is True and not out.exists()
-    assert "nothing was written" in result["msg"]
+    assert "nothing was written; 3 problems in the guest CPU request of 3 guests:" in result["msg"]
     assert "feat_RAS=1.1 is not supported" in result["msg"] and "hw_prop_WRPs=4 is not supported" in result["msg"]
     assert "'bad/name' is not a plain token" in result["msg"]
     rules = sorted((str(e["guest"]), e["rule"]) for e in result["errors"])
