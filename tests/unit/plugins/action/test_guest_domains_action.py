@@ -114,6 +114,12 @@ def test_policy_file_and_missing_schema(tmp_path):
     result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "policy_file": str(policy),
                                       "libvirt_check": False}, gather_libvirt=False)
     assert result["failed"] is True and "%s: feat_RAS has unknown key(s) valeu" % policy in result["msg"]
+    # a missing one is named with every place searched, and without Ansible's hint about remote_src (no such option)
+    result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "policy_file": "nope.yml",
+                                      "libvirt_check": False}, gather_libvirt=False)
+    assert result["failed"] is True and "remote_src" not in result["msg"], result["msg"]
+    assert result["msg"].startswith("cannot find the policy file nope.yml on the controller; searched "), result["msg"]
+    assert "%s/files/nope.yml, %s/nope.yml" % (tmp_path, tmp_path) in result["msg"], result["msg"]
     result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "features": FEATURES,
                                       "schema_dir": str(tmp_path), "libvirt_check": False}, gather_libvirt=False)
     assert result["failed"] is True and "domain.rng is missing" in result["msg"]
