@@ -16,7 +16,7 @@ import json
 import os
 
 from ansible import constants as C
-from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
@@ -199,10 +199,9 @@ class ActionModule(ActionBase):
                                     % "; ".join(fleet_state.summary_lines(state)))
         if rollout.get("policy_file"):
             try:
-                path = self._find_needle("files", rollout["policy_file"])
-            except AnsibleError as exc:
-                raise AnsibleActionFail("fleet_state: cannot find the rollout's policy file %s: %s; nothing was "
-                                        "written" % (rollout["policy_file"], exc.message))
+                path = policy.find(self, "files", rollout["policy_file"], "rollout's policy file")
+            except AnsibleActionFail as exc:
+                raise AnsibleActionFail("fleet_state: %s; nothing was written" % exc.message)
             check_policy(path)
         if write:
             fleet_state.refuse_unfrozen_slice(directory, rollout)

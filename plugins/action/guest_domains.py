@@ -11,7 +11,6 @@ too (``module_utils.module_args``); the work is ``plugin_utils.domains.build``; 
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -45,7 +44,7 @@ class ActionModule(ActionBase):
         libvirt = args["libvirt"] if args["libvirt"] is not None else facts.get("libvirt_cpu")
         mode, features, delivery = args["mode"], args["features"], args["delivery"]
         if args["policy_file"]:
-            path = self._find(args["policy_file"], "files")
+            path = policy.find(self, "files", args["policy_file"])
             try:
                 loaded = policy.load(path, modes=ARGUMENT_SPEC["mode"]["choices"])
             except _cpu_policy.PolicyError as exc:
@@ -54,7 +53,7 @@ class ActionModule(ActionBase):
         if props is None:
             return self._failed(result, "%s: no arm_cpu_props to check the guests against: pass props, or gather "
                                 "ansible_facts['arm_cpu_props'] with armvirt.cpu.props_facts first." % host)
-        template = self._find(args["template"], "templates") if args["template"] else None
+        template = policy.find(self, "templates", args["template"], "template") if args["template"] else None
 
         try:
             outcome = domains.build(args["guests"], features, props, mode, host, delivery, template,
@@ -64,10 +63,7 @@ class ActionModule(ActionBase):
         for note in outcome.notes:
             display.warning(note)
         if outcome.errors:
-            count = len({record["guest"] for record in outcome.errors})
-            return self._failed(result, "%s: nothing was written; %d problem(s) in the guest CPU request of %d "
-                                "guest(s):\n%s" % (host, len(outcome.errors), count, outcome.message()),
-                                errors=outcome.errors, notes=outcome.notes)
+            return self._failed(result, outcome.failure(host), errors=outcome.errors, notes=outcome.notes)
 
         module_args = {"output_dir": args["output_dir"],
                        "guests": [{"name": name, DOCUMENT_KEY: text} for name, text in outcome.documents]}
@@ -86,13 +82,6 @@ class ActionModule(ActionBase):
         if "diff" in written:
             result["diff"] = written["diff"]
         return result
-
-    def _find(self, path, kind):
-        """A controller file the way template/copy find theirs (role dir, then playbook dir)."""
-        try:
-            return self._find_needle(kind, path)
-        except AnsibleActionFail as exc:
-            raise AnsibleActionFail("cannot find %s: %s" % (path, exc.message))
 
     @staticmethod
     def _failed(result, msg, **extra):

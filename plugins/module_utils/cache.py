@@ -281,6 +281,15 @@ def loads(data, fp):
 # ---------------------------------------------------------------------------------------------------- files
 
 
+# the reasons of :func:`loads` that mean the file itself is damaged, not merely stale, of an older format or missing
+DAMAGED = ("corrupt: ", "too large", "DOCTYPE refused", "foreign root element")
+
+
+def is_damaged(why):
+    """True when ``why`` (a reason of :func:`status`) says the file is damaged: a rewrite is then a repair to report."""
+    return why.startswith(DAMAGED)
+
+
 def status(path, fp):
     """(HostProps, "valid") or (None, why the module must re-probe: "missing", "kernel changed", "corrupt: ...").
 

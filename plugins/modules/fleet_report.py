@@ -107,6 +107,6 @@ attention:
     - host: altra-12
       stage: rollout
       status: failed
-      reason: 'altra-12 (fleet baseline): nothing was written; 1 problem(s) in the guest CPU request of 1 guest(s)'
+      reason: 'altra-12 (fleet baseline): nothing was written; 1 problem in the guest CPU request of 1 guest'
   elements: dict
 """

@@ -18,6 +18,8 @@ description:
     twice.
   - Writes are atomic (temporary file in the same directory, fsync, rename) and serialised with a lock; a symlink or a
     world-writable file or directory at the cache path is refused.
+  - A damaged cache (corrupt, too large, foreign) is probed again and rewritten, with a warning naming the host, the
+    file and the fault; RV(status) keeps the fault.
   - The file is this collection's own format, not libvirt's (whose C(<cpuPropertyInfo>) XML is not public yet);
     C(docs/cache.md) and the RelaxNG schema C(docs/schemas/cpu_property_info.rng) describe it.
 author:
@@ -170,6 +172,9 @@ def main():
 
     for warning in host_props.warnings:   # liberties taken with an unexpected reply (dialects.py)
         module.warn(warning)
+    repair = collect.damaged_cache_warning(info, "would be rewritten" if module.check_mode else "was rewritten")
+    if repair:
+        module.warn(repair)
     fact = collect.host_fact(host_props, params["accel"], params["emulator"], source, params["sysfs_path"],
                              params["procfs_path"])
     module.exit_json(changed=changed, path=path, status=info["status"], ansible_facts={"arm_cpu_props": fact},

@@ -23,7 +23,8 @@ description:
   - A QEMU that answers but offers none of these is reported with RV(ansible_facts.arm_cpu_props.supported=false) and
     the reason; the task does not fail. A fault (no monitor, a timeout, garbage, an emulator that does not start) fails
     the task with a message naming the host and the emulator.
-  - Reads a still valid cache written by M(armvirt.cpu.props_cache) instead of probing, but never writes it.
+  - Reads a still valid cache written by M(armvirt.cpu.props_cache) instead of probing, but never writes it. A
+    damaged cache file is a warning naming the host, the file and the fault.
   - Usable as a facts module of C(gather_facts) through C(FACTS_MODULES) (C(ansible_facts_modules)).
 author:
   - armvirt.cpu maintainers (@armvirt)
@@ -197,6 +198,9 @@ def main():
         module.fail_json(msg=str(exc))
     for warning in host_props.warnings:   # liberties taken with an unexpected reply (dialects.py)
         module.warn(warning)
+    repair = collect.damaged_cache_warning(cache_info, "was left as it is (armvirt.cpu.props_cache rewrites it)")
+    if repair:
+        module.warn(repair)
     emulator = None if params["qmp_socket"] else params["emulator"]
     fact = collect.host_fact(host_props, params["accel"], emulator, source, params["sysfs_path"], params["procfs_path"])
     result = dict(changed=False, ansible_facts={"arm_cpu_props": fact})

@@ -71,9 +71,21 @@ class Outcome(object):
         self.documents = []          # [(name, xml)]
         self.guests = {}             # name -> {"qemu_cpu_arg": ..., "emulator": ...}
         self.errors = []             # record dicts: host, guest, feature, value, allowed, rule, message
+        self.nameless = set()        # positions (1-based) of the guests with errors and no usable name (guest None)
         self.notes = []              # sentences for the result (libvirt_check skipped, daemon mismatch, ...)
         self.schema = None           # which schema checked the documents
         self.libvirt_check = None    # what the libvirt check did
+
+    def failure(self, host):
+        """The task's message for the errors: how many problems, how many guests they concern, then each problem.
+
+        Guests are counted apart: each named one once, each one without a usable name by its position (their
+        records all have guest None). A problem of the host rather than a guest (libvirt facts missing) counts none.
+        """
+        guests = len({record["guest"] for record in self.errors if record["guest"] is not None}) + len(self.nameless)
+        of = " of %d guest%s" % (guests, "" if guests == 1 else "s") if guests else ""
+        return "%s: nothing was written; %d problem%s in the guest CPU request%s:\n%s" % (
+            host, len(self.errors), "" if len(self.errors) == 1 else "s", of, self.message())
 
     def message(self, limit=10):
         """The errors for people: each distinct message once, with the guests it concerns."""
@@ -372,6 +384,8 @@ def _check_guest(index, guest, host, seen, outcome):
     report features under, ``(name, None)`` when its name is fine but its size is not (features still checked)."""
     def fail(rule, text, guest_name=None):
         outcome.errors.append(_guest_error(host, guest_name, rule, "%s: %s" % (host, text)))
+        if guest_name is None:
+            outcome.nameless.add(index)
 
     if not isinstance(guest, Mapping):
         fail("bad-guest", "guest #%d is %r, not a mapping with name, memory and vcpus." % (index, guest))

@@ -13,7 +13,21 @@ from __future__ import annotations
 
 import yaml
 
+from ansible.errors import AnsibleActionFail, AnsibleFileNotFound
+
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
+
+
+def find(action, kind, name, what="policy file"):
+    """The controller file ``name``, searched as ansible.builtin.template and copy search their src (``kind``:
+    files or templates; the role's directories, then the playbook's). A missing one raises AnsibleActionFail naming
+    the file and every place searched: Ansible's own message ends with a hint about remote_src, an option these
+    actions do not have (their files are always on the controller)."""
+    try:
+        return action._find_needle(kind, name)   # pylint: disable=protected-access
+    except AnsibleFileNotFound as exc:
+        raise AnsibleActionFail("cannot find the %s %s on the controller; searched %s" % (
+            what, name, ", ".join(exc.paths or []) or "nowhere"))
 
 
 def load(path, modes=_cpu_policy.MODES):

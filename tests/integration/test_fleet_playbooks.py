@@ -111,6 +111,12 @@ def custom_stats(output):
     return json.loads(match.group(1))
 
 
+def outcome(output):
+    """The outcome of each host that the rollout's summary printed (its debug of armvirt_cpu_outcome), None if none."""
+    match = re.search(r"^TASK \[Show each host's outcome.*?=> (\{.*?^\})", output, re.M | re.S)
+    return json.loads(match.group(1))["armvirt_cpu_outcome"] if match else None
+
+
 def rollout_hosts(fleet):
     return {path.stem: json.loads(path.read_text())
             for path in (fleet.artifacts / "rollout" / "hosts").glob("*.json")}
@@ -220,6 +226,10 @@ def test_limit_keeps_the_cached_hosts_in_the_baseline_and_stale_facts_are_reject
     assert code == 0, output
     assert fleet.json("rollout", "plan.json")["members"] == ["n1-a", "n1-b", "picky", "v1", "v2"]
     assert fleet.json("rollout", "plan.json")["targets"] == ["n1-a"]
+    # --limit leaves localhost out: the summary still runs, on the hosts the run touched, and names only them
+    assert "no hosts matched" not in output and outcome(output) == {"n1-a": "ok"}, output[-3000:]
+    code, output = fleet.run("rollout", "--limit", "n1-a,picky", "-e", "armvirt_cpu_max_fail_percentage=100")
+    assert code == 2 and outcome(output) == {"n1-a": "ok", "picky": "failed"}, output[-3000:]
 
     fleet.age("v2", "2000-01-01T00:00:00Z")
     code, output = fleet.run("rollout", "--limit", "n1-a", "-e", "armvirt_cpu_max_fact_age=3600")

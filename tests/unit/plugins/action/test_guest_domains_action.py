@@ -79,7 +79,7 @@ def test_invalid_request_fails_with_every_message_and_writes_nothing(tmp_path):
     result, _unused = play(tmp_path, {"output_dir": str(out), "features": FEATURES, "guests": guests,
                                       "delivery": "qemu-commandline"}, fact="neoverse-n1.json")
     assert result["failed"] is True and not out.exists()
-    assert "nothing was written" in result["msg"]
+    assert "nothing was written; 3 problems in the guest CPU request of 3 guests:" in result["msg"]
     assert "feat_RAS=1.1 is not supported" in result["msg"] and "hw_prop_WRPs=4 is not supported" in result["msg"]
     assert "'bad/name' is not a plain token" in result["msg"]
     rules = sorted((str(e["guest"]), e["rule"]) for e in result["errors"])
@@ -118,6 +118,12 @@ def test_policy_file_and_missing_schema(tmp_path):
     result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "policy_file": str(policy),
                                       "libvirt_check": False}, gather_libvirt=False)
     assert result["failed"] is True and "%s: feat_RAS has unknown key(s) valeu" % policy in result["msg"]
+    # a missing one is named with every place searched, and without Ansible's hint about remote_src (no such option)
+    result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "policy_file": "nope.yml",
+                                      "libvirt_check": False}, gather_libvirt=False)
+    assert result["failed"] is True and "remote_src" not in result["msg"], result["msg"]
+    assert result["msg"].startswith("cannot find the policy file nope.yml on the controller; searched "), result["msg"]
+    assert "%s/files/nope.yml, %s/nope.yml" % (tmp_path, tmp_path) in result["msg"], result["msg"]
     result, _unused = play(tmp_path, {"output_dir": str(tmp_path / "out"), "guests": GUESTS, "features": FEATURES,
                                       "schema_dir": str(tmp_path), "libvirt_check": False}, gather_libvirt=False)
     assert result["failed"] is True and "domain.rng is missing" in result["msg"]

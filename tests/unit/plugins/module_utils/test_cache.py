@@ -362,6 +362,8 @@ def test_bad_file_is_invalid_with_a_reason(path, fp, case):
     assert got is None
     assert reason in why
     assert cache.read(path, fp) is None
+    # another format version is an upgrade, rewritten without a word; everything else here is a repair to report
+    assert cache.is_damaged(why) is (case not in ("wrong version", "no version")), why
 
 
 def test_doctype_is_refused_before_parsing(path, fp, monkeypatch):
@@ -389,7 +391,14 @@ def test_oversized_file_is_invalid(path, fp, monkeypatch):
     cache.write(path, SAMPLES["full"], fp)
     monkeypatch.setattr(cache, "MAX_BYTES", 100)
     got, why = cache.status(path, fp)
-    assert got is None and why.startswith("too large")
+    assert got is None and why.startswith("too large") and cache.is_damaged(why)
+
+
+def test_stale_missing_and_valid_caches_are_not_damaged(path, fp):
+    assert not cache.is_damaged(cache.status(path, fp)[1])
+    cache.write(path, SAMPLES["full"], fp)
+    assert not cache.is_damaged(cache.status(path, fp)[1])
+    assert not cache.is_damaged(cache.status(path, dict(fp, kernel_release="6.99"))[1])
 
 
 def test_missing_and_non_regular(path, fp):

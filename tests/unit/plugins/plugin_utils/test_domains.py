@@ -141,6 +141,22 @@ def test_libvirt_check_needs_the_fact():
     assert "armvirt.cpu.libvirt_facts" in outcome.errors[0]["message"]
 
 
+def test_the_failure_counts_each_guest_once_and_no_host_problem_as_a_guest():
+    nameless = [{"name": "a b", "memory": 1024, "vcpus": 1}, "web2", {"memory": 1024, "vcpus": 1}]
+    outcome = domains.build(nameless, FEATURES, V1, host="v1-01", libvirt_check=False)
+    assert [record["guest"] for record in outcome.errors] == [None, None, None]
+    assert outcome.failure("v1-01").startswith(
+        "v1-01: nothing was written; 3 problems in the guest CPU request of 3 guests:\n- ")
+    # the host's missing libvirt facts and one guest's two problems: two guests' worth would be a miscount
+    bad = [{"name": "web1", "memory": 0, "vcpus": 0}, {"name": "db1", "memory": 1024, "vcpus": 1}]
+    outcome = domains.build(bad, FEATURES, V1, host="v1-01", libvirt=None)
+    assert sorted(str(record["guest"]) for record in outcome.errors) == ["None", "web1", "web1"]
+    assert outcome.failure("v1-01").startswith(
+        "v1-01: nothing was written; 3 problems in the guest CPU request of 1 guest:\n- ")
+    outcome = domains.build(GUESTS, FEATURES, V1, host="v1-01", libvirt=None)
+    assert outcome.failure("v1-01").startswith("v1-01: nothing was written; 1 problem in the guest CPU request:\n- ")
+
+
 def test_every_error_of_every_guest_at_once():
     guests = [{"name": "a", "memory": 1024, "vcpus": 1, "features": [{"name": "feat_RAS", "value": "1.1"}]},
               {"name": "b", "memory": 0, "vcpus": 1},
