@@ -78,15 +78,15 @@ def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socke
     return probe_host(emulator, accel, timeout, host=host), "probe", info
 
 
-def damaged_cache_warning(info, done):
+def damaged_cache_warning(info, done, host=None):
     """The warning for a cache that was not used because the file is damaged, else None.
 
     ``info`` is what :func:`collect` returned; ``done`` says what became of the file (rewritten, left alone). A
-    repair is never silent: the warning names the host, the file and the fault."""
+    repair is never silent: the warning names the host (``hostid.label``), the file and the fault."""
     if not info or not cache.is_damaged(info["status"]):
         return None
     return "host %s: the property cache %s was damaged (%s); QEMU was probed again and the cache %s" % (
-        socket.gethostname(), info["path"], info["status"], done)
+        hostid.label(host), info["path"], info["status"], done)
 
 
 def host_fact(host_props, accel, emulator, source, sysfs_root="/sys", procfs_root="/proc"):

@@ -233,8 +233,8 @@ def test_a_template_that_writes_another_emulator_is_refused(tmp_path):
     outcome = domains.build(GUESTS, FEATURES, V1, host="v1-01", template=str(template), libvirt_check=False,
                             emulator="/usr/libexec/qemu-kvm")
     assert outcome.documents == []
-    assert {(record["guest"], record["rule"]) for record in outcome.errors} == {("web1", "template"),
-                                                                               ("db1", "template")}
+    assert {(record["guest"], record["rule"]) for record in outcome.errors} == {
+        ("web1", "template"), ("db1", "template")}
     assert "writes <emulator>/usr/bin/qemu-system-aarch64</emulator>, not the emulator /usr/libexec/qemu-kvm that " \
         "confirms the guest's CPU" in outcome.errors[0]["message"]
 

@@ -29,7 +29,8 @@ NOW = datetime.datetime(2026, 11, 29, 16, 14, tzinfo=datetime.timezone.utc)
 SEED = int(os.environ.get("ARMVIRT_REPORT_SEED") or random.SystemRandom().randrange(2 ** 32))
 FLEETS = 25
 
-FIXED = ["    <b>four blanks</b> first", "trailing blanks  ", "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "a&b &amp; &lt;x&gt; &#60;", "`", "``x`",
+FIXED = ["    <b>four blanks</b> first", "trailing blanks  ",
+         "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "a&b &amp; &lt;x&gt; &#60;", "`", "``x`",
          " `a` ", "x | y || z", "\\|", "back\\slash\\", "*em* _em_ **b** ~~s~~", "[l](javascript:alert(1))",
          "![i](x)", "<http://evil.invalid>", "\x1b[31mred\x1b[0m", "\x1b]8;;http://evil.invalid\x07link\x1b]8;;\x07",
          "bidi\u202egnp.exe\u202c", "\u2066iso\u2069", "c1\x85\x9b2Jnel", "nul\x00del\x7f", "line\nbreak\r\n- item",
