@@ -172,8 +172,8 @@ def main():
 
     for warning in host_props.warnings:   # liberties taken with an unexpected reply (dialects.py)
         module.warn(warning)
-    repair = collect.damaged_cache_warning(info, "would be rewritten" if module.check_mode else "was rewritten",
-                                          host)
+    repair = collect.damaged_cache_warning(
+        info, "would be rewritten" if module.check_mode else "was rewritten", host)
     if repair:
         module.warn(repair)
     fact = collect.host_fact(host_props, params["accel"], params["emulator"], source, params["sysfs_path"],

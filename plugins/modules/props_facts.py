@@ -198,8 +198,8 @@ def main():
         module.fail_json(msg=str(exc))
     for warning in host_props.warnings:   # liberties taken with an unexpected reply (dialects.py)
         module.warn(warning)
-    repair = collect.damaged_cache_warning(cache_info, "was left as it is (armvirt.cpu.props_cache rewrites it)",
-                                          params["host"])
+    repair = collect.damaged_cache_warning(
+        cache_info, "was left as it is (armvirt.cpu.props_cache rewrites it)", params["host"])
     if repair:
         module.warn(repair)
     emulator = None if params["qmp_socket"] else params["emulator"]
