@@ -34,6 +34,24 @@ def pytest_configure(config):
         config.addinivalue_line("markers", "%s: %s" % (name, description))
 
 
+# pytest-xdist groups (scripts/test runs the pytest stage with -n 2 --dist loadgroup): the tests of a group run in one
+# worker. libvirtd: one daemon per machine, which the session fixture of the worker that started it stops at the end.
+# collection: the tests of the built and installed collection (tests/ecosystem/eco_helpers.py builds and installs
+# it once per session, so once per worker).
+XDIST_GROUPS = (("libvirtd", lambda item: "libvirt_daemon" in item.fixturenames),
+                ("collection", lambda item: "collection_tarball" in item.fixturenames))
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        for group, member in XDIST_GROUPS:
+            if member(item):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 @pytest.fixture(scope="session")
 def qemu_binary():
     """Debian's qemu-system-aarch64. Skips where it is absent, except in CI, where it must be there."""
