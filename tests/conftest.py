@@ -34,24 +34,6 @@ def pytest_configure(config):
         config.addinivalue_line("markers", "%s: %s" % (name, description))
 
 
-# pytest-xdist groups (scripts/test runs the pytest stage with -n 2 --dist loadgroup): the tests of a group run in one
-# worker. libvirtd: one daemon per machine, which the session fixture of the worker that started it stops at the end.
-# collection: the tests of the built and installed collection (tests/ecosystem/eco_helpers.py builds and installs
-# it once per session, so once per worker).
-XDIST_GROUPS = (("libvirtd", lambda item: "libvirt_daemon" in item.fixturenames),
-                ("collection", lambda item: "collection_tarball" in item.fixturenames))
-
-
-def pytest_collection_modifyitems(config, items):
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        for group, member in XDIST_GROUPS:
-            if member(item):
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
-
-
 @pytest.fixture(scope="session")
 def qemu_binary():
     """Debian's qemu-system-aarch64. Skips where it is absent, except in CI, where it must be there."""
@@ -114,18 +96,23 @@ def ansible_module():
 
 
 @pytest.fixture(scope="session")
-def libvirt_daemon():
+def libvirt_daemon(tmp_path_factory):
     """A real libvirtd at qemu:///system for the session (tests/libvirtd.py starts it by hand and stops it).
 
-    Skips where it cannot be had, except in CI, where the set-up installs it and it must run.
+    Skips where it cannot be had, except in CI, where the set-up installs it and it must run. The pytest-xdist
+    workers of a run (scripts/test runs pytest with -n 2) share one daemon, counted in the run's temporary directory:
+    the worker that started it stops it when no other worker uses it any more.
     """
     import libvirtd
-    server = libvirtd.Libvirtd()
+    users = None
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        users = str(tmp_path_factory.getbasetemp().parent / "libvirtd-users")
+    shared = libvirtd.Shared(libvirtd.Libvirtd(), users)
     try:
-        server.start()
+        server = shared.start()
     except libvirtd.Unavailable as exc:
         if os.environ.get("CI"):
             pytest.fail("libvirtd is needed in CI: %s" % exc)
         pytest.skip(str(exc))
     yield server
-    server.stop()
+    shared.stop()
