@@ -2,6 +2,10 @@
 # What scripts/sanity, scripts/sanity-all and scripts/units share (sourced after scripts/setup.sh, not run).
 # ansible-test runs only from a real ansible_collections/NAMESPACE/NAME tree (it refuses our symlinked one), and the
 # virtual environments of its sanity tests bootstrap pip from a get-pip.py it would download: both are set up here.
+# ansible-test keeps its state under ~/.ansible/test (that get-pip.py, the sanity virtual environments, an SSH key) and
+# passes only HOME and PATH on to what it runs (ANSIBLE_HOME does not reach a test): it runs in the private home of
+# scripts/setup.sh, .build/home, like everything it starts.
+export HOME="$TOOLS_HOME"
 
 # copy_collection_tree DIR: a fresh copy of the tracked and untracked (not ignored) files under
 # DIR/ansible_collections/armvirt/cpu, as its own git repository; prints that path.
@@ -15,7 +19,8 @@ copy_collection_tree() {
     printf '%s\n' "$tree"
 }
 
-# offline_get_pip: an offline stand-in for get-pip.py at the cache path ansible-test 2.19 reads before downloading.
+# offline_get_pip: an offline stand-in for get-pip.py at the cache path ansible-test 2.19 reads before downloading
+# (~/.ansible/test/cache, in the private home).
 offline_get_pip() {
     local get_pip="$HOME/.ansible/test/cache/get_pip_24_2.py"  # the pip version ansible-test 2.19 bootstraps
     mkdir -p "$(dirname "$get_pip")"

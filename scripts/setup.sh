@@ -7,7 +7,8 @@
 #     report's headless browser test);
 #   - .venv with the pinned Python packages of requirements/test.txt;
 #   - .build/collections/ansible_collections/armvirt/cpu, a link to this checkout, so that Ansible and pytest
-#     import the collection under its real name.
+#     import the collection under its real name;
+#   - .build/home, a private home for the tools (below): what they write stays in the checkout.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -54,11 +55,34 @@ link_collection() {
     [ -L "$ns/cpu" ] || ln -sfn "$ROOT" "$ns/cpu"
 }
 
+# A private home for the tools, .build/home. Ansible's home (collections, galaxy cache, local temp, SSH control
+# sockets), its remote temp and async job files for the local connection, and XDG caches (molecule, ansible-compat,
+# pip, libvirt's client) point into it below. Tools that only know HOME (ansible-test, which passes nothing else to
+# what it runs; antsibull's log) run with HOME set to it: scripts/ansible-test.sh, scripts/test. pip and git read the
+# user's configuration from the home (an index mirror, a wheel directory, safe.directory), so those files are linked
+# into it; nothing the scripts run writes them.
+TOOLS_HOME="$BUILD/home"
+
+make_tools_home() {
+    local config="${XDG_CONFIG_HOME:-$HOME/.config}" name
+    mkdir -p "$TOOLS_HOME/.config"
+    [ -d "$config/pip" ] && [ ! -e "$TOOLS_HOME/.config/pip" ] && ln -sfn "$config/pip" "$TOOLS_HOME/.config/pip"
+    for name in .pip .pydistutils.cfg .gitconfig; do
+        [ -e "$HOME/$name" ] && [ ! -e "$TOOLS_HOME/$name" ] && ln -sfn "$HOME/$name" "$TOOLS_HOME/$name"
+    done
+    return 0
+}
+
 install_debian_packages
 install_venv
 link_collection
+[ "$HOME" = "$TOOLS_HOME" ] || make_tools_home
 
 export PATH="$VENV/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$BUILD/collections"
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
 export PYTHONDONTWRITEBYTECODE=1
+export ANSIBLE_HOME="$TOOLS_HOME/.ansible"
+export ANSIBLE_REMOTE_TEMP="$ANSIBLE_HOME/tmp"
+export ANSIBLE_ASYNC_DIR="$ANSIBLE_HOME/async"
+export XDG_CACHE_HOME="$TOOLS_HOME/.cache"

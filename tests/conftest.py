@@ -96,18 +96,23 @@ def ansible_module():
 
 
 @pytest.fixture(scope="session")
-def libvirt_daemon():
+def libvirt_daemon(tmp_path_factory):
     """A real libvirtd at qemu:///system for the session (tests/libvirtd.py starts it by hand and stops it).
 
-    Skips where it cannot be had, except in CI, where the set-up installs it and it must run.
+    Skips where it cannot be had, except in CI, where the set-up installs it and it must run. The pytest-xdist
+    workers of a run (scripts/test runs pytest with -n 2) share one daemon, counted in the run's temporary directory:
+    the worker that started it stops it when no other worker uses it any more.
     """
     import libvirtd
-    server = libvirtd.Libvirtd()
+    users = None
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        users = str(tmp_path_factory.getbasetemp().parent / "libvirtd-users")
+    shared = libvirtd.Shared(libvirtd.Libvirtd(), users)
     try:
-        server.start()
+        server = shared.start()
     except libvirtd.Unavailable as exc:
         if os.environ.get("CI"):
             pytest.fail("libvirtd is needed in CI: %s" % exc)
         pytest.skip(str(exc))
     yield server
-    server.stop()
+    shared.stop()

@@ -19,6 +19,7 @@ A daemon that already answers at the URI is used as it is and left running.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import grp
 import os
 import pwd
@@ -202,3 +203,57 @@ class Libvirtd(object):
         self.processes = []
         while self.undo:
             self.undo.pop()()
+
+
+class Shared(object):
+    """One Libvirtd for the processes of a test run (pytest-xdist workers). Each counts itself in, in the file
+    ``users``, before it starts the daemon or finds it running, and out when done; the one that started it stops it
+    once the count is back to zero. Starting, counting and stopping hold a lock (``users``.lock), so no process
+    finds a daemon that is being stopped. Without ``users``, start and stop are the daemon's own."""
+
+    WAIT_FOR_OTHERS = 900.0   # seconds the starter waits for the other workers before it stops the daemon anyway
+
+    def __init__(self, server, users=None):
+        self.server = server
+        self.users = users
+
+    @contextlib.contextmanager
+    def _locked(self):
+        if self.users is None:
+            yield
+            return
+        with open(self.users + ".lock", "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file is closed
+            yield
+
+    def _add(self, delta):
+        """Add ``delta`` to the count of users (lock held); returns the new count."""
+        if self.users is None:
+            return 0
+        count = delta
+        if os.path.exists(self.users):
+            with open(self.users, encoding="utf-8") as handle:
+                count += int(handle.read() or 0)
+        with open(self.users, "w", encoding="utf-8") as handle:
+            handle.write(str(count))
+        return count
+
+    def start(self, timeout=30.0):
+        with self._locked():
+            self._add(1)
+            try:
+                return self.server.start(timeout)
+            except BaseException:
+                self._add(-1)
+                raise
+
+    def stop(self):
+        with self._locked():
+            self._add(-1)
+        deadline = time.monotonic() + self.WAIT_FOR_OTHERS
+        while True:
+            with self._locked():
+                if not self.server.started or self._add(0) <= 0 or time.monotonic() > deadline:
+                    self.server.stop()
+                    return
+            time.sleep(0.5)
