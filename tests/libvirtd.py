@@ -29,6 +29,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from xml.sax.saxutils import escape
 
 import pytest
 
@@ -44,6 +45,15 @@ needs_libvirt_schema = pytest.mark.skipif(not os.path.isfile(os.path.join(SCHEMA
                                           reason="libvirt's schemas (Debian libvirt0) are not installed")
 LOG_DIR = "/var/log/libvirt"
 PACKAGES = "libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-arm"
+
+
+def minimal_domain(name, emulator="/usr/bin/qemu-system-aarch64", uuid=None):
+    """The XML of the smallest aarch64 TCG domain libvirt defines (no disks): ``name`` and ``emulator`` escaped,
+    ``<uuid>`` only when one is given."""
+    return ("<domain type='qemu'>\n  <name>%s</name>\n%s  <memory unit='MiB'>128</memory>\n  <vcpu>1</vcpu>\n"
+            "  <os><type arch='aarch64' machine='virt'>hvm</type></os>\n  <cpu mode='maximum'/>\n"
+            "  <devices><emulator>%s</emulator></devices>\n</domain>\n"
+            % (escape(name), "  <uuid>%s</uuid>\n" % uuid if uuid else "", escape(emulator)))
 
 
 class Unavailable(Exception):

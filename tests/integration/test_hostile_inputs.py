@@ -26,7 +26,6 @@ import lxml.html
 import pytest
 import yaml
 from markdown_it import MarkdownIt
-from xml.sax.saxutils import escape
 
 import libvirtd
 from conftest import ROOT
@@ -53,16 +52,6 @@ GUESTS = [{"name": name, "memory": 1024, "vcpus": 2} for name in ("web1", "db-2.
 HOSTILE_GUESTS = ["../x", "a/b", "<img src=x>", "new\nline", "esc\x1b[31m", "..", ".hidden", "a b", "a,b=c"]
 # libvirt takes it (a newline it refuses); domains are addressed by UUID
 DOMAIN_NAME = "  lead 'q' \"dq\" & <lt> é, comma $(touch pwned-domain)"
-DOMAIN = """<domain type='qemu'>
-  <name>{name}</name>
-  <uuid>{uuid}</uuid>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='aarch64' machine='virt'>hvm</type></os>
-  <cpu mode='maximum'/>
-  <devices><emulator>{emulator}</emulator></devices>
-</domain>
-"""
 PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max
 POLICIES = {   # policy files given to rollout (the first three are refused before anything is written) and report
     "yaml-error.yml": "mode: maximum\nfeatures:\n  - {name: sve\n",
@@ -164,8 +153,7 @@ def fleet(tmp_path_factory, libvirt_daemon, qemu_binary):
     for name, emulator in ((DOMAIN_NAME, qemu_binary), ("armvirt-untrusted-%s" % uuid.uuid4().hex[:8], script)):
         fleet.domains[name] = str(uuid.uuid4())
         path = definer / ("%s.xml" % fleet.domains[name])
-        path.write_text(DOMAIN.format(name=escape(name), uuid=fleet.domains[name], emulator=emulator),
-                        encoding="utf-8")
+        path.write_text(libvirtd.minimal_domain(name, emulator, fleet.domains[name]), encoding="utf-8")
         libvirtd.virsh("define", str(path))
     fleet.untrusted = [name for name in fleet.domains if name != DOMAIN_NAME][0]
     apply_inventory = fleet.root / "apply-inventory.yml"

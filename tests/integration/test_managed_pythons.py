@@ -22,15 +22,6 @@ import libvirtd
 
 PYTHONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 QEMU = "/usr/bin/qemu-system-aarch64"
-DOMAIN = """<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='aarch64' machine='virt'>hvm</type></os>
-  <cpu mode='maximum'/>
-  <devices><emulator>{qemu}</emulator></devices>
-</domain>
-"""
 SVE = [{"name": "sve"}, {"name": "sve256"}]
 
 pytestmark = pytest.mark.real_qemu
@@ -123,7 +114,7 @@ def runs(tmp_path_factory, libvirt_daemon, qemu_binary):
     (root / "play.yml").write_text(yaml.safe_dump(playbook(root / "results"), sort_keys=False))
     (root / "results").mkdir()
     for name in domains.values():
-        (root / (name + ".xml")).write_text(DOMAIN.format(name=name, qemu=QEMU))
+        (root / (name + ".xml")).write_text(libvirtd.minimal_domain(name, QEMU))
         libvirtd.virsh("define", str(root / (name + ".xml")))
     try:
         proc = subprocess.run(["ansible-playbook", str(root / "play.yml"), "-i", str(root / "inventory.yml"),

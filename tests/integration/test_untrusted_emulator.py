@@ -20,15 +20,6 @@ import libvirtd
 from conftest import ROOT, run_module
 
 PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max
-DOMAIN = """<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='aarch64' machine='virt'>hvm</type></os>
-  <cpu mode='maximum'/>
-  <devices><emulator>{emulator}</emulator></devices>
-</domain>
-"""
 SVE = [{"name": "sve"}, {"name": "sve256"}]
 DEFAULT = "/usr/bin/qemu-system-aarch64"   # the modules' configured emulator by default
 
@@ -57,7 +48,7 @@ def define(libvirt_daemon, tmp_path):
     def define_one(emulator):
         name = "armvirt-emu-%s" % uuid.uuid4().hex[:8]
         path = tmp_path / (name + ".xml")
-        path.write_text(DOMAIN.format(name=name, emulator=emulator))
+        path.write_text(libvirtd.minimal_domain(name, emulator))
         libvirtd.virsh("define", str(path))
         made.append(name)
         return name
