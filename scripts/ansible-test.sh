@@ -3,9 +3,9 @@
 # ansible-test runs only from a real ansible_collections/NAMESPACE/NAME tree (it refuses our symlinked one), and the
 # virtual environments of its sanity tests bootstrap pip from a get-pip.py it would download: both are set up here.
 # ansible-test keeps its state under ~/.ansible/test (that get-pip.py, the sanity virtual environments, an SSH key) and
-# passes only HOME and PATH on to what it runs (ANSIBLE_HOME does not reach a test): it runs in the private home of
-# scripts/setup.sh, .build/home, like everything it starts.
-export HOME="$TOOLS_HOME"
+# passes only HOME and PATH on to what it runs (ANSIBLE_HOME does not reach a test): it runs in its own home of
+# scripts/setup.sh, ANSIBLE_TEST_HOME (a temporary directory kept between runs), like everything it starts.
+export HOME="$ANSIBLE_TEST_HOME"
 
 # copy_collection_tree DIR: a fresh copy of the tracked and untracked (not ignored) files under
 # DIR/ansible_collections/armvirt/cpu, as its own git repository; prints that path.

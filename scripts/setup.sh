@@ -62,13 +62,16 @@ link_collection() {
 # user's configuration from the home (an index mirror, a wheel directory, safe.directory), so those files are linked
 # into it; nothing the scripts run writes them.
 TOOLS_HOME="$BUILD/home"
+# ansible-test's home is a temporary directory that outlives the checkout: its sanity virtual environments take
+# minutes to build and are the same for every checkout of one requirements file, so a fresh clone reuses them.
+ANSIBLE_TEST_HOME="/var/tmp/armvirt-cpu-ansible-test-$(id -u)"
 
-make_tools_home() {
-    local config="${XDG_CONFIG_HOME:-$HOME/.config}" name
-    mkdir -p "$TOOLS_HOME/.config"
-    [ -d "$config/pip" ] && [ ! -e "$TOOLS_HOME/.config/pip" ] && ln -sfn "$config/pip" "$TOOLS_HOME/.config/pip"
+make_tools_home() {  # make_tools_home DIR
+    local config="${XDG_CONFIG_HOME:-$HOME/.config}" name home=$1
+    mkdir -p "$home/.config"
+    [ -d "$config/pip" ] && [ ! -e "$home/.config/pip" ] && ln -sfn "$config/pip" "$home/.config/pip"
     for name in .pip .pydistutils.cfg .gitconfig; do
-        [ -e "$HOME/$name" ] && [ ! -e "$TOOLS_HOME/$name" ] && ln -sfn "$HOME/$name" "$TOOLS_HOME/$name"
+        [ -e "$HOME/$name" ] && [ ! -e "$home/$name" ] && ln -sfn "$HOME/$name" "$home/$name"
     done
     return 0
 }
@@ -76,7 +79,10 @@ make_tools_home() {
 install_debian_packages
 install_venv
 link_collection
-[ "$HOME" = "$TOOLS_HOME" ] || make_tools_home
+if [ "$HOME" != "$TOOLS_HOME" ] && [ "$HOME" != "$ANSIBLE_TEST_HOME" ]; then
+    make_tools_home "$TOOLS_HOME"
+    make_tools_home "$ANSIBLE_TEST_HOME"
+fi
 
 export PATH="$VENV/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$BUILD/collections"
