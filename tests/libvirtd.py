@@ -53,7 +53,7 @@ def minimal_domain(name, emulator="/usr/bin/qemu-system-aarch64", uuid=None):
     return ("<domain type='qemu'>\n  <name>%s</name>\n%s  <memory unit='MiB'>128</memory>\n  <vcpu>1</vcpu>\n"
             "  <os><type arch='aarch64' machine='virt'>hvm</type></os>\n  <cpu mode='maximum'/>\n"
             "  <devices><emulator>%s</emulator></devices>\n</domain>\n"
-            % (escape(name), "  <uuid>%s</uuid>\n" % uuid if uuid else "", escape(emulator)))
+            % (escape(name), "  <uuid>%s</uuid>\n" % uuid if uuid else "", escape(str(emulator))))
 
 
 class Unavailable(Exception):

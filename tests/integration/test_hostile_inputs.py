@@ -51,7 +51,8 @@ HOSTILE_PROPERTY = "x<img src=x onerror=alert(1)>\x1b[2J"
 GUESTS = [{"name": name, "memory": 1024, "vcpus": 2} for name in ("web1", "db-2.internal_a", "-x_y", "0")]
 HOSTILE_GUESTS = ["../x", "a/b", "<img src=x>", "new\nline", "esc\x1b[31m", "..", ".hidden", "a b", "a,b=c"]
 # libvirt takes it (a newline it refuses); domains are addressed by UUID
-DOMAIN_NAME = "  lead 'q' \"dq\" & <lt> é, comma $(touch pwned-domain)"
+# unique per run: a run killed before its clean-up leaves its domains defined in the machine's libvirtd
+DOMAIN_NAME = "  lead 'q' \"dq\" & <lt> é, comma $(touch pwned-domain) %s" % uuid.uuid4().hex[:6]
 PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max
 POLICIES = {   # policy files given to rollout (the first three are refused before anything is written) and report
     "yaml-error.yml": "mode: maximum\nfeatures:\n  - {name: sve\n",
