@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,13 @@ MARKERS = {
     "ecosystem": "the collection as users get it: build and install, ansible-doc, EE build context, changelog, docs "
                  "site (tests/ecosystem)",
 }
+
+
+def report_markdown(path):
+    """The fleet report's Markdown page as its reader sees the text: the report escapes every value for Markdown
+    (backslashes before punctuation, blanks at a value's edges as references), which a viewer shows without them."""
+    text = pathlib.Path(path).read_text(encoding="utf-8")
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace("&#32;", " ")
 
 
 def pytest_configure(config):

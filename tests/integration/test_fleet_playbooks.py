@@ -15,6 +15,7 @@ import yaml
 
 from armsim import write_wrapper
 
+from conftest import report_markdown
 from libvirtd import needs_libvirt_schema
 
 PROFILES = {"n1-a": "neoverse-n1", "n1-b": "neoverse-n1", "v1": "neoverse-v1", "v2": "neoverse-v2",
@@ -187,7 +188,7 @@ def test_rollout_writes_every_good_host_and_nothing_for_the_failing_ones(fleet):
 def test_report_names_each_broken_host_with_its_reason(fleet):
     code, output = fleet.outputs["report"]
     assert code == 0, output
-    markdown = (fleet.artifacts / "report" / "report.md").read_text()
+    markdown = report_markdown(fleet.artifacts / "report" / "report.md")
     html = (fleet.artifacts / "report" / "index.html").read_text()
     for text in (markdown, html):
         assert CRASH in text
@@ -253,7 +254,7 @@ def test_max_fail_percentage_stops_the_rollout_and_the_record_says_so(fleet):
         "crash": "failed", "n1-a": "ok", "n1-b": "not-run", "offline": "not-run", "picky": "not-run",
         "v1": "not-run", "v2": "not-run"}
     code, output = fleet.run("report")
-    markdown = (fleet.artifacts / "report" / "report.md").read_text()
+    markdown = report_markdown(fleet.artifacts / "report" / "report.md")
     assert "| crash | rollout | failed |" in markdown   # ... but each host's record was written as it happened
     assert "| v2 | rollout | not-run |" in markdown
 
@@ -268,7 +269,7 @@ def test_report_shows_what_a_narrowing_kernel_update_breaks(fleet):
     assert len(list((fleet.artifacts / "snapshots").glob("*.json"))) == 2
     code, output = fleet.run("report", "-e", json.dumps({"armvirt_cpu_report_requests": [str(request)]}))
     assert code == 0, output
-    markdown = (fleet.artifacts / "report" / "report.md").read_text()
+    markdown = report_markdown(fleet.artifacts / "report" / "report.md")
     changes = markdown.split("## Changes since the previous snapshot")[1].split("## Compatibility classes")[0]
     assert "hw_prop_WRPs narrowed: 0-3 → 3" in changes
     assert "| wrps.yml | n1-b |" in changes and "hw_prop_WRPs" in changes.split("| wrps.yml | n1-b |")[1]
