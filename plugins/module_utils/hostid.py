@@ -20,12 +20,15 @@ import platform
 import re
 
 # MIDR_EL1 implementer (bits 31:24) and part number (bits 15:4) to core names: Arm's TRMs and the vendors' own.
+# Part numbers as Linux names them (arch/arm64/include/asm/cputype.h: ARM_CPU_PART_*, HISI_CPU_PART_HIP09,
+# NVIDIA_CPU_PART_OLYMPUS, AMPERE_CPU_PART_AMPERE1*).
 CORE_NAMES = {
     0x41: {0xD03: "Cortex-A53", 0xD07: "Cortex-A57", 0xD08: "Cortex-A72", 0xD0B: "Cortex-A76",
            0xD0C: "Neoverse-N1", 0xD40: "Neoverse-V1", 0xD49: "Neoverse-N2", 0xD4F: "Neoverse-V2",
            0xD84: "Neoverse-V3", 0xD8E: "Neoverse-N3"},
     0x46: {0x001: "A64FX"},
-    0x48: {0xD01: "Kunpeng-920"},
+    0x48: {0xD01: "Kunpeng-920", 0xD02: "HIP09"},
+    0x4E: {0x010: "Olympus"},
     0xC0: {0xAC3: "Ampere-1", 0xAC4: "Ampere-1A"},
 }
 IMPLEMENTERS = {0x41: "Arm", 0x46: "Fujitsu", 0x48: "HiSilicon", 0x4E: "NVIDIA", 0x51: "Qualcomm", 0x61: "Apple",

@@ -47,6 +47,8 @@ def test_v2_with_sve_off_on_the_command_line_differs_only_there():
 @pytest.mark.parametrize("midr, name", [
     ("0x00000000481fd010", "Kunpeng-920"),
     ("0x00000000c00fac40", "Ampere-1A"),
+    ("0x00000000481fd020", "HIP09"),
+    ("0x000000004e0f0100", "Olympus"),
     ("0x00000000410fd490", "Neoverse-N2"),
     ("0x00000000460f0010", "A64FX"),
     ("0x00000000410fd990", "Arm part 0xd99"),
