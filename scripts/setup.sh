@@ -5,6 +5,9 @@
 #     (the demo's unreachable host), shellcheck (ansible-test sanity), libvirt-daemon, libvirt-daemon-driver-qemu,
 #     libvirt-clients and python3-libvirt (a real libvirtd for the existing-guests tests), chromium (the fleet
 #     report's headless browser test);
+#   - on a Debian whose own QEMU is older than 10.0 (Debian 12), its backports suite's qemu-system-arm and
+#     libvirt-common (libvirt 11.3's schemas and CPU map) unpacked under .build/backports, installed nowhere: the
+#     tests judge the collection against both stacks;
 #   - .venv with the pinned Python packages of requirements/test.txt;
 #   - .build/collections/ansible_collections/armvirt/cpu, a link to this checkout, so that Ansible and pytest
 #     import the collection under its real name;
@@ -32,6 +35,44 @@ install_debian_packages() {
     log "installing Debian packages: ${missing[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The newer stack of the tests' matrix (docs/development.md, "Versions in the tests"): Debian 13 ships QEMU 10.0
+# and libvirt 11.3 itself; on an older Debian (12: QEMU 7.2, libvirt 9.0) its backports suite's builds of
+# qemu-system-arm (which runs on bookworm's libraries) and libvirt-common (11.x keeps its schemas and CPU map there,
+# 9.0 in libvirt0) are downloaded with apt-get into private lists and unpacked with dpkg -x under
+# .build/backports/PACKAGE, beside the system's: nothing on the system changes.
+BACKPORTS_DIR="$BUILD/backports"
+
+install_backports() {
+    local system_major codename state pkg debs
+    system_major=$(qemu-system-aarch64 --version 2>/dev/null \
+        | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p')
+    [ -n "$system_major" ] && [ "$system_major" -lt 10 ] || return 0
+    [ -f "$BACKPORTS_DIR/.complete" ] && return 0
+    codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null)
+    [ -n "$codename" ] || { log "no VERSION_CODENAME in /etc/os-release: no backports fetched"; return 0; }
+    log "unpacking qemu-system-arm and libvirt-common from $codename-backports into $BACKPORTS_DIR"
+    state=$(mktemp -d)
+    mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/debs"
+    echo "deb http://deb.debian.org/debian $codename-backports main" > "$state/sources.list"
+    local apt=(-q -o "Dir::Etc::SourceList=$state/sources.list" -o Dir::Etc::SourceParts=/dev/null
+               -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache" -o APT::Sandbox::User=root)
+    rm -rf "$BACKPORTS_DIR" && mkdir -p "$BACKPORTS_DIR"
+    if apt-get "${apt[@]}" update >/dev/null 2>&1; then
+        for pkg in qemu-system-arm libvirt-common; do
+            (cd "$state/debs" && apt-get "${apt[@]}" download "$pkg/$codename-backports" >/dev/null 2>&1) || break
+            debs=("$state/debs/${pkg}_"*.deb)
+            dpkg -x "${debs[0]}" "$BACKPORTS_DIR/$pkg" || break
+        done
+    fi
+    if [ -x "$BACKPORTS_DIR/qemu-system-arm/usr/bin/qemu-system-aarch64" ] \
+            && [ -d "$BACKPORTS_DIR/libvirt-common/usr/share/libvirt/schemas" ]; then
+        touch "$BACKPORTS_DIR/.complete"
+    else
+        log "could not fetch qemu-system-arm and libvirt-common from $codename-backports: their tests fail in CI"
+    fi
+    rm -rf "$state"
 }
 
 install_venv() {
@@ -77,6 +118,7 @@ make_tools_home() {  # make_tools_home DIR
 }
 
 install_debian_packages
+install_backports
 install_venv
 link_collection
 if [ "$HOME" != "$TOOLS_HOME" ] && [ "$HOME" != "$ANSIBLE_TEST_HOME" ]; then

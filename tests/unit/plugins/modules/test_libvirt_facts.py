@@ -1,4 +1,5 @@
-"""libvirt_facts against the Debian libvirt0 installed here: its schema lacks value, its CPU map has sve*."""
+"""libvirt_facts against the Debian libvirt installed here: its schema lacks value, its CPU map has sve* (and pauth
+from libvirt 11.0). tests/reliability/test_rel_libvirt_versions.py checks the CPU maps of 9.0 and 11.3 side by side."""
 
 import os
 import shutil
@@ -15,6 +16,12 @@ pytestmark = pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/c
 SVE = ["sve"] + ["sve%d" % (128 * n) for n in range(1, 17)]
 
 
+def arm_features():
+    """What the installed libvirt's Arm CPU map defines, by its version: libvirt 11.0 added pauth."""
+    version = libvirt_caps.installed_version(run_command(), shutil.which("virsh"))[0]
+    return SVE + ["pauth"] if int(version.split(".")[0]) >= 11 else SVE
+
+
 def test_installed_schema_lacks_value_and_lists_the_five_policies():
     info = libvirt_caps.schema_info()
     assert info["schema_file"] == "/usr/share/libvirt/schemas/cputypes.rng"
@@ -22,9 +29,9 @@ def test_installed_schema_lacks_value_and_lists_the_five_policies():
     assert info["feature_policies"] == ["force", "require", "optional", "disable", "forbid"]
 
 
-def test_cpu_map_knows_only_sve():
+def test_cpu_map_knows_the_installed_version_features():
     names, files, error = libvirt_caps.cpu_map_features()
-    assert error is None and names == SVE
+    assert error is None and names == arm_features()
     assert "/usr/share/libvirt/cpu_map/arm_features.xml" in files
 
 
@@ -40,7 +47,7 @@ def test_module_sets_the_fact_and_never_changes(run_main):
     assert code == 0 and not result.get("failed"), result
     fact = result["ansible_facts"]["libvirt_cpu"]
     assert result["changed"] is False
-    assert fact["feature_value_supported"] is False and fact["cpu_map_features"] == SVE
+    assert fact["feature_value_supported"] is False and fact["cpu_map_features"] == arm_features()
     assert fact["version"] == libvirt_caps.installed_version(run_command(), shutil.which("virsh"))[0]
     if shutil.which("virsh") is None:
         assert fact["daemon_version"] is None and fact["daemon_error"]
