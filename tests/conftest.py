@@ -37,6 +37,20 @@ def report_markdown(path):
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text).replace("&#32;", " ")
 
 
+_REPORT_LINES = []
+
+
+@pytest.fixture(scope="session")
+def report_line():
+    """Say something at the end of the run (what a test covered on this machine), after pytest's summary."""
+    return _REPORT_LINES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _REPORT_LINES:
+        terminalreporter.write_line(line)
+
+
 def pytest_configure(config):
     """Markers live here, not in pytest.ini: `ansible-test units` runs pytest with its own ini file (-c)."""
     for name, description in MARKERS.items():

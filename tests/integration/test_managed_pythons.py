@@ -3,9 +3,12 @@ qemu-system-aarch64 (TCG) and a real libvirtd: props_cache, props_facts, cpu_che
 domain_cpu_info, each run by one playbook in which every interpreter is an inventory host of its own
 (ansible_python_interpreter), so all of them run at once.
 
-The interpreters are pyenv's (/root/.pyenv/versions/3.X.*, or $PYENV_ROOT). One that is absent is skipped, except in
-CI (CI machines have pyenv with these Pythons), where 3.8 and 3.13 must be there. An interpreter the ansible-core in
-use does not support on managed nodes (2.20 dropped 3.8) is skipped as such."""
+The interpreters are what the machine has or can install: pyenv's (/root/.pyenv/versions/3.X.*, or $PYENV_ROOT) and
+the distribution's own (/usr/bin/python3.X: Debian 12 ships 3.11, Debian 13 3.13). One that is absent is skipped,
+except where pyenv is there in CI: the CI machines have pyenv with every version from the 3.8 floor to 3.13, and none
+may be missing. On a fresh machine without pyenv the test runs on the distribution's Python. The versions covered
+are printed at the end of the run (tests/conftest.py, ``report_line``). An interpreter the ansible-core in use does not
+support on managed nodes (2.20 dropped 3.8) is skipped as such."""
 
 import glob
 import json
@@ -27,12 +30,18 @@ SVE = [{"name": "sve"}, {"name": "sve256"}]
 pytestmark = pytest.mark.real_qemu
 
 
-def pyenv_python(version):
-    """The newest pyenv interpreter of ``version`` (X.Y), or None."""
-    root = os.environ.get("PYENV_ROOT", "/root/.pyenv")
-    found = sorted(glob.glob(os.path.join(root, "versions", version + ".*", "bin", "python" + version)),
+def pyenv_root():
+    return os.environ.get("PYENV_ROOT", "/root/.pyenv")
+
+
+def managed_python(version):
+    """The newest pyenv interpreter of ``version`` (X.Y), else the distribution's /usr/bin/pythonX.Y, or None."""
+    found = sorted(glob.glob(os.path.join(pyenv_root(), "versions", version + ".*", "bin", "python" + version)),
                    key=lambda path: [int(part) for part in re.findall(r"[0-9]+", path.split("/versions/")[1])[:3]])
-    return found[-1] if found else None
+    if found:
+        return found[-1]
+    system = "/usr/bin/python" + version
+    return system if os.access(system, os.X_OK) else None
 
 
 def managed_node_pythons():
@@ -87,20 +96,20 @@ def playbook(results):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, libvirt_daemon, qemu_binary):
+def runs(tmp_path_factory, libvirt_daemon, qemu_binary, report_line):
     """``{X.Y: results or None (absent) or a skip reason}``: one playbook run over every interpreter found."""
     assert qemu_binary == QEMU or os.path.realpath(qemu_binary) == os.path.realpath(QEMU), qemu_binary
     root = tmp_path_factory.mktemp("pythons")
     supported = managed_node_pythons()
-    found = {version: pyenv_python(version) for version in PYTHONS}
-    if os.environ.get("CI"):
+    found = {version: managed_python(version) for version in PYTHONS}
+    if os.environ.get("CI") and os.path.isdir(os.path.join(pyenv_root(), "versions")):
         # CI machines have pyenv's 3.8 to 3.13, like this one: none may be skipped there
         missing = [version for version in PYTHONS if version in supported and not found[version]]
         assert not missing, "CI needs pyenv's Python %s for this test" % ", ".join(missing)
     outcome, hosts, domains = {}, {}, {}
     for version, python in found.items():
         if python is None:
-            outcome[version] = "no pyenv Python %s here" % version
+            outcome[version] = "no Python %s here (neither pyenv's nor the distribution's)" % version
         elif version not in supported:
             outcome[version] = "the ansible-core in use does not run modules on Python %s" % version
         else:
@@ -108,6 +117,9 @@ def runs(tmp_path_factory, libvirt_daemon, qemu_binary):
             domains[name] = "armvirt-py-%s-%s" % (name, uuid.uuid4().hex[:6])
             hosts[name] = {"ansible_connection": "local", "ansible_python_interpreter": python,
                            "cache_dir": str(root / name / "cache"), "domain": domains[name]}
+    report_line("managed-node Pythons covered: %s; not here: %s" % (
+        ", ".join("%s (%s)" % (version, found[version]) for version in PYTHONS if host_name(version) in hosts) or "none",
+        ", ".join(version for version in PYTHONS if host_name(version) not in hosts) or "none"))
     if not hosts:
         pytest.skip("no managed-node Python found")
     (root / "inventory.yml").write_text(yaml.safe_dump({"all": {"children": {"pythons": {"hosts": hosts}}}}))
@@ -143,7 +155,7 @@ def qemu_version():
 @pytest.mark.parametrize("version", PYTHONS)
 def test_the_host_side_modules_run_on(runs, version):
     got = runs[version]
-    if isinstance(got, str) and (got.startswith("no pyenv Python") or got.startswith("the ansible-core in use")):
+    if isinstance(got, str) and (got.startswith("no Python") or got.startswith("the ansible-core in use")):
         pytest.skip(got)
     assert isinstance(got, dict), "no results from Python %s:\n%s" % (version, got)
     assert "%(major)d.%(minor)d" % got["python"] == version

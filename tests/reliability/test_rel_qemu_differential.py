@@ -158,7 +158,7 @@ def test_qtest_cases_agree(qemu_fact_and_monitor):
         assert bool(errors) == (error is not None), (settings, error, [e.message for e in errors])
 
 
-def test_generated_requests_agree_with_qemu(qemu_fact_and_monitor, matrix_qemu, tmp_path, capsys):
+def test_generated_requests_agree_with_qemu(qemu_fact_and_monitor, matrix_qemu, tmp_path, report_line):
     fact, client = qemu_fact_and_monitor
     seed = _seed()
     print("differential seed: %d (ARMVIRT_DIFF_SEED=%d reproduces)" % (seed, seed))
@@ -185,6 +185,8 @@ def test_generated_requests_agree_with_qemu(qemu_fact_and_monitor, matrix_qemu, 
                                       "qemu": qemu_says, "collection": [e.message for e in errors]})
     summary = dict(tally, seed=seed, cases=len(requests), disagreements=len(disagreements))
     print("differential summary: %s" % json.dumps(summary, sort_keys=True))
+    report_line("differential test, QEMU %s (%s): %s" % (fact.get("qemu_version"), matrix_qemu,
+                                                         json.dumps(summary, sort_keys=True)))
     assert tally["refused"] >= len(requests) // 10 and tally["valid"] >= len(requests) // 10, summary
     assert not disagreements, "seed %d: %d disagreements, first: %s" % (
         seed, len(disagreements), json.dumps(disagreements[:5], indent=1))
