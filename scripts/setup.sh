@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # Shared set-up for scripts/demo, scripts/test and scripts/bench (sourced, not run).
-# Installs what the project needs on a fresh Debian machine with Python 3.11 and is a no-op when all is there:
-#   - Debian packages: qemu-system-arm (the real emulator), libvirt0 (libvirt's RelaxNG schemas), openssh-client
-#     (the demo's unreachable host), shellcheck (ansible-test sanity), libvirt-daemon, libvirt-daemon-driver-qemu,
-#     libvirt-clients and python3-libvirt (a real libvirtd for the existing-guests tests), chromium (the fleet
-#     report's headless browser test);
+# Installs what the project needs on a fresh Debian 12 or 13 machine with its Python 3 and is a no-op when all is
+# there:
+#   - Debian packages: python3-venv (for .venv), qemu-system-arm (the real emulator), libvirt0 (libvirt's RelaxNG
+#     schemas), openssh-client (the demo's unreachable host), shellcheck (ansible-test sanity), libvirt-daemon,
+#     libvirt-daemon-driver-qemu, libvirt-clients and python3-libvirt (a real libvirtd for the existing-guests tests),
+#     chromium (the fleet report's headless browser test);
 #   - on a Debian whose own QEMU is older than 10.0 (Debian 12), its backports suite's qemu-system-arm and
 #     libvirt-common (libvirt 11.3's schemas and CPU map) unpacked under .build/backports, installed nowhere: the
 #     tests judge the collection against both stacks;
@@ -17,7 +18,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 BUILD="$ROOT/.build"
-DEBIAN_PACKAGES=(qemu-system-arm libvirt0 openssh-client shellcheck libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients python3-libvirt chromium qemu-efi-aarch64)
+DEBIAN_PACKAGES=(python3-venv qemu-system-arm libvirt0 openssh-client shellcheck libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients python3-libvirt chromium qemu-efi-aarch64)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

@@ -138,6 +138,7 @@ def runs(tmp_path_factory, libvirt_daemon, qemu_binary, report_line):
                 outcome[version] = json.loads(path.read_text()) if path.exists() else proc.stdout[-6000:]
                 if path.exists():
                     outcome[version]["domain"] = domains[host_name(version)]
+                    outcome[version]["backend"] = backend_of(found[version])
                     outcome[version]["dumpxml"] = libvirtd.virsh("dumpxml", "--inactive",
                                                                  domains[host_name(version)]).stdout
         outcome["output"] = proc.stdout + proc.stderr
@@ -145,6 +146,13 @@ def runs(tmp_path_factory, libvirt_daemon, qemu_binary, report_line):
         for name in domains.values():
             libvirtd.virsh("undefine", name, check=False)
     return outcome
+
+
+def backend_of(python):
+    """The backend the libvirt modules pick on ``python``: libvirt-python where it imports (the distribution's Python
+    with python3-libvirt), else virsh (pyenv's Pythons)."""
+    has_binding = subprocess.run([python, "-c", "import libvirt"], capture_output=True, check=False).returncode == 0
+    return "libvirt-python" if has_binding else "virsh"
 
 
 def qemu_version():
@@ -189,9 +197,9 @@ def test_the_host_side_modules_run_on(runs, version):
         "virsh -c qemu:///system version --daemon failed: "), libvirt["daemon_error"]
 
     applied = got["domain_cpu"]
-    assert applied["changed"] is True and applied["backend"] == "virsh"
+    assert applied["changed"] is True and applied["backend"] == got["backend"]
     assert applied["qemu_cpu_arg"] == "max,sve=on,sve256=on" and applied["confirmation"]["status"] == "accepted"
     assert "<feature policy='require' name='sve256'/>" in got["dumpxml"]
     (info,) = got["domain_cpu_info"]["domains"]
     assert info["name"] == got["domain"] and info["matches_policy"] is True
-    assert got["domain_cpu_info"]["backend"] == "virsh"
+    assert got["domain_cpu_info"]["backend"] == got["backend"]
