@@ -78,9 +78,8 @@ def qemu_version(path):
 def _qemu_matrix():
     """The real QEMUs the differential tests judge the collection against: the system's (Debian 12: 7.2, Debian 13:
     10.0) and, where that is older than 10.0, the one scripts/setup.sh unpacks from the backports suite."""
-    found = [path for path in (shutil.which("qemu-system-aarch64"), str(BACKPORTS / "qemu-system-arm" / "usr" / "bin"
-                                                                         / "qemu-system-aarch64"))
-             if path and os.access(path, os.X_OK)]
+    backport = BACKPORTS / "qemu-system-arm" / "usr" / "bin" / "qemu-system-aarch64"
+    found = [path for path in (shutil.which("qemu-system-aarch64"), str(backport)) if path and os.access(path, os.X_OK)]
     return [pytest.param(path, id="qemu-%d.%d" % qemu_version(path)) for path in found]
 
 
