@@ -8,6 +8,7 @@ Against Debian's real QEMU 7.2 (TCG: the expansion for boolean requests, the pau
 
 import json
 import os
+import re
 import stat
 import time
 
@@ -93,15 +94,17 @@ def test_real_qemu_accepts_by_expansion_and_gives_the_expanded_cpu(emulator):
 
 
 @pytest.mark.real_qemu
+# QEMU's words as patterns: 10.0 names the qarma selectors in the pauth refusal and the member's path in the other
 @pytest.mark.parametrize("pairs, words", [
-    (("sve=off", "sve256=on"), "cannot enable sve256"),
-    (("pauth=off", "pauth-impdef=on"), "cannot enable pauth-impdef without pauth"),
-    (("sve128=off",), "cannot disable sve128"),
-    (("nosuchprop=on",), "Parameter 'nosuchprop' is unexpected"),
+    (("sve=off", "sve256=on"), r"cannot enable sve256"),
+    (("pauth=off", "pauth-impdef=on"), r"cannot enable pauth-impdef(, pauth-qarma3 or pauth-qarma5)? without pauth"),
+    (("sve128=off",), r"cannot disable sve128"),
+    (("nosuchprop=on",), r"Parameter '(model\.props\.)?nosuchprop' is unexpected"),
 ])
 def test_real_qemu_refuses_by_expansion_in_its_own_words(emulator, pairs, words):
     result = confirm.check(emulator, "tcg", maximum(*pairs))
-    assert result == {"accepted": False, "error": words, "expanded": None, "method": "expansion",
+    assert re.fullmatch(words, result.pop("error") or ""), result
+    assert result == {"accepted": False, "expanded": None, "method": "expansion",
                       "mode": "maximum", "cpu_arg": ",".join(("max",) + pairs)}
 
 

@@ -425,15 +425,18 @@ def test_unreadable_version_or_commands_still_reads_the_host(command, reply, war
 # --- the real QEMU --------------------------------------------------------------------------------------------------
 
 @pytest.mark.real_qemu
-def test_real_qemu_72_tcg(qemu_binary):
-    """The real QEMU gives what the recorded fixtures give (and re-records them on ARMVIRT_REGENERATE_REPLIES=1)."""
+def test_real_qemu_tcg(qemu_binary):
+    """The real QEMU (Debian 12's 7.2, Debian 13's 10.0) gives what its recorded fixtures give (and re-records them
+    on ARMVIRT_REGENERATE_REPLIES=1): a QEMU version without recordings fails, so a new one gets them."""
     probe = pytest.importorskip("ansible_collections.armvirt.cpu.plugins.module_utils.probe")
     recorded = {}
     with probe.spawned_qemu(qemu_binary, "tcg") as client:
-        for accel, name in (("tcg", QEMU_72), ("kvm", QEMU_72_HOST)):
+        version = "%(major)d.%(minor)d.%(micro)d" % client.greeting["QMP"]["version"]["qemu"]
+        names = {"tcg": "qemu-%s-tcg" % version, "kvm": "qemu-%s-tcg-host-model" % version}
+        for accel, name in names.items():
             recorder = replay.RecordingClient(client)
             recorded[name] = (dialects.read_host_props(recorder, accel), recorder.exchanges)
-    host = recorded[QEMU_72][0]
+    host = recorded[names["tcg"]][0]
     VALIDATOR.validate(host.to_fact("tcg", qemu_binary, "probe"))
     assert (host.supported, host.dialect, host.cpu_model) == (True, EXPANSION, "max")
     got = values(host)
@@ -444,10 +447,15 @@ def test_real_qemu_72_tcg(qemu_binary):
     assert all(props.CONDITIONAL not in prop.extra for name, prop in host.properties.items() if name != "sve128")
     assert got["sve"] == got["pauth"] == got["pmu"] == got["pauth-impdef"] == ["on", "off"]
     assert host.properties["pauth-impdef"].default == "off"
-    unsupported = recorded[QEMU_72_HOST][0]
+    # QEMU 8.2 added the QARMA3 selector, 10.0 the explicit QARMA5 one
+    if int(version.split(".")[0]) >= 10:
+        assert {"pauth-qarma3", "pauth-qarma5"} <= set(got)
+    else:
+        assert "pauth-qarma3" not in got
+    unsupported = recorded[names["kvm"]][0]
     assert not unsupported.supported and "The CPU type 'host' requires KVM" in unsupported.reason
 
-    for accel, name in (("tcg", QEMU_72), ("kvm", QEMU_72_HOST)):
+    for accel, name in names.items():
         live, exchanges = recorded[name]
         if os.environ.get("ARMVIRT_REGENERATE_REPLIES"):
             replay.save(name, exchanges)
