@@ -30,17 +30,27 @@ from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmo
 from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
 
 PREFIX = "SYSREG_"
-# Sources, cited by each entry
-NUTANIX = ("Nutanix 'named CPU models for ARM64 on KVM' (qemu-devel, Shaju Abraham, RFC v1 2026-05-13 "
-           "<20260513163356.3033159-1-shaju.abraham@nutanix.com>, target/arm/arm-cpu-props.inc.h; RFC v2 2026-06-05 "
-           "query-arm-cpu-props-info) and the naming comparison 'property and value naming summary between named CPU "
-           "models vs customizable host model' (qemu-devel, 2026-06-10)")
-NUTANIX_FRAC = NUTANIX + ", target/arm/arm-cpu-frac.inc.h (major.frac labels)"
-ARM = "Arm ARM, ID register field descriptions (Arm's published Registers.json), %s"
-REDHAT = ("Red Hat's configurable host model (qemu-devel, Eric Auger, Cornelia Huck, Sebastian Ott; v4 2026-05 "
-          "docs/system/arm/cpu-features.rst 'ID register properties'): SYSREG_<REG>_<FIELD> names the field itself")
-QEMU_BOOL = "QEMU docs/system/arm/cpu-features.rst and target/arm/cpu64.c (%s)"
-LINUX_NV = "Linux arch/arm64/tools/sysreg (ID_AA64MMFR4_EL1.NV_frac: 0b0000 NV_NV2, 0b0001 NV2_ONLY)"
+# Sources, cited by each entry (Entry.source: keys of this table); docs/dialects.md lists them
+SOURCES = {
+    "nutanix": "Nutanix 'named CPU models for ARM64 on KVM' (qemu-devel, Shaju Abraham): RFC v1 2026-05-13 "
+               "<20260513163356.3033159-1-shaju.abraham@nutanix.com>, target/arm/arm-cpu-props.inc.h (feat_<X> for "
+               "a field that is an Arm FEAT_X, hw_prop_<Field> otherwise; -cpu host,feat_AES=aes); RFC v2 2026-06-05 "
+               "(query-arm-cpu-props-info); and the thread 'property and value naming summary between named CPU "
+               "models vs customizable host model' (qemu-devel, 2026-06-10), which sets these names beside "
+               "SYSREG_<REG>_<FIELD>",
+    "nutanix-frac": "the same series, target/arm/arm-cpu-frac.inc.h: a major.frac label for two fields together "
+                    "(feat_RAS 0.0, 1.0, 1.1, 1.1_base for RAS 2, 2.0; CSV2 0.0 1.0 1.1 1.2 2.0 3.0; MPAM 0.0 0.1 "
+                    "1.0 1.1; NV 0.0 1.0 2.0 2.0_only 2.1)",
+    "arm": "Arm ARM, the ID register field descriptions (Arm's published register data, Registers.json): the "
+           "field's position and its encodings (e.g. ISAR0.AES 1 AES, 2 AES+PMULL; PFR0.RAS 1 RAS, 2 RASv1p1 "
+           "without RAS_frac, 3 RASv2; PFR0.SVE 1 SVE)",
+    "linux-nv": "Linux arch/arm64/tools/sysreg: ID_AA64MMFR4_EL1.NV_frac 0b0000 NV_NV2, 0b0001 NV2_ONLY",
+    "qemu": "QEMU docs/system/arm/cpu-features.rst and target/arm/cpu64.c (sve, pmu, pauth, pauth-impdef, "
+            "pauth-qarma3, pauth-qarma5: off turns the feature off, which the guest's ID fields show as 0)",
+    "redhat": "Red Hat's configurable host model (qemu-devel, Eric Auger, Cornelia Huck, Sebastian Ott; v4 2026-05, "
+              "docs/system/arm/cpu-features.rst 'ID register properties'): SYSREG_<REG>_<FIELD> is the field itself, "
+              "REG and FIELD as in Arm's register data",
+}
 
 NUMBER, NAMED, COMBINED, BOOLEAN = "number", "named", "combined", "boolean"
 PROPS_INFO = ("query-arm-cpu-props-info", "query-cpu-props-info")
@@ -66,8 +76,8 @@ def _label(name):
     return "%s.%s" % parsed if parsed else None
 
 
-def _feat(name, label, gated=False, kind=NUMBER, values=None, fields=None):
-    return Entry(name, PROPS_INFO, fields or (label,), kind, values, gated, "%s; %s" % (NUTANIX, ARM % label))
+def _feat(name, label, gated=False, kind=NUMBER, values=None, fields=None, source=("nutanix", "arm")):
+    return Entry(name, PROPS_INFO, fields or (label,), kind, values, gated, source)
 
 
 _ISAR0, _ISAR1, _ISAR2 = "ID_AA64ISAR0_EL1.", "ID_AA64ISAR1_EL1.", "ID_AA64ISAR2_EL1."
@@ -96,19 +106,17 @@ _FEATS = (
 # major.frac labels: the major field, then the minor one. RAS field 2 is FEAT_RASv1p1 without RAS_frac ("1.1_base"),
 # 3 is FEAT_RASv2 ("2.0"); NV 2 with NV_frac 1 is FEAT_NV2 without FEAT_NV ("2.0_only", Linux's NV2_ONLY). A label
 # whose encoding no source gives ("2.1" of feat_NV) has no entry: it is not translated.
+_FRAC = ("nutanix", "nutanix-frac", "arm")
 _COMBINED = [
-    _feat("feat_RAS", None, kind=COMBINED, fields=(_PFR0 + "RAS", _PFR1 + "RAS_frac"),
+    _feat("feat_RAS", None, kind=COMBINED, fields=(_PFR0 + "RAS", _PFR1 + "RAS_frac"), source=_FRAC,
           values={"0.0": (0, 0), "1.0": (1, 0), "1.1": (1, 1), "1.1_base": (2, 0), "2.0": (3, 0)}),
-    _feat("feat_CSV2", None, kind=COMBINED, fields=(_PFR0 + "CSV2", _PFR1 + "CSV2_frac"),
+    _feat("feat_CSV2", None, kind=COMBINED, fields=(_PFR0 + "CSV2", _PFR1 + "CSV2_frac"), source=_FRAC,
           values={"0.0": (0, 0), "1.0": (1, 0), "1.1": (1, 1), "1.2": (1, 2), "2.0": (2, 0), "3.0": (3, 0)}),
-    _feat("feat_MPAM", None, kind=COMBINED, fields=(_PFR0 + "MPAM", _PFR1 + "MPAM_frac"),
+    _feat("feat_MPAM", None, kind=COMBINED, fields=(_PFR0 + "MPAM", _PFR1 + "MPAM_frac"), source=_FRAC,
           values={"0.0": (0, 0), "0.1": (0, 1), "1.0": (1, 0), "1.1": (1, 1)}),
-    Entry("feat_NV", PROPS_INFO, (_MMFR2 + "NV", _MMFR4 + "NV_frac"), COMBINED,
-          {"0.0": (0, 0), "1.0": (1, 0), "2.0": (2, 0), "2.0_only": (2, 1)}, False,
-          "%s; %s; %s" % (NUTANIX_FRAC, ARM % (_MMFR2 + "NV, " + _MMFR4 + "NV_frac"), LINUX_NV)),
+    _feat("feat_NV", None, kind=COMBINED, fields=(_MMFR2 + "NV", _MMFR4 + "NV_frac"), source=_FRAC + ("linux-nv",),
+          values={"0.0": (0, 0), "1.0": (1, 0), "2.0": (2, 0), "2.0_only": (2, 1)}),
 ]
-_COMBINED = [entry._replace(source=entry.source.replace(NUTANIX, NUTANIX_FRAC, 1) + (
-    "" if entry.fields[0] == _MMFR2 + "NV" else ", " + entry.fields[1])) for entry in _COMBINED]
 # hw_prop_<Field>: fields that are no FEAT_X of their own, named by Arm's field name.
 _HW_PROPS = (
     [_feat("hw_prop_" + label.split(".")[1], label, gated=True) for label in _PAUTH_FIELDS]
@@ -122,15 +130,11 @@ _HW_PROPS = (
 # Released QEMU's booleans: off is 0 for every field they gate; on is the architecture's one value (SVE is 1:
 # FEAT_SVE; SVE2 shows in ZFR0.SVEver) or the host's own, known only where the host tells it.
 _BOOLEANS = [
-    Entry("sve", EXPANSION, (_PFR0 + "SVE",), BOOLEAN, 1, True, QEMU_BOOL % "sve" + "; " + ARM % (_PFR0 + "SVE")),
-    Entry("pmu", EXPANSION, (_DFR0 + "PMUVer",), BOOLEAN, None, True,
-          QEMU_BOOL % "pmu" + "; " + ARM % (_DFR0 + "PMUVer")),
-    Entry("pauth", EXPANSION, _PAUTH_FIELDS, BOOLEAN, None, True,
-          QEMU_BOOL % "pauth, arm_cpu_pauth_finalize" + "; " + ARM % "ID_AA64ISAR1_EL1.APA/API/GPA/GPI, "
-          "ID_AA64ISAR2_EL1.APA3/GPA3"),
+    Entry("sve", EXPANSION, (_PFR0 + "SVE",), BOOLEAN, 1, True, ("qemu", "arm")),
+    Entry("pmu", EXPANSION, (_DFR0 + "PMUVer",), BOOLEAN, None, True, ("qemu", "arm")),
+    Entry("pauth", EXPANSION, _PAUTH_FIELDS, BOOLEAN, None, True, ("qemu", "arm")),
 ] + [
-    Entry(name, EXPANSION, fields, BOOLEAN, None, True,
-          QEMU_BOOL % (name + ", arm_cpu_pauth_finalize") + "; " + ARM % "/".join(fields))
+    Entry(name, EXPANSION, fields, BOOLEAN, None, True, ("qemu", "arm"))
     for name, fields in (("pauth-impdef", (_ISAR1 + "API", _ISAR1 + "GPI")),
                          ("pauth-qarma3", (_ISAR2 + "APA3", _ISAR2 + "GPA3")),
                          ("pauth-qarma5", (_ISAR1 + "APA", _ISAR1 + "GPA")))
@@ -149,30 +153,6 @@ def canonical_name(name):
     if entry is None:
         return (name,)
     return tuple(canonical(label) for label in entry.fields)
-
-
-def rows():
-    """The table as ``(name, dialects, fields, values, source)`` rows, sorted by name: docs/dialects.md's table."""
-    out = []
-    for name in sorted(TABLE, key=lambda key: (key.split("_")[0], key.lower())):
-        entry = TABLE[name]
-        out.append((name, entry.dialects, tuple(canonical(label) for label in entry.fields), _values_text(entry),
-                    entry.source))
-    return out
-
-
-def _values_text(entry):
-    off = "; off: 0 (a vCPU flag hides the field)" if entry.gated and entry.kind != BOOLEAN else ""
-    if entry.kind == NUMBER:
-        return "integers as they are" + off
-    if entry.kind == NAMED:
-        named = sorted(entry.values.items(), key=lambda item: item[1])
-        return "integers, or %s" % ", ".join("%s: %d" % item for item in named)
-    if entry.kind == COMBINED:
-        return ", ".join("%s: %d+%d" % (label, major, minor) for label, (major, minor) in sorted(entry.values.items()))
-    if entry.name in _SELECTORS:
-        return "no exact value (selects an algorithm)"
-    return "off: 0; on: %s" % (entry.values if entry.values is not None else "the host's own value")
 
 
 # ---- values -------------------------------------------------------------------------------------------------------

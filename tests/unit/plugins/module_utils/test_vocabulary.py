@@ -6,8 +6,10 @@ against, never derived from.
 """
 
 import functools
+import json
 import pathlib
 
+import jsonschema
 import pytest
 import yaml
 from armsim import available_profiles, kvmrules, load_profile, write_wrapper
@@ -39,7 +41,7 @@ def test_every_props_info_name_maps_to_the_field_the_simulator_gives(pair):
     names = vocabulary.canonical_name(prop["name"])
     assert names[0] == "SYSREG_" + prop["field"].replace(".", "_")
     entry = vocabulary.TABLE[prop["name"]]
-    assert "Nutanix" in entry.source
+    assert "nutanix" in entry.source
     assert set(entry.dialects) == {"query-arm-cpu-props-info", "query-cpu-props-info"}
 
 
@@ -113,10 +115,41 @@ def test_booleans_and_non_obvious_names():
     assert vocabulary.decode("SYSREG_ID_AA64DFR0_EL1_WRPs", "0x3") == (3,)
 
 
-def test_every_entry_cites_its_source():
-    for name, _dialects, fields, values, source in vocabulary.rows():
-        assert fields and values and source, name
-        assert "Arm ARM" in source, name
+def test_every_entry_cites_its_sources():
+    for name, entry in vocabulary.TABLE.items():
+        assert entry.fields and "arm" in entry.source and set(entry.source) <= set(vocabulary.SOURCES), name
+        assert ("nutanix" in entry.source) == name.startswith(("feat_", "hw_prop_")), name
+
+
+def _values_text(entry):
+    off = "; off: 0" if entry.gated and entry.kind != vocabulary.BOOLEAN else ""
+    if entry.kind == vocabulary.NUMBER:
+        return "integers" + off
+    if entry.kind == vocabulary.NAMED:
+        return "integers, " + ", ".join("%s: %d" % item for item in sorted(entry.values.items(), key=lambda i: i[1]))
+    if entry.kind == vocabulary.COMBINED:
+        return ", ".join("%s: %d, %d" % (label, *pair) for label, pair in sorted(entry.values.items()))
+    if entry.name in ("pauth-impdef", "pauth-qarma3", "pauth-qarma5"):
+        return "none exact (selects an algorithm)"
+    return "off: 0; on: %s" % (entry.values if entry.values is not None else "the host's own value")
+
+
+def markdown_table():
+    """docs/dialects.md's translation table, from the module's TABLE."""
+    lines = ["| name | dialects | canonical field(s) | values | sources |", "|---|---|---|---|---|"]
+    for name in sorted(vocabulary.TABLE, key=lambda key: (not key.startswith("feat_"), key.lower())):
+        entry = vocabulary.TABLE[name]
+        lines.append("| `%s` | %s | %s | %s | %s |" % (
+            name, ", ".join(entry.dialects), ", ".join("`%s`" % vocabulary.canonical(label) for label in entry.fields),
+            _values_text(entry), ", ".join(entry.source)))
+    return "\n".join(lines)
+
+
+def test_the_dialects_guide_holds_the_table_and_its_sources():
+    text = (ROOT / "docs" / "dialects.md").read_text()
+    assert markdown_table() in text
+    for key, source in vocabulary.SOURCES.items():
+        assert "- `%s`: %s" % (key, source) in text, key
 
 
 # ---- facts probed from the simulated hosts through their stand-in emulators ---------------------------------------
@@ -274,3 +307,20 @@ def test_the_guide_s_table_of_dialects_is_what_validation_does(row, facts):
             assert ",".join("%s=%s" % setting for setting in validate.cpu_settings(normalised)) == expected, host
         else:
             assert [error.rule for error in errors] == [expected], (host, [error.message for error in errors])
+
+
+def test_a_props_info_fact_names_each_property_s_field(facts):
+    """The facts module writes the field a props-info name stands for, as the simulator's profile names it, and the
+    fact still fits its schema."""
+    schema = json.loads((ROOT / "docs" / "schemas" / "arm_cpu_props.schema.json").read_text())
+    checked = 0
+    for profile, prop in PROPS_INFO:
+        fact = facts[profile.name]
+        assert fact["properties"][prop["name"]]["field"] == prop["field"]
+        coupled = simprofiles.COMBINED.get(prop["field"]) if prop["type"] == "string" else None
+        if coupled:   # the simulator models RAS_frac, CSV2_frac and MPAM_frac (not NV_frac)
+            assert fact["properties"][prop["name"]]["coupled_field"] == coupled
+        checked += 1
+    for fact in facts.values():
+        jsonschema.Draft202012Validator(schema).validate(fact)
+    assert checked == len(PROPS_INFO)
