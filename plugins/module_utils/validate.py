@@ -15,7 +15,6 @@ Standard library only: it runs on controllers and hypervisors alike.
 from __future__ import annotations
 
 import collections
-import re
 from collections.abc import Mapping, Sequence
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
@@ -31,10 +30,6 @@ OFF_POLICIES = ("disable", "forbid")    # and these name=off
 FEATURE_KEYS = ("name", "policy", "value")
 CPU_MODELS = {"host-passthrough": "host", "maximum": "max"}
 DEFAULT_MODE = "host-passthrough"
-
-# libvirt's name pattern; used for values too, so nothing that breaks XML attributes (' " < &) or QEMU's
-# "model,key=value" syntax (, =) or a command line (space, newline, NUL) can get through.
-_TOKEN_RE = re.compile(r"[A-Za-z0-9._-]+")
 
 RULES = (
     "bad-props", "host-unsupported", "bad-feature", "bad-token", "unknown-policy", "value-not-string",
@@ -66,8 +61,8 @@ class FeatureRequestError(ValueError):
 
 
 def is_token(text):
-    """Whether ``text`` is a string libvirt accepts as a feature name (and we accept as a value)."""
-    return isinstance(text, str) and _TOKEN_RE.fullmatch(text) is not None
+    """Whether ``text`` is a string libvirt accepts as a feature name (and we accept as a value): ``props.is_token``."""
+    return propmodel.is_token(text)
 
 
 def check_features(features, props_fact, host=None):

@@ -414,15 +414,20 @@ def translate(features, fact, host, keep=()):
                 out.append(None)
             group = groups[target]
             if label in group["values"] and group["values"][label] != number or _rest(group["item"]) != _rest(item):
-                problems.append(Problem(name, item.get("value"), "coupled-conflict", (
-                    "%s speaks %s: %s and %s both become %s there, and ask for different values of it." % (
-                        host, speaks(fact), name, " and ".join(group["names"]), target))))
+                problems.append(Problem(name, item.get("value"), "coupled-conflict", _said(
+                    host, fact, "%s and %s ask for different values of one property" % (
+                        name, " and ".join(group["names"])), "both are %s there." % target)))
             group["values"][label] = number
             if name not in group["names"]:
                 group["names"].append(name)
     renamed = {}
+    kept = {item.get("name") for item in out if isinstance(item, Mapping) and isinstance(item.get("name"), str)}
     for target, group in groups.items():
         feature = _group_feature(target, group, properties, fact, host)
+        if target in kept and not isinstance(feature, Problem):
+            feature = Problem(group["names"][0], None, "coupled-conflict", _said(
+                host, fact, "%s and %s ask for one property twice" % (" and ".join(group["names"]), target),
+                "%s is %s there." % (" and ".join(group["names"]), target)))
         if isinstance(feature, Problem):
             problems.append(feature)
         else:
@@ -432,10 +437,11 @@ def translate(features, fact, host, keep=()):
 
 
 def _well_formed(item):
-    """Only a feature whose name and value are strings is translated; anything else goes through as it is, for
+    """Only a feature whose name and value are plain tokens is translated; anything else goes through as it is, for
     validation to name its fault in the words of the request. The rest of the feature (its policy, any other key)
     goes with it into the host's names, for validation to judge there."""
-    return isinstance(item, Mapping) and isinstance(item.get("name"), str) and isinstance(item.get("value", ""), str)
+    return isinstance(item, Mapping) and propmodel.is_token(item.get("name")) \
+        and propmodel.is_token(item.get("value", "x"))
 
 
 def _knows(name):
@@ -459,20 +465,26 @@ def _field_values(item, name, routes, fact, host):
     value = item.get("value")
     fields = " with ".join(canonical(label) for label in labels)
     if entry is not None and entry.name in _SELECTORS:
-        return Problem(name, value, "untranslatable", "%s speaks %s: %s selects a pointer-authentication algorithm, "
-                       "which no field value stands for exactly; ask for the fields' values, or for pauth."
-                       % (host, speaks(fact), name))
+        return Problem(name, value, "untranslatable", _said(
+            host, fact, "%s cannot be said in its names" % name, "%s selects a pointer-authentication algorithm, "
+            "which no field value stands for exactly; ask for the fields' values, or for pauth." % name))
     if any(routes.get(label) is None for label in labels):
-        return Problem(name, value, UNKNOWN, "%s: %s is not among the %d properties reported. %s speaks %s: %s is "
-                       "%s there, and it offers %s." % (host, name, len(fact["properties"]), host, speaks(fact), name,
-                                                         fields, _offers(labels, routes)))
+        return Problem(name, value, UNKNOWN, _said(
+            host, fact, "%s is not among the %d properties reported" % (name, len(fact["properties"])),
+            "%s is %s there, and it offers %s." % (name, fields, _offers(labels, routes))))
     numbers = (None,) * len(labels)
     if "value" in item:
         numbers = decode(name, value)
         if numbers is None:
-            return Problem(name, value, "untranslatable", "%s speaks %s: %s=%s stands for no exact value of %s, so "
-                           "it cannot be said in that host's names." % (host, speaks(fact), name, value, fields))
+            return Problem(name, value, "untranslatable", _said(
+                host, fact, "%s=%s cannot be said in its names" % (name, value),
+                "%s=%s stands for no exact value of %s." % (name, value, fields)))
     return [(routes[label], label, number) for label, number in zip(labels, numbers)]
+
+
+def _said(host, fact, lead, explanation):
+    """A problem in the host's terms: what is wrong in the request's words, then the host's names for it."""
+    return "%s: %s. %s speaks %s: %s" % (host, lead, host, speaks(fact), explanation)
 
 
 def _rest(item):
@@ -492,32 +504,34 @@ def _group_feature(target, group, properties, fact, host):
     if all(number is None for number in values.values()):
         return feature
     if any(number is None for number in values.values()):
-        return Problem(group["names"][0], None, "coupled-conflict", "%s speaks %s: %s are all %s there; give each "
-                       "a value, or none." % (host, speaks(fact), asked, target))
+        return Problem(group["names"][0], None, "coupled-conflict", _said(
+            host, fact, "%s ask for one property with and without a value" % asked,
+            "%s are all %s there; give each a value, or none." % (asked, target)))
     if entry is not None and entry.kind == BOOLEAN:
         if all(values.get(label, 0) == 0 for label in labels):
             return dict(feature, value=propmodel.OFF)
         if entry.values is not None and tuple(values.get(label) for label in labels) == (entry.values,):
             return dict(feature, value=propmodel.ON)
-        return Problem(group["names"][0], None, "untranslatable", (
-            "%s speaks %s: %s is %s there, whose on gives the guest the host's own value, which the host does not "
-            "report; only 0 (%s=off) is exact." % (host, speaks(fact), asked, target, target)))
+        return Problem(group["names"][0], None, "untranslatable", _said(
+            host, fact, "%s cannot be given exactly" % asked,
+            "%s is %s there, whose on gives the guest the host's own value, which the host does not report; only 0 "
+            "(%s=off) is exact." % (asked, target, target)))
     missing = [canonical(label) for label in labels if label not in values]
     if missing:
-        return Problem(group["names"][0], None, "coupled-half", (
-            "%s speaks %s: %s is %s there, one value of %s together; the request names %s but not %s." % (
-                host, speaks(fact), asked, target, " with ".join(canonical(l) for l in labels),
-                asked, ", ".join(missing))))
+        return Problem(group["names"][0], None, "coupled-half", _said(
+            host, fact, "%s is half of a coupled value" % asked,
+            "%s is %s there, one value of %s together; the request names %s but not %s." % (
+                asked, target, " with ".join(canonical(label) for label in labels), asked, ", ".join(missing))))
     numbers = tuple(values[label] for label in labels)
     prop = properties[target]
     options = spellings(target, numbers)
     if entry is None and prop.type == propmodel.NUMBER_TYPE:
         options = [prop.render_number(numbers[0])]
     if not options:
-        return Problem(group["names"][0], None, "untranslatable", (
-            "%s speaks %s: %s=%s has no spelling in %s (offered: %s)." % (
-                host, speaks(fact), asked, "+".join("0x%x" % n for n in numbers), target,
-                ", ".join(prop.supported_values) or "none")))
+        return Problem(group["names"][0], None, "untranslatable", _said(
+            host, fact, "%s cannot be said in its names" % asked,
+            "%s=%s has no spelling in %s (offered: %s)." % (
+                asked, "+".join("0x%x" % n for n in numbers), target, ", ".join(prop.supported_values) or "none")))
     chosen = next((option for option in options if _accepts(prop, option)), options[0])
     return dict(feature, value=prop.spelling(chosen) if entry is None or entry.kind != COMBINED else chosen)
 
