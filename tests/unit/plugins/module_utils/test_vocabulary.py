@@ -31,8 +31,8 @@ def _id(pair):
 
 def test_the_simulator_has_what_the_table_is_checked_against():
     assert len(PROPS_INFO) > 200 and len(SYSREG_PROPS) > 200
-    assert {profile.dialect for profile in PROFILES} >= {"query-arm-cpu-props-info", "query-cpu-props-info",
-                                                        "sysreg", "query-cpu-model-expansion"}
+    dialects = {profile.dialect for profile in PROFILES}
+    assert dialects >= {"query-arm-cpu-props-info", "query-cpu-props-info", "sysreg", "query-cpu-model-expansion"}
 
 
 @pytest.mark.parametrize("pair", PROPS_INFO, ids=_id)
@@ -280,7 +280,6 @@ def test_a_sysreg_field_given_only_as_its_host_value_goes_through_the_boolean(fa
         [{"name": "sve", "value": "off"}], [])
     kept = [{"name": "SYSREG_ID_AA64PFR0_EL1_SVE", "value": "0x1"}]
     assert vocabulary.to_host(kept, fact, "sr") == (kept, [])
-
 
 
 # ---- docs/guest-validation.md's table of a request in each dialect, executed -------------------------------------
