@@ -386,6 +386,9 @@ def translate(features, fact, host, keep=()):
     if not isinstance(features, (list, tuple)) or not isinstance(fact, Mapping) \
             or not isinstance(fact.get("properties"), Mapping):
         return features, [], {}
+    names = [item.get("name") for item in features if isinstance(item, Mapping)]
+    if all(name in fact["properties"] and not _label(name) for name in names if isinstance(name, str)):
+        return features, [], {}   # the host's own names (the common case, and the fleet's per-kind checks): as is
     try:
         properties = {name: propmodel.Property.from_fact(name, prop) for name, prop in fact["properties"].items()}
     except (AttributeError, KeyError, TypeError):
