@@ -20,11 +20,19 @@ ON, OFF = "on", "off"
 # it, rules.py explains it, the fleet baseline merges it).
 CONDITIONAL = "conditional_values"
 
+# libvirt's feature name pattern; validation holds names and values to it, so nothing that breaks XML attributes
+# (' " < &) or QEMU's "model,key=value" syntax (, =) or a command line (space, newline, NUL) can get through.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9._-]+")
 _TRUE_WORDS = frozenset(("on", "true", "yes"))
 _FALSE_WORDS = frozenset(("off", "false", "no"))
 _RANGE_RE = re.compile(r"^\s*([0-9]+|0[xX][0-9a-fA-F]+)\s*-\s*([0-9]+|0[xX][0-9a-fA-F]+)\s*$")
 _DECIMAL_RE = re.compile(r"^(0|[1-9][0-9]*)$")
 _HEX_RE = re.compile(r"^0[xX][0-9a-fA-F]+$")
+
+
+def is_token(text):
+    """Whether ``text`` is a string libvirt accepts as a feature name (and the collection accepts as a value)."""
+    return isinstance(text, str) and _TOKEN_RE.fullmatch(text) is not None
 
 
 def parse_int(text):

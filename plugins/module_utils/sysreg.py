@@ -114,7 +114,7 @@ NOT_WRITABLE = frozenset((
 
 def parse_name(name):
     """``(register, field)`` of a ``SYSREG_<REG>_<FIELD>`` property name, or None for any other name."""
-    match = _NAME_RE.match(name)
+    match = _NAME_RE.fullmatch(name)   # not match(): "$" also matches before a final newline
     return (match.group(1), match.group(2)) if match else None
 
 
