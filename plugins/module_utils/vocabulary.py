@@ -24,6 +24,7 @@ never guessed. Standard library only: it runs on controllers and hypervisors ali
 from __future__ import annotations
 
 import collections
+from collections.abc import Mapping
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
@@ -381,6 +382,10 @@ def _boolean_props(name, entry, prop, properties, mine, unknown):
 
 # ---- a request in a host's names ----------------------------------------------------------------------------------
 
+# What a translation can find wrong, as validation's rule ids (docs/guest-validation.md)
+# (a field the host has no property for is validation's own unknown-property, said in the host's terms)
+RULE_IDS = ("untranslatable", "coupled-half", "coupled-conflict")
+UNKNOWN = "unknown-property"
 Problem = collections.namedtuple("Problem", "feature value rule message")
 
 
@@ -394,22 +399,29 @@ def speaks(fact):
     return "released QEMU's booleans"
 
 
-def translate(features, fact, host):
+def translate(features, fact, host, keep=()):
     """:func:`to_host` with problems as :class:`Problem` records and ``{host name: requested name}`` of what was
-    renamed, for validation to keep its records and say what the request called each property."""
-    if not isinstance(features, (list, tuple)) or not isinstance(fact, dict) \
-            or not isinstance(fact.get("properties"), dict):
+    renamed, for validation to keep its records and say what the request called each property. Names in ``keep``
+    stay as they are."""
+    if not isinstance(features, (list, tuple)) or not isinstance(fact, Mapping) \
+            or not isinstance(fact.get("properties"), Mapping):
         return features, [], {}
     try:
         properties = {name: propmodel.Property.from_fact(name, prop) for name, prop in fact["properties"].items()}
     except (AttributeError, KeyError, TypeError):
         return features, [], {}
     routes = _host_routes(properties)
-    out, problems, groups = [], [], collections.OrderedDict()
+    out, problems, groups, seen = [], [], collections.OrderedDict(), set()
     for item in features:
-        name = item.get("name") if isinstance(item, dict) else None
-        if not isinstance(name, str) or not _knows(name) or name in properties and _keeps(name, item, properties,
-                                                                                         routes):
+        name = item.get("name") if isinstance(item, Mapping) else None
+        if isinstance(name, str) and name in seen and name not in properties:
+            problems.append(Problem(name, item.get("value"), "duplicate", "%s: %s is requested more than once."
+                                    % (host, name)))
+            continue
+        if isinstance(name, str):
+            seen.add(name)
+        if not _well_formed(item) or not _knows(name) or name in keep \
+                or name in properties and _keeps(name, item, properties, routes):
             out.append(item)
             continue
         parts = _field_values(item, name, routes, fact, host)
@@ -418,26 +430,32 @@ def translate(features, fact, host):
             continue
         for target, label, number in parts:
             if target not in groups:
-                groups[target] = {"at": len(out), "values": {}, "names": [], "policy": item.get("policy", "require")}
+                groups[target] = {"at": len(out), "values": {}, "names": [], "item": item}
                 out.append(None)
             group = groups[target]
-            if label in group["values"] and group["values"][label] != number:
+            if label in group["values"] and group["values"][label] != number or _rest(group["item"]) != _rest(item):
                 problems.append(Problem(name, item.get("value"), "coupled-conflict", (
-                    "%s speaks %s: %s asks for %s=%d, but %s asks for %d." % (
-                        host, speaks(fact), name, canonical(label), number, ", ".join(group["names"]),
-                        group["values"][label]))))
+                    "%s speaks %s: %s and %s both become %s there, and ask for different values of it." % (
+                        host, speaks(fact), name, " and ".join(group["names"]), target))))
             group["values"][label] = number
             if name not in group["names"]:
                 group["names"].append(name)
     renamed = {}
     for target, group in groups.items():
-        feature = _group_feature(target, group, properties, routes, fact, host)
+        feature = _group_feature(target, group, properties, fact, host)
         if isinstance(feature, Problem):
             problems.append(feature)
         else:
             out[group["at"]] = feature
             renamed[target] = " and ".join(group["names"])
     return [item for item in out if item is not None], problems, renamed
+
+
+def _well_formed(item):
+    """Only a feature whose name and value are strings is translated; anything else goes through as it is, for
+    validation to name its fault in the words of the request. The rest of the feature (its policy, any other key)
+    goes with it into the host's names, for validation to judge there."""
+    return isinstance(item, Mapping) and isinstance(item.get("name"), str) and isinstance(item.get("value", ""), str)
 
 
 def _knows(name):
@@ -454,52 +472,54 @@ def _keeps(name, item, properties, routes):
 
 
 def _field_values(item, name, routes, fact, host):
-    """``[(host property, field label, integer)]`` of one requested feature, or a Problem."""
+    """``[(host property, field label, integer or None)]`` of one requested feature (None: no value, a policy
+    alone), or a Problem."""
     entry = TABLE.get(name)
     labels = entry.fields if entry is not None else (_label(name),)
-    value, policy = item.get("value"), item.get("policy", "require")
+    value = item.get("value")
+    fields = " with ".join(canonical(label) for label in labels)
     if entry is not None and entry.name in _SELECTORS:
         return Problem(name, value, "untranslatable", "%s speaks %s: %s selects a pointer-authentication algorithm, "
                        "which no field value stands for exactly; ask for the fields' values, or for pauth."
                        % (host, speaks(fact), name))
+    if any(routes.get(label) is None for label in labels):
+        return Problem(name, value, UNKNOWN, "%s: %s is not among the %d properties reported. %s speaks %s: %s is "
+                       "%s there, and it offers %s." % (host, name, len(fact["properties"]), host, speaks(fact), name,
+                                                         fields, _offers(labels, routes)))
+    numbers = (None,) * len(labels)
     if "value" in item:
-        numbers = decode(name, value) if isinstance(value, str) else None
+        numbers = decode(name, value)
         if numbers is None:
             return Problem(name, value, "untranslatable", "%s speaks %s: %s=%s stands for no exact value of %s, so "
-                           "it cannot be said in that host's names." % (
-                               host, speaks(fact), name, value, " with ".join(canonical(l) for l in labels)))
-    elif policy == "disable":
-        numbers = (0,) * len(labels)
-    elif entry is not None and entry.kind == BOOLEAN and policy in ("require", "force") and entry.values is not None:
-        numbers = (entry.values,)
-    else:
-        return Problem(name, None, "untranslatable", "%s speaks %s: %s with policy %s stands for no exact value of "
-                       "%s there; give it a value." % (host, speaks(fact), name, policy,
-                                                       " with ".join(canonical(l) for l in labels)))
-    parts = []
-    for label, number in zip(labels, numbers):
-        target = routes.get(label)
-        if target is None:
-            return Problem(name, value, "not-offered", "%s speaks %s: %s is %s there, and it offers %s." % (
-                host, speaks(fact), name, " with ".join(canonical(l) for l in labels), _offers(labels, routes,
-                                                                                             fact)))
-        parts.append((target, label, number))
-    return parts
+                           "it cannot be said in that host's names." % (host, speaks(fact), name, value, fields))
+    return [(routes[label], label, number) for label, number in zip(labels, numbers)]
 
 
-def _group_feature(target, group, properties, routes, fact, host):
-    """One host property's setting from the field values the request gives it, or a Problem."""
+def _rest(item):
+    """A feature without its name and value: what a translation carries over as it is."""
+    return {key: value for key, value in item.items() if key not in ("name", "value")}
+
+
+def _group_feature(target, group, properties, fact, host):
+    """One host property's setting from the field values the request gives it (the first feature's policy and
+    other keys kept), or a Problem. Without values the feature goes to the host's property as it is (validation
+    then judges its on/off there)."""
     entry = TABLE.get(target)
     labels = entry.fields if entry is not None else (_label(target),)
     values = group["values"]
     asked = " and ".join(group["names"])
+    feature = dict(_rest(group["item"]), name=target)
+    if all(number is None for number in values.values()):
+        return feature
+    if any(number is None for number in values.values()):
+        return Problem(group["names"][0], None, "coupled-conflict", "%s speaks %s: %s are all %s there; give each "
+                       "a value, or none." % (host, speaks(fact), asked, target))
     if entry is not None and entry.kind == BOOLEAN:
         if all(values.get(label, 0) == 0 for label in labels):
-            return {"name": target, "policy": "disable"}
+            return dict(feature, value=propmodel.OFF)
         if entry.values is not None and tuple(values.get(label) for label in labels) == (entry.values,):
-            return {"name": target, "policy": group["policy"] if group["policy"] in ("require", "force") else
-                    "require"}
-        return Problem(group["names"][0], None, "not-offered", (
+            return dict(feature, value=propmodel.ON)
+        return Problem(group["names"][0], None, "untranslatable", (
             "%s speaks %s: %s is %s there, whose on gives the guest the host's own value, which the host does not "
             "report; only 0 (%s=off) is exact." % (host, speaks(fact), asked, target, target)))
     missing = [canonical(label) for label in labels if label not in values]
@@ -519,9 +539,7 @@ def _group_feature(target, group, properties, routes, fact, host):
                 host, speaks(fact), asked, "+".join("0x%x" % n for n in numbers), target,
                 ", ".join(prop.supported_values) or "none")))
     chosen = next((option for option in options if _accepts(prop, option)), options[0])
-    policy = group["policy"] if group["policy"] in ("require", "force") else "require"
-    return {"name": target, "policy": policy, "value": prop.spelling(chosen) if entry is None or entry.kind != COMBINED
-            else chosen}
+    return dict(feature, value=prop.spelling(chosen) if entry is None or entry.kind != COMBINED else chosen)
 
 
 def _accepts(prop, value):
@@ -531,7 +549,7 @@ def _accepts(prop, value):
         return False
 
 
-def _offers(labels, routes, fact):
+def _offers(labels, routes):
     offered = [routes[label] for label in labels if routes.get(label)]
     if offered:
         return "only " + ", ".join(dict.fromkeys(offered))

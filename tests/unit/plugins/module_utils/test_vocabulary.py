@@ -9,10 +9,11 @@ import functools
 import pathlib
 
 import pytest
+import yaml
 from armsim import available_profiles, kvmrules, load_profile, write_wrapper
 from armsim import profiles as simprofiles
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import collect, vocabulary
+from ansible_collections.armvirt.cpu.plugins.module_utils import collect, validate, vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils.props import split_number_values
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -201,17 +202,22 @@ def test_a_request_in_canonical_names_in_each_dialect(facts):
     request = [{"name": "SYSREG_ID_AA64DFR0_EL1_WRPs", "value": "0x2"}, {"name": "SYSREG_ID_AA64ISAR0_EL1_AES",
                                                                          "value": "1"}]
     v2, problems = vocabulary.to_host(request, facts["neoverse-v2"], "grace-v2-01")
-    assert problems == [] and v2 == [{"name": "hw_prop_WRPs", "policy": "require", "value": "2"},
-                                     {"name": "feat_AES", "policy": "require", "value": "1"}]
+    assert problems == [] and v2 == [{"name": "hw_prop_WRPs", "value": "2"}, {"name": "feat_AES", "value": "1"}]
     sr, problems = vocabulary.to_host([{"name": "hw_prop_WRPs", "value": "2"}], facts["neoverse-v2-sysreg"], "sr")
-    assert problems == [] and sr == [{"name": "SYSREG_ID_AA64DFR0_EL1_WRPs", "policy": "require", "value": "0x2"}]
+    assert problems == [] and sr == [{"name": "SYSREG_ID_AA64DFR0_EL1_WRPs", "value": "0x2"}]
+    # the rest of a feature goes with it, for validation to judge in the host's names
+    forced = [{"name": "hw_prop_WRPs", "value": "2", "policy": "force"}, {"name": "feat_SHA1", "policy": "disable"}]
+    assert vocabulary.to_host(forced, facts["neoverse-v2-sysreg"], "sr") == ([
+        {"name": "SYSREG_ID_AA64DFR0_EL1_WRPs", "value": "0x2", "policy": "force"},
+        {"name": "SYSREG_ID_AA64ISAR0_EL1_SHA1", "policy": "disable"}], [])
 
 
 def test_a_field_the_host_cannot_give_is_said_in_its_terms(facts):
     _features, problems = vocabulary.to_host([{"name": "feat_RAS", "value": "1.1"}], facts["neoverse-v2-sysreg"],
                                              "grace-sr-01")
-    assert problems == ["grace-sr-01 speaks SYSREG_: feat_RAS is SYSREG_ID_AA64PFR0_EL1_RAS with "
-                        "SYSREG_ID_AA64PFR1_EL1_RAS_frac there, and it offers neither."]
+    assert problems == ["grace-sr-01: feat_RAS is not among the 102 properties reported. grace-sr-01 speaks SYSREG_: "
+                        "feat_RAS is SYSREG_ID_AA64PFR0_EL1_RAS with SYSREG_ID_AA64PFR1_EL1_RAS_frac there, and it "
+                        "offers neither."]
 
 
 def test_half_of_a_coupled_value_is_refused_and_both_halves_join(facts):
@@ -221,16 +227,16 @@ def test_half_of_a_coupled_value_is_refused_and_both_halves_join(facts):
     assert "feat_RAS" in problems[0] and "not SYSREG_ID_AA64PFR1_EL1_RAS_frac" in problems[0]
     both = half + [{"name": "SYSREG_ID_AA64PFR1_EL1_RAS_frac", "value": "0"}]
     assert vocabulary.to_host(both, facts["neoverse-v2"], "v2") == (
-        [{"name": "feat_RAS", "policy": "require", "value": "1.1_base"}], [])
+        [{"name": "feat_RAS", "value": "1.1_base"}], [])
 
 
 def test_booleans_translate_only_exact_values(facts):
     fact = facts["qemu-7.2-released"]
     assert vocabulary.to_host([{"name": "SYSREG_ID_AA64ISAR1_EL1_APA", "value": "0"},
                                {"name": "hw_prop_GPA", "value": "off"}], fact, "old") == (
-        [{"name": "pauth", "policy": "disable"}], [])
+        [{"name": "pauth", "value": "off"}], [])
     assert vocabulary.to_host([{"name": "feat_SVE", "value": "1"}], fact, "old") == (
-        [{"name": "sve", "policy": "require"}], [])
+        [{"name": "sve", "value": "on"}], [])
     _features, problems = vocabulary.to_host([{"name": "hw_prop_PMUVer", "value": "4"}], fact, "old")
     assert len(problems) == 1 and "only 0 (pmu=off) is exact" in problems[0]
 
@@ -238,7 +244,33 @@ def test_booleans_translate_only_exact_values(facts):
 def test_a_sysreg_field_given_only_as_its_host_value_goes_through_the_boolean(facts):
     fact = facts["neoverse-v2-sysreg"]
     assert vocabulary.to_host([{"name": "SYSREG_ID_AA64PFR0_EL1_SVE", "value": "0x0"}], fact, "sr") == (
-        [{"name": "sve", "policy": "disable"}], [])
+        [{"name": "sve", "value": "off"}], [])
     kept = [{"name": "SYSREG_ID_AA64PFR0_EL1_SVE", "value": "0x1"}]
     assert vocabulary.to_host(kept, fact, "sr") == (kept, [])
 
+
+
+# ---- docs/guest-validation.md's table of a request in each dialect, executed -------------------------------------
+
+DOC_HOSTS = ("neoverse-v2", "neoverse-v2-sysreg", "qemu-7.2-released")
+
+
+def _doc_rows():
+    text = (ROOT / "docs" / "guest-validation.md").read_text()
+    section = text.split("### Names of any dialect", 1)[1].split("\n\n", 2)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| `{")]
+    assert len(rows) >= 6
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+
+
+@pytest.mark.parametrize("row", _doc_rows(), ids=lambda row: row[0])
+def test_the_guide_s_table_of_dialects_is_what_validation_does(row, facts):
+    request = [yaml.safe_load(row[0].split("`")[1])]
+    for host, cell in zip(DOC_HOSTS, row[1:]):
+        expected = cell.split("`")[1]
+        normalised, errors = validate.check_features(request, facts[host], host)
+        if "=" in expected:
+            assert errors == [], (host, [error.message for error in errors])
+            assert ",".join("%s=%s" % setting for setting in validate.cpu_settings(normalised)) == expected, host
+        else:
+            assert [error.rule for error in errors] == [expected], (host, [error.message for error in errors])
