@@ -234,8 +234,8 @@ def test_a_valued_policy_rolls_out_in_each_hosts_names_and_booleans_say_why_not(
     for host in ("altra-rel", "grace-rel"):
         cpu, problems = rolled_out(hosts, host, policy)
         assert cpu is None and len(problems) == 2
-        assert problems[0].startswith("%s speaks released QEMU's booleans: " % host)
-        assert "SYSREG_ID_AA64DFR0_EL1_WRPs" in problems[0] and "offers no property for it" in problems[0]
+        assert problems[0].startswith(host + ": ") and "%s speaks released QEMU's booleans: " % host in problems[0]
+        assert "is SYSREG_ID_AA64DFR0_EL1_WRPs there, and it offers no property for it" in problems[0]
 
 
 # (c) every recommendation validates on every member

@@ -358,7 +358,7 @@ def test_recommendation_is_the_richest_common_request_by_hand():
     assert fleet.recommend(fleet.baseline(pool)) == policy == fleet.recommend(fleet.baseline(pool), members=pool)
     own = vocabulary.to_host(policy["features"], pool["a1"], "a1")[0]
     assert {feature["name"]: feature.get("value") for feature in own} == {
-        "hw_prop_BRPs": "2", "hw_prop_WRPs": "5", "hw_prop_API": "off", "feat_RAS": "1.0", "sve": None}
+        "hw_prop_BRPs": "2", "hw_prop_WRPs": "5", "hw_prop_API": "off", "feat_RAS": "1.0", "sve": "off"}
 
 
 @pytest.mark.parametrize("hosts", [("a1", "a2", "b1"), ("a1", "t1"), ("b1",), ("t1", "u1")])
@@ -383,12 +383,12 @@ def test_recommendation_of_real_facts():
                       "SYSREG_ID_AA64ISAR1_EL1_APA": "0x0", API: "0x0", BRPS: "0x5",
                       "SYSREG_ID_AA64DFR0_EL1_CTX_CMPs": "0x1", "hw_prop_DCZID_BS": "4", PMUVER: "0x4", WRPS: "0x3",
                       SVE: "0x0"}
-    # on N1, in its own names: the recommendation before canonical fields, with sve=off as policy disable
+    # on N1, in its own names: the recommendation before canonical fields
     own, problems = vocabulary.to_host(policy["features"], N1, "n1-01")
-    assert problems == [] and {feature["name"]: feature.get("value", feature["policy"]) for feature in own} == {
+    assert problems == [] and {feature["name"]: feature["value"] for feature in own} == {
         "feat_CSV2": "1.0", "feat_RAS": "1.0", "hw_prop_APA": "off", "hw_prop_API": "off", "hw_prop_BRPs": "5",
         "hw_prop_CTX_CMPs": "1", "hw_prop_DCZID_BS": "4", "hw_prop_PMUVer": "4", "hw_prop_WRPs": "3",
-        "sve": "disable"}
+        "sve": "off"}
     assert fleet.recommend(V1)["features"][-3:] == [
         {"name": name, "policy": "require", "value": value}
         for name, value in (("sve128", "on"), ("sve256", "on"), ("sve512", "off"))]
