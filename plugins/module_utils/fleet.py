@@ -45,6 +45,8 @@ HIGHER_SAFE_RULES = (sysreg.HIGHER_SAFE, sysreg.HIGHER_OR_ZERO_SAFE)
 _VALUES = itemgetter("supported_values")
 # A canonical field that some host names only together with another (vocabulary.canonical_fact): its other half
 COUPLED = "coupled_with"
+# vCPU switches a canonical fact gives only as their fields, while the rule model (rules.py) reasons on them by name
+SWITCHES = ("sve", "pmu", "pauth")
 
 
 class _Kind(object):
@@ -219,6 +221,24 @@ def _intersect(kinds):
     return common, missing, sorted(empty)
 
 
+def _switches(common):
+    """The vCPU switches (``SWITCHES``) whose fields the baseline has but which canonical facts give only as those
+    fields (``sve`` is ID_AA64PFR0_EL1.SVE), as booleans: on where a field can show the feature, off where every
+    field can be 0. Every dialect has these switches; the rule model (rules.py) reasons on them by name, so
+    validation on the baseline sees SVE off where ID_AA64PFR0_EL1.SVE can only be 0."""
+    out = {}
+    for switch in SWITCHES:
+        fields = [propmodel.split_number_values(common[name].supported_values)[0]
+                  for name in vocabulary.canonical_name(switch) if name in common]
+        if switch in common or not fields:
+            continue
+        words = ([propmodel.ON] if any(high for ranges in fields for _low, high in ranges) else []) + (
+            [propmodel.OFF] if all(any(low == 0 for low, _high in ranges) for ranges in fields) else [])
+        if words:
+            out[switch] = propmodel.Property(switch, propmodel.BOOL_TYPE, tuple(words))
+    return out
+
+
 def _common_extra(extra, others, values):
     """The extra members every kind agrees on (a SYSREG_ field's ``host_value`` differs from host to host, its
     ``rule`` does not), with ``conditional_values`` over every kind: a value the fleet keeps is conditional when it is
@@ -264,6 +284,7 @@ def baseline(facts_by_host, label="fleet"):
     """
     kinds, excluded = _group(facts_by_host)
     common, missing, empty = _intersect(kinds)
+    common.update(_switches(common))
     unknown = {}
     for kind in kinds:
         for name, reason in kind.unknown.items():
@@ -438,18 +459,44 @@ def recommend(pool, members=None):
     host_props = propmodel.HostProps.from_fact(fact if "members" in fact else vocabulary.canonical_fact(fact))
     features = []
     for name, prop in sorted(host_props.properties.items()):
-        if rules.is_vm_switch(name) or name in rules.ALGORITHM_SELECTORS:
-            continue
+        if rules.is_vm_switch(name) or name in rules.ALGORITHM_SELECTORS or name in SWITCHES:
+            continue   # a switch is said by its fields (ID_AA64PFR0_EL1.SVE for sve)
         value = richest_value(prop)
         if value is not None:
             features.append({"name": name, "policy": RECOMMENDED_POLICY, "value": value})
     # half of a coupled value without the other (the pool shares no value of it) cannot be asked of a host that
     # names the two as one property
     pinned = set(feature["name"] for feature in features)
-    features = [feature for feature in features
-                if host_props.properties[feature["name"]].extra.get(COUPLED, feature["name"]) in pinned]
+    features = _unpin_hidden([feature for feature in features
+                              if host_props.properties[feature["name"]].extra.get(COUPLED, feature["name"]) in pinned])
     mode = MODE_FOR_ACCEL.get(fact.get("accel"), RECOMMENDED_MODE)
     return {"mode": mode, "features": _settle(features, host_props, kinds, label)}
+
+
+def _unpin_hidden(features):
+    """``features`` without what a vCPU switch hides where the switch's own fields are pinned to 0 (SVE absent):
+    the fields its gate rules name and, for SVE, the vector lengths. The guest sees them as 0 or off anyway, and
+    dialects spell "hidden" differently (``hw_prop_SVEver=0`` is SVE version 1 on the seed's QEMU)."""
+    values = dict((feature["name"], feature["value"]) for feature in features)
+    hidden = set()
+    for switch in SWITCHES:
+        own = [name for name in vocabulary.canonical_name(switch) if name in values]
+        if not own or any(_as_int(values[name]) != 0 for name in own):
+            continue
+        for rule in rules.RULES:
+            if rule.kind == "gate" and rule.params["switch"] == switch:
+                hidden.update(name for field in rule.params["fields"] for name in vocabulary.canonical_name(field))
+        if switch == "sve":
+            hidden.update(rules.sve_lengths(values).values())
+        hidden.difference_update(own)
+    return [feature for feature in features if feature["name"] not in hidden]
+
+
+def _as_int(value):
+    try:
+        return propmodel.parse_int(value)
+    except ValueError:
+        return None
 
 
 def _member_errors(features, kind, host_props):
@@ -488,7 +535,8 @@ def _coupled_groups(features, host_props):
 def _settle(features, host_props, kinds, label):
     """Richest values made consistent on every kind of member: a broken rule of a switch family (pauth, PMU, SVE
     fields) turns the family's fields to 0, as a pool whose members disagree on it can only offer the guest none
-    of it; a vector length that needs sve=on, where SVE must stay off, unpins every length; anything else a member
+    of it; a broken vector-length rule (a length that needs sve=on where SVE must stay off, no length left) unpins
+    every length; anything else a member
     refuses (a broken rule, a value it cannot be asked in its names) leaves the canonical properties it names
     unpinned (at the host's default). Each round unpins or zeroes something, so it ends within as many rounds as
     there are features. Raises ValueError if the result still fails on a member."""
@@ -501,7 +549,7 @@ def _settle(features, host_props, kinds, label):
                 rule = rules.BY_ID.get(rule_id)
                 if rule is not None and rule.kind in ("gate", "algorithm-pairs"):
                     _family_off(by_name, host_props, _family_switch(rule), names)
-                elif rule is not None and rule.id == "sve-length-needs-sve":
+                elif rule is not None and rule.kind == "vector-lengths":
                     for name in lengths:
                         by_name.pop(name, None)
                 else:

@@ -145,7 +145,7 @@ def test_playbook_baseline_equals_the_direct_call(play):
     assert expected["excluded"][0] == {"host": "gone", "reason": fleet.NO_FACT}
     # t1 has only the boolean fallback: sve is the field ID_AA64PFR0_EL1.SVE; pmu=on gives the host's own PMUVer,
     # which no host here reports, so that field is unknown (with the reason) and not in the baseline
-    assert sorted(expected["properties"]) == ["SYSREG_ID_AA64PFR0_EL1_SVE"]
+    assert sorted(expected["properties"]) == ["SYSREG_ID_AA64PFR0_EL1_SVE", "sve"]    # the switch said by its field
     assert sorted(expected["unknown"]["SYSREG_ID_AA64DFR0_EL1_PMUVer"]) == ["a1", "a2", "b1", "s1", "t1"]
     assert play["baseline_extract"] == fleet.baseline({host: SMALL[host] for host in ("a1", "a2", "b1")})
     assert play["baseline_extract"]["properties"]["SYSREG_ID_AA64DFR0_EL1_WRPs"]["supported_values"] == [

@@ -100,7 +100,9 @@ def test_small_fleet_baseline_by_hand():
     # feat_CSV2 "0.0" on a1/a2, "1.0" on b1: CSV2 has nothing in common, CSV2_frac 0 is shared
     assert values(result, CSV2_FRAC) == ["0x0"]
     assert values(result, SVE) == ["0x0"]                            # b1 has sve only off
-    assert sorted(result["properties"]) == [BRPS, WRPS, API, RAS, SVE, CSV2_FRAC, RAS_FRAC]
+    assert sorted(result["properties"]) == [BRPS, WRPS, API, RAS, SVE, CSV2_FRAC, RAS_FRAC, "pauth", "sve"]
+    # the switches the rule model reasons on, said by their fields: pauth's API only 0, SVE only 0
+    assert result["properties"]["sve"] == result["properties"]["pauth"] == {"type": "bool", "supported_values": ["off"]}
     assert result["missing"] == {"SYSREG_ID_AA64DFR0_EL1_PMSVer": ["a1", "a2"]}          # feat_SPE, b1 only
     assert result["empty"] == [CSV2, "hw_prop_MIDR"]
     # pmu=on gives the guest the host's own PMUVer, which booleans do not tell: unknown on every host, with why
@@ -136,6 +138,8 @@ def test_real_fixture_pair_matches_the_hand_made_fleet_baseline():
     for prop in expected.values():
         prop.pop("coupled_values", None)
         prop.pop("host_names", None)
+    switches = {"pmu": ["on", "off"], "sve": ["off"], "pauth": ["off"]}      # said by their fields
+    expected.update((name, {"type": "bool", "supported_values": words}) for name, words in switches.items())
     assert {name: {key: value for key, value in prop.items() if key != "host_names"}
             for name, prop in result["properties"].items()} == expected
     assert values(result, WRPS) == ["0x0-0x3"] and values(result, "SYSREG_ID_AA64DFR0_EL1_PMUVer") == ["0x0-0x1",
