@@ -483,13 +483,21 @@ def _unpin_hidden(features):
         own = [name for name in vocabulary.canonical_name(switch) if name in values]
         if not own or any(_as_int(values[name]) != 0 for name in own):
             continue
-        for rule in rules.RULES:
-            if rule.kind == "gate" and rule.params["switch"] == switch:
-                hidden.update(name for field in rule.params["fields"] for name in vocabulary.canonical_name(field))
+        hidden.update(_family(switch))
         if switch == "sve":
             hidden.update(rules.sve_lengths(values).values())
         hidden.difference_update(own)
     return [feature for feature in features if feature["name"] not in hidden]
+
+
+def _family(switch):
+    """The canonical fields of a vCPU switch's family: its own (``sve`` is ID_AA64PFR0_EL1.SVE) and those its gate
+    rules name (rules.py names them in every dialect)."""
+    family = set(vocabulary.canonical_name(switch))
+    for rule in rules.RULES:
+        if rule.kind == "gate" and rule.params["switch"] == switch:
+            family.update(name for field in rule.params["fields"] for name in vocabulary.canonical_name(field))
+    return family
 
 
 def _as_int(value):
@@ -536,9 +544,8 @@ def _settle(features, host_props, kinds, label):
     """Richest values made consistent on every kind of member: a broken rule of a switch family (pauth, PMU, SVE
     fields) turns the family's fields to 0, as a pool whose members disagree on it can only offer the guest none
     of it; a broken vector-length rule (a length that needs sve=on where SVE must stay off, no length left) unpins
-    every length; anything else a member
-    refuses (a broken rule, a value it cannot be asked in its names) leaves the canonical properties it names
-    unpinned (at the host's default). Each round unpins or zeroes something, so it ends within as many rounds as
+    every length; anything else a member refuses (a broken rule, a value it cannot be asked in its names) leaves
+    the canonical properties it names unpinned (at the host's default). Each round unpins or zeroes something, so it ends within as many rounds as
     there are features. Raises ValueError if the result still fails on a member."""
     by_name = {feature["name"]: feature for feature in features}
     lengths = set(rules.sve_lengths(host_props.properties).values())
@@ -580,13 +587,8 @@ def _family_off(by_name, host_props, switch, names):
     already and a member still refuses (a field whose 0 does not hide the feature in that host's names, such as
     hw_prop_SVEver), unpin ``names`` only."""
     own = [field for field in vocabulary.canonical_name(switch) if field in host_props.properties]
-    family = set(own)
-    for rule in rules.RULES:
-        if rule.kind == "gate" and rule.params["switch"] == switch:
-            for field in rule.params["fields"]:
-                family.update(vocabulary.canonical_name(field))
     off = {}
-    for field in sorted(family & set(host_props.properties)):
+    for field in sorted(_family(switch) & set(host_props.properties)):
         zero = requestable(host_props.properties[field], "0")
         off[field] = None if zero is None else {"name": field, "policy": RECOMMENDED_POLICY, "value": zero}
     if not any(off.get(field) for field in own) or all(by_name.get(field) == item for field, item in off.items()):
