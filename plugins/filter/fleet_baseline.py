@@ -14,12 +14,18 @@ description:
   - Takes a mapping of host name to C(arm_cpu_props) fact and returns a baseline of the same shape as one host's
     C(arm_cpu_props) fact, so M(armvirt.cpu.props_facts) consumers and the filters armvirt.cpu.cpu_feature_check and
     armvirt.cpu.qemu_cpu_arg take it unchanged.
+  - Hosts are compared by ID register field, whatever their QEMU calls it (C(hw_prop_WRPs) on one host,
+    C(SYSREG_ID_AA64DFR0_EL1_WRPs) on another), so the baseline's properties are canonical fields
+    (C(SYSREG_<REG>_<FIELD>), values as hex ranges) and the properties with no field (C(sve128), C(kvm-steal-time)),
+    which keep their names.
   - A property is in the baseline when every member offers it, with the values every member accepts; number
-    ranges are intersected (C(0-3),C(5) and C(2-5) give C(2-3),C(5)), named values compared case-insensitively and
-    kept in the spelling and order of the first member by name.
+    ranges are intersected (C(0-3),C(5) and C(2-5) give C(0x2-0x3),C(0x5)), so a lower-safe field meets at the
+    lowest host value; named values are compared case-insensitively and kept in the spelling and order of the first
+    member by name.
   - Hosts with C(supported=false), without the fact or with a malformed one are left out and listed in C(excluded)
-    with the reason; properties some members lack are listed in C(missing) with those hosts; properties with no
-    common value are listed in C(empty).
+    with the reason; properties some members lack are listed in C(missing) with those hosts, fields a member cannot
+    give exactly (a host with only released QEMU's C(pmu) boolean does not tell its PMUVer) in C(unknown) with the
+    reason; properties with no common value are listed in C(empty).
   - Hosts that lack the fact make C(map('extract', hostvars, ['ansible_facts', 'arm_cpu_props'])) fail; build the
     input with armvirt.cpu.fleet_facts instead, which gives such hosts a null fact.
   - Keys, semantics and the compatibility class ids are described in C(docs/fleet-logic.md) and
@@ -82,16 +88,24 @@ _value:
     supported: true
     reason: null
     properties:
-      feat_RAS:
-        type: string
-        supported_values:
-        - '0.0'
-        - '1.0'
-      hw_prop_WRPs:
+      SYSREG_ID_AA64PFR0_EL1_RAS:
         type: number
         supported_values:
-        - 2-3
-        - '5'
+        - 0x0-0x1
+        field: ID_AA64PFR0_EL1.RAS
+        rule: host-value
+        host_names:
+        - feat_RAS
+        coupled_with: SYSREG_ID_AA64PFR1_EL1_RAS_frac
+      SYSREG_ID_AA64DFR0_EL1_WRPs:
+        type: number
+        supported_values:
+        - 0x2-0x3
+        - '0x5'
+        field: ID_AA64DFR0_EL1.WRPs
+        rule: lower-safe
+        host_names:
+        - hw_prop_WRPs
     label: rack7
     members:
     - a1
@@ -99,19 +113,25 @@ _value:
     - b1
     excluded: []
     missing:
-      feat_SPE:
+      SYSREG_ID_AA64DFR0_EL1_PMSVer:
       - a1
       - a2
+    unknown:
+      SYSREG_ID_AA64DFR0_EL1_PMUVer:
+        a1: pmu=on gives the guest the host's own ID_AA64DFR0_EL1.PMUVer, which this host does not report
     empty:
-    - feat_CSV2
+    - SYSREG_ID_AA64PFR0_EL1_CSV2
     - hw_prop_MIDR
     classes:
-      a1: cpu-4cdd37fc68
-      a2: cpu-4cdd37fc68
-      b1: cpu-6cbdf605b4
+      a1: cpu-563faccd0f
+      a2: cpu-563faccd0f
+      b1: cpu-69a8fe11f1
   contains:
     properties:
-      description: Property name to C({type, supported_values, default?}), only values every member accepts.
+      description: >-
+        Canonical field or property with no field to C({type, supported_values, default?, field?, rule?,
+        host_names?, coupled_with?}), only values every member accepts; a member is kept when all members agree
+        (C(coupled_with) when any member names the field only together with its other half).
       type: dict
     label:
       description: The label given.
@@ -126,6 +146,9 @@ _value:
       elements: dict
     missing:
       description: Property some members lack to the list of those members.
+      type: dict
+    unknown:
+      description: Canonical field some members cannot give exactly, to each such member and the reason.
       type: dict
     empty:
       description: Properties every member offers without a common value (or type).

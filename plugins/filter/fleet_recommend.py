@@ -16,15 +16,23 @@ description:
     C({mode, features}) that armvirt.cpu.guest_cpu takes unchanged.
   - Every property of the baseline is pinned with policy C(require), sorted by name, at the richest value all
     members accept, so a guest can migrate among them and refuses to start on a host that could not take it.
+    Names are canonical (C(SYSREG_<REG>_<FIELD>) for an ID register field, values in hex; other properties such as
+    C(sve128) keep their names), so one policy serves hosts of every QMP dialect, each translated into its own names.
   - Values are strings. C(bool) is C(on) when accepted; C(number) is the top of the highest range (a named value
     such as C(off) only when there is no range); any other type is the last value listed, C(off) only when it is
     the only one.
+  - The policy is validated on every member, in its own names; given only a baseline, pass the members' facts as
+    O(members) (a mapping of host name to fact given as input is its own members).
   - Fails when the pool has no supported host. Details in C(docs/fleet-logic.md).
+positional: members
 options:
   _input:
     description: A baseline, an C(arm_cpu_props) fact, or host name to C(arm_cpu_props) fact.
     type: dict
     required: true
+  members:
+    description: Host name to C(arm_cpu_props) fact of the pool's members, to validate the policy on.
+    type: dict
 seealso:
   - plugin: armvirt.cpu.fleet_baseline
     plugin_type: filter
@@ -39,7 +47,14 @@ EXAMPLES = r"""
     content: "{{ arm_baseline | armvirt.cpu.fleet_recommend | to_nice_json }}"
   delegate_to: localhost
   run_once: true
-  # {"mode": "host-passthrough", "features": [{"name": "feat_RAS", "policy": "require", "value": "1.0"}, ...]}
+  # {"mode": "host-passthrough", "features": [{"name": "SYSREG_ID_AA64DFR0_EL1_WRPs", "policy": "require",
+  #                                             "value": "0x5"}, ...]}
+
+- name: The same, validated on each member's own fact
+  ansible.builtin.set_fact:
+    pool_policy: >-
+      {{ arm_baseline | armvirt.cpu.fleet_recommend(hostvars | armvirt.cpu.fleet_facts(ansible_play_hosts_all)) }}
+  run_once: true
 """
 
 RETURN = r"""
@@ -49,18 +64,21 @@ _value:
   sample:
     mode: host-passthrough
     features:
-    - name: feat_RAS
+    - name: SYSREG_ID_AA64DFR0_EL1_BRPs
       policy: require
-      value: '1.0'
-    - name: hw_prop_API
+      value: '0x2'
+    - name: SYSREG_ID_AA64DFR0_EL1_WRPs
       policy: require
-      value: PAuth
-    - name: hw_prop_BRPs
+      value: '0x5'
+    - name: SYSREG_ID_AA64PFR0_EL1_RAS
       policy: require
-      value: '2'
+      value: '0x1'
+    - name: SYSREG_ID_AA64PFR1_EL1_RAS_frac
+      policy: require
+      value: '0x0'
   contains:
     mode:
-      description: Always C(host-passthrough).
+      description: C(host-passthrough), or C(maximum) for a pool whose hosts all run TCG.
       type: str
     features:
       description: C({name, policy, value}) per baseline property, sorted by name; policy C(require), value a string.
@@ -73,10 +91,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
 
 
-def fleet_recommend(pool):
+def fleet_recommend(pool, members=None):
     """AnsibleFilterError instead of a traceback, e.g. for a pool without a supported host."""
     try:
-        return fleet.recommend(pool)
+        return fleet.recommend(pool, members)
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError("fleet_recommend: %s" % exc)
 

@@ -5,8 +5,10 @@
 
 Input everywhere is ``{host: arm_cpu_props fact}``. Real fleets have thousands of hosts but few distinct kinds of
 host, so every function starts with :func:`_group`, which sorts hosts into kinds of identical facts with C-level work
-per host; the property model (``props.py``) and the request rules (``validate.py``) then run once per kind, never
-once per host and property. Semantics, keys and measured speed: ``docs/fleet-logic.md``.
+per host; the property model (``props.py``), the translation to canonical fields (``vocabulary.py``) and the request
+rules (``validate.py``) then run once per kind, never once per host and property. Hosts of different QMP dialects
+are compared by canonical field (``SYSREG_<REG>_<FIELD>``), so they share what they can all give; a request is
+judged on each host in its own names. Semantics, keys and measured speed: ``docs/fleet-logic.md``.
 
 Standard library only, no Ansible imports: the filters are thin wrappers around this module.
 """
@@ -23,7 +25,7 @@ from operator import itemgetter
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.module_utils import rules, sysreg
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import validate, vocabulary
 
 META_KEYS = ("dialect", "accel", "emulator", "qemu_version", "qemu_package", "cpu_model", "source")
 CLASS_PREFIX = "cpu-"
@@ -41,13 +43,19 @@ CLASS_GUARANTEE = ("A class guarantees the guest CPU's properties and, where the
 HIGHER_SAFE_RULES = (sysreg.HIGHER_SAFE, sysreg.HIGHER_OR_ZERO_SAFE)
 
 _VALUES = itemgetter("supported_values")
+# A canonical field that some host names only together with another (vocabulary.canonical_fact): its other half
+COUPLED = "coupled_with"
+# vCPU switches a canonical fact gives only as their fields, while the rule model (rules.py) reasons on them by name
+SWITCHES = ("sve", "pmu", "pauth")
 
 
 class _Kind(object):
     """Hosts whose facts are equal (same meta data, same property dicts, same guest-visible identity): parsed,
-    checked and classified once."""
+    checked, translated to canonical fields and classified once. ``props`` is the canonical fact's HostProps,
+    ``unknown`` its fields the host cannot give (canonical name to reason), ``names`` each host property name to
+    the canonical names it gives."""
 
-    __slots__ = ("fact", "meta", "identity", "hosts", "props", "class_id")
+    __slots__ = ("fact", "meta", "identity", "hosts", "props", "class_id", "unknown", "names")
 
     def __init__(self, fact, meta, identity, host):
         self.fact = fact
@@ -56,6 +64,8 @@ class _Kind(object):
         self.hosts = [host]
         self.props = None
         self.class_id = None
+        self.unknown = {}
+        self.names = {}
 
 
 def guest_visible_identity(fact):
@@ -109,16 +119,28 @@ def _group(facts_by_host):
             kinds.append(kind)
     good = []
     for kind in kinds:
-        kind.props, errors = validate.read_fact(kind.fact, kind.hosts[0])
+        errors = validate.read_fact(kind.fact, kind.hosts[0])[1]
         if errors:
             excluded.extend((host, _malformed(kind.fact, host), kind.fact) for host in kind.hosts)
             continue
+        _canonical_kind(kind)
         kind.class_id = class_id(kind.props, kind.identity)
         kind.hosts.sort()
         good.append(kind)
     good.sort(key=lambda kind: kind.hosts[0])
     excluded.sort(key=itemgetter(0))
     return good, excluded
+
+
+def _canonical_kind(kind):
+    """The kind's fact in canonical fields (``vocabulary.canonical_fact``, once per kind): its properties, the
+    fields it cannot give, and which canonical names each of its own property names gives."""
+    canonical = vocabulary.canonical_fact(kind.fact)
+    kind.props = propmodel.HostProps.from_fact(canonical)
+    kind.unknown = dict(canonical.get("unknown_fields") or {})
+    for name, prop in kind.props.properties.items():
+        for own in prop.extra.get("host_names") or (name,):
+            kind.names.setdefault(own, []).append(name)
 
 
 def _kind_of(value):
@@ -199,10 +221,29 @@ def _intersect(kinds):
     return common, missing, sorted(empty)
 
 
+def _switches(common):
+    """The vCPU switches (``SWITCHES``) whose fields the baseline has but which canonical facts give only as those
+    fields (``sve`` is ID_AA64PFR0_EL1.SVE), as booleans: on where a field can show the feature, off where every
+    field can be 0. Every dialect has these switches; the rule model (rules.py) reasons on them by name, so
+    validation on the baseline sees SVE off where ID_AA64PFR0_EL1.SVE can only be 0."""
+    out = {}
+    for switch in SWITCHES:
+        fields = [propmodel.split_number_values(common[name].supported_values)[0]
+                  for name in vocabulary.canonical_name(switch) if name in common]
+        if switch in common or not fields:
+            continue
+        words = ([propmodel.ON] if any(high for ranges in fields for _low, high in ranges) else []) + (
+            [propmodel.OFF] if all(any(low == 0 for low, _high in ranges) for ranges in fields) else [])
+        if words:
+            out[switch] = propmodel.Property(switch, propmodel.BOOL_TYPE, tuple(words))
+    return out
+
+
 def _common_extra(extra, others, values):
     """The extra members every kind agrees on (a SYSREG_ field's ``host_value`` differs from host to host, its
     ``rule`` does not), with ``conditional_values`` over every kind: a value the fleet keeps is conditional when it is
-    conditional on any member (``rules.py`` holds the request to the condition)."""
+    conditional on any member (``rules.py`` holds the request to the condition); ``coupled_with`` when any kind
+    has it."""
     conditional = {}
     for prop_extra in [extra] + [other.extra for other in others]:
         for value, condition in (prop_extra.get(propmodel.CONDITIONAL) or {}).items():
@@ -210,6 +251,11 @@ def _common_extra(extra, others, values):
                 conditional.setdefault(value, condition)
     merged = {key: member for key, member in extra.items()
               if key != propmodel.CONDITIONAL and all(other.extra.get(key, _ABSENT) == member for other in others)}
+    # a member that names this field only together with another (feat_RAS) makes it one half of a value fleet-wide
+    coupled = next((prop_extra[COUPLED] for prop_extra in [extra] + [other.extra for other in others]
+                    if prop_extra.get(COUPLED)), None)
+    if coupled:
+        merged[COUPLED] = coupled
     if conditional:
         merged[propmodel.CONDITIONAL] = dict(sorted(conditional.items()))
     return merged
@@ -227,14 +273,23 @@ def _common_values(type_, values, default, other_values, other_default):
 
 
 def baseline(facts_by_host, label="fleet"):
-    """The fleet as one fact: the properties every supported host offers, with the values all of them accept.
+    """The fleet as one fact: the canonical fields (and the properties with no field) every supported host offers,
+    with the values all of them accept.
 
     Same shape as ``arm_cpu_props`` (so validate.check_features takes it unchanged) plus label, members, excluded,
-    missing, empty and classes; see ``docs/schemas/fleet_baseline.schema.json``. Values keep the order and spelling
-    of the member that sorts first by name, so the result does not depend on the order of the input.
+    missing, unknown, empty and classes; see ``docs/schemas/fleet_baseline.schema.json``. Values keep the order and
+    spelling of the member that sorts first by name, so the result does not depend on the order of the input. A
+    field some member cannot give (``vocabulary.canonical_fact``'s ``unknown_fields``) is in ``missing`` for it and
+    in ``unknown`` with the reason.
     """
     kinds, excluded = _group(facts_by_host)
     common, missing, empty = _intersect(kinds)
+    common.update(_switches(common))
+    unknown = {}
+    for kind in kinds:
+        for name, reason in kind.unknown.items():
+            if name not in common:
+                unknown.setdefault(name, {}).update((host, reason) for host in kind.hosts)
     host_class = {host: kind.class_id for kind in kinds for host in kind.hosts}
     members = sorted(host_class)
     result = {key: _common(kind.meta[index] for kind in kinds) for index, key in enumerate(META_KEYS)}
@@ -246,6 +301,7 @@ def baseline(facts_by_host, label="fleet"):
         "members": members,
         "excluded": _excluded_records(excluded),
         "missing": missing,
+        "unknown": {name: dict(sorted(reasons.items())) for name, reasons in sorted(unknown.items())},
         "empty": empty,
         "classes": {host: host_class[host] for host in members},
     })
@@ -373,16 +429,19 @@ def _is_fact(value):
     return isinstance(value, Mapping) and "supported" in value and isinstance(value.get("properties"), Mapping)
 
 
-def recommend(pool):
+def recommend(pool, members=None):
     """The richest guest CPU policy every member of the pool accepts: ``{mode, features}`` for armvirt.cpu.guest_cpu.
 
-    ``pool`` is a baseline (or a single fact) or ``{host: fact}``, whose baseline is taken first. The mode is
-    host-passthrough, or maximum for a pool whose hosts all run TCG (model host needs KVM). Every CPU property
-    with a usable value is pinned with policy require, sorted by name, so the guest refuses to start on a host that
-    could not take it back; VM behaviour switches (``rules.VM_SWITCHES``) and pointer-authentication algorithm
-    selectors (``rules.ALGORITHM_SELECTORS``, a choice rather than a feature) are never pinned. The richest values are
-    then settled against the rule model (:func:`_settle`), so the policy passes the full validation, rules included,
-    on the pool (see docs/fleet-logic.md).
+    ``pool`` is a baseline (or a single fact) or ``{host: fact}``, whose baseline is taken first. ``members``
+    (``{host: fact}``) are the hosts the policy must validate on: by default the pool's facts when it is given as
+    ``{host: fact}``, else the baseline or fact itself. The mode is host-passthrough, or maximum for a pool whose
+    hosts all run TCG (model host needs KVM). Every canonical field and every property with no field that has a
+    usable value is pinned with policy require, in canonical names (``SYSREG_<REG>_<FIELD>``, hex values), sorted
+    by name, so the guest refuses to start on a host that could not take it back; VM behaviour switches
+    (``rules.VM_SWITCHES``) and pointer-authentication algorithm selectors (``rules.ALGORITHM_SELECTORS``, a choice
+    rather than a feature) are never pinned. The richest values are then settled against every kind of member
+    (:func:`_settle`): translated into its names (``vocabulary.to_host``), they pass the full validation, rules
+    included, on its own fact (see docs/fleet-logic.md).
     """
     fact = pool if _is_fact(pool) else baseline(pool)
     label = str(fact.get("label") or "pool")
@@ -391,47 +450,125 @@ def recommend(pool):
         raise ValueError(errors[0].message)
     if not fact.get("supported"):
         raise ValueError("%s: nothing to recommend: %s" % (label, fact.get("reason") or "no supported host"))
-    host_props = propmodel.HostProps.from_fact(fact)
+    if members is None:
+        members = {label: fact} if _is_fact(pool) else pool
+    kinds = _group(members)[0]
+    if not kinds:
+        raise ValueError("%s: no supported member to validate the recommendation on" % label)
+    # a baseline is in canonical fields already (and keeps what only the fleet knows, such as coupled_with)
+    host_props = propmodel.HostProps.from_fact(fact if "members" in fact else vocabulary.canonical_fact(fact))
     features = []
     for name, prop in sorted(host_props.properties.items()):
-        if rules.is_vm_switch(name) or name in rules.ALGORITHM_SELECTORS:
-            continue
+        if rules.is_vm_switch(name) or name in rules.ALGORITHM_SELECTORS or name in SWITCHES:
+            continue   # a switch is said by its fields (ID_AA64PFR0_EL1.SVE for sve)
         value = richest_value(prop)
         if value is not None:
             features.append({"name": name, "policy": RECOMMENDED_POLICY, "value": value})
+    # half of a coupled value without the other (the pool shares no value of it) cannot be asked of a host that
+    # names the two as one property
+    pinned = set(feature["name"] for feature in features)
+    features = _unpin_hidden([feature for feature in features
+                              if host_props.properties[feature["name"]].extra.get(COUPLED, feature["name"]) in pinned])
     mode = MODE_FOR_ACCEL.get(fact.get("accel"), RECOMMENDED_MODE)
-    return {"mode": mode, "features": _settle(features, fact, host_props, label)}
+    return {"mode": mode, "features": _settle(features, host_props, kinds, label)}
 
 
-def _settle(features, fact, host_props, label):
-    """Richest values made consistent: a broken rule of a switch family (pauth, PMU, SVE fields) turns the family
-    off, as a pool whose members disagree on it can only offer the guest none of it; a vector length that needs
-    sve=on, where sve must stay off, unpins every length; any other broken rule leaves the property it names
-    unpinned (at the host's default). Each round unpins or turns off something, so it ends within as many rounds as
-    there are features. Raises ValueError if the result still fails validation."""
+def _unpin_hidden(features):
+    """``features`` without what a vCPU switch hides where the switch's own fields are pinned to 0 (SVE absent):
+    the fields its gate rules name and, for SVE, the vector lengths. The guest sees them as 0 or off anyway, and
+    dialects spell "hidden" differently (``hw_prop_SVEver=0`` is SVE version 1 on the seed's QEMU)."""
+    values = dict((feature["name"], feature["value"]) for feature in features)
+    hidden = set()
+    for switch in SWITCHES:
+        own = [name for name in vocabulary.canonical_name(switch) if name in values]
+        if not own or any(_as_int(values[name]) != 0 for name in own):
+            continue
+        hidden.update(_family(switch))
+        if switch == "sve":
+            hidden.update(rules.sve_lengths(values).values())
+        hidden.difference_update(own)
+    return [feature for feature in features if feature["name"] not in hidden]
+
+
+def _family(switch):
+    """The canonical fields of a vCPU switch's family: its own (``sve`` is ID_AA64PFR0_EL1.SVE) and those its gate
+    rules name (rules.py names them in every dialect)."""
+    family = set(vocabulary.canonical_name(switch))
+    for rule in rules.RULES:
+        if rule.kind == "gate" and rule.params["switch"] == switch:
+            family.update(name for field in rule.params["fields"] for name in vocabulary.canonical_name(field))
+    return family
+
+
+def _as_int(value):
+    try:
+        return propmodel.parse_int(value)
+    except ValueError:
+        return None
+
+
+def _member_errors(features, kind, host_props):
+    """``[(canonical names, rule id or None, message)]``: what keeps ``features`` (canonical names) from the
+    kind's first host, translated into its names (``vocabulary.to_host``) and validated on its own fact. A feature
+    the host cannot be asked in its names is found by translating it alone (with the other half of a coupled
+    value)."""
+    host = kind.hosts[0]
+    own, problems = vocabulary.to_host(features, kind.fact, host)
+    if problems:
+        found = []
+        for group in _coupled_groups(features, host_props):
+            problems = vocabulary.to_host(group, kind.fact, host)[1]
+            if problems:
+                found.append((tuple(feature["name"] for feature in group), None, problems[0]))
+        return found or [((), None, problems[0])]
+    return [(tuple(kind.names.get(error.feature) or (error.feature,)), error.rule, error.message)
+            for error in validate.check_features(own, kind.fact, host)[1]]
+
+
+def _coupled_groups(features, host_props):
+    """The features, each with the other half of its coupled value (``coupled_with``) where the request has it."""
+    by_name = {feature["name"]: feature for feature in features}
+    groups, seen = [], set()
+    for feature in features:
+        if feature["name"] in seen:
+            continue
+        prop = host_props.properties.get(feature["name"])
+        partner = prop.extra.get(COUPLED) if prop is not None else None
+        group = [feature] + ([by_name[partner]] if partner in by_name and partner not in seen else [])
+        seen.update(item["name"] for item in group)
+        groups.append(group)
+    return groups
+
+
+def _settle(features, host_props, kinds, label):
+    """Richest values made consistent on every kind of member: a broken rule of a switch family (pauth, PMU, SVE
+    fields) turns the family's fields to 0, as a pool whose members disagree on it can only offer the guest none
+    of it; a broken vector-length rule (a length that needs sve=on where SVE must stay off, no length left) unpins
+    every length; anything else a member refuses (a broken rule, a value it cannot be asked in its names) leaves
+    the canonical properties it names unpinned (at the host's default). Each round unpins or zeroes something, so it ends within as many rounds as
+    there are features. Raises ValueError if the result still fails on a member."""
     by_name = {feature["name"]: feature for feature in features}
     lengths = set(rules.sve_lengths(host_props.properties).values())
     for _round in range(len(by_name) + 1):
-        errors = validate.check_features(list(by_name.values()), fact, label)[1]
-        broken = [error for error in errors if error.rule in rules.BY_ID]
         before = dict((name, feature.get("value")) for name, feature in by_name.items())
-        for error in broken:
-            rule = rules.BY_ID[error.rule]
-            if rule.kind in ("gate", "algorithm-pairs"):
-                _family_off(by_name, host_props, _family_switch(rule), error.feature)
-            elif rule.id == "sve-length-needs-sve":
-                for name in lengths:
-                    by_name.pop(name, None)
-            elif rule.kind == "requires":
-                by_name.pop(rule.params["if"][0], None)
-            else:
-                by_name.pop(error.feature, None)
-        if not broken or dict((name, feature.get("value")) for name, feature in by_name.items()) == before:
+        for kind in kinds:
+            for names, rule_id, _message in _member_errors(list(by_name.values()), kind, host_props):
+                rule = rules.BY_ID.get(rule_id)
+                if rule is not None and rule.kind in ("gate", "algorithm-pairs"):
+                    _family_off(by_name, host_props, _family_switch(rule), names)
+                elif rule is not None and rule.kind == "vector-lengths":
+                    for name in lengths:
+                        by_name.pop(name, None)
+                else:
+                    for name in names:
+                        by_name.pop(name, None)
+        if dict((name, feature.get("value")) for name, feature in by_name.items()) == before:
             break
     settled = sorted(by_name.values(), key=itemgetter("name"))
-    errors = validate.check_features(settled, fact, label)[1]
-    if errors:
-        raise ValueError("%s: no consistent recommendation: %s" % (label, errors[0].message))
+    for kind in kinds:
+        errors = _member_errors(settled, kind, host_props)
+        if errors:
+            raise ValueError("%s: no consistent recommendation: %s" % (label, errors[0][2]))
     return settled
 
 
@@ -444,24 +581,22 @@ def _family_switch(rule):
                 if other.kind == "gate" and fields <= set(other.params["fields"]))
 
 
-def _family_off(by_name, host_props, switch, feature):
-    """Pin ``switch`` off and every field it gates to a value that hides it; unpin what cannot be pinned so."""
-    gated = {}
-    for rule in rules.RULES:
-        if rule.kind == "gate" and rule.params["switch"] == switch:
-            gated.update(rule.params["fields"])
-    switch_prop = host_props.properties.get(switch)
-    if switch_prop is None or not switch_prop.allows_off():
-        by_name.pop(feature, None)
+def _family_off(by_name, host_props, switch, names):
+    """Pin every canonical field of ``switch``'s family (the switch's own fields and those its gate rules name) to
+    0 where the pool offers 0, else unpin it. When the switch's own fields cannot be 0, or the family is off
+    already and a member still refuses (a field whose 0 does not hide the feature in that host's names, such as
+    hw_prop_SVEver), unpin ``names`` only."""
+    own = [field for field in vocabulary.canonical_name(switch) if field in host_props.properties]
+    off = {}
+    for field in sorted(_family(switch) & set(host_props.properties)):
+        zero = requestable(host_props.properties[field], "0")
+        off[field] = None if zero is None else {"name": field, "policy": RECOMMENDED_POLICY, "value": zero}
+    if not any(off.get(field) for field in own) or all(by_name.get(field) == item for field, item in off.items()):
+        for name in names:
+            by_name.pop(name, None)
         return
-    by_name[switch] = {"name": switch, "policy": RECOMMENDED_POLICY, "value": propmodel.OFF}
-    for field, absent in sorted(gated.items()):
-        prop = host_props.properties.get(field)
-        if prop is None:
-            continue
-        hidden = next((value for value in sorted(absent, key=lambda v: v != propmodel.OFF)
-                       if prop.match(value) is not None), None)
-        if hidden is None:
+    for field, item in off.items():
+        if item is None:
             by_name.pop(field, None)
         else:
-            by_name[field] = {"name": field, "policy": RECOMMENDED_POLICY, "value": prop.match(hidden)}
+            by_name[field] = item

@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import dialects, probe, qmp, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import dialects, probe, qmp, validate, vocabulary
 
 pytestmark = pytest.mark.real_qemu
 
@@ -193,8 +193,9 @@ def test_generated_requests_agree_with_qemu(qemu_fact_and_monitor, matrix_qemu, 
 
 
 def _boolean_part(policy, fact):
-    """The -cpu value real QEMU (model max) is given for a policy's boolean properties that it has."""
-    features = [feature for feature in policy["features"]
+    """The -cpu value real QEMU (model max) is given for a policy's boolean properties that it has, in its own names
+    (a recommendation names canonical fields: ID_AA64PFR0_EL1.SVE 0 is sve=off there)."""
+    features = [feature for feature in vocabulary.to_host(policy["features"], fact, "real-qemu")[0]
                 if fact["properties"].get(feature["name"], {}).get("type") == "bool"]
     return validate.qemu_cpu_arg(features, "maximum")
 

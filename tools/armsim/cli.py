@@ -188,7 +188,7 @@ def cmd_serve(argv):
 
 
 def cmd_list(_argv):
-    for name in profiles.available():
+    for name in profiles.available() + list(profiles.DERIVED):
         profile = profiles.load(name)
         print("%-24s %-26s %s" % (name, profile.dialect, profile.data["description"]))
     return 0
@@ -217,6 +217,6 @@ def write_wrapper(path, profile, faults=None, python=sys.executable):
         command += ["--armsim-faults", shlex.quote(json.dumps(faults))]
     with open(path, "w") as handle:
         handle.write("#!/bin/sh\n# armsim stand-in emulator for %s (written by armsim.write_wrapper)\nexec %s \"$@\"\n"
-                     % (os.path.basename(ref)[:-5], " ".join(command)))
+                     % (profiles.profile_name(ref), " ".join(command)))
     os.chmod(path, 0o755)
     return path

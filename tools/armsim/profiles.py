@@ -126,28 +126,131 @@ def combined_values(ref, registers, model):
 
 
 def available():
-    """Names of the bundled profiles."""
+    """Names of the bundled profiles (files in profiles/; the derived ones are ``DERIVED``)."""
     return sorted(name[:-5] for name in os.listdir(PROFILE_DIR) if name.endswith(".json"))
 
 
 def resolve(name_or_path):
-    """Path of a profile given as a file path or a bundled profile name."""
+    """Path of a profile given as a file path or a bundled profile name; a derived profile ``SOURCE@DIALECT``
+    resolves to ``PATH@DIALECT``, PATH being its source's."""
+    path = _profile_file(name_or_path)
+    if path:
+        return path
+    source, at, dialect = name_or_path.rpartition("@")
+    if at and _profile_file(source) and dialect in DERIVED_DIALECTS:
+        return _profile_file(source) + "@" + dialect
+    raise ValueError("no armsim profile %r (a file path, or one of: %s; or SOURCE@DIALECT, DIALECT one of %s)"
+                     % (name_or_path, ", ".join(available()), ", ".join(DERIVED_DIALECTS)))
+
+
+def _profile_file(name_or_path):
+    """The absolute path of a profile file given by path or bundled name, or None."""
     if os.path.isfile(name_or_path):
         return os.path.abspath(name_or_path)
     path = os.path.join(PROFILE_DIR, name_or_path + ".json")
-    if os.path.isfile(path):
-        return path
-    raise ValueError("no armsim profile %r (a file path, or one of: %s)" % (name_or_path, ", ".join(available())))
+    return path if os.path.isfile(path) else None
+
+
+def profile_name(ref):
+    """The profile name a ``resolve`` result stands for: ``.../neoverse-v2.json@sysreg`` is ``neoverse-v2@sysreg``."""
+    source, at, dialect = ref.rpartition("@") if not os.path.isfile(ref) else (ref, "", "")
+    base = os.path.basename(source)
+    return (base[:-5] if base.endswith(".json") else base) + at + dialect
 
 
 def load(name_or_path):
     path = resolve(name_or_path)
-    with open(path) as handle:
+    source, _at, dialect = path.rpartition("@") if not os.path.isfile(path) else (path, "", "")
+    with open(source) as handle:
         data = json.load(handle)
     issues = problems(data)
+    if not issues and dialect:
+        data = derive(data, dialect)
+        issues = problems(data)
     if issues:
         raise ValueError("armsim profile %s is invalid: %s" % (path, "; ".join(issues)))
     return Profile(data, path)
+
+
+# One CPU behind several dialects: a profile's ID registers served in another dialect's names. The key is the suffix
+# of a derived profile's name (neoverse-v2@sysreg), the value the dialect it speaks.
+DERIVED_DIALECTS = {"sysreg": "sysreg", "released": "query-cpu-model-expansion"}
+DERIVED = tuple("%s@%s" % (source, suffix) for source in ("neoverse-n1", "neoverse-v1", "neoverse-v2")
+                for suffix in DERIVED_DIALECTS)
+# The QEMU that speaks each derived dialect: Red Hat's host model series, and a released QEMU (Debian 13's).
+DERIVED_QEMU = {
+    "sysreg": {"version": "10.1.2", "package": "qemu-kvm-10.1.2 (Red Hat configurable host model, SYSREG_ v9 series)"},
+    "released": {"version": "10.0.2", "package": "Debian 1:10.0.2 (released QEMU: booleans only)"},
+}
+# A field QEMU's SYSREG_ table keeps although KVM does not let a VMM write it: it follows the SVE vCPU flag.
+SYSREG_KEPT = ("ID_AA64PFR0_EL1.SVE",)
+
+
+def derive(data, suffix):
+    """Profile ``data`` (a props-info profile, or a ``sysreg`` one for ``released``) as a host whose QEMU speaks
+    another dialect: the same ID registers, kernel and host tree, other names.
+
+    - ``sysreg``: no props-info command; the expansion of host keeps the boolean props and gains one
+      ``SYSREG_<REG>_<Field>`` integer per field the profile's properties cite (their ``field``, with the minor
+      field of a combined one) that the kernel lets a VMM write (``kvmrules``), plus ``SYSREG_KEPT``: default the
+      host's value, ``kvm_allows`` the kernel's rule. Names come from the field, never from another table.
+    - ``released``: booleans only, as a released QEMU on this KVM host: the expansion's boolean props.
+    Raises ValueError when the source cannot be spoken so (no ID registers, no KVM, already that dialect, a kernel
+    without writable masks for ``sysreg``).
+    """
+    if suffix not in DERIVED_DIALECTS:
+        raise ValueError("no derived dialect %r (one of %s)" % (suffix, ", ".join(DERIVED_DIALECTS)))
+    dialect = DERIVED_DIALECTS[suffix]
+    if not data.get("kvm") or not data.get("id_registers"):
+        raise ValueError("profile %s has no KVM host with ID registers to derive %s from" % (data["name"], suffix))
+    if data["dialect"] == dialect or (dialect == "sysreg" and data["dialect"] in EXPANSION_ONLY):
+        raise ValueError("profile %s speaks %s: no %s profile derives from it" % (data["name"], data["dialect"],
+                                                                                 suffix))
+    model = data.get("kvm_id_regs", "writable")
+    derived = copy.deepcopy(data)
+    booleans = [prop for prop in derived["expansion"]["props"] if isinstance(prop["default"], bool)]
+    derived.update(name="%s@%s" % (data["name"], suffix), dialect=dialect, properties=[],
+                   qemu=dict(DERIVED_QEMU[suffix]), description="%s, %s" % (data["description"], (
+                       "QEMU with SYSREG_ properties" if dialect == "sysreg" else "released QEMU (booleans only)")))
+    derived.pop("commands", None)
+    derived.pop("unchecked_properties", None)
+    derived["expansion"]["props"] = booleans
+    note = ("Derived from profile %s (armsim.profiles.derive): the same ID registers, kernel and host tree, "
+            "spoken by %s." % (data["name"], derived["qemu"]["package"]))
+    if dialect == "sysreg":
+        refs = sysreg_fields(data, model)
+        if model == "invariant" or refs == list(SYSREG_KEPT):
+            raise ValueError("profile %s: its kernel (%s ID registers: no KVM_ARM_GET_REG_WRITABLE_MASKS before "
+                             "Linux 6.7) lets a VMM write no field it cites, so no QEMU offers SYSREG_ properties "
+                             "there" % (data["name"], model))
+        derived["expansion"]["props"] += [sysreg_prop(data["id_registers"], ref, model) for ref in refs]
+    derived["notes"] = list(data["notes"]) + [note]
+    return derived
+
+
+def sysreg_fields(data, model):
+    """The fields a SYSREG_ QEMU offers on the host of ``data``, in FIELDS order: those its properties cite (and
+    the minor field of a combined one) that ``model``'s kernel lets a VMM write, plus ``SYSREG_KEPT``."""
+    cited = set(SYSREG_KEPT)
+    for prop in data["properties"]:
+        ref = prop.get("field")
+        if ref in kvmrules.RULES:
+            cited.update(ref for ref in (ref, COMBINED.get(ref)) if ref and kvmrules.writable(ref, model))
+    return ["%s.%s" % (reg, field) for reg, fields in FIELDS.items() for field in fields
+            if "%s.%s" % (reg, field) in cited and reg in data["id_registers"]]
+
+
+def sysreg_prop(registers, ref, model):
+    """The SYSREG_ integer expansion prop of field ``ref``: named from the field, valued by the kernel's rule."""
+    host = field_value(registers, ref)
+    rule = kvmrules.RULES[ref]
+    prop = {"name": "SYSREG_" + ref.replace(".", "_"), "default": host, "flippable": True, "field": ref,
+            "kvm_allows": kvmrules.as_ranges(kvmrules.allowed(ref, host, model, field_bits(ref)[1]))}
+    if rule.gate:
+        prop["gated_by"] = rule.gate
+    prop["why"] = kvmrules.describe(ref, host, model) + (
+        " (QEMU's table offers it; the value follows the SVE vCPU flag)" if ref in SYSREG_KEPT else "")
+    return prop
 
 
 def host_tree(data):

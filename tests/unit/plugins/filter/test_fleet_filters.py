@@ -143,9 +143,13 @@ def test_playbook_baseline_equals_the_direct_call(play):
     assert play["baseline_zip_default"] == fleet.baseline(dict(EXPECTED_FACTS, s1=None), "rack7")
     assert expected["members"] == ["a1", "a2", "b1", "s1", "t1"]
     assert expected["excluded"][0] == {"host": "gone", "reason": fleet.NO_FACT}
-    assert sorted(expected["properties"]) == ["pmu", "sve"]  # t1 has only the boolean fallback
+    # t1 has only the boolean fallback: sve is the field ID_AA64PFR0_EL1.SVE; pmu=on gives the host's own PMUVer,
+    # which no host here reports, so that field is unknown (with the reason) and not in the baseline
+    assert sorted(expected["properties"]) == ["SYSREG_ID_AA64PFR0_EL1_SVE", "sve"]    # the switch said by its field
+    assert sorted(expected["unknown"]["SYSREG_ID_AA64DFR0_EL1_PMUVer"]) == ["a1", "a2", "b1", "s1", "t1"]
     assert play["baseline_extract"] == fleet.baseline({host: SMALL[host] for host in ("a1", "a2", "b1")})
-    assert play["baseline_extract"]["properties"]["hw_prop_WRPs"]["supported_values"] == ["2-3", "5"]
+    assert play["baseline_extract"]["properties"]["SYSREG_ID_AA64DFR0_EL1_WRPs"]["supported_values"] == [
+        "0x2-0x3", "0x5"]
 
 
 def test_playbook_classes_placement_and_policy(play):
@@ -155,9 +159,10 @@ def test_playbook_classes_placement_and_policy(play):
     assert placement["ok"] == ["a1", "a2", "b1", "s1"] and placement["failed"] == ["gone", "t1", "u1"]
     assert placement["hosts"]["s1"]["ok"] is True
     assert [error["rule"] for error in placement["hosts"]["t1"]["errors"]] == ["unknown-property", "untranslatable"]
+    # in canonical names: sve off is ID_AA64PFR0_EL1.SVE 0 (b1 has no SVE); the baseline renders them as they are
     assert play["policy"] == {"mode": "host-passthrough", "features": [
-        {"name": "pmu", "policy": "require", "value": "on"}, {"name": "sve", "policy": "require", "value": "off"}]}
-    assert play["policy_errors"] == [] and play["cpu_arg"] == "host,pmu=on,sve=off"
+        {"name": "SYSREG_ID_AA64PFR0_EL1_SVE", "policy": "require", "value": "0x0"}]}
+    assert play["policy_errors"] == [] and play["cpu_arg"] == "host,SYSREG_ID_AA64PFR0_EL1_SVE=0x0"
 
 
 def test_adhoc_bad_input_fails_with_a_message_and_no_traceback(ansible_cli):

@@ -12,7 +12,7 @@ import pytest
 import referencing
 from bench.fleet_rows import kind_facts
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, fleet, vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils.props import HostProps, Property
 from ansible_collections.armvirt.cpu.plugins.module_utils.validate import check_features
 
@@ -48,6 +48,19 @@ def values(result, name):
     return result["properties"][name]["supported_values"]
 
 
+WRPS, BRPS, API = "SYSREG_ID_AA64DFR0_EL1_WRPs", "SYSREG_ID_AA64DFR0_EL1_BRPs", "SYSREG_ID_AA64ISAR1_EL1_API"
+RAS, RAS_FRAC, SVE = "SYSREG_ID_AA64PFR0_EL1_RAS", "SYSREG_ID_AA64PFR1_EL1_RAS_frac", "SYSREG_ID_AA64PFR0_EL1_SVE"
+CSV2, CSV2_FRAC, PMUVER = "SYSREG_ID_AA64PFR0_EL1_CSV2", "SYSREG_ID_AA64PFR1_EL1_CSV2_frac", \
+    "SYSREG_ID_AA64DFR0_EL1_PMUVer"
+
+
+def on_host(features, fact, host):
+    """Every problem of a request in canonical names on one host: its translation into the host's names, then
+    validation on the host's own fact."""
+    own, problems = vocabulary.to_host(features, fact, host)
+    return problems + [error.message for error in check_features(own, fact, host)[1]]
+
+
 def one_prop(prop_type, supported_values, **more):
     return {"supported": True, "dialect": "query-arm-cpu-props-info", "accel": "kvm", "emulator": None,
             "qemu_version": "9.1.50", "source": "probe", "reason": None,
@@ -74,16 +87,27 @@ def test_number_ranges_intersect(first, second, expected):
 
 
 def test_small_fleet_baseline_by_hand():
+    """By canonical field (SYSREG_<REG>_<FIELD>, hex): the hosts speak feat_/hw_prop_ names and booleans."""
     result = fleet.baseline(small("a1", "a2", "b1"), "rack7")
-    # a1 "0-3","5" & a2 "5","0-1","2-3" = "0-1","2-3","5" (a1's order); & b1 "2-5" = "2-3","5"
-    assert values(result, "hw_prop_WRPs") == ["2-3", "5"]
-    assert values(result, "hw_prop_BRPs") == ["0-2"]
-    assert values(result, "hw_prop_API") == ["PAuth", "off"]      # a1 sorts first: its spelling and order
-    assert values(result, "feat_RAS") == ["0.0", "1.0"]
-    assert values(result, "sve") == ["off"] and values(result, "pmu") == ["on", "off"]
-    assert sorted(result["properties"]) == ["feat_RAS", "hw_prop_API", "hw_prop_BRPs", "hw_prop_WRPs", "pmu", "sve"]
-    assert result["missing"] == {"feat_SPE": ["a1", "a2"]}
-    assert result["empty"] == ["feat_CSV2", "hw_prop_MIDR"]
+    # hw_prop_WRPs: a1 "0-3","5" & a2 "5","0-1","2-3" & b1 "2-5" = 2-3 and 5, as ID_AA64DFR0_EL1.WRPs
+    assert values(result, WRPS) == ["0x2-0x3", "0x5"]
+    assert values(result, BRPS) == ["0x0-0x2"]
+    # hw_prop_API: off is 0 (the field a vCPU flag gates); "PAuth" names no value of the series: not translated
+    assert values(result, API) == ["0x0"]
+    # feat_RAS "0.0","1.0" shared: RAS 0-1 with RAS_frac 0, the two halves of one value
+    assert values(result, RAS) == ["0x0-0x1"] and values(result, RAS_FRAC) == ["0x0"]
+    assert result["properties"][RAS]["coupled_with"] == RAS_FRAC
+    # feat_CSV2 "0.0" on a1/a2, "1.0" on b1: CSV2 has nothing in common, CSV2_frac 0 is shared
+    assert values(result, CSV2_FRAC) == ["0x0"]
+    assert values(result, SVE) == ["0x0"]                            # b1 has sve only off
+    assert sorted(result["properties"]) == [BRPS, WRPS, API, RAS, SVE, CSV2_FRAC, RAS_FRAC, "pauth", "sve"]
+    # the switches the rule model reasons on, said by their fields: pauth's API only 0, SVE only 0
+    assert result["properties"]["sve"] == result["properties"]["pauth"] == {"type": "bool", "supported_values": ["off"]}
+    assert result["missing"] == {"SYSREG_ID_AA64DFR0_EL1_PMSVer": ["a1", "a2"]}          # feat_SPE, b1 only
+    assert result["empty"] == [CSV2, "hw_prop_MIDR"]
+    # pmu=on gives the guest the host's own PMUVer, which booleans do not tell: unknown on every host, with why
+    assert sorted(result["unknown"]) == [PMUVER] and sorted(result["unknown"][PMUVER]) == ["a1", "a2", "b1"]
+    assert "pmu=on gives the guest the host's own ID_AA64DFR0_EL1.PMUVer" in result["unknown"][PMUVER]["a1"]
     assert result["members"] == ["a1", "a2", "b1"] and result["excluded"] == []
     assert result["label"] == "rack7" and result["supported"] is True and result["reason"] is None
     assert result["dialect"] == "query-arm-cpu-props-info" and result["accel"] == "kvm"
@@ -105,9 +129,21 @@ def test_result_does_not_depend_on_input_order():
 
 
 def test_real_fixture_pair_matches_the_hand_made_fleet_baseline():
+    """The hand-made baseline (host names) read in canonical fields is ours, less what differs from host to host
+    (coupled_values: the pairs each host offers) and host_names, which both hosts share and the fixture lacks."""
     result = fleet.baseline({"v1-01": V1, "n1-01": N1}, "fleet-arm64")
-    expected = {name: prop for name, prop in FIXTURE_BASELINE["properties"].items() if name != "hw_prop_MIDR"}
-    assert result["properties"] == expected
+    expected = vocabulary.canonical_fact(
+        dict(FIXTURE_BASELINE, properties={name: prop for name, prop in FIXTURE_BASELINE["properties"].items()
+                                           if name != "hw_prop_MIDR"}))["properties"]
+    for prop in expected.values():
+        prop.pop("coupled_values", None)
+        prop.pop("host_names", None)
+    switches = {"pmu": ["on", "off"], "sve": ["off"], "pauth": ["off"]}      # said by their fields
+    expected.update((name, {"type": "bool", "supported_values": words}) for name, words in switches.items())
+    assert {name: {key: value for key, value in prop.items() if key != "host_names"}
+            for name, prop in result["properties"].items()} == expected
+    assert values(result, WRPS) == ["0x0-0x3"] and values(result, "SYSREG_ID_AA64DFR0_EL1_PMUVer") == ["0x0-0x1",
+                                                                                                         "0x4"]
     assert result["empty"] == ["hw_prop_MIDR"]        # 0x414fd0c1 and 0x411fd401 have nothing in common
     assert result["missing"] == {name: ["n1-01"] for name in ("sve128", "sve256", "sve512")}
     assert {key: result[key] for key in ("dialect", "accel", "qemu_version", "cpu_model")} == {
@@ -116,14 +152,16 @@ def test_real_fixture_pair_matches_the_hand_made_fleet_baseline():
 
 
 def test_types_that_differ_count_as_empty_and_defaults_survive_only_when_equal():
-    first = one_prop("number", ["0-3"], pmu={"type": "bool", "supported_values": ["on", "off"], "default": "on"},
-                     sve={"type": "bool", "supported_values": ["on", "off"], "default": "on"})
-    second = one_prop("string", ["0-3"], pmu={"type": "bool", "supported_values": ["off", "on"], "default": "off"},
-                      sve={"type": "bool", "supported_values": ["ON", "off"], "default": "on"})
+    # sve128 and kvm-steal-time are no ID register field: they keep their names
+    first = one_prop("number", ["0-3"], sve128={"type": "bool", "supported_values": ["on", "off"], "default": "on"},
+                     **{"kvm-steal-time": {"type": "bool", "supported_values": ["on", "off"], "default": "on"}})
+    second = one_prop("string", ["0-3"], sve128={"type": "bool", "supported_values": ["off", "on"], "default": "off"},
+                      **{"kvm-steal-time": {"type": "bool", "supported_values": ["ON", "off"], "default": "on"}})
     result = fleet.baseline({"h1": first, "h2": second})
     assert result["empty"] == ["x"]
-    assert result["properties"]["pmu"] == {"type": "bool", "supported_values": ["on", "off"]}
-    assert result["properties"]["sve"] == {"type": "bool", "supported_values": ["on", "off"], "default": "on"}
+    assert result["properties"]["sve128"] == {"type": "bool", "supported_values": ["on", "off"]}
+    assert result["properties"]["kvm-steal-time"] == {"type": "bool", "supported_values": ["on", "off"],
+                                                      "default": "on"}
     assert result["classes"]["h1"] != result["classes"]["h2"]
 
 
@@ -164,13 +202,14 @@ def test_input_that_is_not_a_mapping_raises_type_error():
 def test_validate_takes_the_baseline_unchanged():
     result = fleet.baseline(small("a1", "a2", "b1", "t1", "u1"), "mixed")
     assert check_features([], result) == ([], [])
-    good = [{"name": "pmu"}, {"name": "sve", "policy": "disable"}]
-    assert check_features(good, result)[1] == []
-    [error] = check_features([{"name": "sve"}], result)[1]
-    assert error.host == "mixed" and error.rule == "on-not-supported"
+    assert check_features([{"name": SVE, "value": "0"}], result)[1] == []
+    [error] = check_features([{"name": SVE, "value": "1"}], result)[1]
+    assert error.host == "mixed" and error.rule == "value-not-supported"
+    [error] = check_features([{"name": PMUVER, "value": "1"}], result)[1]    # pmu: every member speaks a boolean
+    assert error.rule == "unknown-property"
     full = fleet.baseline(small("a1", "b1"))
-    assert check_features([{"name": "hw_prop_WRPs", "value": "0x5"}], full)[0] == [
-        {"name": "hw_prop_WRPs", "policy": "require", "value": "5"}]
+    assert check_features([{"name": WRPS, "value": "5"}], full)[0] == [{"name": WRPS, "policy": "require",
+                                                                         "value": "0x5"}]
 
 
 # classes
@@ -183,10 +222,12 @@ def test_same_kind_listed_differently_is_one_class_and_fallback_hosts_are_their_
     assert len({ids["a1"], ids["b1"], ids["t1"]}) == 3
     assert result["excluded"] == [{"host": "u1", "reason": "arm_cpu_props reports supported: false (%s)"
                                    % SMALL["u1"]["reason"]}]
+    # 8 host properties: 6 fields in canonical names (feat_RAS and feat_CSV2 are two each; pmu's PMUVer unknown)
+    # and hw_prop_MIDR, which no entry of the vocabulary knows
     assert result["classes"][ids["a1"]] == {
         "hosts": ["a1", "a2"], "count": 2, "representative": "a1", "dialect": "query-arm-cpu-props-info",
-        "properties_count": 8, "cpu_names": [], "midr": None, "kernel_cmdline_overrides": None,
-        "summary": "2 hosts like a1: 8 properties from query-arm-cpu-props-info"}
+        "properties_count": 9, "cpu_names": [], "midr": None, "kernel_cmdline_overrides": None,
+        "summary": "2 hosts like a1: 9 properties from query-arm-cpu-props-info"}
     assert result["classes"][ids["t1"]]["dialect"] == "query-cpu-model-expansion"
 
 
@@ -210,7 +251,9 @@ def test_equal_qemu_properties_with_different_cpus_are_different_classes():
     assert result["classes"][ids["n1"]]["cpu_names"] == ["Neoverse-N1"]
     assert result["classes"][ids["a72"]]["midr"] == ["0x00000000410fd083"]
     assert result["classes"][ids["v2-nosve"]]["kernel_cmdline_overrides"] == ["arm64.nosve"]
-    assert "Neoverse-N1, 21 properties" in result["classes"][ids["n1"]]["summary"]
+    # QEMU 7.2's 21 booleans in canonical fields: sve is ID_AA64PFR0_EL1.SVE, pmu's and pauth's fields are unknown
+    # (on is the host's own value, which booleans do not tell), pauth-impdef selects an algorithm: 18 properties
+    assert "Neoverse-N1, 18 properties" in result["classes"][ids["n1"]]["summary"]
     # firmware and hwcaps are not part of the class: the same CPU with other firmware is the same class
     other_fw = copy.deepcopy(n1)
     other_fw["host_cpu"]["firmware"] = {"vendor": "Ampere(R)", "version": "F32", "date": "01/01/2026"}
@@ -220,16 +263,17 @@ def test_equal_qemu_properties_with_different_cpus_are_different_classes():
 
 
 def test_class_ids_are_stable_across_runs_and_fleets():
-    # Pinned: a change here changes every id a deployed report or inventory may refer to.
-    assert fleet.classes({"n1": N1})["hosts"] == {"n1": "cpu-00cb1b634d"}
-    assert fleet.classes({"v1": V1, "other": N1})["hosts"] == {"other": "cpu-00cb1b634d", "v1": "cpu-46c25a94b6"}
+    # Pinned: a change here changes every id a deployed report or inventory may refer to. The ids are made of the
+    # canonical fields since classes compare hosts of every dialect by field (issue 19), which changed them once.
+    assert fleet.classes({"n1": N1})["hosts"] == {"n1": "cpu-ece2dfbe32"}
+    assert fleet.classes({"v1": V1, "other": N1})["hosts"] == {"other": "cpu-ece2dfbe32", "v1": "cpu-77ca8a3ee4"}
     # the fact recorded from the real QEMU 7.2 (aarch64 on only, sve128 off only with sve=off)
-    assert fleet.classes({"tcg": QEMU72})["hosts"] == {"tcg": "cpu-4bde22f9b5"}
+    assert fleet.classes({"tcg": QEMU72})["hosts"] == {"tcg": "cpu-073958f3ee"}
     # defaults, meta data and extra keys are not part of what a host accepts
     other = dict(copy.deepcopy(N1), qemu_version="9.2.0", source="cache")
     other["properties"]["pmu"]["default"] = "on"
     other["properties"]["pmu"]["note"] = "from a newer probe"
-    assert fleet.classes({"n1-b": other})["hosts"] == {"n1-b": "cpu-00cb1b634d"}
+    assert fleet.classes({"n1-b": other})["hosts"] == {"n1-b": "cpu-ece2dfbe32"}
 
 
 def test_canonical_values_ignore_listing_order_case_and_range_splits():
@@ -302,40 +346,57 @@ def test_placement_refuses_a_malformed_request(request_, message):
 # recommendation
 
 def test_recommendation_is_the_richest_common_request_by_hand():
+    """In canonical names: feat_RAS 1.0 is RAS 1 with RAS_frac 0; hw_prop_API only off (0) in canonical terms;
+    pmu is not pinned (its PMUVer is unknown on hosts that give it as a boolean); CSV2_frac 0 is shared but CSV2
+    is not, and these hosts name the two only together (feat_CSV2), so neither is pinned."""
     pool = small("a1", "a2", "b1")
     policy = fleet.recommend(pool)
     assert policy == {"mode": "host-passthrough", "features": [
-        {"name": "feat_RAS", "policy": "require", "value": "1.0"},
-        {"name": "hw_prop_API", "policy": "require", "value": "PAuth"},
-        {"name": "hw_prop_BRPs", "policy": "require", "value": "2"},
-        {"name": "hw_prop_WRPs", "policy": "require", "value": "5"},
-        {"name": "pmu", "policy": "require", "value": "on"},
-        {"name": "sve", "policy": "require", "value": "off"},
+        {"name": BRPS, "policy": "require", "value": "0x2"},
+        {"name": WRPS, "policy": "require", "value": "0x5"},
+        {"name": API, "policy": "require", "value": "0x0"},
+        {"name": RAS, "policy": "require", "value": "0x1"},
+        {"name": SVE, "policy": "require", "value": "0x0"},
+        {"name": RAS_FRAC, "policy": "require", "value": "0x0"},
     ]}
-    assert fleet.recommend(fleet.baseline(pool)) == policy
+    assert fleet.recommend(fleet.baseline(pool)) == policy == fleet.recommend(fleet.baseline(pool), members=pool)
+    own = vocabulary.to_host(policy["features"], pool["a1"], "a1")[0]
+    assert {feature["name"]: feature.get("value") for feature in own} == {
+        "hw_prop_BRPs": "2", "hw_prop_WRPs": "5", "hw_prop_API": "off", "feat_RAS": "1.0", "sve": "off"}
 
 
 @pytest.mark.parametrize("hosts", [("a1", "a2", "b1"), ("a1", "t1"), ("b1",), ("t1", "u1")])
 def test_recommendation_passes_validation_against_the_baseline_and_every_member(hosts):
     pool = small(*hosts)
     result = fleet.baseline(pool)
-    policy = fleet.recommend(result)
+    policy = fleet.recommend(result, members=pool)
     assert check_features(policy["features"], result)[1] == []
     for host in result["members"]:
-        assert check_features(policy["features"], pool[host], host)[1] == []
-    assert [feature["name"] for feature in policy["features"]] == sorted(result["properties"])
+        assert on_host(policy["features"], pool[host], host) == []
+    names = [feature["name"] for feature in policy["features"]]
+    assert names == sorted(names) and set(names) <= set(result["properties"])
     assert _cpu_policy.check(policy) == []   # a policy every reader takes
 
 
 def test_recommendation_of_real_facts():
+    """feat_CSV2 1.0 and feat_RAS 1.0 as their two fields each, the pointer-auth fields off (0), sve off as
+    ID_AA64PFR0_EL1.SVE 0; PMUVer 4 says pmu on. hw_prop_DCZID_BS is no name of the vocabulary: kept as it is."""
     policy = fleet.recommend({"n1-01": N1, "v1-01": V1})
     chosen = {feature["name"]: feature["value"] for feature in policy["features"]}
-    assert chosen == {"feat_CSV2": "1.0", "feat_RAS": "1.0", "hw_prop_APA": "off", "hw_prop_API": "off",
-                      "hw_prop_BRPs": "5", "hw_prop_CTX_CMPs": "1", "hw_prop_DCZID_BS": "4", "hw_prop_PMUVer": "4",
-                      "hw_prop_WRPs": "3", "pmu": "on", "sve": "off"}
-    assert fleet.recommend(V1)["features"][-4:] == [
+    assert chosen == {CSV2: "0x1", CSV2_FRAC: "0x0", RAS: "0x1", RAS_FRAC: "0x0",
+                      "SYSREG_ID_AA64ISAR1_EL1_APA": "0x0", API: "0x0", BRPS: "0x5",
+                      "SYSREG_ID_AA64DFR0_EL1_CTX_CMPs": "0x1", "hw_prop_DCZID_BS": "4", PMUVER: "0x4", WRPS: "0x3",
+                      SVE: "0x0"}
+    # on N1, in its own names: the recommendation before canonical fields
+    own, problems = vocabulary.to_host(policy["features"], N1, "n1-01")
+    assert problems == [] and {feature["name"]: feature["value"] for feature in own} == {
+        "feat_CSV2": "1.0", "feat_RAS": "1.0", "hw_prop_APA": "off", "hw_prop_API": "off", "hw_prop_BRPs": "5",
+        "hw_prop_CTX_CMPs": "1", "hw_prop_DCZID_BS": "4", "hw_prop_PMUVer": "4", "hw_prop_WRPs": "3",
+        "sve": "off"}
+    assert fleet.recommend(V1)["features"][-3:] == [
         {"name": name, "policy": "require", "value": value}
-        for name, value in (("sve", "on"), ("sve128", "on"), ("sve256", "on"), ("sve512", "off"))]
+        for name, value in (("sve128", "on"), ("sve256", "on"), ("sve512", "off"))]
+    assert {"name": SVE, "policy": "require", "value": "0x1"} in fleet.recommend(V1)["features"]
 
 
 @pytest.mark.parametrize("prop, expected", [
