@@ -267,10 +267,17 @@ def changes(state, current, previous, facts, rollout, extra):
     return {"since": previous.get("taken_at"), "hosts": hosts, "breaks": breaks, "corrupt": None}
 
 
+STAGES = ("gather", "fleet pool", "rollout", "apply")
+
+
 def attention(state, rollout, apply_summary):
-    """Every host that is not fine, with the stage where it went wrong and why."""
+    """Every host that is not fine, with the stage where it went wrong and why; and each host that the fleet pool
+    leaves out for its accelerator (it gets its class's policy, not the fleet's)."""
     rows = [{"host": host, "stage": "gather", "status": entry["status"], "reason": entry["reason"]}
             for host, entry in state["hosts"].items() if entry["status"] != fleet_state.OK]
+    rows += [{"host": host, "stage": "fleet pool", "status": "own class", "reason": entry["reason"]}
+             for host, entry in state["hosts"].items()
+             if entry["usable"] and entry.get("pool") not in (None, fleet_state.FLEET_POOL)]
     for host, entry in sorted(((rollout or {}).get("hosts") or {}).items()):
         if entry.get("status") != "ok":
             rows.append({"host": host, "stage": "rollout", "status": entry.get("status"),
@@ -280,7 +287,7 @@ def attention(state, rollout, apply_summary):
             rows.append({"host": host, "stage": "apply", "status": entry.get("status"),
                          "reason": "; ".join("%s: %s" % (d.get("name"), d.get("msg"))
                                              for d in entry.get("domains", []) if d.get("failed")) or None})
-    return sorted(rows, key=lambda row: (row["host"], ("gather", "rollout", "apply").index(row["stage"])))
+    return sorted(rows, key=lambda row: (row["host"], STAGES.index(row["stage"])))
 
 
 def build(directory, apply_summary_path=None, extra_requests=()):
