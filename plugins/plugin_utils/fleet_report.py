@@ -198,6 +198,15 @@ def _place(name, request, facts, hosts):
     if "error" in request:
         return {"name": name, "error": request["error"], "ok": [], "failed": []}
     result = fleet.placement(request, {host: facts.get(host) for host in hosts})
+    for host in list(result["ok"]):   # a mode the host's QEMU refuses fits no property, whatever they offer
+        problem = fleet_state.mode_problem(result["mode"], (facts.get(host) or {}).get("accel"))
+        if problem:
+            result["ok"].remove(host)
+            result["failed"] = sorted(result["failed"] + [host])
+            result["hosts"][host]["errors"] = [{"host": host, "feature": None, "value": None, "allowed": [],
+                                                "rule": fleet_state.MODE_RULE, "message": "%s: %s." % (host, problem)}]
+            result["summary"]["rules"][fleet_state.MODE_RULE] = result["summary"]["rules"].get(
+                fleet_state.MODE_RULE, 0) + 1
     failed = []
     for host in result["failed"]:
         errors = result["hosts"][host]["errors"]

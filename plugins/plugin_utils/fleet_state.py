@@ -376,6 +376,18 @@ def summarise(facts, entries, label=FLEET_POOL, max_age=0):
             "class_baselines": class_baselines}
 
 
+# the guest CPU modes an accelerator's QEMU refuses, with QEMU's reason
+MODE_REFUSED = {("host-passthrough", "tcg"): "QEMU's CPU model host needs KVM"}
+MODE_RULE = "mode-accelerator"
+
+
+def mode_problem(mode, accel):
+    """Why a QEMU running ``accel`` refuses a guest CPU of ``mode``, or None: what a fact-based validation cannot
+    see (each property may fit), and the host's QEMU refuses at rollout."""
+    reason = MODE_REFUSED.get((mode, accel))
+    return None if reason is None else "mode %s cannot run under %s (%s)" % (mode, accel, reason)
+
+
 def accelerator_pool(facts):
     """``{host: reason}`` of the supported hosts that the fleet pool leaves out for their accelerator.
 
@@ -395,10 +407,9 @@ def accelerator_pool(facts):
     for host, fact in facts.items():
         if isinstance(fact, Mapping) and fact.get("supported") and fact.get("accel") != chosen:
             accel = fact.get("accel") or "an unknown accelerator"
-            left_out[host] = "it runs %s, and the fleet pool is the %s hosts (%d of %d), whose mode %s %s" % (
-                accel, chosen, accels[chosen], sum(accels.values()), mode,
-                "needs KVM (QEMU's CPU model host)" if mode == "host-passthrough"
-                else "gives a guest another CPU under %s than under %s" % (accel, chosen))
+            left_out[host] = "it runs %s, and the fleet pool is the %s hosts (%d of %d), whose %s" % (
+                accel, chosen, accels[chosen], sum(accels.values()), mode_problem(mode, accel)
+                or "mode %s gives a guest another CPU under %s than under %s" % (mode, accel, chosen))
     return left_out
 
 

@@ -36,11 +36,13 @@ def test_a_tcg_host_is_left_out_of_a_kvm_fleets_pool_and_keeps_its_class():
     assert state["baseline"]["members"] == ["a1", "a2", "b1"] and state["baseline"]["accel"] == "kvm"
     assert t1["status"] == "ok" and t1["usable"] is True and t1["pool"] == t1["class"]
     expected = ("left out of the fleet pool: it runs tcg, and the fleet pool is the kvm hosts (3 of 4), whose mode "
-                "host-passthrough needs KVM (QEMU's CPU model host); it keeps its own class %s and that class's "
+                "host-passthrough cannot run under tcg (QEMU's CPU model host needs KVM); it keeps its own class %s and "
+                "that class's "
                 "policy" % t1["class"])
     assert t1["reason"] == expected
     assert {"host": "t1", "reason": "it runs tcg, and the fleet pool is the kvm hosts (3 of 4), whose mode "
-            "host-passthrough needs KVM (QEMU's CPU model host); it keeps its own class %s" % t1["class"]} \
+            "host-passthrough cannot run under tcg (QEMU's CPU model host needs KVM); it keeps its own class %s"
+            % t1["class"]} \
         in state["baseline"]["excluded"]
     assert {state["hosts"][host]["pool"] for host in ("a1", "a2", "b1")} == {fleet_state.FLEET_POOL}
     assert state["recommendations"][fleet_state.FLEET_POOL]["mode"] == "host-passthrough"
@@ -56,6 +58,7 @@ def test_the_fleet_pool_is_the_accelerator_most_hosts_run_and_one_accelerator_le
     assert state["hosts"]["b1"]["pool"] == state["hosts"]["b1"]["class"]
     assert "it runs kvm, and the fleet pool is the tcg hosts (3 of 4), whose mode maximum gives a guest another " \
         "CPU under kvm than under tcg" in state["hosts"]["b1"]["reason"]
+    assert fleet_state.mode_problem("maximum", "kvm") is None and fleet_state.mode_problem("maximum", "tcg") is None
     assert state["recommendations"][fleet_state.FLEET_POOL]["mode"] == "maximum"
     tie = view(("a1", "t1"))   # a tie goes to KVM, whose mode is the richer
     assert tie["baseline"]["members"] == ["a1"] and tie["hosts"]["t1"]["pool"] != fleet_state.FLEET_POOL
@@ -111,6 +114,14 @@ def test_the_class_baselines_are_written_and_a_frozen_view_keeps_the_left_out_ho
 
 def test_the_report_shows_the_host_left_out_of_the_fleet_pool(tmp_path):
     fleet_state.write_artifacts(str(tmp_path), view(), snapshot=True, now=NOW)
-    model = fleet_report.build(str(tmp_path))
+    request = tmp_path / "passthrough.yml"
+    request.write_text("mode: host-passthrough\nfeatures: []\n")
+    model = fleet_report.build(str(tmp_path), extra_requests=[str(request)])
     (row,) = [row for row in model["attention"] if row["host"] == "t1"]
     assert row["stage"] == "fleet pool" and row["status"] == "own class" and "it runs tcg" in row["reason"]
+    # a request whose every property fits still fails on a host whose QEMU refuses its mode
+    (place,) = [place for place in model["placements"] if place["name"] == "passthrough.yml"]
+    assert place["ok"] == ["a1", "a2", "b1"] and place["rules"] == {"mode-accelerator": 1}
+    assert place["failed"] == [{"host": "t1", "count": 1, "rules": ["mode-accelerator"], "records": [
+        {"host": "t1", "feature": None, "value": None, "allowed": [], "rule": "mode-accelerator",
+         "message": "t1: mode host-passthrough cannot run under tcg (QEMU's CPU model host needs KVM)."}]}]
