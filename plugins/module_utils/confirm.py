@@ -29,6 +29,7 @@ from xml.etree import ElementTree
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, delivery, dialects, probe, qmp, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+from ansible_collections.armvirt.cpu.plugins.module_utils import vocabulary
 
 EXPANSION, START = "expansion", "start"
 METHODS = (EXPANSION, START)
@@ -109,16 +110,27 @@ def parse_cpu_arg(cpu_arg, mode=None, host="request"):
 
 
 def in_host_spelling(req, host_props, host="request"):
-    """``req`` with each value of a property the host reports written as validation writes it for this host
-    (``props.Property.spelling``, the rendering ``validate.check_features`` gives): ``feat_AES=0x1`` is
-    ``feat_AES=1`` where the host lists that property in decimal, a ``SYSREG_`` field stays hex. So a request is
+    """``req`` in the host's own names (``vocabulary.translate``: ``SYSREG_ID_AA64DFR0_EL1_WRPs=0x2`` is
+    ``hw_prop_WRPs=2`` on a host that speaks those names) with each value of a property the host reports written as
+    validation writes it for this host (``props.Property.spelling``, the rendering ``validate.check_features``
+    gives): ``feat_AES=0x1`` is ``feat_AES=1`` where the host lists that property in decimal, a ``SYSREG_`` field
+    stays hex. So a request is
     asked about, reported and kept in the results file in one form, the one the role and domain_cpu write. Values
     are not judged here (that is QEMU's job); a number with a leading zero is refused, as validation refuses it.
     ``host_props`` None (or unsupported) leaves ``req`` as it is. Raises ``validate.FeatureRequestError``."""
     if host_props is None or not host_props.supported or not req.settings:
         return req
+    # names of another dialect (or canonical SYSREG_ fields) in the host's own names first, as validation does
+    fact = {"supported": True, "properties": {name: prop.to_fact() for name, prop in host_props.properties.items()}}
+    translated, problems, _renamed = vocabulary.translate([{"name": name, "value": value}
+                                                           for name, value in req.settings], fact, host)
+    if problems:
+        raise validate.FeatureRequestError([validate.FeatureError(host, problem.feature, problem.value, [],
+                                                                  problem.rule, problem.message)
+                                            for problem in problems])
     features, errors = [], []
-    for name, value in req.settings:
+    for name, value in validate.cpu_settings([dict({"policy": validate.DEFAULT_POLICY}, **feature)
+                                              for feature in translated]):
         prop = host_props.properties.get(name)
         if prop is not None:
             try:

@@ -51,7 +51,7 @@ Measured with Debian's QEMU 7.2.22, ``-machine none,accel=tcg``, model ``max`` (
 import hashlib
 import re
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import props, qmp, rules, sysreg
+from ansible_collections.armvirt.cpu.plugins.module_utils import props, qmp, rules, sysreg, vocabulary
 
 DIALECTS = ("query-arm-cpu-props-info", "query-cpu-props-info", "sysreg", "query-cpu-model-expansion")
 EXPANSION = DIALECTS[3]
@@ -62,7 +62,7 @@ MODEL_FOR_ACCEL = {"kvm": "host", "tcg": "max"}
 # values possible only together): part of the cache fingerprint, so a collection that reads replies differently
 # re-probes instead of trusting a cache written by the old tables.
 TABLES_DIGEST = hashlib.sha256(repr((sorted(sysreg.FIELDS.items()), sorted(sysreg.NOT_WRITABLE),
-                                     rules.RULES)).encode("utf-8")).hexdigest()[:16]
+                                     rules.RULES, sorted(vocabulary.TABLE.items()))).encode("utf-8")).hexdigest()[:16]
 
 # The fact schema's property-name pattern; it also keeps commas (QEMU's -cpu separator) out.
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -199,7 +199,23 @@ def _parse_props_info(reading, command, reply):
         if name in properties:
             raise DialectError(command, "property %r is listed twice" % name)
         properties[name] = _read_element(reading, command, "element %d (%s)" % (index, name), name, element)
+        _name_field(reading, command, properties[name])
     return properties
+
+
+def _name_field(reading, command, prop):
+    """The ID-register field a props-info name stands for (vocabulary.py), kept in the fact as ``field`` (and
+    ``coupled_field``, the minor half of a ``major.frac`` property) as the sysreg dialect keeps its own."""
+    entry = vocabulary.TABLE.get(prop.name)
+    if entry is None or entry.kind == vocabulary.BOOLEAN:
+        return
+    said = prop.extra.get("field")
+    if said is not None and said != entry.fields[0]:
+        reading.warn(command, "%s says it is field %r, but the name stands for %s; the name's field is kept"
+                     % (prop.name, said, entry.fields[0]))
+    prop.extra["field"] = entry.fields[0]
+    if len(entry.fields) > 1:
+        prop.extra["coupled_field"] = entry.fields[1]
 
 
 def _read_element(reading, command, where, name, element):

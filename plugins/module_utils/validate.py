@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.module_utils import rules as rulemodel
 from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
+from ansible_collections.armvirt.cpu.plugins.module_utils import vocabulary
 
 POLICIES = ("force", "require", "optional", "disable", "forbid")
 DEFAULT_POLICY = "require"
@@ -39,7 +40,7 @@ RULES = (
     "bad-props", "host-unsupported", "bad-feature", "bad-token", "unknown-policy", "value-not-string",
     "value-with-policy", "duplicate", "unknown-property", "value-not-supported", "leading-zero",
     "on-not-supported", "off-not-supported", "forbid-offered", "unknown-mode",
-) + rulemodel.RULE_IDS
+) + vocabulary.RULE_IDS + rulemodel.RULE_IDS
 
 
 class FeatureError(collections.namedtuple("FeatureError", "host feature value allowed rule message")):
@@ -84,12 +85,29 @@ def check_features(features, props_fact, host=None):
         errors.append(FeatureError(host, None, None, [], "host-unsupported", "%s: arm_cpu_props reports supported: "
                                    "false (%s), so no CPU property can be requested." % (host, reason)))
         host_props = None
+    renamed = {}
+    if host_props is not None:
+        # names of another dialect (or canonical SYSREG_ fields) in this host's own names (vocabulary.py): what is
+        # validated, confirmed and rendered from here on; a name the host speaks is itself
+        # a property a fleet baseline left out is explained as such (_explain_absent), not sought under other names
+        dropped = set(props_fact.get("missing") or ()) | set(props_fact.get("empty") or ())
+        features, problems, renamed = vocabulary.translate(features, props_fact, host, keep=dropped)
+        errors.extend(FeatureError(host, problem.feature, problem.value, [], problem.rule, problem.message)
+                      for problem in problems)
     normalised, feature_errors = _check_list(features, host, host_props, check_host=True)
-    if host_props is not None and normalised and not feature_errors:
+    if host_props is not None and normalised and not feature_errors and not errors:
         # the rules judge the request as a whole, so only once every feature passes on its own: judged without the
         # features that failed, the rest would break rules the request as written does not
         feature_errors.extend(_broken_rules(normalised, host_props, props_fact.get("accel"), host))
-    return normalised, errors + [_explain_absent(error, props_fact) for error in feature_errors]
+    return normalised, errors + [_as_requested(_explain_absent(error, props_fact), renamed)
+                                 for error in feature_errors]
+
+
+def _as_requested(error, renamed):
+    """A record about a property the request named in another dialect says what the request called it."""
+    if not isinstance(error.feature, str) or error.feature not in renamed:
+        return error
+    return error._replace(message="%s (The request asks for it as %s.)" % (error.message, renamed[error.feature]))
 
 
 def _broken_rules(normalised, host_props, accel, host):

@@ -154,7 +154,7 @@ def test_playbook_classes_placement_and_policy(play):
     placement = play["placement"]
     assert placement["ok"] == ["a1", "a2", "b1", "s1"] and placement["failed"] == ["gone", "t1", "u1"]
     assert placement["hosts"]["s1"]["ok"] is True
-    assert [error["rule"] for error in placement["hosts"]["t1"]["errors"]] == ["unknown-property"] * 2
+    assert [error["rule"] for error in placement["hosts"]["t1"]["errors"]] == ["unknown-property", "untranslatable"]
     assert play["policy"] == {"mode": "host-passthrough", "features": [
         {"name": "pmu", "policy": "require", "value": "on"}, {"name": "sve", "policy": "require", "value": "off"}]}
     assert play["policy_errors"] == [] and play["cpu_arg"] == "host,pmu=on,sve=off"

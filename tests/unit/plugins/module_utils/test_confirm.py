@@ -294,6 +294,11 @@ def test_simulated_kvm_host_refuses_at_the_start_in_the_profiles_words(simulated
     ("neoverse-n1", "host,feat_AES=0x1,hw_prop_WRPs=0x2", "host,feat_AES=1,hw_prop_WRPs=2"),
     ("neoverse-n1-sysreg", "host,SYSREG_ID_AA64ISAR0_EL1_AES=1", "host,SYSREG_ID_AA64ISAR0_EL1_AES=0x1"),
     ("neoverse-n1-sysreg", "host,SYSREG_ID_AA64ISAR0_EL1_AES=0x1", "host,SYSREG_ID_AA64ISAR0_EL1_AES=0x1"),
+    # another dialect's names (or the canonical ones) become the host's own, as validation renders them
+    ("neoverse-n1-sysreg", "host,hw_prop_WRPs=2,feat_AES=1", "host,SYSREG_ID_AA64DFR0_EL1_WRPs=0x2,"
+                                                             "SYSREG_ID_AA64ISAR0_EL1_AES=0x1"),
+    ("neoverse-n1", "host,SYSREG_ID_AA64DFR0_EL1_WRPs=0x2,SYSREG_ID_AA64PFR0_EL1_SVE=0", "host,hw_prop_WRPs=2,"
+                                                                                       "feat_SVE=0"),
 ])
 def test_a_request_is_asked_about_and_kept_in_the_hosts_spelling(simulated, cache_dir, profile, arg, spelled):
     emulator = simulated(profile)

@@ -256,12 +256,17 @@ def test_placement_says_why_each_host_cannot():
     result = fleet.placement(request, dict(small("a1", "a2", "b1", "t1", "u1"), gone=None))
     assert result["ok"] == ["a1", "a2", "b1"] and result["failed"] == ["gone", "t1", "u1"]
     assert result["summary"] == {"hosts": 6, "ok": 3, "failed": 3,
-                                 "rules": {"bad-props": 1, "host-unsupported": 1, "unknown-property": 1}}
+                                 "rules": {"bad-props": 1, "host-unsupported": 1, "unknown-property": 1,
+                                           "untranslatable": 1}}
     assert result["hosts"]["a2"] == {"ok": True, "class": result["hosts"]["a1"]["class"], "errors": []}
     t1 = result["hosts"]["t1"]
     assert [(error["host"], error["feature"], error["rule"]) for error in t1["errors"]] == [
-        ("t1", "hw_prop_WRPs", "unknown-property"), ("t1", "hw_prop_API", "unknown-property")]
-    assert t1["errors"][0]["message"].startswith("t1: hw_prop_WRPs is not among the 3 properties reported")
+        ("t1", "hw_prop_WRPs", "unknown-property"), ("t1", "hw_prop_API", "untranslatable")]
+    assert t1["errors"][0]["message"] == (
+        "t1: hw_prop_WRPs is not among the 3 properties reported. t1 speaks released QEMU's booleans: hw_prop_WRPs "
+        "is SYSREG_ID_AA64DFR0_EL1_WRPs there, and it offers no property for it.")
+    # t1 has pointer authentication, as the pauth boolean: the fixture's named value is no field value it can give
+    assert "hw_prop_API=pauth stands for no exact value of SYSREG_ID_AA64ISAR1_EL1_API" in t1["errors"][1]["message"]
     assert result["hosts"]["u1"]["class"] is None and result["hosts"]["u1"]["errors"][0]["rule"] == "host-unsupported"
     assert result["hosts"]["gone"]["errors"][0]["message"] == "gone: %s." % fleet.NO_FACT
 
