@@ -125,3 +125,30 @@ def test_the_report_shows_the_host_left_out_of_the_fleet_pool(tmp_path):
     assert place["failed"] == [{"host": "t1", "count": 1, "rules": ["mode-accelerator"], "records": [
         {"host": "t1", "feature": None, "value": None, "allowed": [], "rule": "mode-accelerator",
          "message": "t1: mode host-passthrough cannot run under tcg (QEMU's CPU model host needs KVM)."}]}]
+
+
+def test_the_matrix_has_one_row_per_field_and_shows_each_host_in_its_own_names(tmp_path):
+    """a1 speaks hw_prop_WRPs, s1 the same CPU in SYSREG_ names: one row for the field, each cell in the host's own
+    names, and the values compared as fields (a1's 0-3,5 is not s1's 0x0-0x3)."""
+    sysreg_host = dict(FACTS["a1"], dialect="sysreg", properties={
+        "SYSREG_ID_AA64DFR0_EL1_WRPs": {"type": "number", "supported_values": ["0x0-0x3"],
+                                        "field": "ID_AA64DFR0_EL1.WRPs"},
+        "sve": {"type": "bool", "supported_values": ["on", "off"]}})
+    vars_ = hostvars(("a1",))
+    vars_["s1"] = {"ansible_facts": {"arm_cpu_props": sysreg_host},
+                   "armvirt_cpu_gather": {"status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}}
+    fleet_state.write_artifacts(str(tmp_path), fleet_state.view(vars_, ["a1", "s1"], 0, now=NOW), snapshot=True,
+                                now=NOW)
+    table = fleet_report.build(str(tmp_path))["matrix"]
+    hosts = [column["host"] for column in table["columns"]]
+    rows = {row["name"]: dict(zip(hosts, row["cells"])) for row in table["rows"]}
+    assert "hw_prop_WRPs" not in rows and "SYSREG_ID_AA64DFR0_EL1_WRPs" in rows
+    wrps = rows["SYSREG_ID_AA64DFR0_EL1_WRPs"]
+    assert wrps["a1"]["text"] == "hw_prop_WRPs: 0-3, 5" and wrps["s1"]["text"] == "0x0-0x3"
+    assert {cell["kind"] for cell in wrps.values()} == {fleet_report.MORE}   # neither is the other's
+    # feat_RAS is two fields (RAS and RAS_frac): two rows, each showing a1's one property; s1 lacks both
+    for field in ("SYSREG_ID_AA64PFR0_EL1_RAS", "SYSREG_ID_AA64PFR1_EL1_RAS_frac"):
+        assert rows[field]["a1"]["text"] == "feat_RAS: 0.0, 1.0, 1.1" and rows[field]["s1"]["text"] == "missing"
+    sve = rows["SYSREG_ID_AA64PFR0_EL1_SVE"]   # released QEMU's boolean: off is 0, on the architecture's 1
+    assert sve["a1"]["text"] == sve["s1"]["text"] == "sve: on, off"
+    assert sve["a1"]["kind"] == sve["s1"]["kind"] == fleet_report.BASE
