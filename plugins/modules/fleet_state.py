@@ -153,7 +153,7 @@ hosts:
   description:
     - Every host to C({status, reason, gathered_at, class, usable, pool}).
     - C(pool) is C(fleet) for a member of the fleet baseline, the host's class for a host that the fleet pool leaves
-      out for its accelerator (the fleet pool is the hosts of the accelerator most hosts run, KVM on a tie: a TCG
+      out for its accelerator (the fleet pool is the hosts of the accelerator most hosts run, KVM on a tie; a TCG
       host in a KVM fleet, whose QEMU refuses the fleet's host-passthrough), with the reason in C(reason); null for
       a host without a class.
   returned: always

@@ -36,8 +36,8 @@ def test_a_tcg_host_is_left_out_of_a_kvm_fleets_pool_and_keeps_its_class():
     assert state["baseline"]["members"] == ["a1", "a2", "b1"] and state["baseline"]["accel"] == "kvm"
     assert t1["status"] == "ok" and t1["usable"] is True and t1["pool"] == t1["class"]
     expected = ("left out of the fleet pool: it runs tcg, and the fleet pool is the kvm hosts (3 of 4), whose mode "
-                "host-passthrough cannot run under tcg (QEMU's CPU model host needs KVM); it keeps its own class %s and "
-                "that class's "
+                "host-passthrough cannot run under tcg (QEMU's CPU model host needs KVM); it keeps its own class %s "
+                "and that class's "
                 "policy" % t1["class"])
     assert t1["reason"] == expected
     assert {"host": "t1", "reason": "it runs tcg, and the fleet pool is the kvm hosts (3 of 4), whose mode "
