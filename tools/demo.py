@@ -6,10 +6,12 @@ and its recorded host tree (tools/armsim/hosts: MIDR, hwcaps, kernel command lin
 through armvirt_cpu_sysfs_path/armvirt_cpu_procfs_path. The fleet mixes the dialects: QEMUs with the props-info
 commands, QEMUs with Red Hat's SYSREG_ properties (two Altra, a Grace, a Grace booted with arm64.nosve, an AmpereOne)
 and a released QEMU with booleans only. One more host is unreachable (ssh to a closed local port), as a powered-off
-hypervisor would be. The demo runs armvirt.cpu.gather, rollout and report as an operator would, each as its own
-ansible-playbook run sharing a jsonfile fact cache (the ansible.cfg it writes is the one docs/fleet-guide.md
-recommends). Every playbook runs in its own process group, which is ended afterwards, so nothing the demo started
-outlives it. A second run finds nothing to change.
+hypervisor would be. legacy-01 runs TCG, so the fleet pool (the KVM hosts, host-passthrough) leaves it out and the
+rollout gives it its own class's policy (maximum); each host's line names the pool it got. The demo runs
+armvirt.cpu.gather, rollout and report as an operator would, each as its own ansible-playbook run sharing a jsonfile
+fact cache (the ansible.cfg it writes is the one docs/fleet-guide.md recommends). Every playbook runs in its own
+process group, which is ended afterwards, so nothing the demo started outlives it. A second run finds nothing to
+change.
 
 Before it writes a host's guests, the rollout has that host's own (simulated) QEMU confirm each distinct guest CPU
 request with armvirt.cpu.cpu_check: the KVM hosts by a paused start of the -cpu, legacy-01 (TCG only) by
@@ -189,8 +191,8 @@ def summarise(workdir):
     for name, profile, accel in FLEET + ((UNREACHABLE, "ssh to a closed local port", "-"),):
         host, done = fleet["hosts"][name], rollout.get(name, {})
         guests = sorted((workdir / "hosts" / name / "guests").glob("*.xml"))
-        print("  %-14s %-24s class %-15s rollout %-7s %s" % (
-            name, profile, host["class"] or "-", done.get("status", "-"),
+        print("  %-14s %-24s class %-15s pool %-15s rollout %-7s %s" % (
+            name, profile, host["class"] or "-", done.get("pool") or done.get("scope") or "-", done.get("status", "-"),
             ", ".join(str(path) for path in guests) if guests
             else " ".join((done.get("reason") or host["reason"] or "").split())))
     print("\nCompatibility classes (each host's CPU from its recorded tree, the dialect its QEMU speaks):")

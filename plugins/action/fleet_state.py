@@ -76,24 +76,95 @@ def check_policy(path):
                                 "rollout's record is as it was):\n%s" % exc, result={"policy_errors": exc.messages})
 
 
-def frozen_view(read, hosts, max_age, baseline, path, gathered=None):
+def read_class_baselines(path):
+    """``(class baselines, digest)`` of the ``class-baselines.json`` next to a frozen baseline file (classify writes
+    them together), ``({}, None)`` when there is none (an artifacts directory of an earlier version): then only the
+    fleet pool can be rolled out."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return {}, None
+    except OSError as exc:
+        raise AnsibleActionFail("fleet_state: cannot read the class baselines %s: %s" % (path, exc))
+    try:
+        baselines = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise AnsibleActionFail("fleet_state: the class baselines %s are not JSON: %s" % (path, exc))
+    if not isinstance(baselines, dict) or not all(
+            isinstance(baseline, dict) and isinstance(baseline.get("members"), list)
+            for baseline in baselines.values()):
+        raise AnsibleActionFail("fleet_state: %s is not what armvirt.cpu.classify writes there (class id to the "
+                                "class's baseline, with its members)" % path)
+    return baselines, digest(data)
+
+
+def frozen_view(read, hosts, max_age, baseline, path, gathered=None, class_baselines=None):
     """The hosts' statuses against a frozen ``baseline``: nothing is computed from facts but each host's own status
-    (the rules of plugin_utils.fleet_state.host_view); a host is usable when its facts count and it is a member."""
+    (the rules of plugin_utils.fleet_state.host_view); a host is usable when its facts count and it is a member of
+    the baseline or of a frozen class baseline. A host that the baseline leaves out for its accelerator keeps its
+    class as its pool, as in an unfrozen view."""
     now = fleet_state.utcnow()
     members = set(baseline["members"])
+    class_of = {host: cid for cid, info in (class_baselines or {}).items() for host in info["members"]}
+    excluded = {record.get("host"): record.get("reason") for record in baseline.get("excluded") or ()
+                if isinstance(record, dict)}
     entries = {}
     for host in hosts:
         host = str(host)
         fact, entry = fleet_state.checked_host_view(read, host, max_age, now,
                                                     gathered_before=(gathered or {}).get(host))
-        entry["class"] = (baseline.get("classes") or {}).get(host)
-        entry["usable"] = fact is not None and host in members
+        entry["class"] = (baseline.get("classes") or {}).get(host) or class_of.get(host)
+        entry["pool"] = fleet_state.FLEET_POOL if host in members else (
+            class_of.get(host) if host in excluded else None)
+        entry["usable"] = fact is not None and entry["pool"] is not None
         if fact is not None and host not in members:
-            entry["reason"] = ("not a member of the frozen baseline %s (members: %s); classify the fleet again to "
-                               "take it in" % (path, ", ".join(baseline["members"]) or "none"))
+            if entry["pool"] is not None:
+                entry["reason"] = "left out of the fleet pool of the frozen baseline %s: %s" % (path, excluded[host])
+            else:
+                entry["reason"] = ("not a member of the frozen baseline %s (members: %s); classify the fleet again "
+                                   "to take it in" % (path, ", ".join(baseline["members"]) or "none"))
         entries[host] = entry
     return {"hosts": dict(sorted(entries.items())), "baseline": baseline, "classes": {"classes": {}, "hosts": {}},
-            "recommendations": {}}
+            "recommendations": {}, "class_baselines": class_baselines or {}}
+
+
+def rollout_pools(state, directory, failed_pools, frozen):
+    """Each pool a rollout may give a host (``fleet`` and every class) to ``{baseline, policy_file, failed}``: the
+    baseline it renders against, its recommended policy file in the artifacts, and why it has none (its
+    recommendation failed; for a frozen baseline, the file is missing)."""
+    baselines = dict(state["class_baselines"], **{fleet_state.FLEET_POOL: state["baseline"]})
+    pools = {}
+    for name, baseline in sorted(baselines.items()):
+        path = os.path.join(directory, fleet_state.POLICY_DIR, name + ".yml")
+        failed = failed_pools.get(name)
+        if failed is None and frozen and not os.path.isfile(path):
+            failed = ("the artifacts directory has no policy for it (%s): its recommendation failed, or classify has "
+                      "not written it" % path)
+        pools[name] = {"baseline": baseline, "policy_file": None if failed else path, "failed": failed}
+    return pools
+
+
+def plan_policies(pools, rollout):
+    """The class policies a rollout gives hosts, ``{class id: path}`` (the plan records them, and its slices must
+    agree on them): none when the rollout names one policy for every host."""
+    if rollout.get("policy_file"):
+        return {}
+    return {name: pool["policy_file"] for name, pool in pools.items()
+            if name != fleet_state.FLEET_POOL and pool["policy_file"]}
+
+
+def used_policies(state, rollout, plan, pools):
+    """The recommended policy files the rollout's targets get by its scope, to check before anything is written:
+    the fleet's (whose absence fails the rollout, as before) and those of the targets' classes that have one (a
+    class without a policy fails only its hosts, with the reason)."""
+    if rollout.get("policy_file"):
+        return []
+    key = "class" if rollout.get("scope") == "class" else "pool"
+    used = {(state["hosts"].get(host) or {}).get(key) for host in rollout["targets"]}
+    paths = [plan["policy_file"]] if plan.get("policy_file") else []
+    return paths + sorted({pools[name]["policy_file"] for name in used
+                           if name in pools and name != fleet_state.FLEET_POOL and pools[name]["policy_file"]})
 
 
 def writes_lines(writes):
@@ -129,7 +200,9 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail("fleet_state: baseline_file uses a frozen baseline; it writes no artifacts "
                                         "(set write and snapshot to false)")
             baseline, baseline_digest = read_baseline(frozen)
-            state = frozen_view(read, args["hosts"], args["max_fact_age"], baseline, frozen, gathered)
+            class_baselines, class_digest = read_class_baselines(
+                os.path.join(os.path.dirname(frozen), fleet_state.CLASS_BASELINES_FILE))
+            state = frozen_view(read, args["hosts"], args["max_fact_age"], baseline, frozen, gathered, class_baselines)
         else:
             try:
                 state = fleet_state.view(read, args["hosts"], args["max_fact_age"], label=args["label"],
@@ -138,6 +211,7 @@ class ActionModule(ActionBase):
                 raise AnsibleActionFail("fleet_state: %s" % exc)
             # the bytes write_artifacts gives baseline.json, so an unfrozen run names its baseline as a frozen one would
             baseline_digest = digest(fleet_state.dump_json(state["baseline"]).encode("utf-8"))
+            class_digest = digest(fleet_state.dump_json(state["class_baselines"]).encode("utf-8"))
         timeout = lock_timeout(args["lock_timeout"])
         # recorded in the lock file, so that a run waiting for the lock can say whom it waits for
         what = "rollout" if rollout is not None else "gather" if args["snapshot"] else "fleet_state"
@@ -157,11 +231,18 @@ class ActionModule(ActionBase):
                 fleet_policy = os.path.join(directory, fleet_state.POLICY_DIR, fleet_state.FLEET_POOL + ".yml")
                 paths["policies"] = {fleet_state.FLEET_POOL: fleet_policy}
             if rollout is not None:
+                pools = rollout_pools(state, directory, state.get("failed_pools") or {}, bool(frozen))
+                result["pools"] = pools
                 plan = dict(rollout, members=state["baseline"]["members"],
-                            baseline={"file": frozen or None, "digest": baseline_digest})
-                plan["policy_file"] = plan.get("policy_file") or paths.get("policies", {}).get(fleet_state.FLEET_POOL)
-                if not rollout.get("policy_file") and not (writes.check and plan["policy_file"] in writes.changed):
-                    check_policy(plan["policy_file"])   # the fleet's own, just written (not in check mode)
+                            baseline={"file": frozen or None, "digest": baseline_digest,
+                                      "class_baselines": class_digest},
+                            policies=plan_policies(pools, rollout))
+                if not rollout.get("policy_file") and rollout.get("scope") != "class":
+                    plan["policy_file"] = os.path.join(directory, fleet_state.POLICY_DIR,
+                                                       fleet_state.FLEET_POOL + ".yml")
+                for path in used_policies(state, rollout, plan, pools):   # the pools' own, just written
+                    if not (writes.check and path in writes.changed):
+                        check_policy(path)
                 paths["rollout_plan"] = fleet_state.start_rollout(directory, plan, lock_timeout=timeout, what=what,
                                                                   writes=writes)
                 # where the playbook writes each target's record; a refused name has none (its status says why)
@@ -183,6 +264,7 @@ class ActionModule(ActionBase):
                       baseline_digest=baseline_digest, baseline_file=frozen or None,
                       hosts=state["hosts"], members=state["baseline"]["members"], baseline=state["baseline"],
                       classes=state["classes"], recommendations=state["recommendations"],
+                      class_baselines=state["class_baselines"],
                       failed_pools=state.get("failed_pools") or {})
         if writes.notes:
             result["warnings"] = list(writes.notes)

@@ -69,7 +69,10 @@ options:
   rollout:
     description:
       - Start the record of a rollout of C(armvirt.cpu.rollout), given as C({targets, scope, policy_file}) where
-        C(targets) are this run's hosts and an empty C(policy_file) means C(policies/fleet.yml). Writes
+        C(targets) are this run's hosts, C(scope) is C(fleet), C(class) or C(host), and an empty C(policy_file)
+        means the recommendation of each host's pool (C(policies/fleet.yml), or C(policies/<class id>.yml) for
+        scope C(class) and for a host the fleet pool leaves out); the plan lists those class policies as
+        C(policies). Writes
         C(rollout/plan.json) (with the baseline's members) and removes the records
         C(rollout/hosts/<host>.json) of the targets, which each host then writes as it succeeds or fails; a target
         without a record was not run. This bookkeeping never counts as a change. The result's C(rollout_records)
@@ -81,7 +84,7 @@ options:
         C(rollout/plan.json) and every C(rollout/hosts/*.json) as they were."
       - "An optional C(id) names a sliced rollout: a slice whose C(id) is that of C(plan.json) joins it (the targets
         of all slices in one plan, C(slices) counting them, the other slices' records kept) and fails unless it uses
-        the same baseline, members, scope and policy file as the slices before it. Without C(id) every run starts a
+        the same baselines, members, scope and policy files as the slices before it. Without C(id) every run starts a
         rollout of its own."
     type: dict
   lock_timeout:
@@ -95,7 +98,8 @@ options:
       - A frozen baseline, C(baseline.json) as this action writes it (the playbook C(armvirt.cpu.classify) writes it
         for the whole inventory once). The baseline and its members are taken from the file and nothing is computed
         from facts; each host of O(hosts) only gets its status (the rules above), and is usable when its facts
-        count and it is a member. C(classes) and C(recommendations) are then empty.
+        count and it is a member, or a host the baseline leaves out for its accelerator whose class is in
+        C(class-baselines.json) next to the file. C(classes) and C(recommendations) are then empty.
       - Needs O(write=false) and O(snapshot=false); a frozen view writes no artifacts (O(rollout) still writes its
         record). The returned C(baseline_digest) and the rollout's C(plan.json) name the file's sha256.
       - The playbook C(armvirt.cpu.rollout) passes C(armvirt_cpu_baseline_file) here, so every slice and batch of
@@ -146,7 +150,12 @@ changed_files:
   elements: str
   sample: ["/srv/armvirt-cpu/fleet.json", "/srv/armvirt-cpu/snapshots/000043-20261129T161400Z.json"]
 hosts:
-  description: Every host to C({status, reason, gathered_at, class, usable}).
+  description:
+    - Every host to C({status, reason, gathered_at, class, usable, pool}).
+    - C(pool) is C(fleet) for a member of the fleet baseline, the host's class for a host that the fleet pool leaves
+      out for its accelerator (the fleet pool is the hosts of the accelerator most hosts run, KVM on a tie; a TCG
+      host in a KVM fleet, whose QEMU refuses the fleet's host-passthrough), with the reason in C(reason); null for
+      a host without a class.
   returned: always
   type: dict
   sample:
@@ -156,6 +165,7 @@ hosts:
       gathered_at: '2026-11-25T18:49:17Z'
       class: cpu-1428cf3e21
       usable: true
+      pool: fleet
     altra-07:
       status: probe-failed
       reason: 'probe failed: probing emulator /usr/bin/qemu-system-aarch64 (accel=kvm) on host altra-07 failed: emulator
@@ -164,6 +174,7 @@ hosts:
       gathered_at: null
       class: null
       usable: false
+      pool: null
 members:
   description: The hosts whose facts make the baseline, sorted.
   returned: always
@@ -216,6 +227,20 @@ classes:
     excluded:
     - host: altra-07
       reason: no arm_cpu_props fact (not gathered, or the host was unreachable)
+class_baselines:
+  description: Each class id to the class's baseline (same shape as C(baseline)), as C(class-baselines.json) holds
+    them; with O(baseline_file), read from C(class-baselines.json) next to it (empty when there is none).
+  returned: always
+  type: dict
+  sample: {}
+pools:
+  description:
+    - With O(rollout), each pool (C(fleet) and every class id) to C({baseline, policy_file, failed}), what the
+      C(armvirt.cpu.rollout) playbook gives a host of that pool; C(policy_file) is null and C(failed) says why when
+      the pool has no recommended policy.
+  returned: with O(rollout)
+  type: dict
+  sample: {}
 recommendations:
   description: Pool (C(fleet) or a class id) to its recommended policy C({mode, features}).
   returned: always

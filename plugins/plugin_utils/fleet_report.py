@@ -9,8 +9,9 @@ content changes). Every judgement reuses the collection's logic: placement and r
 ``module_utils.fleet``, value comparison is the property model's (``Property.intersect``/``canonical_values``),
 policy files are read by ``plugin_utils.policy``. This module only arranges the results for people:
 
-- the matrix: one row per property, the baseline column and one column per host (grouped by class), each cell with
-  the host's values and a colour (:data:`CELL_CLASSES`);
+- the matrix: one row per canonical field (``module_utils.vocabulary``: the same field under two dialects' names is
+  one row), the baseline column and one column per host (grouped by class), each cell with the host's values in
+  its own names and a colour (:data:`CELL_CLASSES`);
 - what changed between the latest two snapshots, and which requests (the recommended pools' policies, the
   rollout's policy, the report's own requests) worked on a host before and fail now;
 - the hosts that need attention (gather, rollout, apply) with their reasons.
@@ -31,7 +32,7 @@ from collections.abc import Mapping
 import jinja2
 from markupsafe import Markup
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, fleet, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, fleet, validate, vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
 
@@ -118,47 +119,75 @@ def _host_order(state):
     return ordered
 
 
+def _fields(fact):
+    """``(properties, unknown)`` of a fact by canonical field (``vocabulary.canonical_fact``): what the matrix
+    compares, so that one field under two dialects' names is one row. ``unknown`` maps the fields the host has but
+    cannot say the value of to the reason."""
+    if not fact or not fact.get("supported"):
+        return {}, {}
+    canonical = vocabulary.canonical_fact(fact)
+    return propmodel.HostProps.from_fact(canonical).properties, canonical.get("unknown_fields") or {}
+
+
+def _own_text(name, prop, own):
+    """A host's value of the canonical field ``name`` in its own names: the values where it calls the field so (or
+    the property has no field), else ``hw_prop_WRPs: 0-3``, one per host property that gives the field."""
+    names = prop.extra.get("host_names") or [name]
+    if list(names) == [name]:
+        return _values(own.get(name, prop))
+    return "; ".join("%s: %s" % (host_name, _values(own[host_name])) for host_name in names if host_name in own)
+
+
 def matrix(state, facts, previous_facts):
-    """Columns (hosts) and rows (properties, those with any difference first) of the colour-coded matrix."""
+    """Columns (hosts) and rows (canonical fields, those with any difference first) of the colour-coded matrix.
+
+    A row is a canonical field (``vocabulary``): ``hw_prop_WRPs`` on one host and ``SYSREG_ID_AA64DFR0_EL1_WRPs`` on
+    another are one row, compared by the field's values; each cell shows the host's value in its own names.
+    """
     order = _host_order(state)
-    host_props = {host: _props(facts.get(host)) for host, _cid in order}
-    before = {host: _props(previous_facts.get(host)) for host, _cid in order} if previous_facts else {}
+    fields = {host: _fields(facts.get(host)) for host, _cid in order}
+    own = {host: _props(facts.get(host)) for host, _cid in order}
+    before = {host: _fields(previous_facts.get(host))[0] for host, _cid in order} if previous_facts else {}
     baseline = state["baseline"]
-    base_props = _props(baseline)
-    names = sorted(set().union(*host_props.values())) if host_props else []
+    base_props = _fields(baseline)[0]
+    members = baseline.get("members") or []
+    names = sorted(set().union(*(props for props, _unknown in fields.values()))) if fields else []
     columns = [{"host": host, "class": cid, "status": state["hosts"][host]["status"],
-                "reason": state["hosts"][host]["reason"], "usable": bool(host_props[host])} for host, cid in order]
+                "reason": state["hosts"][host]["reason"], "usable": bool(fields[host][0])} for host, cid in order]
     rows = []
     for name in names:
         base = base_props.get(name)
+        lacking = [host for host in members if name not in fields.get(host, ({}, {}))[0]]
         if base is not None:
             base_cell = {"kind": BASE, "text": _values(base), "title": "every member accepts these"}
-        elif name in baseline.get("missing", {}):
-            base_cell = {"kind": MISSING, "text": "—", "title": "not in the baseline: %s lack it"
-                         % ", ".join(baseline["missing"][name])}
+        elif lacking:
+            base_cell = {"kind": MISSING, "text": "—", "title": "not in the baseline: %s lack it" % ", ".join(lacking)}
         else:
             base_cell = {"kind": MISSING, "text": "—", "title": "not in the baseline: no value all members accept"}
         cells = []
         for column in columns:
             host = column["host"]
-            prop = host_props[host].get(name)
+            props, unknown = fields[host]
+            prop = props.get(name)
             old = before.get(host, {}).get(name)
             if not column["usable"]:
                 cell = {"kind": GREY, "text": "", "title": "%s: %s" % (column["status"], column["reason"])}
             elif old is not None and _narrowed(old, prop):
-                cell = {"kind": MISSING, "text": _values(prop) or "missing", "narrowed": True,
-                        "title": "narrowed since the previous snapshot: was %s" % _values(old)}
+                cell = {"kind": MISSING, "text": _own_text(name, prop, own[host]) if prop else "missing",
+                        "narrowed": True, "title": "narrowed since the previous snapshot: was %s" % _values(old)}
+            elif prop is None and name in unknown:
+                cell = {"kind": MISSING, "text": "unknown", "title": unknown[name]}
             elif prop is None:
                 cell = {"kind": MISSING, "text": "missing", "title": "%s does not offer %s" % (host, name)}
             elif base is not None and set(prop.canonical_values()) == set(base.canonical_values()):
-                cell = {"kind": BASE, "text": _values(prop), "title": "same as the baseline"}
+                cell = {"kind": BASE, "text": _own_text(name, prop, own[host]), "title": "same as the baseline"}
             else:
-                cell = {"kind": MORE, "text": _values(prop), "title": "more than the baseline (%s)"
+                cell = {"kind": MORE, "text": _own_text(name, prop, own[host]), "title": "more than the baseline (%s)"
                         % (_values(base) if base is not None else "not in it")}
             cell.setdefault("narrowed", False)
             cells.append(cell)
         uniform = base_cell["kind"] == BASE and all(cell["kind"] in (BASE, GREY) for cell in cells)
-        rows.append({"name": name, "type": next(p[name].type for p in host_props.values() if name in p),
+        rows.append({"name": name, "type": next(p[name].type for p, _u in fields.values() if name in p),
                      "baseline": base_cell, "cells": cells, "uniform": uniform})
     rows.sort(key=lambda row: (row["uniform"], row["name"]))
     groups = []
@@ -198,6 +227,15 @@ def _place(name, request, facts, hosts):
     if "error" in request:
         return {"name": name, "error": request["error"], "ok": [], "failed": []}
     result = fleet.placement(request, {host: facts.get(host) for host in hosts})
+    for host in list(result["ok"]):   # a mode the host's QEMU refuses fits no property, whatever they offer
+        problem = fleet_state.mode_problem(result["mode"], (facts.get(host) or {}).get("accel"))
+        if problem:
+            result["ok"].remove(host)
+            result["failed"] = sorted(result["failed"] + [host])
+            result["hosts"][host]["errors"] = [{"host": host, "feature": None, "value": None, "allowed": [],
+                                                "rule": fleet_state.MODE_RULE, "message": "%s: %s." % (host, problem)}]
+            result["summary"]["rules"][fleet_state.MODE_RULE] = result["summary"]["rules"].get(
+                fleet_state.MODE_RULE, 0) + 1
     failed = []
     for host in result["failed"]:
         errors = result["hosts"][host]["errors"]
@@ -267,10 +305,17 @@ def changes(state, current, previous, facts, rollout, extra):
     return {"since": previous.get("taken_at"), "hosts": hosts, "breaks": breaks, "corrupt": None}
 
 
+STAGES = ("gather", "fleet pool", "rollout", "apply")
+
+
 def attention(state, rollout, apply_summary):
-    """Every host that is not fine, with the stage where it went wrong and why."""
+    """Every host that is not fine, with the stage where it went wrong and why; and each host that the fleet pool
+    leaves out for its accelerator (it gets its class's policy, not the fleet's)."""
     rows = [{"host": host, "stage": "gather", "status": entry["status"], "reason": entry["reason"]}
             for host, entry in state["hosts"].items() if entry["status"] != fleet_state.OK]
+    rows += [{"host": host, "stage": "fleet pool", "status": "own class", "reason": entry["reason"]}
+             for host, entry in state["hosts"].items()
+             if entry["usable"] and entry.get("pool") not in (None, fleet_state.FLEET_POOL)]
     for host, entry in sorted(((rollout or {}).get("hosts") or {}).items()):
         if entry.get("status") != "ok":
             rows.append({"host": host, "stage": "rollout", "status": entry.get("status"),
@@ -280,7 +325,7 @@ def attention(state, rollout, apply_summary):
             rows.append({"host": host, "stage": "apply", "status": entry.get("status"),
                          "reason": "; ".join("%s: %s" % (d.get("name"), d.get("msg"))
                                              for d in entry.get("domains", []) if d.get("failed")) or None})
-    return sorted(rows, key=lambda row: (row["host"], ("gather", "rollout", "apply").index(row["stage"])))
+    return sorted(rows, key=lambda row: (row["host"], STAGES.index(row["stage"])))
 
 
 def build(directory, apply_summary_path=None, extra_requests=()):

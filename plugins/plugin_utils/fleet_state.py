@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping
 
 import yaml
@@ -48,6 +49,9 @@ USABLE = (OK, UNREACHABLE)
 INVALID_NAME = "invalid-name"   # the inventory name cannot be a file name: the host is refused, its facts unread
 
 FLEET_FILE, CLASSES_FILE, BASELINE_FILE, GATHERED_FILE = "fleet.json", "classes.json", "baseline.json", "gathered.json"
+# each class's baseline ({class id: baseline}): what a rollout with armvirt_cpu_scope class renders against, frozen
+# next to baseline.json (it is no part of fleet.json, whose readers never need it)
+CLASS_BASELINES_FILE = "class-baselines.json"
 POLICY_DIR, SNAPSHOT_DIR, ROLLOUT_DIR = "policies", "snapshots", "rollout"
 CORRUPT = "corrupt"   # a rollout record that cannot be read
 NOT_RUN = {"status": "not-run", "reason": "no result: the rollout stopped before this host's batch "
@@ -61,7 +65,8 @@ SNAPSHOT_ATTEMPTS = 100   # numbers tried when a snapshot name is taken (only wi
 
 LOCK_FILE = ".armvirt-cpu.lock"
 LOCK_TIMEOUT = 120.0   # seconds a writer waits for the artifacts directory's lock before it fails
-OWN_FILES = {"": (FLEET_FILE, CLASSES_FILE, BASELINE_FILE, GATHERED_FILE), ROLLOUT_DIR: ("plan.json",)}
+OWN_FILES = {"": (FLEET_FILE, CLASSES_FILE, BASELINE_FILE, GATHERED_FILE, CLASS_BASELINES_FILE),
+             ROLLOUT_DIR: ("plan.json",)}
 OWN_DIRS = (POLICY_DIR, SNAPSHOT_DIR, "report")   # every file in them is the collection's
 
 
@@ -335,25 +340,77 @@ def view(read, hosts, max_age=0, now=None, label=FLEET_POOL, gathered=None):
 
 
 def summarise(facts, entries, label=FLEET_POOL, max_age=0):
-    """Baseline, classes and recommendations of ``facts``; entries get their class or why they have none."""
-    baseline = fleet.baseline(facts, label)
+    """Baseline, classes and recommendations of ``facts``; entries get their class or why they have none, and their
+    ``pool``: ``fleet`` for a member of the fleet pool, their class for a host left out of it for its accelerator
+    (:func:`accelerator_pool`, the reason in ``reason``), None for a host without a class."""
     classes = fleet.classes(facts)
+    left_out = {host: reason for host, reason in accelerator_pool(facts).items() if host in classes["hosts"]}
+    baseline = fleet.baseline({host: fact for host, fact in facts.items() if host not in left_out}
+                              if left_out else facts, label)
+    if left_out:
+        baseline["excluded"] = sorted(baseline["excluded"] + [
+            {"host": host, "reason": "%s; it keeps its own class %s" % (reason, classes["hosts"][host])}
+            for host, reason in left_out.items()], key=lambda record: record["host"])
     for record in classes["excluded"]:
         entry = entries[record["host"]]
         if facts[record["host"]] is not None:  # given a fact, left out by the fleet logic: unsupported, malformed
             entry.update(status=UNSUPPORTED, reason=record["reason"])
+    members = set(baseline["members"])
     for host, entry in entries.items():
         entry["class"] = classes["hosts"].get(host)
         entry["usable"] = entry["class"] is not None
+        entry["pool"] = FLEET_POOL if host in members else entry["class"]
+        if host in left_out:   # after the reason it has (an unreachable host's facts still count)
+            entry["reason"] = "; ".join(filter(None, (entry["reason"], "left out of the fleet pool: %s; it keeps its "
+                                                      "own class %s and that class's policy"
+                                                      % (left_out[host], entry["class"]))))
+    class_baselines = {cid: fleet.baseline({host: facts[host] for host in info["hosts"]}, cid)
+                       for cid, info in classes["classes"].items()}
     pools = [(FLEET_POOL, baseline)] if baseline["supported"] else []
-    pools += [(cid, fleet.baseline({host: facts[host] for host in info["hosts"]}, cid))
-              for cid, info in classes["classes"].items()]
-    recommendations, failed = recommend_pools(pools)
+    recommendations, failed = recommend_pools(pools + sorted(class_baselines.items()))
     for cid, reason in failed.items():
         if cid in classes["classes"]:
             classes["classes"][cid]["failed"] = reason
     return {"label": label, "max_fact_age": max_age, "facts": facts, "hosts": dict(sorted(entries.items())),
-            "baseline": baseline, "classes": classes, "recommendations": recommendations, "failed_pools": failed}
+            "baseline": baseline, "classes": classes, "recommendations": recommendations, "failed_pools": failed,
+            "class_baselines": class_baselines}
+
+
+# the guest CPU modes an accelerator's QEMU refuses, with QEMU's reason
+MODE_REFUSED = {("host-passthrough", "tcg"): "QEMU's CPU model host needs KVM"}
+MODE_RULE = "mode-accelerator"
+
+
+def mode_problem(mode, accel):
+    """Why a QEMU running ``accel`` refuses a guest CPU of ``mode``, or None: what a fact-based validation cannot
+    see (each property may fit), and the host's QEMU refuses at rollout."""
+    reason = MODE_REFUSED.get((mode, accel))
+    return None if reason is None else "mode %s cannot run under %s (%s)" % (mode, accel, reason)
+
+
+def accelerator_pool(facts):
+    """``{host: reason}`` of the supported hosts that the fleet pool leaves out for their accelerator.
+
+    A recommendation has one mode, the one of its pool's accelerator (``fleet.MODE_FOR_ACCEL``: host-passthrough
+    for KVM, whose CPU model host a TCG QEMU refuses; maximum for TCG), and a guest cannot move between a KVM and a
+    TCG host anyway. So in a fleet of mixed accelerators the fleet pool is the hosts of the accelerator most of
+    them run (KVM on a tie: the richer mode), and each other host keeps its own class, whose policy has its mode.
+    """
+    accels = Counter(fact.get("accel") for fact in facts.values()
+                     if isinstance(fact, Mapping) and fact.get("supported"))
+    known = [accel for accel in fleet.MODE_FOR_ACCEL if accels.get(accel)]
+    if len(accels) < 2 or not known:
+        return {}
+    chosen = max(known, key=lambda accel: (accels[accel], -known.index(accel)))
+    mode = fleet.MODE_FOR_ACCEL[chosen]
+    left_out = {}
+    for host, fact in facts.items():
+        if isinstance(fact, Mapping) and fact.get("supported") and fact.get("accel") != chosen:
+            accel = fact.get("accel") or "an unknown accelerator"
+            left_out[host] = "it runs %s, and the fleet pool is the %s hosts (%d of %d), whose %s" % (
+                accel, chosen, accels[chosen], sum(accels.values()), mode_problem(mode, accel)
+                or "mode %s gives a guest another CPU under %s than under %s" % (mode, accel, chosen))
+    return left_out
 
 
 def recommend_pools(pools):
@@ -375,6 +432,8 @@ def summary_lines(state, directory=None):
               for pool, reason in sorted((state.get("failed_pools") or {}).items())]
     lines += ["%s left out (%s): %s" % (host, entry["status"], entry["reason"])
               for host, entry in state["hosts"].items() if not entry["usable"]]
+    lines += ["%s: %s" % (host, entry["reason"]) for host, entry in state["hosts"].items()
+              if entry["usable"] and entry.get("pool") not in (None, FLEET_POOL)]
     if directory:
         lines.append("artifacts: %s" % directory)
     return lines
@@ -668,10 +727,11 @@ def _write_artifacts(directory, state, snapshot, now, writes):
     if snapshot:
         paths["snapshot"], new = take_snapshot(directory, state, now, writes)
         changed |= new
-    summary = {key: value for key, value in state.items() if key != "facts"}
+    summary = {key: value for key, value in state.items() if key not in ("facts", "class_baselines")}
     summary["hosts"] = {host: {key: value for key, value in entry.items() if key != "gathered_at"}
                         for host, entry in state["hosts"].items()}
-    for name, data in ((FLEET_FILE, summary), (CLASSES_FILE, state["classes"]), (BASELINE_FILE, state["baseline"])):
+    for name, data in ((FLEET_FILE, summary), (CLASSES_FILE, state["classes"]), (BASELINE_FILE, state["baseline"]),
+                       (CLASS_BASELINES_FILE, state["class_baselines"])):
         path = os.path.join(directory, name)
         changed |= write_if_changed(path, dump_json(data), writes)
         paths[name.split(".", maxsplit=1)[0]] = path
@@ -716,7 +776,7 @@ class RolloutMismatch(Exception):
     """A slice of a rollout does not render as the slices before it did (another baseline, scope or policy)."""
 
 
-SLICE_INVARIANTS = ("baseline", "scope", "policy_file", "members")
+SLICE_INVARIANTS = ("baseline", "scope", "policy_file", "policies", "members")
 
 
 def refuse_unfrozen_slice(directory, plan):

@@ -191,7 +191,8 @@ def test_rollout_slices_are_one_rollout_on_the_baseline_classify_published(workf
     plan = rolled_out["plan"]
     assert plan["id"] == str(rolled_out["id"]) and plan["slices"] == SLICE_COUNT
     assert plan["targets"] == sorted(sum((job.hosts for job in jobs["rollout"]), []))
-    assert plan["baseline"] == {"file": str(fleet.artifacts / "baseline.json"), "digest": published_digest}
+    assert plan["baseline"] == {"file": str(fleet.artifacts / "baseline.json"), "digest": published_digest,
+                                "class_baselines": digest(fleet.artifacts / "class-baselines.json")}
     assert plan["members"] == reference["plan"]["members"]
 
 

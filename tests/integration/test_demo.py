@@ -10,6 +10,7 @@ import time
 
 import yaml
 
+from conftest import report_markdown
 from libvirtd import needs_libvirt_schema
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -57,14 +58,30 @@ def test_demo_runs_end_to_end_twice_and_the_second_run_changes_nothing(tmp_path)
     assert (tmp_path / "hosts" / "altra-01" / "guests" / "web1.xml").is_file()
     assert not list((tmp_path / "hosts" / "graviton3-01" / "guests").glob("*.xml"))  # failed validation
     assert "feat_RAS" in first and "legacy-01" in first
-    # cpu_check: legacy-01's own QEMU (TCG only) refuses host-passthrough, in QEMU's words, although the request
-    # passed validation against the facts; nothing is written there (unless the fleet's policy no longer asks it)
+    # legacy-01 runs TCG, whose QEMU refuses the KVM fleet's host-passthrough: the fleet pool leaves it out, with the
+    # reason, and the rollout gives it its own class's policy (maximum), which its own QEMU confirms by expansion
+    state = json.loads((tmp_path / "artifacts" / "fleet.json").read_text())
+    entry = state["hosts"]["legacy-01"]
+    assert entry["status"] == "ok" and entry["pool"] == entry["class"]
+    assert "legacy-01" not in state["baseline"]["members"]
+    assert entry["reason"].startswith("left out of the fleet pool: it runs tcg, and the fleet pool is the kvm hosts "
+                                      "(10 of 11), whose mode host-passthrough cannot run under tcg (QEMU's CPU "
+                                      "model host needs KVM)")
+    policies = tmp_path / "artifacts" / "policies"
+    assert yaml.safe_load((policies / "fleet.yml").read_text())["mode"] == "host-passthrough"
+    assert yaml.safe_load((policies / (entry["class"] + ".yml")).read_text())["mode"] == "maximum"
     legacy = record(tmp_path, "legacy-01")
-    if legacy["status"] == "failed":
-        assert legacy["errors"] == [] and list(legacy["refused"].values()) == ["The CPU type 'host' requires KVM"]
-        assert "legacy-01      REFUSED" in first and "QEMU's words: The CPU type 'host' requires KVM" in first
-        assert "written for legacy-01: nothing (no guest XML)" in first
-        assert not written(tmp_path, "legacy-01")
+    assert legacy["status"] == "ok" and written(tmp_path, "legacy-01"), legacy
+    assert legacy["pool"] == entry["class"] and legacy["policy_file"] == str(policies / (entry["class"] + ".yml"))
+    assert set(legacy["confirmed"].values()) == {"expansion"} and all(
+        arg.startswith("max,") for arg in legacy["confirmed"])
+    assert "legacy-01      accepted (expansion)" in first and "requires KVM" not in first
+    only_the_deliberate_failures(tmp_path, "fleet")
+    report_md = report_markdown(tmp_path / "artifacts" / "report" / "report.md")
+    assert "| legacy-01 | fleet pool | own class | left out of the fleet pool: it runs tcg" in report_md
+    assert "legacy-01: 1 problem (mode-accelerator), e.g. legacy-01: mode host-passthrough cannot run under tcg" \
+        in report_md.split("**pool fleet")[1].split("- **")[0]
+    assert "| legacy-01 | ok | %s | %s |" % (entry["class"], policies / (entry["class"] + ".yml")) in report_md
     assert "altra-01       accepted (start)" in first
     # grace-sr-01 was rebooted with arm64.nobti after the gather: its cached facts still offer BT 0x0-0x1, so the
     # guest pinned to BTI passes validation, and the host's kernel refuses the value at vCPU init, in QEMU's words
@@ -83,6 +100,51 @@ def test_demo_runs_end_to_end_twice_and_the_second_run_changes_nothing(tmp_path)
     second = demo(tmp_path)
     assert "changed=1" not in second and "changed: [" not in second, second[-4000:]
     assert leftovers(tmp_path) == []
+    # the same fleet rolled out per class: each host its class's recommended policy against its class's baseline
+    rollout = subprocess.run(
+        ["ansible-playbook", "armvirt.cpu.rollout", "-i", str(tmp_path / "inventory.yml"), "-e",
+         "armvirt_cpu_artifacts_dir=%s" % (tmp_path / "artifacts"), "-e", "armvirt_cpu_scope=class"],
+        capture_output=True, text=True, cwd=str(tmp_path), timeout=300, check=False,
+        env=dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"), ANSIBLE_NOCOLOR="1"))
+    assert rollout.returncode == 2, rollout.stdout[-4000:] + rollout.stderr[-2000:]
+    only_the_deliberate_failures(tmp_path, "class")
+    assert leftovers(tmp_path) == []
+
+
+def only_the_deliberate_failures(workdir, scope):
+    """The last rollout failed only where the demo means it to, each host for its own reason: offline-01 is
+    unreachable, graviton3-01's guest ras1 asks for a RAS its pool does not offer, and grace-sr-01's kernel (rebooted
+    with arm64.nobti after the gather) refuses BT=1 at vCPU init. No host fails for the policy's own sake (a mode its
+    QEMU refuses), and every record names the pool and policy file the host got."""
+    plan = json.loads((workdir / "artifacts" / "rollout" / "plan.json").read_text())
+    classes = json.loads((workdir / "artifacts" / "classes.json").read_text())["hosts"]
+    fleet_state = json.loads((workdir / "artifacts" / "fleet.json").read_text())["hosts"]
+    assert plan["scope"] == scope
+    records = {host: record(workdir, host) for host in plan["targets"]}
+    assert sorted(host for host, entry in records.items() if entry["status"] != "ok") == [
+        "grace-sr-01", "graviton3-01", "offline-01"], {host: entry["reason"] for host, entry in records.items()}
+    assert "unreachable" in records["offline-01"]["reason"] and "Connection refused" in records["offline-01"]["reason"]
+    graviton = records["graviton3-01"]
+    # (the fleet baseline may lack RAS, or offer it without 1.0; the class's offers only graviton3-01's own 1.1_base)
+    assert graviton["refused"] == {} and [(error["feature"], error["value"]) for error in graviton["errors"]] == [
+        ("feat_RAS", "1.0")]
+    assert {error["rule"] for error in graviton["errors"]} <= {"unknown-property", "value-not-supported"}
+    assert graviton["reason"].endswith("[guest: ras1]")
+    grace = records["grace-sr-01"]
+    assert grace["errors"] == [] and grace["refused"] and all(   # (the class's policy pins BT=1 for every guest)
+        "SYSREG_ID_AA64PFR1_EL1_BT=0x1" in arg.split(",") and words.startswith(
+            "qemu-system-aarch64: SYSREG_ID_AA64PFR1_EL1_BT=0x1: KVM refused the ID register value")
+        for arg, words in grace["refused"].items())
+    for host, entry in records.items():
+        assert "requires KVM" not in entry["reason"], (host, entry["reason"])
+        if host == "offline-01":
+            continue
+        if entry["scope"] == "host":   # grace-sr-01's inventory asks for its own facts, unless the run says class
+            assert scope == "fleet" and host == "grace-sr-01" and entry["pool"] is None
+            continue
+        pool = classes[host] if scope == "class" else fleet_state[host]["pool"]
+        assert entry["scope"] == scope and entry["pool"] == pool, (host, entry)
+        assert entry["policy_file"] == str(workdir / "artifacts" / "policies" / (pool + ".yml"))
 
 
 SYSREG_HOSTS = ("altra-sr-01", "altra-sr-02", "grace-sr-01", "grace-nosve-01", "ampereone-01")

@@ -276,7 +276,7 @@ def test_report_shows_what_a_narrowing_kernel_update_breaks(fleet):
     assert "hw_prop_WRPs narrowed: 0-3 → 3" in changes
     assert "| wrps.yml | n1-b |" in changes and "hw_prop_WRPs" in changes.split("| wrps.yml | n1-b |")[1]
     html = (fleet.artifacts / "report" / "index.html").read_text()
-    assert 'class="cell missing narrowed" data-host="n1-b" data-prop="hw_prop_WRPs"' in html
+    assert 'class="cell missing narrowed" data-host="n1-b" data-prop="SYSREG_ID_AA64DFR0_EL1_WRPs"' in html
 
 
 @needs_libvirt_schema

@@ -118,7 +118,7 @@ def test_report_renders_in_chromium(tmp_path):
     assert "armvirt.cpu fleet report" in dom
     for kind in ("base", "more", "missing", "grey"):
         assert 'class="cell %s' % kind in dom, kind
-    assert 'class="cell missing narrowed" data-host="altra-03" data-prop="hw_prop_WRPs"' in dom
+    assert 'class="cell missing narrowed" data-host="altra-03" data-prop="SYSREG_ID_AA64DFR0_EL1_WRPs"' in dom
     for reason in ("Connection timed out", "failed to initialize kvm: Permission denied",
                    "more than armvirt_cpu_max_fact_age", "supported: false", "sve256 is not among"):
         assert reason in dom, reason

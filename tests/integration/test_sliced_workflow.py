@@ -130,8 +130,9 @@ def test_sliced_rollout_renders_what_one_unsliced_run_renders(runs):
     assert frozen == digest(fleet.artifacts / "baseline.json")
     # plan.json is each slice's (targets: the last slice to start); the baseline is the same, and named
     assert sliced["plan"]["members"] == reference["plan"]["members"]
-    assert sliced["plan"]["baseline"] == {"file": str(sliced["frozen"]), "digest": frozen}
-    assert reference["plan"]["baseline"] == {"file": None, "digest": frozen}
+    classes = digest(fleet.artifacts / "class-baselines.json")   # the class baselines next to it, also named
+    assert sliced["plan"]["baseline"] == {"file": str(sliced["frozen"]), "digest": frozen, "class_baselines": classes}
+    assert reference["plan"]["baseline"] == {"file": None, "digest": frozen, "class_baselines": classes}
     # a frozen rollout rewrites no artifact
     assert fleet.artifact_texts() == sliced["artifacts"]
 
@@ -171,3 +172,31 @@ def test_classify_puts_hosts_in_class_groups_for_later_plays(runs):
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert '"msg": "member v1"' in proc.stdout, proc.stdout[-3000:]
     assert "member n1-a" not in proc.stdout
+
+
+@needs_libvirt_schema
+def test_sliced_rollout_per_class_gives_each_host_its_class_policy_and_slices_must_agree(runs):
+    """armvirt_cpu_scope class, sliced: each host gets its class's recommended policy against its class's frozen
+    baseline (class-baselines.json next to the frozen baseline), the slices join one plan, and a slice of the same
+    rollout with another scope is refused before it writes anything."""
+    fleet, _reference, sliced = runs
+    args = ("-e", "armvirt_cpu_baseline_file=%s" % sliced["frozen"], "-e", "armvirt_cpu_rollout_id=wf-class")
+    for code, output in fleet.sliced("rollout", "-e", "armvirt_cpu_scope=class", *args):
+        assert code == 2, output[-3000:]   # picky, crash and offline fail
+    plan = fleet.json("rollout", "plan.json")
+    assert plan["scope"] == "class" and plan["slices"] == 2 and plan["targets"] == sorted(sum(SLICES, []))
+    classes = fleet.json("classes.json")["hosts"]
+    policies = fleet.artifacts / "policies"
+    assert plan["policies"] == {cid: str(policies / ("%s.yml" % cid)) for cid in set(classes.values())}
+    records = rollout_hosts(fleet)
+    for host in ("n1-a", "n1-b", "v1", "v2"):
+        record = records[host]
+        assert record["status"] == "ok" and record["scope"] == "class", record
+        assert record["pool"] == classes[host] and record["policy_file"] == str(policies / ("%s.yml" % classes[host]))
+    # picky's extra guest asks for RAS 1.1_base, which its class (the N1s: 1.0 only) does not offer
+    assert records["picky"]["status"] == "failed" and records["picky"]["pool"] == classes["picky"]
+    assert records["picky"]["errors"][0]["feature"] == "feat_RAS"
+    assert "probe failed" in records["crash"]["reason"] and "unreachable" in records["offline"]["reason"]
+    code, output = fleet.run_on(fleet.slice_inventories()[0], "rollout", "-e", "armvirt_cpu_scope=fleet", *args)
+    assert code != 0 and "differs from the slices before it in scope" in output, output[-3000:]
+    assert fleet.json("rollout", "plan.json") == plan and rollout_hosts(fleet) == records
