@@ -39,7 +39,8 @@ def test_the_roles_template_renders_under_ansible_builtin_template(tmp_path):
              ]}]
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "@%s" % (tmp_path / "vars.json"),
+    proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local",
+                           "-e", "@%s" % (tmp_path / "vars.json"),
                            "-e", "ansible_python_interpreter=%s" % sys.executable, str(tmp_path / "play.yml")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     output = proc.stdout + proc.stderr
@@ -47,7 +48,7 @@ def test_the_roles_template_renders_under_ansible_builtin_template(tmp_path):
     rendered = dest.read_text()
     assert rendered == expected
     assert ("  <cpu mode='maximum'>\n    <feature policy='require' name='sve128' value='on'/>\n"
-            "    <feature policy='disable' name='pmu'/>\n    <feature policy='require' name='hw_prop_WRPs' value='2'/>\n"
-            "  </cpu>\n") in rendered
+            "    <feature policy='disable' name='pmu'/>\n"
+            "    <feature policy='require' name='hw_prop_WRPs' value='2'/>\n  </cpu>\n") in rendered
     assert "<emulator>/usr/libexec/qemu-kvm</emulator>" in rendered
     assert "cpu_element takes a plan's cpu_features" in output and "Traceback" not in output
