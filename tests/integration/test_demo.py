@@ -1,5 +1,6 @@
 """scripts/demo's work (tools/demo.py with a temporary workdir): end to end, then a second run that changes nothing,
-and no process left behind."""
+and no process left behind. The two runs are the session's ``demo_runs`` (tests/conftest.py), which
+test_fact_injection.py reads too."""
 
 import json
 import os
@@ -15,8 +16,11 @@ from libvirtd import needs_libvirt_schema
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def demo(workdir):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "tools"), ANSIBLE_NOCOLOR="1")
+def demo(workdir, unset=(), **extra_env):
+    """tools/demo.py in ``workdir``, with ``extra_env`` set and the variables ``unset`` removed; its output."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "tools"), ANSIBLE_NOCOLOR="1", **extra_env)
+    for name in unset:
+        env.pop(name, None)
     started = time.monotonic()
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "demo.py"), "--workdir", str(workdir)],
                           capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=300, check=False)
@@ -47,28 +51,29 @@ def leftovers(workdir):
 
 
 @needs_libvirt_schema
-def test_demo_runs_end_to_end_twice_and_the_second_run_changes_nothing(tmp_path):
-    first = demo(tmp_path)
+def test_demo_runs_end_to_end_twice_and_the_second_run_changes_nothing(demo_runs):
+    """The demo's outcome after its first run (``demo_runs.first`` keeps what that run left), then a second run."""
+    first, after = demo_runs.first_output, demo_runs.first
     for text in ("armvirt.cpu.gather", "armvirt.cpu.rollout", "armvirt.cpu.report",
                  "Delivery: qemu-commandline", "has no `value`", "offline-01"):
         assert text in first, text
-    report = tmp_path / "artifacts" / "report" / "index.html"
-    assert report.is_file() and str(report) in first
-    assert (tmp_path / "hosts" / "altra-01" / "guests" / "web1.xml").is_file()
-    assert not list((tmp_path / "hosts" / "graviton3-01" / "guests").glob("*.xml"))  # failed validation
+    assert (after / "artifacts" / "report" / "index.html").is_file()
+    assert str(demo_runs.workdir / "artifacts" / "report" / "index.html") in first
+    assert (after / "hosts" / "altra-01" / "guests" / "web1.xml").is_file()
+    assert not list((after / "hosts" / "graviton3-01" / "guests").glob("*.xml"))  # failed validation
     assert "feat_RAS" in first and "legacy-01" in first
     # cpu_check: legacy-01's own QEMU (TCG only) refuses host-passthrough, in QEMU's words, although the request
     # passed validation against the facts; nothing is written there (unless the fleet's policy no longer asks it)
-    legacy = record(tmp_path, "legacy-01")
+    legacy = record(after, "legacy-01")
     if legacy["status"] == "failed":
         assert legacy["errors"] == [] and list(legacy["refused"].values()) == ["The CPU type 'host' requires KVM"]
         assert "legacy-01      REFUSED" in first and "QEMU's words: The CPU type 'host' requires KVM" in first
         assert "written for legacy-01: nothing (no guest XML)" in first
-        assert not written(tmp_path, "legacy-01")
+        assert not written(after, "legacy-01")
     assert "altra-01       accepted (start)" in first
     # grace-sr-01 was rebooted with arm64.nobti after the gather: its cached facts still offer BT 0x0-0x1, so the
     # guest pinned to BTI passes validation, and the host's kernel refuses the value at vCPU init, in QEMU's words
-    grace = record(tmp_path, "grace-sr-01")
+    grace = record(after, "grace-sr-01")
     assert grace["status"] == "failed" and grace["errors"] == [], grace
     ((arg, words),) = grace["refused"].items()
     assert arg.startswith("host,") and arg.endswith(",SYSREG_ID_AA64PFR1_EL1_BT=0x1")
@@ -77,12 +82,12 @@ def test_demo_runs_end_to_end_twice_and_the_second_run_changes_nothing(tmp_path)
                      "failed (0): Invalid argument")
     assert "grace-sr-01 rebooted with arm64.nobti after the gather" in first
     assert "grace-sr-01    REFUSED" in first and "written for grace-sr-01: nothing (no guest XML)" in first
-    assert not written(tmp_path, "grace-sr-01")
-    assert leftovers(tmp_path) == []
-    check_the_sysreg_hosts(tmp_path, first)
-    second = demo(tmp_path)
+    assert not written(after, "grace-sr-01")
+    assert demo_runs.leftovers_first == []
+    check_the_sysreg_hosts(after, first)
+    second = demo_runs.second_output
     assert "changed=1" not in second and "changed: [" not in second, second[-4000:]
-    assert leftovers(tmp_path) == []
+    assert demo_runs.leftovers_second == []
 
 
 SYSREG_HOSTS = ("altra-sr-01", "altra-sr-02", "grace-sr-01", "grace-nosve-01", "ampereone-01")
