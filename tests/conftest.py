@@ -180,3 +180,14 @@ def demo_runs(tmp_path_factory):
     """The demo run twice, once per session: tests/integration/test_demo.py and test_fact_injection.py read both
     runs (each run is most of a minute)."""
     return DemoRuns(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def rolled_out_fleet(tmp_path_factory):
+    """The simulated fleet of tests/integration/test_fleet_playbooks.py gathered, rolled out and reported once
+    (``outputs``: each run's exit code and output), for the test modules that start from that state and put back
+    whatever they change (test_check_mode.py, test_corrupt_artifacts.py)."""
+    from test_fleet_playbooks import Fleet   # tests/integration, on the path once its tests are collected
+    fleet = Fleet(tmp_path_factory.mktemp("rolled-out"))
+    fleet.outputs = {name: fleet.run(name) for name in ("gather", "rollout", "report")}
+    return fleet
