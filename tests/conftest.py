@@ -144,6 +144,36 @@ def run_module(module, args, check=False, diff=False, env=None, timeout=120):
     return ModuleRun(proc.returncode, result, output + proc.stderr)
 
 
+def run_modules(calls, workdir, env=None, timeout=300):
+    """Several module runs in one ansible-playbook run on localhost, one task each (Ansible starts once for all of
+    them, which is most of a run's time): ``calls`` is [(module, args)]; returns a ModuleRun per call, in order, whose
+    output is the whole run's (the minimal callback's: every task's result), and which fails as its task did (each
+    task has ignore_errors, so the others run)."""
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    results = workdir / "results.json"
+    tasks = [{"name": "call %d" % index, "armvirt.cpu.%s" % module: args, "register": "call_%d" % index,
+              "ignore_errors": True} for index, (module, args) in enumerate(calls)]
+    tasks.append({"name": "results", "ansible.builtin.copy": {
+        "content": "{{ [%s] | to_json }}" % ", ".join("call_%d" % index for index in range(len(calls))),
+        "dest": str(results), "mode": "0644"}})
+    play = workdir / "calls.json"
+    play.write_text(json.dumps([{"name": "module calls", "hosts": "localhost", "gather_facts": False,
+                                 "tasks": tasks}]))
+    command = ["ansible-playbook", "-i", "localhost,", "-c", "local",
+               "-e", "ansible_python_interpreter=%s" % sys.executable, str(play)]
+    full_env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="minimal", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                    ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_DEPRECATION_WARNINGS="0",
+                    ANSIBLE_LOCALHOST_WARNING="0")
+    full_env.update(env or {})
+    proc = subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=timeout, check=False,
+                          cwd=str(workdir))
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0 or not results.is_file():
+        raise AssertionError("the module calls did not run: %s\n%s" % (command, output[-6000:]))
+    return [ModuleRun(0, result, output) for result in json.loads(results.read_text())]
+
+
 @pytest.fixture
 def ansible_module():
     return run_module
@@ -170,3 +200,50 @@ def libvirt_daemon(tmp_path_factory):
         pytest.skip(str(exc))
     yield server
     shared.stop()
+
+
+class DemoRuns(object):
+    """scripts/demo's work twice in one directory, the first run with INJECT_FACTS_AS_VARS off, the second at its
+    default, reading the first run's cached records; with deprecation warnings at their default (the demo's
+    ansible.cfg shows them). ``first`` keeps what the first run left (artifacts, inventory, guests' XML). Then a
+    rollout with ``armvirt_cpu_scope: class`` into a copy of the artifacts, ``class_run``."""
+
+    def __init__(self, root):
+        from test_demo import demo, leftovers   # tests/integration, on the path once its tests are collected
+        self.workdir, self.first = root / "demo", root / "after-first-run"
+        self.first_output = demo(self.workdir, unset=("ANSIBLE_DEPRECATION_WARNINGS",),
+                                 ANSIBLE_INJECT_FACT_VARS="False")
+        self.leftovers_first = leftovers(self.workdir)
+        shutil.copytree(self.workdir / "artifacts", self.first / "artifacts")
+        shutil.copy(self.workdir / "inventory.yml", self.first / "inventory.yml")
+        for guests in (self.workdir / "hosts").glob("*/guests"):
+            shutil.copytree(guests, self.first / guests.relative_to(self.workdir))
+        self.second_output = demo(self.workdir, unset=("ANSIBLE_DEPRECATION_WARNINGS", "ANSIBLE_INJECT_FACT_VARS"))
+        self.leftovers_second = leftovers(self.workdir)
+        # then the same fleet rolled out per class, into a copy of the artifacts (the second run's stay as they are)
+        self.class_run = root / "class-rollout"
+        shutil.copytree(self.workdir / "artifacts", self.class_run / "artifacts")
+        self.class_rollout = subprocess.run(
+            ["ansible-playbook", "armvirt.cpu.rollout", "-i", str(self.workdir / "inventory.yml"),
+             "-e", "armvirt_cpu_artifacts_dir=%s" % (self.class_run / "artifacts"), "-e", "armvirt_cpu_scope=class"],
+            capture_output=True, text=True, cwd=str(self.workdir), timeout=300, check=False,
+            env=dict(os.environ, ANSIBLE_CONFIG=str(self.workdir / "ansible.cfg"), ANSIBLE_NOCOLOR="1"))
+        self.leftovers_class = leftovers(self.workdir)
+
+
+@pytest.fixture(scope="session")
+def demo_runs(tmp_path_factory):
+    """The demo run twice, once per session: tests/integration/test_demo.py and test_fact_injection.py read both
+    runs (each run is most of a minute)."""
+    return DemoRuns(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def rolled_out_fleet(tmp_path_factory):
+    """The simulated fleet of tests/integration/test_fleet_playbooks.py gathered, rolled out and reported once
+    (``outputs``: each run's exit code and output), for the test modules that start from that state and put back
+    whatever they change (test_check_mode.py, test_corrupt_artifacts.py)."""
+    from test_fleet_playbooks import Fleet   # tests/integration, on the path once its tests are collected
+    fleet = Fleet(tmp_path_factory.mktemp("rolled-out"))
+    fleet.outputs = {name: fleet.run(name) for name in ("gather", "rollout", "report")}
+    return fleet

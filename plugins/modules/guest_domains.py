@@ -138,8 +138,9 @@ options:
         C(qemu_commandline) (a bool), C(domain_type) (C(kvm) or C(qemu), from the host's accelerator), C(emulator)
         (the guest's emulator, which the document's C(<devices><emulator>) must be), C(mark_ns)
         (the namespace of the metadata mark that records the override), C(host) and C(guest) (the guest's mapping),
-        and the filter C(cpu_element), which writes the C(<cpu>) element of C(cpu_features) in C(mode) as
-        M(armvirt.cpu.domain_cpu) writes it into an existing guest (the default template's C(<cpu>) line).
+        and the filter P(armvirt.cpu.cpu_element#filter) (also by its short name C(cpu_element)), which writes the
+        C(<cpu>) element of C(cpu_features) in C(mode) as M(armvirt.cpu.domain_cpu) writes it into an existing guest
+        (the default template's C(<cpu>) line).
     type: path
   schema_dir:
     description:

@@ -46,6 +46,7 @@ MODES = tuple(validate.CPU_MODELS)
 GUEST_KEYS = ("name", "memory", "vcpus", "features")
 COLLECTION_PACKAGE = "ansible_collections.armvirt.cpu"
 DEFAULT_TEMPLATE = "roles/guest_cpu/templates/domain.xml.j2"   # the role's, read through the collection's loader
+CPU_ELEMENT_FILTER = "armvirt.cpu.cpu_element"
 MEASURED = delivery_plan.MEASURED
 DEFAULT_EMULATOR = "/usr/bin/qemu-system-aarch64"   # module_args.probe_argument_spec's, cpu_check's default
 # the fact's accelerator (arm_cpu_props.accel) -> libvirt's domain type
@@ -124,23 +125,29 @@ def load_template(path=None):
     return template
 
 
+class CpuElementError(jinja2.TemplateRuntimeError):
+    """The ``cpu_element`` filter was given something other than a plan's features."""
+
+
 def _environment():
-    """Plain Jinja2, autoescaped (the templates write XML), with the ``cpu_element`` filter."""
+    """Plain Jinja2, autoescaped (the templates write XML), with the filter plugin ``armvirt.cpu.cpu_element``'s
+    function under its full name (the role's template uses it, so the template renders the same under
+    ``ansible.builtin.template``) and under its short name (templates written before the plugin existed)."""
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                                      lstrip_blocks=True, keep_trailing_newline=True)
-    environment.filters["cpu_element"] = cpu_element_filter
+    environment.filters["cpu_element"] = environment.filters[CPU_ELEMENT_FILTER] = cpu_element_filter
     return environment
 
 
 def cpu_element_filter(features, mode, model=None):
-    """The templates' ``cpu_element`` filter: the ``<cpu>`` of ``features`` (a plan's ``cpu_features``) in ``mode``,
-    indented as a child of ``<domain>``, from the collection's one writer (``delivery.cpu_element``), so a new
-    guest's ``<cpu>`` is the one domain_cpu writes into an existing guest. Written once per distinct request: guests
-    share a few."""
+    """The filter ``armvirt.cpu.cpu_element`` (plugins/filter/cpu_element.py): the ``<cpu>`` of ``features`` (a
+    plan's ``cpu_features``) in ``mode``, indented as a child of ``<domain>``, from the collection's one writer
+    (``delivery.cpu_element``), so a new guest's ``<cpu>`` is the one domain_cpu writes into an existing guest.
+    Written once per distinct request: guests share a few."""
     try:
         request = tuple((feature["name"], feature["policy"], feature.get("value")) for feature in features)
     except (KeyError, TypeError, AttributeError):
-        raise jinja2.TemplateRuntimeError(
+        raise CpuElementError(
             "cpu_element takes a plan's cpu_features (each with name and policy, and value where it has one), "
             "not %s" % json.dumps(features, default=str)[:200])
     return _cpu_text(mode, model, request)

@@ -50,18 +50,23 @@ def test_check_mode_on_a_fleet_never_gathered_creates_nothing(fleet):
 
 
 @needs_libvirt_schema
-def test_check_mode_after_a_real_run_leaves_every_file_as_it_was(fleet):
-    for playbook in ("gather", "rollout", "report"):
-        fleet.run(playbook)
+def test_check_mode_after_a_real_run_leaves_every_file_as_it_was(rolled_out_fleet):
+    """On the session's fleet after its real gather, rollout and report (tests/conftest.py); the guest edited here is
+    put back."""
+    fleet = rolled_out_fleet
     assert (fleet.artifacts / "fleet.json").exists() and fleet.written("n1-a") == ["web1.xml"]
     cached = records(fleet)
     # a guest's XML changed by hand: the check-mode rollout says it would put it back, and does not
     guest = fleet.root / "hosts" / "n1-a" / "out" / "web1.xml"
-    guest.write_text(guest.read_text().replace("<vcpu", "<!-- edited --><vcpu"))
-    before = tree(fleet.root, skip=("facts",))
-    outputs = {}
-    for playbook in ("gather", "rollout", "report"):
-        outputs[playbook] = run_checked(fleet, playbook)[1]
-        assert tree(fleet.root, skip=("facts",)) == before, "%s --check changed files" % playbook
-        assert records(fleet) == cached
+    good = guest.read_bytes()
+    guest.write_text(good.decode().replace("<vcpu", "<!-- edited --><vcpu"))
+    try:
+        before = tree(fleet.root, skip=("facts",))
+        outputs = {}
+        for playbook in ("gather", "rollout", "report"):
+            outputs[playbook] = run_checked(fleet, playbook)[1]
+            assert tree(fleet.root, skip=("facts",)) == before, "%s --check changed files" % playbook
+            assert records(fleet) == cached
+    finally:
+        guest.write_bytes(good)
     assert "<!-- edited -->" in outputs["rollout"] and "web1.xml" in outputs["rollout"], outputs["rollout"][-3000:]

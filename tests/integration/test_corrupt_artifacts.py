@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from test_fleet_playbooks import Fleet, needs_libvirt_schema
+from test_fleet_playbooks import needs_libvirt_schema
 
 BAD_YAML = "---\nmode: host-passthrough\nfeatures:\n  - {name: sve128, policy: require\n  - name: sve256\n"
 
@@ -19,14 +19,14 @@ def digests(root):
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    """A fleet gathered and rolled out once (the last good rollout)."""
-    fleet = Fleet(tmp_path_factory.mktemp("corrupt"))
+def fleet(rolled_out_fleet):
+    """A fleet gathered, rolled out (the last good rollout) and reported once: the session's, which
+    test_check_mode.py reads too; each test here puts back what it damages."""
     for playbook in ("gather", "rollout"):
-        code, output = fleet.run(playbook)
+        code, output = rolled_out_fleet.outputs[playbook]
         assert code == 2, output[-3000:]     # crash, offline and picky fail; the others are written
-    assert fleet.written("n1-a") == ["web1.xml"]
-    return fleet
+    assert rolled_out_fleet.written("n1-a") == ["web1.xml"]
+    return rolled_out_fleet
 
 
 def kept(fleet):
@@ -68,6 +68,8 @@ def test_a_damaged_fleet_policy_fails_a_frozen_rollout_before_it_writes_anything
 def test_a_corrupt_fleet_json_fails_the_report_naming_it_as_corrupt(fleet):
     state = fleet.artifacts / "fleet.json"
     good = state.read_bytes()
+    report = digests(fleet.artifacts / "report")    # the last good report's pages
+    assert sorted(report) == ["index.html", "report.md"]
     state.write_bytes(good[:len(good) // 2])    # cut short, as a copy that stopped half-way leaves it
     try:
         code, output = fleet.run("report")
@@ -76,4 +78,4 @@ def test_a_corrupt_fleet_json_fails_the_report_naming_it_as_corrupt(fleet):
     assert code != 0, output[-3000:]
     assert "%s is corrupt: not valid JSON" % state in output, output[-3000:]
     assert "no fleet artifacts" not in output and "run armvirt.cpu.gather first" not in output
-    assert not (fleet.artifacts / "report").exists()
+    assert digests(fleet.artifacts / "report") == report    # no page written

@@ -1,5 +1,6 @@
 """scripts/demo's work (tools/demo.py with a temporary workdir): end to end, then a second run that changes nothing,
-and no process left behind."""
+and no process left behind. The two runs are the session's ``demo_runs`` (tests/conftest.py), which
+test_fact_injection.py reads too."""
 
 import json
 import os
@@ -16,8 +17,11 @@ from libvirtd import needs_libvirt_schema
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def demo(workdir):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "tools"), ANSIBLE_NOCOLOR="1")
+def demo(workdir, unset=(), **extra_env):
+    """tools/demo.py in ``workdir``, with ``extra_env`` set and the variables ``unset`` removed; its output."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "tools"), ANSIBLE_NOCOLOR="1", **extra_env)
+    for name in unset:
+        env.pop(name, None)
     started = time.monotonic()
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "demo.py"), "--workdir", str(workdir)],
                           capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=300, check=False)
@@ -48,44 +52,47 @@ def leftovers(workdir):
 
 
 @needs_libvirt_schema
-def test_demo_runs_end_to_end_twice_and_the_second_run_changes_nothing(tmp_path):
-    first = demo(tmp_path)
+def test_demo_runs_end_to_end_twice_and_the_second_run_changes_nothing(demo_runs):
+    """The demo's outcome after its first run (``demo_runs.first`` keeps what that run left), then a second run."""
+    first, after = demo_runs.first_output, demo_runs.first
     for text in ("armvirt.cpu.gather", "armvirt.cpu.rollout", "armvirt.cpu.report",
                  "Delivery: qemu-commandline", "has no `value`", "offline-01"):
         assert text in first, text
-    report = tmp_path / "artifacts" / "report" / "index.html"
-    assert report.is_file() and str(report) in first
-    assert (tmp_path / "hosts" / "altra-01" / "guests" / "web1.xml").is_file()
-    assert not list((tmp_path / "hosts" / "graviton3-01" / "guests").glob("*.xml"))  # failed validation
+    assert (after / "artifacts" / "report" / "index.html").is_file()
+    assert str(demo_runs.workdir / "artifacts" / "report" / "index.html") in first
+    assert (after / "hosts" / "altra-01" / "guests" / "web1.xml").is_file()
+    assert not list((after / "hosts" / "graviton3-01" / "guests").glob("*.xml"))  # failed validation
     assert "feat_RAS" in first and "legacy-01" in first
     # legacy-01 runs TCG, whose QEMU refuses the KVM fleet's host-passthrough: the fleet pool leaves it out, with the
     # reason, and the rollout gives it its own class's policy (maximum), which its own QEMU confirms by expansion
-    state = json.loads((tmp_path / "artifacts" / "fleet.json").read_text())
+    state = json.loads((after / "artifacts" / "fleet.json").read_text())
     entry = state["hosts"]["legacy-01"]
     assert entry["status"] == "ok" and entry["pool"] == entry["class"]
     assert "legacy-01" not in state["baseline"]["members"]
     assert entry["reason"].startswith("left out of the fleet pool: it runs tcg, and the fleet pool is the kvm hosts "
                                       "(10 of 11), whose mode host-passthrough cannot run under tcg (QEMU's CPU "
                                       "model host needs KVM)")
-    policies = tmp_path / "artifacts" / "policies"
+    policies = after / "artifacts" / "policies"
+    written_policies = demo_runs.workdir / "artifacts" / "policies"   # the paths the run wrote
     assert yaml.safe_load((policies / "fleet.yml").read_text())["mode"] == "host-passthrough"
     assert yaml.safe_load((policies / (entry["class"] + ".yml")).read_text())["mode"] == "maximum"
-    legacy = record(tmp_path, "legacy-01")
-    assert legacy["status"] == "ok" and written(tmp_path, "legacy-01"), legacy
-    assert legacy["pool"] == entry["class"] and legacy["policy_file"] == str(policies / (entry["class"] + ".yml"))
+    legacy = record(after, "legacy-01")
+    assert legacy["status"] == "ok" and written(after, "legacy-01"), legacy
+    assert legacy["pool"] == entry["class"]
+    assert legacy["policy_file"] == str(written_policies / (entry["class"] + ".yml"))
     assert set(legacy["confirmed"].values()) == {"expansion"} and all(
         arg.startswith("max,") for arg in legacy["confirmed"])
     assert "legacy-01      accepted (expansion)" in first and "requires KVM" not in first
-    only_the_deliberate_failures(tmp_path, "fleet")
-    report_md = report_markdown(tmp_path / "artifacts" / "report" / "report.md")
+    only_the_deliberate_failures(after, "fleet", demo_runs.workdir)
+    report_md = report_markdown(after / "artifacts" / "report" / "report.md")
     assert "| legacy-01 | fleet pool | own class | left out of the fleet pool: it runs tcg" in report_md
     assert "legacy-01: 1 problem (mode-accelerator), e.g. legacy-01: mode host-passthrough cannot run under tcg" \
         in report_md.split("**pool fleet")[1].split("- **")[0]
-    assert "| legacy-01 | ok | %s | %s |" % (entry["class"], policies / (entry["class"] + ".yml")) in report_md
+    assert "| legacy-01 | ok | %s | %s |" % (entry["class"], written_policies / (entry["class"] + ".yml")) in report_md
     assert "altra-01       accepted (start)" in first
     # grace-sr-01 was rebooted with arm64.nobti after the gather: its cached facts still offer BT 0x0-0x1, so the
     # guest pinned to BTI passes validation, and the host's kernel refuses the value at vCPU init, in QEMU's words
-    grace = record(tmp_path, "grace-sr-01")
+    grace = record(after, "grace-sr-01")
     assert grace["status"] == "failed" and grace["errors"] == [], grace
     ((arg, words),) = grace["refused"].items()
     assert arg.startswith("host,") and arg.endswith(",SYSREG_ID_AA64PFR1_EL1_BT=0x1")
@@ -94,28 +101,27 @@ def test_demo_runs_end_to_end_twice_and_the_second_run_changes_nothing(tmp_path)
                      "failed (0): Invalid argument")
     assert "grace-sr-01 rebooted with arm64.nobti after the gather" in first
     assert "grace-sr-01    REFUSED" in first and "written for grace-sr-01: nothing (no guest XML)" in first
-    assert not written(tmp_path, "grace-sr-01")
-    assert leftovers(tmp_path) == []
-    check_the_sysreg_hosts(tmp_path, first)
-    second = demo(tmp_path)
+    assert not written(after, "grace-sr-01")
+    assert demo_runs.leftovers_first == []
+    check_the_sysreg_hosts(after, first)
+    second = demo_runs.second_output
     assert "changed=1" not in second and "changed: [" not in second, second[-4000:]
-    assert leftovers(tmp_path) == []
-    # the same fleet rolled out per class: each host its class's recommended policy against its class's baseline
-    rollout = subprocess.run(
-        ["ansible-playbook", "armvirt.cpu.rollout", "-i", str(tmp_path / "inventory.yml"), "-e",
-         "armvirt_cpu_artifacts_dir=%s" % (tmp_path / "artifacts"), "-e", "armvirt_cpu_scope=class"],
-        capture_output=True, text=True, cwd=str(tmp_path), timeout=300, check=False,
-        env=dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"), ANSIBLE_NOCOLOR="1"))
+    assert demo_runs.leftovers_second == []
+    # the same fleet rolled out per class (tests/conftest.py DemoRuns, on a copy of the artifacts): each host its
+    # class's recommended policy against its class's baseline
+    rollout = demo_runs.class_rollout
     assert rollout.returncode == 2, rollout.stdout[-4000:] + rollout.stderr[-2000:]
-    only_the_deliberate_failures(tmp_path, "class")
-    assert leftovers(tmp_path) == []
+    only_the_deliberate_failures(demo_runs.class_run, "class")
+    assert demo_runs.leftovers_class == []
 
 
-def only_the_deliberate_failures(workdir, scope):
+def only_the_deliberate_failures(workdir, scope, ran_in=None):
     """The last rollout failed only where the demo means it to, each host for its own reason: offline-01 is
     unreachable, graviton3-01's guest ras1 asks for a RAS its pool does not offer, and grace-sr-01's kernel (rebooted
     with arm64.nobti after the gather) refuses BT=1 at vCPU init. No host fails for the policy's own sake (a mode its
-    QEMU refuses), and every record names the pool and policy file the host got."""
+    QEMU refuses), and every record names the pool and policy file the host got. ``workdir`` holds the files; ``ran_in``, where the run wrote them (the
+    records name those paths), defaults to it."""
+    ran_in = ran_in or workdir
     plan = json.loads((workdir / "artifacts" / "rollout" / "plan.json").read_text())
     classes = json.loads((workdir / "artifacts" / "classes.json").read_text())["hosts"]
     fleet_state = json.loads((workdir / "artifacts" / "fleet.json").read_text())["hosts"]
@@ -144,7 +150,7 @@ def only_the_deliberate_failures(workdir, scope):
             continue
         pool = classes[host] if scope == "class" else fleet_state[host]["pool"]
         assert entry["scope"] == scope and entry["pool"] == pool, (host, entry)
-        assert entry["policy_file"] == str(workdir / "artifacts" / "policies" / (pool + ".yml"))
+        assert entry["policy_file"] == str(ran_in / "artifacts" / "policies" / (pool + ".yml"))
 
 
 SYSREG_HOSTS = ("altra-sr-01", "altra-sr-02", "grace-sr-01", "grace-nosve-01", "ampereone-01")

@@ -19,7 +19,7 @@ import yaml
 
 from armsim import write_wrapper
 from libvirtd import needs_libvirt_schema
-from test_demo import demo, leftovers, record
+from test_demo import record
 
 DEPRECATION = "[DEPRECATION WARNING]"
 # "default": INJECT_FACTS_AS_VARS unset, its default (on until ansible-core 2.24, deprecated from 2.20);
@@ -137,23 +137,21 @@ def test_a_gathered_host_that_went_away_is_unreachable_not_stale(tmp_path, injec
 
 
 @needs_libvirt_schema
-def test_the_demo_runs_with_injection_off_and_warns_about_nothing(tmp_path, monkeypatch):
+def test_the_demo_runs_with_injection_off_and_warns_about_nothing(demo_runs):
     """The demo with INJECT_FACTS_AS_VARS off, then again at the default, where the second run reads the cached
     records of the first (the reads ansible-core 2.20 and later warn about): same outcome, nothing changed, and no
-    deprecation warning in either run (the demo's ansible.cfg shows them)."""
-    monkeypatch.delenv("ANSIBLE_DEPRECATION_WARNINGS", raising=False)
-    monkeypatch.setenv("ANSIBLE_INJECT_FACT_VARS", "False")
-    first = demo(tmp_path)
+    deprecation warning in either run (the demo's ansible.cfg shows them). ``demo_runs`` (tests/conftest.py) runs
+    them."""
+    first, after = demo_runs.first_output, demo_runs.first
     assert DEPRECATION not in first, first[-4000:]
     for text in ("altra-01       accepted (start)", "grace-sr-01    REFUSED", "offline-01"):
         assert text in first, text
-    assert record(tmp_path, "altra-01")["status"] == "ok" and record(tmp_path, "grace-sr-01")["status"] == "failed"
-    fleet = json.loads((tmp_path / "artifacts" / "fleet.json").read_text())["hosts"]
+    assert record(after, "altra-01")["status"] == "ok" and record(after, "grace-sr-01")["status"] == "failed"
+    fleet = json.loads((after / "artifacts" / "fleet.json").read_text())["hosts"]
     assert fleet["offline-01"]["status"] == "unreachable" and fleet["altra-01"]["status"] == "ok"
 
-    monkeypatch.delenv("ANSIBLE_INJECT_FACT_VARS")
-    second = demo(tmp_path)
+    second = demo_runs.second_output
     assert DEPRECATION not in second, second[-4000:]
     assert "changed=1" not in second and "changed: [" not in second, second[-4000:]
-    assert json.loads((tmp_path / "artifacts" / "fleet.json").read_text())["hosts"] == fleet
-    assert leftovers(tmp_path) == []
+    assert json.loads((demo_runs.workdir / "artifacts" / "fleet.json").read_text())["hosts"] == fleet
+    assert demo_runs.leftovers_second == []

@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from test_fleet_playbooks import Fleet, needs_libvirt_schema, rollout_hosts
+from test_fleet_playbooks import Fleet, class_groups, needs_libvirt_schema, rollout_hosts, with_class_groups
 
 SLICES = (["n1-a", "n1-b", "picky", "crash"], ["v1", "v2", "offline"])
 ARTIFACT_FILES = ("baseline.json", "classes.json", "fleet.json", "policies/fleet.yml")
@@ -87,7 +87,7 @@ def runs(tmp_path_factory):
     sliced = {"gather": fleet.sliced("gather", "-e", "armvirt_cpu_classify=false")}
     sliced["gather_artifacts"] = sorted(path.name for path in fleet.artifacts.glob("*")) \
         if fleet.artifacts.exists() else []
-    sliced["classify"] = fleet.run("classify")
+    sliced["classify"] = fleet.run(with_class_groups(fleet, "classify"))
     sliced["frozen"] = fleet.artifacts / "frozen-baseline.json"
     shutil.copyfile(fleet.artifacts / "baseline.json", sliced["frozen"])
     sliced["artifacts"] = fleet.artifact_texts()
@@ -158,20 +158,17 @@ def test_slices_without_the_frozen_baseline_would_disagree(runs):
 
 @needs_libvirt_schema
 def test_classify_puts_hosts_in_class_groups_for_later_plays(runs):
-    fleet = runs[0]
-    cid = fleet.json("classes.json")["hosts"]["v1"].replace("-", "_")
-    play = fleet.root / "classify-groups.yml"
-    play.write_text(yaml.safe_dump([
-        {"ansible.builtin.import_playbook": "armvirt.cpu.classify"},
-        {"name": "One class", "hosts": "armvirt_cpu_class_%s" % cid, "gather_facts": False,
-         "tasks": [{"name": "Say who", "ansible.builtin.debug": {"msg": "member {{ inventory_hostname }}"}}]}]))
-    proc = subprocess.run(["ansible-playbook", str(play), "-i", str(fleet.inventory),
-                           "-e", "armvirt_cpu_artifacts_dir=%s" % fleet.artifacts],
-                          capture_output=True, text=True, timeout=300, cwd=str(fleet.root), env=fleet.env(),
-                          check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    assert '"msg": "member v1"' in proc.stdout, proc.stdout[-3000:]
-    assert "member n1-a" not in proc.stdout
+    """The fixture's classify run is followed by a play on the class groups (in memory only): each holds exactly the
+    hosts classes.json puts in that class, those of every slice; the hosts without usable facts are in
+    armvirt_cpu_class_none."""
+    _fleet, _reference, sliced = runs
+    code, output = sliced["classify"]
+    assert code == 0, output[-3000:]
+    classes = json.loads(sliced["artifacts"]["classes.json"])["hosts"]
+    expected = {host: "armvirt_cpu_class_%s" % cid.replace("-", "_") for host, cid in classes.items()}
+    assert sorted(expected) == ["n1-a", "n1-b", "picky", "v1", "v2"]
+    expected.update(dict.fromkeys(["crash", "offline"], "armvirt_cpu_class_none"))   # gathered no usable facts
+    assert class_groups(output) == expected and expected["v1"] != expected["n1-a"]
 
 
 @needs_libvirt_schema

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import libvirtd
-from conftest import ROOT, run_module
+from conftest import ROOT, run_module, run_modules
 
 PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max
 SVE = [{"name": "sve"}, {"name": "sve256"}]
@@ -93,16 +93,17 @@ def test_a_configured_emulator_is_run_only_when_nobody_else_can_change_it(define
     name = define(script)
     before = dump(name)
     os.chmod(script, 0o775)
-    run = domain_cpu(name, emulator=script)
+    run, checked, probed = run_modules([   # the three modules that run an emulator, in one playbook run
+        ("domain_cpu", dict(name=name, mode="maximum", features=SVE, props=PROPS, host="hv1", emulator=script)),
+        ("cpu_check", dict(emulator=script, accel="tcg", mode="maximum", features=SVE, host="hv1",
+                           cache_dir=str(tmp_path / "cache"))),
+        ("props_facts", dict(emulator=script, accel="tcg", cache="ignore"))], tmp_path / "calls")
     assert run.failed and "Traceback" not in run.output
     assert run.result["msg"] == ("hv1: domain %s was left unchanged: the emulator %s is not trusted, so it was not "
                                  "run: %s is writable by group or others (mode 0775)" % (name, script, script))
-    checked = run_module("cpu_check", dict(emulator=script, accel="tcg", mode="maximum", features=SVE,
-                                           host="hv1", cache_dir=str(tmp_path / "cache")))
     assert checked.failed and checked.result["msg"] == (
         "hv1: checking -cpu max,sve=on,sve256=on with QEMU %s (accel=tcg) failed: the emulator %s is not trusted, so "
         "it was not run: %s is writable by group or others (mode 0775)" % (script, script, script))
-    probed = run_module("props_facts", dict(emulator=script, accel="tcg", cache="ignore"))
     assert probed.failed and probed.result["msg"].endswith(
         "the emulator %s is not trusted, so it was not run: %s is writable by group or others (mode 0775)"
         % (script, script))
@@ -115,12 +116,16 @@ def test_a_configured_emulator_is_run_only_when_nobody_else_can_change_it(define
     assert marker.read_text().strip() == str(os.geteuid()) and dump(name) != before
 
 
-def test_domain_cpu_info_reports_the_refusal_per_domain(define, hostile, qemu_binary):
+def test_domain_cpu_info_reports_the_refusal_per_domain(define, hostile, qemu_binary, tmp_path):
     script, marker = hostile
     bad, good = define(script), define(qemu_binary)
+    # each domain by name (the daemon may hold other tests' domains), then the bad one with its emulator configured:
+    # three tasks of one playbook run
+    runs = run_modules([("domain_cpu_info", dict(host="hv1", name=bad)),
+                        ("domain_cpu_info", dict(host="hv1", name=good)),
+                        ("domain_cpu_info", dict(host="hv1", name=bad, emulator=script))], tmp_path / "calls")
     entries = {}
-    for name in (bad, good):   # one at a time: the daemon may hold other tests' domains
-        run = run_module("domain_cpu_info", dict(host="hv1", name=name))
+    for name, run in zip((bad, good), runs):
         assert not run.failed, run.output
         entries[name] = run.result["domains"][0]
     assert entries[good]["emulator"] == qemu_binary and entries[good]["emulator_refusal"] is None
@@ -129,7 +134,7 @@ def test_domain_cpu_info_reports_the_refusal_per_domain(define, hostile, qemu_bi
         "hv1: domain %s: armvirt.cpu.domain_cpu would not run its emulator %s: it is neither the configured emulator "
         "nor one that libvirt's capabilities list for aarch64 guests of this type (trusted here: "
         "%s)" % (bad, script, trusted_here(qemu_binary)))
-    configured = run_module("domain_cpu_info", dict(host="hv1", name=bad, emulator=script))
+    configured = runs[2]
     assert configured.result["domains"][0]["emulator_refusal"] is None
     assert not marker.exists()
 

@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect
 from armsim import write_wrapper
-from conftest import run_module
+from conftest import run_module, run_modules
 
 
 def _lol(level):
@@ -112,27 +112,12 @@ def damaged(good):
     }
 
 
-@pytest.mark.parametrize("case", sorted(damaged(b"")))
-def test_damaged_cache_makes_props_facts_re_probe(host, tmp_path, case):
-    data, reason = damaged(host["good"])[case]
-    path = cache_file(host, tmp_path / "cache")
-    plant(path, data)
-    run = run_module("props_facts", module_args(host, tmp_path / "cache"))
-    assert not run.failed, run.output
-    assert run.result["cache"]["status"].startswith(reason), run.result["cache"]
-    fact = run.result["ansible_facts"]["arm_cpu_props"]
-    assert fact["source"] == "probe"
-    assert fact["properties"] == host["props"].to_fact("kvm", host["emulator"], "probe")["properties"]
-    assert "root:x:0:0" not in run.output and "lollol" not in run.output
-    with open(path, "rb") as handle:
-        assert handle.read() == data, "props_facts never writes the cache"
-
-
 UNSAFE = {
     "symlink": r"is a symlink; refusing to follow it",
     "world-writable-file": r"is world-writable; refusing to trust it",
     "world-writable-dir": r"is world-writable; refusing to use it",
 }
+MODULES = ("props_facts", "props_cache")
 
 
 def make_unsafe(host, cache_dir, kind):
@@ -150,13 +135,46 @@ def make_unsafe(host, cache_dir, kind):
     return path
 
 
-@pytest.mark.parametrize("module", ["props_facts", "props_cache"])
+@pytest.fixture(scope="module")
+def module_runs(host, tmp_path_factory):
+    """Every damaged and every unsafe case, each in a directory of its own, through the real modules in one
+    ansible-playbook run (one task per case): {case: (cache directory, cache file, its lstat before, ModuleRun)}."""
+    base = tmp_path_factory.mktemp("cache-cases")
+    cases, calls = {}, []
+    for case, (data, _reason) in sorted(damaged(host["good"]).items()):
+        cache_dir = base / case / "cache"
+        path = cache_file(host, cache_dir)
+        plant(path, data)
+        cases[case] = (cache_dir, path, None)
+        calls.append(("props_facts", module_args(host, cache_dir)))
+    for module in MODULES:
+        for kind in sorted(UNSAFE):
+            cache_dir = base / ("%s-%s" % (module, kind)) / "cache"
+            path = make_unsafe(host, cache_dir, kind)
+            cases[(module, kind)] = (cache_dir, path, os.lstat(path))
+            calls.append((module, module_args(host, cache_dir)))
+    runs = run_modules(calls, base / "play")
+    return {case: info + (run,) for (case, info), run in zip(cases.items(), runs)}
+
+
+@pytest.mark.parametrize("case", sorted(damaged(b"")))
+def test_damaged_cache_makes_props_facts_re_probe(host, module_runs, case):
+    data, reason = damaged(host["good"])[case]
+    _cache_dir, path, _before, run = module_runs[case]
+    assert not run.failed, run.output
+    assert run.result["cache"]["status"].startswith(reason), run.result["cache"]
+    fact = run.result["ansible_facts"]["arm_cpu_props"]
+    assert fact["source"] == "probe"
+    assert fact["properties"] == host["props"].to_fact("kvm", host["emulator"], "probe")["properties"]
+    assert "root:x:0:0" not in run.output and "lollol" not in run.output
+    with open(path, "rb") as handle:
+        assert handle.read() == data, "props_facts never writes the cache"
+
+
+@pytest.mark.parametrize("module", MODULES)
 @pytest.mark.parametrize("kind", sorted(UNSAFE))
-def test_unsafe_cache_is_refused_by_the_module(host, tmp_path, module, kind):
-    cache_dir = tmp_path / "cache"
-    path = make_unsafe(host, cache_dir, kind)
-    before = os.lstat(path)
-    run = run_module(module, module_args(host, cache_dir))
+def test_unsafe_cache_is_refused_by_the_module(host, module_runs, module, kind):
+    cache_dir, path, before, run = module_runs[(module, kind)]
     assert run.failed, run.output
     msg = run.result["msg"]
     assert path in msg or str(cache_dir) in msg, msg

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import Result, child_env, run_timed
+from bench.common import Result, child_env, run_timed, sized
 from bench.fleet_rows import kind_facts
 
 TIMER = '''
@@ -171,7 +171,7 @@ def direct_figures(hosts):
 
 
 def classify_row(cfg):
-    sizes = cfg.fleet_sizes or ((300, 1000) if cfg.quick else (1000, 10000))
+    sizes = cfg.fleet_sizes or sized(cfg, (20,), (300, 1000), (1000, 10000))
     results = []
     for hosts in sizes:
         _unused, proc = run_timed([sys.executable, "-m", "bench.classify_rows", "playbook", str(hosts)],
@@ -187,7 +187,7 @@ def classify_row(cfg):
         results.append(Result("classify", "fleet_state, fact cache read directly, %s hosts" % size, fig["cache"],
                               fig["json_loads"], target="<= 10x", met=fig["cache"] <= 10 * fig["json_loads"],
                               baseline_name="json.loads of the same cache files", notes=notes))
-    direct = getattr(cfg, "direct_hosts", None) or (2000 if cfg.quick else 100000)
+    direct = getattr(cfg, "direct_hosts", None) or sized(cfg, 60, 2000, 100000)
     _unused, proc = run_timed([sys.executable, "-m", "bench.classify_rows", "direct", str(direct)], env=child_env(),
                               timeout=3600)
     fig = json.loads(proc.stdout.strip().splitlines()[-1])

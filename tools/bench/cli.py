@@ -30,6 +30,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="*", help="rows to run (default: all); see --list")
     parser.add_argument("--quick", action="store_true", help="small sizes and few rounds (about a minute)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="the smallest sizes, one round: every row's code paths, no figures worth reading "
+                             "(the test command runs every row so: tests/bench)")
     parser.add_argument("--list", action="store_true", help="list the rows and exit")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--fleet-sizes", metavar="N,N", help="host counts of row fleet_baseline")
@@ -44,6 +47,7 @@ def parse_args(argv):
         parser.error("unknown row(s) %s; rows: %s" % (", ".join(unknown), ", ".join(known)))
     args.rows = wanted or known
     args.fleet_sizes = tuple(int(n) for n in args.fleet_sizes.split(",")) if args.fleet_sizes else None
+    args.quick = args.quick or args.smoke
     return args
 
 
@@ -79,7 +83,7 @@ def main(argv=None):
             print("%-15s %s" % (name, what))
         return 0
     started = time.perf_counter()
-    print("armvirt.cpu benchmarks%s, %s" % (" (--quick)" if args.quick else "",
+    print("armvirt.cpu benchmarks%s, %s" % (" (--smoke)" if args.smoke else " (--quick)" if args.quick else "",
                                             datetime.datetime.now().strftime("%Y-%m-%d %H:%M")))
     print("machine: %s" % machine(), flush=True)
     results, failures = run(args)
@@ -90,6 +94,8 @@ def main(argv=None):
     print()
     print("targets missed: %s" % ("none" if not missed else "; ".join("%s (%s: %.3gx, target %s)" % (
         r.row, r.what.strip(), r.ratio, r.target) for r in missed)))
+    if args.smoke:
+        print("smoke sizes: each row ran once at its smallest size; its figures say nothing about the targets")
     print("load average now: %.2f %.2f %.2f; total %.0f s" % (*__import__("os").getloadavg(), total))
     if failures:
         print("rows that failed to run: %s" % ", ".join(name for name, _unused in failures))

@@ -39,6 +39,14 @@ def qemu_binary():
     return shutil.which(QEMU)
 
 
+def sized(cfg, smoke, quick, full):
+    """A row's size for the run: ``smoke`` under --smoke (the test command's run of every row: the code paths, not
+    the figures), ``quick`` under --quick, else ``full``."""
+    if getattr(cfg, "smoke", False):
+        return smoke
+    return quick if cfg.quick else full
+
+
 class Result(object):
     """One row of the table: ours against the baseline, the ratio ours/baseline and whether the target is met."""
 

@@ -14,7 +14,7 @@ import random
 import sys
 import time
 
-from bench.common import Result, child_env, median, run_timed
+from bench.common import Result, child_env, median, run_timed, sized
 
 PROPS, KINDS = 150, 50
 META = {"supported": True, "dialect": "query-arm-cpu-props-info", "accel": "kvm",
@@ -78,7 +78,7 @@ def measure(hosts, props=PROPS, kinds=KINDS, repeat=3, loads_repeat=None):
 
 
 def fleet_baseline_row(cfg):
-    sizes = cfg.fleet_sizes or ((200, 1000) if cfg.quick else (1000, 10000, 100000))
+    sizes = cfg.fleet_sizes or sized(cfg, (30,), (200, 1000), (1000, 10000, 100000))
     figures = []
     for hosts in sizes:
         repeat = 5 if hosts <= 1000 else 3

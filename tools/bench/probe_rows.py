@@ -14,7 +14,7 @@ import time
 import xml.etree.ElementTree as ET
 
 from bench.common import (ROOT, Result, child_env, interleaved, median, qemu_binary, run_timed,
-                          spread)
+                          sized, spread)
 
 MODULE = ROOT / "plugins" / "modules" / "props_facts.py"
 VIRSH_QUOTED = 1.95  # s, cold `virsh domcapabilities` on libvirt 9.0 on this machine, used when it cannot run
@@ -64,7 +64,7 @@ def cache_hit(cfg):
     """collect.collect(cache=use) + to_fact with a valid cache, against reading and parsing that file alone."""
     from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, props
     from armsim import write_wrapper
-    count, rounds = (100, 3) if cfg.quick else (500, 7)
+    count, rounds = sized(cfg, (10, 1), (100, 3), (500, 7))
     work = tempfile.mkdtemp(prefix="armvirt-bench-cache-")
     results = []
     try:
@@ -130,7 +130,7 @@ def bare_spawn(emulator, accel="tcg"):
 def cache_miss(cfg):
     """A full probe of the real QEMU (spawn, expansion dialect, quit, reap) against a bare spawn + query-commands."""
     from ansible_collections.armvirt.cpu.plugins.module_utils import collect
-    rounds = getattr(cfg, "miss_rounds", None) or (3 if cfg.quick else 11)
+    rounds = getattr(cfg, "miss_rounds", None) or sized(cfg, 1, 3, 11)
     qemu = qemu_binary()
     work = tempfile.mkdtemp(prefix="armvirt-bench-miss-")
     answered = []
@@ -200,13 +200,13 @@ def _virsh_cold(emulator):
 
 def module_cold(cfg):
     """props_facts run as a process with no cache against libvirt's cold `virsh domcapabilities`."""
-    rounds = 3 if cfg.quick else 7
+    rounds = sized(cfg, 1, 3, 7)
     qemu = qemu_binary()
     env = child_env()
     ours = [_module_once(qemu, env) for _unused in range(rounds)]
     notes = ["%d runs, median; spread %s" % (rounds, spread(ours))]
     if virsh_available():
-        virsh = [_virsh_cold(qemu) for _unused in range(1 if cfg.quick else 3)]
+        virsh = [_virsh_cold(qemu) for _unused in range(sized(cfg, 1, 1, 3))]
         base = median(virsh)
         notes.append("virsh domcapabilities cold (libvirtd %s), %d run(s), spread %s"
                      % (_libvirt_version(), len(virsh), spread(virsh)))

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import Result, child_env, interleaved, median, qemu_binary, run_timed, spread
+from bench.common import Result, child_env, interleaved, median, qemu_binary, run_timed, sized, spread
 
 # The fresh-process children: the clock starts before the first import, so what is timed is import + connect +
 # negotiate + one query in a cold interpreter; the interpreter's own start-up is measured apart ("python -c pass").
@@ -112,7 +112,7 @@ def _legacy_loop(sock, command, arguments, count):
 
 def qmp_rtt(cfg):
     """Round trip per query on one real QEMU: ours, qemu.qmp's QMPClient (asyncio) and its legacy sync wrapper."""
-    count, rounds = (200, 3) if cfg.quick else (1000, 7)
+    count, rounds = sized(cfg, (20, 1), (200, 3), (1000, 7))
     count, rounds = getattr(cfg, "rtt_count", None) or count, getattr(cfg, "rtt_rounds", None) or rounds
     results = []
     with running_qemu() as sock:
@@ -143,7 +143,7 @@ def _child_times(code, sock, env):
 
 def fresh_process(cfg):
     """A new interpreter imports the client, connects, negotiates and runs one query (ours vs qemu.qmp)."""
-    rounds = 5 if cfg.quick else 15
+    rounds = sized(cfg, 1, 5, 15)
     env = child_env()
     samples = {"ours": [], "qemu.qmp": [], "empty": []}
     with running_qemu() as sock:
