@@ -204,8 +204,8 @@ def derive(data, suffix):
     if not data.get("kvm") or not data.get("id_registers"):
         raise ValueError("profile %s has no KVM host with ID registers to derive %s from" % (data["name"], suffix))
     if data["dialect"] == dialect or (dialect == "sysreg" and data["dialect"] in EXPANSION_ONLY):
-        raise ValueError("profile %s speaks %s: no %s profile derives from it" % (data["name"], data["dialect"],
-                                                                                 suffix))
+        raise ValueError("profile %s speaks %s: no %s profile derives from it"
+                         % (data["name"], data["dialect"], suffix))
     model = data.get("kvm_id_regs", "writable")
     derived = copy.deepcopy(data)
     booleans = [prop for prop in derived["expansion"]["props"] if isinstance(prop["default"], bool)]

@@ -142,8 +142,8 @@ def test_real_fixture_pair_matches_the_hand_made_fleet_baseline():
     expected.update((name, {"type": "bool", "supported_values": words}) for name, words in switches.items())
     assert {name: {key: value for key, value in prop.items() if key != "host_names"}
             for name, prop in result["properties"].items()} == expected
-    assert values(result, WRPS) == ["0x0-0x3"] and values(result, "SYSREG_ID_AA64DFR0_EL1_PMUVer") == ["0x0-0x1",
-                                                                                                         "0x4"]
+    assert values(result, WRPS) == ["0x0-0x3"]
+    assert values(result, "SYSREG_ID_AA64DFR0_EL1_PMUVer") == ["0x0-0x1", "0x4"]
     assert result["empty"] == ["hw_prop_MIDR"]        # 0x414fd0c1 and 0x411fd401 have nothing in common
     assert result["missing"] == {name: ["n1-01"] for name in ("sve128", "sve256", "sve512")}
     assert {key: result[key] for key in ("dialect", "accel", "qemu_version", "cpu_model")} == {
@@ -208,8 +208,8 @@ def test_validate_takes_the_baseline_unchanged():
     [error] = check_features([{"name": PMUVER, "value": "1"}], result)[1]    # pmu: every member speaks a boolean
     assert error.rule == "unknown-property"
     full = fleet.baseline(small("a1", "b1"))
-    assert check_features([{"name": WRPS, "value": "5"}], full)[0] == [{"name": WRPS, "policy": "require",
-                                                                         "value": "0x5"}]
+    assert check_features([{"name": WRPS, "value": "5"}], full)[0] == [
+        {"name": WRPS, "policy": "require", "value": "0x5"}]
 
 
 # classes
