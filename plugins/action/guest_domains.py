@@ -57,7 +57,8 @@ class ActionModule(ActionBase):
 
         try:
             outcome = domains.build(args["guests"], features, props, mode, host, delivery, template,
-                                    args["schema_dir"], libvirt, args["libvirt_check"], accel, args["emulator"])
+                                    args["schema_dir"], libvirt, args["libvirt_check"], accel, args["emulator"],
+                                    own_props=host_props if isinstance(host_props, dict) else None)
         except domains.SetupError as exc:
             return self._failed(result, "%s: %s" % (host, exc))
         for note in outcome.notes:

@@ -164,14 +164,20 @@ def cpu_arg(features, mode, model=None, host="request"):
     return model + validate.qemu_cpu_arg(features, "maximum", host=host)[len("max"):]
 
 
-def plan(features, props, mode, host, libvirt_view, model=None):
+def plan(features, props, mode, host, libvirt_view, model=None, own=None):
     """Validate ``features`` against ``props`` (``validate.check_features``), apply ``libvirt_view``'s refusals, and
     decide the ``-cpu`` value and what ``<cpu>`` carries for ``libvirt_view.delivery``. ``props`` None checks only
-    shape, policies and tokens (values then go through as written)."""
+    shape, policies and tokens (values then go through as written).
+
+    ``own`` is the host's own ``arm_cpu_props``, used when ``props`` is a fleet or class baseline: a baseline speaks
+    canonical fields, and the host's QEMU its own dialect, so the request that passed the baseline is translated into
+    the host's names (and checked against its own fact once more) before the ``-cpu`` and ``<cpu>`` are decided."""
     if props is None:
         normalised, errors = validate.check_shape(features, host)
     else:
         normalised, errors = validate.check_features(features, props, host)
+    if not errors and own is not None and validate.is_baseline(props):
+        normalised, errors = validate.check_features(normalised, own, host)
     if errors:
         return Plan(errors)
     refusals = libvirt_view.refusals(normalised)
@@ -466,13 +472,11 @@ def last_cpu_arg(argv):
 # 9.0 with `virsh domxml-to-native qemu-argv` (tests/integration/test_domain_cpu.py checks them against it), except
 # the armvtimer timer, which libvirt accepts only for KVM domains (libvirt's own test data,
 # tests/qemuxml2argvdata/clock-timer-armvtimer: tickpolicy discard gives host,kvm-no-adjvtime=on).
-# libvirt emits the x86 names (hv-*, kvm=off, kvmclock=off, tsc-frequency) for aarch64 domains too, and QEMU 7.2
-# then refuses to start the guest ("can't apply global max-arm-cpu.kvm=off: Property ... not found"); an override
-# that dropped them would hide that from the domain's owner, so they are kept like the others.
-
-# <hyperv> children in libvirt's order (the order of its enum, not of the XML); passthrough mode comes first
-_HYPERV = ("relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset", "vendor_id",
-           "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs", "avic")
+# libvirt emits the x86 names (kvm=off, kvmclock=off, tsc-frequency) for aarch64 domains too, and QEMU then refuses
+# to start the guest ("can't apply global max-arm-cpu.kvm=off: Property ... not found"); an override that dropped
+# them would hide that from the domain's owner, so they are kept like the others. <features><hyperv> is refused
+# instead (commandline_override): its hv-* flags are what libvirt versions disagree on (9.0 puts hv-passthrough=on
+# and each child that is on, 11.3 only hv-passthrough=on), and none has a meaning for QEMU's Arm CPU.
 # <kvm> children in libvirt's order: (child, the state that emits, the flag)
 _KVM = (("hidden", "on", ("kvm", "off")), ("hint-dedicated", "on", ("kvm-hint-dedicated", "on")),
         ("poll-control", "on", ("kvm-poll-control", "on")), ("pv-ipi", "off", ("kvm-pv-ipi", "off")))
@@ -504,16 +508,14 @@ def libvirt_cpu_model(domain):
 
 
 def libvirt_cpu_flags(domain):
-    """The properties libvirt 9.0 itself puts after the model on its ``-cpu`` for ``domain`` (XML text or root
-    element), as ``[(name, value)]`` in libvirt's order:
+    """The properties libvirt (9.0 to 11.3) itself puts after the model on its ``-cpu`` for ``domain`` (XML text or
+    root element), as ``[(name, value)]`` in libvirt's order, ``<features><hyperv>`` aside (:func:`hyperv_refusal`):
 
     - ``<cpu>`` features in document order: force/require ``name=on``, disable/forbid ``name=off``, optional none;
       ``sve=on`` after them when an ``sveN`` feature is there (any policy) and ``sve`` is not (libvirt adds the
       feature itself);
     - ``<clock>`` timers in document order: ``armvtimer`` tickpolicy delay/discard as ``kvm-no-adjvtime=off/on``,
       ``kvmclock`` present yes/no as ``kvmclock=on/off``, ``tsc`` frequency as ``tsc-frequency``;
-    - ``<features><hyperv>``: ``hv-passthrough=on`` for mode passthrough, then each child that is on as
-      ``hv-NAME=on`` (``hv-spinlocks=0xRETRIES``, ``hv-vendor-id=VALUE``, ``hv-stimer-direct=on``);
     - ``<features><kvm>``: hidden on as ``kvm=off``, hint-dedicated and poll-control on, pv-ipi off;
     - ``<features><pmu state/>`` as ``pmu=on/off``.
 
@@ -540,25 +542,6 @@ def libvirt_cpu_flags(domain):
             flags.append(("kvmclock", "on" if timer.get("present") == "yes" else "off"))
         elif name == "tsc" and (timer.get("frequency") or "0").isdigit() and int(timer.get("frequency") or 0) > 0:
             flags.append(("tsc-frequency", str(int(timer.get("frequency")))))
-    hyperv = root.find("features/hyperv")
-    if hyperv is not None:
-        if hyperv.get("mode") == "passthrough":
-            flags.append(("hv-passthrough", "on"))
-        for name in _HYPERV:
-            child = hyperv.find(name)
-            if _state(child) != "on":
-                continue
-            if name == "spinlocks":
-                retries = child.get("retries") or ""
-                if retries.isdigit():
-                    flags.append(("hv-spinlocks", "0x%x" % int(retries)))
-            elif name == "vendor_id":
-                if child.get("value"):
-                    flags.append(("hv-vendor-id", child.get("value")))
-            else:
-                flags.append(("hv-" + name, "on"))
-                if name == "stimer" and _state(child.find("direct")) == "on":
-                    flags.append(("hv-stimer-direct", "on"))
     kvm = root.find("features/kvm")
     if kvm is not None:
         for child, state, flag in _KVM:
@@ -606,14 +589,31 @@ def merge_cpu_arg(request_arg, flags):
     return join_cpu_arg(model, requested + kept)
 
 
+def hyperv_refusal(domain, name="domain"):
+    """Why an override cannot be written for ``domain`` (XML text or root) when it has ``<features><hyperv>``, or
+    None. Hyper-V enlightenments are x86 properties: libvirt still puts them on an aarch64 guest's ``-cpu`` as
+    ``hv-*``, and QEMU's Arm CPU has none of them, so the guest cannot start with or without an override. Which
+    ``hv-*`` libvirt writes also depends on its version, so an override could not even keep them faithfully."""
+    hyperv = _root(domain).find("features/hyperv")
+    if hyperv is None:
+        return None
+    return ("%s: the domain has <features><hyperv>, Hyper-V enlightenments, which QEMU's Arm CPU does not have: "
+            "libvirt puts them on the guest's -cpu as hv-* properties and QEMU refuses to start it (\"can't apply "
+            "global max-arm-cpu.hv-relaxed=on: Property 'max-arm-cpu.hv-relaxed' not found\"). Remove <hyperv> from "
+            "the domain's <features>; nothing is written for it until then." % name)
+
+
 def commandline_override(domain, request_arg, name="domain"):
     """The ``-cpu`` value ``<qemu:commandline>`` carries for ``request_arg`` in ``domain`` (XML text or root, with
     the ``<cpu>`` the request gives it): :func:`merge_cpu_arg` of the request and :func:`libvirt_cpu_flags`. The
     role (new guests) and ``domain_cpu`` (existing ones) both write this.
 
     Each flag is copied from the domain's XML onto QEMU's command line, so each name and value must be a plain
-    token (``validate.is_token``): ``<vendor_id value='a,sve=on'/>`` would add an option of its own. DeliveryError
-    naming ``name`` (the domain) otherwise."""
+    token (``validate.is_token``): ``<timer name='tsc' frequency='1,sve=on'/>`` would add an option of its own.
+    DeliveryError naming ``name`` (the domain) otherwise, and for a domain with ``<features><hyperv>``."""
+    refusal = hyperv_refusal(domain, name)
+    if refusal:
+        raise DeliveryError(refusal)
     flags = libvirt_cpu_flags(domain)
     bad = ["%s=%s" % flag for flag in flags if not (validate.is_token(flag[0]) and validate.is_token(flag[1]))]
     if bad:

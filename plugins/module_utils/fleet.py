@@ -456,7 +456,7 @@ def recommend(pool, members=None):
     if not kinds:
         raise ValueError("%s: no supported member to validate the recommendation on" % label)
     # a baseline is in canonical fields already (and keeps what only the fleet knows, such as coupled_with)
-    host_props = propmodel.HostProps.from_fact(fact if "members" in fact else vocabulary.canonical_fact(fact))
+    host_props = propmodel.HostProps.from_fact(fact if validate.is_baseline(fact) else vocabulary.canonical_fact(fact))
     features = []
     for name, prop in sorted(host_props.properties.items()):
         if rules.is_vm_switch(name) or name in rules.ALGORITHM_SELECTORS or name in SWITCHES:

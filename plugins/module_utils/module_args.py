@@ -27,6 +27,12 @@ def host_argument_spec():
     return dict(host=dict(type="str"))
 
 
+def host_props_argument_spec():
+    """The host's own ``arm_cpu_props`` beside a baseline given as ``props`` (doc_fragments/host_props.py): a request
+    that passed the baseline's canonical fields is written in the host's names (``delivery.plan``'s ``own``)."""
+    return dict(host_props=dict(type="dict"))
+
+
 def host_paths_argument_spec():
     """Where a module reads the host's identity (``hostid.py``): sysfs and procfs, or a recorded host tree."""
     return dict(sysfs_path=dict(type="path", default="/sys"), procfs_path=dict(type="path", default="/proc"))

@@ -87,8 +87,8 @@ def check_features(features, props_fact, host=None):
         # a property a fleet baseline left out is explained as such (_explain_absent), not sought under other names
         dropped = set(props_fact.get("missing") or ()) | set(props_fact.get("empty") or ())
         features, problems, renamed = vocabulary.translate(features, props_fact, host, keep=dropped)
-        errors.extend(FeatureError(host, problem.feature, problem.value, [], problem.rule, problem.message)
-                      for problem in problems)
+        errors.extend(_explain_absent(FeatureError(host, problem.feature, problem.value, [], problem.rule,
+                                                   problem.message), props_fact) for problem in problems)
     normalised, feature_errors = _check_list(features, host, host_props, check_host=True)
     if host_props is not None and normalised and not feature_errors and not errors:
         # the rules judge the request as a whole, so only once every feature passes on its own: judged without the
@@ -119,12 +119,17 @@ def _broken_rules(normalised, host_props, accel, host):
 
 def _explain_absent(error, props_fact):
     """A fleet baseline leaves a property out when some members lack it or share no value: say which."""
-    if error.rule != "unknown-property" or not isinstance(props_fact, dict):
+    if error.rule != "unknown-property" or not isinstance(props_fact, dict) or not isinstance(error.feature, str):
         return error
-    lacking = (props_fact.get("missing") or {}).get(error.feature)
+    # a baseline names fields canonically: a request in another dialect's names is explained by its fields
+    names = (error.feature,) + vocabulary.canonical_name(error.feature)
+    missing = props_fact.get("missing") or {}
+    lacking = []
+    for name in names:
+        lacking.extend(host for host in (missing.get(name) or ()) if host not in lacking)
     if lacking:
         why = " Members %s do not report it." % ", ".join(lacking)
-    elif error.feature in (props_fact.get("empty") or ()):
+    elif any(name in (props_fact.get("empty") or ()) for name in names):
         why = " The members report it, but no value is supported by all of them."
     else:
         return error
@@ -183,9 +188,14 @@ def _label(props_fact, host):
     if isinstance(props_fact, Mapping):
         if isinstance(props_fact.get("label"), str):
             return props_fact["label"]
-        if "members" in props_fact:
+        if is_baseline(props_fact):
             return "fleet"
     return "host"
+
+
+def is_baseline(props_fact):
+    """A fleet or class baseline (``fleet.baseline``: it names its members), not one host's ``arm_cpu_props``."""
+    return isinstance(props_fact, Mapping) and "members" in props_fact
 
 
 def _has_items(features):

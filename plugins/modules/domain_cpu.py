@@ -40,6 +40,7 @@ extends_documentation_fragment:
   - armvirt.cpu.libvirt_domain
   - armvirt.cpu.confirm
   - armvirt.cpu.host_name
+  - armvirt.cpu.host_props
   - armvirt.cpu.attributes
 attributes:
   check_mode:
@@ -285,7 +286,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, emulator_trust
 from ansible_collections.armvirt.cpu.plugins.module_utils import hostid, libvirt_caps, libvirt_domain, validate
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec, host_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import (
+    confirm_argument_spec, host_argument_spec, host_props_argument_spec)
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str"),
@@ -303,6 +305,7 @@ ARGUMENT_SPEC = dict(
     **confirm_argument_spec()
 )
 ARGUMENT_SPEC.update(host_argument_spec())
+ARGUMENT_SPEC.update(host_props_argument_spec())
 
 
 def plan_request(module, host):
@@ -321,7 +324,8 @@ def plan_request(module, host):
     view = delivery.LibvirtView(fact, params["libvirt_check"], host, params["delivery"])
     if view.missing is not None:
         module.fail_json(msg=view.missing.message, errors=[view.missing.as_dict()], notes=view.notes)
-    request = delivery.plan(params["features"], params["props"], params["mode"], host, view, params["model"])
+    request = delivery.plan(params["features"], params["props"], params["mode"], host, view, params["model"],
+                            own=params["host_props"])
     if request.errors:
         module.fail_json(msg="%s: domain %s was left unchanged; %d problem(s) in the CPU request:\n%s" % (
             host, name, len(request.errors), "\n".join("- " + error.message for error in request.errors)),

@@ -34,6 +34,7 @@ extends_documentation_fragment:
   - armvirt.cpu.host_python
   - armvirt.cpu.libvirt_domain
   - armvirt.cpu.host_name
+  - armvirt.cpu.host_props
   - armvirt.cpu.attributes
   - armvirt.cpu.attributes.info_module
 options:
@@ -212,7 +213,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, emulator_trust
 from ansible_collections.armvirt.cpu.plugins.module_utils import hostid, libvirt_caps, libvirt_domain
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import confirm_argument_spec, host_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import (
+    confirm_argument_spec, host_argument_spec, host_props_argument_spec)
 
 
 def policy_plan(module, host):
@@ -226,7 +228,7 @@ def policy_plan(module, host):
     fact = libvirt_caps.gather(module.run_command, uri=module.params["uri"], ask_daemon=False)
     view = delivery.LibvirtView(fact, False, host, chosen)
     request = delivery.plan(policy.features, module.params["props"], policy.mode or _cpu_policy.DEFAULT_MODE, host,
-                            view, policy.model)
+                            view, policy.model, own=module.params["host_props"])
     if request.errors:
         module.fail_json(msg="%s: the policy has %d problem(s):\n%s" % (
             host, len(request.errors), "\n".join("- " + error.message for error in request.errors)),
@@ -308,7 +310,7 @@ def main():
         policy=dict(type="dict"),
         props=dict(type="dict"),
         emulator=confirm_argument_spec()["emulator"],
-        **host_argument_spec()
+        **dict(host_argument_spec(), **host_props_argument_spec())
     ), supports_check_mode=True)
     params = module.params
     host = hostid.label(params["host"])

@@ -230,14 +230,15 @@ def _positive(value):
 
 def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="host", delivery=FEATURE_VALUE,
           template=None, schema_dir=libvirt_caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
-          accel=None, emulator=DEFAULT_EMULATOR):
+          accel=None, emulator=DEFAULT_EMULATOR, own_props=None):
     """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults.
 
     ``accel`` is the host's accelerator (its own ``arm_cpu_props.accel``, which a fleet baseline in ``props`` may
     not carry); without it ``props``' own ``accel`` is used. It decides ``<domain type>`` (:func:`domain_type`).
     ``emulator`` is the configured emulator, each guest's ``<emulator>`` unless the guest names its own
     (:func:`guest_emulator`); the rendered document must carry it, since it is the one that confirms the guest's
-    ``-cpu`` (the role's cpu_check, domain_cpu's confirmation).
+    ``-cpu`` (the role's cpu_check, domain_cpu's confirmation). ``own_props`` is the host's own ``arm_cpu_props``:
+    when ``props`` is a baseline, the guests are rendered in the host's names (``delivery.plan``'s ``own``).
     """
     outcome = Outcome()
     if accel is None and isinstance(props, Mapping):
@@ -277,7 +278,8 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
         key = None if own is None else json.dumps(own, sort_keys=True, default=repr)
         entry = sets.get(key)
         if entry is None:
-            entry = sets[key] = delivery_plan.plan(merge_features(features, own), props, mode, host, libvirt_view)
+            entry = sets[key] = delivery_plan.plan(merge_features(features, own), props, mode, host, libvirt_view,
+                                                   own=own_props)
         for error in entry.errors:
             outcome.errors.append(_record(error, name))
         if size is not None and not entry.errors:

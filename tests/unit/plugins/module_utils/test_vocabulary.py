@@ -15,7 +15,7 @@ import yaml
 from armsim import available_profiles, kvmrules, load_profile, write_wrapper
 from armsim import profiles as simprofiles
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import collect, validate, vocabulary
+from ansible_collections.armvirt.cpu.plugins.module_utils import collect, delivery, fleet, validate, vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils.props import split_number_values
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -323,3 +323,25 @@ def test_a_props_info_fact_names_each_property_s_field(facts):
     for fact in facts.values():
         jsonschema.Draft202012Validator(schema).validate(fact)
     assert checked == len(PROPS_INFO)
+
+
+def test_a_request_checked_against_a_baseline_is_rendered_in_each_host_s_names(facts):
+    """A baseline of hosts of two dialects speaks canonical fields; each host's -cpu and <cpu> are in its own names,
+    as its QEMU takes them (delivery.plan with the host's own fact), never in the baseline's."""
+    pool = {"grace-v2-01": facts["neoverse-v2"], "grace-sr-01": facts["neoverse-v2-sysreg"]}
+    base = fleet.baseline(pool)
+    request = [{"name": "hw_prop_WRPs", "value": "2"}, {"name": "feat_AES", "value": "1"}]
+    view = delivery.LibvirtView(None, False, "h", delivery.QEMU_COMMANDLINE)
+    args = {}
+    for host, fact in pool.items():
+        entry = delivery.plan(request, base, "host-passthrough", host, view, own=fact)
+        assert entry.errors == [], [error.message for error in entry.errors]
+        args[host] = entry.arg
+        # against the baseline alone the request is in canonical names, which only the SYSREG_ host speaks
+        assert delivery.plan(request, base, "host-passthrough", host, view).arg == \
+            "host,SYSREG_ID_AA64DFR0_EL1_WRPs=0x2,SYSREG_ID_AA64ISAR0_EL1_AES=0x1"
+    assert args == {"grace-v2-01": "host,hw_prop_WRPs=2,feat_AES=1",
+                    "grace-sr-01": "host,SYSREG_ID_AA64DFR0_EL1_WRPs=0x2,SYSREG_ID_AA64ISAR0_EL1_AES=0x1"}
+    # a host's own fact is only used to translate a baseline's request; against its own fact nothing changes
+    own = delivery.plan(request, facts["neoverse-v2"], "host-passthrough", "h", view, own=facts["neoverse-v2-sysreg"])
+    assert own.arg == "host,hw_prop_WRPs=2,feat_AES=1"
