@@ -42,11 +42,11 @@ EXPECTED = {
     "guest-guide.md": {"ras-policy", "ras-play", "ras-feature-value", "ras-qemu-commandline", "ras-cpu-check",
                        "emulator-vars"},
     "guest-validation.md": {"request", "api", "conditional-values", "error-record", "examples-table", "filters"},
-    "fleet-guide.md": {"inventory", "ansible-cfg", "commands"},
+    "fleet-guide.md": {"inventory", "ansible-cfg", "commands", "refused"},
     "host-guide.md": {"facts-modules-cfg", "facts-modules-play", "sve256-check"},
 }
 # the guides name these hosts; each is a simulated host of this profile
-ALTRA, ALTRA_OLD, GRAVITON3 = "neoverse-n1", "neoverse-n1-oldkernel", "neoverse-v1"
+ALTRA, ALTRA_OLD, GRAVITON3, RELEASED = "neoverse-n1", "neoverse-n1-oldkernel", "neoverse-v1", "qemu-7.2-released"
 FLEET_PROFILES = {"altra": ALTRA, "graviton3": GRAVITON3}
 DEFAULT_EMULATOR = "/usr/bin/qemu-system-aarch64"
 
@@ -101,7 +101,7 @@ def in_order(shown, document):
         line.strip() for line in shown.splitlines() if line.strip() and line.strip() != "..."))
 
 
-def sim_host(root, name, profile):
+def sim_host(root, name, profile, accel="kvm"):
     """Host variables of a simulated hypervisor reached over a local connection: its own stand-in emulator, cache,
     output directory and recorded host tree."""
     home = root / "hosts" / name
@@ -109,7 +109,7 @@ def sim_host(root, name, profile):
     emulator = home / "qemu-system-aarch64"
     write_wrapper(str(emulator), profile)
     variables = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                 "armvirt_cpu_emulator": str(emulator), "armvirt_cpu_accel": "kvm",
+                 "armvirt_cpu_emulator": str(emulator), "armvirt_cpu_accel": accel,
                  "armvirt_cpu_cache_dir": str(home / "cache"), "armvirt_cpu_output_dir": str(home / "out"),
                  "guest_cpu_output_dir": str(home / "out")}
     tree = host_tree(load_profile(profile).data)
@@ -175,15 +175,36 @@ def fact_of(root, profile):
 # -- the runs, all started at once ----------------------------------------------------------------------------------
 
 
+def refused_play(shown):
+    """A play on the TCG-only legacy-01 that renders, with the role and its confirmation, the guests and the -cpu
+    value of the refusal fleet-guide.md shows."""
+    arg = re.search(r"-cpu (\S+)", shown).group(1)
+    model, settings = arg.split(",", 1)
+    assert model == "host" and all(item.endswith("=on") for item in settings.split(",")), arg
+    guests = re.search(r"\[guests: ([^\]]+)\]", shown).group(1).split(", ")
+    role = {"ansible.builtin.include_role": {"name": "armvirt.cpu.guest_cpu"}, "vars": {
+        "guest_cpu_mode": "host-passthrough", "guest_cpu_delivery": "qemu-commandline", "guest_cpu_confirm": True,
+        "guest_cpu_features": [{"name": item[:-len("=on")]} for item in settings.split(",")],
+        "guest_cpu_guests": [{"name": name, "memory": 2048, "vcpus": 2} for name in guests],
+        "guest_cpu_accel": "{{ armvirt_cpu_accel }}", "guest_cpu_emulator": "{{ armvirt_cpu_emulator }}",
+        "guest_cpu_cache_dir": "{{ armvirt_cpu_cache_dir }}"}}
+    return {"name": "refused", "hosts": "tcg", "gather_facts": False, "tasks": [
+        {"armvirt.cpu.props_cache": {"emulator": "{{ armvirt_cpu_emulator }}", "accel": "{{ armvirt_cpu_accel }}",
+                                     "cache_dir": "{{ armvirt_cpu_cache_dir }}"}}] + rescued([role])}
+
+
 def guest_run(root):
     """One ansible-playbook run of guest-guide.md and guest-validation.md's playbook examples, in plays that follow
-    each other on two Altras: altra-01 (Linux 6.14) and altra-03 (Linux 5.15)."""
+    each other on two Altras: altra-01 (Linux 6.14) and altra-03 (Linux 5.15); and of the refusal fleet-guide.md
+    shows, on a TCG-only host."""
     guide, validation = examples("guest-guide.md"), examples("guest-validation.md")
     (root / "policies").mkdir()
     (root / "policies" / "ras.yml").write_text(guide["ras-policy"])
-    hosts = {"altra-01": sim_host(root, "altra-01", ALTRA), "altra-03": sim_host(root, "altra-03", ALTRA_OLD)}
+    hosts = {"altra-01": sim_host(root, "altra-01", ALTRA), "altra-03": sim_host(root, "altra-03", ALTRA_OLD),
+             "legacy-01": sim_host(root, "legacy-01", RELEASED, accel="tcg")}
     write_inventory(root / "inventory.yml", {"hypervisors": {"altra-01": hosts["altra-01"]},
-                                             "oldkernel": {"altra-03": hosts["altra-03"]}})
+                                             "oldkernel": {"altra-03": hosts["altra-03"]},
+                                             "tcg": {"legacy-01": hosts["legacy-01"]}})
     (play,) = yaml.safe_load(guide["ras-play"])
     assert play["roles"][0]["vars"]["guest_cpu_delivery"] == "qemu-commandline"
     feature_value = yaml.safe_load(guide["ras-play"].replace(
@@ -207,6 +228,7 @@ def guest_run(root):
             "guest_cpu_libvirt_check": False, "guest_cpu_output_dir": str(root / "feature-value")}),
         {"name": "cpu_check", "hosts": "oldkernel", "gather_facts": False, "module_defaults": probe_defaults,
          "tasks": rescued(yaml.safe_load(guide["ras-cpu-check"]))},
+        refused_play(examples("fleet-guide.md")["refused"]),
         # last: the refusal fails altra-01, and a play whose hosts all failed ends the run
         dict(feature_value, name="feature-value, this libvirt", vars={
             "guest_cpu_output_dir": str(root / "refused")}),
@@ -453,6 +475,17 @@ def test_host_guide_facts_module_and_cpu_check(runs):
 
 
 # -- fleet-guide.md -------------------------------------------------------------------------------------------------
+
+
+@needs_libvirt_schema
+def test_fleet_guide_refusal(runs):
+    """What a host whose QEMU refuses its guests' CPU prints, and that nothing is written for it."""
+    run = runs["guest"].result()
+    status, result = result_of(run["output"], "armvirt.cpu.guest_cpu : Stop when this host's QEMU refused a request "
+                               "(nothing was written)", "legacy-01")
+    shown = examples("fleet-guide.md")["refused"]
+    assert status == "fatal" and says(shown, result["msg"], run["hosts"]["legacy-01"]["armvirt_cpu_emulator"]), result
+    assert not list(pathlib.Path(run["hosts"]["legacy-01"]["guest_cpu_output_dir"]).glob("*.xml"))
 
 
 @needs_libvirt_schema
