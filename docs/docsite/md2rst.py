@@ -5,7 +5,8 @@ well on the forge) and this converts the subset of Markdown they use: ATX headin
 lists (nested by indentation), fenced code blocks, pipe tables, inline code, bold, italics, links and images. A link
 to another guide (relative, or absolute into the repository's docs/) becomes a :ref: to its label; any other relative
 link points at the file in the repository (galaxy.yml's ``repository``, ``/blob/main/``). An image alone on its line
-becomes an image directive, an image inside text a link to it; a relative image is taken from ``/raw/main/``.
+becomes an image directive, an image inside text a link to it; a relative image is taken from ``/raw/main/``. An HTML
+comment on a line of its own (the marker of an example that tests/integration/test_doc_examples.py runs) is left out.
 
     python docs/docsite/md2rst.py            # rewrite docs/docsite/rst/ and docs/docsite/extra-docs.yml
     python docs/docsite/md2rst.py --check    # exit 1 if they differ from what the guides give now
@@ -40,6 +41,7 @@ ITEM = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+(.*)$")
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 INLINE = re.compile(r"(`+)(.+?)\1|(!?)\[([^\]]*)\]\(([^)\s]+)\)|\*\*(.+?)\*\*")
 IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)\s]+)\)$")
+COMMENT = re.compile(r"^<!--.*-->$")
 
 
 def repository():
@@ -224,6 +226,11 @@ def convert(markdown, here):
             out.append("")
             continue
         if not line.strip():
+            flush()
+            blank()
+            i += 1
+            continue
+        if COMMENT.match(line):  # an HTML comment on a line of its own (the marker of a tested example) shows nothing
             flush()
             blank()
             i += 1
