@@ -36,7 +36,7 @@ import jinja2
 from markupsafe import Markup
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import _guest_domains, confirm, emulator_trust, libvirt_caps
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import validate, vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils import delivery as delivery_plan
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 
@@ -181,8 +181,10 @@ def name_masked(document, name):
 def merge_features(common, own):
     """The guest's request: common features with those the guest names replaced in place, its new ones after.
 
-    Items without a usable name and repeated names are kept, so that validation reports them instead of this
-    function silently choosing.
+    A guest's feature replaces the common ones of the same ID-register fields, whatever names either uses
+    (``vocabulary.canonical_name``): a guest's ``feat_RAS`` replaces a policy's ``SYSREG_ID_AA64PFR0_EL1_RAS`` and
+    ``SYSREG_ID_AA64PFR1_EL1_RAS_frac``, at the first of their places. Items without a usable name and repeated names
+    are kept, so that validation reports them instead of this function silently choosing.
     """
     if own is None:
         return common
@@ -191,17 +193,25 @@ def merge_features(common, own):
     overrides = {}
     for item in own:
         if isinstance(item, Mapping) and isinstance(item.get("name"), str):
-            overrides.setdefault(item["name"], item)
+            for key in _field_keys(item["name"]):
+                overrides.setdefault(key, item)
     merged, used = [], set()
     for item in common:
         name = item.get("name") if isinstance(item, Mapping) else None
-        if isinstance(name, str) and name in overrides:
-            merged.append(overrides[name])
-            used.add(id(overrides[name]))
-        else:
+        override = next((overrides[key] for key in _field_keys(name) if key in overrides), None) \
+            if isinstance(name, str) else None
+        if override is None:
             merged.append(item)
+        elif id(override) not in used:
+            merged.append(override)
+            used.add(id(override))
     merged.extend(item for item in own if id(item) not in used)
     return merged
+
+
+def _field_keys(name):
+    """A feature's name and the canonical fields it stands for."""
+    return (name,) + vocabulary.canonical_name(name)
 
 
 def domain_type(accel):

@@ -183,6 +183,18 @@ def test_guest_features_override_common_ones_by_name_in_place():
     assert len(twice) == 2   # kept, so validate reports the duplicate
 
 
+def test_a_guest_feature_replaces_the_common_ones_of_its_fields_in_any_names():
+    """A class policy in canonical fields, a guest asking for RAS by the seed's combined name: the guest's feat_RAS
+    takes the place of both RAS fields (a request naming both would be one property twice); the rest stays."""
+    ras, frac = "SYSREG_ID_AA64PFR0_EL1_RAS", "SYSREG_ID_AA64PFR1_EL1_RAS_frac"
+    common = [{"name": "SYSREG_ID_AA64DFR0_EL1_WRPs", "value": "0x3"}, {"name": ras, "value": "0x1"},
+              {"name": "sve128"}, {"name": frac, "value": "0x1"}]
+    guest = [{"name": "feat_RAS", "value": "1.0"}, {"name": "hw_prop_WRPs", "value": "2"}]
+    assert domains.merge_features(common, guest) == [guest[1], guest[0], {"name": "sve128"}]
+    # a common feature the guest does not touch keeps its place; an item without a name is kept for validation
+    assert domains.merge_features(common[2:3] + [{"value": "1"}], guest) == [{"name": "sve128"}, {"value": "1"}] + guest
+
+
 def test_a_document_failing_the_schema_is_an_error(tmp_path):
     template = tmp_path / "bad.xml.j2"
     template.write_text("<domain type='kvm'><name>{{ name }}</name><bogus/></domain>\n")
