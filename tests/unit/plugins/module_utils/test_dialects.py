@@ -283,6 +283,9 @@ READ_WITH_A_WARNING = {
     "supported-values a string": ([element(**{"supported-values": "0-3"})], ("number", ("0-3",)), "one string"),
     "integer values": ([element(**{"supported-values": [0, 3]})], ("number", ("0", "3")), "integers"),
     "boolean values": ([element(type="bool", **{"supported-values": [True]})], ("bool", ("on",)), "JSON booleans"),
+    # Nutanix's v3 (RFC v3 16/19, qemu-devel 2026-07-16): a list of inclusive {min, max} ranges
+    "range list": ([element(**{"supported-values": [{"min": 0, "max": 1}, {"min": 3, "max": 3}]})],
+                   ("number", ("0-1", "3")), "{min, max} ranges"),
     "reserved member": ([element(supported_values=["0-7"])], ("number", ("0-3",)), "the fact reserves"),
     "default a list": ([element(default=["0"])], ("number", ("0-3",)), "a default of list"),
     "flat union with min and max": ([element(**{"supported-values": MISSING, "min": 0, "max": 3})],
@@ -319,8 +322,8 @@ def test_unexpected_shapes_are_read_with_a_warning(command, case):
     host = read(props_info(elements, command))
     (prop,) = list(host.properties.values())
     assert (host.supported, prop.type, prop.supported_values) == (True, type_, supported)
-    if warning is None and command == "query-cpu-props-info":
-        assert host.warnings == []   # min/max is dialect 2's own form
+    if command == "query-cpu-props-info" and (warning is None or warning in dialects.V3_FORMS):
+        assert host.warnings == []   # min/max, {min, max} ranges and JSON booleans are dialect 2's own forms
     else:
         assert [w for w in host.warnings if w.startswith(command + ": element 0")], host.warnings
         if warning:
