@@ -223,10 +223,10 @@ def allowed(field, host_value):
         values = set(range(host_value, top + 1))
     elif field.kind == HIGHER_OR_ZERO_SAFE:
         values = {0} | set(range(host_value, top + 1)) if host_value else {0}
-    elif field.signed:
+    elif field.signed:   # -1 (0xf, "not implemented") is below every implemented value, not below a reserved one
         host = _signed(host_value, field.width)
         values = {value for value in range(top + 1) if field.floor <= _signed(value, field.width) <= host
-                  or _signed(value, field.width) == -1}
+                  or -1 == _signed(value, field.width) <= host} | {host_value}
     else:
         values = set(range(field.floor, host_value + 1)) | {host_value}
     if field.encodings is not None:

@@ -1,0 +1,93 @@
+"""The SYSREG_ field table (sysreg.py) held to the simulator's own kernel model (tools/armsim/kvmrules.py, written
+from Linux cpufeature.c and KVM sys_regs.c, never from the collection's table): for every field both know and every
+host value, what the collection offers is what KVM accepts (never more), and at least what a QEMU listing values
+would offer (never less, but for the encodings Arm reserves) unless KVM sets the field itself or it is the host's
+identity (then only the host's).
+The newly writable fields of the 2026 kernel and the cases the field table got wrong are also written out by hand."""
+
+import pytest
+from armsim import kvmrules
+from armsim import profiles as simprofiles
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
+
+BOTH = sorted(ref for ref in kvmrules.RULES
+              if sysreg.lookup("SYSREG_" + ref.replace(".", "_")) is not None
+              and ref.split(".")[0] in simprofiles.FIELDS and ref.split(".")[1] in simprofiles.FIELDS[ref.split(".")[0]])
+IDENTITY = sorted(ref for ref, rule in kvmrules.RULES.items() if rule.identity)
+
+
+def offered(ref, host):
+    prop = sysreg.read_property("SYSREG_" + ref.replace(".", "_"), host)
+    return prop, sorted(simprofiles.numbers_in(prop.supported_values))
+
+
+def test_the_tables_share_the_fields_of_the_2026_kernel():
+    assert len(BOTH) > 100
+    for ref in ("ID_AA64ISAR2_EL1.MOPS", "ID_AA64ISAR2_EL1.CLRBHB", "ID_AA64ISAR2_EL1.LUT",
+                "ID_AA64ISAR3_EL1.FAMINMAX", "ID_AA64MMFR3_EL1.TCRX", "ID_AA64MMFR3_EL1.S1PIE",
+                "ID_AA64MMFR3_EL1.S1POE", "ID_AA64MMFR1_EL1.ECBHB", "ID_AA64MMFR1_EL1.CMOW",
+                "ID_AA64PFR1_EL1.CSV2_frac", "ID_AA64PFR2_EL1.FPMR", "ID_AA64FPFR0_EL1.F8CVT",
+                "ID_AA64PFR0_EL1.GIC"):
+        assert ref in BOTH, ref
+
+
+@pytest.mark.parametrize("ref", BOTH)
+def test_offered_values_are_what_the_kernel_accepts(ref):
+    width = simprofiles.field_bits(ref)[1]
+    rule = kvmrules.RULES[ref]
+    for host in range(1 << width):
+        if rule.hidden and host:
+            continue   # KVM shows such a field as 0 to every guest: no host value but 0 reaches QEMU
+        prop, values = offered(ref, host)
+        accepted = kvmrules.allowed(ref, host, "writable", width)
+        assert set(values) <= set(accepted), (ref, host, prop.supported_values, accepted)
+        if rule.kvm_sets or not kvmrules.writable(ref):
+            assert values == [host], (ref, host, prop.supported_values)
+        else:   # less only by the encodings Arm reserves (the table's floor and encodings: WRPs 0, PMUVer 2-3)
+            field = sysreg.lookup("SYSREG_" + ref.replace(".", "_"))
+            wanted = [value for value in kvmrules.listed(ref, host, "writable", width) if value == host or (
+                value >= field.floor and (field.encodings is None or value in field.encodings))]
+            assert set(wanted) <= set(values), (ref, host, values)
+
+
+@pytest.mark.parametrize("ref", IDENTITY)
+def test_identity_fields_are_offered_only_at_the_host_value_though_kvm_takes_any(ref):
+    width = simprofiles.field_bits(ref)[1]
+    host = (1 << width) - 2
+    prop, values = offered(ref, host)
+    assert values == [host] and prop.extra["rule"] == sysreg.IDENTITY
+    assert len(kvmrules.allowed(ref, host, "writable", width)) == 1 << width   # set_imp_id_reg: anything in the mask
+    assert "identity" in sysreg.rule_text(prop.extra)
+
+
+@pytest.mark.parametrize("name, host, expected, rule", [
+    # measured before: MOPS and S1PIE offered only 0x1 (the table lacked them); KVM lets a VMM lower them
+    ("SYSREG_ID_AA64ISAR2_EL1_MOPS", 1, ["0x0-0x1"], "lower-safe"),
+    ("SYSREG_ID_AA64MMFR3_EL1_S1PIE", 1, ["0x0-0x1"], "lower-safe"),
+    ("SYSREG_ID_AA64ISAR2_EL1_CLRBHB", 1, ["0x0-0x1"], "lower-safe"),
+    ("SYSREG_ID_AA64ISAR2_EL1_LUT", 1, ["0x0-0x1"], "lower-safe"),
+    ("SYSREG_ID_AA64ISAR3_EL1_FAMINMAX", 1, ["0x0-0x1"], "lower-safe"),
+    ("SYSREG_ID_AA64MMFR1_EL1_ECBHB", 1, ["0x0-0x1"], "lower-safe"),
+    ("SYSREG_ID_AA64MMFR1_EL1_CMOW", 1, ["0x0-0x1"], "lower-safe"),
+    ("SYSREG_ID_AA64PFR1_EL1_CSV2_frac", 2, ["0x0-0x2"], "lower-safe"),
+    ("SYSREG_ID_AA64PFR2_EL1_FPMR", 1, ["0x0-0x1"], "lower-safe"),
+    ("SYSREG_ID_AA64FPFR0_EL1_F8CVT", 1, ["0x0-0x1"], "exact"),    # FTR_EXACT, one bit, safe value 0
+    # measured before: GIC offered 0x0-0x1; it is FTR_EXACT and KVM sets it from the vGIC
+    ("SYSREG_ID_AA64PFR0_EL1_GIC", 1, ["0x1"], "kvm-sets"),
+    ("SYSREG_MIDR_EL1_PartNum", 0xD4F, ["0xd4f"], "identity"),
+    ("SYSREG_REVIDR_EL1_IMPDEF", 0x100, ["0x100"], "identity"),
+])
+def test_newly_writable_and_kvm_owned_fields(name, host, expected, rule):
+    prop = sysreg.read_property(name, host)
+    assert (list(prop.supported_values), prop.extra["rule"]) == (expected, rule)
+
+
+def test_every_field_carries_its_rule_and_source():
+    for field in sysreg.FIELDS.values():
+        assert field.kind in sysreg.KINDS and "cpufeature.c ftr_" in field.source and "sys_regs.c" in field.source
+    assert "479965a2b7ec" in sysreg.FIELDS[("ID_AA64ISAR2_EL1", "BC")].source
+    assert sysreg.rule_of("ID_AA64PFR0_EL1.GIC") == sysreg.KVM_SET
+    assert sysreg.rule_of("MIDR_EL1.PartNum") == sysreg.IDENTITY
+    assert sysreg.rule_of("ID_AA64ISAR1_EL1.APA") == sysreg.HOST_ONLY
+    assert sysreg.rule_of("ID_AA64ISAR9_EL1.NEW") is None
