@@ -70,6 +70,19 @@ TABLES_DIGEST = hashlib.sha256(repr((sorted(sysreg.FIELDS.items()), sorted(sysre
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 # Members Property.to_fact writes itself: an element may not bring them in as extras.
 _FACT_KEYS = frozenset(("type", "supported_values", "default"))
+# Extra members the fact schema gives a shape (docs/schemas/arm_cpu_props.schema.json): an element's own is kept only
+# in that shape.
+_FIELD_RE = re.compile(r"^[A-Z][A-Z0-9_]*_EL[0-3]\.[A-Za-z0-9_]+$")
+_SHAPED = {
+    "field": lambda value: isinstance(value, str) and bool(_FIELD_RE.fullmatch(value)),
+    "coupled_field": lambda value: isinstance(value, str) and bool(_FIELD_RE.fullmatch(value)),
+    props.CONDITIONAL: lambda value: isinstance(value, dict) and all(
+        isinstance(word, str) and isinstance(condition, dict) and set(condition) == {"with", "rule"}
+        and isinstance(condition["rule"], str) and isinstance(condition["with"], dict) and condition["with"]
+        and all(isinstance(name, str) and _NAME_RE.fullmatch(name) and isinstance(other, str)
+                for name, other in condition["with"].items())
+        for word, condition in value.items()),
+}
 # How deeply an element's extra member may nest. Extras go into the fact as they are, and Ansible's controller walks
 # results recursively: a monitor's 400-deep list made the controller fail with RecursionError. QEMU's are flat.
 MAX_EXTRA_DEPTH = 32
@@ -254,6 +267,10 @@ def _read_element(reading, command, where, name, element):
     for key in sorted(_FACT_KEYS.intersection(element)):
         reading.warn(command, "%s has member %s, which the fact reserves; left out" % (where, key))
         del element[key]
+    for key in sorted(set(_SHAPED).intersection(element)):
+        if not _SHAPED[key](element[key]):
+            reading.warn(command, "%s has member %s of a shape the fact does not give it; left out" % (where, key))
+            del element[key]
     for key in sorted(element):
         if _too_deep(element[key], MAX_EXTRA_DEPTH):
             reading.warn(command, "%s: member %r nests deeper than %d levels; left out" % (where, key, MAX_EXTRA_DEPTH))

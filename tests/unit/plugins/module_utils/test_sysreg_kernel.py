@@ -9,7 +9,7 @@ import pytest
 from armsim import kvmrules
 from armsim import profiles as simprofiles
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
+from ansible_collections.armvirt.cpu.plugins.module_utils import fleet, sysreg, validate
 
 BOTH = sorted(ref for ref in kvmrules.RULES
               if sysreg.lookup("SYSREG_" + ref.replace(".", "_")) is not None
@@ -91,3 +91,39 @@ def test_every_field_carries_its_rule_and_source():
     assert sysreg.rule_of("MIDR_EL1.PartNum") == sysreg.IDENTITY
     assert sysreg.rule_of("ID_AA64ISAR1_EL1.APA") == sysreg.HOST_ONLY
     assert sysreg.rule_of("ID_AA64ISAR9_EL1.NEW") is None
+
+
+def _fact(**host_values):
+    return {"supported": True, "dialect": "sysreg", "accel": "kvm", "emulator": "/usr/bin/qemu-system-aarch64",
+            "qemu_version": "10.2.0", "source": "probe", "reason": None, "cpu_model": "host",
+            "properties": {name: sysreg.read_property(name, value).to_fact() for name, value in host_values.items()}}
+
+
+# two v10 hosts: a Neoverse-V2 and a Neoverse-V1, the same lowerable fields, different identity
+V2 = _fact(SYSREG_MIDR_EL1_Implementer=0x41, SYSREG_MIDR_EL1_PartNum=0xD4F, SYSREG_ID_AA64ISAR2_EL1_MOPS=1,
+           SYSREG_ID_AA64PFR0_EL1_GIC=1, SYSREG_ID_AA64ISAR0_EL1_AES=2)
+V1 = _fact(SYSREG_MIDR_EL1_Implementer=0x41, SYSREG_MIDR_EL1_PartNum=0xD40, SYSREG_ID_AA64ISAR2_EL1_MOPS=0,
+           SYSREG_ID_AA64PFR0_EL1_GIC=1, SYSREG_ID_AA64ISAR0_EL1_AES=2)
+
+
+def test_identity_is_no_value_to_lower_or_pin():
+    (error,) = validate.check_features([{"name": "SYSREG_MIDR_EL1_PartNum", "value": "0xd40"}], V2, "v2")[1]
+    assert error.allowed == ["0xd4f"] and "identity" in error.message
+    assert fleet.classes({"v2": V2, "v1": V1})["hosts"]["v2"] != fleet.classes({"v2": V2, "v1": V1})["hosts"]["v1"]
+    base = fleet.baseline({"v2": V2, "v1": V1})
+    assert "SYSREG_MIDR_EL1_PartNum" not in base["properties"]
+    assert "SYSREG_MIDR_EL1_PartNum" not in base["empty"] and "SYSREG_MIDR_EL1_PartNum" not in base["missing"]
+    assert base["properties"]["SYSREG_MIDR_EL1_Implementer"]["supported_values"] == ["0x41"]   # all agree
+    assert base["properties"]["SYSREG_ID_AA64ISAR2_EL1_MOPS"]["supported_values"] == ["0x0"]   # lowered to V1's
+    assert base["properties"]["SYSREG_ID_AA64PFR0_EL1_GIC"]["supported_values"] == ["0x1"]
+    policy = fleet.recommend({"v2": V2, "v1": V1})
+    pinned = {feature["name"]: feature["value"] for feature in policy["features"]}
+    assert not [name for name in pinned if name.startswith("SYSREG_MIDR_EL1_")]
+    assert (pinned["SYSREG_ID_AA64ISAR2_EL1_MOPS"], pinned["SYSREG_ID_AA64PFR0_EL1_GIC"]) == ("0x0", "0x1")
+    for host, fact in (("v2", V2), ("v1", V1)):
+        assert validate.check_features(policy["features"], fact, host)[1] == []
+
+
+def test_a_field_kvm_sets_is_refused_below_the_host_value():
+    (error,) = validate.check_features([{"name": "SYSREG_ID_AA64PFR0_EL1_GIC", "value": "0x0"}], V2, "v2")[1]
+    assert error.allowed == ["0x1"] and "KVM sets itself" in error.message
