@@ -50,27 +50,27 @@ SOURCE = ("Linux arch/arm64/kernel/cpufeature.c (ARM64_FTR_BITS tables, arm64_ft
 # which of them a VMM may write. A field's own ``source`` adds what is particular to it.
 REGISTER_SOURCES = {
     "ID_AA64ISAR0_EL1": "cpufeature.c ftr_id_aa64isar0; sys_regs.c ID_WRITABLE(ID_AA64ISAR0_EL1, ~RES0)",
-    "ID_AA64ISAR1_EL1": "cpufeature.c ftr_id_aa64isar1; sys_regs.c ID_WRITABLE(ID_AA64ISAR1_EL1, ~(GPI|GPA|API|APA))",
-    "ID_AA64ISAR2_EL1": "cpufeature.c ftr_id_aa64isar2; sys_regs.c ID_WRITABLE(ID_AA64ISAR2_EL1, ~(RES0|APA3|GPA3))",
-    "ID_AA64ISAR3_EL1": "cpufeature.c ftr_id_aa64isar3; sys_regs.c ID_WRITABLE(ID_AA64ISAR3_EL1, FPRCVT|FAMINMAX)",
+    "ID_AA64ISAR1_EL1": "cpufeature.c ftr_id_aa64isar1; sys_regs.c ID_WRITABLE(ID_AA64ISAR1_EL1, ~(GPI, GPA, API, APA))",
+    "ID_AA64ISAR2_EL1": "cpufeature.c ftr_id_aa64isar2; sys_regs.c ID_WRITABLE(ID_AA64ISAR2_EL1, ~(RES0, APA3, GPA3))",
+    "ID_AA64ISAR3_EL1": "cpufeature.c ftr_id_aa64isar3; sys_regs.c ID_WRITABLE(ID_AA64ISAR3_EL1, FPRCVT, FAMINMAX)",
     "ID_AA64PFR0_EL1": "cpufeature.c ftr_id_aa64pfr0; sys_regs.c ID_FILTERED(ID_AA64PFR0_EL1, "
-                       "~(AMU|MPAM|SVE|RAS|AdvSIMD|FP)), set_id_aa64pfr0_el1",
-    "ID_AA64PFR1_EL1": "cpufeature.c ftr_id_aa64pfr1; sys_regs.c ID_FILTERED(ID_AA64PFR1_EL1, ~(... SME|MPAM_frac|"
-                       "RAS_frac|MTE ...))",
+                       "~(AMU, MPAM, SVE, RAS, AdvSIMD, FP)), set_id_aa64pfr0_el1",
+    "ID_AA64PFR1_EL1": "cpufeature.c ftr_id_aa64pfr1; sys_regs.c ID_FILTERED(ID_AA64PFR1_EL1, ~(... SME, MPAM_frac, "
+                       "RAS_frac, MTE ...))",
     "ID_AA64PFR2_EL1": "cpufeature.c ftr_id_aa64pfr2; sys_regs.c ID_WRITABLE(ID_AA64PFR2_EL1, FPMR)",
     "ID_AA64FPFR0_EL1": "cpufeature.c ftr_id_aa64fpfr0 (FTR_EXACT, 1 bit, safe 0); sys_regs.c "
                         "ID_WRITABLE(ID_AA64FPFR0_EL1, ~RES0)",
     "ID_AA64ZFR0_EL1": "cpufeature.c ftr_id_aa64zfr0; sys_regs.c ID_WRITABLE(ID_AA64ZFR0_EL1, ~RES0)",
-    "ID_AA64MMFR0_EL1": "cpufeature.c ftr_id_aa64mmfr0; sys_regs.c ID_FILTERED(ID_AA64MMFR0_EL1, ~(RES0|ASIDBITS))",
+    "ID_AA64MMFR0_EL1": "cpufeature.c ftr_id_aa64mmfr0; sys_regs.c ID_FILTERED(ID_AA64MMFR0_EL1, ~(RES0, ASIDBITS))",
     "ID_AA64MMFR1_EL1": "cpufeature.c ftr_id_aa64mmfr1; sys_regs.c ID_WRITABLE(ID_AA64MMFR1_EL1, "
-                        "~(RES0|HCX|TWED|XNX|VH|VMIDBits))",
+                        "~(RES0, HCX, TWED, XNX, VH, VMIDBits))",
     "ID_AA64MMFR2_EL1": "cpufeature.c ftr_id_aa64mmfr2; sys_regs.c ID_FILTERED(ID_AA64MMFR2_EL1, "
-                        "~(RES0|EVT|FWB|IDS|NV|CCIDX))",
-    "ID_AA64MMFR3_EL1": "cpufeature.c ftr_id_aa64mmfr3; sys_regs.c ID_WRITABLE(ID_AA64MMFR3_EL1, TCRX|S1PIE|S1POE)",
+                        "~(RES0, EVT, FWB, IDS, NV, CCIDX))",
+    "ID_AA64MMFR3_EL1": "cpufeature.c ftr_id_aa64mmfr3; sys_regs.c ID_WRITABLE(ID_AA64MMFR3_EL1, TCRX, S1PIE, S1POE)",
     "ID_AA64MMFR4_EL1": "cpufeature.c ftr_id_aa64mmfr4; sys_regs.c ID_WRITABLE(ID_AA64MMFR4_EL1, NV_frac)",
-    "ID_AA64DFR0_EL1": "cpufeature.c ftr_id_aa64dfr0; sys_regs.c ID_FILTERED(ID_AA64DFR0_EL1, DoubleLock|WRPs|"
-                       "PMUVer|DebugVer), set_id_aa64dfr0_el1",
-    "CTR_EL0": "cpufeature.c ftr_ctr; sys_regs.c ID_FILTERED(CTR_EL0, DIC|IDC|DminLine|L1Ip|IminLine)",
+    "ID_AA64DFR0_EL1": "cpufeature.c ftr_id_aa64dfr0; sys_regs.c ID_FILTERED(ID_AA64DFR0_EL1, DoubleLock, WRPs, "
+                       "PMUVer, DebugVer), set_id_aa64dfr0_el1",
+    "CTR_EL0": "cpufeature.c ftr_ctr; sys_regs.c ID_FILTERED(CTR_EL0, DIC, IDC, DminLine, L1Ip, IminLine)",
 }
 
 _NAME_RE = re.compile(r"^SYSREG_((?:ID_[A-Z0-9]+|CTR|DCZID|MIDR|REVIDR|AIDR)_EL[0-3])_([A-Za-z0-9_]+)$")
@@ -113,8 +113,8 @@ _TABLE = (
         "I8MM", "DGH", "BF16", "SPECRES", "SB", "FRINTTS", "GPI", "GPA", "LRCPC", "FCMA", "JSCVT", "DPB")]
         + [_e("API"), _e("APA")])
     + _fields("ID_AA64ISAR2_EL1", [_l(name) for name in ("CSSC", "RPRFM", "GPA3", "RPRES", "WFxT")]
-              + [_l("BC", note="FTR_LOWER_SAFE since Linux 6.6 (commit 479965a2b7ec)"), _e("APA3"),
-                 _l("MOPS"), _l("CLRBHB", note="FTR_LOWER_SAFE (was FTR_HIGHER_SAFE before Linux 6.6)"),
+              + [_l("BC", note="FTR_LOWER_SAFE since Linux 6.6, commit 479965a2b7ec (was FTR_HIGHER_SAFE)"), _e("APA3"),
+                 _l("MOPS"), _l("CLRBHB", note="described since commit 479965a2b7ec, Fix CLRBHB and BC detection"),
                  _l("LUT", note="FEAT_LUT")])
     + _fields("ID_AA64ISAR3_EL1", [_l("FAMINMAX"), _l("FPRCVT")])
     + _fields("ID_AA64PFR0_EL1", [_l(name) for name in (

@@ -5,12 +5,15 @@ would offer (never less, but for the encodings Arm reserves) unless KVM sets the
 identity (then only the host's).
 The newly writable fields of the 2026 kernel and the cases the field table got wrong are also written out by hand."""
 
+import pathlib
+
 import pytest
 from armsim import kvmrules
 from armsim import profiles as simprofiles
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import fleet, sysreg, validate
 
+ROOT = pathlib.Path(__file__).resolve().parents[4]
 BOTH = sorted(ref for ref in kvmrules.RULES
               if sysreg.lookup("SYSREG_" + ref.replace(".", "_")) is not None
               and ref.split(".")[0] in simprofiles.FIELDS and ref.split(".")[1] in simprofiles.FIELDS[ref.split(".")[0]])
@@ -127,3 +130,34 @@ def test_identity_is_no_value_to_lower_or_pin():
 def test_a_field_kvm_sets_is_refused_below_the_host_value():
     (error,) = validate.check_features([{"name": "SYSREG_ID_AA64PFR0_EL1_GIC", "value": "0x0"}], V2, "v2")[1]
     assert error.allowed == ["0x1"] and "KVM sets itself" in error.message
+
+
+def field_table():
+    """docs/dialects.md's field table, from sysreg.FIELDS: each register's fields by rule, with the register's
+    sources and what is particular to a field."""
+    lines = ["| register | fields and their rules | source (Linux) |", "|---|---|---|"]
+    registers = []
+    for field in sysreg.FIELDS.values():
+        if field.register not in registers:
+            registers.append(field.register)
+    for register in registers:
+        fields = [field for field in sysreg.FIELDS.values() if field.register == register]
+        words = []
+        for field in fields:
+            label = "%s.%s" % (register, field.name)
+            rule = sysreg.rule_of(label)
+            extra = ("signed" if field.signed else "") + (", floor %d" % field.floor if field.floor else "")
+            words.append("%s (%s%s)" % (field.name, rule, ", " + extra.lstrip(", ") if extra else ""))
+        notes = sorted({field.source[len(sysreg.REGISTER_SOURCES[register]) + 2:] + " (%s)" % field.name
+                        for field in fields if field.source != sysreg.REGISTER_SOURCES[register]})
+        lines.append("| %s | %s | %s%s |" % (register, ", ".join(words), sysreg.REGISTER_SOURCES[register],
+                                              "".join("; " + note for note in notes)))
+    return "\n".join(lines)
+
+
+def test_the_dialects_guide_holds_the_field_table():
+    text = (ROOT / "docs" / "dialects.md").read_text()
+    assert field_table() in text
+    assert "%d fields" % len(sysreg.FIELDS) in text
+    for label, why in sysreg.KVM_SETS.items():
+        assert label in text
