@@ -212,10 +212,10 @@ def _intersect(kinds):
     common, empty = {}, []
     for name in sorted(identity):
         props_of = [kind.props.properties.get(name) for kind in kinds]
-        if all(prop is not None and (prop.supported_values, prop.default) == (props_of[0].supported_values,
-                                                                             props_of[0].default)
+        first = props_of[0]
+        if all(prop is not None and (prop.supported_values, prop.default) == (first.supported_values, first.default)
                for prop in props_of):
-            common[name] = props_of[0]
+            common[name] = first
     for name, prop in kinds[0].props.properties.items():
         if name in missing or name in identity:
             continue

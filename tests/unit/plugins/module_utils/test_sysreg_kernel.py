@@ -150,8 +150,8 @@ def field_table():
             words.append("%s (%s%s)" % (field.name, rule, ", " + extra.lstrip(", ") if extra else ""))
         notes = sorted({field.source[len(sysreg.REGISTER_SOURCES[register]) + 2:] + " (%s)" % field.name
                         for field in fields if field.source != sysreg.REGISTER_SOURCES[register]})
-        lines.append("| %s | %s | %s%s |" % (register, ", ".join(words), sysreg.REGISTER_SOURCES[register],
-                                              "".join("; " + note for note in notes)))
+        sources = sysreg.REGISTER_SOURCES[register] + "".join("; " + note for note in notes)
+        lines.append("| %s | %s | %s |" % (register, ", ".join(words), sources))
     return "\n".join(lines)
 
 
@@ -159,5 +159,4 @@ def test_the_dialects_guide_holds_the_field_table():
     text = (ROOT / "docs" / "dialects.md").read_text()
     assert field_table() in text
     assert "%d fields" % len(sysreg.FIELDS) in text
-    for label, why in sysreg.KVM_SETS.items():
-        assert label in text
+    assert all(label in text for label in sysreg.KVM_SETS)
