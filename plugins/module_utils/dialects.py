@@ -6,10 +6,12 @@
 Dialects, tried in this order among those ``query-commands`` lists (the richest first):
 
 1. ``query-arm-cpu-props-info`` (libvirt's RFC): a list of ``{"name", "type", "supported-values": [str]}``.
-2. ``query-cpu-props-info`` (its successor under review, not merged: a guess). Same elements; numeric bounds may come
-   as integer members ``min``/``max`` (normalised to ``"lo-hi"``, or ``"n"`` when equal). If QEMU says the
-   ``model`` argument is missing, it is asked again with ``{"model": {"name": MODEL}}``; a reply may also be an
-   object ``{"model": ..., "props": [...]}``.
+2. ``query-cpu-props-info`` (Nutanix's RFC v3, 2026-07-16, under review, not merged). Same elements; the values
+   list gives numbers as inclusive ``{"min", "max"}`` ranges and booleans as JSON true/false (read as ``"lo-hi"``,
+   hex for a ``SYSREG_`` name, and on/off). Integer members ``min``/``max`` on the element (the shape review asked
+   for) are read too. If QEMU says the ``model`` argument is missing, it is asked again with ``{"model": {"name":
+   MODEL}}``; a reply may also be an object ``{"model": ..., "props": [...]}``. A ``SYSREG_`` name gets its field
+   and rule (``sysreg.rule_of``); an identification field or one KVM sets itself keeps only the host's value.
 3. ``query-cpu-model-expansion`` (released QEMU), type ``full`` of ``host`` (kvm) or ``max`` (tcg). It gives each
    property's value in that model, not what the host allows, so each boolean is expanded once more with its value
    flipped: QEMU refusing (an error reply), or not taking the value, means only the model's value is allowed.
@@ -68,6 +70,19 @@ TABLES_DIGEST = hashlib.sha256(repr((sorted(sysreg.FIELDS.items()), sorted(sysre
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 # Members Property.to_fact writes itself: an element may not bring them in as extras.
 _FACT_KEYS = frozenset(("type", "supported_values", "default"))
+# Extra members the fact schema gives a shape (docs/schemas/arm_cpu_props.schema.json): an element's own is kept only
+# in that shape.
+_FIELD_RE = re.compile(r"^[A-Z][A-Z0-9_]*_EL[0-3]\.[A-Za-z0-9_]+$")
+_SHAPED = {
+    "field": lambda value: isinstance(value, str) and bool(_FIELD_RE.fullmatch(value)),
+    "coupled_field": lambda value: isinstance(value, str) and bool(_FIELD_RE.fullmatch(value)),
+    props.CONDITIONAL: lambda value: isinstance(value, dict) and all(
+        isinstance(word, str) and isinstance(condition, dict) and set(condition) == {"with", "rule"}
+        and isinstance(condition["rule"], str) and isinstance(condition["with"], dict) and condition["with"]
+        and all(isinstance(name, str) and _NAME_RE.fullmatch(name) and isinstance(other, str)
+                for name, other in condition["with"].items())
+        for word, condition in value.items()),
+}
 # How deeply an element's extra member may nest. Extras go into the fact as they are, and Ansible's controller walks
 # results recursively: a monitor's 400-deep list made the controller fail with RecursionError. QEMU's are flat.
 MAX_EXTRA_DEPTH = 32
@@ -221,7 +236,7 @@ def _name_field(reading, command, prop):
 def _read_element(reading, command, where, name, element):
     type_ = element.pop("type", None)
     raw_values = element.pop("supported-values", None)
-    values = None if raw_values is None else _values(reading, command, where, raw_values)
+    values = None if raw_values is None else _values(reading, command, where, raw_values, name)
     low, high = element.pop("min", None), element.pop("max", None)
     if low is not None or high is not None:
         low = _expect(command, low, int, "min of " + where)
@@ -232,7 +247,7 @@ def _read_element(reading, command, where, name, element):
             reading.warn(command, "%s gives min/max instead of supported-values; read as %d-%d" % (where, low, high))
         values = (values or []) + [props.format_range(low, high)]
     if values is None and "values" in element:
-        values = _values(reading, command, where, element.pop("values"))
+        values = _values(reading, command, where, element.pop("values"), name)
         reading.warn(command, "%s gives 'values' instead of 'supported-values'; read them" % where)
     default = element.pop("default", None)
     if default is not None and not isinstance(default, (bool, int, str)):
@@ -252,33 +267,93 @@ def _read_element(reading, command, where, name, element):
     for key in sorted(_FACT_KEYS.intersection(element)):
         reading.warn(command, "%s has member %s, which the fact reserves; left out" % (where, key))
         del element[key]
+    for key in sorted(set(_SHAPED).intersection(element)):
+        if not _SHAPED[key](element[key]):
+            reading.warn(command, "%s has member %s of a shape the fact does not give it; left out" % (where, key))
+            del element[key]
     for key in sorted(element):
         if _too_deep(element[key], MAX_EXTRA_DEPTH):
             reading.warn(command, "%s: member %r nests deeper than %d levels; left out" % (where, key, MAX_EXTRA_DEPTH))
             del element[key]
-    return props.Property(name, type_, values, default, element)
+    return _sysreg_field(reading, command, where, props.Property(name, type_, values, default, element))
 
 
-def _values(reading, command, where, raw):
-    """supported-values as strings: JSON booleans as on/off and integers in decimal (each a warning); a single
-    string as a one-element list; anything else is unreadable."""
+def _sysreg_field(reading, command, where, prop):
+    """A props-info property named ``SYSREG_<REG>_<FIELD>`` (Nutanix's v3): its field and the rule the fact gives
+    it (``sysreg.rule_of``). QEMU lists every value KVM would take; an identification field (the host's identity)
+    or one KVM sets itself is narrowed to the host's value (the element's ``default``), QEMU's list kept as
+    ``offered``."""
+    parsed = sysreg.parse_name(prop.name)
+    if not parsed or prop.type != props.NUMBER_TYPE:
+        return prop
+    label = "%s.%s" % parsed
+    rule = sysreg.rule_of(label)
+    prop.extra.setdefault("field", label)
+    if rule is None or "rule" in prop.extra:
+        return prop
+    prop.extra["rule"] = rule
+    if rule not in (sysreg.IDENTITY, sysreg.KVM_SET):
+        return prop
+    try:
+        host = props.parse_int(prop.default) if prop.default is not None else None
+    except ValueError:
+        host = None
+    if host is None:
+        reading.warn(command, "%s is the host's %s but has no integer default; QEMU's values are kept" % (
+            where, "identity" if rule == sysreg.IDENTITY else "value KVM sets"))
+        return prop
+    prop.extra["offered"] = list(prop.supported_values)
+    prop.extra["host_value"] = "0x%x" % host
+    return props.Property(prop.name, prop.type, ["0x%x" % host], prop.default, prop.extra)
+
+
+def _values(reading, command, where, raw, name=None):
+    """supported-values as strings. Nutanix's v3 (``query-cpu-props-info``) gives numbers as inclusive ``{"min",
+    "max"}`` ranges (read as ``"lo-hi"``, in hex for a ``SYSREG_`` name) and booleans as JSON true/false (on/off);
+    elsewhere each of those, and integers (decimal), is a liberty taken with a warning. A single string is read as
+    a one-element list; anything else is unreadable."""
     if isinstance(raw, str):
         reading.warn(command, "%s gives supported-values as one string; read as a list of it" % where)
         return [raw]
     _expect(command, raw, list, "supported-values of " + where)
-    values = []
+    hexadecimal = bool(name and sysreg.parse_name(name))
+    values, liberties = [], set()
     for value in raw:
         if isinstance(value, str):
             values.append(value)
+        elif isinstance(value, dict):
+            values.append(_range(reading, command, where, value, hexadecimal))
+            liberties.add("{min, max} ranges")
         elif isinstance(value, (bool, int)):
             values.append(_scalar(command, value, where))
+            liberties.add("JSON booleans" if isinstance(value, bool) else "integers")
         else:
-            raise DialectError(command, "a supported value of %s should be a string, not %s" % (where, _kind(value)))
-    coerced = [value for value in raw if not isinstance(value, str)]
-    if coerced:
+            raise DialectError(command, "a supported value of %s should be a string, a {min, max} range or a "
+                                        "boolean, not %s" % (where, _kind(value)))
+    if command == DIALECTS[1]:
+        liberties -= V3_FORMS
+    if liberties:
         reading.warn(command, "%s lists %s among supported-values; read as strings" % (
-            where, " and ".join(sorted({"JSON booleans" if isinstance(v, bool) else "integers" for v in coerced}))))
+            where, " and ".join(sorted(liberties))))
     return values
+
+
+# What Nutanix's v3 of query-cpu-props-info lists as supported values besides strings (RFC v3 16/19, qemu-devel,
+# 2026-07-16): not liberties there.
+V3_FORMS = frozenset(("{min, max} ranges", "JSON booleans"))
+
+
+def _range(reading, command, where, value, hexadecimal):
+    """One ``{"min": lo, "max": hi}`` element (inclusive) as ``"lo-hi"`` (``"lo"`` when equal); other members are
+    left out with a warning."""
+    low = _expect(command, value.get("min"), int, "min of a range of " + where)
+    high = _expect(command, value.get("max"), int, "max of a range of " + where)
+    if low < 0 or low > high:
+        raise DialectError(command, "%s has a range from %d to %d" % (where, low, high))
+    others = sorted(str(key) for key in value if key not in ("min", "max"))
+    if others:
+        reading.warn(command, "%s has a range with member(s) %s; left out" % (where, ", ".join(others)))
+    return props.format_range(low, high, hexadecimal)
 
 
 def _infer_type(raw, values):

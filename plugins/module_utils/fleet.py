@@ -191,18 +191,33 @@ def _excluded_records(excluded):
     return [{"host": host, "reason": reason} for host, reason, _fact in excluded]
 
 
+def is_identity(prop):
+    """Whether a canonical property is a field of the host's identity (MIDR_EL1, REVIDR_EL1, AIDR_EL1: ``rule``
+    identity, sysreg.py). The class covers it (its id digests every property, and MIDR where the fact has
+    host_cpu); a baseline keeps it only where every member has the same value, and never counts it as missing or
+    empty: hosts of a pool may differ in identity, which is no value to lower."""
+    return prop.extra.get("rule") == sysreg.IDENTITY
+
+
 def _intersect(kinds):
     """(common properties, missing {name: hosts lacking it}, empty [names]) over the kinds, first kind's order."""
     if not kinds:
         return {}, {}, []
+    identity = set(name for kind in kinds for name, prop in kind.props.properties.items() if is_identity(prop))
     missing = {}
-    for name in sorted(set().union(*(kind.props.properties for kind in kinds))):
+    for name in sorted(set().union(*(kind.props.properties for kind in kinds)) - identity):
         lacking = [host for kind in kinds if name not in kind.props.properties for host in kind.hosts]
         if lacking:
             missing[name] = sorted(lacking)
     common, empty = {}, []
+    for name in sorted(identity):
+        props_of = [kind.props.properties.get(name) for kind in kinds]
+        first = props_of[0]
+        if all(prop is not None and (prop.supported_values, prop.default) == (first.supported_values, first.default)
+               for prop in props_of):
+            common[name] = first
     for name, prop in kinds[0].props.properties.items():
-        if name in missing:
+        if name in missing or name in identity:
             continue
         values, default = prop.supported_values, prop.default
         for kind in kinds[1:]:
@@ -461,6 +476,8 @@ def recommend(pool, members=None):
     for name, prop in sorted(host_props.properties.items()):
         if rules.is_vm_switch(name) or name in rules.ALGORITHM_SELECTORS or name in SWITCHES:
             continue   # a switch is said by its fields (ID_AA64PFR0_EL1.SVE for sve)
+        if is_identity(prop):
+            continue   # the host's identity: the class guarantees it, a guest policy does not rewrite it
         value = richest_value(prop)
         if value is not None:
             features.append({"name": name, "policy": RECOMMENDED_POLICY, "value": value})

@@ -324,11 +324,8 @@ def _rule(label, prop):
     """The field's kernel rule: as the host's property says it (SYSREG_), else from sysreg.FIELDS."""
     if "rule" in prop.extra:
         return {key: prop.extra[key] for key in ("rule", "signed", "host_value") if key in prop.extra}
-    register, _dot, field_name = label.partition(".")
-    field = sysreg.FIELDS.get((register, field_name.upper()))
-    if field is None:
-        return {}
-    return {"rule": sysreg.HOST_ONLY if label in sysreg.NOT_WRITABLE else field.kind}
+    rule = sysreg.rule_of(label)
+    return {"rule": rule} if rule else {}
 
 
 def _boolean_props(name, entry, prop, properties, mine, unknown):

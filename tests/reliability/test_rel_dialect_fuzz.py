@@ -93,11 +93,17 @@ FLOATS = st.floats(allow_nan=True, allow_infinity=True)
 SCALARS = st.one_of(st.none(), st.booleans(), INTS, FLOATS, TEXT)
 TYPES = st.one_of(st.sampled_from(["number", "string", "bool", "u64", "uint8", "", "Number"]), TEXT)
 VALUE = st.one_of(st.sampled_from(["0", "0-3", "1.1_base", "off", "on", "0x10-0x1f", "010", " 2 - 5 ", "5-1"]), TEXT)
+# Nutanix's v3 shape: inclusive {min, max} ranges (sometimes reversed, negative, huge or with a stray member) and
+# JSON booleans among the supported values
+RANGE = st.fixed_dictionaries({"min": st.integers(-2, 2 ** 64), "max": st.integers(-2, 2 ** 64)},
+                              optional={"step": st.integers(0, 3)})
+SUPPORTED = weighted((6, VALUE), (3, RANGE), (1, st.booleans()))
 # the dialects' commands in the readers' order (sysreg is read from the expansion's command)
 DIALECT_COMMANDS = [dialects.COMMANDS[name] for name in dialects.DIALECTS if name != dialects.SYSREG]
 COMMANDS = DIALECT_COMMANDS + ["qmp_capabilities", "query-version", "query-commands", "quit", "query-kvm"]
 # SYSREG_ names: real fields of the table, fields it lacks, and malformed ones
 SYSREG_NAMES = st.sampled_from(["SYSREG_ID_AA64ISAR0_EL1_AES", "SYSREG_ID_AA64PFR0_EL1_FP", "SYSREG_CTR_EL0_CWG",
+                                "SYSREG_MIDR_EL1_PartNum", "SYSREG_ID_AA64PFR0_EL1_GIC", "SYSREG_ID_AA64ISAR2_EL1_MOPS",
                                 "SYSREG_ID_AA64DFR0_EL1_DebugVer", "SYSREG_ID_AA64MMFR0_EL1_ASIDBits",
                                 "SYSREG_ID_AA64ZZZ0_EL1_NEW", "SYSREG_", "SYSREG_CTR_EL0_", "SYSREG_X"])
 
@@ -105,9 +111,9 @@ SYSREG_NAMES = st.sampled_from(["SYSREG_ID_AA64ISAR0_EL1_AES", "SYSREG_ID_AA64PF
 @st.composite
 def element(draw, bounds):
     """One element of a props-info reply: mostly well-formed, then mutated."""
-    elem = {"name": draw(NAME), "type": draw(TYPES)}
+    elem = {"name": draw(weighted((8, NAME), (1, SYSREG_NAMES))), "type": draw(TYPES)}
     if draw(st.integers(0, 59)):
-        elem["supported-values"] = draw(st.lists(VALUE, max_size=6))
+        elem["supported-values"] = draw(st.lists(SUPPORTED, max_size=6))
     if bounds and draw(st.booleans()):
         low = draw(st.integers(0, 2 ** 64))
         elem["min"], elem["max"] = low, draw(st.one_of(st.integers(low, 2 ** 64), st.integers(0, 2 ** 64)))

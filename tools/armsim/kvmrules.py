@@ -39,17 +39,21 @@ LOWER, EXACT, HIGHER, HIGHER_OR_ZERO = "lower-safe", "exact", "higher-safe", "hi
 MODELS = ("writable", "invariant")
 
 
-class Rule(collections.namedtuple("Rule", "kind signed safe floor writable hidden gate")):
+class Rule(collections.namedtuple("Rule", "kind signed safe floor writable hidden gate kvm_sets identity")):
     """``kind``: the cpufeature.c safe-value type as KVM compares it; ``signed``: S_ARM64_FTR_BITS; ``safe``:
     FTR_EXACT's safe value; ``floor``: the lowest value KVM takes (DebugVer 6, EL0/EL1 1); ``writable``: in KVM's
     writable mask (model ``writable``); ``hidden``: KVM shows 0 to every guest; ``gate``: the QEMU switch (vCPU
-    flag) whose off state makes the field 0."""
+    flag) whose off state makes the field 0; ``kvm_sets``: KVM writes the field itself whatever the VMM wrote, so
+    the guest has the host's value; ``identity``: a field of an identification register (IMPLEMENTATION_ID in
+    sys_regs.c): ``set_imp_id_reg`` takes any value inside the register's mask once the VMM has enabled
+    KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux 6.15)."""
 
     __slots__ = ()
 
 
-def _r(kind=LOWER, signed=False, safe=0, floor=0, writable=True, hidden=False, gate=None):
-    return Rule(kind, signed, safe, floor, writable, hidden, gate)
+def _r(kind=LOWER, signed=False, safe=0, floor=0, writable=True, hidden=False, gate=None, kvm_sets=False,
+       identity=False):
+    return Rule(kind, signed, safe, floor, writable, hidden, gate, kvm_sets, identity)
 
 
 _FIXED = dict(writable=False)
@@ -98,6 +102,22 @@ RULES.update({
 })
 for _name in ("CnP", "UAO", "LSM", "IESB", "VARange", "ST", "AT", "TTL", "BBM", "E0PD"):
     RULES["ID_AA64MMFR2_EL1." + _name] = _r()
+# The fields KVM's writable masks gained by 2026 (sys_regs.c: ID_AA64ISAR2_EL1 ~(RES0|APA3|GPA3), ID_AA64ISAR3_EL1
+# FPRCVT|FAMINMAX, ID_AA64MMFR1_EL1 ~(RES0|HCX|TWED|XNX|VH|VMIDBits), ID_AA64MMFR3_EL1 TCRX|S1PIE|S1POE,
+# ID_AA64MMFR4_EL1 NV_frac, ID_AA64PFR2_EL1 FPMR, ID_AA64FPFR0_EL1 ~RES0), each with its cpufeature.c rule:
+# FTR_LOWER_SAFE, except the FP8 fields of ftr_id_aa64fpfr0 (FTR_EXACT, one bit, safe value 0).
+for _ref in ("ID_AA64ISAR2_EL1.CLRBHB", "ID_AA64ISAR2_EL1.LUT", "ID_AA64ISAR2_EL1.BC", "ID_AA64ISAR3_EL1.FAMINMAX",
+             "ID_AA64ISAR3_EL1.FPRCVT", "ID_AA64MMFR1_EL1.ECBHB", "ID_AA64MMFR1_EL1.CMOW", "ID_AA64MMFR3_EL1.TCRX",
+             "ID_AA64MMFR3_EL1.S1PIE", "ID_AA64MMFR3_EL1.S1POE", "ID_AA64MMFR4_EL1.NV_frac",
+             "ID_AA64PFR2_EL1.FPMR"):
+    RULES[_ref] = _r()
+for _name in ("F8CVT", "F8FMA", "F8DP4", "F8DP2", "F8E4M3", "F8E5M2"):
+    RULES["ID_AA64FPFR0_EL1." + _name] = _r(EXACT)
+# FTR_EXACT in ftr_id_aa64pfr0, and since April 2026 KVM sets it from the vGIC it creates (vgic-init.c), whatever
+# the VMM wrote: the guest sees the host's value.
+RULES["ID_AA64PFR0_EL1.GIC"] = _r(EXACT, kvm_sets=True)
+for _name in ("Implementer", "Variant", "Architecture", "PartNum", "Revision"):
+    RULES["MIDR_EL1." + _name] = _r(identity=True)
 for _name in ("SVEver", "AES", "BitPerm", "BF16", "SHA3", "SM4", "I8MM", "F32MM", "F64MM"):
     RULES["ID_AA64ZFR0_EL1." + _name] = _r(gate="sve")
 # Lowerable by KVM before 6.7 (set_id_aa64pfr0_el1 since Linux 5.10): the only fields of the "invariant" model.
@@ -125,8 +145,10 @@ def allowed(ref, host, model="writable", width=4):
     top = (1 << width) - 1
     if rule.hidden:
         return [0]
-    if not writable(ref, model):
+    if rule.kvm_sets or not writable(ref, model):
         return [host]
+    if rule.identity:   # set_imp_id_reg: any value inside the mask
+        return list(range(top + 1))
     if rule.kind == EXACT:
         return sorted({host, rule.safe})
     if rule.kind == HIGHER:
@@ -162,6 +184,11 @@ def describe(ref, host, model="writable"):
     rule = RULES[ref]
     if rule.hidden:
         return "%s: KVM hides it from every guest (sys_regs.c sanitises it to 0), so only 0" % ref
+    if rule.kvm_sets:
+        return "%s=%d; KVM sets it itself from the vGIC whatever the VMM writes, so the host's value" % (ref, host)
+    if rule.identity:
+        return ("%s=%d; an identification register's field: KVM takes any value inside the register's mask once "
+                "the VMM enables KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (set_imp_id_reg)" % (ref, host))
     if not writable(ref, model):
         where = ("before Linux 6.7 KVM lets a VMM write no ID register field but CSV2/CSV3"
                  if model == "invariant" else "not in KVM's writable mask for %s (sys_regs.c)" % ref.split(".")[0])

@@ -23,6 +23,8 @@ QEMU_72_HOST = "qemu-7.2.22-tcg-host-model"
 RFC = "rfc-arm-cpu-props-info"
 GUESS = "guess-cpu-props-info"
 SYSREG = "kvm-sysreg-host"
+NUTANIX_V3 = "nutanix-v3-cpu-props-info"
+REDHAT_V10 = "redhat-v10-sysreg-host"
 EXPANSION = "query-cpu-model-expansion"
 
 
@@ -188,6 +190,58 @@ def test_sysreg_u64_props_in_a_kvm_expansion():
     assert got["kvm-no-adjvtime"] == ["on", "off"] and host.properties["kvm-no-adjvtime"].default == "off"
 
 
+def test_nutanix_v3_range_lists_and_json_booleans():
+    """query-cpu-props-info as Nutanix's RFC v3 posts it (the fixture cites the posting): numbers as inclusive
+    {min, max} ranges, booleans as JSON true/false. It was dropped whole for the boolean fallback before."""
+    host = read(replay.load(NUTANIX_V3), accel="kvm")
+    assert (host.supported, host.dialect, host.warnings) == (True, "query-cpu-props-info", [])
+    got = values(host)
+    assert got["SYSREG_ID_AA64ISAR0_EL1_AES"] == ["0x0-0x2"]
+    assert got["SYSREG_ID_AA64DFR0_EL1_PMUVer"] == ["0x0-0x1", "0x4-0x8"]
+    assert got["SYSREG_ID_AA64ISAR2_EL1_MOPS"] == got["SYSREG_ID_AA64MMFR3_EL1_S1PIE"] == ["0x0-0x1"]
+    assert (got["pmu"], got["sve"], got["aarch64"]) == (["on", "off"], ["on", "off"], ["on"])
+    aes = host.properties["SYSREG_ID_AA64ISAR0_EL1_AES"]
+    assert (aes.extra["field"], aes.extra["rule"]) == ("ID_AA64ISAR0_EL1.AES", "lower-safe")
+    # KVM sets GIC itself and MIDR is the host's identity: each only at the host's value, QEMU's list kept
+    gic = host.properties["SYSREG_ID_AA64PFR0_EL1_GIC"]
+    assert (gic.supported_values, gic.extra["rule"], gic.extra["offered"]) == (("0x1",), "kvm-sets", ["0x0-0x1"])
+    part = host.properties["SYSREG_MIDR_EL1_PartNum"]
+    assert (part.supported_values, part.extra["rule"], part.extra["host_value"]) == (("0xd4f",), "identity", "0xd4f")
+    assert got["SYSREG_MIDR_EL1_Implementer"] == ["0x41"]
+
+
+def test_v3_identity_field_without_a_default_keeps_qemus_values_with_a_warning():
+    host = read(props_info([{"name": "SYSREG_MIDR_EL1_PartNum", "type": "number",
+                             "supported-values": [{"min": 0, "max": 4095}]}], "query-cpu-props-info"))
+    prop = host.properties["SYSREG_MIDR_EL1_PartNum"]
+    assert (prop.supported_values, prop.extra["rule"]) == (("0x0-0xfff",), "identity")
+    assert any("no integer default" in warning for warning in host.warnings), host.warnings
+
+
+@pytest.mark.parametrize("bad", [{"min": 2, "max": 1}, {"min": -1, "max": 1}, {"min": 0}, {"max": "1", "min": 0}])
+def test_an_unreadable_range_falls_back(bad):
+    expect_fallback(props_info([{"name": "SYSREG_ID_AA64ISAR0_EL1_AES", "type": "number",
+                                 "supported-values": [bad]}], "query-cpu-props-info"), "query-cpu-props-info")
+
+
+def test_redhat_v10_identification_and_newly_writable_fields():
+    """Red Hat's v10 host model (the fixture cites the posting): MIDR_EL1's fields are the host's identity, offered
+    only at its value; the fields KVM lets a VMM lower in 2026 are lowerable; GIC, set by KVM, is not."""
+    host = read(replay.load(REDHAT_V10), accel="kvm")
+    assert (host.dialect, host.warnings) == (dialects.SYSREG, [])
+    got = values(host)
+    for name, value in (("Implementer", "0x41"), ("Variant", "0x0"), ("Architecture", "0xf"), ("PartNum", "0xd4f"),
+                        ("Revision", "0x1")):
+        prop = host.properties["SYSREG_MIDR_EL1_" + name]
+        assert (prop.supported_values, prop.extra["rule"], prop.extra["field"]) == (
+            (value,), "identity", "MIDR_EL1." + name)
+    for name in ("ID_AA64ISAR2_EL1_MOPS", "ID_AA64ISAR2_EL1_CLRBHB", "ID_AA64MMFR3_EL1_S1PIE", "ID_AA64MMFR3_EL1_TCRX"):
+        assert (got["SYSREG_" + name], host.properties["SYSREG_" + name].extra["rule"]) == (["0x0-0x1"], "lower-safe")
+    assert got["SYSREG_ID_AA64PFR1_EL1_CSV2_frac"] == ["0x0"]
+    assert (got["SYSREG_ID_AA64PFR0_EL1_GIC"], host.properties["SYSREG_ID_AA64PFR0_EL1_GIC"].extra["rule"]) == (
+        ["0x1"], "kvm-sets")
+
+
 def test_sysreg_field_outside_the_table_is_its_host_value():
     expand = {"execute": EXPANSION, "arguments": {"type": "full", "model": {"name": "host"}},
               "return": {"model": {"name": "host", "props": {"SYSREG_ID_AA64MMFR0_EL1_ASIDBits": 2,
@@ -283,6 +337,9 @@ READ_WITH_A_WARNING = {
     "supported-values a string": ([element(**{"supported-values": "0-3"})], ("number", ("0-3",)), "one string"),
     "integer values": ([element(**{"supported-values": [0, 3]})], ("number", ("0", "3")), "integers"),
     "boolean values": ([element(type="bool", **{"supported-values": [True]})], ("bool", ("on",)), "JSON booleans"),
+    # Nutanix's v3 (RFC v3 16/19, qemu-devel 2026-07-16): a list of inclusive {min, max} ranges
+    "range list": ([element(**{"supported-values": [{"min": 0, "max": 1}, {"min": 3, "max": 3}]})],
+                   ("number", ("0-1", "3")), "{min, max} ranges"),
     "reserved member": ([element(supported_values=["0-7"])], ("number", ("0-3",)), "the fact reserves"),
     "default a list": ([element(default=["0"])], ("number", ("0-3",)), "a default of list"),
     "flat union with min and max": ([element(**{"supported-values": MISSING, "min": 0, "max": 3})],
@@ -319,8 +376,8 @@ def test_unexpected_shapes_are_read_with_a_warning(command, case):
     host = read(props_info(elements, command))
     (prop,) = list(host.properties.values())
     assert (host.supported, prop.type, prop.supported_values) == (True, type_, supported)
-    if warning is None and command == "query-cpu-props-info":
-        assert host.warnings == []   # min/max is dialect 2's own form
+    if command == "query-cpu-props-info" and (warning is None or warning in dialects.V3_FORMS):
+        assert host.warnings == []   # min/max, {min, max} ranges and JSON booleans are dialect 2's own forms
     else:
         assert [w for w in host.warnings if w.startswith(command + ": element 0")], host.warnings
         if warning:
