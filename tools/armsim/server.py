@@ -451,6 +451,10 @@ class Session:
         no_arguments(args)
         return [{"name": name} for name in self.profile.commands], []
 
+    def cmd_query_cpu_definitions(self, args):
+        no_arguments(args)
+        return self.profile.cpu_definitions(), []
+
     def cmd_query_kvm(self, args):
         no_arguments(args)
         return {"enabled": self.server.accel == "kvm", "present": self.profile.kvm}, []

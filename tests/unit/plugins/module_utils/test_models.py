@@ -1,0 +1,124 @@
+"""Named CPU models (models.py): replayed replies of a QEMU with Nutanix's named models under KVM, malformed replies,
+the cache and the fact schema, and the real QEMUs of the matrix under TCG, where every offered model must start."""
+
+import json
+import pathlib
+
+import jsonschema
+import pytest
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, models, probe, props, qmp
+from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils import replay
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+with open(ROOT / "docs" / "schemas" / "arm_cpu_props.schema.json") as _stream:
+    VALIDATOR = jsonschema.Draft202012Validator(json.load(_stream))
+
+
+def read(exchanges):
+    client = replay.ReplayClient(exchanges)
+    warnings = []
+    found = models.read_models(client, warnings)
+    client.assert_all_used()
+    return found, warnings
+
+
+def fact_of(cpu_models, accel="kvm"):
+    host_props = props.HostProps.unsupported("no properties in this test")
+    host_props.cpu_models = cpu_models
+    fact = host_props.to_fact(accel, "/usr/bin/qemu-system-aarch64", "probe")
+    VALIDATOR.validate(fact)
+    return fact
+
+
+def test_nutanix_models_offered_under_kvm_released_models_refused():
+    found, warnings = read(replay.load("nutanix-named-models-kvm"))
+    assert warnings == []
+    assert models.offered(found) == ["arm-v9.0-a-v1", "neoverse-v2-v1"]
+    assert set(found) == {"arm-v9.0-a-v1", "neoverse-v2-v1", "cortex-a57", "cortex-a15"}   # host and max are modes
+    assert found["cortex-a57"] == {"offered": False, "reason": "We cannot guarantee the CPU type 'cortex-a57' works "
+                                                               "with KVM on this host"}
+    v2 = found["neoverse-v2-v1"]
+    assert v2["props"]["pmu"] == "off" and v2["props"]["sve"] == "on"
+    assert not any(name.startswith("SYSREG_") for name in v2["props"])   # only the booleans are kept
+    assert models.needs_sve_lengths(v2)
+    fact_of(found)
+
+
+def test_a_model_without_aarch64_is_left_out():
+    exchanges = [{"execute": "query-cpu-definitions", "return": [{"name": "cortex-a15"}, {"name": "cortex-a57"}]},
+                 {"execute": "query-cpu-model-expansion", "arguments": {"type": "full", "model": {"name": "cortex-a15"}},
+                  "return": {"model": {"name": "cortex-a15", "props": {"pmu": True}}}},
+                 {"execute": "query-cpu-model-expansion", "arguments": {"type": "full", "model": {"name": "cortex-a57"}},
+                  "return": {"model": {"name": "cortex-a57", "props": {"aarch64": True, "pmu": True}}}}]
+    found, warnings = read(exchanges)
+    assert found == {"cortex-a57": {"offered": True, "props": {"aarch64": "on", "pmu": "on"}}} and warnings == []
+    assert not models.needs_sve_lengths(found["cortex-a57"])
+
+
+def test_no_query_cpu_definitions_gives_no_models_and_says_so():
+    exchanges = [{"execute": "query-cpu-definitions",
+                  "error": {"class": "CommandNotFound", "desc": "The command query-cpu-definitions has not been found"}}]
+    found, warnings = read(exchanges)
+    assert found == {}
+    assert warnings == ["query-cpu-definitions: The command query-cpu-definitions has not been found (CommandNotFound); "
+                        "no named models read"]
+
+
+@pytest.mark.parametrize("reply, expected, warned", [
+    ({"name": "cortex-a57"}, {}, "the reply should be a list, not dict"),
+    ([{"name": "bad,name"}, "cortex-a57", {"typename": "x"}], {}, "element 0 has no name"),
+])
+def test_malformed_lists_are_warned_about(reply, expected, warned):
+    found, warnings = read([{"execute": "query-cpu-definitions", "return": reply}])
+    assert found == expected
+    assert any(warned in warning for warning in warnings), warnings
+
+
+def test_an_expansion_without_props_is_left_out_with_a_warning():
+    exchanges = [{"execute": "query-cpu-definitions", "return": [{"name": "cortex-a57"}]},
+                 {"execute": "query-cpu-model-expansion", "arguments": {"type": "full", "model": {"name": "cortex-a57"}},
+                  "return": {"model": {"name": "cortex-a57", "props": [1, 2]}}}]
+    found, warnings = read(exchanges)
+    assert found == {}
+    assert warnings == ["query-cpu-model-expansion of model 'cortex-a57': the reply has no props object; the model is "
+                        "left out"]
+
+
+def test_a_fault_propagates():
+    class Broken(object):
+        def execute(self, command, arguments=None):
+            raise qmp.QMPTimeoutError("no answer")
+    with pytest.raises(qmp.QMPTimeoutError):
+        models.read_models(Broken(), [])
+
+
+def test_models_survive_the_cache():
+    found, _warnings = read(replay.load("nutanix-named-models-kvm"))
+    host_props = props.HostProps.unsupported("none")
+    host_props.cpu_models = found
+    fp = {"format": "2", "accel": "kvm"}
+    loaded, why = cache.loads(cache.dumps(host_props, fp), fp)
+    assert why == "valid" and loaded.cpu_models == found and loaded == host_props
+    without = props.HostProps.unsupported("none")
+    assert cache.loads(cache.dumps(without, fp), fp)[0].cpu_models is None
+
+
+def test_the_fingerprint_names_the_model_reader():
+    assert cache.fingerprint("/nonexistent/qemu", "tcg")["reader_tables"].endswith(models.RECORDS)
+
+
+@pytest.mark.real_qemu
+def test_real_qemu_offers_the_aarch64_models_it_starts(matrix_qemu):
+    """Under TCG every offered model starts (a paused start of -machine virt with it); 32-bit models are left out."""
+    host_props = collect.probe_host(matrix_qemu, "tcg", 20)
+    fact = host_props.to_fact("tcg", matrix_qemu, "probe")
+    VALIDATOR.validate(fact)
+    offered = models.offered(fact["cpu_models"])
+    assert {"cortex-a57", "cortex-a72", "neoverse-n1", "a64fx"} <= set(offered)
+    assert not {"host", "max", "cortex-a15", "cortex-m4", "pxa270"} & set(fact["cpu_models"])
+    assert all(entry["offered"] for entry in fact["cpu_models"].values())   # TCG runs every AArch64 model
+    assert models.needs_sve_lengths(fact["cpu_models"]["a64fx"]) is False   # a64fx sets its own lengths
+    for name in offered:
+        with probe.paused_cpu(matrix_qemu, "tcg", name, timeout=20) as client:
+            assert client.execute("query-status")["status"] == "prelaunch", name
