@@ -7,8 +7,10 @@ import pathlib
 import jsonschema
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, models, probe, props, qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, delivery, models, probe, props, qmp
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils import replay
+from libvirtd import SCHEMAS, minimal_domain, needs_libvirt_schema
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 with open(ROOT / "docs" / "schemas" / "arm_cpu_props.schema.json") as _stream:
@@ -122,3 +124,77 @@ def test_real_qemu_offers_the_aarch64_models_it_starts(matrix_qemu):
     for name in offered:
         with probe.paused_cpu(matrix_qemu, "tcg", name, timeout=20) as client:
             assert client.execute("query-status")["status"] == "prelaunch", name
+
+
+def nutanix_fact():
+    found, _warnings = read(replay.load("nutanix-named-models-kvm"))
+    fact = fact_of(found)
+    fact.update(supported=True, properties={"sve": {"type": "bool", "supported_values": ["on", "off"]},
+                                            "sve128": {"type": "bool", "supported_values": ["on", "off"]},
+                                            "pmu": {"type": "bool", "supported_values": ["on", "off"]},
+                                            "feat_AES": {"type": "number", "supported_values": ["0-2"]}})
+    return fact
+
+
+def plan(features, fact, model):
+    view = delivery.LibvirtView(None, False, "hv1", delivery.QEMU_COMMANDLINE)
+    return delivery.plan(features, fact, delivery.CUSTOM, "hv1", view, model)
+
+
+def test_a_policy_naming_a_model_the_host_does_not_offer_names_host_model_and_offers():
+    errors = plan([], nutanix_fact(), "cortex-a57").errors
+    assert [error.rule for error in errors] == ["model-not-offered"]
+    assert errors[0].message == (
+        "hv1: CPU model cortex-a57 is not offered by this host's QEMU under kvm (QEMU: We cannot guarantee the CPU "
+        "type 'cortex-a57' works with KVM on this host); it offers arm-v9.0-a-v1, neoverse-v2-v1.")
+    assert errors[0].allowed == ["arm-v9.0-a-v1", "neoverse-v2-v1"]
+    unlisted = plan([], nutanix_fact(), "grace-v1").errors[0].message
+    assert "grace-v1 is not offered by this host's QEMU under kvm (QEMU does not list it)" in unlisted
+
+
+def test_a_named_model_needs_its_sve_lengths():
+    fact = nutanix_fact()
+    errors = plan([], fact, "neoverse-v2-v1").errors
+    assert [error.rule for error in errors] == ["model-needs-sve-lengths"]
+    assert "neoverse-v2-v1 starts with SVE on and no vector length" in errors[0].message
+    accepted = plan([{"name": "sve128", "value": "on"}, {"name": "feat_AES", "value": "1"}], fact, "neoverse-v2-v1")
+    assert accepted.errors == [] and accepted.arg == "neoverse-v2-v1,sve128=on,feat_AES=1"
+    assert plan([{"name": "sve", "policy": "disable"}], fact, "neoverse-v2-v1").errors == []
+
+
+def test_a_boolean_the_model_lacks_is_refused():
+    fact = fact_of({"cortex-a57": {"offered": True, "props": {"aarch64": "on", "pmu": "on"}}}, accel="tcg")
+    fact.update(supported=True, properties={"sve": {"type": "bool", "supported_values": ["on", "off"]},
+                                            "pmu": {"type": "bool", "supported_values": ["on", "off"]}})
+    errors = plan([{"name": "sve", "policy": "disable"}], fact, "cortex-a57").errors
+    assert [(error.rule, error.feature) for error in errors] == [("model-lacks-property", "sve")]
+    assert errors[0].message == "hv1: CPU model cortex-a57 has no property sve (its properties: aarch64, pmu)."
+    assert plan([{"name": "pmu", "policy": "disable"}], fact, "cortex-a57").arg == "cortex-a57,pmu=off"
+
+
+def test_a_fact_without_models_leaves_the_model_to_the_host():
+    fact = nutanix_fact()
+    del fact["cpu_models"]
+    assert plan([], fact, "anything-v1").errors == []
+
+
+@needs_libvirt_schema
+@pytest.mark.parametrize("delivery_name", [delivery.FEATURE_VALUE, delivery.QEMU_COMMANDLINE])
+def test_a_named_model_renders_as_libvirt_writes_one_and_passes_its_schema(delivery_name):
+    """<cpu mode='custom' match='exact'><model fallback='forbid'>: libvirt's form; libvirt on aarch64 checks the
+    model against the models its QEMU lists (query-cpu-definitions), not against its CPU map."""
+    fact = nutanix_fact()
+    view = delivery.LibvirtView(None, False, "hv1", delivery_name)
+    request = delivery.plan([{"name": "sve128", "value": "on"}], fact, delivery.CUSTOM, "hv1", view,
+                            "neoverse-v2-v1")
+    assert request.errors == []
+    xml_text = delivery.edit_domain(minimal_domain("named"), request)
+    cpu = delivery.cpu_xml(xml_text)
+    assert '<cpu mode="custom" match="exact">' in cpu and '<model fallback="forbid">neoverse-v2-v1</model>' in cpu
+    assert delivery.libvirt_text(delivery.cpu_element(request.mode, request.cpu_features, request.model)) == (
+        "<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>neoverse-v2-v1</model>\n%s</cpu>" % (
+            "  <feature policy='require' name='sve128' value='on'/>\n" if request.cpu_features else ""))
+    validator = libvirt_schema.domain_validator(SCHEMAS, allow_value=(delivery_name == delivery.FEATURE_VALUE))
+    assert validator.errors(xml_text) == []
+    if delivery_name == delivery.QEMU_COMMANDLINE:
+        assert 'value="neoverse-v2-v1,sve128=on"' in cpu   # libvirt's own -cpu adds nothing here
