@@ -180,14 +180,19 @@ def load(name_or_path):
 
 # One CPU behind several dialects: a profile's ID registers served in another dialect's names. The key is the suffix
 # of a derived profile's name (neoverse-v2@sysreg), the value the dialect it speaks.
-DERIVED_DIALECTS = {"sysreg": "sysreg", "released": "query-cpu-model-expansion"}
+DERIVED_DIALECTS = {"sysreg": "sysreg", "released": "query-cpu-model-expansion", "sysreg10": "sysreg"}
 DERIVED = tuple("%s@%s" % (source, suffix) for source in ("neoverse-n1", "neoverse-v1", "neoverse-v2")
-                for suffix in DERIVED_DIALECTS)
+                for suffix in ("sysreg", "released"))
 # The QEMU that speaks each derived dialect: Red Hat's host model series, and a released QEMU (Debian 13's).
 DERIVED_QEMU = {
     "sysreg": {"version": "10.1.2", "package": "qemu-kvm-10.1.2 (Red Hat configurable host model, SYSREG_ v9 series)"},
     "released": {"version": "10.0.2", "package": "Debian 1:10.0.2 (released QEMU: booleans only)"},
+    # v10 of the series: the full expansion of host tests SYSREG_ values on a scratch vCPU, static only field widths
+    "sysreg10": {"version": "11.0.50",
+                 "package": "qemu-kvm-11.0.50 (Red Hat configurable host model, SYSREG_ v10 series)"},
 }
+# The full expansion of a v10 QEMU refusing a SYSREG_ value KVM refuses on its scratch vCPU; this simulator's wording.
+EXPANSION_VALUE_REFUSAL = "{name}={value}: KVM refused the ID register value on a scratch vCPU (KVM_SET_ONE_REG)"
 # A field QEMU's SYSREG_ table keeps although KVM does not let a VMM write it: it follows the SVE vCPU flag.
 SYSREG_KEPT = ("ID_AA64PFR0_EL1.SVE",)
 
@@ -220,7 +225,8 @@ def derive(data, suffix):
                        "QEMU with SYSREG_ properties" if dialect == "sysreg" else "released QEMU (booleans only)")))
     derived.pop("commands", None)
     derived.pop("unchecked_properties", None)
-    derived.pop("named_models", None)   # Nutanix's series brings them; neither derived QEMU has it
+    derived.pop("named_models", None)   # Nutanix's series brings them; no derived QEMU has it
+    derived["expansion_validates"] = suffix == "sysreg10"
     derived["expansion"]["props"] = booleans
     note = ("Derived from profile %s (armsim.profiles.derive): the same ID registers, kernel and host tree, "
             "spoken by %s." % (data["name"], derived["qemu"]["package"]))
@@ -480,6 +486,7 @@ class Profile:
         self.expansion_props = {p["name"]: p for p in data["expansion"]["props"]}
         self.sve_lengths = data["expansion"].get("sve_lengths")
         self.named_models = tuple(data.get("named_models", ()))
+        self.expansion_validates = bool(data.get("expansion_validates"))
 
     def cpu_definitions(self):
         """query-cpu-definitions: host (where KVM is), max, the TCG models and the named models, by name."""
@@ -514,8 +521,9 @@ class Profile:
         # hostile-input tests: elements sent as they are, after the checked ones (names and values no QEMU gives)
         return out + [dict(prop) for prop in self.data.get("unchecked_properties", [])]
 
-    def expand(self, model, accel, requested):
-        """query-cpu-model-expansion type=full, with QEMU's Arm rules and refusal texts."""
+    def expand(self, model, accel, requested, kind="full"):
+        """query-cpu-model-expansion (type full; static too where ``expansion_validates``), with QEMU's Arm rules and
+        refusal texts; a v10 QEMU's full expansion also judges SYSREG_ values as KVM would at vCPU init."""
         if model == "host" and accel != "kvm":
             raise QMPFailure("The CPU type 'host' requires KVM")
         if accel == "kvm" and model not in ("host", "max") + self.named_models:
@@ -538,7 +546,12 @@ class Profile:
                 raise QMPFailure("Parameter '%s' is unexpected" % name)
         if model in self.named_models:
             return self.named_finalize(model, requested)
-        return finalize(specs, requested, self.sve_lengths)
+        final = finalize(specs, requested, self.sve_lengths)
+        if self.expansion_validates and kind == "full":
+            for name, value in sorted(requested.items()):
+                if _is_integer(specs[name]["default"]) and value not in numbers_in(kvm_allows(specs[name], final)):
+                    raise QMPFailure(EXPANSION_VALUE_REFUSAL.format(name=name, value=hex(value)))
+        return final
 
     def named_finalize(self, model, requested):
         """A named model's properties (Nutanix's series, from this host's own): the host's rules, PMU off (refused

@@ -479,9 +479,9 @@ class Session:
         props = model.get("props", {})
         if not isinstance(props, dict):
             raise QMPFailure("Invalid parameter type for 'props', expected: dict")
-        if kind != "full":
+        if kind != "full" and not self.profile.expansion_validates:
             raise QMPFailure("The requested expansion type is not supported")
-        return {"model": {"name": name, "props": self.profile.expand(name, self.server.accel, props)}}, []
+        return {"model": {"name": name, "props": self.profile.expand(name, self.server.accel, props, kind)}}, []
 
 
 def no_arguments(args):

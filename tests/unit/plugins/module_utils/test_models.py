@@ -7,9 +7,10 @@ import pathlib
 import jsonschema
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, delivery, models, probe, props, qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, confirm, delivery, models, probe, props, qmp
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils import replay
+from armsim import write_wrapper
 from libvirtd import SCHEMAS, minimal_domain, needs_libvirt_schema
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -198,3 +199,33 @@ def test_a_named_model_renders_as_libvirt_writes_one_and_passes_its_schema(deliv
     assert validator.errors(xml_text) == []
     if delivery_name == delivery.QEMU_COMMANDLINE:
         assert 'value="neoverse-v2-v1,sve128=on"' in cpu   # libvirt's own -cpu adds nothing here
+
+
+@pytest.mark.parametrize("profile, method", [("neoverse-v2@sysreg10", confirm.EXPANSION),
+                                             ("neoverse-v2@sysreg", confirm.START)])
+def test_cpu_check_uses_the_full_expansion_where_it_judges_sysreg_values(tmp_path, profile, method):
+    """The v10 posting: the full expansion of host tests SYSREG_ values on a scratch vCPU (the simulated v10 QEMU
+    also takes type static); the v9 QEMU keeps the paused start. Both refuse what KVM refuses."""
+    emulator = write_wrapper(str(tmp_path / "qemu-system-aarch64"), profile)
+    for value, accepted in (("0x1", True), ("0xf", False)):
+        req = confirm.parse_cpu_arg("host,pmu=on,SYSREG_CTR_EL0_DIC=%s" % value)
+        result = confirm.check(emulator, "kvm", req, timeout=20)
+        assert (result["method"], result["accepted"]) == (method, accepted), result
+        if not accepted:
+            assert "SYSREG_CTR_EL0_DIC=0xf: KVM refused the ID register value" in result["error"]
+    with probe.spawned_qemu(emulator, "kvm", timeout=20) as client:
+        assert confirm.validates_by_expansion(client) is (method == confirm.EXPANSION)
+
+
+def test_a_request_with_other_valued_properties_keeps_the_paused_start():
+    assert confirm.parse_cpu_arg("host,SYSREG_CTR_EL0_DIC=0x1").sysreg_only()
+    assert not confirm.parse_cpu_arg("host,SYSREG_CTR_EL0_DIC=0x1,feat_AES=1").sysreg_only()
+    assert not confirm.parse_cpu_arg("host,pmu=on").sysreg_only()
+    assert not confirm.parse_cpu_arg("neoverse-v2-v1,SYSREG_CTR_EL0_DIC=0x1", "custom").sysreg_only()
+
+
+@pytest.mark.real_qemu
+def test_released_qemu_takes_no_static_expansion(matrix_qemu):
+    """What validates_by_expansion tells by: released Arm QEMU refuses type static."""
+    with probe.spawned_qemu(matrix_qemu, "tcg", timeout=20) as client:
+        assert confirm.validates_by_expansion(client) is False
