@@ -312,7 +312,8 @@ def _replace_cpu(cpu, new, request):
 
 def cpu_element(mode, features, model=None):
     """The ``<cpu>`` this collection writes for a planned request (:attr:`Plan.cpu_features`): ``mode``, for custom
-    ``match='exact'`` and ``<model fallback='forbid'>``, then ``<feature policy name [value]>`` per feature in order. The one writer of ``<cpu>``:
+    ``match='exact'`` and ``<model fallback='forbid'>``, then ``<feature policy name [value]>`` per feature in order.
+    The one writer of ``<cpu>``:
     :func:`edit_domain` puts it into a domain libvirt has, the role's template writes it as :func:`libvirt_text`
     (``plugin_utils.domains``' ``cpu_element`` filter)."""
     cpu = ElementTree.Element("cpu", mode=mode)

@@ -38,7 +38,9 @@ def cpu_check_argument_spec():
     spec = probe_argument_spec()
     spec.update(host_paths_argument_spec())
     spec.update(
-        mode=dict(type="str", choices=sorted(validate.CPU_MODELS)),   # None: cpu_arg's model, else the default mode
+        # None: cpu_arg's model, else the default mode; custom takes model (a named model, models.py)
+        mode=dict(type="str", choices=sorted(delivery.MODES)),
+        model=dict(type="str"),
         features=dict(type="list", elements="dict"),
         cpu_arg=dict(type="str"),
         cache=dict(type="str", choices=CACHE_MODES, default="use"),

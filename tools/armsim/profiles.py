@@ -34,7 +34,8 @@ KVM_MODEL_REFUSAL = ("qemu-system-aarch64: KVM is not supported for this guest C
 VCPU_INIT_REFUSAL = ("qemu-system-aarch64: {name}={value}: KVM refused the ID register value (KVM_SET_ONE_REG: "
                      "Invalid argument)\n"
                      "qemu-system-aarch64: kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Invalid argument")
-# Released QEMU's qmp_query_cpu_model_expansion under KVM for a model other than host and max (target/arm/arm-qmp-cmds.c).
+# Released QEMU's qmp_query_cpu_model_expansion under KVM for a model other than host and max
+# (target/arm/arm-qmp-cmds.c).
 KVM_EXPANSION_REFUSAL = "We cannot guarantee the CPU type '%s' works with KVM on this host"
 # A named model (Nutanix's series) started without its SVE vector lengths; this simulator's wording.
 NAMED_SVE_REFUSAL = ("qemu-system-aarch64: CPU model {model} starts from a zeroed ID-register view: give its SVE "

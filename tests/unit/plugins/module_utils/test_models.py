@@ -7,7 +7,8 @@ import pathlib
 import jsonschema
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, confirm, delivery, models, probe, props, qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils import (
+    cache, collect, confirm, delivery, models, probe, props, qmp)
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils import replay
 from armsim import write_wrapper
@@ -16,6 +17,10 @@ from libvirtd import SCHEMAS, minimal_domain, needs_libvirt_schema
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 with open(ROOT / "docs" / "schemas" / "arm_cpu_props.schema.json") as _stream:
     VALIDATOR = jsonschema.Draft202012Validator(json.load(_stream))
+
+
+def expansion_of(name):
+    return {"type": "full", "model": {"name": name}}
 
 
 def read(exchanges):
@@ -50,9 +55,9 @@ def test_nutanix_models_offered_under_kvm_released_models_refused():
 
 def test_a_model_without_aarch64_is_left_out():
     exchanges = [{"execute": "query-cpu-definitions", "return": [{"name": "cortex-a15"}, {"name": "cortex-a57"}]},
-                 {"execute": "query-cpu-model-expansion", "arguments": {"type": "full", "model": {"name": "cortex-a15"}},
+                 {"execute": "query-cpu-model-expansion", "arguments": expansion_of("cortex-a15"),
                   "return": {"model": {"name": "cortex-a15", "props": {"pmu": True}}}},
-                 {"execute": "query-cpu-model-expansion", "arguments": {"type": "full", "model": {"name": "cortex-a57"}},
+                 {"execute": "query-cpu-model-expansion", "arguments": expansion_of("cortex-a57"),
                   "return": {"model": {"name": "cortex-a57", "props": {"aarch64": True, "pmu": True}}}}]
     found, warnings = read(exchanges)
     assert found == {"cortex-a57": {"offered": True, "props": {"aarch64": "on", "pmu": "on"}}} and warnings == []
@@ -60,12 +65,12 @@ def test_a_model_without_aarch64_is_left_out():
 
 
 def test_no_query_cpu_definitions_gives_no_models_and_says_so():
-    exchanges = [{"execute": "query-cpu-definitions",
-                  "error": {"class": "CommandNotFound", "desc": "The command query-cpu-definitions has not been found"}}]
+    exchanges = [{"execute": "query-cpu-definitions", "error": {
+        "class": "CommandNotFound", "desc": "The command query-cpu-definitions has not been found"}}]
     found, warnings = read(exchanges)
     assert found == {}
-    assert warnings == ["query-cpu-definitions: The command query-cpu-definitions has not been found (CommandNotFound); "
-                        "no named models read"]
+    assert warnings == ["query-cpu-definitions: The command query-cpu-definitions has not been found "
+                        "(CommandNotFound); no named models read"]
 
 
 @pytest.mark.parametrize("reply, expected, warned", [
@@ -80,7 +85,7 @@ def test_malformed_lists_are_warned_about(reply, expected, warned):
 
 def test_an_expansion_without_props_is_left_out_with_a_warning():
     exchanges = [{"execute": "query-cpu-definitions", "return": [{"name": "cortex-a57"}]},
-                 {"execute": "query-cpu-model-expansion", "arguments": {"type": "full", "model": {"name": "cortex-a57"}},
+                 {"execute": "query-cpu-model-expansion", "arguments": expansion_of("cortex-a57"),
                   "return": {"model": {"name": "cortex-a57", "props": [1, 2]}}}]
     found, warnings = read(exchanges)
     assert found == {}
@@ -229,3 +234,54 @@ def test_released_qemu_takes_no_static_expansion(matrix_qemu):
     """What validates_by_expansion tells by: released Arm QEMU refuses type static."""
     with probe.spawned_qemu(matrix_qemu, "tcg", timeout=20) as client:
         assert confirm.validates_by_expansion(client) is False
+
+
+def _random_value(rng, depth=0):
+    kinds = ["str", "int", "bool", "none", "float"] + (["list", "dict"] if depth < 3 else [])
+    kind = rng.choice(kinds)
+    if kind == "str":
+        return rng.choice(["cortex-a57", "max", "host", "bad,name", "", "neoverse-v2-v1", "x" * 300, "sve", "a\nb"])
+    if kind == "int":
+        return rng.choice([0, 1, -1, 2 ** 64])
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "none":
+        return None
+    if kind == "float":
+        return 1.5
+    if kind == "list":
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return dict((rng.choice(["name", "props", "model", "aarch64", "sve", "pmu", "typename"]),
+                 _random_value(rng, depth + 1)) for _ in range(rng.randrange(4)))
+
+
+GENERATED = 400
+
+
+def test_generated_replies_never_abort_and_always_give_a_fact_the_schema_takes():
+    """GENERATED random query-cpu-definitions and expansion replies: read where readable, warned about otherwise,
+    refusals recorded; never an exception, and every result fits the fact schema."""
+    import random
+    rng = random.Random(20261207)
+
+    class Generated(object):
+        def execute(self, command, arguments=None):
+            if command == models.COMMAND:
+                listed = [{"name": rng.choice(["cortex-a57", "neoverse-v2-v1", "max", "bad,name", "a64fx"])}
+                          for _ in range(rng.randrange(5))]
+                return rng.choice([listed, listed, _random_value(rng)])
+            if rng.random() < 0.2:
+                raise qmp.QMPCommandError(command, "GenericError", "refused")
+            props_ = _random_value(rng)
+            if rng.random() < 0.5:
+                props_ = {"aarch64": True, "pmu": rng.random() < 0.5, "sve": rng.random() < 0.5, "x y": True}
+            return rng.choice([{"model": {"name": "m", "props": props_}}, {"model": props_}, props_])
+
+    offered = refused = 0
+    for _ in range(GENERATED):
+        warnings = []
+        found = models.read_models(Generated(), warnings)
+        fact_of(found)
+        offered += len(models.offered(found))
+        refused += sum(1 for entry in found.values() if not entry["offered"])
+    assert offered and refused   # both outcomes were generated
