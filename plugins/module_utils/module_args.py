@@ -65,7 +65,8 @@ def guest_domains_argument_spec():
     return dict(
         guests=dict(type="list", elements="dict", required=True),
         features=dict(type="list", elements="dict", default=[]),
-        mode=dict(type="str", choices=sorted(validate.CPU_MODELS), default=validate.DEFAULT_MODE),
+        mode=dict(type="str", choices=sorted(delivery.MODES), default=validate.DEFAULT_MODE),
+        model=dict(type="str"),
         policy_file=dict(type="path"),
         props=dict(type="dict"),
         host=dict(type="str"),

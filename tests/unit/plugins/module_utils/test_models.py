@@ -285,3 +285,22 @@ def test_generated_replies_never_abort_and_always_give_a_fact_the_schema_takes()
         offered += len(models.offered(found))
         refused += sum(1 for entry in found.values() if not entry["offered"])
     assert offered and refused   # both outcomes were generated
+
+
+@needs_libvirt_schema
+def test_the_role_renders_a_named_model_for_new_guests_and_refuses_one_not_offered():
+    """guest_domains' build (the role's path): the default template writes the named model through cpu_element,
+    libvirt's schema takes it, and the -cpu to confirm names the model; a model not offered writes nothing."""
+    from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains
+    fact = nutanix_fact()
+    guests = [{"name": "web1", "memory": 2048, "vcpus": 2}]
+    outcome = domains.build(guests, [{"name": "sve128", "value": "on"}], fact, mode=delivery.CUSTOM, host="grace-07",
+                            libvirt_check=False, accel="kvm", model="neoverse-v2-v1")
+    assert outcome.errors == []
+    (name, document), = outcome.documents
+    assert "<cpu mode='custom' match='exact'>\n    <model fallback='forbid'>neoverse-v2-v1</model>" in document
+    assert outcome.guests[name]["qemu_cpu_arg"] == "neoverse-v2-v1,sve128=on"
+    refused = domains.build(guests, [], fact, mode=delivery.CUSTOM, host="grace-07", libvirt_check=False,
+                            accel="kvm", model="grace-v1")
+    assert refused.documents == [] and [error["rule"] for error in refused.errors] == ["model-not-offered"]
+    assert "it offers arm-v9.0-a-v1, neoverse-v2-v1" in refused.errors[0]["message"]
