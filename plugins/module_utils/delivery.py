@@ -172,8 +172,10 @@ def plan(features, props, mode, host, libvirt_view, model=None):
         normalised, errors = validate.check_shape(features, host)
     else:
         normalised, errors = validate.check_features(features, props, host)
-        if mode == CUSTOM and not errors:
-            errors = validate.check_model(model, normalised, props, host)
+        if mode == CUSTOM:
+            # the model first; what it says of the features only once they pass on their own
+            errors = [error for error in validate.check_model(model, normalised, props, host)
+                      if not errors or error.rule == "model-not-offered"] + errors
     if errors:
         return Plan(errors)
     refusals = libvirt_view.refusals(normalised)

@@ -304,3 +304,10 @@ def test_the_role_renders_a_named_model_for_new_guests_and_refuses_one_not_offer
                             accel="kvm", model="grace-v1")
     assert refused.documents == [] and [error["rule"] for error in refused.errors] == ["model-not-offered"]
     assert "it offers arm-v9.0-a-v1, neoverse-v2-v1" in refused.errors[0]["message"]
+
+
+def test_a_model_not_offered_is_said_first_beside_the_features_own_errors():
+    errors = plan([{"name": "sve128", "value": "maybe"}], nutanix_fact(), "grace-v1").errors
+    assert [error.rule for error in errors] == ["model-not-offered", "value-not-supported"]
+    errors = plan([{"name": "sve128", "value": "maybe"}], nutanix_fact(), "neoverse-v2-v1").errors
+    assert [error.rule for error in errors] == ["value-not-supported"]   # no length verdict on a refused length
