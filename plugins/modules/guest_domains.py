@@ -78,7 +78,7 @@ options:
     description:
       - The named CPU model of O(mode=custom) (for example C(cortex-a57) under TCG, or C(neoverse-v2-v1) with
         Nutanix's named models under KVM); required with it and refused otherwise.
-      - Checked against the C(cpu_models) of O(props) when it has them: a model the host's QEMU does not offer under
+      - Checked against the C(cpu_models) of O(props) when it has them. A model the host's QEMU does not offer under
         its accelerator fails naming the host, the model and the models it offers.
       - Replaced by the C(model) of O(policy_file) when that file has a C(mode).
     type: str
