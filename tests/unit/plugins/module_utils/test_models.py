@@ -250,9 +250,9 @@ def _random_value(rng, depth=0):
     if kind == "float":
         return 1.5
     if kind == "list":
-        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+        return [_random_value(rng, depth + 1) for _index in range(rng.randrange(4))]
     return dict((rng.choice(["name", "props", "model", "aarch64", "sve", "pmu", "typename"]),
-                 _random_value(rng, depth + 1)) for _ in range(rng.randrange(4)))
+                 _random_value(rng, depth + 1)) for _index in range(rng.randrange(4)))
 
 
 GENERATED = 400
@@ -268,7 +268,7 @@ def test_generated_replies_never_abort_and_always_give_a_fact_the_schema_takes()
         def execute(self, command, arguments=None):
             if command == models.COMMAND:
                 listed = [{"name": rng.choice(["cortex-a57", "neoverse-v2-v1", "max", "bad,name", "a64fx"])}
-                          for _ in range(rng.randrange(5))]
+                          for _index in range(rng.randrange(5))]
                 return rng.choice([listed, listed, _random_value(rng)])
             if rng.random() < 0.2:
                 raise qmp.QMPCommandError(command, "GenericError", "refused")
@@ -278,7 +278,7 @@ def test_generated_replies_never_abort_and_always_give_a_fact_the_schema_takes()
             return rng.choice([{"model": {"name": "m", "props": props_}}, {"model": props_}, props_])
 
     offered = refused = 0
-    for _ in range(GENERATED):
+    for _round in range(GENERATED):
         warnings = []
         found = models.read_models(Generated(), warnings)
         fact_of(found)
