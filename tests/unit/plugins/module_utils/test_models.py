@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import (
-    cache, collect, confirm, delivery, models, probe, props, qmp)
+    cache, collect, confirm, delivery, dialects, models, probe, props, qmp)
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils import replay
 from armsim import write_wrapper
@@ -311,3 +311,32 @@ def test_a_model_not_offered_is_said_first_beside_the_features_own_errors():
     assert [error.rule for error in errors] == ["model-not-offered", "value-not-supported"]
     errors = plan([{"name": "sve128", "value": "maybe"}], nutanix_fact(), "neoverse-v2-v1").errors
     assert [error.rule for error in errors] == ["value-not-supported"]   # no length verdict on a refused length
+
+
+@pytest.mark.real_qemu
+def test_validation_says_a_model_lacks_a_property_exactly_when_qemu_does(matrix_qemu):
+    """Differential, per QEMU of the matrix under TCG: for every offered model and every boolean property of the
+    host (max), a request that sets it is refused as model-lacks-property exactly when QEMU's expansion of the model
+    says the property is not found. Counts the cases so a run that judged nothing fails."""
+    fact = collect.probe_host(matrix_qemu, "tcg", 20).to_fact("tcg", matrix_qemu, "probe")
+    booleans = sorted(name for name, prop in fact["properties"].items() if prop["type"] == props.BOOL_TYPE)
+    view = delivery.LibvirtView(None, False, "tcg-host", delivery.QEMU_COMMANDLINE)
+    judged = lacking = 0
+    with probe.spawned_qemu(matrix_qemu, "tcg", timeout=20) as client:
+        for model in models.offered(fact["cpu_models"]):
+            own = fact["cpu_models"][model]["props"]
+            for name in booleans:
+                value = own.get(name, fact["properties"][name]["default"])   # the model's own value: no value rule
+                request = [{"name": name, "value": value}]
+                rules = [error.rule for error in delivery.plan(request, fact, delivery.CUSTOM, "tcg-host", view,
+                                                               model).errors]
+                try:
+                    dialects.expand(client, model, {name: value == props.ON})
+                    qemu_lacks = False
+                except qmp.QMPCommandError as exc:
+                    assert "not found" in exc.desc, (model, name, exc.desc)
+                    qemu_lacks = True
+                assert ("model-lacks-property" in rules) == qemu_lacks, (model, name, rules)
+                judged += 1
+                lacking += qemu_lacks
+    assert judged > 50 and 0 < lacking < judged
