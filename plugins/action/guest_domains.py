@@ -42,7 +42,7 @@ class ActionModule(ActionBase):
         # <domain type> follows this host's own accelerator; props may be a fleet baseline of mixed hosts
         accel = host_props.get("accel") if isinstance(host_props, dict) else None
         libvirt = args["libvirt"] if args["libvirt"] is not None else facts.get("libvirt_cpu")
-        mode, features, delivery = args["mode"], args["features"], args["delivery"]
+        mode, model, features, delivery = args["mode"], args["model"], args["features"], args["delivery"]
         if args["policy_file"]:
             path = policy.find(self, "files", args["policy_file"])
             try:
@@ -50,6 +50,10 @@ class ActionModule(ActionBase):
             except _cpu_policy.PolicyError as exc:
                 return self._failed(result, "invalid guest CPU policy file:\n%s" % exc, policy_errors=exc.messages)
             mode, features, delivery = loaded.mode or mode, loaded.features, loaded.delivery or delivery
+            model = loaded.model if loaded.mode else model
+        problem = _cpu_policy.model_problem(mode, model)
+        if problem:
+            return self._failed(result, "%s: %s" % (host, problem))
         if props is None:
             return self._failed(result, "%s: no arm_cpu_props to check the guests against: pass props, or gather "
                                 "ansible_facts['arm_cpu_props'] with armvirt.cpu.props_facts first." % host)
@@ -58,7 +62,7 @@ class ActionModule(ActionBase):
         try:
             outcome = domains.build(args["guests"], features, props, mode, host, delivery, template,
                                     args["schema_dir"], libvirt, args["libvirt_check"], accel, args["emulator"],
-                                    own_props=host_props if isinstance(host_props, dict) else None)
+                                    model=model, own_props=host_props if isinstance(host_props, dict) else None)
         except domains.SetupError as exc:
             return self._failed(result, "%s: %s" % (host, exc))
         for note in outcome.notes:

@@ -55,7 +55,7 @@ def model_problem(mode, model):
 def problems(document, modes=MODES):
     """Every problem of the document's own keys as ``(place, text)``; its features are validate.py's business.
 
-    ``modes`` narrows the modes for a reader that cannot write every one (guest_domains renders no custom model).
+    ``modes`` narrows the modes for a reader that cannot write every one (fleet placement takes no custom model).
     """
     if not isinstance(document, Mapping):
         return [(ROOT, "a policy is a mapping with features (and %s), not %s"
@@ -122,7 +122,7 @@ def json_schema():
             "description": {"type": "string", "description": "Free text for people."},
             "mode": {"enum": list(MODES), "default": DEFAULT_MODE,
                      "description": "libvirt CPU mode: host-passthrough (QEMU model host), maximum (max) or custom "
-                                    "(model). guest_domains and the role write host-passthrough and maximum."},
+                                    "(model, a named model the host offers: arm_cpu_props.cpu_models)."},
             "model": dict(token, description="The CPU model of mode custom (libvirt <model>, QEMU's model of the "
                                              "same name), e.g. cortex-a57; only with mode custom."),
             "delivery": {"enum": list(DELIVERIES),

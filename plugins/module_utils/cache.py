@@ -18,7 +18,7 @@ import re
 import stat
 import xml.etree.ElementTree as ET
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, dialects, hostid
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, dialects, hostid, models
 from ansible_collections.armvirt.cpu.plugins.module_utils.props import HostProps, Property
 
 FORMAT_VERSION = 2  # bump when the file layout, the meaning of a fingerprint item or what a probe records changes
@@ -68,7 +68,7 @@ def fingerprint(emulator, accel, sysfs_root="/sys", procfs_root="/proc"):
     uname = os.uname()
     items = {
         "format": str(FORMAT_VERSION),
-        "reader_tables": dialects.TABLES_DIGEST,
+        "reader_tables": dialects.TABLES_DIGEST + models.RECORDS,
         "emulator": emulator or NONE,
         "emulator_ctime": _stat_ns(emulator, "st_ctime_ns"),
         "qemu_moddir": moddir or NONE,
@@ -124,6 +124,9 @@ def dumps(host_props, fp):
                        ("cpuModel", host_props.cpu_model)):
         if value is not None:
             lines.append("  " + _leaf(tag, value))
+    if host_props.cpu_models is not None:   # the named models (models.py), one JSON text like a property's extras
+        lines.append("  " + _leaf("cpuModels", json.dumps(host_props.cpu_models, sort_keys=True, ensure_ascii=True,
+                                                          separators=(",", ":"), allow_nan=False)))
     lines.append("  <properties>")
     for name in sorted(host_props.properties):
         prop = host_props.properties[name]
@@ -228,8 +231,15 @@ def _decode(children):
         properties[name] = Property(name, type_, [_text(value) for value in values],
                                     None if default is None else _text(default),
                                     {_named(extra): json.loads(_text(extra)) for extra in extras})
-    return HostProps(supported, _optional(children, "dialect"), properties, _optional(children, "qemuVersion"),
-                     _optional(children, "qemuPackage"), _optional(children, "cpuModel"), _optional(children, "reason"))
+    host_props = HostProps(supported, _optional(children, "dialect"), properties, _optional(children, "qemuVersion"),
+                           _optional(children, "qemuPackage"), _optional(children, "cpuModel"),
+                           _optional(children, "reason"))
+    models = _optional(children, "cpuModels")
+    if models is not None:
+        host_props.cpu_models = json.loads(models)
+        if not isinstance(host_props.cpu_models, dict):
+            raise ValueError("<cpuModels> is not a JSON object")
+    return host_props
 
 
 def fingerprint_changes(cached, fp):

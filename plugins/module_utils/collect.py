@@ -12,7 +12,7 @@ import hashlib
 import os
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import (
-    _paths, cache, dialects, emulator_trust, hostid, probe, qmp)
+    _paths, cache, dialects, emulator_trust, hostid, models, probe, qmp)
 
 CACHE_USE, CACHE_REFRESH, CACHE_IGNORE = "use", "refresh", "ignore"
 
@@ -43,12 +43,19 @@ def probe_host(emulator, accel, timeout, qmp_socket=None, host=None):
     try:
         if qmp_socket:
             with qmp.QMPClient(qmp_socket, timeout=timeout) as client:
-                return dialects.read_host_props(client, accel)
+                return _read(client, accel)
         emulator_trust.require(emulator, [emulator])   # the configured one: its file must be safe to run
         with probe.spawned_qemu(emulator, accel, timeout=timeout) as client:
-            return dialects.read_host_props(client, accel)
+            return _read(client, accel)
     except (qmp.QMPError, probe.ProbeError, emulator_trust.UntrustedEmulator) as exc:
         raise CollectError("probing %s on host %s failed: %s" % (where, hostid.label(host), exc))
+
+
+def _read(client, accel):
+    """The properties (dialects.py) and the named models (models.py) of one QEMU."""
+    host_props = dialects.read_host_props(client, accel)
+    host_props.cpu_models = models.read_models(client, host_props.warnings)
+    return host_props
 
 
 def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socket=None, sysfs_root="/sys",

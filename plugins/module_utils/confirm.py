@@ -13,6 +13,11 @@ register value outside what this kernel lets a VMM write). So before anything is
 - ``start``: a paused start of the request's ``-cpu`` (``probe.paused_cpu``: ``-S``, machine ``virt``, no devices,
   no disk, reaped at once). Used under KVM, where only the vCPU init can tell, and for any valued property. Accepted
   when the monitor answers, refused with QEMU's stderr when it exits.
+- The v10 posting of Red Hat's configurable host model makes the full expansion of ``host`` test proposed ``SYSREG_``
+  values against a scratch vCPU (``static`` checks only field widths and enum values; released Arm QEMU takes no
+  ``static`` at all). Where the probe QEMU expands ``host`` with type ``static`` (:func:`validates_by_expansion`), a
+  ``host`` request whose valued properties are all ``SYSREG_`` fields is confirmed by that full expansion
+  (``expansion``), one monitor query instead of a vCPU start; any other valued request keeps the paused start.
 
 An accepted request is kept in a small JSON file beside the property cache (``<cache>.checks.json``), keyed by the
 mode and the ``-cpu`` value and valid while the property cache's fingerprint holds, so each distinct request costs one
@@ -56,6 +61,12 @@ class Request(object):
         self.mode, self.cpu_arg, self.model, self.settings = mode, cpu_arg, model, list(settings)
         self.props = dict((name, json_value(value)) for name, value in self.settings)
         self.key = "%s %s" % (mode, cpu_arg)
+
+    def sysreg_only(self):
+        """Whether this is a ``host`` request whose valued properties are all ``SYSREG_`` integers (and has one)."""
+        valued = [name for name, value in self.props.items() if not isinstance(value, bool)]
+        return self.model == "host" and bool(valued) and all(
+            name.startswith("SYSREG_") and isinstance(self.props[name], int) for name in valued)
 
     def method(self, accel):
         """``start`` under KVM or with any valued (non-boolean) property, where only creating the vCPU can tell;
@@ -176,14 +187,15 @@ def check(emulator, accel, req, timeout=10.0):
               "cpu_arg": req.cpu_arg}
     where = "QEMU %s (accel=%s)" % (emulator, accel)
     try:
+        if method == START and req.sysreg_only():
+            with probe.spawned_qemu(emulator, accel, timeout=timeout) as client:
+                if validates_by_expansion(client):
+                    result["method"] = EXPANSION
+                    _ask_expansion(client, req, result)
+                    return result
         if method == EXPANSION:
             with probe.spawned_qemu(emulator, accel, timeout=timeout) as client:
-                try:
-                    result["expanded"] = _expand(client, req)
-                except qmp.QMPCommandError as exc:
-                    if exc.error_class != "GenericError":   # CommandNotFound: no answer about the request
-                        raise
-                    result.update(accepted=False, error=exc.desc)
+                _ask_expansion(client, req, result)
             return result
         try:
             with probe.paused_cpu(emulator, accel, req.cpu_arg, timeout=timeout) as client:
@@ -198,6 +210,28 @@ def check(emulator, accel, req, timeout=10.0):
         return result
     except (qmp.QMPError, probe.ProbeError) as exc:
         raise ConfirmError("checking -cpu %s with %s failed: %s" % (req.cpu_arg, where, exc))
+
+
+def _ask_expansion(client, req, result):
+    """The full expansion's verdict on ``req`` into ``result``: accepted with the expanded properties, or refused
+    with QEMU's words; a command QEMU lacks is no answer (QMPCommandError raised)."""
+    try:
+        result["expanded"] = _expand(client, req)
+    except qmp.QMPCommandError as exc:
+        if exc.error_class != "GenericError":   # CommandNotFound: no answer about the request
+            raise
+        result.update(accepted=False, error=exc.desc)
+
+
+def validates_by_expansion(client):
+    """Whether this QEMU's full expansion of ``host`` judges ``SYSREG_`` values (the v10 series): it is the one Arm
+    QEMU that also takes type ``static``; released QEMU and earlier postings refuse it ("The requested expansion
+    type is not supported")."""
+    try:
+        client.execute(dialects.EXPANSION, {"type": "static", "model": {"name": "host"}})
+    except qmp.QMPCommandError:
+        return False
+    return True
 
 
 def _expand(client, req, booleans_only=False):

@@ -178,6 +178,12 @@ def plan(features, props, mode, host, libvirt_view, model=None, own=None):
         normalised, errors = validate.check_features(features, props, host)
     if not errors and own is not None and validate.is_baseline(props):
         normalised, errors = validate.check_features(normalised, own, host)
+    if props is not None and mode == CUSTOM:
+        # the model first (on the host's own fact: a baseline lists no models); what it says of the features only
+        # once they pass on their own
+        judge = own if own is not None and validate.is_baseline(props) else props
+        errors = [error for error in validate.check_model(model, normalised, judge, host)
+                  if not errors or error.rule == "model-not-offered"] + errors
     if errors:
         return Plan(errors)
     refusals = libvirt_view.refusals(normalised)
@@ -315,13 +321,17 @@ def _replace_cpu(cpu, new, request):
 
 
 def cpu_element(mode, features, model=None):
-    """The ``<cpu>`` this collection writes for a planned request (:attr:`Plan.cpu_features`): ``mode``, ``<model>``
-    for custom, then ``<feature policy name [value]>`` per feature in order. The one writer of ``<cpu>``:
+    """The ``<cpu>`` this collection writes for a planned request (:attr:`Plan.cpu_features`): ``mode``, for custom
+    ``match='exact'`` and ``<model fallback='forbid'>``, then ``<feature policy name [value]>`` per feature in order.
+    The one writer of ``<cpu>``:
     :func:`edit_domain` puts it into a domain libvirt has, the role's template writes it as :func:`libvirt_text`
     (``plugin_utils.domains``' ``cpu_element`` filter)."""
     cpu = ElementTree.Element("cpu", mode=mode)
     if mode == CUSTOM:
-        ElementTree.SubElement(cpu, "model").text = model
+        # exactly the named model, never a fallback to another one libvirt thinks is close (libvirt's own form of a
+        # named model: <cpu mode='custom' match='exact'><model fallback='forbid'>)
+        cpu.set("match", "exact")
+        ElementTree.SubElement(cpu, "model", fallback="forbid").text = model
     for feature in features:
         element = ElementTree.SubElement(cpu, "feature", policy=feature["policy"], name=feature["name"])
         if "value" in feature:

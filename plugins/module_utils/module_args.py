@@ -44,7 +44,9 @@ def cpu_check_argument_spec():
     spec = probe_argument_spec()
     spec.update(host_paths_argument_spec())
     spec.update(
-        mode=dict(type="str", choices=sorted(validate.CPU_MODELS)),   # None: cpu_arg's model, else the default mode
+        # None: cpu_arg's model, else the default mode; custom takes model (a named model, models.py)
+        mode=dict(type="str", choices=sorted(delivery.MODES)),
+        model=dict(type="str"),
         features=dict(type="list", elements="dict"),
         cpu_arg=dict(type="str"),
         cache=dict(type="str", choices=CACHE_MODES, default="use"),
@@ -69,7 +71,8 @@ def guest_domains_argument_spec():
     return dict(
         guests=dict(type="list", elements="dict", required=True),
         features=dict(type="list", elements="dict", default=[]),
-        mode=dict(type="str", choices=sorted(validate.CPU_MODELS), default=validate.DEFAULT_MODE),
+        mode=dict(type="str", choices=sorted(delivery.MODES), default=validate.DEFAULT_MODE),
+        model=dict(type="str"),
         policy_file=dict(type="path"),
         props=dict(type="dict"),
         host=dict(type="str"),

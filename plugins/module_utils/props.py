@@ -261,9 +261,10 @@ class HostProps(object):
     """What one QEMU on one host offers: the dialect it spoke and its properties by name."""
 
     __slots__ = ("supported", "dialect", "qemu_version", "qemu_package", "cpu_model", "reason", "properties",
-                 "warnings")
+                 "warnings", "cpu_models")
     # warnings say how a reply was read, not what the host offers
-    _COMPARED = ("supported", "dialect", "qemu_version", "qemu_package", "cpu_model", "reason", "properties")
+    _COMPARED = ("supported", "dialect", "qemu_version", "qemu_package", "cpu_model", "reason", "properties",
+                 "cpu_models")
 
     def __init__(self, supported, dialect, properties=None, qemu_version=None, qemu_package=None,
                  cpu_model=None, reason=None, warnings=()):
@@ -275,6 +276,7 @@ class HostProps(object):
         self.cpu_model = cpu_model
         self.reason = reason
         self.warnings = list(warnings)
+        self.cpu_models = None   # the named models (models.read_models), None where they were not read
 
     @classmethod
     def unsupported(cls, reason, qemu_version=None, qemu_package=None, warnings=()):
@@ -289,7 +291,7 @@ class HostProps(object):
             self.supported, self.dialect, len(self.properties))
 
     def to_fact(self, accel, emulator, source):
-        return {
+        fact = {
             "supported": self.supported,
             "dialect": self.dialect,
             "accel": accel,
@@ -301,9 +303,14 @@ class HostProps(object):
             "reason": self.reason,
             "properties": {name: prop.to_fact() for name, prop in sorted(self.properties.items())},
         }
+        if self.cpu_models is not None:
+            fact["cpu_models"] = self.cpu_models
+        return fact
 
     @classmethod
     def from_fact(cls, fact):
         properties = {name: Property.from_fact(name, value) for name, value in (fact.get("properties") or {}).items()}
-        return cls(bool(fact.get("supported")), fact.get("dialect"), properties, fact.get("qemu_version"),
-                   fact.get("qemu_package"), fact.get("cpu_model"), fact.get("reason"))
+        host_props = cls(bool(fact.get("supported")), fact.get("dialect"), properties, fact.get("qemu_version"),
+                         fact.get("qemu_package"), fact.get("cpu_model"), fact.get("reason"))
+        host_props.cpu_models = fact.get("cpu_models")
+        return host_props

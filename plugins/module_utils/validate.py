@@ -15,8 +15,10 @@ Standard library only: it runs on controllers and hypervisors alike.
 from __future__ import annotations
 
 import collections
+import re
 from collections.abc import Mapping, Sequence
 
+from ansible_collections.armvirt.cpu.plugins.module_utils import models
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.module_utils import rules as rulemodel
 from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
@@ -30,11 +32,13 @@ OFF_POLICIES = ("disable", "forbid")    # and these name=off
 FEATURE_KEYS = ("name", "policy", "value")
 CPU_MODELS = {"host-passthrough": "host", "maximum": "max"}
 DEFAULT_MODE = "host-passthrough"
+_SVE_LENGTH_RE = re.compile(r"^sve[0-9]+$")
 
 RULES = (
     "bad-props", "host-unsupported", "bad-feature", "bad-token", "unknown-policy", "value-not-string",
     "value-with-policy", "duplicate", "unknown-property", "value-not-supported", "leading-zero",
     "on-not-supported", "off-not-supported", "forbid-offered", "unknown-mode",
+    "model-not-offered", "model-lacks-property", "model-needs-sve-lengths",
 ) + vocabulary.RULE_IDS + rulemodel.RULE_IDS
 
 
@@ -96,6 +100,47 @@ def check_features(features, props_fact, host=None):
         feature_errors.extend(_broken_rules(normalised, host_props, props_fact.get("accel"), host))
     return normalised, errors + [_as_requested(_explain_absent(error, props_fact), renamed)
                                  for error in feature_errors]
+
+
+def check_model(model, features, props_fact, host=None):
+    """The records of a mode custom request for ``model`` on the host of ``props_fact`` (its ``cpu_models``,
+    ``models.py``): the model must be one its QEMU offers under its accelerator; a boolean feature must be a
+    property of the model (valued ones are the host's, checked by :func:`check_features`); a model whose expansion
+    has SVE on and no vector length (Nutanix's named models) needs the lengths given. ``features`` are the
+    normalised features. A fact without ``cpu_models`` (a fleet baseline, an older probe) gives no record: the
+    host's QEMU confirms the request (``cpu_check``)."""
+    host = _label(props_fact, host)
+    cpu_models = props_fact.get("cpu_models") if isinstance(props_fact, dict) else None
+    if not isinstance(cpu_models, dict):
+        return []
+    offered = models.offered(cpu_models)
+    entry = cpu_models.get(model) if isinstance(model, str) else None
+    if model not in offered:
+        why = entry.get("reason") if isinstance(entry, dict) else None
+        return [FeatureError(host, None, None, offered, "model-not-offered", "%s: CPU model %s is not offered by "
+                             "this host's QEMU under %s%s; it offers %s." % (
+                                 host, model, props_fact.get("accel") or "its accelerator",
+                                 " (QEMU: %s)" % why if why else " (QEMU does not list it)",
+                                 ", ".join(offered) or "no named model"))]
+    own = entry.get("props") or {}
+    host_props = props_fact.get("properties") or {}
+    errors = []
+    for feature in features:
+        name = feature["name"]
+        known = host_props.get(name) if isinstance(host_props, dict) else None
+        if name not in own and (not isinstance(known, dict) or known.get("type") == propmodel.BOOL_TYPE):
+            errors.append(FeatureError(host, name, feature.get("value"), sorted(own), "model-lacks-property",
+                                       "%s: CPU model %s has no property %s (its properties: %s)." % (
+                                           host, model, name, ", ".join(sorted(own)) or "none")))
+    settings = cpu_settings(features)
+    if models.needs_sve_lengths(entry) and not any(
+            (_SVE_LENGTH_RE.match(name) and propmodel.bool_word(value) == propmodel.ON)
+            or (name == "sve" and propmodel.bool_word(value) == propmodel.OFF) for name, value in settings):
+        lengths = sorted((name for name in own if _SVE_LENGTH_RE.match(name)), key=lambda n: int(n[3:]))
+        errors.append(FeatureError(host, None, None, lengths, "model-needs-sve-lengths", "%s: CPU model %s starts "
+                                   "with SVE on and no vector length, so QEMU needs the lengths given: add the "
+                                   "ones the guest uses (sve128=on ...), or sve=off." % (host, model)))
+    return errors
 
 
 def _as_requested(error, renamed):

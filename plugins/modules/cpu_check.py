@@ -22,6 +22,10 @@ description:
     start is accepted when QEMU's monitor answers, which it does only after the vCPU was created; it is refused with
     what QEMU wrote to stderr when QEMU exits instead. The QEMU is always quit, killed if needed, reaped and its
     directory removed."
+  - "Where the host's QEMU judges C(SYSREG_) values in the full expansion of C(host) against a scratch vCPU (the v10
+    posting of Red Hat's configurable host model, the Arm QEMU that also takes expansion type C(static)), a C(host)
+    request whose valued properties are all C(SYSREG_) fields is confirmed by that expansion (V(expansion)) instead of
+    a paused start; any other valued request keeps the start."
   - An accepted request is stored in a small JSON file beside the property cache (C(<hash>-<accel>.checks.json) in
     O(cache_dir)), keyed by the mode and the C(-cpu) value and valid while the property cache's fingerprint holds
     (emulator, QEMU modules, accelerator and C(/dev/kvm) usability, kernel, host CPUs); so each distinct request
@@ -47,10 +51,18 @@ attributes:
 options:
   mode:
     description:
-      - libvirt CPU mode of the request -- V(host-passthrough) (QEMU model C(host), needs KVM) or V(maximum) (C(max)).
-      - Defaults to the mode of O(cpu_arg)'s model when that is given, else V(host-passthrough).
+      - libvirt CPU mode of the request -- V(host-passthrough) (QEMU model C(host), needs KVM), V(maximum) (C(max))
+        or V(custom) (the named model O(model)).
+      - Defaults to the mode of O(cpu_arg)'s model when that is given, else V(host-passthrough). A O(cpu_arg) whose
+        model is neither C(host) nor C(max) needs V(custom).
     type: str
-    choices: [host-passthrough, maximum]
+    choices: [custom, host-passthrough, maximum]
+  model:
+    description:
+      - The named CPU model of O(mode=custom) (one the host's QEMU lists, such as C(cortex-a57) under TCG or
+        C(neoverse-v2-v1) with Nutanix's named models under KVM; see C(cpu_models) of M(armvirt.cpu.props_facts)).
+      - Only with O(mode=custom) and O(features); a O(cpu_arg) names its model itself.
+    type: str
   features:
     description:
       - The features, each a mapping with C(name), optional C(policy) (C(force), C(require), C(optional),
@@ -102,6 +114,14 @@ EXAMPLES = r"""
       - {name: sve128, policy: disable}
       - {name: sve256}
   register: sve256
+
+- name: Does QEMU run the named model cortex-a57 without its PMU, under TCG?
+  armvirt.cpu.cpu_check:
+    accel: tcg
+    mode: custom
+    model: cortex-a57
+    features:
+      - {name: pmu, policy: disable}
 
 - name: Check the -cpu value guest_domains rendered for a guest, under TCG
   armvirt.cpu.cpu_check:
@@ -193,7 +213,8 @@ cache:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import collect, confirm, emulator_trust, hostid, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import (
+    _cpu_policy, collect, confirm, emulator_trust, hostid, validate)
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import cpu_check_argument_spec
 
 
@@ -205,9 +226,16 @@ def main():
     emulator, accel = params["emulator"], params["accel"]
     try:
         if params["cpu_arg"] is not None:
+            if params["model"] is not None:
+                module.fail_json(msg="%s: model is for features; cpu_arg %s names its model itself"
+                                 % (host, params["cpu_arg"]))
             req = confirm.parse_cpu_arg(params["cpu_arg"], params["mode"], host)
         else:
-            req = confirm.request(params["features"] or [], params["mode"] or validate.DEFAULT_MODE, host=host)
+            mode = params["mode"] or validate.DEFAULT_MODE
+            problem = _cpu_policy.model_problem(mode, params["model"])
+            if problem:
+                module.fail_json(msg="%s: %s" % (host, problem))
+            req = confirm.request(params["features"] or [], mode, params["model"], host=host)
     except validate.FeatureRequestError as exc:
         module.fail_json(msg="%s: the CPU request cannot be checked:\n%s" % (host, exc),
                          errors=[error.as_dict() for error in exc.errors])

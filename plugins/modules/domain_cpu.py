@@ -70,6 +70,9 @@ options:
     description:
       - The CPU model for O(mode=custom) (libvirt C(<model>), QEMU's model of the same name, for example
         C(cortex-a57)); required with it and refused otherwise.
+      - With O(props) of a host (its C(cpu_models)), a model its QEMU does not offer under its accelerator fails
+        naming the host, the model and the models it offers; written as C(<cpu mode='custom' match='exact'>) with
+        C(<model fallback='forbid'>).
     type: str
   features:
     description:

@@ -68,11 +68,20 @@ options:
     default: []
   mode:
     description:
-      - libvirt CPU mode; QEMU model C(host) for V(host-passthrough), C(max) for V(maximum).
+      - libvirt CPU mode; QEMU model C(host) for V(host-passthrough), C(max) for V(maximum), the named model
+        O(model) for V(custom).
       - Replaced by the C(mode) of O(policy_file) when that file has one.
     type: str
-    choices: [host-passthrough, maximum]
+    choices: [custom, host-passthrough, maximum]
     default: host-passthrough
+  model:
+    description:
+      - The named CPU model of O(mode=custom) (for example C(cortex-a57) under TCG, or C(neoverse-v2-v1) with
+        Nutanix's named models under KVM); required with it and refused otherwise.
+      - Checked against the C(cpu_models) of O(props) when it has them. A model the host's QEMU does not offer under
+        its accelerator fails naming the host, the model and the models it offers.
+      - Replaced by the C(model) of O(policy_file) when that file has a C(mode).
+    type: str
   policy_file:
     description:
       - A YAML or JSON file on the controller with C(features) and optionally C(mode), C(delivery) and

@@ -125,6 +125,15 @@ ansible_facts:
           description: The CPU model the properties were read for, where the dialect tells.
           type: str
           sample: host
+        cpu_models:
+          description:
+            - "The named CPU models QEMU lists (C(query-cpu-definitions)) besides C(host) and C(max), each
+              C({offered: true, props: {NAME: on|off}}) when QEMU expands it under this accelerator as an AArch64 CPU
+              (its boolean properties), else C({offered: false, reason: QEMU's words})."
+            - Under KVM released QEMU refuses every named model; under TCG it offers its AArch64 models. A policy of
+              mode C(custom) may name an offered one.
+          type: dict
+          sample: {"cortex-a57": {"offered": true, "props": {"aarch64": "on", "pmu": "on"}}}
         source:
           description: V(probe) or V(cache).
           type: str

@@ -240,7 +240,7 @@ def _positive(value):
 
 def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="host", delivery=FEATURE_VALUE,
           template=None, schema_dir=libvirt_caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
-          accel=None, emulator=DEFAULT_EMULATOR, own_props=None):
+          accel=None, emulator=DEFAULT_EMULATOR, model=None, own_props=None):
     """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults.
 
     ``accel`` is the host's accelerator (its own ``arm_cpu_props.accel``, which a fleet baseline in ``props`` may
@@ -289,7 +289,7 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
         entry = sets.get(key)
         if entry is None:
             entry = sets[key] = delivery_plan.plan(merge_features(features, own), props, mode, host, libvirt_view,
-                                                   own=own_props)
+                                                   model, own=own_props)
         for error in entry.errors:
             outcome.errors.append(_record(error, name))
         if size is not None and not entry.errors:
@@ -308,7 +308,7 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
     overrides = {}  # name-masked first rendering -> the merged -cpu override
     emulators = {}  # name-masked document -> the <emulator> it names
     for name, (memory, vcpus), guest, entry, own_emulator in plan:
-        variables = dict(name=name, memory=memory, vcpus=vcpus, mode=mode, cpu_features=entry.cpu_features,
+        variables = dict(name=name, memory=memory, vcpus=vcpus, mode=mode, model=model, cpu_features=entry.cpu_features,
                          qemu_cpu_arg=entry.arg, request_cpu_arg=entry.arg, delivery=delivery,
                          qemu_commandline=commandline, host=host, guest=guest, mark_ns=delivery_plan.MARK_NS,
                          domain_type=type_, emulator=own_emulator)

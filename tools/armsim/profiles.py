@@ -21,7 +21,7 @@ HOSTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hosts")
 DIALECTS = ("query-arm-cpu-props-info", "query-cpu-props-info", "query-cpu-model-expansion", "sysreg")
 EXPANSION_ONLY = ("query-cpu-model-expansion", "sysreg")
 BASE_COMMANDS = ("qmp_capabilities", "query-version", "query-commands", "query-kvm", "query-target", "quit",
-                 "query-cpu-model-expansion")
+                 "query-cpu-model-expansion", "query-cpu-definitions")
 IMPLEMENTED = BASE_COMMANDS + DIALECTS[:2]
 TYPES = ("number", "string", "bool")
 # The host CPU model under TCG on a host that has KVM (QEMU's arm_cpu_realizefn).
@@ -34,6 +34,13 @@ KVM_MODEL_REFUSAL = ("qemu-system-aarch64: KVM is not supported for this guest C
 VCPU_INIT_REFUSAL = ("qemu-system-aarch64: {name}={value}: KVM refused the ID register value (KVM_SET_ONE_REG: "
                      "Invalid argument)\n"
                      "qemu-system-aarch64: kvm_init_vcpu: kvm_arch_init_vcpu failed (0): Invalid argument")
+# Released QEMU's qmp_query_cpu_model_expansion under KVM for a model other than host and max
+# (target/arm/arm-qmp-cmds.c).
+KVM_EXPANSION_REFUSAL = "We cannot guarantee the CPU type '%s' works with KVM on this host"
+# A named model (Nutanix's series) started without its SVE vector lengths; this simulator's wording.
+NAMED_SVE_REFUSAL = ("qemu-system-aarch64: CPU model {model} starts from a zeroed ID-register view: give its SVE "
+                     "vector lengths (sveN=on)")
+NAMED_PMU_REFUSAL = "CPU model %s keeps the PMU off"
 NO_KVM_STDERR = ("Could not access KVM kernel module: No such file or directory\n"
                  "qemu-system-aarch64: -machine none,accel=kvm: failed to initialize kvm: No such file or directory")
 
@@ -181,14 +188,19 @@ def load(name_or_path):
 
 # One CPU behind several dialects: a profile's ID registers served in another dialect's names. The key is the suffix
 # of a derived profile's name (neoverse-v2@sysreg), the value the dialect it speaks.
-DERIVED_DIALECTS = {"sysreg": "sysreg", "released": "query-cpu-model-expansion"}
+DERIVED_DIALECTS = {"sysreg": "sysreg", "released": "query-cpu-model-expansion", "sysreg10": "sysreg"}
 DERIVED = tuple("%s@%s" % (source, suffix) for source in ("neoverse-n1", "neoverse-v1", "neoverse-v2")
-                for suffix in DERIVED_DIALECTS)
+                for suffix in ("sysreg", "released"))
 # The QEMU that speaks each derived dialect: Red Hat's host model series, and a released QEMU (Debian 13's).
 DERIVED_QEMU = {
     "sysreg": {"version": "10.1.2", "package": "qemu-kvm-10.1.2 (Red Hat configurable host model, SYSREG_ v9 series)"},
     "released": {"version": "10.0.2", "package": "Debian 1:10.0.2 (released QEMU: booleans only)"},
+    # v10 of the series: the full expansion of host tests SYSREG_ values on a scratch vCPU, static only field widths
+    "sysreg10": {"version": "11.0.50",
+                 "package": "qemu-kvm-11.0.50 (Red Hat configurable host model, SYSREG_ v10 series)"},
 }
+# The full expansion of a v10 QEMU refusing a SYSREG_ value KVM refuses on its scratch vCPU; this simulator's wording.
+EXPANSION_VALUE_REFUSAL = "{name}={value}: KVM refused the ID register value on a scratch vCPU (KVM_SET_ONE_REG)"
 # A field QEMU's SYSREG_ table keeps although KVM does not let a VMM write it: it follows the SVE vCPU flag.
 SYSREG_KEPT = ("ID_AA64PFR0_EL1.SVE",)
 
@@ -221,6 +233,8 @@ def derive(data, suffix):
                        "QEMU with SYSREG_ properties" if dialect == "sysreg" else "released QEMU (booleans only)")))
     derived.pop("commands", None)
     derived.pop("unchecked_properties", None)
+    derived.pop("named_models", None)   # Nutanix's series brings them; no derived QEMU has it
+    derived["expansion_validates"] = suffix == "sysreg10"
     derived["expansion"]["props"] = booleans
     note = ("Derived from profile %s (armsim.profiles.derive): the same ID registers, kernel and host tree, "
             "spoken by %s." % (data["name"], derived["qemu"]["package"]))
@@ -339,6 +353,11 @@ def problems(data):
     if not (isinstance(unchecked, list) and all(isinstance(prop, dict) for prop in unchecked)):
         issues.append("unchecked_properties must be a list of objects")
     issues.extend(_expansion_problems(data, model))
+    named = data.get("named_models", [])
+    if not (isinstance(named, list) and all(isinstance(n, str) and _NAME.match(n) for n in named)):
+        issues.append("named_models must be a list of model names")
+    elif named and (not data["kvm"] or data["dialect"] in EXPANSION_ONLY):
+        issues.append("named_models belong to a KVM host whose QEMU has Nutanix's series (a props-info dialect)")
     if not set(data.get("commands") or ()) <= set(IMPLEMENTED):
         issues.append("commands may only name %s" % (IMPLEMENTED,))
     return issues
@@ -474,6 +493,15 @@ class Profile:
         self.commands = tuple(data.get("commands") or default)
         self.expansion_props = {p["name"]: p for p in data["expansion"]["props"]}
         self.sve_lengths = data["expansion"].get("sve_lengths")
+        self.named_models = tuple(data.get("named_models", ()))
+        self.expansion_validates = bool(data.get("expansion_validates"))
+
+    def cpu_definitions(self):
+        """query-cpu-definitions: host (where KVM is), max, the TCG models and the named models, by name."""
+        names = (["host"] if self.kvm else []) + ["max"] + list(self.data.get("extra_models", {})) + list(
+            self.named_models)
+        return [{"name": name, "typename": name + "-arm-cpu", "static": False, "deprecated": False}
+                for name in sorted(names)]
 
     def version_info(self):
         major, minor, micro = (int(part) for part in self.data["qemu"]["version"].split("."))
@@ -501,12 +529,13 @@ class Profile:
         # hostile-input tests: elements sent as they are, after the checked ones (names and values no QEMU gives)
         return out + [dict(prop) for prop in self.data.get("unchecked_properties", [])]
 
-    def expand(self, model, accel, requested):
-        """query-cpu-model-expansion type=full, with QEMU's Arm rules and refusal texts."""
+    def expand(self, model, accel, requested, kind="full"):
+        """query-cpu-model-expansion (type full; static too where ``expansion_validates``), with QEMU's Arm rules and
+        refusal texts; a v10 QEMU's full expansion also judges SYSREG_ values as KVM would at vCPU init."""
         if model == "host" and accel != "kvm":
             raise QMPFailure("The CPU type 'host' requires KVM")
-        if accel == "kvm" and model not in ("host", "max"):
-            raise QMPFailure("We cannot guarantee the CPU type '%s' works with KVM on this host" % model)
+        if accel == "kvm" and model not in ("host", "max") + self.named_models:
+            raise QMPFailure(KVM_EXPANSION_REFUSAL % model)
         specs = self.specs_for(model)
         if specs is None:
             raise QMPFailure("The CPU type '%s' is not a recognized ARM CPU type" % model)
@@ -523,12 +552,31 @@ class Profile:
         for name in requested:
             if name not in specs:
                 raise QMPFailure("Parameter '%s' is unexpected" % name)
-        return finalize(specs, requested, self.sve_lengths)
+        if model in self.named_models:
+            return self.named_finalize(model, requested)
+        final = finalize(specs, requested, self.sve_lengths)
+        if self.expansion_validates and kind == "full":
+            for name, value in sorted(requested.items()):
+                if _is_integer(specs[name]["default"]) and value not in numbers_in(kvm_allows(specs[name], final)):
+                    raise QMPFailure(EXPANSION_VALUE_REFUSAL.format(name=name, value=hex(value)))
+        return final
+
+    def named_finalize(self, model, requested):
+        """A named model's properties (Nutanix's series, from this host's own): the host's rules, PMU off (refused
+        on), and from a zeroed view no vector length on unless the request gives lengths."""
+        if requested.get("pmu") is True:
+            raise QMPFailure(NAMED_PMU_REFUSAL % model)
+        final = finalize(self.expansion_props, dict((k, v) for k, v in requested.items() if k != "pmu"),
+                         self.sve_lengths)
+        final["pmu"] = False
+        if not any(_SVE_LENGTH.match(name) and value is True for name, value in requested.items()):
+            final.update((name, False) for name in final if _SVE_LENGTH.match(name))
+        return final
 
     def specs_for(self, model):
         """The boolean properties of ``model`` (its expansion props), or None for a model this QEMU lacks."""
         extra = self.data.get("extra_models", {})
-        if model in ("host", "max"):
+        if model in ("host", "max") + self.named_models:
             return self.expansion_props
         if model in extra:
             return {name: {"name": name, "default": value, "flippable": True} for name, value in extra[model].items()}
@@ -551,10 +599,11 @@ class Profile:
             return (HOST_WITHOUT_KVM if self.kvm else "qemu-system-aarch64: unable to find CPU model 'host'")
         if specs is None:
             return "qemu-system-aarch64: unable to find CPU model '%s'" % model
-        if accel == "kvm" and model not in ("host", "max"):
+        named = model in self.named_models
+        if accel == "kvm" and model not in ("host", "max") and not named:
             return KVM_MODEL_REFUSAL
         typename = model + "-arm-cpu"
-        valued = {p["name"]: p for p in self.data["properties"]} if model in ("host", "max") else {}
+        valued = {p["name"]: p for p in self.data["properties"]} if model in ("host", "max") or named else {}
         requested, fields = {}, []
         for pair in rest.split(",") if rest else []:
             name, equals, value = pair.partition("=")
@@ -579,9 +628,12 @@ class Profile:
                 return ("qemu-system-aarch64: can't apply global %s.%s=%s: Property '%s.%s' not found"
                         % (typename, name, value, typename, name))
         try:
-            final = finalize(specs, requested, self.sve_lengths)
+            final = self.named_finalize(model, requested) if named else finalize(specs, requested, self.sve_lengths)
         except QMPFailure as failure:
             return "qemu-system-aarch64: %s" % failure.desc
+        if named and final.get("sve") is True and not any(
+                _SVE_LENGTH.match(name) and value is True for name, value in final.items()):
+            return NAMED_SVE_REFUSAL.format(model=model)
         template = self.data.get("vcpu_init_refusal", VCPU_INIT_REFUSAL)
         for name, value in fields:
             if name in specs:

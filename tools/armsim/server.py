@@ -451,6 +451,10 @@ class Session:
         no_arguments(args)
         return [{"name": name} for name in self.profile.commands], []
 
+    def cmd_query_cpu_definitions(self, args):
+        no_arguments(args)
+        return self.profile.cpu_definitions(), []
+
     def cmd_query_kvm(self, args):
         no_arguments(args)
         return {"enabled": self.server.accel == "kvm", "present": self.profile.kvm}, []
@@ -475,9 +479,9 @@ class Session:
         props = model.get("props", {})
         if not isinstance(props, dict):
             raise QMPFailure("Invalid parameter type for 'props', expected: dict")
-        if kind != "full":
+        if kind != "full" and not self.profile.expansion_validates:
             raise QMPFailure("The requested expansion type is not supported")
-        return {"model": {"name": name, "props": self.profile.expand(name, self.server.accel, props)}}, []
+        return {"model": {"name": name, "props": self.profile.expand(name, self.server.accel, props, kind)}}, []
 
 
 def no_arguments(args):

@@ -212,7 +212,8 @@ def policy_file(tmp_path, text):
     ("---\nmode: host-passthrough\nfeatures:\n\t- name: sve128\n",
      'not valid YAML/JSON: while scanning for the next token found character \'\\t\''),
     ("---\nmode: host-passthrough\nfeature: []\n", "{path}: at (document root): unknown key(s) feature"),
-    ("---\nmode: custom\nmodel: cortex-a57\nfeatures: []\n", "{path}: at mode: 'custom' is not one of"),
+    ("---\nmode: custom\nfeatures: []\n", "{path}: at mode: mode custom needs model"),
+    ("---\nmode: nearest\nfeatures: []\n", "{path}: at mode: 'nearest' is not one of custom, host-passthrough"),
     ("---\nfeatures: [{name: sve128, policy: demand}]\n", "demand"),
 ])
 def test_a_rollout_policy_the_role_would_refuse_is_refused_naming_the_file_and_place(tmp_path, text, problem):
