@@ -17,7 +17,7 @@ import time
 import pytest
 import yaml
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, fleet
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -479,27 +479,33 @@ def test_a_second_slice_without_a_frozen_baseline_is_refused_before_it_writes(tm
 KELVIN = "\u212a"
 
 
-def odd_fleet():
+def odd_fleet(monkeypatch):
     """a1, a2, b1 of the fixture, with b1's QEMU listing two spellings of one value (which used to make every
-    pool's recommendation, and so the whole run, fail), and t1 whose QEMU reports pauth-impdef only on while pauth
-    is only off: no guest CPU of that class is consistent."""
+    pool's recommendation, and so the whole run, fail), and t1, whose class's recommendation fails. Facts that pass
+    the fact checks and still give no consistent policy are no longer reachable in canonical fields (the fleet's
+    rules settle them: tests/unit/plugins/module_utils/test_fleet.py), so t1's failure is injected where
+    ``fleet.recommend`` raises, and what is tested is how the run carries one pool's failure."""
     facts = {host: json.loads(json.dumps(FACTS[host])) for host in ("a1", "a2", "b1", "t1")}
     facts["b1"]["properties"]["evil"] = {"type": "string", "supported_values": [KELVIN, "k"]}
-    facts["t1"]["properties"]["pauth"].update(supported_values=["off"], default="off")
-    facts["t1"]["properties"]["pauth-impdef"] = {"type": "bool", "supported_values": ["on"], "default": "on"}
+    recommend = fleet.recommend
+
+    def failing_for_t1(pool):
+        if pool.get("members") == ["t1"]:   # fleet_state recommends for baselines
+            raise ValueError("%s: no consistent recommendation: t1: pauth-impdef=on needs pauth=on"
+                             % pool.get("label", "pool"))
+        return recommend(pool)
+    monkeypatch.setattr(fleet, "recommend", failing_for_t1)
     hostvars = {host: {"ansible_facts": {"arm_cpu_props": fact},
                        "armvirt_cpu_gather": {"status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}}
                 for host, fact in facts.items()}
     return fleet_state.view(hostvars, sorted(facts), 0, now=NOW)
 
 
-def test_a_pool_whose_recommendation_fails_is_that_pools_failure(tmp_path):
-    view = odd_fleet()
+def test_a_pool_whose_recommendation_fails_is_that_pools_failure(tmp_path, monkeypatch):
+    view = odd_fleet(monkeypatch)
     odd = view["hosts"]["t1"]["class"]
     kelvin = view["hosts"]["b1"]["class"]
-    assert view["failed_pools"] == {odd: "%s: no consistent recommendation: %s: pauth-impdef=on needs pauth=on (QEMU: "
-                                    "cannot enable pauth-impdef without pauth); set pauth=on or drop pauth-impdef=on."
-                                    % (odd, odd)}
+    assert view["failed_pools"] == {odd: "%s: no consistent recommendation: t1: pauth-impdef=on needs pauth=on" % odd}
     assert {"name": "evil", "policy": "require", "value": "k"} in view["recommendations"][kelvin]["features"]
     stale = tmp_path / "policies" / (odd + ".yml")          # an earlier run's policy for the pool no longer holds
     stale.parent.mkdir()
