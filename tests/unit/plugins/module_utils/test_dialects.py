@@ -5,6 +5,7 @@ import copy
 import json
 import os
 import pathlib
+import re
 
 import jsonschema
 import pytest
@@ -481,6 +482,18 @@ def test_unreadable_version_or_commands_still_reads_the_host(command, reply, war
 
 # --- the real QEMU --------------------------------------------------------------------------------------------------
 
+def recorded_name(name, version):
+    """The recording ``name`` of QEMU ``version``, else the newest one of the same major.minor (the same
+    properties; only query-version's micro differs), else ``name`` itself, which then fails as missing."""
+    if (replay.REPLIES / (name + ".json")).is_file():
+        return name
+    major_minor = version.rsplit(".", 1)[0]
+    pattern = re.compile(re.escape(name).replace(re.escape(version), re.escape(major_minor) + r"\.(\d+)") + r"\.json$")
+    found = sorted((int(match.group(1)), match.group(0)[:-len(".json")])
+                   for match in (pattern.match(path.name) for path in replay.REPLIES.iterdir()) if match)
+    return found[-1][1] if found else name
+
+
 @pytest.mark.real_qemu
 def test_real_qemu_tcg(qemu_binary):
     """The real QEMU (Debian 12's 7.2, Debian 13's 10.0) gives what its recorded fixtures give (and re-records them
@@ -490,6 +503,9 @@ def test_real_qemu_tcg(qemu_binary):
     with probe.spawned_qemu(qemu_binary, "tcg") as client:
         version = "%(major)d.%(minor)d.%(micro)d" % client.greeting["QMP"]["version"]["qemu"]
         names = {"tcg": "qemu-%s-tcg" % version, "kvm": "qemu-%s-tcg-host-model" % version}
+        if not os.environ.get("ARMVIRT_REGENERATE_REPLIES"):
+            # a stable release's recordings stand for its later micro releases (Debian 13's 10.0.x, backports' 10.0.2)
+            names = {accel: recorded_name(name, version) for accel, name in names.items()}
         for accel, name in names.items():
             recorder = replay.RecordingClient(client)
             recorded[name] = (dialects.read_host_props(recorder, accel), recorder.exchanges)
