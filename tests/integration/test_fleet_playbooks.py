@@ -187,7 +187,9 @@ def test_rollout_writes_every_good_host_and_nothing_for_the_failing_ones(fleet):
         assert records[host]["status"] == "ok", records[host]
         assert records[host]["delivery"] == "qemu-commandline"   # this machine's libvirt has no <feature value>
         assert fleet.written(host) == ["web1.xml"]
-        assert "host,aarch64=on" in records[host]["guests"]["web1"]
+        # the fleet's policy in canonical fields, rendered in the names these hosts' QEMU speaks (the seed's)
+        arg = records[host]["guests"]["web1"]
+        assert arg.startswith("host,hw_prop_") and "aarch64=on" in arg.split(",") and "SYSREG_" not in arg, arg
         # confirmed by the host's own (simulated) QEMU before anything was written: a paused start under KVM
         assert records[host]["confirmed"] == {records[host]["guests"]["web1"]: "start"}
     assert records["picky"]["status"] == "failed" and "feat_RAS" in records["picky"]["reason"]
