@@ -45,17 +45,22 @@ def digest(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def read_baseline(path):
-    """``(baseline, digest)`` of a frozen baseline file (``baseline.json`` as fleet_state writes it)."""
+def _read_json(path, what):
+    """``(value, bytes)`` of a JSON artifact a rollout reads (``what`` names it in the failure)."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise AnsibleActionFail("fleet_state: cannot read the baseline file %s: %s" % (path, exc))
+        raise AnsibleActionFail("fleet_state: cannot read %s: %s" % (what, exc))
     try:
-        baseline = json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8")), data
     except ValueError as exc:
-        raise AnsibleActionFail("fleet_state: the baseline file %s is not JSON: %s" % (path, exc))
+        raise AnsibleActionFail("fleet_state: %s cannot be read as JSON: %s" % (what, exc))
+
+
+def read_baseline(path):
+    """``(baseline, digest)`` of a frozen baseline file (``baseline.json`` as fleet_state writes it)."""
+    baseline, data = _read_json(path, "the baseline file %s" % path)
     if not isinstance(baseline, dict) or not isinstance(baseline.get("members"), list) \
             or not all(isinstance(member, str) for member in baseline["members"]) \
             or not isinstance(baseline.get("properties"), (dict, list)) \
@@ -80,17 +85,9 @@ def read_class_baselines(path):
     """``(class baselines, digest)`` of the ``class-baselines.json`` next to a frozen baseline file (classify writes
     them together), ``({}, None)`` when there is none (an artifacts directory of an earlier version): then only the
     fleet pool can be rolled out."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
+    if not os.path.exists(path):
         return {}, None
-    except OSError as exc:
-        raise AnsibleActionFail("fleet_state: cannot read the class baselines %s: %s" % (path, exc))
-    try:
-        baselines = json.loads(data.decode("utf-8"))
-    except ValueError as exc:
-        raise AnsibleActionFail("fleet_state: the class baselines %s are not JSON: %s" % (path, exc))
+    baselines, data = _read_json(path, "the class baselines %s" % path)
     if not isinstance(baselines, dict) or not all(
             isinstance(baseline, dict) and isinstance(baseline.get("members"), list)
             for baseline in baselines.values()):

@@ -89,6 +89,17 @@ def _int_bound(text):
     return int(text, 16) if text[:2].lower() == "0x" else int(text, 10)
 
 
+def merge_ranges(ranges):
+    """Integer ``(low, high)`` ranges sorted, with overlapping and adjacent ones joined: ``[[low, high], ...]``."""
+    merged = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return merged
+
+
 def format_range(low, high, hexadecimal=False):
     if hexadecimal:
         return "0x%x" % low if low == high else "0x%x-0x%x" % (low, high)
@@ -214,13 +225,8 @@ class Property(object):
         """
         if self.type == NUMBER_TYPE:
             ranges, names = split_number_values(self.supported_values)
-            merged = []
-            for low, high in sorted(ranges):
-                if merged and low <= merged[-1][1] + 1:
-                    merged[-1][1] = max(merged[-1][1], high)
-                else:
-                    merged.append([low, high])
-            return tuple(format_range(low, high) for low, high in merged) + tuple(sorted({n.lower() for n in names}))
+            return tuple(format_range(low, high) for low, high in merge_ranges(ranges)) + tuple(
+                sorted({n.lower() for n in names}))
         if self.type in (STRING_TYPE, BOOL_TYPE):
             return tuple(sorted({_fold(self.type, value) for value in self.supported_values}))
         return tuple(sorted(set(self.supported_values)))

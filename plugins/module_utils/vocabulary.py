@@ -226,13 +226,7 @@ def _prop_values(name, prop):
 
 def _hex_ranges(ranges):
     """Integer ranges merged and written as the sysreg dialect writes them: ``["0x0-0x2", "0x4"]``."""
-    merged = []
-    for low, high in sorted(ranges):
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], high)
-        else:
-            merged.append([low, high])
-    return [propmodel.format_range(low, high, hexadecimal=True) for low, high in merged]
+    return [propmodel.format_range(low, high, hexadecimal=True) for low, high in propmodel.merge_ranges(ranges)]
 
 
 # ---- a host's fact in canonical names ----------------------------------------------------------------------------
