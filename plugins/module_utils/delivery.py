@@ -176,12 +176,12 @@ def plan(features, props, mode, host, libvirt_view, model=None, own=None):
         normalised, errors = validate.check_shape(features, host)
     else:
         normalised, errors = validate.check_features(features, props, host)
-    if not errors and own is not None and validate.is_baseline(props):
+    judge = own if own is not None and validate.is_baseline(props) else props
+    if not errors and judge is not props:
         normalised, errors = validate.check_features(normalised, own, host)
     if props is not None and mode == CUSTOM:
         # the model first (on the host's own fact: a baseline lists no models); what it says of the features only
         # once they pass on their own
-        judge = own if own is not None and validate.is_baseline(props) else props
         errors = [error for error in validate.check_model(model, normalised, judge, host)
                   if not errors or error.rule == "model-not-offered"] + errors
     if errors:
@@ -609,7 +609,8 @@ def hyperv_refusal(domain, name="domain"):
         return None
     return ("%s: the domain has <features><hyperv>, Hyper-V enlightenments, which QEMU's Arm CPU does not have: "
             "libvirt puts them on the guest's -cpu as hv-* properties and QEMU refuses to start it (\"can't apply "
-            "global max-arm-cpu.hv-relaxed=on: Property 'max-arm-cpu.hv-relaxed' not found\"). Remove <hyperv> from "
+            "global max-arm-cpu.hv-passthrough=on: Property 'max-arm-cpu.hv-passthrough' not found\", or the same "
+            "for another hv-* property). Remove <hyperv> from "
             "the domain's <features>; nothing is written for it until then." % name)
 
 
