@@ -227,20 +227,19 @@ def _decode(children):
         if type_ is None:
             raise ValueError("property %s has no type" % name)
         # one pass instead of find/findall per tag (see _first_children); same elements, same order of processing
+        # (values are decoded as they come: nothing else in this loop raises, so the first error is the same)
         values, default, extras = [], None, []
         for child in elem:
             tag = child.tag
             if tag == "value":
-                values.append(child)
+                # the plain text of an element without attributes (every value but a few), else _text's checks
+                values.append((child.text or "") if not child.attrib else _text(child))
             elif tag == "default":
                 if default is None:
                     default = child
             elif tag == "extra":
                 extras.append(child)
-        # the plain text of an element without enc= (all but a few), else _text's decoding and its checks
-        properties[name] = Property(name, type_, [(value.text or "") if not value.attrib else _text(value)
-                                                  for value in values],
-                                    None if default is None else _text(default),
+        properties[name] = Property(name, type_, values, None if default is None else _text(default),
                                     {_named(extra): json.loads(_text(extra)) for extra in extras})
     host_props = HostProps(supported, _optional(children, "dialect"), properties, _optional(children, "qemuVersion"),
                            _optional(children, "qemuPackage"), _optional(children, "cpuModel"),
@@ -258,6 +257,8 @@ def fingerprint_changes(cached, fp):
 
     Shared by every file kept against the fingerprint (this cache, the cpu_check results of ``confirm.py``).
     """
+    if cached == fp:   # a valid cache: every item equal, nothing to explain
+        return []
     changes = []
     for key in list(fp) + sorted(set(cached) - set(fp)):
         label = _LABELS.get(key, "fingerprint item %s changed" % key)

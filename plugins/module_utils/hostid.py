@@ -118,6 +118,8 @@ def hwcaps(procfs_root):
         return []
     common = None
     for line in text.splitlines():
+        if "Features" not in line:   # a cheap test first: a CPU has about 25 lines, one of them its Features
+            continue
         key, _sep, value = line.partition(":")
         if key.strip() == "Features":
             words = set(value.split())
