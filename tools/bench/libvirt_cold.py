@@ -1,12 +1,12 @@
 """Row module_cold's baseline: libvirtd's cold ``virsh domcapabilities``, measured in the same run.
 
-A private libvirtd is started for the row and stopped after it, the way tests/libvirtd.py starts the tests' daemon (by hand, as root, in a mount namespace of its
-own), but private all through, so that it can run beside another libvirtd (another checkout's test run) and leaves
-nothing behind: in its namespace (``unshare --mount --net``) tmpfs covers /run/libvirt, /var/cache/libvirt and
-/var/lib/libvirt, and a copy of /etc/libvirt with ``qemu.conf`` saying ``user = "root"`` and ``libvirtd.conf`` putting
-its sockets in the row's temporary directory is bound over /etc/libvirt. virsh reaches it through
-``qemu:///system?socket=...``. Its pid file is in that directory too; nothing in /etc, /run or /var changes. No
-virtlogd: a capabilities probe starts no guest.
+A private libvirtd is started for the row and stopped after it, the way tests/libvirtd.py starts the tests' daemon
+(by hand, as root, in a mount namespace of its own), but private all through, so that it can run beside another
+libvirtd (another checkout's test run) and leaves nothing behind: in its namespace (``unshare --mount --net``) tmpfs
+covers /run/libvirt, /var/cache/libvirt and /var/lib/libvirt, and a copy of /etc/libvirt with ``qemu.conf`` saying
+``user = "root"`` and ``libvirtd.conf`` putting its sockets in the row's temporary directory is bound over
+/etc/libvirt. virsh reaches it through ``qemu:///system?socket=...``. Its pid file is in that directory too; nothing
+in /etc, /run or /var changes. No virtlogd: a capabilities probe starts no guest.
 
 Where a private one cannot be had (not root, libvirt not installed, no mount namespace, no ``libvirt-qemu`` user,
 which libvirt's QEMU driver looks up before it reads qemu.conf), a libvirtd already answering at qemu:///system is
