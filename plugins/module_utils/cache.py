@@ -18,7 +18,7 @@ import re
 import stat
 import xml.etree.ElementTree as ET
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, dialects, hostid, models
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, hostid
 from ansible_collections.armvirt.cpu.plugins.module_utils.props import HostProps, Property
 
 FORMAT_VERSION = 2  # bump when the file layout, the meaning of a fingerprint item or what a probe records changes
@@ -26,6 +26,11 @@ ROOT_TAG = "cpuPropertyInfo"
 MAX_BYTES = 16 * 1024 * 1024  # a real cache is a few hundred KiB at most; anything bigger is not ours
 FILE_MODE = atomic.FILE_MODE
 NONE = "none"  # fingerprint value for an absent item (no module directory, no MIDR in sysfs)
+# The fingerprint item "reader_tables": dialects.TABLES_DIGEST + models.RECORDS, what this collection's tables make
+# of a reply. Written out so a valid-cache run does not import the reader (dialects.py and the tables it hashes:
+# about half of the import and compile time of a props_facts task); tests/unit/plugins/module_utils/test_cache.py
+# fails when a table changes and this text is not updated with it.
+READER_TABLES = "e6fe01c7803dd18c+models1"
 
 # Why a fingerprint item invalidates, in the words status() reports; keys follow fingerprint()'s order.
 _LABELS = {
@@ -57,18 +62,21 @@ class CacheError(Exception):
     """The cache cannot be used safely (symlink, world-writable) or the result cannot be stored; names the path."""
 
 
-def fingerprint(emulator, accel, sysfs_root="/sys", procfs_root="/proc"):
+def fingerprint(emulator, accel, sysfs_root="/sys", procfs_root="/proc", identity=None):
     """What a probe result depends on, as strings; a cache is valid only while every item is equal.
 
     Cheap by design (a few stat calls, one small read per CPU, the command line and three DMI files): it is
     computed on every run. The kernel command line's overrides and the firmware change what KVM offers without
-    changing uname, the emulator or MIDR (``hostid.py``), so they are items too.
+    changing uname, the emulator or MIDR (``hostid.py``), so they are items too. ``identity`` is the host's identity
+    as ``hostid.read`` returned it for this run (``collect.collect`` reads it once for the fingerprint and the fact);
+    without it the items are read here. Either way the items are the same strings.
     """
-    moddir = _module_dir(emulator)
     uname = os.uname()
+    moddir = _module_dir(emulator, uname.machine)
+    midrs = hostid.id_registers(sysfs_root, "midr_el1") if identity is None else identity["midr"]
     items = {
         "format": str(FORMAT_VERSION),
-        "reader_tables": dialects.TABLES_DIGEST + models.RECORDS,
+        "reader_tables": READER_TABLES,
         "emulator": emulator or NONE,
         "emulator_ctime": _stat_ns(emulator, "st_ctime_ns"),
         "qemu_moddir": moddir or NONE,
@@ -77,9 +85,10 @@ def fingerprint(emulator, accel, sysfs_root="/sys", procfs_root="/proc"):
         "kvm": "yes" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "no",
         "kernel_release": uname.release,
         "kernel_version": uname.version,
-        "host_cpu_midr": ",".join(hostid.id_registers(sysfs_root, "midr_el1")) or NONE,
+        "host_cpu_midr": ",".join(midrs) or NONE,
     }
-    items.update((key, value or NONE) for key, value in hostid.fingerprint_items(sysfs_root, procfs_root).items())
+    items.update((key, value or NONE)
+                 for key, value in hostid.fingerprint_items(sysfs_root, procfs_root, identity).items())
     return items
 
 
@@ -93,7 +102,7 @@ def _stat_ns(path, field):
         return NONE
 
 
-def _module_dir(emulator):
+def _module_dir(emulator, machine=None):
     """The directory this emulator loads modules (accelerators, devices, block drivers) from, found as QEMU does.
 
     QEMU tries $QEMU_MODULE_DIR, then its configured moddir relocated to the prefix of the real binary
@@ -102,7 +111,7 @@ def _module_dir(emulator):
     candidates = [os.environ.get("QEMU_MODULE_DIR")]
     if emulator:
         prefix = os.path.dirname(os.path.dirname(os.path.realpath(emulator)))
-        multiarch = os.uname().machine + "-linux-gnu"
+        multiarch = (machine or os.uname().machine) + "-linux-gnu"
         candidates += [os.path.join(prefix, "lib", multiarch, "qemu"), os.path.join(prefix, "lib64", "qemu"),
                        os.path.join(prefix, "lib", "qemu")]
     return next((path for path in candidates if path and os.path.isdir(path)), None)
@@ -218,18 +227,19 @@ def _decode(children):
         if type_ is None:
             raise ValueError("property %s has no type" % name)
         # one pass instead of find/findall per tag (see _first_children); same elements, same order of processing
+        # (values are decoded as they come: nothing else in this loop raises, so the first error is the same)
         values, default, extras = [], None, []
         for child in elem:
             tag = child.tag
             if tag == "value":
-                values.append(child)
+                # the plain text of an element without attributes (every value but a few), else _text's checks
+                values.append((child.text or "") if not child.attrib else _text(child))
             elif tag == "default":
                 if default is None:
                     default = child
             elif tag == "extra":
                 extras.append(child)
-        properties[name] = Property(name, type_, [_text(value) for value in values],
-                                    None if default is None else _text(default),
+        properties[name] = Property(name, type_, values, None if default is None else _text(default),
                                     {_named(extra): json.loads(_text(extra)) for extra in extras})
     host_props = HostProps(supported, _optional(children, "dialect"), properties, _optional(children, "qemuVersion"),
                            _optional(children, "qemuPackage"), _optional(children, "cpuModel"),
@@ -247,6 +257,8 @@ def fingerprint_changes(cached, fp):
 
     Shared by every file kept against the fingerprint (this cache, the cpu_check results of ``confirm.py``).
     """
+    if cached == fp:   # a valid cache: every item equal, nothing to explain
+        return []
     changes = []
     for key in list(fp) + sorted(set(cached) - set(fp)):
         label = _LABELS.get(key, "fingerprint item %s changed" % key)
@@ -328,17 +340,31 @@ def read_bytes(path):
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         return None, "not a regular file"
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            # read(MAX_BYTES + 1) would allocate 16 MiB per call (a third of a valid-cache read); ask for what fstat
-            # saw plus one byte, and only read on (still bounded) when the file grew since
-            want = min(st.st_size, MAX_BYTES) + 1
-            data = handle.read(want)
-            if len(data) == want and want <= MAX_BYTES:
-                data += handle.read(MAX_BYTES + 1 - want)
-        except OSError as exc:
-            return None, "unreadable: %s" % (exc.strerror or exc)
+    try:
+        # read(MAX_BYTES + 1) would allocate 16 MiB per call (a third of a valid-cache read); ask for what fstat
+        # saw plus one byte, and only read on (still bounded) when the file grew since. Straight from the
+        # descriptor: a buffered file object around it cost more than the read itself.
+        want = min(st.st_size, MAX_BYTES) + 1
+        data = _read_fd(fd, want)
+        if len(data) == want and want <= MAX_BYTES:
+            data += _read_fd(fd, MAX_BYTES + 1 - want)
+    except OSError as exc:
+        return None, "unreadable: %s" % (exc.strerror or exc)
+    finally:
+        os.close(fd)
     return data, "read"
+
+
+def _read_fd(fd, size):
+    """Up to ``size`` bytes from ``fd``: fewer only at the end of the file."""
+    chunks = []
+    while size > 0:
+        chunk = os.read(fd, min(size, 1 << 20))   # os.read allocates what it is asked for
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
 def read(path, fp):

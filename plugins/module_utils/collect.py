@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import (
-    _paths, cache, dialects, emulator_trust, hostid, models, probe, qmp)
+from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, cache, hostid
 
 CACHE_USE, CACHE_REFRESH, CACHE_IGNORE = "use", "refresh", "ignore"
 
@@ -39,6 +38,9 @@ def cache_path(cache_dir, emulator, accel):
 def probe_host(emulator, accel, timeout, qmp_socket=None, host=None):
     """Ask QEMU directly: a running monitor when ``qmp_socket`` is given, else a freshly spawned emulator. ``host``
     names the host in the message (``hostid.label``)."""
+    # the probe's modules are imported here, not at the top: a run that finds a valid cache never needs them, and
+    # AnsiballZ compiles every imported file from source on every task
+    from ansible_collections.armvirt.cpu.plugins.module_utils import emulator_trust, probe, qmp
     where = "monitor %s" % qmp_socket if qmp_socket else "emulator %s (accel=%s)" % (emulator, accel)
     try:
         if qmp_socket:
@@ -53,6 +55,7 @@ def probe_host(emulator, accel, timeout, qmp_socket=None, host=None):
 
 def _read(client, accel):
     """The properties (dialects.py) and the named models (models.py) of one QEMU."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import dialects, models
     host_props = dialects.read_host_props(client, accel)
     host_props.cpu_models = models.read_models(client, host_props.warnings)
     return host_props
@@ -66,14 +69,16 @@ def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socke
     monitor, else a dict with the cache file's path, the fingerprint it must match and why it was not used.
     The cache is only read here; writing it is the caller's choice. ``sysfs_root`` and ``procfs_root`` are where
     the host's identity is read for the fingerprint (a recorded host tree in tests); ``host`` names the host in the
-    messages (the inventory's name where the caller knows it, ``hostid.label``).
+    messages (the inventory's name where the caller knows it, ``hostid.label``). The identity is read once, here,
+    for the fingerprint, and kept in ``cache_info["identity"]`` for the fact (:func:`host_fact`).
     """
     if qmp_socket:
         return probe_host(emulator, accel, timeout, qmp_socket, host), "probe", None
     try:
         path = cache_path(cache_dir, emulator, accel)
-        fingerprint = cache.fingerprint(emulator, accel, sysfs_root, procfs_root)
-        info = {"path": path, "fingerprint": fingerprint, "status": "not read"}
+        identity = hostid.read(sysfs_root, procfs_root)
+        fingerprint = cache.fingerprint(emulator, accel, sysfs_root, procfs_root, identity)
+        info = {"path": path, "fingerprint": fingerprint, "status": "not read", "identity": identity}
         if cache_mode == CACHE_USE:
             cached, info["status"] = cache.status(path, fingerprint)
             if cached is not None:
@@ -96,9 +101,11 @@ def damaged_cache_warning(info, done, host=None):
         hostid.label(host), info["path"], info["status"], done)
 
 
-def host_fact(host_props, accel, emulator, source, sysfs_root="/sys", procfs_root="/proc"):
+def host_fact(host_props, accel, emulator, source, sysfs_root="/sys", procfs_root="/proc", identity=None):
     """The ``arm_cpu_props`` fact: what QEMU offers (``host_props``) and what the kernel says about the CPU
-    (``host_cpu``, read fresh on every run: it is a few small files, and a cached copy could only be older)."""
+    (``host_cpu``, read on every run: it is a few small files, and a cached copy could only be older). ``identity``
+    is what :func:`collect` read for the fingerprint this run (``cache_info["identity"]``); without it, it is read
+    here."""
     fact = host_props.to_fact(accel, emulator, source)
-    fact["host_cpu"] = hostid.read(sysfs_root, procfs_root)
+    fact["host_cpu"] = hostid.read(sysfs_root, procfs_root) if identity is None else identity
     return fact

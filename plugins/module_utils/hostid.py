@@ -38,6 +38,7 @@ IMPLEMENTERS = {0x41: "Arm", 0x46: "Fujitsu", 0x48: "HiSilicon", 0x4E: "NVIDIA",
 _OVERRIDE_RE = re.compile(r"^(arm64\.|id_[a-z0-9]+\.|kvm-arm\.)")
 _HEX_RE = re.compile(r"^(0[xX])?[0-9a-fA-F]{1,16}$")
 FIRMWARE_FILES = (("vendor", "bios_vendor"), ("version", "bios_version"), ("date", "bios_date"))
+_CHUNK = 16384
 
 
 def label(name=None):
@@ -48,11 +49,28 @@ def label(name=None):
 
 
 def _read(path, limit=65536):
+    """The file's text (at most ``limit`` bytes, undecodable bytes replaced), or None when it cannot be read.
+
+    A raw descriptor and ``os.read`` in small chunks: a buffered ``open().read(limit)`` allocates ``limit`` bytes
+    up front (4 MiB for /proc/cpuinfo's bound) and builds a file object per file, which made the identity the
+    dearest part of a valid-cache run."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(limit).decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except (OSError, ValueError):
         return None
+    try:
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, min(left, _CHUNK))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def _cpu_dirs(sysfs_root):
@@ -61,15 +79,21 @@ def _cpu_dirs(sysfs_root):
         names = os.listdir(base)
     except OSError:
         return []
-    return [os.path.join(base, name) for name in names if name[:3] == "cpu" and name[3:].isdigit()]
+    return [base + os.sep + name for name in names if name[:3] == "cpu" and name[3:].isdigit()]
 
 
 def id_registers(sysfs_root, register):
     """Sorted distinct values of ``midr_el1`` or ``revidr_el1`` over the CPUs, as 0x-hex (16 digits, as the kernel
     prints them); empty off Arm. big.LITTLE hosts have several MIDRs."""
+    return _registers(_cpu_dirs(sysfs_root), register)
+
+
+def _registers(cpu_dirs, register):
+    """:func:`id_registers` over CPU directories listed once (:func:`read` reads two registers of each)."""
     values = set()
-    for path in _cpu_dirs(sysfs_root):
-        text = _read(os.path.join(path, "regs", "identification", register), 64)
+    tail = os.sep + os.path.join("regs", "identification", register)
+    for path in cpu_dirs:
+        text = _read(path + tail, 64)
         if text is None or not _HEX_RE.match(text.strip()):
             continue   # offline CPU, not an arm64 kernel, or not a register value
         values.add("0x%016x" % int(text.strip(), 16))
@@ -94,6 +118,8 @@ def hwcaps(procfs_root):
         return []
     common = None
     for line in text.splitlines():
+        if "Features" not in line:   # a cheap test first: a CPU has about 25 lines, one of them its Features
+            continue
         key, _sep, value = line.partition(":")
         if key.strip() == "Features":
             words = set(value.split())
@@ -130,12 +156,17 @@ def firmware(sysfs_root):
 
 
 def read(sysfs_root="/sys", procfs_root="/proc"):
-    """The host's identity: ``arm_cpu_props.host_cpu`` (docs/schemas/arm_cpu_props.schema.json)."""
-    midrs = id_registers(sysfs_root, "midr_el1")
+    """The host's identity: ``arm_cpu_props.host_cpu`` (docs/schemas/arm_cpu_props.schema.json).
+
+    Read once per run: ``collect.collect`` reads it before it checks the cache and hands the same dict to the
+    fingerprint (``cache.fingerprint``'s ``identity``) and to the fact (``collect.host_fact``), so the fact describes
+    the host the fingerprint was taken of, and no file is read twice."""
+    cpu_dirs = _cpu_dirs(sysfs_root)
+    midrs = _registers(cpu_dirs, "midr_el1")
     return {
         "midr": midrs,
         "names": sorted({core_name(midr) for midr in midrs}),
-        "revidr": id_registers(sysfs_root, "revidr_el1"),
+        "revidr": _registers(cpu_dirs, "revidr_el1"),
         "hwcaps": hwcaps(procfs_root),
         "sve_vector_lengths": sve_vector_lengths(procfs_root),
         "kernel_cmdline_overrides": cmdline_overrides(procfs_root),
@@ -143,11 +174,14 @@ def read(sysfs_root="/sys", procfs_root="/proc"):
     }
 
 
-def fingerprint_items(sysfs_root="/sys", procfs_root="/proc"):
+def fingerprint_items(sysfs_root="/sys", procfs_root="/proc", identity=None):
     """What of the identity a probe result depends on beyond MIDR, as strings (empty when absent): the command-line
-    overrides and the firmware."""
-    found = firmware(sysfs_root)
+    overrides and the firmware. From ``identity`` (what :func:`read` returned) when given, else read here."""
+    if identity is None:
+        overrides, found = cmdline_overrides(procfs_root), firmware(sysfs_root)
+    else:
+        overrides, found = identity["kernel_cmdline_overrides"], identity["firmware"]
     return {
-        "kernel_cmdline_overrides": " ".join(cmdline_overrides(procfs_root)),
+        "kernel_cmdline_overrides": " ".join(overrides),
         "firmware": "|".join(found.get(key, "") for key, _name in FIRMWARE_FILES) if found else "",
     }

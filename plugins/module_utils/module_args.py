@@ -7,8 +7,9 @@ never imports a module file."""
 
 from __future__ import annotations
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import delivery, libvirt_caps, validate
-
+# delivery, libvirt_caps and validate (with what they import, about a third of the collection's module_utils) are
+# imported by the specs that need them only: every module imports this file, and AnsiballZ compiles each imported
+# module_utils file from source on every task (props_facts needs none of the three).
 CACHE_MODES = ["use", "refresh", "ignore"]
 
 
@@ -41,6 +42,7 @@ def host_paths_argument_spec():
 def cpu_check_argument_spec():
     """Options of armvirt.cpu.cpu_check: the probe's, where the host's identity is read (for the fingerprint), the
     request (mode and features, or a -cpu value), how the results file is used and the host's name for messages."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
     spec = probe_argument_spec()
     spec.update(host_paths_argument_spec())
     spec.update(
@@ -68,6 +70,7 @@ def guest_domains_argument_spec():
     """Options of armvirt.cpu.guest_domains: what its action plugin validates and works with on the controller. The
     module, which only writes, is called with ``output_dir`` and ``guests`` whose items carry the rendered XML
     (``guest_domains.DOCUMENT_KEY``)."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import delivery, libvirt_caps, validate
     return dict(
         guests=dict(type="list", elements="dict", required=True),
         features=dict(type="list", elements="dict", default=[]),

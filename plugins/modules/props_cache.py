@@ -177,7 +177,7 @@ def main():
     if repair:
         module.warn(repair)
     fact = collect.host_fact(host_props, params["accel"], params["emulator"], source, params["sysfs_path"],
-                             params["procfs_path"])
+                             params["procfs_path"], info["identity"])
     module.exit_json(changed=changed, path=path, status=info["status"], ansible_facts={"arm_cpu_props": fact},
                      diff=dict(before=before, after=after, before_header=path, after_header=path))
 

@@ -212,7 +212,9 @@ def main():
     if repair:
         module.warn(repair)
     emulator = None if params["qmp_socket"] else params["emulator"]
-    fact = collect.host_fact(host_props, params["accel"], emulator, source, params["sysfs_path"], params["procfs_path"])
+    identity = cache_info["identity"] if cache_info is not None else None   # read once for the fingerprint
+    fact = collect.host_fact(host_props, params["accel"], emulator, source, params["sysfs_path"], params["procfs_path"],
+                             identity)
     result = dict(changed=False, ansible_facts={"arm_cpu_props": fact})
     if cache_info is not None:
         result["cache"] = {"path": cache_info["path"], "status": cache_info["status"]}

@@ -2,6 +2,7 @@
 row that no longer runs fails the test command. No timing asserts: the figures are in docs/performance.md."""
 
 import io
+import os
 
 import pytest
 
@@ -26,8 +27,6 @@ WHAT = {
 def test_every_row_runs_at_smoke_size(row, request):
     if row in NEEDS_QEMU:
         request.getfixturevalue("qemu_binary")
-    if row == "module_cold":
-        request.getfixturevalue("libvirt_daemon")   # its baseline: libvirt's cold domcapabilities, in the same run
     out = io.StringIO()
     results, failures = cli.run(cli.parse_args(["--smoke", row]), out)
     assert failures == [], out.getvalue()
@@ -38,7 +37,12 @@ def test_every_row_runs_at_smoke_size(row, request):
     if row in WHAT:
         assert [result.what for result in results] == WHAT[row]
     if row == "module_cold":
-        assert any(note.startswith("virsh domcapabilities cold") for note in results[0].notes), results[0].notes
+        # its baseline, libvirt's cold domcapabilities, is measured in the same run by a private libvirtd the row
+        # starts (0.3 s to answer here, so the smoke size has it too); without libvirt it quotes a figure and says so
+        measured = any(note.startswith("virsh domcapabilities cold") for note in results[0].notes)
+        if not measured and not os.environ.get("CI"):
+            pytest.skip("no libvirtd for module_cold's baseline here: %s" % results[0].notes)
+        assert measured, results[0].notes
 
 
 def test_cli_lists_rows_and_refuses_unknown_ones(capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,19 +12,52 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from bench.common import (ROOT, Result, child_env, interleaved, median, qemu_binary, run_timed,
+from bench import libvirt_cold
+from bench.common import (ROOT, Result, child_env, fmt_time, interleaved, median, qemu_binary, run_timed,
                           sized, spread)
 
 MODULE = ROOT / "plugins" / "modules" / "props_facts.py"
-VIRSH_QUOTED = 1.95  # s, cold `virsh domcapabilities` on libvirt 9.0 on this machine, used when it cannot run
-LIBVIRT_CAPS_CACHE = "/var/cache/libvirt/qemu/capabilities"
+# s, cold `virsh domcapabilities` of libvirt 9.0 on this machine (2026-11), quoted only when no libvirtd can be had
+VIRSH_QUOTED = 1.95
 
 
 def _props_facts_logic(emulator, accel, cache_dir, mode="use"):
-    """What props_facts.main does between its arguments and exit_json: collect, then the fact."""
+    """What props_facts.main does between its arguments and exit_json: collect, then the fact with the host's
+    identity (``host_cpu``, read once by collect for the fingerprint and the fact)."""
     from ansible_collections.armvirt.cpu.plugins.module_utils import collect
-    host_props, source, _unused = collect.collect(emulator, accel, 10.0, cache_dir, mode)
-    return host_props.to_fact(accel, emulator, source)
+    host_props, source, info = collect.collect(emulator, accel, 10.0, cache_dir, mode)
+    return collect.host_fact(host_props, accel, emulator, source, identity=info["identity"])
+
+
+def _mandatory_reads(emulator, sysfs="/sys", procfs="/proc"):
+    """The system calls a valid-cache run cannot do without besides reading the cache file, bare (no Python around
+    them but the loop): the fingerprint's (stat and realpath of the emulator, QEMU's module directory, /dev/kvm,
+    uname) and the host's identity, which the fingerprint and the fact need (the CPU list, MIDR and REVIDR of each
+    CPU, /proc/cpuinfo, the kernel command line, the SVE length, three DMI files). Parse + these is the row's floor."""
+    cpu = sysfs + "/devices/system/cpu/"
+    paths = [cpu + name + "/regs/identification/" + register for name in os.listdir(cpu)
+             if name[:3] == "cpu" and name[3:].isdigit() for register in ("midr_el1", "revidr_el1")]
+    paths += [procfs + "/cpuinfo", procfs + "/cmdline", procfs + "/sys/abi/sve_default_vector_length"]
+    paths += [sysfs + "/class/dmi/id/" + name for name in ("bios_vendor", "bios_version", "bios_date")]
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            while os.read(fd, 16384):
+                pass
+        finally:
+            os.close(fd)
+    os.stat(emulator)
+    prefix = os.path.dirname(os.path.dirname(os.path.realpath(emulator)))
+    uname = os.uname()
+    for candidate in (prefix + "/lib/" + uname.machine + "-linux-gnu/qemu", prefix + "/lib64/qemu",
+                      prefix + "/lib/qemu"):
+        if os.path.isdir(candidate):
+            os.stat(candidate)
+            break
+    os.access("/dev/kvm", os.R_OK | os.W_OK)
 
 
 def _loop(call, count):
@@ -49,15 +81,19 @@ def _cache_case(label, emulator, accel, cache_dir, count, rounds):
     if fact["source"] != "cache":
         raise RuntimeError("the cache for %s was not used" % emulator)
     times = interleaved({"ours": _loop(lambda: _props_facts_logic(emulator, accel, cache_dir), count),
-                         "parse": _loop(lambda: _read_and_parse(path), count)}, rounds)
-    ours, base = median(times["ours"]), median(times["parse"])
+                         "parse": _loop(lambda: _read_and_parse(path), count),
+                         "reads": _loop(lambda: _mandatory_reads(emulator), count)}, rounds)
+    ours, base, reads = median(times["ours"]), median(times["parse"]), median(times["reads"])
     ratio = ours / base
     return Result("cache_hit", "props_facts logic, valid cache, in-process (%s)" % label, ours, base,
                   target="<= 2x, < 2 ms", met=ratio <= 2.0 and ours < 2e-3,
                   baseline_name="read + ElementTree parse of the cache file",
                   notes=["%d properties, %d bytes; %d rounds x %d calls, medians; spread ours %s, parse %s"
                          % (len(fact["properties"]), os.path.getsize(path), rounds, count,
-                            spread(times["ours"]), spread(times["parse"]))])
+                            spread(times["ours"]), spread(times["parse"])),
+                         "floor: parse + the fingerprint's and the identity's reads as bare system calls (%s) = "
+                         "%s, %.2fx the parse; ours is %.2fx the floor" % (
+                             fmt_time(reads), fmt_time(base + reads), (base + reads) / base, ours / (base + reads))])
 
 
 def cache_hit(cfg):
@@ -171,54 +207,49 @@ def _module_once(emulator, env):
         shutil.rmtree(work, ignore_errors=True)
 
 
-def virsh_available():
-    return shutil.which("virsh") is not None and subprocess.run(
-        ["virsh", "-c", "qemu:///system", "uri"], capture_output=True, timeout=30, check=False).returncode == 0
-
-
-def _virsh_cold(emulator):
-    """Cold libvirt: a fresh path (symlink) to the same emulator has no capabilities cache entry, so libvirtd probes.
-
-    The cache file libvirtd writes for that path (named by the path's SHA-256) is removed afterwards."""
-    work = tempfile.mkdtemp(prefix="armvirt-bench-virsh-")
-    os.chmod(work, 0o755)
-    link = os.path.join(work, "qemu-system-aarch64")
-    os.symlink(emulator, link)
+def _ping_once(script, env):
+    """ansible.builtin.ping as a whole process (the floor of every module process: the interpreter and
+    ``ansible.module_utils.basic``): returns seconds."""
+    work = tempfile.mkdtemp(prefix="armvirt-bench-ping-")
     try:
-        elapsed, _unused = run_timed(["virsh", "-c", "qemu:///system", "domcapabilities", "--emulatorbin", link,
-                                      "--arch", "aarch64", "--virttype", "qemu"])
+        args = os.path.join(work, "args.json")
+        with open(args, "w") as handle:
+            json.dump({"ANSIBLE_MODULE_ARGS": {}}, handle)
+        elapsed, _unused = run_timed([sys.executable, script, args], env=env, cwd=work)
         return elapsed
     finally:
-        stale = os.path.join(LIBVIRT_CAPS_CACHE, hashlib.sha256(link.encode()).hexdigest() + ".xml")
-        if os.path.exists(stale):
-            try:
-                os.unlink(stale)
-            except OSError:
-                pass
         shutil.rmtree(work, ignore_errors=True)
 
 
 def module_cold(cfg):
-    """props_facts run as a process with no cache against libvirt's cold `virsh domcapabilities`."""
+    """props_facts run as a process with no cache against libvirt's cold `virsh domcapabilities`, interleaved in
+    the same run (a private libvirtd started for the row: bench/libvirt_cold.py)."""
+    import ansible.modules.ping
     rounds = sized(cfg, 1, 3, 7)
     qemu = qemu_binary()
     env = child_env()
-    ours = [_module_once(qemu, env) for _unused in range(rounds)]
-    notes = ["%d runs, median; spread %s" % (rounds, spread(ours))]
-    if virsh_available():
-        virsh = [_virsh_cold(qemu) for _unused in range(sized(cfg, 1, 1, 3))]
-        base = median(virsh)
-        notes.append("virsh domcapabilities cold (libvirtd %s), %d run(s), spread %s"
-                     % (_libvirt_version(), len(virsh), spread(virsh)))
-    else:
+    work = tempfile.mkdtemp(prefix="armvirt-bench-cold-")
+    # a copy: run from its own directory, ping.py would import ansible/modules/tempfile.py as tempfile
+    ping = shutil.copy(ansible.modules.ping.__file__, os.path.join(work, "ping.py"))
+    try:
+        with libvirt_cold.Libvirt() as libvirt:
+            times = interleaved({"ours": lambda: _module_once(qemu, env), "ping": lambda: _ping_once(ping, env),
+                                 "virsh": lambda: libvirt.cold_domcapabilities(qemu)}, rounds)
+            base = median(times["virsh"])
+            notes = ["%d runs each, interleaved, medians; spread ours %s" % (rounds, spread(times["ours"])),
+                     "virsh domcapabilities cold (libvirtd %s, %s), spread %s"
+                     % (libvirt_cold.version(), libvirt.how, spread(times["virsh"]))]
+    except libvirt_cold.Unavailable as exc:
+        times = interleaved({"ours": lambda: _module_once(qemu, env), "ping": lambda: _ping_once(ping, env)}, rounds)
         base = VIRSH_QUOTED
-        notes.append("libvirtd not reachable: baseline is the quoted %.2f s (libvirt 9.0 on this machine)"
-                     % VIRSH_QUOTED)
+        notes = ["%d runs, median; spread %s" % (rounds, spread(times["ours"])),
+                 "libvirtd not reachable (%s): baseline is the quoted %.2f s (libvirt 9.0 on this machine)"
+                 % (exc, VIRSH_QUOTED)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ours, ping_time = times["ours"], median(times["ping"])
+    notes.append("floor of any module process: ansible.builtin.ping as a process %s (%.3gx the baseline); ours "
+                 "is that + our imports + the probe" % (fmt_time(ping_time), ping_time / base))
     ratio = median(ours) / base
     return [Result("module_cold", "props_facts module process, cold (no cache), real QEMU", median(ours), base,
                    target="<= 0.1x", met=ratio <= 0.1, baseline_name="cold virsh domcapabilities", notes=notes)]
-
-
-def _libvirt_version():
-    proc = subprocess.run(["virsh", "--version"], capture_output=True, text=True, timeout=30, check=False)
-    return proc.stdout.strip() or "?"

@@ -182,6 +182,49 @@ def test_a_changed_command_line_or_firmware_re_probes(tmp_path, path, fp):
         "kernel command line changed, firmware changed")
 
 
+def test_reader_tables_item_is_what_the_reader_computes():
+    """cache.READER_TABLES is written out so a valid-cache run need not import the reader; it must stay equal to what
+    the reader's tables hash to. When this fails, a table changed: set cache.READER_TABLES to the computed text."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import dialects, models
+    assert cache.READER_TABLES == dialects.TABLES_DIGEST + models.RECORDS
+    assert cache.fingerprint(None, "tcg")["reader_tables"] == dialects.TABLES_DIGEST + models.RECORDS
+
+
+@pytest.mark.parametrize("change", ["cmdline", "firmware", "midr"])
+def test_identity_read_once_still_invalidates(tmp_path, path, fp, change):
+    """collect.collect reads the identity once and hands it to the fingerprint and the fact: a change of any of its
+    items between two runs still invalidates, and the fact's host_cpu is the identity the fingerprint was taken of."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils import collect, hostid
+    sysfs, procfs = _host_tree(tmp_path, "neoverse-v2")
+    cache_dir = os.path.dirname(path)
+    identity = hostid.read(sysfs, procfs)
+    before = cache.fingerprint(fp["emulator"], "kvm", sysfs, procfs, identity)
+    assert before == cache.fingerprint(fp["emulator"], "kvm", sysfs, procfs)
+    target = collect.cache_path(cache_dir, fp["emulator"], "kvm")
+    cache.write(target, SAMPLES["full"], before)
+    props, source, info = collect.collect(fp["emulator"], "kvm", 1.0, cache_dir, sysfs_root=sysfs, procfs_root=procfs)
+    assert (source, info["status"], info["identity"]) == ("cache", "valid", identity)
+    assert collect.host_fact(props, "kvm", fp["emulator"], source, sysfs, procfs, info["identity"])["host_cpu"] == (
+        identity)
+    if change == "cmdline":
+        with open(procfs + "/cmdline", "a") as handle:
+            handle.write("arm64.nosve\n")
+        reason = "kernel command line changed"
+    elif change == "firmware":
+        with open(sysfs + "/class/dmi/id/bios_date", "w") as handle:
+            handle.write("01/01/2026\n")
+        reason = "firmware changed"
+    else:
+        with open(sysfs + "/devices/system/cpu/cpu0/regs/identification/midr_el1", "w") as handle:
+            handle.write("0x00000000413fd0c1\n")
+        reason = "host CPU changed"
+    with pytest.raises(collect.CollectError):   # invalid now, so it probes: the stand-in emulator cannot run
+        collect.collect(fp["emulator"], "kvm", 1.0, cache_dir, sysfs_root=sysfs, procfs_root=procfs)
+    after = hostid.read(sysfs, procfs)
+    assert after != identity
+    assert cache.status(target, cache.fingerprint(fp["emulator"], "kvm", sysfs, procfs, after)) == (None, reason)
+
+
 def test_fingerprint_tolerates_missing_emulator(tmp_path):
     fp = cache.fingerprint(str(tmp_path / "nope"), "tcg", sysfs_root=str(tmp_path / "nosys"))
     assert fp["emulator_ctime"] == "none"

@@ -85,3 +85,28 @@ def test_only_overrides_that_change_what_kvm_offers():
     assert hostid._OVERRIDE_RE.match("id_aa64pfr0.sve=0") and hostid._OVERRIDE_RE.match("arm64.nopauth")
     assert hostid._OVERRIDE_RE.match("kvm-arm.mode=protected")
     assert not any(hostid._OVERRIDE_RE.match(word) for word in ("quiet", "root=/dev/sda", "arm64_foo", "kvm.x=1"))
+
+
+@pytest.mark.parametrize("name", ["neoverse-n1", "neoverse-v2", "neoverse-v2-nosve", "ampereone", "cortex-a72"])
+def test_the_identity_read_once_gives_the_fingerprint_items_read_apart(name):
+    """collect.collect reads the identity once and hands it to the fingerprint: the items must be those read apart."""
+    sysfs, procfs = str(HOSTS / name / "sys"), str(HOSTS / name / "proc")
+    identity = hostid.read(sysfs, procfs)
+    assert hostid.fingerprint_items(sysfs, procfs, identity) == hostid.fingerprint_items(sysfs, procfs)
+    assert identity["midr"] == hostid.id_registers(sysfs, "midr_el1")
+    assert identity["revidr"] == hostid.id_registers(sysfs, "revidr_el1")
+
+
+def test_files_are_read_whole_up_to_their_bound(tmp_path):
+    """_read reads in chunks from a descriptor: a file over one chunk comes back whole, a bound cuts it, a
+    directory or a missing file is None, and undecodable bytes are replaced."""
+    big = "Features\t: " + " ".join("f%d" % n for n in range(20000)) + "\n"
+    assert len(big) > 4 * hostid._CHUNK
+    (tmp_path / "big").write_text(big)
+    assert hostid._read(str(tmp_path / "big"), 1 << 22) == big
+    assert hostid._read(str(tmp_path / "big"), hostid._CHUNK + 5) == big[:hostid._CHUNK + 5]
+    (tmp_path / "bad").write_bytes(b"a\xffb")
+    assert hostid._read(str(tmp_path / "bad")) == "a\ufffdb"
+    assert hostid._read(str(tmp_path)) is None
+    assert hostid._read(str(tmp_path / "missing")) is None
+    assert hostid._read(str(tmp_path / "nul\0name")) is None
