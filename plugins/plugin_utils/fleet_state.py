@@ -255,6 +255,46 @@ def host_name_problem(host):
     return "host %r: its inventory name cannot be a file name (%s); rename it in the inventory" % (host, problem)
 
 
+CLASS_GROUP_PREFIX = "armvirt_cpu_class_"
+CLASS_ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,127}\Z")
+
+
+def class_group(class_id):
+    """The inventory group of a class, as the playbooks name it: ``armvirt_cpu_class_<id>`` with dashes as
+    underscores, ``armvirt_cpu_class_none`` for a host without a class."""
+    return CLASS_GROUP_PREFIX + (class_id or "none").replace("-", "_")
+
+
+def read_classes(path):
+    """``({host: class id or None}, {class id: summary})`` of a ``classes.json`` as fleet_state writes it: each
+    classified host with its class, each host the classification left out (``excluded``) with None. Raises
+    FileNotFoundError when the file is missing and :class:`CorruptArtifact` when it is not that file, a host name that
+    cannot be one (:func:`host_name_problem`) or a class id that cannot name a group included: the names in it are
+    data, and a file that holds such a name was not written by fleet_state."""
+    document = load_artifact(path, CLASSES_SHAPE)
+    hosts = {}
+    for cid in document["classes"]:
+        if not CLASS_ID_RE.match(cid):
+            raise CorruptArtifact(path, "class id %r cannot name an inventory group (letters, digits, - and _, at "
+                                  "most 128)" % (cid,))
+    for host, cid in document["hosts"].items():
+        problem = host_name_problem(host)
+        if problem:
+            raise CorruptArtifact(path, problem)
+        if not isinstance(cid, str) or cid not in document["classes"]:
+            raise CorruptArtifact(path, "host %r is in class %r, which is not one of its classes" % (host, cid))
+        hosts[host] = cid
+    excluded = document.get("excluded") or []
+    if not isinstance(excluded, list) or not all(isinstance(record, dict) for record in excluded):
+        raise CorruptArtifact(path, "excluded is not a list of records ({host, reason})")
+    for record in excluded:
+        problem = host_name_problem(record.get("host"))
+        if problem:
+            raise CorruptArtifact(path, problem)
+        hosts.setdefault(record["host"], None)
+    return hosts, document["classes"]
+
+
 def checked_host_view(read, host, max_age, now, gathered_before=None):
     """:func:`host_view` of ``host`` as ``read`` gives it, unless its name is refused (:func:`host_name_problem`):
     then its status is ``invalid-name`` and its facts are not even read (Ansible's jsonfile cache would open a file
@@ -609,6 +649,7 @@ def next_sequence(paths):
 FLEET_SHAPE = (("hosts", dict), ("classes", dict), ("baseline", dict), ("recommendations", dict))
 SNAPSHOT_SHAPE = (("hosts", dict),)
 PLAN_SHAPE = (("targets", list),)
+CLASSES_SHAPE = (("classes", dict), ("hosts", dict))
 RECORD_SHAPE = (("status", str),)
 
 

@@ -14,6 +14,8 @@ NEEDS_QEMU = {"qmp_rtt", "fresh_process", "cache_hit", "cache_miss", "module_col
 # what each row reports at smoke size (the sizes of tools/bench's sized(): every code path of the row, once)
 WHAT = {
     "classify": ["fleet_state over hostvars, 20 hosts", "fleet_state, fact cache read directly, 20 hosts",
+                 "armvirt.cpu.classify playbook, classes inventory source, 20 hosts",
+                 "armvirt.cpu.classify playbook, add_host fallback, 20 hosts",
                  "fleet_state, fact cache read directly, 60 hosts (no playbook)"],
     "fleet_baseline": ["fleet_baseline, 30 hosts x 150 props (50 kinds)"],
     "playbooks": ["gather.yml, caches empty, 2 hosts, forks 10", "gather.yml, caches valid, 2 hosts, forks 10",

@@ -111,6 +111,14 @@ def with_class_groups(fleet, playbook):
     return str(path)
 
 
+def classes_source(fleet):
+    """An inventory source armvirt.cpu.classes reading the fleet's artifacts directory (pass it with a second -i):
+    with it classify's refreshed inventory holds the class groups, without an add_host per host."""
+    path = fleet.root / "fleet.armvirt_cpu_classes.yml"
+    path.write_text(yaml.safe_dump({"plugin": "armvirt.cpu.classes", "path": str(fleet.artifacts)}))
+    return str(path)
+
+
 def class_groups(output):
     """{host: its class groups} as the play of :func:`with_class_groups` printed them."""
     return dict(re.findall(r'"msg": "member (\S+) of ([\w,]+)"', output))

@@ -10,13 +10,15 @@ the fleet with N1): a slice that classified or computed a baseline from what it 
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 
 import pytest
 import yaml
 
-from test_fleet_playbooks import Fleet, class_groups, needs_libvirt_schema, rollout_hosts, with_class_groups
+from test_fleet_playbooks import (Fleet, class_groups, classes_source, custom_stats, needs_libvirt_schema, rollout_hosts,
+                                  with_class_groups)
 
 SLICES = (["n1-a", "n1-b", "picky", "crash"], ["v1", "v2", "offline"])
 ARTIFACT_FILES = ("baseline.json", "classes.json", "fleet.json", "policies/fleet.yml")
@@ -88,6 +90,9 @@ def runs(tmp_path_factory):
     sliced["gather_artifacts"] = sorted(path.name for path in fleet.artifacts.glob("*")) \
         if fleet.artifacts.exists() else []
     sliced["classify"] = fleet.run(with_class_groups(fleet, "classify"))
+    # again, the classes inventory source beside the hosts (its first parse finds the classes.json of the run before;
+    # the same facts: nothing is written)
+    sliced["classify_source"] = fleet.run(with_class_groups(fleet, "classify"), "-i", classes_source(fleet))
     sliced["frozen"] = fleet.artifacts / "frozen-baseline.json"
     shutil.copyfile(fleet.artifacts / "baseline.json", sliced["frozen"])
     sliced["artifacts"] = fleet.artifact_texts()
@@ -169,6 +174,28 @@ def test_classify_puts_hosts_in_class_groups_for_later_plays(runs):
     assert sorted(expected) == ["n1-a", "n1-b", "picky", "v1", "v2"]
     expected.update(dict.fromkeys(["crash", "offline"], "armvirt_cpu_class_none"))   # gathered no usable facts
     assert class_groups(output) == expected and expected["v1"] != expected["n1-a"]
+    # without the classes inventory source, the fallback put every host in its group, one add_host each
+    assert fallback_items(output) == sorted(expected), output[-3000:]
+
+
+def fallback_items(output):
+    """The hosts that classify's fallback (an add_host per host) put in their group, as the run printed them."""
+    task = output.split("TASK [Put each host the inventory did not place", 1)[1].split("TASK [", 1)[0]
+    return sorted(re.findall(r"\(item=([^)]+)\)", task))
+
+
+@needs_libvirt_schema
+def test_classify_with_the_classes_inventory_source_places_hosts_without_a_task_per_host(runs):
+    """With armvirt.cpu.classes in the inventory, classify refreshes the inventory after writing classes.json: the
+    later play sees the same class groups, the fallback has no host left to place, and the refresh dropped none of
+    the play's state (the registered result that set_stats and the summary read after it)."""
+    _fleet, _reference, sliced = runs
+    code, output = sliced["classify_source"]
+    assert code == 0, output[-3000:]
+    assert class_groups(output) == class_groups(sliced["classify"][1])
+    assert fallback_items(output) == [], output[-3000:]
+    assert custom_stats(output) == custom_stats(sliced["classify"][1]) != {}
+    assert re.search(r"TASK \[Show the classes and the hosts left out.*?\"msg\": \[", output, re.S), output[-3000:]
 
 
 @needs_libvirt_schema

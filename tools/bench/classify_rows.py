@@ -6,6 +6,12 @@ hostvars, then fleet_state reading the fact cache directly, then the read again 
 two, so neither side gets a warmer cache). A callback plugin records each task's time inside the run. The direct path
 at 100,000 hosts runs without ansible-playbook (an inventory of 100,000 hosts alone takes minutes to load): the same
 reader function as the action, against json.loads of the same cache files.
+
+The whole playbook: ``armvirt.cpu.classify`` as users run it (ansible-playbook's start, inventory, every task),
+once with an inventory of the hosts alone (its add_host fallback puts each host in its class group) and once with the
+``armvirt.cpu.classes`` inventory source beside it, against a playbook run of the same inventory whose one task reads
+every host's facts from hostvars (Ansible's own read, as a whole run). Each task's time is from its start to the next
+task's start, so the results the strategy processes after the task (add_host's inventory changes) count in it.
 """
 
 from __future__ import annotations
@@ -34,9 +40,14 @@ class CallbackModule(CallbackBase):
 
     def __init__(self):
         super().__init__()
-        self.times, self.started, self.results = {}, None, {}
+        self.times, self.started, self.results, self.spans = {}, None, {}, []
+
+    def _close_span(self):
+        if self.started:
+            self.spans.append([self.started[0], time.perf_counter() - self.started[1]])
 
     def v2_playbook_on_task_start(self, task, is_conditional):
+        self._close_span()
         self.started = (task.get_name(), time.perf_counter())
 
     def v2_runner_on_ok(self, result):
@@ -45,8 +56,9 @@ class CallbackModule(CallbackBase):
         self.results[name] = {k: result._result.get(k) for k in ("facts_source", "count")}
 
     def v2_playbook_on_stats(self, stats):
+        self._close_span()
         with open(os.environ["BENCH_TIMES"], "w") as handle:
-            json.dump({"times": self.times, "results": self.results}, handle)
+            json.dump({"times": self.times, "results": self.results, "spans": self.spans}, handle)
 '''
 
 READ_TASK = {"name": "read", "ansible.builtin.set_fact": {
@@ -147,6 +159,62 @@ def playbook_figures(hosts):
             "playbook": elapsed, "max_rss_mib": round(int(rss[0]) / 1024) if rss else None}
 
 
+SOURCE_FILE = "classes.armvirt_cpu_classes.yml"
+# after armvirt.cpu.classify, in the same run: every host of the fleet is in a class group
+GROUPS_CHECK = {"name": "class groups", "hosts": "localhost", "gather_facts": False, "tasks": [{
+    "name": "check the class groups", "ansible.builtin.assert": {"quiet": True, "that": [
+        "groups | dict2items | selectattr('key', 'match', 'armvirt_cpu_class_') | map(attribute='value') | flatten "
+        "| unique | length == groups['hypervisors'] | length"]}}]}
+
+
+def _run_playbook(work, playbook, inventories, *extra):
+    """(wall seconds, [(task, seconds)]) of one ansible-playbook run in ``work`` (the store of write_store)."""
+    times_file = os.path.join(work, "times.json")
+    env = child_env(ANSIBLE_CONFIG=os.path.join(work, "ansible.cfg"), BENCH_TIMES=times_file, ANSIBLE_NOCOLOR="1",
+                    ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+    argv = ["ansible-playbook", playbook] + sum((["-i", path] for path in inventories), []) + list(extra)
+    elapsed, _proc = run_timed(argv, env=env, cwd=work, timeout=3600)
+    with open(times_file) as handle:
+        spans = json.load(handle)["spans"]
+    return elapsed, spans
+
+
+def whole_figures(hosts):
+    """The whole armvirt.cpu.classify run, without and with the classes inventory source, and the hostvars read as
+    a whole run, on one fact cache of ``hosts``: wall seconds and each task's seconds of every run."""
+    work = tempfile.mkdtemp(prefix="armvirt-bench-classify-")
+    try:
+        write_store(work, hosts)
+        inventory = os.path.join(work, "inventory.ini")
+        with open(os.path.join(work, "read.yml"), "w") as handle:
+            json.dump([{"name": "read", "hosts": "localhost", "gather_facts": False,
+                        "vars": {"fleet_hosts": "{{ query('ansible.builtin.inventory_hostnames', 'hypervisors') }}"},
+                        "tasks": [READ_TASK]}], handle)
+        with open(os.path.join(work, "whole.yml"), "w") as handle:
+            json.dump([{"ansible.builtin.import_playbook": "armvirt.cpu.classify"}, GROUPS_CHECK], handle)
+        source = os.path.join(work, SOURCE_FILE)
+        with open(source, "w") as handle:
+            json.dump({"plugin": "armvirt.cpu.classes", "path": os.path.join(work, "with-source")}, handle)
+        runs = {}
+        runs["read"] = _run_playbook(work, "read.yml", [inventory])
+        for name, inventories in (("fallback", [inventory]), ("source", [inventory, source])):
+            runs[name] = _run_playbook(work, "whole.yml", inventories, "-e", "armvirt_cpu_max_fact_age=0",
+                                       "-e", "armvirt_cpu_artifacts_dir=%s" % os.path.join(work, "with-" + name))
+        read_again = _run_playbook(work, "read.yml", [inventory])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    figures = {"hosts": hosts, "read_walls": [runs["read"][0], read_again[0]],
+               "read_tasks": [dict(runs["read"][1])["read"], dict(read_again[1])["read"]]}
+    figures["read"] = sum(figures["read_walls"]) / 2
+    for name in ("fallback", "source"):
+        figures[name] = {"wall": runs[name][0], "tasks": runs[name][1]}
+    return figures
+
+
+def _tasks_note(tasks):
+    return "; ".join("%s %.2f s" % (name, seconds) for name, seconds in tasks)
+
+
 def direct_figures(hosts):
     """The classify step as the action runs it with the fact cache read directly (Ansible's jsonfile cache plugin),
     artifacts and snapshot written, on ``hosts``, in this process."""
@@ -187,6 +255,24 @@ def classify_row(cfg):
         results.append(Result("classify", "fleet_state, fact cache read directly, %s hosts" % size, fig["cache"],
                               fig["json_loads"], target="<= 10x", met=fig["cache"] <= 10 * fig["json_loads"],
                               baseline_name="json.loads of the same cache files", notes=notes))
+    for hosts in cfg.fleet_sizes or sized(cfg, (20,), (300,), (1000, 3000)):
+        _unused, proc = run_timed([sys.executable, "-m", "bench.classify_rows", "whole", str(hosts)],
+                                  env=child_env(), timeout=7200)
+        fig = json.loads(proc.stdout.strip().splitlines()[-1])
+        size = format(hosts, ",")
+        baseline = "ansible-playbook whose one task reads the hosts' facts from hostvars"
+        read_note = "hostvars read runs %s s (its task %s s)" % (", ".join("%.1f" % t for t in fig["read_walls"]),
+                                                                 ", ".join("%.1f" % t for t in fig["read_tasks"]))
+        source = fig["source"]
+        results.append(Result("classify", "armvirt.cpu.classify playbook, classes inventory source, %s hosts" % size,
+                              source["wall"], fig["read"], target="<= 1.5x", met=source["wall"] <= 1.5 * fig["read"],
+                              baseline_name=baseline, notes=["tasks: " + _tasks_note(source["tasks"]), read_note]))
+        fallback = fig["fallback"]
+        results.append(Result("classify", "armvirt.cpu.classify playbook, add_host fallback, %s hosts" % size,
+                              fallback["wall"], fig["read"], baseline_name=baseline,
+                              notes=["tasks: " + _tasks_note(fallback["tasks"]),
+                                     "no target: add_host per host is O(N^2) in Ansible; fleets of thousands add "
+                                     "the classes inventory source"]))
     direct = getattr(cfg, "direct_hosts", None) or sized(cfg, 60, 2000, 100000)
     _unused, proc = run_timed([sys.executable, "-m", "bench.classify_rows", "direct", str(direct)], env=child_env(),
                               timeout=3600)
@@ -201,4 +287,5 @@ def classify_row(cfg):
 if __name__ == "__main__":
     from bench.common import ensure_paths
     ensure_paths()
-    print(json.dumps({"playbook": playbook_figures, "direct": direct_figures}[sys.argv[1]](int(sys.argv[2]))))
+    print(json.dumps({"playbook": playbook_figures, "direct": direct_figures, "whole": whole_figures}[sys.argv[1]](
+        int(sys.argv[2]))))

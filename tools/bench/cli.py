@@ -20,7 +20,8 @@ ROWS = (
     ("task_cached", "bench.ansible_runner", "task_cached", "props_facts task (valid cache) vs ping, per task"),
     ("fleet_baseline", "bench.fleet_rows", "fleet_baseline_row", "fleet_baseline vs json.loads, 1k/10k/100k hosts"),
     ("classify", "bench.classify_rows", "classify_row",
-     "classify step (fleet_state) vs hostvars read and vs json.loads of the fact cache, 1k/10k, 100k direct"),
+     "classify step (fleet_state) vs hostvars read and vs json.loads of the fact cache, 1k/10k, 100k direct; "
+     "the whole armvirt.cpu.classify playbook with and without the classes inventory source, 1k/3k"),
     ("guests", "bench.guest_rows", "guests_row", "guests validate+render+schema, 10,000 per batch"),
     ("playbooks", "bench.ansible_runner", "playbooks", "gather (+rollout) on 50 simulated hosts vs gather_facts"),
 )
