@@ -1,5 +1,6 @@
 """Test-wide set-up: import the collection under its real name and find the repository's parts."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -49,6 +50,64 @@ def report_line():
 def pytest_terminal_summary(terminalreporter):
     for line in _REPORT_LINES:
         terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session):
+    """In a pytest-xdist worker: hand the report lines to the controller, which prints the summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["report_lines"] = list(_REPORT_LINES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """In the controller of a pytest-xdist run: the report lines of a worker that finished."""
+    _REPORT_LINES.extend(getattr(node, "workeroutput", {}).get("report_lines", []))
+
+
+# The pytest stage runs in two pytest-xdist workers (scripts/test). A unit of work is a test file, so its
+# module-scoped fixtures and module-level tallies stay in one process, or the files that share a session fixture's
+# runs (SHARED_RUNS), so those runs are made once. Units are handed out in collection order, the longest first
+# (SLOW_FIRST, measured: each over a minute of the stage), so that neither worker is left with a long one at the end.
+# The scheduler is our own (pytest_xdist_make_scheduler): pytest-xdist's --dist loadgroup marks groups on the node ids,
+# which pytest 9 no longer lets it change.
+SHARED_RUNS = {"demo_runs": ("tests/integration/test_demo.py", "tests/integration/test_fact_injection.py"),
+               "rolled_out_fleet": ("tests/integration/test_check_mode.py",
+                                    "tests/integration/test_corrupt_artifacts.py")}
+UNIT_OF_FILE = {path: fixture for fixture, paths in SHARED_RUNS.items() for path in paths}
+SLOW_FIRST = ("demo_runs", "tests/integration/test_hostile_inputs.py", "tests/integration/test_awx_runner.py",
+              "tests/integration/test_sliced_workflow.py", "rolled_out_fleet", "tests/integration/test_fleet_playbooks.py",
+              "tests/integration/test_domain_cpu.py", "tests/reliability/test_rel_dialect_fuzz.py",
+              "tests/integration/test_doc_examples.py", "tests/bench/test_bench_smoke.py",
+              "tests/reliability/test_rel_qemu_differential.py")
+
+
+def work_unit(nodeid):
+    path = nodeid.split("::", 1)[0]
+    return UNIT_OF_FILE.get(path, path)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, paths in SHARED_RUNS.items():
+            if fixture in item.fixturenames and item.nodeid.split("::", 1)[0] not in paths:
+                raise pytest.UsageError("%s uses %s: add its file to SHARED_RUNS in tests/conftest.py, so that the "
+                                        "fixture's runs are made once" % (item.nodeid, fixture))
+    rank = {unit: index for index, unit in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))   # stable: the rest keep their order
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        """pytest-xdist's scope scheduling with our units of work as the scopes."""
+
+        def _split_scope(self, nodeid):
+            return work_unit(nodeid)
+
+    return ByWorkUnit(config, log)
 
 
 def pytest_configure(config):
@@ -179,18 +238,11 @@ def ansible_module():
     return run_module
 
 
-@pytest.fixture(scope="session")
-def libvirt_daemon(tmp_path_factory):
-    """A real libvirtd at qemu:///system for the session (tests/libvirtd.py starts it by hand and stops it).
-
-    Skips where it cannot be had, except in CI, where the set-up installs it and it must run. The pytest-xdist
-    workers of a run (scripts/test runs pytest with -n 2) share one daemon, counted in the run's temporary directory:
-    the worker that started it stops it when no other worker uses it any more.
-    """
+@contextlib.contextmanager
+def _libvirtd(users=None):
+    """A real libvirtd at qemu:///system (tests/libvirtd.py starts it by hand), stopped on leaving. Skips where it
+    cannot be had, except in CI, where the set-up installs it and it must run."""
     import libvirtd
-    users = None
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        users = str(tmp_path_factory.getbasetemp().parent / "libvirtd-users")
     shared = libvirtd.Shared(libvirtd.Libvirtd(), users)
     try:
         server = shared.start()
@@ -198,8 +250,30 @@ def libvirt_daemon(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail("libvirtd is needed in CI: %s" % exc)
         pytest.skip(str(exc))
-    yield server
-    shared.stop()
+    try:
+        yield server
+    finally:
+        shared.stop()
+
+
+@pytest.fixture(scope="session")
+def libvirt_daemon(tmp_path_factory):
+    """A real libvirtd for the session. The pytest-xdist workers of a run (scripts/test runs pytest with -n 2)
+    share one daemon, counted in the run's temporary directory: the worker that started it stops it when no other
+    worker uses it any more."""
+    users = None
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        users = str(tmp_path_factory.getbasetemp().parent / "libvirtd-users")
+    with _libvirtd(users) as server:
+        yield server
+
+
+@pytest.fixture
+def libvirt_daemon_of_the_test():
+    """A real libvirtd for one test, for tests/unit: ansible-test runs each unit test in a forked child that exits
+    without tearing down session fixtures, so a session daemon started there would be left running."""
+    with _libvirtd() as server:
+        yield server
 
 
 class DemoRuns(object):

@@ -108,26 +108,38 @@ SYSREG_NAMES = st.sampled_from(["SYSREG_ID_AA64ISAR0_EL1_AES", "SYSREG_ID_AA64PF
                                 "SYSREG_ID_AA64ZZZ0_EL1_NEW", "SYSREG_", "SYSREG_CTR_EL0_", "SYSREG_X"])
 
 
+# Strategies are made once, here, and drawn from many times: making one (st.integers(...), a composite's call)
+# costs hypothesis more than drawing from it, and the replies below draw thousands of times per example.
+BOOLEANS = st.booleans()
+KIND_40, KIND_60, KIND_30, KIND_20, KIND_4, KIND_3, KIND_100 = (st.integers(0, n - 1)
+                                                                for n in (40, 60, 30, 20, 4, 3, 100))
+U64 = st.integers(0, 2 ** 64)
+ELEMENT_NAME = weighted((8, NAME), (1, SYSREG_NAMES))
+SUPPORTED_LIST = st.lists(SUPPORTED, max_size=6)
+DEFAULT = weighted((12, st.one_of(st.booleans(), INTS, TEXT)), (1, SCALARS))
+ELEMENT_EXTRA = st.dictionaries(st.one_of(TEXT, st.sampled_from(["field", "why", "min", "max"])), JUNK, max_size=2)
+RENAMED_KEY = st.sampled_from(["supported_values", "supported-values", "name", "type"])
+
+
 @st.composite
 def element(draw, bounds):
     """One element of a props-info reply: mostly well-formed, then mutated."""
-    elem = {"name": draw(weighted((8, NAME), (1, SYSREG_NAMES))), "type": draw(TYPES)}
-    if draw(st.integers(0, 59)):
-        elem["supported-values"] = draw(st.lists(SUPPORTED, max_size=6))
-    if bounds and draw(st.booleans()):
-        low = draw(st.integers(0, 2 ** 64))
-        elem["min"], elem["max"] = low, draw(st.one_of(st.integers(low, 2 ** 64), st.integers(0, 2 ** 64)))
-    if draw(st.integers(0, 3)) == 0:
-        elem["default"] = draw(weighted((12, st.one_of(st.booleans(), INTS, TEXT)), (1, SCALARS)))
-    elem.update(draw(st.dictionaries(st.one_of(TEXT, st.sampled_from(["field", "why", "min", "max"])), JUNK,
-                                     max_size=2)))
-    mutation = draw(st.integers(0, 99))
+    elem = {"name": draw(ELEMENT_NAME), "type": draw(TYPES)}
+    if draw(KIND_60):
+        elem["supported-values"] = draw(SUPPORTED_LIST)
+    if bounds and draw(BOOLEANS):
+        low = draw(U64)
+        elem["min"], elem["max"] = low, draw(st.one_of(st.integers(low, 2 ** 64), U64))
+    if draw(KIND_4) == 0:
+        elem["default"] = draw(DEFAULT)
+    elem.update(draw(ELEMENT_EXTRA))
+    mutation = draw(KIND_100)
     if mutation == 0:
         elem.pop(draw(st.sampled_from(sorted(elem))))
     elif mutation == 1:
         elem[draw(st.sampled_from(sorted(elem)))] = draw(JUNK)
     elif mutation == 2:
-        elem[draw(st.sampled_from(["supported_values", "supported-values", "name", "type"]))] = draw(JUNK)
+        elem[draw(RENAMED_KEY)] = draw(JUNK)
     elif mutation == 3 and isinstance(elem.get("supported-values"), list):
         elem["supported-values"].append(draw(JUNK))
     elif mutation == 4:
@@ -135,8 +147,16 @@ def element(draw, bounds):
     return elem
 
 
+ELEMENTS = {bounds: element(bounds) for bounds in (False, True)}
+
+
 def _name_key(elem):
     return repr(elem.get("name")) if isinstance(elem, dict) else repr(elem)
+
+
+HUGE_SIZE = st.sampled_from([1000, 2000])
+ELEMENT_LISTS = {bounds: st.lists(ELEMENTS[bounds], max_size=8, unique_by=_name_key) for bounds in (False, True)}
+MODEL = st.one_of(st.just({"name": "host"}), TEXT, JUNK)
 
 
 def huge_list(size, bounds):
@@ -150,36 +170,42 @@ def huge_list(size, bounds):
 
 @st.composite
 def props_reply(draw, bounds):
-    kind = draw(st.integers(0, 59))
+    kind = draw(KIND_60)
     if kind == 0:
         return draw(JUNK)
     if kind == 1:
-        elems = huge_list(draw(st.sampled_from([1000, 2000])), bounds)
-        if draw(st.booleans()):
-            elems[draw(st.integers(0, len(elems) - 1))] = draw(element(bounds))
+        elems = huge_list(draw(HUGE_SIZE), bounds)
+        if draw(BOOLEANS):
+            elems[draw(st.integers(0, len(elems) - 1))] = draw(ELEMENTS[bounds])
         return elems
-    elems = draw(st.lists(element(bounds), max_size=8, unique_by=_name_key))
+    elems = draw(ELEMENT_LISTS[bounds])
     if kind == 2 and elems:
         elems.append(dict(elems[0]) if isinstance(elems[0], dict) else elems[0])  # a duplicate name
     if bounds and kind in (3, 4):
         wrapped = {"props": elems}
         if kind == 3:
-            wrapped["model"] = draw(st.one_of(st.just({"name": "host"}), TEXT, JUNK))
+            wrapped["model"] = draw(MODEL)
         return wrapped
     return elems
 
 
+VERSION_PART = st.integers(0, 99)
+VERSION_KEY = st.sampled_from(["major", "micro", "minor"])   # sorted(qemu)
+BAD_VERSION_PART = st.one_of(SCALARS, st.integers(-5, -1))
+PACKAGE = st.one_of(TEXT, st.just("Debian 1:9.2+ds-1"))
+
+
 @st.composite
 def version_reply(draw):
-    kind = draw(st.integers(0, 39))
+    kind = draw(KIND_40)
     if kind == 0:
         return draw(JUNK)
-    qemu = {key: draw(st.integers(0, 99)) for key in ("major", "minor", "micro")}
+    qemu = {key: draw(VERSION_PART) for key in ("major", "minor", "micro")}
     if kind == 1:
-        qemu[draw(st.sampled_from(sorted(qemu)))] = draw(st.one_of(SCALARS, st.integers(-5, -1)))
+        qemu[draw(VERSION_KEY)] = draw(BAD_VERSION_PART)
     if kind == 2:
-        qemu.pop(draw(st.sampled_from(sorted(qemu))))
-    reply = {"qemu": qemu, "package": draw(st.one_of(TEXT, st.just("Debian 1:9.2+ds-1")))}
+        qemu.pop(draw(VERSION_KEY))
+    reply = {"qemu": qemu, "package": draw(PACKAGE)}
     if kind == 3:
         reply["package"] = draw(JUNK)
     if kind == 4:
@@ -187,14 +213,18 @@ def version_reply(draw):
     return reply
 
 
+COMMAND_NAMES = st.lists(st.sampled_from(COMMANDS), unique=True, max_size=len(COMMANDS))
+ONE_TO_THREE = st.integers(1, 3)
+
+
 @st.composite
 def commands_reply(draw):
-    kind = draw(st.integers(0, 29))
+    kind = draw(KIND_30)
     if kind == 0:
         return draw(JUNK)
-    names = draw(st.lists(st.sampled_from(COMMANDS), unique=True, max_size=len(COMMANDS)))
-    if draw(st.booleans()):
-        names += DIALECT_COMMANDS[:draw(st.integers(1, 3))]
+    names = draw(COMMAND_NAMES)
+    if draw(BOOLEANS):
+        names += DIALECT_COMMANDS[:draw(ONE_TO_THREE)]
     reply = [{"name": name} for name in names]
     if kind == 1:
         reply.append(draw(JUNK))
@@ -203,16 +233,24 @@ def commands_reply(draw):
     return reply
 
 
+EXPANSION_VALUES = st.dictionaries(
+    NAME, weighted((12, st.booleans()), (3, st.integers(0, 2 ** 64)), (3, TEXT), (1, SCALARS), (1, JUNK)), max_size=10)
+SYSREG_VALUES = st.dictionaries(SYSREG_NAMES, weighted((6, st.integers(0, 15)), (1, INTS), (1, SCALARS)), max_size=5)
+
+
 @st.composite
 def expansion_props(draw):
-    values = weighted((12, st.booleans()), (3, st.integers(0, 2 ** 64)), (3, TEXT), (1, SCALARS), (1, JUNK))
-    if draw(st.integers(0, 19)) == 0:
+    if draw(KIND_20) == 0:
         return {"sve%d" % (128 * index): index % 3 != 0 for index in range(1, 200)}  # 200 flips
-    found = draw(st.dictionaries(NAME, values, max_size=10))
-    if draw(st.integers(0, 2)) == 0:   # the sysreg dialect: u64 fields, in and out of their width
-        found.update(draw(st.dictionaries(SYSREG_NAMES, weighted((6, st.integers(0, 15)), (1, INTS), (1, SCALARS)),
-                                          max_size=5)))
+    found = draw(EXPANSION_VALUES)
+    if draw(KIND_3) == 0:   # the sysreg dialect: u64 fields, in and out of their width
+        found.update(draw(SYSREG_VALUES))
     return found
+
+
+VERSION_REPLY, COMMANDS_REPLY, EXPANSION_PROPS = version_reply(), commands_reply(), expansion_props()
+PROPS_REPLIES = {bounds: props_reply(bounds) for bounds in (False, True)}
+FLIP = st.sampled_from(["accept", "accept", "ignore", "refuse", "junk", "drop"])
 
 
 def command_error(command, model_hint=False):
@@ -222,6 +260,7 @@ def command_error(command, model_hint=False):
 
 FAULTS = [lambda command: qmp.QMPTimeoutError("timed out waiting for %s" % command),
           lambda command: qmp.QMPProtocolError("monitor closed the connection while waiting for %s" % command)]
+FAULT = st.sampled_from(FAULTS)
 
 
 class FakeClient(object):
@@ -238,23 +277,23 @@ class FakeClient(object):
 
     def execute(self, command, arguments=None):
         self.replies += 1
-        outcome = self._draw(st.integers(0, 39), command + " outcome")
+        outcome = self._draw(KIND_40, command + " outcome")
         if outcome == 0:
-            raise self._draw(st.sampled_from(FAULTS), command + " fault")(command)
+            raise self._draw(FAULT, command + " fault")(command)
         if outcome == 1:
             raise command_error(command)
         if command == "query-version":
-            return self._draw(version_reply(), command)
+            return self._draw(VERSION_REPLY, command)
         if command == "query-commands":
             if self.focus and outcome > 4:  # mostly offer the dialect under test
                 return [{"name": name} for name in ("query-version", "query-commands", dialects.COMMANDS[self.focus])]
-            return self._draw(commands_reply(), command)
+            return self._draw(COMMANDS_REPLY, command)
         if command == DIALECT_COMMANDS[0]:
-            return self._draw(props_reply(bounds=False), command)
+            return self._draw(PROPS_REPLIES[False], command)
         if command == DIALECT_COMMANDS[1]:
             if arguments is None and outcome in (2, 3, 4):
                 raise command_error(command, model_hint=True)
-            return self._draw(props_reply(bounds=True), command)
+            return self._draw(PROPS_REPLIES[True], command)
         if command == dialects.EXPANSION:
             return self._expansion(arguments, outcome)
         raise AssertionError("read_host_props sent an unexpected command %r" % command)
@@ -265,9 +304,9 @@ class FakeClient(object):
             return self._draw(JUNK, "expansion junk")
         flip = model.get("props")
         if flip is None or self.base is None:
-            self.base = self._draw(expansion_props(), "expansion props")
+            self.base = self._draw(EXPANSION_PROPS, "expansion props")
             return {"model": {"name": model["name"], "props": dict(self.base)}}
-        how = self._draw(st.sampled_from(["accept", "accept", "ignore", "refuse", "junk", "drop"]), "flip")
+        how = self._draw(FLIP, "flip")
         if how == "refuse":
             raise qmp.QMPCommandError(dialects.EXPANSION, "GenericError", "cannot disable %s" % sorted(flip)[0])
         if how == "junk":
@@ -393,23 +432,33 @@ def _finite(value):
 JSON_VALUES = st.sampled_from([value for value in JUNK_POOL[:1500] if _finite(value)])  # not the deep ones
 
 
+FACT_NAMES = st.lists(TOKEN, unique=True, max_size=8)
+FACT_TYPE = weighted((8, st.sampled_from(["number", "string", "bool", "u64"])), (1, TEXT))
+FACT_VALUES = st.lists(VALUE, max_size=5)
+NONE_OR_TEXT = st.one_of(st.none(), TEXT)
+FACT_EXTRA = st.dictionaries(weighted((8, TOKEN), (1, TEXT)).filter(
+    lambda key: key not in ("type", "supported_values", "default")), JSON_VALUES, max_size=2)
+KIND_6 = st.integers(0, 5)
+DIALECT = st.sampled_from(dialects.DIALECTS)
+ACCEL = st.sampled_from(["kvm", "tcg"])
+QEMU_VERSION = st.one_of(st.none(), st.from_regex(r"\A[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\Z"))
+
+
 @st.composite
 def valid_fact(draw):
-    names = draw(st.lists(TOKEN, unique=True, max_size=8))
+    names = draw(FACT_NAMES)
     properties = {}
     for name in names:
-        prop = {"type": draw(weighted((8, st.sampled_from(["number", "string", "bool", "u64"])), (1, TEXT))),
-                "supported_values": draw(st.lists(VALUE, max_size=5))}
-        if draw(st.booleans()):
-            prop["default"] = draw(st.one_of(st.none(), TEXT))
-        prop.update(draw(st.dictionaries(weighted((8, TOKEN), (1, TEXT)).filter(
-            lambda key: key not in ("type", "supported_values", "default")), JSON_VALUES, max_size=2)))
+        prop = {"type": draw(FACT_TYPE), "supported_values": draw(FACT_VALUES)}
+        if draw(BOOLEANS):
+            prop["default"] = draw(NONE_OR_TEXT)
+        prop.update(draw(FACT_EXTRA))
         properties[name] = prop
-    supported = bool(properties) and draw(st.integers(0, 5)) > 0
-    return {"supported": supported, "dialect": draw(st.sampled_from(dialects.DIALECTS)) if supported else None,
-            "accel": draw(st.sampled_from(["kvm", "tcg"])), "emulator": "/usr/bin/qemu-system-aarch64",
-            "qemu_version": draw(st.one_of(st.none(), st.from_regex(r"\A[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\Z"))),
-            "qemu_package": draw(st.one_of(st.none(), TEXT)), "cpu_model": draw(st.one_of(st.none(), TEXT)),
+    supported = bool(properties) and draw(KIND_6) > 0
+    return {"supported": supported, "dialect": draw(DIALECT) if supported else None,
+            "accel": draw(ACCEL), "emulator": "/usr/bin/qemu-system-aarch64",
+            "qemu_version": draw(QEMU_VERSION),
+            "qemu_package": draw(NONE_OR_TEXT), "cpu_model": draw(NONE_OR_TEXT),
             "source": "probe", "reason": None if supported else draw(TEXT),
             "properties": properties if supported else {}}
 

@@ -6,6 +6,7 @@ that names the host and the emulator and says what happened; no traceback, bound
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -58,12 +59,17 @@ def test_fault_fails_the_module_cleanly(tmp_path, fault):
     timeout = 30.0 if fault in ("oversized reply", "lists reply") else TIMEOUT
     profile = private_profile(tmp_path)
     emulator = write_wrapper(str(tmp_path / "qemu-system-aarch64"), profile, switches)
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
+    # the module's own temporary directory, to see it removed; under /tmp, since the monitor's socket is made in it
+    # and a socket's path has at most 107 bytes (a pytest-xdist worker's tmp_path leaves too few of them)
+    private_tmp = tempfile.mkdtemp(prefix="armvirt-faults-", dir="/tmp")
     started = time.monotonic()
-    run = run_module("props_facts", {"emulator": emulator, "accel": "kvm", "timeout": timeout, "cache": "ignore",
-                                     "cache_dir": str(tmp_path / "cache")}, env={"TMPDIR": str(private_tmp)})
-    elapsed = time.monotonic() - started
+    try:
+        run = run_module("props_facts", {"emulator": emulator, "accel": "kvm", "timeout": timeout, "cache": "ignore",
+                                         "cache_dir": str(tmp_path / "cache")}, env={"TMPDIR": private_tmp})
+        elapsed = time.monotonic() - started
+        left_behind = probe_dirs(private_tmp)
+    finally:
+        shutil.rmtree(private_tmp, ignore_errors=True)
     assert run.failed, run.output
     msg = run.result["msg"]
     assert "Traceback" not in run.output and "exception" not in run.result, run.output
@@ -71,7 +77,7 @@ def test_fault_fails_the_module_cleanly(tmp_path, fault):
     assert re.search(said, msg), msg
     assert elapsed < timeout + MARGIN, elapsed
     assert processes_with(profile) == [], "stand-in emulator left running"
-    assert probe_dirs(str(private_tmp)) == [], "probe temp dir left behind"
+    assert left_behind == [], "probe temp dir left behind"
     assert not (tmp_path / "cache").exists() or os.listdir(str(tmp_path / "cache")) == []
 
 

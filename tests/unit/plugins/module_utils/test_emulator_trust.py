@@ -236,7 +236,7 @@ def test_the_emulator_of_the_user_running_the_check_is_trusted(tmp_path):
         shutil.rmtree(base)
 
 
-def test_the_real_libvirt_lists_debians_emulator(libvirt_daemon, qemu_binary):
+def test_the_real_libvirt_lists_debians_emulator(libvirt_daemon_of_the_test, qemu_binary):
     import libvirtd
     caps = libvirtd.virsh("capabilities").stdout
     assert listed(caps, "qemu") == [qemu_binary]
