@@ -3,7 +3,6 @@
 import json
 import os
 import pathlib
-import time
 
 import pytest
 
@@ -305,32 +304,30 @@ def test_the_default_template_comes_through_the_collection_and_writes_cpu_with_t
     assert domains.cpu_element_filter([], "host-passthrough") == "  <cpu mode='host-passthrough'/>"
 
 
-def test_ten_thousand_guests_validate_render_and_check_fast():
+def test_ten_thousand_guests_validate_render_and_check():
+    """Correctness at a fleet's size; the speed is row ``guests`` of scripts/bench (its smoke size runs in the tests)."""
     guests = [{"name": "g%05d" % index, "memory": 1024, "vcpus": 2} for index in range(10000)]
     for index in range(0, 10000, 10):
         guests[index]["features"] = [{"name": "sve128", "value": "on"}]
-    domains.build(guests[:10], FEATURES, V1, libvirt_check=False)     # compile the template and schema first
-    start = time.perf_counter()
     outcome = domains.build(guests, FEATURES, V1, libvirt_check=False)
-    took = time.perf_counter() - start
     assert outcome.errors == [] and len(outcome.documents) == 10000
-    assert 10000 / took > 5000, "%.0f guests/s" % (10000 / took)   # about 20,000/s measured; slack for CI
 
 
-def test_ten_thousand_qemu_commandline_guests_merge_once_per_document(libvirt):
+def test_ten_thousand_qemu_commandline_guests_merge_once_per_document(libvirt, monkeypatch):
     """The override is worked out once per document apart from the name, then each guest is rendered again with it
     (sve256 is in libvirt's CPU map, so <cpu> keeps it and libvirt would add sve=on)."""
     guests = [{"name": "g%05d" % index, "memory": 1024, "vcpus": 2} for index in range(10000)]
     features = [{"name": "sve256"}, {"name": "feat_RAS", "value": "1.0"}]
     options = dict(mode="maximum", delivery="qemu-commandline", libvirt=libvirt, libvirt_check=False)
-    domains.build(guests[:10], features, V1, **options)
-    start = time.perf_counter()
+    merges = []
+    merge = domains.delivery_plan.commandline_override
+    monkeypatch.setattr(domains.delivery_plan, "commandline_override",
+                        lambda *args, **kwargs: merges.append(args) or merge(*args, **kwargs))
     outcome = domains.build(guests, features, V1, **options)
-    took = time.perf_counter() - start
+    assert len(merges) == 1   # one document apart from the guests' names
     assert outcome.errors == [] and len(outcome.documents) == 10000
     assert {info["qemu_cpu_arg"] for info in outcome.guests.values()} == {"max,sve256=on,feat_RAS=1.0,sve=on"}
     assert "<qemu:arg value='max,sve256=on,feat_RAS=1.0,sve=on'/>" in outcome.documents[-1][1]
-    assert 10000 / took > 2500, "%.0f guests/s" % (10000 / took)
 
 
 def test_the_cpu_element_filter_refuses_features_that_are_not_a_plans_with_a_clear_error():
