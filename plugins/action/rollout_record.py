@@ -23,7 +23,7 @@ from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
 ARGUMENT_SPEC = {
     "record": {"type": "dict", "required": True},
     "path": {"type": "path"},
-    "stats": {"type": "str"},
+    "stats": {"type": "dict"},
 }
 
 
@@ -62,7 +62,11 @@ class ActionModule(ActionBase):
                               % (host, path, exc))
                 return result
         if args["stats"]:
-            # as ansible.builtin.set_stats with aggregate: true publishes it (for the whole run, not per host)
-            result["ansible_stats"] = {"data": {args["stats"]: {host: status}}, "per_host": False,
-                                       "aggregate": True}
+            # as ansible.builtin.set_stats with aggregate: true publishes its data (for the whole run, not per host).
+            # The values are the task's own, templated as set_stats templates them: Ansible aggregates a value only
+            # into one of the same type, and the playbook's earlier set_stats published a templated one.
+            data = self._task.args["stats"]
+            result["ansible_stats"] = {"data": {self._templar.template(key): self._templar.template(value)
+                                                for key, value in data.items()},
+                                       "per_host": False, "aggregate": True}
         return result

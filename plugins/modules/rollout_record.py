@@ -16,9 +16,8 @@ description:
     for it in C(rollout_records)) as JSON with sorted keys and four-space indent (what
     C(to_nice_json(sort_keys=true)) writes), atomically, with mode 0644; missing directories are created. Without
     O(path) nothing is written (a host whose name cannot be a file name has no record).
-  - With O(stats), publishes the record's C(status) keyed by C(inventory_hostname) under that name, as
-    M(ansible.builtin.set_stats) does with C(aggregate=true) (for the whole run, not per host), so AWX and Automation
-    Controller learn each host's outcome as it happens.
+  - With O(stats), publishes that data as M(ansible.builtin.set_stats) does with C(aggregate=true) (for the whole
+    run, not per host), so AWX and Automation Controller learn each host's outcome as it happens.
   - Returns the record (registered, it is what the playbook's summary reads) and never reports a change, since the
     record is the run's own bookkeeping (fleet_state removed the last one when the rollout started).
 author:
@@ -48,9 +47,12 @@ options:
     description: The record's file on the controller. Omitted, nothing is written.
     type: path
   stats:
-    description: The name the outcome is published under (the rollout's C(armvirt_cpu_rollout_status)); omitted,
-      nothing is published.
-    type: str
+    description:
+      - Data to publish, as the O(ansible.builtin.set_stats#module:data) of M(ansible.builtin.set_stats) with
+        C(aggregate=true); the rollout publishes C(armvirt_cpu_rollout_status) mapping this host to its status.
+      - Ansible adds a value to one published before only when both are of the same type (a mapping is merged into
+        a mapping); omitted, nothing is published.
+    type: dict
 seealso:
   - module: armvirt.cpu.fleet_state
   - module: armvirt.cpu.fleet_report
@@ -60,7 +62,8 @@ EXAMPLES = r"""
 - name: Write this host's record and publish its outcome
   armvirt.cpu.rollout_record:
     path: "{{ armvirt_cpu_fleet.rollout_records[inventory_hostname] | default(omit) }}"
-    stats: armvirt_cpu_rollout_status
+    stats:
+      armvirt_cpu_rollout_status: "{{ {inventory_hostname: 'ok'} }}"
     record:
       status: ok
       reason: ""
