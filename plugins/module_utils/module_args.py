@@ -69,9 +69,10 @@ def confirm_argument_spec():
 def guest_domains_argument_spec():
     """Options of armvirt.cpu.guest_domains: what its action plugin validates and works with on the controller. The
     module, which only writes, is called with ``output_dir`` and ``guests`` whose items carry the rendered XML
-    (``guest_domains.DOCUMENT_KEY``)."""
+    (``guest_domains.DOCUMENT_KEY``); with ``confirm`` the action first runs armvirt.cpu.cpu_check on the host once
+    per distinct request (``guest_confirm_argument_spec``)."""
     from ansible_collections.armvirt.cpu.plugins.module_utils import delivery, libvirt_caps, validate
-    return dict(
+    spec = dict(
         guests=dict(type="list", elements="dict", required=True),
         features=dict(type="list", elements="dict", default=[]),
         mode=dict(type="str", choices=sorted(delivery.MODES), default=validate.DEFAULT_MODE),
@@ -85,5 +86,17 @@ def guest_domains_argument_spec():
         schema_dir=dict(type="path", default=libvirt_caps.DEFAULT_SCHEMA_DIR),
         libvirt=dict(type="dict"),
         libvirt_check=dict(type="bool", default=True),
-        emulator=probe_argument_spec()["emulator"],
     )
+    spec.update(guest_confirm_argument_spec())
+    return spec
+
+
+def guest_confirm_argument_spec():
+    """How armvirt.cpu.guest_domains has the host's QEMU confirm each distinct request before it writes: whether to
+    (off by default: the action also renders for hosts without QEMU), and the options its action passes on to each
+    armvirt.cpu.cpu_check run -- the probe's (``emulator`` is also every new guest's ``<emulator>``) and where the
+    fingerprint reads the host's identity, with cpu_check's defaults."""
+    spec = dict(confirm=dict(type="bool", default=False))
+    spec.update(probe_argument_spec())
+    spec.update(host_paths_argument_spec())
+    return spec

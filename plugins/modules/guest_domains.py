@@ -104,10 +104,10 @@ options:
   emulator:
     description:
       - The configured emulator, each guest's C(<devices><emulator>) unless the guest gives its own C(emulator).
-      - It is the emulator that confirms the guest's C(-cpu) (the role P(armvirt.cpu.guest_cpu#role) runs
-        M(armvirt.cpu.cpu_check) with it for each RV(confirmations) item, M(armvirt.cpu.domain_cpu) confirms with a
-        domain's own C(<emulator>)), so the guest runs under the QEMU that judged its CPU. Give the same path as
-        M(armvirt.cpu.cpu_check)'s O(armvirt.cpu.cpu_check#module:emulator) (on RHEL, C(/usr/libexec/qemu-kvm)).
+      - It is the emulator that confirms the guest's C(-cpu) (with O(confirm), M(armvirt.cpu.cpu_check) runs with it
+        for each RV(confirmations) item; M(armvirt.cpu.domain_cpu) confirms with a domain's own C(<emulator>)), so the
+        guest runs under the QEMU that judged its CPU. It must pass M(armvirt.cpu.cpu_check)'s ownership and
+        permission checks there (on RHEL, C(/usr/libexec/qemu-kvm)).
       - A rendered document whose C(<emulator>) is not this one (a template of your own that writes another) is
         refused and nothing is written.
     type: path
@@ -175,15 +175,56 @@ options:
       - Needs O(libvirt). V(false) skips the check and says so in RV(libvirt_check) and a warning.
     type: bool
     default: true
+  confirm:
+    description:
+      - After every check above passed and before anything is written, have this host's own QEMU confirm each distinct
+        pair of emulator and C(-cpu) value (RV(confirmations)); the action runs M(armvirt.cpu.cpu_check) on the host
+        once per pair, with that emulator and O(accel), O(timeout), O(cache_dir), O(sysfs_path) and O(procfs_path),
+        named by C(inventory_hostname). So plan, confirmation and write are one task.
+      - When QEMU refuses a request (or a check gets no answer) the task fails with every refusal, each with
+        M(armvirt.cpu.cpu_check)'s message and the request's guests, and nothing is written for this host;
+        RV(checks) holds each check's result.
+      - Each accepted request is kept per host in O(cache_dir) (M(armvirt.cpu.cpu_check)'s results file), so a
+        request costs one short-lived QEMU until the emulator, kernel, host CPU or KVM access changes. Check mode
+        confirms too but does not write that file.
+      - Off by default, so guests can be rendered for hosts that have no QEMU; the role P(armvirt.cpu.guest_cpu#role)
+        turns it on with C(guest_cpu_confirm) (the C(armvirt.cpu.rollout) playbook sets it).
+    type: bool
+    default: false
+  accel:
+    description: With O(confirm), the accelerator QEMU confirms under (M(armvirt.cpu.cpu_check)'s
+      O(armvirt.cpu.cpu_check#module:accel)).
+    type: str
+    choices: [kvm, tcg]
+    default: kvm
+  timeout:
+    description: With O(confirm), the deadline in seconds for QEMU to answer each check.
+    type: float
+    default: 10.0
+  cache_dir:
+    description: With O(confirm), where M(armvirt.cpu.cpu_check) keeps the confirmations on the host (beside the
+      property cache).
+    type: path
+    default: /var/cache/armvirt-cpu
+  sysfs_path:
+    description: With O(confirm), where sysfs is mounted on the host; the confirmations' fingerprint reads the host's
+      identity below it.
+    type: path
+    default: /sys
+  procfs_path:
+    description: With O(confirm), where procfs is mounted on the host (for the same fingerprint).
+    type: path
+    default: /proc
 notes:
   - The role P(armvirt.cpu.guest_cpu#role) gathers M(armvirt.cpu.libvirt_facts) and runs M(armvirt.cpu.guest_domains)
-    once per host.
+    once per host (with O(confirm) when C(guest_cpu_confirm) is true).
   - lxml is needed on the controller only; the managed host needs the Python standard library. A missing library
     fails the task with a message naming it.
   - The files are not defined in libvirt; run C(virsh define) on them (or use M(community.libvirt.virt)).
 seealso:
   - module: armvirt.cpu.libvirt_facts
   - module: armvirt.cpu.props_facts
+  - module: armvirt.cpu.cpu_check
   - plugin: armvirt.cpu.qemu_cpu_arg
     plugin_type: filter
 """
@@ -215,6 +256,19 @@ EXAMPLES = r"""
     delivery: qemu-commandline
     policy_file: policies/ras.yml
     guests: "{{ my_guests }}"
+
+- name: Have this host's QEMU confirm each distinct -cpu value first; a refusal writes nothing
+  armvirt.cpu.guest_domains:
+    output_dir: /var/lib/armvirt-cpu/domains
+    confirm: true
+    emulator: /usr/libexec/qemu-kvm
+    features: [{name: hw_prop_WRPs, value: "2"}]
+    guests: "{{ my_guests }}"
+  register: domains
+
+- name: How QEMU confirmed each request (expansion or start)
+  ansible.builtin.debug:
+    msg: "{{ domains.checks | map(attribute='method') }}"
 
 - name: Against a fleet baseline, with a template of your own
   armvirt.cpu.guest_domains:
@@ -262,13 +316,32 @@ qemu_cpu_args:
 confirmations:
   description:
     - Each distinct pair of emulator and C(-cpu) value, with its guests (sorted), in a stable order; what the host's
-      QEMU must confirm, each with that emulator (the role runs M(armvirt.cpu.cpu_check) once per item).
-  returned: success
+      QEMU must confirm, each with that emulator (with O(confirm), M(armvirt.cpu.cpu_check) runs once per item).
+  returned: success, and when the host's QEMU refused a request
   type: list
   elements: dict
   sample:
     - {emulator: /usr/bin/qemu-system-aarch64, cpu_arg: "host,feat_RAS=1.0", guests: [db1, web1]}
     - {emulator: /usr/libexec/qemu-kvm, cpu_arg: "host,feat_RAS=1.0", guests: [legacy1]}
+checks:
+  description:
+    - With O(confirm), what the host's QEMU said of each item of RV(confirmations), in the same order -- the result of
+      M(armvirt.cpu.cpu_check) (C(accepted), C(error), C(method), C(mode), C(cpu_arg) in the host's spelling,
+      C(cached), C(cache), C(expanded); C(msg) when the check failed), with the item's C(emulator) and C(guests) and
+      C(failed). Empty without O(confirm).
+  returned: success, and when the host's QEMU refused a request
+  type: list
+  elements: dict
+  sample:
+    - emulator: /usr/bin/qemu-system-aarch64
+      guests: [db1, web1]
+      failed: false
+      accepted: true
+      error: null
+      method: start
+      mode: host-passthrough
+      cpu_arg: host,hw_prop_WRPs=2
+      cached: true
 errors:
   description:
     - Every problem of the request, one record per guest and problem; nothing was written. The records of

@@ -382,6 +382,16 @@ def confirmations(guests):
             for (emulator, arg), names in sorted(pairs.items())]
 
 
+def refusal_message(host, refused):
+    """Why nothing was written for ``host``: each of its ``refused`` checks (the items of ``guest_domains``'s
+    ``checks`` that failed) with cpu_check's message and the guests of the request."""
+    lines = ["%s: nothing was written; this host's QEMU did not confirm %d guest CPU request(s):"
+             % (host, len(refused))]
+    lines.extend("- %s [guests: %s]" % (check.get("msg", "the check failed"), ", ".join(check["guests"]))
+                 for check in refused)
+    return "\n".join(lines).strip()
+
+
 def _override(document, name, request_arg, cache):
     """The ``-cpu`` override of a rendered qemu-commandline document (``delivery.commandline_override``), worked
     out once per document apart from the guest's name (the name never changes libvirt's -cpu)."""

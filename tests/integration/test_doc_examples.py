@@ -356,8 +356,9 @@ def test_guest_guide_feature_value_document(runs):
     schema = etree.RelaxNG(etree.parse(os.path.join(SCHEMAS, "domain.rng")))
     assert not schema.validate(etree.fromstring(document.encode()))
     assert quoted in str(schema.error_log), str(schema.error_log)
-    status, refused = result_of(run["output"], "armvirt.cpu.guest_cpu : Validate, render, check and write the guest "
-                                "domain XML", "altra-01", occurrence=3)
+    status, refused = result_of(run["output"], "armvirt.cpu.guest_cpu : Have this host's QEMU confirm each distinct "
+                                "guest CPU request (guest_cpu_confirm), then write the guests' XML", "altra-01",
+                                occurrence=3)
     assert status == "fatal" and {"libvirt-drops-value", "libvirt-unknown-feature"} == {
         error["rule"] for error in refused["errors"]}, refused
     assert not (run["root"] / "refused").exists()
@@ -486,8 +487,8 @@ def test_host_guide_facts_module_and_cpu_check(runs):
 def test_fleet_guide_refusal(runs):
     """What a host whose QEMU refuses its guests' CPU prints, and that nothing is written for it."""
     run = runs["guest"].result()
-    status, result = result_of(run["output"], "armvirt.cpu.guest_cpu : Stop when this host's QEMU refused a request "
-                               "(nothing was written)", "legacy-01")
+    status, result = result_of(run["output"], "armvirt.cpu.guest_cpu : Have this host's QEMU confirm each distinct "
+                               "guest CPU request (guest_cpu_confirm), then write the guests' XML", "legacy-01")
     shown = examples("fleet-guide.md")["refused"]
     assert status == "fatal" and says(shown, result["msg"], run["hosts"]["legacy-01"]["armvirt_cpu_emulator"]), result
     assert not list(pathlib.Path(run["hosts"]["legacy-01"]["guest_cpu_output_dir"]).glob("*.xml"))

@@ -221,6 +221,17 @@ def test_each_guest_gets_the_configured_emulator_or_its_own_escaped_and_confirma
     assert "<emulator>/usr/bin/qemu-system-aarch64</emulator>" in default.documents[0][1]
 
 
+def test_refusal_message_lists_every_refused_request_with_its_guests():
+    """What the guest_domains action fails with when the host's QEMU refused (the role's fail task said the same)."""
+    refused = [{"msg": "n1-a: QEMU /q (accel=kvm) refused the guest CPU -cpu host,hw_prop_WRPs=2 (mode "
+                       "host-passthrough) at a paused start: qemu-system-aarch64: KVM refused\nsecond line",
+                "guests": ["db1", "web1"]},
+               {"guests": ["legacy1"]}]
+    assert domains.refusal_message("n1-a", refused) == (
+        "n1-a: nothing was written; this host's QEMU did not confirm 2 guest CPU request(s):\n"
+        "- %s [guests: db1, web1]\n- the check failed [guests: legacy1]" % refused[0]["msg"])
+
+
 @pytest.mark.parametrize("emulator, problem", [
     ("bin/qemu-system-aarch64", "is not an absolute path"),
     ("/usr/bin/qemu\n-system-aarch64", "contains a control character"),

@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: armvirt.cpu contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action armvirt.cpu.rollout_record: keep one host's rollout outcome, on the controller, in one task.
+
+Why an action: the record is a controller file (``rollout/hosts/<host>.json``, the path armvirt.cpu.fleet_state gives
+each target), the outcome is published to AWX as ``set_stats`` publishes it, and the host's result is registered for
+the playbook's summary. Done by one action, a host's bookkeeping costs no module run and no connection. Options:
+``plugins/modules/rollout_record.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+
+ARGUMENT_SPEC = {
+    "record": {"type": "dict", "required": True},
+    "path": {"type": "path"},
+    "stats": {"type": "dict"},
+}
+
+
+def record_text(record):
+    """The record's file content: JSON as ``to_nice_json(sort_keys=true)`` writes it, and a newline."""
+    return json.dumps(record, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        record = fleet_state.plain(args["record"])
+        status = record.get("status")
+        if not isinstance(status, str) or not status:
+            raise AnsibleActionFail("rollout_record: the record needs a status (a non-empty string), not %r"
+                                    % (status,))
+        host = task_vars.get("inventory_hostname")
+        path = args["path"]
+        # registered even when the write fails, so the playbook's summary still reads the host's status
+        result.update(changed=False, record=record, status=status, reason=record.get("reason", ""),
+                      path=path or None)
+        if path and not self._task.check_mode:
+            # bookkeeping of this run (fleet_state removed the host's old record), never a change
+            try:
+                atomic.make_dirs(os.path.dirname(os.path.abspath(path)))
+                atomic.replace(path, record_text(record).encode("utf-8"))
+            except (OSError, _paths.PathError) as exc:
+                result.update(failed=True, msg="rollout_record: cannot write the record of %s in %s: %s"
+                              % (host, path, exc))
+                return result
+        if args["stats"]:
+            # as ansible.builtin.set_stats with aggregate: true publishes its data (for the whole run, not per host).
+            # The values are the task's own, templated as set_stats templates them: Ansible aggregates a value only
+            # into one of the same type, and the playbook's earlier set_stats published a templated one.
+            data = self._task.args["stats"]
+            result["ansible_stats"] = {"data": {self._templar.template(key): self._templar.template(value)
+                                                for key, value in data.items()},
+                                       "per_host": False, "aggregate": True}
+        return result
