@@ -36,16 +36,20 @@ def inputs(text):
     return read - set_here
 
 
+# the tasks that publish to AWX, and the option holding what they publish
+PUBLISHERS = {"ansible.builtin.set_stats": "data", "set_stats": "data", "armvirt.cpu.rollout_record": "stats"}
+
+
 def published(node):
-    """How often each name is a key of a set_stats task's data, anywhere in a parsed playbook."""
+    """How often each name is a key of the data a task publishes (set_stats, or rollout_record's stats), anywhere in a
+    parsed playbook."""
     names = collections.Counter()
     if isinstance(node, list):
         for item in node:
             names += published(item)
     elif isinstance(node, dict):
         for key, value in node.items():
-            names += collections.Counter(list(value["data"])) if key in ("ansible.builtin.set_stats", "set_stats") \
-                else published(value)
+            names += collections.Counter(list(value[PUBLISHERS[key]])) if key in PUBLISHERS else published(value)
     return names
 
 
