@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleActionFail, AnsibleError
-from ansible.plugins.action import ActionBase
 
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
 from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
@@ -32,15 +32,9 @@ ARGUMENT_SPEC = {
 OUTPUTS = (("html", "html_template", "index.html"), ("markdown", "markdown_template", "report.md"))
 
 
-class ActionModule(ActionBase):
+class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+    def run_validated(self, args, task_vars, result):
         directory = artifacts_dir(args["artifacts_dir"])
         output = os.path.abspath(args["output_dir"] or os.path.join(directory, "report"))
         timeout = lock_timeout(args["lock_timeout"])

@@ -17,8 +17,8 @@ import os
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._paths import PathError
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
@@ -171,16 +171,9 @@ def writes_lines(writes):
     return ["check mode: would write %s" % (", ".join(writes.changed) or "nothing")]
 
 
-class ActionModule(ActionBase):
+class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+    def run_validated(self, args, task_vars, result):
         try:
             read = fleet_state.FactSources(task_vars.get("hostvars") or {}, args["facts_from"],
                                            task_vars.get("ansible_play_hosts_all") or (), C.CACHE_PLUGIN)

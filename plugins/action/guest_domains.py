@@ -15,9 +15,9 @@ per pair, as a loop of that module would); a refusal fails the task with every r
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
 from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import DOCUMENT_KEY
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
@@ -32,16 +32,9 @@ ARGUMENT_SPEC = guest_domains_argument_spec()
 CHECK_OPTIONS = ("accel", "timeout", "cache_dir", "sysfs_path", "procfs_path")
 
 
-class ActionModule(ActionBase):
+class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+    def run_validated(self, args, task_vars, result):
         facts = task_vars.get("ansible_facts") or {}
         host = args["host"] or task_vars.get("inventory_hostname") or "host"
         host_props = facts.get("arm_cpu_props")

@@ -12,12 +12,11 @@ the playbook's summary. Done by one action, a host's bookkeeping costs no module
 from __future__ import annotations
 
 import json
-import os
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
+from ansible_collections.armvirt.cpu.plugins.module_utils import _paths
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
 
 ARGUMENT_SPEC = {
@@ -32,16 +31,9 @@ def record_text(record):
     return json.dumps(record, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
 
 
-class ActionModule(ActionBase):
+class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+    def run_validated(self, args, task_vars, result):
         record = fleet_state.plain(args["record"])
         status = record.get("status")
         if not isinstance(status, str) or not status:
@@ -55,8 +47,7 @@ class ActionModule(ActionBase):
         if path and not self._task.check_mode:
             # bookkeeping of this run (fleet_state removed the host's old record), never a change
             try:
-                atomic.make_dirs(os.path.dirname(os.path.abspath(path)))
-                atomic.replace(path, record_text(record).encode("utf-8"))
+                fleet_state.write_if_changed(path, record_text(record), bookkeeping=True)
             except (OSError, _paths.PathError) as exc:
                 result.update(failed=True, msg="rollout_record: cannot write the record of %s in %s: %s"
                               % (host, path, exc))

@@ -210,6 +210,19 @@ def open_nofollow(path):
     return fd, os.fstat(fd)
 
 
+def read_fd(fd, limit, chunk=1 << 20):
+    """Up to ``limit`` bytes from ``fd``, fewer only at the end of the file, ``chunk`` bytes at a time: ``os.read``
+    allocates what it is asked for, so a large bound never costs a large buffer (a buffered ``read(limit)`` would)."""
+    chunks = []
+    while limit > 0:
+        data = os.read(fd, min(limit, chunk))
+        if not data:
+            break
+        chunks.append(data)
+        limit -= len(data)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
 def read_existing(path):
     """``(bytes, permission bits)`` of the file at ``path``, ``(None, None)`` when there is none: what a writer
     compares and diffs before it replaces the file. A symlink is refused, not followed (:func:`replace` would replace

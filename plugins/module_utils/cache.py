@@ -345,26 +345,14 @@ def read_bytes(path):
         # saw plus one byte, and only read on (still bounded) when the file grew since. Straight from the
         # descriptor: a buffered file object around it cost more than the read itself.
         want = min(st.st_size, MAX_BYTES) + 1
-        data = _read_fd(fd, want)
+        data = atomic.read_fd(fd, want)
         if len(data) == want and want <= MAX_BYTES:
-            data += _read_fd(fd, MAX_BYTES + 1 - want)
+            data += atomic.read_fd(fd, MAX_BYTES + 1 - want)
     except OSError as exc:
         return None, "unreadable: %s" % (exc.strerror or exc)
     finally:
         os.close(fd)
     return data, "read"
-
-
-def _read_fd(fd, size):
-    """Up to ``size`` bytes from ``fd``: fewer only at the end of the file."""
-    chunks = []
-    while size > 0:
-        chunk = os.read(fd, min(size, 1 << 20))   # os.read allocates what it is asked for
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
 def read(path, fp):

@@ -19,6 +19,8 @@ import os
 import platform
 import re
 
+from ansible_collections.armvirt.cpu.plugins.module_utils import atomic
+
 # MIDR_EL1 implementer (bits 31:24) and part number (bits 15:4) to core names: Arm's TRMs and the vendors' own.
 # Part numbers as Linux names them (arch/arm64/include/asm/cputype.h: ARM_CPU_PART_*, HISI_CPU_PART_HIP09,
 # NVIDIA_CPU_PART_OLYMPUS, AMPERE_CPU_PART_AMPERE1*).
@@ -59,18 +61,12 @@ def _read(path, limit=65536):
     except (OSError, ValueError):
         return None
     try:
-        chunks, left = [], limit
-        while left > 0:
-            chunk = os.read(fd, min(left, _CHUNK))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
+        data = atomic.read_fd(fd, limit, _CHUNK)
     except OSError:
         return None
     finally:
         os.close(fd)
-    return b"".join(chunks).decode("utf-8", "replace")
+    return data.decode("utf-8", "replace")
 
 
 def _cpu_dirs(sysfs_root):
