@@ -8,9 +8,10 @@ not need; policy files and templates are on the controller; and 10,000 guests mu
 options are documented in ``plugins/modules/guest_domains.py`` and validated here with the spec the module builds
 too (``module_utils.module_args``); the work is ``plugin_utils.domains.build``; the module only writes.
 
-With ``confirm``, plan, confirmation and write are one task: between the controller's checks and the write, the host's
-own QEMU confirms each distinct pair of emulator and ``-cpu`` value (``armvirt.cpu.cpu_check``, run on the host once
-per pair, as a loop of that module would); a refusal fails the task with every refusal and nothing is written.
+With ``confirm``, plan, confirmation and write are one task and one module run: after the controller's checks, the
+module has the host's own QEMU confirm each distinct pair of emulator and ``-cpu`` value (``confirm.verdicts``,
+armvirt.cpu.cpu_check's work, in the module's process) and writes only when every one was confirmed; a refusal fails
+the task with every refusal and nothing is written.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from __future__ import annotations
 from ansible.utils.display import Display
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import DOCUMENT_KEY
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import CPU_ARG_KEY, DOCUMENT_KEY, EMULATOR_KEY
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, policy
 
 display = Display()
 
 MODULE = "armvirt.cpu.guest_domains"
-CHECK_MODULE = "armvirt.cpu.cpu_check"
 ARGUMENT_SPEC = guest_domains_argument_spec()
 # what each cpu_check run gets as it is (the probe's options and the host paths); emulator is each request's own
 CHECK_OPTIONS = ("accel", "timeout", "cache_dir", "sysfs_path", "procfs_path")
@@ -70,49 +70,37 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
         if outcome.errors:
             return self._failed(result, outcome.failure(host), errors=outcome.errors, notes=outcome.notes)
 
-        confirmations = domains.confirmations(outcome.guests)
-        checks = []
+        confirmations = confirm.confirmations(outcome.guests)
+        guests = [{"name": name, DOCUMENT_KEY: text} for name, text in outcome.documents]
+        module_args = {"output_dir": args["output_dir"], "guests": guests, "confirm": args["confirm"]}
         if args["confirm"]:
-            machine = task_vars.get("inventory_hostname") or host
-            checks = [self._check(item, args, machine, task_vars, result) for item in confirmations]
-            refused = [check for check in checks if check["failed"]]
-            if refused:
-                return self._failed(result, domains.refusal_message(machine, refused), confirmations=confirmations,
-                                    checks=checks, notes=outcome.notes)
-
-        module_args = {"output_dir": args["output_dir"],
-                       "guests": [{"name": name, DOCUMENT_KEY: text} for name, text in outcome.documents]}
+            # the writer has the host's QEMU confirm each distinct request first, in its own process: a refusal
+            # writes nothing
+            for guest in guests:
+                info = outcome.guests[guest["name"]]
+                guest.update({EMULATOR_KEY: info["emulator"], CPU_ARG_KEY: info["qemu_cpu_arg"]})
+            module_args.update({name: args[name] for name in CHECK_OPTIONS},
+                               host=task_vars.get("inventory_hostname") or host)
         written = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
-        if written.get("failed"):   # the module's words (an unsafe output_dir or guest file), with the host named
+        checks = written.get("checks", [])
+        if written.get("failed"):
+            if any(check["failed"] for check in checks):   # the module's message names each refusal
+                return self._failed(result, written["msg"], confirmations=confirmations, checks=checks,
+                                    notes=outcome.notes)
+            # the module's words (an unsafe output_dir or guest file), with the host named
             result.update(written, msg="%s: %s" % (host, written.get("msg", "writing the domain XML failed")),
                           guests={})
             return result
-        guests = written.get("guests", {})
-        for name, info in guests.items():
+        written_guests = written.get("guests", {})
+        for name, info in written_guests.items():
             info.update(outcome.guests[name])   # qemu_cpu_arg and emulator
-        result.update(changed=written.get("changed", False), guests=guests,
+        result.update(changed=written.get("changed", False), guests=written_guests,
                       qemu_cpu_args={name: info["qemu_cpu_arg"] for name, info in outcome.guests.items()},
                       confirmations=confirmations, checks=checks,
                       schema=outcome.schema, libvirt_check=outcome.libvirt_check, notes=outcome.notes)
         if "diff" in written:
             result["diff"] = written["diff"]
         return result
-
-    def _check(self, item, args, machine, task_vars, result):
-        """cpu_check's result for one item of ``confirmations``, run on the host with the item's emulator, plus the
-        item's ``emulator`` and ``guests`` and ``failed``; its warnings become the task's."""
-        module_args = {name: args[name] for name in CHECK_OPTIONS}
-        module_args.update(cpu_arg=item["cpu_arg"], emulator=item["emulator"], host=machine)
-        if item["cpu_arg"].split(",", 1)[0] not in ("host", "max"):
-            module_args["mode"] = "custom"   # a named model
-        checked = self._execute_module(module_name=CHECK_MODULE, module_args=module_args, task_vars=task_vars)
-        warnings = checked.pop("warnings", None)
-        if warnings:
-            result.setdefault("warnings", []).extend(warnings)
-        check = {key: value for key, value in checked.items()
-                 if key != "invocation" and not key.startswith("_ansible")}
-        check.update(emulator=item["emulator"], guests=item["guests"], failed=bool(checked.get("failed")))
-        return check
 
     @staticmethod
     def _failed(result, msg, **extra):

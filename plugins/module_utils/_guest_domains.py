@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, validate
 
-# the key of a guest's rendered, checked XML in the ``guests`` the action passes the module
+# the keys of a guest's rendered, checked XML and (with confirm) of the emulator and -cpu value the host's QEMU must
+# confirm first, in the ``guests`` the action passes the module
 DOCUMENT_KEY = "_xml"
+EMULATOR_KEY = "_emulator"
+CPU_ARG_KEY = "_cpu_arg"
 XML_SUFFIX = ".xml"   # each guest's file is <name>.xml
 
 

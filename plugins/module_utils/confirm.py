@@ -32,7 +32,8 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, delivery, dialects, probe, qmp, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import (
+    cache, collect, delivery, dialects, emulator_trust, probe, qmp, validate)
 from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.module_utils import vocabulary
 
@@ -48,6 +49,16 @@ DOMAIN_ACCELS = {"kvm": "kvm", "qemu": "tcg"}   # libvirt <domain type=...> to Q
 
 class ConfirmError(Exception):
     """The check itself failed (no emulator, a timeout, an unusable cache): no answer, as opposed to a refusal."""
+
+
+class CheckFailed(Exception):
+    """What cpu_check fails on: a request that cannot be checked, an emulator that may not be run, no answer from
+    QEMU, or QEMU's refusal. ``msg`` names the host; ``fields`` are the failed result's other members."""
+
+    def __init__(self, msg, **fields):
+        super(CheckFailed, self).__init__(msg)
+        self.msg = msg
+        self.fields = fields
 
 
 class Request(object):
@@ -350,6 +361,94 @@ def confirm(emulator, accel, req, timeout=10.0, cache_dir=None, cache_mode=CACHE
         info["written"] = store(path, fp, req.key, entry)
     result.update(cached=False, cache=info)
     return result
+
+
+def uncheckable(host, exc):
+    """The :class:`CheckFailed` of a request that :func:`request` or :func:`parse_cpu_arg` refused (``exc``, a
+    ``validate.FeatureRequestError``): every problem, as records and in the message."""
+    return CheckFailed("%s: the CPU request cannot be checked:\n%s" % (host, exc),
+                       errors=[error.as_dict() for error in exc.errors])
+
+
+def verdict(req, emulator, accel, timeout=10.0, cache_dir=None, cache_mode=CACHE_USE, write=True, sysfs_root="/sys",
+            procfs_root="/proc", host="request"):
+    """cpu_check's answer on a well-formed ``req``, for the module and for guest_domains' writer alike.
+
+    The configured ``emulator`` must be safe to run as this user (``emulator_trust``); a request with settings is
+    written in the host's spelling (:func:`in_host_spelling`, against the properties of the valid property cache,
+    else a probe; that cache is not written), so it is asked about, reported and kept in one form; then
+    :func:`confirm`. Returns the result of an accepted request; raises :class:`CheckFailed` with the host named.
+    """
+    try:
+        emulator_trust.require(emulator, [emulator])
+    except emulator_trust.UntrustedEmulator as exc:
+        raise CheckFailed("%s: checking -cpu %s with QEMU %s (accel=%s) failed: %s"
+                          % (host, req.cpu_arg, emulator, accel, exc), mode=req.mode, cpu_arg=req.cpu_arg)
+    if req.settings:
+        try:
+            host_props = collect.collect(emulator, accel, timeout, cache_dir, cache_mode, sysfs_root=sysfs_root,
+                                         procfs_root=procfs_root, host=host)[0]
+        except collect.CollectError as exc:
+            raise CheckFailed("%s: cannot read the properties the -cpu %s is written against: %s"
+                              % (host, req.cpu_arg, exc), mode=req.mode, cpu_arg=req.cpu_arg)
+        try:
+            req = in_host_spelling(req, host_props, host)
+        except validate.FeatureRequestError as exc:
+            raise uncheckable(host, exc)
+    try:
+        result = confirm(emulator, accel, req, timeout, cache_dir, cache_mode, write=write, sysfs_root=sysfs_root,
+                         procfs_root=procfs_root)
+    except ConfirmError as exc:
+        raise CheckFailed("%s: %s" % (host, exc), mode=req.mode, cpu_arg=req.cpu_arg)
+    if not result["accepted"]:
+        raise CheckFailed(refusal_message(result, host, emulator, accel), changed=False, **result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- many guests
+
+
+def confirmations(guests):
+    """Each distinct ``(emulator, -cpu value)`` pair of ``guests`` (name -> ``emulator``, ``qemu_cpu_arg``) with the
+    guests that have it, sorted: what the host's QEMU must confirm before guest_domains writes their documents."""
+    pairs = {}
+    for name, info in guests.items():
+        pairs.setdefault((info["emulator"], info["qemu_cpu_arg"]), []).append(name)
+    return [{"emulator": emulator, "cpu_arg": arg, "guests": sorted(names)}
+            for (emulator, arg), names in sorted(pairs.items())]
+
+
+def verdicts(items, accel, timeout=10.0, cache_dir=None, write=True, sysfs_root="/sys", procfs_root="/proc",
+             host="request"):
+    """:func:`verdict` on each item of :func:`confirmations`, with the item's emulator (a named model's ``-cpu`` in
+    mode custom): what guest_domains returns as ``checks``, in order -- the result with the item's ``emulator`` and
+    ``guests``, and ``failed`` (with ``msg`` when true)."""
+    checks = []
+    for item in items:
+        check = {}
+        try:
+            mode = None if item["cpu_arg"].split(",", 1)[0] in MODELS else delivery.CUSTOM
+            try:
+                req = parse_cpu_arg(item["cpu_arg"], mode, host)
+            except validate.FeatureRequestError as exc:
+                raise uncheckable(host, exc)
+            check.update(verdict(req, item["emulator"], accel, timeout, cache_dir, write=write,
+                                 sysfs_root=sysfs_root, procfs_root=procfs_root, host=host), failed=False)
+        except CheckFailed as exc:
+            check.update(exc.fields, msg=exc.msg, failed=True)
+        check.update(emulator=item["emulator"], guests=item["guests"])
+        checks.append(check)
+    return checks
+
+
+def refusals_message(host, refused):
+    """Why nothing was written for ``host``: each of its ``refused`` checks (the failed items of :func:`verdicts`)
+    with its message and the guests of the request."""
+    lines = ["%s: nothing was written; this host's QEMU did not confirm %d guest CPU request(s):"
+             % (host, len(refused))]
+    lines.extend("- %s [guests: %s]" % (check.get("msg", "the check failed"), ", ".join(check["guests"]))
+                 for check in refused)
+    return "\n".join(lines).strip()
 
 
 # ---------------------------------------------------------------------------------------------------- libvirt domains

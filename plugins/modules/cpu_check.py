@@ -213,8 +213,7 @@ cache:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import (
-    _cpu_policy, collect, confirm, emulator_trust, hostid, validate)
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, hostid, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import cpu_check_argument_spec
 
 
@@ -223,7 +222,6 @@ def main():
                            supports_check_mode=True)
     params = module.params
     host = hostid.label(params["host"])
-    emulator, accel = params["emulator"], params["accel"]
     try:
         if params["cpu_arg"] is not None:
             if params["model"] is not None:
@@ -237,37 +235,14 @@ def main():
                 module.fail_json(msg="%s: %s" % (host, problem))
             req = confirm.request(params["features"] or [], mode, params["model"], host=host)
     except validate.FeatureRequestError as exc:
-        module.fail_json(msg="%s: the CPU request cannot be checked:\n%s" % (host, exc),
-                         errors=[error.as_dict() for error in exc.errors])
+        failure = confirm.uncheckable(host, exc)
+        module.fail_json(msg=failure.msg, **failure.fields)
     try:
-        emulator_trust.require(emulator, [emulator])   # the configured one: its file must be safe to run as this user
-    except emulator_trust.UntrustedEmulator as exc:
-        module.fail_json(msg="%s: checking -cpu %s with QEMU %s (accel=%s) failed: %s"
-                         % (host, req.cpu_arg, emulator, accel, exc), mode=req.mode, cpu_arg=req.cpu_arg)
-    if req.settings:
-        # each value in the spelling validation gives it on this host, from the properties it reports (a valid
-        # property cache, else a probe; nothing is written; O(cache) applies to it as to the results file), so
-        # feat_AES=0x1 is asked about, reported and kept as the role and domain_cpu write it
-        try:
-            host_props = collect.collect(emulator, accel, params["timeout"], params["cache_dir"], params["cache"],
-                                         sysfs_root=params["sysfs_path"],
-                                         procfs_root=params["procfs_path"], host=host)[0]
-        except collect.CollectError as exc:
-            module.fail_json(msg="%s: cannot read the properties the -cpu %s is written against: %s"
-                             % (host, req.cpu_arg, exc), mode=req.mode, cpu_arg=req.cpu_arg)
-        try:
-            req = confirm.in_host_spelling(req, host_props, host)
-        except validate.FeatureRequestError as exc:
-            module.fail_json(msg="%s: the CPU request cannot be checked:\n%s" % (host, exc),
-                             errors=[error.as_dict() for error in exc.errors])
-    try:
-        result = confirm.confirm(emulator, accel, req, params["timeout"], params["cache_dir"], params["cache"],
-                                 write=not module.check_mode, sysfs_root=params["sysfs_path"],
-                                 procfs_root=params["procfs_path"])
-    except confirm.ConfirmError as exc:
-        module.fail_json(msg="%s: %s" % (host, exc), mode=req.mode, cpu_arg=req.cpu_arg)
-    if not result["accepted"]:
-        module.fail_json(msg=confirm.refusal_message(result, host, emulator, accel), changed=False, **result)
+        result = confirm.verdict(req, params["emulator"], params["accel"], params["timeout"], params["cache_dir"],
+                                 params["cache"], write=not module.check_mode, sysfs_root=params["sysfs_path"],
+                                 procfs_root=params["procfs_path"], host=host)
+    except confirm.CheckFailed as exc:
+        module.fail_json(msg=exc.msg, **exc.fields)
     module.exit_json(changed=False, **result)
 
 

@@ -104,8 +104,8 @@ options:
   emulator:
     description:
       - The configured emulator, each guest's C(<devices><emulator>) unless the guest gives its own C(emulator).
-      - It is the emulator that confirms the guest's C(-cpu) (with O(confirm), M(armvirt.cpu.cpu_check) runs with it
-        for each RV(confirmations) item; M(armvirt.cpu.domain_cpu) confirms with a domain's own C(<emulator>)), so the
+      - It is the emulator that confirms the guest's C(-cpu) (with O(confirm), M(armvirt.cpu.cpu_check)'s check runs
+        with it for each RV(confirmations) item; M(armvirt.cpu.domain_cpu) confirms with a domain's own C(<emulator>)), so the
         guest runs under the QEMU that judged its CPU. It must pass M(armvirt.cpu.cpu_check)'s ownership and
         permission checks there (on RHEL, C(/usr/libexec/qemu-kvm)).
       - A rendered document whose C(<emulator>) is not this one (a template of your own that writes another) is
@@ -178,9 +178,10 @@ options:
   confirm:
     description:
       - After every check above passed and before anything is written, have this host's own QEMU confirm each distinct
-        pair of emulator and C(-cpu) value (RV(confirmations)); the action runs M(armvirt.cpu.cpu_check) on the host
-        once per pair, with that emulator and O(accel), O(timeout), O(cache_dir), O(sysfs_path) and O(procfs_path),
-        named by C(inventory_hostname). So plan, confirmation and write are one task.
+        pair of emulator and C(-cpu) value (RV(confirmations)); the module that writes runs M(armvirt.cpu.cpu_check)'s
+        check on the host once per pair, in its own process, with that emulator and O(accel), O(timeout),
+        O(cache_dir), O(sysfs_path) and O(procfs_path), named by C(inventory_hostname), and writes only when every
+        pair was confirmed. So plan, confirmation and write are one task and one module run on the host.
       - When QEMU refuses a request (or a check gets no answer) the task fails with every refusal, each with
         M(armvirt.cpu.cpu_check)'s message and the request's guests, and nothing is written for this host;
         RV(checks) holds each check's result.
@@ -316,7 +317,8 @@ qemu_cpu_args:
 confirmations:
   description:
     - Each distinct pair of emulator and C(-cpu) value, with its guests (sorted), in a stable order; what the host's
-      QEMU must confirm, each with that emulator (with O(confirm), M(armvirt.cpu.cpu_check) runs once per item).
+      QEMU must confirm, each with that emulator (with O(confirm), M(armvirt.cpu.cpu_check)'s check runs once per
+      item).
   returned: success, and when the host's QEMU refused a request
   type: list
   elements: dict
@@ -385,9 +387,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic, confirm
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import (
-    DOCUMENT_KEY, XML_SUFFIX, guest_name_problem)
+    CPU_ARG_KEY, DOCUMENT_KEY, EMULATOR_KEY, XML_SUFFIX, guest_name_problem)
 from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
 
 LOCK_NAME = ".armvirt-guest-domains.lock"
@@ -443,8 +445,9 @@ def _compare(output_dir, documents, exists, want_diff, write):
 
 def main():
     module = AnsibleModule(argument_spec=guest_domains_argument_spec(), supports_check_mode=True)
+    params = module.params
     pairs = []
-    for guest in module.params["guests"]:
+    for guest in params["guests"]:
         name, text = guest.get("name"), guest.get(DOCUMENT_KEY)
         if not isinstance(text, str):
             module.fail_json(msg="armvirt.cpu.guest_domains renders and checks on the controller; run it as a task "
@@ -454,11 +457,24 @@ def main():
         if problem:
             module.fail_json(msg="refusing to write the guest: %s" % problem)
         pairs.append((name, text))
+    checks = []
+    if params["confirm"]:
+        # the host's QEMU confirms each distinct request in this process, before anything is written
+        host = params["host"] or "host"
+        requests = confirm.confirmations({guest["name"]: {"emulator": guest[EMULATOR_KEY],
+                                                          "qemu_cpu_arg": guest[CPU_ARG_KEY]}
+                                          for guest in params["guests"]})
+        checks = confirm.verdicts(requests, params["accel"], params["timeout"], params["cache_dir"],
+                                  write=not module.check_mode, sysfs_root=params["sysfs_path"],
+                                  procfs_root=params["procfs_path"], host=host)
+        refused = [check for check in checks if check["failed"]]
+        if refused:
+            module.fail_json(msg=confirm.refusals_message(host, refused), changed=False, guests={}, checks=checks)
     try:
-        changed, guests, diffs = write_documents(module.params["output_dir"], pairs, module.check_mode, module._diff)
+        changed, guests, diffs = write_documents(params["output_dir"], pairs, module.check_mode, module._diff)
     except (OSError, _paths.PathError) as exc:
-        module.fail_json(msg="cannot write the domain XML in %s: %s" % (module.params["output_dir"], exc))
-    result = dict(changed=changed, guests=guests)
+        module.fail_json(msg="cannot write the domain XML in %s: %s" % (params["output_dir"], exc))
+    result = dict(changed=changed, guests=guests, checks=checks)
     if module._diff:
         result["diff"] = diffs
     module.exit_json(**result)

@@ -371,27 +371,6 @@ def rendered_emulator(document):
         return None
 
 
-def confirmations(guests):
-    """Each distinct ``(emulator, -cpu value)`` pair of an outcome's ``guests`` with the guests that have it, sorted:
-    what the host's QEMU must confirm before the documents are written (the role runs cpu_check once per pair,
-    with that emulator)."""
-    pairs = {}
-    for name, info in guests.items():
-        pairs.setdefault((info["emulator"], info["qemu_cpu_arg"]), []).append(name)
-    return [{"emulator": emulator, "cpu_arg": arg, "guests": sorted(names)}
-            for (emulator, arg), names in sorted(pairs.items())]
-
-
-def refusal_message(host, refused):
-    """Why nothing was written for ``host``: each of its ``refused`` checks (the items of ``guest_domains``'s
-    ``checks`` that failed) with cpu_check's message and the guests of the request."""
-    lines = ["%s: nothing was written; this host's QEMU did not confirm %d guest CPU request(s):"
-             % (host, len(refused))]
-    lines.extend("- %s [guests: %s]" % (check.get("msg", "the check failed"), ", ".join(check["guests"]))
-                 for check in refused)
-    return "\n".join(lines).strip()
-
-
 def _override(document, name, request_arg, cache):
     """The ``-cpu`` override of a rendered qemu-commandline document (``delivery.commandline_override``), worked
     out once per document apart from the guest's name (the name never changes libvirt's -cpu)."""

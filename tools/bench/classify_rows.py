@@ -255,7 +255,7 @@ def classify_row(cfg):
         results.append(Result("classify", "fleet_state, fact cache read directly, %s hosts" % size, fig["cache"],
                               fig["json_loads"], target="<= 10x", met=fig["cache"] <= 10 * fig["json_loads"],
                               baseline_name="json.loads of the same cache files", notes=notes))
-    for hosts in cfg.fleet_sizes or sized(cfg, (20,), (300,), (1000, 3000)):
+    for hosts in cfg.fleet_sizes or sized(cfg, (20,), (300,), (3000, 10000)):
         _unused, proc = run_timed([sys.executable, "-m", "bench.classify_rows", "whole", str(hosts)],
                                   env=child_env(), timeout=7200)
         fig = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -265,7 +265,8 @@ def classify_row(cfg):
                                                                  ", ".join("%.1f" % t for t in fig["read_tasks"]))
         source = fig["source"]
         results.append(Result("classify", "armvirt.cpu.classify playbook, classes inventory source, %s hosts" % size,
-                              source["wall"], fig["read"], target="<= 1.5x", met=source["wall"] <= 1.5 * fig["read"],
+                              source["wall"], fig["read"], target="<= 1.2x (set at 3,000 and more)",
+                              met=source["wall"] <= 1.2 * fig["read"] if hosts >= 3000 else None,
                               baseline_name=baseline, notes=["tasks: " + _tasks_note(source["tasks"]), read_note]))
         fallback = fig["fallback"]
         results.append(Result("classify", "armvirt.cpu.classify playbook, add_host fallback, %s hosts" % size,

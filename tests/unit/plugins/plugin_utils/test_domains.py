@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, delivery, libvirt_caps, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, libvirt_caps, validate
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema, policy
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.module_runner import run_command
 
@@ -214,7 +214,7 @@ def test_each_guest_gets_the_configured_emulator_or_its_own_escaped_and_confirma
     assert "<emulator>/opt/q&amp;a &lt;x&gt;/bin/qemu-system-aarch64</emulator>" in written["legacy1"]
     assert [domains.rendered_emulator(written[name]) for name in ("web1", "db1", "legacy1")] == \
         ["/usr/libexec/qemu-kvm", "/usr/libexec/qemu-kvm", odd]
-    assert domains.confirmations(outcome.guests) == [
+    assert confirm.confirmations(outcome.guests) == [
         {"emulator": odd, "cpu_arg": ARG, "guests": ["legacy1"]},
         {"emulator": "/usr/libexec/qemu-kvm", "cpu_arg": ARG, "guests": ["db1", "web1"]}]
     default = domains.build(GUESTS[:1], FEATURES, V1, libvirt_check=False)
@@ -227,7 +227,7 @@ def test_refusal_message_lists_every_refused_request_with_its_guests():
                        "host-passthrough) at a paused start: qemu-system-aarch64: KVM refused\nsecond line",
                 "guests": ["db1", "web1"]},
                {"guests": ["legacy1"]}]
-    assert domains.refusal_message("n1-a", refused) == (
+    assert confirm.refusals_message("n1-a", refused) == (
         "n1-a: nothing was written; this host's QEMU did not confirm 2 guest CPU request(s):\n"
         "- %s [guests: db1, web1]\n- the check failed [guests: legacy1]" % refused[0]["msg"])
 
