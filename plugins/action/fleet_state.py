@@ -115,6 +115,7 @@ def frozen_view(read, hosts, max_age, baseline, path, gathered=None, class_basel
         entry["pool"] = fleet_state.FLEET_POOL if host in members else (
             class_of.get(host) if host in excluded else None)
         entry["usable"] = fact is not None and entry["pool"] is not None
+        entry["group"] = fleet_state.class_group(entry["class"])
         if fact is not None and host not in members:
             if entry["pool"] is not None:
                 entry["reason"] = "left out of the fleet pool of the frozen baseline %s: %s" % (path, excluded[host])

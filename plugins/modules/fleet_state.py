@@ -138,7 +138,7 @@ EXAMPLES = r"""
 
 - name: One inventory group per compatibility class
   ansible.builtin.group_by:
-    key: "armvirt_cpu_class_{{ fleet.classes.hosts[inventory_hostname] | default('none') | replace('-', '_') }}"
+    key: "{{ fleet.hosts[inventory_hostname].group }}"
 """
 
 RETURN = r"""
@@ -151,11 +151,14 @@ changed_files:
   sample: ["/srv/armvirt-cpu/fleet.json", "/srv/armvirt-cpu/snapshots/000043-20261129T161400Z.json"]
 hosts:
   description:
-    - Every host to C({status, reason, gathered_at, class, usable, pool}).
+    - Every host to C({status, reason, gathered_at, class, usable, pool, group}).
     - C(pool) is C(fleet) for a member of the fleet baseline, the host's class for a host that the fleet pool leaves
       out for its accelerator (the fleet pool is the hosts of the accelerator most hosts run, KVM on a tie; a TCG
       host in a KVM fleet, whose QEMU refuses the fleet's host-passthrough), with the reason in C(reason); null for
       a host without a class.
+    - C(group) is the inventory group of the host's class, C(armvirt_cpu_class_<id>) with the id's dashes as
+      underscores (C(armvirt_cpu_class_none) for a host without a class), as the playbooks and the inventory source
+      P(armvirt.cpu.classes#inventory) name it.
   returned: always
   type: dict
   sample:
@@ -166,6 +169,7 @@ hosts:
       class: cpu-1428cf3e21
       usable: true
       pool: fleet
+      group: armvirt_cpu_class_cpu_1428cf3e21
     altra-07:
       status: probe-failed
       reason: 'probe failed: probing emulator /usr/bin/qemu-system-aarch64 (accel=kvm) on host altra-07 failed: emulator

@@ -400,6 +400,7 @@ def summarise(facts, entries, label=FLEET_POOL, max_age=0):
         entry["class"] = classes["hosts"].get(host)
         entry["usable"] = entry["class"] is not None
         entry["pool"] = FLEET_POOL if host in members else entry["class"]
+        entry["group"] = class_group(entry["class"])   # the playbooks and the inventory source name it once, here
         if host in left_out:   # after the reason it has (an unreachable host's facts still count)
             entry["reason"] = "; ".join(filter(None, (entry["reason"], "left out of the fleet pool: %s; it keeps its "
                                                       "own class %s and that class's policy"
