@@ -15,7 +15,7 @@ import os
 from ansible.errors import AnsibleActionFail, AnsibleError
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
-from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic, paths
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)
@@ -49,7 +49,7 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
             raise AnsibleActionFail("fleet_report: %s%s" % (exc, LOCK_HINT))
         except fleet_report.ReportError as exc:
             raise AnsibleActionFail(str(exc))
-        except (OSError, _paths.PathError) as exc:
+        except (OSError, paths.PathError) as exc:
             raise AnsibleActionFail("fleet_report: cannot write the report in %s: %s" % (output, exc))
         result.update(changed=changed, changed_files=writes.changed)
         if writes.diff:
@@ -78,7 +78,7 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
             atomic.check_dir(output)
         for key, _option, name in OUTPUTS:
             text = fleet_report.render(model, templates[key], key == "html")
-            result[key] = _paths.join(output, name)
+            result[key] = paths.join(output, name)
             changed |= fleet_state.write_if_changed(result[key], text, writes)
         result["attention"] = model["attention"]
         return changed

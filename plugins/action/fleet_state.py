@@ -5,7 +5,7 @@
 
 Why an action: the input is hostvars of the whole fleet (this run's facts and the fact cache's), which only the
 controller has, and the output is files on the controller; a module would need every host's facts shipped to one
-host. The rules are ``plugin_utils.fleet_state`` (which hosts' facts count) and ``module_utils.fleet`` (baseline,
+host. The rules are ``plugin_utils.fleet_state`` (which hosts' facts count) and ``module_utils._fleet.fleet`` (baseline,
 classes, recommendations); options are documented in ``plugins/modules/fleet_state.py``.
 """
 
@@ -19,9 +19,9 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
-from ansible_collections.armvirt.cpu.plugins.module_utils._paths import PathError
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._common.paths import PathError
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import guest_domains_argument_spec
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)

@@ -6,7 +6,7 @@
 Why an action plugin: the checks need lxml (libvirt's RelaxNG schema), which hypervisors do not have and should
 not need; policy files and templates are on the controller; and 10,000 guests must not cost 10,000 module runs. The
 options are documented in ``plugins/modules/guest_domains.py`` and validated here with the spec the module builds
-too (``module_utils.module_args``); the work is ``plugin_utils.domains.build``; the module only writes.
+too (``module_utils._argspec``); the work is ``plugin_utils.domains.build``; the module only writes.
 
 With ``confirm``, plan, confirmation and write are one task and one module run: after the controller's checks, the
 module has the host's own QEMU confirm each distinct pair of emulator and ``-cpu`` value (``confirm.verdicts``,
@@ -19,9 +19,10 @@ from __future__ import annotations
 from ansible.utils.display import Display
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import CPU_ARG_KEY, DOCUMENT_KEY, EMULATOR_KEY
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest.domain_files import CPU_ARG_KEY, DOCUMENT_KEY, EMULATOR_KEY
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import guest_domains_argument_spec
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, policy
 
 display = Display()

@@ -16,7 +16,7 @@ import json
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
-from ansible_collections.armvirt.cpu.plugins.module_utils import _paths
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
 
 ARGUMENT_SPEC = {
@@ -48,7 +48,7 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
             # bookkeeping of this run (fleet_state removed the host's old record), never a change
             try:
                 fleet_state.write_if_changed(path, record_text(record), bookkeeping=True)
-            except (OSError, _paths.PathError) as exc:
+            except (OSError, paths.PathError) as exc:
                 result.update(failed=True, msg="rollout_record: cannot write the record of %s in %s: %s"
                               % (host, path, exc))
                 return result

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: armvirt.cpu contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The option of the host-side modules that names the host in their messages (module_args.host_argument_spec)."""
+"""The option of the host-side modules that names the host in their messages (_argspec.host_argument_spec)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 # Copyright: armvirt.cpu contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The option of the modules that take a baseline as props and write in the host's names
-(module_args.host_props_argument_spec)."""
+(_argspec.host_props_argument_spec)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ description:
   - Writes the C(<cpu>) element of a guest domain for features already validated and planned for a delivery (the
     C(cpu_features) that P(armvirt.cpu.guest_domains#module) gives its template), with C(mode), a C(<model>) for
     O(mode=custom), then one C(<feature policy name [value]>) per feature, in order.
-  - It is the collection's one writer of C(<cpu>) (C(module_utils/delivery.py)), the same that
+  - It is the collection's one writer of C(<cpu>) (C(module_utils/_guest/delivery.py)), the same that
     M(armvirt.cpu.domain_cpu) puts into an existing guest, written as libvirt writes XML (single-quoted attributes,
     values escaped) and indented as a child of C(<domain>).
   - The role P(armvirt.cpu.guest_cpu#role)'s template C(domain.xml.j2) uses it, so that template renders the same

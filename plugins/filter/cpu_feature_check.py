@@ -83,7 +83,7 @@ _value:
       type: str
 """
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 
 
 def cpu_feature_check(features, props, host=None):

@@ -43,7 +43,7 @@ _value:
     - 'n1-01: feat_RAS=1.1 is not supported; supported values (string): 0.0, 1.0.'
 """
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 
 
 def cpu_feature_errors(features, props, host=None):

@@ -57,12 +57,12 @@ _value:
       it as written, e.g. value: \"1.0\"."
 """
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 
 
 def cpu_policy_errors(document, label="policy"):
     """Messages rather than an exception, so a play can show them all in one assert."""
-    return _cpu_policy.check(document, label)
+    return policy.check(document, label)
 
 
 class FilterModule(object):

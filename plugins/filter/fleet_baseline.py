@@ -161,7 +161,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
 
 
 def fleet_baseline(facts_by_host, label="fleet"):

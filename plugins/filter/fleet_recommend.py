@@ -88,7 +88,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
 
 
 def fleet_recommend(pool, members=None):

@@ -68,7 +68,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 
 
 def qemu_cpu_arg(features, mode=validate.DEFAULT_MODE, props=None, host=None):

@@ -213,8 +213,10 @@ cache:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, hostid, validate
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import cpu_check_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import hostid
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import cpu_check_argument_spec
 
 
 def main():

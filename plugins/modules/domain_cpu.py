@@ -16,7 +16,8 @@ description:
   - The request is checked with the collection's one validation (C(validate.check_features), rules in
     C(docs/guest-validation.md)) against O(props), and, with O(libvirt_check), against what this host's libvirt can
     carry, exactly as the role P(armvirt.cpu.guest_cpu#role) does for new guests; the C(<cpu>) features, the
-    C(<qemu:commandline>) and the C(-cpu) value come from the same code as the role's (C(module_utils/delivery.py)).
+    C(<qemu:commandline>) and the C(-cpu) value come from the same code as the role's
+    (C(module_utils/_guest/delivery.py)).
     Every problem is reported at once and nothing is changed for a request with any problem.
   - Then, with O(confirm) (the default), the host's own QEMU confirms the request's C(-cpu) before the domain is
     redefined, as M(armvirt.cpu.cpu_check) does -- what validation cannot see (which values go together, what KVM
@@ -287,17 +288,20 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, emulator_trust
-from ansible_collections.armvirt.cpu.plugins.module_utils import hostid, libvirt_caps, libvirt_domain, validate
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import (
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import emulator_trust
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import hostid
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps, domain
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import (
     confirm_argument_spec, host_argument_spec, host_props_argument_spec)
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str"),
     uuid=dict(type="str"),
-    uri=dict(type="str", default=libvirt_caps.DEFAULT_URI),
+    uri=dict(type="str", default=caps.DEFAULT_URI),
     backend=dict(type="str", choices=["auto", "virsh", "libvirt-python"], default="auto"),
-    mode=dict(type="str", choices=list(_cpu_policy.MODES), default=_cpu_policy.DEFAULT_MODE),
+    mode=dict(type="str", choices=list(policy.MODES), default=policy.DEFAULT_MODE),
     model=dict(type="str"),
     features=dict(type="list", elements="dict", default=[]),
     props=dict(type="dict"),
@@ -315,7 +319,7 @@ def plan_request(module, host):
     """The delivery plan of the module's request, or fail_json with every problem (nothing changed)."""
     params = module.params
     name = params["name"]
-    problem = _cpu_policy.model_problem(params["mode"], params["model"])
+    problem = policy.model_problem(params["mode"], params["model"])
     if problem:
         module.fail_json(msg="%s: domain %s: %s." % (host, name, problem))
     if params["features"] and params["props"] is None:
@@ -323,7 +327,7 @@ def plan_request(module, host):
                          "ansible_facts['arm_cpu_props'] (armvirt.cpu.props_facts) or a fleet baseline." % (host, name))
     fact = params["libvirt"]
     if fact is None and params["libvirt_check"]:
-        fact = libvirt_caps.gather(module.run_command, uri=params["uri"], ask_daemon=False)
+        fact = caps.gather(module.run_command, uri=params["uri"], ask_daemon=False)
     view = delivery.LibvirtView(fact, params["libvirt_check"], host, params["delivery"])
     if view.missing is not None:
         module.fail_json(msg=view.missing.message, errors=[view.missing.as_dict()], notes=view.notes)
@@ -375,11 +379,11 @@ def confirm_request(module, conn, host, name, domain_xml, wanted, request, notes
 def restart_required(conn, uri, uuid, state, defined_xml):
     """Whether the running QEMU has another CPU than ``defined_xml``: its live XML's CPU signature differs, or the
     ``-cpu`` it was started with (from /proc) is not the one the definition gives it."""
-    if not libvirt_domain.is_active(state):
+    if not domain.is_active(state):
         return False
     if delivery.signature(conn.live_xml(uuid)) != delivery.signature(defined_xml):
         return True
-    argv = libvirt_domain.running_argv(uri, uuid)[0]
+    argv = domain.running_argv(uri, uuid)[0]
     overrides = delivery.signature(defined_xml)[3]
     if argv is not None and overrides:
         return delivery.last_cpu_arg(argv) != overrides[-1]
@@ -392,7 +396,7 @@ def address(module, conn, host):
     params = module.params
     if params["uuid"] is None:
         return conn.find(params["name"]), params["name"]
-    if not libvirt_domain.is_uuid(params["uuid"]):
+    if not domain.is_uuid(params["uuid"]):
         module.fail_json(msg="%s: uuid %r is not a domain UUID (8-4-4-4-12 hexadecimal digits)." % (host, params["uuid"]))
     try:
         name = delivery.parse(conn.inactive_xml(params["uuid"])).findtext("name")
@@ -412,8 +416,8 @@ def main():
     name, uri = params["name"] or params["uuid"], params["uri"]
     request, view = plan_request(module, host)
     try:
-        conn = libvirt_domain.connect(module.run_command, uri, params["backend"])
-    except libvirt_domain.LibvirtError as exc:
+        conn = domain.connect(module.run_command, uri, params["backend"])
+    except domain.LibvirtError as exc:
         module.fail_json(msg="%s: domain %s: %s" % (host, name, exc))
     try:
         uuid, name = address(module, conn, host)
@@ -432,14 +436,14 @@ def main():
             changed = after != before
         state = conn.state(uuid)
         restart = restart_required(conn, uri, uuid, state, after)
-    except libvirt_domain.DomainNotFound as exc:
+    except domain.DomainNotFound as exc:
         known = []
         try:
             known = [repr(found) for found, _uuid in conn.domains()]
-        except libvirt_domain.LibvirtError:
+        except domain.LibvirtError:
             pass
         module.fail_json(msg="%s: %s; defined domains: %s." % (host, exc, ", ".join(known) or "none"))
-    except libvirt_domain.LibvirtError as exc:
+    except domain.LibvirtError as exc:
         module.fail_json(msg="%s: domain %s: %s" % (host, name, exc))
     finally:
         conn.close()

@@ -211,24 +211,26 @@ import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, emulator_trust
-from ansible_collections.armvirt.cpu.plugins.module_utils import hostid, libvirt_caps, libvirt_domain
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import (
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import emulator_trust
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import hostid
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps, domain
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import (
     confirm_argument_spec, host_argument_spec, host_props_argument_spec)
 
 
 def policy_plan(module, host):
-    """The policy (``_cpu_policy``) as a delivery plan (libvirt refusals off: the question is what the domain has,
+    """The policy (``policy``) as a delivery plan (libvirt refusals off: the question is what the domain has,
     not what may be written), or fail_json with every problem; its features are checked by the plan, as records."""
     try:
-        policy = _cpu_policy.read(module.params["policy"], "%s: policy" % host, features=False)
-    except _cpu_policy.PolicyError as exc:
+        parsed = policy.read(module.params["policy"], "%s: policy" % host, features=False)
+    except policy.PolicyError as exc:
         module.fail_json(msg=str(exc))
-    chosen = policy.delivery or delivery.FEATURE_VALUE
-    fact = libvirt_caps.gather(module.run_command, uri=module.params["uri"], ask_daemon=False)
+    chosen = parsed.delivery or delivery.FEATURE_VALUE
+    fact = caps.gather(module.run_command, uri=module.params["uri"], ask_daemon=False)
     view = delivery.LibvirtView(fact, False, host, chosen)
-    request = delivery.plan(policy.features, module.params["props"], policy.mode or _cpu_policy.DEFAULT_MODE, host,
-                            view, policy.model, own=module.params["host_props"])
+    request = delivery.plan(parsed.features, module.params["props"], parsed.mode or policy.DEFAULT_MODE, host,
+                            view, parsed.model, own=module.params["host_props"])
     if request.errors:
         module.fail_json(msg="%s: the policy has %d problem(s):\n%s" % (
             host, len(request.errors), "\n".join("- " + error.message for error in request.errors)),
@@ -240,7 +242,7 @@ def native_argv(conn, xml):
     """``(argv, error)``: libvirt's own translation of ``xml`` to a QEMU command line, as a list."""
     try:
         return shlex.split(conn.to_native(xml)), None
-    except libvirt_domain.LibvirtError as exc:
+    except domain.LibvirtError as exc:
         return None, str(exc)
 
 
@@ -270,7 +272,7 @@ class Trust(object):
 def describe(conn, uri, uuid, name, request, trust):
     defined = conn.inactive_xml(uuid)
     state = conn.state(uuid)
-    active = libvirt_domain.is_active(state)
+    active = domain.is_active(state)
     root = delivery.parse(defined)
     emulator, refusal = trust.refusal(name, defined)
     entry = dict(name=name, uuid=uuid, state=state, active=active, cpu_xml=delivery.cpu_xml(defined),
@@ -282,7 +284,7 @@ def describe(conn, uri, uuid, name, request, trust):
     entry["qemu_cpu_arg_next"] = delivery.last_cpu_arg(argv) if argv is not None else None
     if active:
         live = conn.live_xml(uuid)
-        argv = libvirt_domain.running_argv(uri, uuid)[0]
+        argv = domain.running_argv(uri, uuid)[0]
         entry["running_source"] = "proc"
         if argv is None:
             argv, entry["running_source"] = native_argv(conn, live)[0], "live-xml"
@@ -304,7 +306,7 @@ def describe(conn, uri, uuid, name, request, trust):
 
 def main():
     module = AnsibleModule(argument_spec=dict(
-        uri=dict(type="str", default=libvirt_caps.DEFAULT_URI),
+        uri=dict(type="str", default=caps.DEFAULT_URI),
         backend=dict(type="str", choices=["auto", "virsh", "libvirt-python"], default="auto"),
         name=dict(type="str"),
         policy=dict(type="dict"),
@@ -316,8 +318,8 @@ def main():
     host = hostid.label(params["host"])
     request = policy_plan(module, host) if params["policy"] is not None else None
     try:
-        conn = libvirt_domain.connect(module.run_command, params["uri"], params["backend"])
-    except libvirt_domain.LibvirtError as exc:
+        conn = domain.connect(module.run_command, params["uri"], params["backend"])
+    except domain.LibvirtError as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
     try:
         listed = [(params["name"], conn.find(params["name"]))] if params["name"] else conn.domains()
@@ -326,11 +328,11 @@ def main():
         for name, uuid in listed:
             try:
                 domains.append(describe(conn, params["uri"], uuid, name, request, trust))
-            except libvirt_domain.DomainNotFound:
+            except domain.DomainNotFound:
                 if params["name"]:
                     raise
                 # undefined by another client since it was listed: no longer a guest of this host
-    except (libvirt_domain.LibvirtError, confirm.ConfirmError) as exc:
+    except (domain.LibvirtError, confirm.ConfirmError) as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
     except delivery.DeliveryError as exc:
         module.fail_json(msg="%s: %s" % (host, exc))

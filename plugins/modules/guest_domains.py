@@ -387,10 +387,12 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic, confirm
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import (
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths as _paths
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest.domain_files import (
     CPU_ARG_KEY, DOCUMENT_KEY, EMULATOR_KEY, XML_SUFFIX, guest_name_problem)
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import guest_domains_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import guest_domains_argument_spec
 
 LOCK_NAME = ".armvirt-guest-domains.lock"
 

@@ -165,23 +165,23 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            schema_dir=dict(type="path", default=libvirt_caps.DEFAULT_SCHEMA_DIR),
-            cpu_map_dir=dict(type="path", default=libvirt_caps.DEFAULT_CPU_MAP_DIR),
-            uri=dict(type="str", default=libvirt_caps.DEFAULT_URI),
+            schema_dir=dict(type="path", default=caps.DEFAULT_SCHEMA_DIR),
+            cpu_map_dir=dict(type="path", default=caps.DEFAULT_CPU_MAP_DIR),
+            uri=dict(type="str", default=caps.DEFAULT_URI),
             daemon=dict(type="bool", default=True),
             timeout=dict(type="float", default=5.0),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    fact = libvirt_caps.gather(module.run_command, params["schema_dir"], params["cpu_map_dir"], params["uri"],
-                               params["timeout"], ask_daemon=params["daemon"], virsh=module.get_bin_path("virsh") or "")
+    fact = caps.gather(module.run_command, params["schema_dir"], params["cpu_map_dir"], params["uri"],
+                       params["timeout"], ask_daemon=params["daemon"], virsh=module.get_bin_path("virsh") or "")
     if fact["version_mismatch"]:
         module.warn("libvirt's daemon runs %s but %s is installed: it was not restarted after an upgrade, so the "
                     "schema and CPU map read from disk may not be what it uses. Restart it."

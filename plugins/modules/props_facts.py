@@ -186,8 +186,8 @@ cache:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import collect
-from ansible_collections.armvirt.cpu.plugins.module_utils.module_args import (
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import (
     host_argument_spec, host_paths_argument_spec, probe_argument_spec)
 
 

@@ -6,7 +6,7 @@
 This is the work of the ``armvirt.cpu.guest_domains`` action before anything is written (the module writes). It
 holds no validation rule of its own for features: every request goes through ``validate.check_features`` and the
 ``-cpu`` value through ``validate.qemu_cpu_arg``; which features ``<cpu>`` carries for each delivery and what
-``libvirt_check`` refuses is ``module_utils.delivery``, shared with ``armvirt.cpu.domain_cpu`` (existing guests).
+``libvirt_check`` refuses is ``module_utils._guest.delivery``, shared with ``armvirt.cpu.domain_cpu`` (existing guests).
 What it adds is what only the guest side knows: guest names that become file names, the template, and the rendered
 document's fit with libvirt's schema.
 
@@ -35,9 +35,12 @@ from collections.abc import Mapping, Sequence
 import jinja2
 from markupsafe import Markup
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _guest_domains, confirm, emulator_trust, libvirt_caps
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate, vocabulary
-from ansible_collections.armvirt.cpu.plugins.module_utils import delivery as delivery_plan
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, domain_files
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import emulator_trust
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery as delivery_plan
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 
 FEATURE_VALUE, QEMU_COMMANDLINE = delivery_plan.FEATURE_VALUE, delivery_plan.QEMU_COMMANDLINE
@@ -48,7 +51,7 @@ COLLECTION_PACKAGE = "ansible_collections.armvirt.cpu"
 DEFAULT_TEMPLATE = "roles/guest_cpu/templates/domain.xml.j2"   # the role's, read through the collection's loader
 CPU_ELEMENT_FILTER = "armvirt.cpu.cpu_element"
 MEASURED = delivery_plan.MEASURED
-DEFAULT_EMULATOR = "/usr/bin/qemu-system-aarch64"   # module_args.probe_argument_spec's, cpu_check's default
+DEFAULT_EMULATOR = "/usr/bin/qemu-system-aarch64"   # _argspec.probe_argument_spec's, cpu_check's default
 # the fact's accelerator (arm_cpu_props.accel) -> libvirt's domain type
 DOMAIN_TYPES = {"kvm": "kvm", "tcg": "qemu"}
 DEFAULT_DOMAIN_TYPE = "kvm"
@@ -239,7 +242,7 @@ def _positive(value):
 
 
 def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="host", delivery=FEATURE_VALUE,
-          template=None, schema_dir=libvirt_caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
+          template=None, schema_dir=caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
           accel=None, emulator=DEFAULT_EMULATOR, model=None, own_props=None):
     """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults.
 
@@ -399,7 +402,7 @@ def _check_guest(index, guest, host, seen, outcome):
         fail("bad-guest", "guest #%d is %r, not a mapping with name, memory and vcpus." % (index, guest))
         return None, None
     name = guest.get("name")
-    problem = _guest_domains.guest_name_problem(name) if "name" in guest else "guest #%d has no name" % index
+    problem = domain_files.guest_name_problem(name) if "name" in guest else "guest #%d has no name" % index
     if problem:
         fail("bad-guest-name", problem + ".")
         return None, None

@@ -6,12 +6,12 @@
 Why from the artifacts (``fleet_state`` writes them) and not from hostvars: the report must work in a run of its
 own, without fact caching, and say the same thing every time the fleet is the same (it is rewritten only when its
 content changes). Every judgement reuses the collection's logic: placement and recommendations are
-``module_utils.fleet``, value comparison is the property model's (``Property.intersect``/``canonical_values``),
+``module_utils._fleet.fleet``, value comparison is the property model's (``Property.intersect``/``canonical_values``),
 policy files are read by ``plugin_utils.policy``. This module only arranges the results for people:
 
-- the matrix: one row per canonical field (``module_utils.vocabulary``: the same field under two dialects' names is
-  one row), the baseline column and one column per host (grouped by class), each cell with the host's values in
-  its own names and a colour (:data:`CELL_CLASSES`);
+- the matrix: one row per canonical field (``module_utils._host.vocabulary``: the same field under two dialects'
+  names is one row), the baseline column and one column per host (grouped by class), each cell with the host's
+  values in its own names and a colour (:data:`CELL_CLASSES`);
 - what changed between the latest two snapshots, and which requests (the recommended pools' policies, the
   rollout's policy, the report's own requests) worked on a host before and fail now;
 - the hosts that need attention (gather, rollout, apply) with their reasons.
@@ -32,8 +32,11 @@ from collections.abc import Mapping
 import jinja2
 from markupsafe import Markup
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, fleet, validate, vocabulary
-from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
 
 # cell colours: in the baseline / the host offers more / missing or narrowed / no usable facts

@@ -17,9 +17,9 @@ Controller side only (used by the ``armvirt.cpu.fleet_state`` and ``armvirt.cpu.
 Several runs may use one artifacts directory at once (gathers of slices of the fleet, a report, a rollout, other
 controllers on shared storage). Writers hold the directory's lock (:func:`artifacts_lock`, the file
 ``.armvirt-cpu.lock``) while they write, and give up after a timeout with a message naming the holder; every file
-is replaced atomically (``module_utils.atomic``), so a reader sees the old or the new file, never a part. Snapshots
-are numbered: ``snapshots/000042-20261129T161400Z.json`` is the 42nd, taken under the lock, and they are ordered by
-that number, never by the time in the name, which is only for people (clocks of controllers need not agree).
+is replaced atomically (``module_utils._common.atomic``), so a reader sees the old or the new file, never a part.
+Snapshots are numbered: ``snapshots/000042-20261129T161400Z.json`` is the 42nd, taken under the lock, and they are
+ordered by that number, never by the time in the name, which is only for people (clocks of controllers need not agree).
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from collections.abc import Mapping
 
 import yaml
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic, fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths as _paths
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
 
 RECORD = "armvirt_cpu_gather"
 FACT = "arm_cpu_props"

@@ -26,7 +26,8 @@ import shutil
 import tempfile
 from xml.etree import ElementTree
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 
 try:
     from lxml import etree
@@ -34,7 +35,7 @@ except ImportError:  # pragma: no cover - exercised only where lxml is missing
     etree = None
 
 DOMAIN_SCHEMA = "domain.rng"
-RNG = libvirt_caps.RNG_NS
+RNG = caps.RNG_NS
 
 _CACHE = {}
 
@@ -118,12 +119,12 @@ def extend_feature_definition(schema_dir):
     value``: an optional value that only require/force may carry. Returns True, changing nothing, when the schema
     already admits ``value``. Raises SchemaUnavailable when there is no feature definition to extend.
     """
-    path, tree, element = libvirt_caps.find_feature_definition(schema_dir)
+    path, tree, element = caps.find_feature_definition(schema_dir)
     if element is None:
         raise SchemaUnavailable("no CPU <feature> definition found in the libvirt schema in %s" % schema_dir)
-    if libvirt_caps.find_attribute(element, "value") is not None:
+    if caps.find_attribute(element, "value") is not None:
         return True
-    name = libvirt_caps.find_attribute(element, "name")
+    name = caps.find_attribute(element, "name")
     attributes = [child for child in list(element) if child.tag == _q("attribute")]
     for child in attributes:
         element.remove(child)

@@ -5,7 +5,7 @@
 
 Why checked at load: a policy file is written by hand, and a typo in its structure (``polcy:``, ``features:`` as a
 mapping) should be reported with the file and the place, all at once, before any host is asked about the features.
-What a policy holds is ``module_utils._cpu_policy`` (its features: ``validate.check_shape``); whether a host accepts
+What a policy holds is ``module_utils._guest.policy`` (its features: ``validate.check_shape``); whether a host accepts
 the features stays validate.py's job.
 """
 
@@ -15,7 +15,7 @@ import yaml
 
 from ansible.errors import AnsibleActionFail, AnsibleFileNotFound
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 
 
 def find(action, kind, name, what="policy file"):
@@ -30,14 +30,14 @@ def find(action, kind, name, what="policy file"):
             what, name, ", ".join(exc.paths or []) or "nowhere"))
 
 
-def load(path, modes=_cpu_policy.MODES):
-    """Read and check a policy file; returns its ``_cpu_policy.Policy``. ``modes`` are those the reader can write.
-    Raises ``_cpu_policy.PolicyError``, every message naming the file."""
+def load(path, modes=policy.MODES):
+    """Read and check a policy file; returns its ``policy.Policy``. ``modes`` are those the reader can write.
+    Raises ``policy.PolicyError``, every message naming the file."""
     try:
         with open(path, encoding="utf-8") as handle:
             document = yaml.safe_load(handle)
     except OSError as exc:
-        raise _cpu_policy.PolicyError(["%s: cannot read the policy file: %s" % (path, exc.strerror or exc)])
+        raise policy.PolicyError(["%s: cannot read the policy file: %s" % (path, exc.strerror or exc)])
     except yaml.YAMLError as exc:
-        raise _cpu_policy.PolicyError(["%s: not valid YAML/JSON: %s" % (path, " ".join(str(exc).split()))])
-    return _cpu_policy.read(document, path, modes)
+        raise policy.PolicyError(["%s: not valid YAML/JSON: %s" % (path, " ".join(str(exc).split()))])
+    return policy.read(document, path, modes)

@@ -9,7 +9,7 @@ import sys
 
 import yaml
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

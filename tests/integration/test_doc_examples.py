@@ -10,7 +10,7 @@ excerpt, role variables, a task) runs inside the run it belongs to. A marker wit
 another set of markers than the test knows, fails. The playbook runs of the four guides start at once and share
 hosts where they can, so the whole file takes well under two minutes.
 
-The dialect table of guest-validation.md is executed by tests/unit/plugins/module_utils/test_vocabulary.py.
+The dialect table of guest-validation.md is executed by tests/unit/plugins/module_utils/_host/test_vocabulary.py.
 """
 
 import concurrent.futures
@@ -28,7 +28,8 @@ import yaml
 
 from armsim import load_profile, write_wrapper
 from armsim.profiles import host_tree
-from ansible_collections.armvirt.cpu.plugins.module_utils import collect, delivery, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect
 
 from libvirtd import SCHEMAS, needs_libvirt_schema
 from test_fleet_playbooks import outcome

@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 import libvirtd
 from conftest import ROOT, run_module
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.xml_compare import kept_part
 
 PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max

@@ -31,8 +31,8 @@ import libvirtd
 from conftest import ROOT
 from hostile_fleet import Fleet, tree
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _paths
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest_domains import guest_name_problem
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest.domain_files import guest_name_problem
 
 SEED = int(os.environ.get("ARMVIRT_HOSTILE_SEED") or 20261207)
 # names that run something if any shell ever evaluates them: the file appears in the fleet's directory (the cwd)
@@ -91,13 +91,13 @@ def generated_names(seed):
     while len(names) < HOSTILE_COUNT:   # the first ones carry each piece of shell syntax
         start = SHELL[len(names) - PATH_COUNT - 1] if len(names) - PATH_COUNT - 1 < len(SHELL) else ""
         name = start + "".join(rng.choices(MARKUP + CONTROL + PLAIN, k=rng.randint(1, 4)))
-        if _paths.component_problem(name, ".json") is None and name.strip() and name not in names:
+        if paths.component_problem(name, ".json") is None and name.strip() and name not in names:
             names.append(name)
     return names
 
 
 HOSTILE = generated_names(SEED)
-REFUSED_HOSTS = [name for name in HOSTILE if _paths.component_problem(name, ".json")]
+REFUSED_HOSTS = [name for name in HOSTILE if paths.component_problem(name, ".json")]
 ODD_HOSTS = [name for name in HOSTILE if name not in REFUSED_HOSTS]   # hostile text, but a name a file may have
 PROBED = LEGITIMATE + ODD_HOSTS + [ODD_VALUES, ODD_NAMES, BAD_GUESTS]
 
@@ -209,7 +209,7 @@ def refusals(fleet):
     state = fleet.json("fleet.json")
     for host in REFUSED_HOSTS:
         entry = state["hosts"][host]
-        problem = _paths.component_problem(host, ".json")
+        problem = paths.component_problem(host, ".json")
         assert entry["status"] == "invalid-name" and not entry["usable"], entry
         assert entry["reason"] == ("host %r: its inventory name cannot be a file name (%s); rename it in the "
                                    "inventory" % (host, problem)), entry

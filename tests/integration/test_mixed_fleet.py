@@ -15,7 +15,9 @@ import pytest
 from armsim import kvmrules, load_profile, write_wrapper
 from armsim.profiles import field_value, host_tree
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import collect, confirm, fleet, hostid, validate, vocabulary
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect, hostid, vocabulary
 
 HOSTS = {"altra-v2": "neoverse-n1", "altra-sr": "neoverse-n1@sysreg", "altra-rel": "neoverse-n1@released",
          "grace-v2": "neoverse-v2", "grace-sr": "neoverse-v2@sysreg", "grace-rel": "neoverse-v2@released"}

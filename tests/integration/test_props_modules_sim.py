@@ -28,7 +28,7 @@ def test_sysreg_facts_never_offer_what_the_simulated_kernel_refuses(ansible_modu
     """The collection reads each SYSREG_ property by its own field table (sysreg.py); whatever it offers, the host's
     kernel (the profile's kvm_allows, from the simulator's own rule table) must take, and the host's value is always
     offered. Where the two tables differ the collection may only be stricter (e.g. PMUVer's reserved 2 and 3)."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils import sysreg
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import sysreg
     profile = load_profile(name).data
     emulator = write_wrapper(str(tmp_path / "qemu-system-aarch64"), name)
     run = ansible_module("props_facts", {"emulator": emulator, "accel": "kvm", "cache_dir": str(tmp_path / "c")})
@@ -70,7 +70,7 @@ def running_monitor(tmp_path):
 
 def test_busy_monitor_times_out_with_a_message_that_says_so(ansible_module, running_monitor):
     """QEMU serves one QMP client at a time: while another client holds the monitor, ours never gets a greeting."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils.qmp import QMPClient
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host.qmp import QMPClient
     socket_path, proc = running_monitor
     with QMPClient(socket_path, timeout=5):
         run = ansible_module("props_facts", {"qmp_socket": socket_path, "accel": "kvm", "timeout": 1})

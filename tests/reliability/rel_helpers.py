@@ -91,7 +91,7 @@ def load_fact(name):
 @functools.lru_cache(maxsize=None)
 def profile_facts(tmpdir):
     """``{profile: fact}`` of every armsim profile, probed through its stand-in emulator the way the module does."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils import collect
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect
     from armsim import available_profiles, load_profile, write_wrapper
     facts = {}
     for name in sorted(available_profiles()):

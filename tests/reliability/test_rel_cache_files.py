@@ -1,4 +1,4 @@
-"""Hostile and damaged cache files, beyond tests/unit/plugins/module_utils/test_cache.py (which already has 200
+"""Hostile and damaged cache files, beyond tests/unit/plugins/module_utils/_host/test_cache.py (which already has 200
 SIGKILLed writers, 8 concurrent writers, every 7th truncation of a sample file, and the refusal cases in-process).
 
 Here: a real cache (written from a simulated host's probe) cut at every byte offset; damaged and hostile files at the
@@ -14,7 +14,7 @@ import tracemalloc
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, collect
 from armsim import write_wrapper
 from conftest import run_module, run_modules
 

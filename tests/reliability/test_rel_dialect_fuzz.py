@@ -14,7 +14,7 @@ import random
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import cache, dialects, props, qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, dialects, props, qmp
 from rel_helpers import EXAMPLES, SETTINGS, assert_ran, count, fact_errors, fact_validator
 
 # ------------------------------------------------------------------------------------------------ strategies

@@ -9,7 +9,7 @@ attribute values with '>' '/' quotes and entities, CDATA, a <cpu> with kept chil
 
 from hypothesis import given, strategies as st
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.xml_compare import kept_part
 from rel_helpers import SETTINGS, assert_ran, count
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import collect, dialects, qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect, dialects, qmp
 from armsim import write_wrapper
 from conftest import ROOT, run_module
 from rel_helpers import RecordingProxy, open_fds, private_profile, processes_with
@@ -84,7 +84,7 @@ def test_fault_fails_the_module_cleanly(tmp_path, fault):
 PEAK_SCRIPT = r"""
 import json, resource, sys
 sys.path[:0] = [%(collections)r]
-from ansible_collections.armvirt.cpu.plugins.module_utils import collect
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect
 
 # VmHWM is this process's own peak: ru_maxrss would carry over the RSS of the process that forked us (the whole
 # pytest run) through exec, as Linux keeps the high-water mark across execve.

@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.module_runner import run_command
 
@@ -71,7 +71,7 @@ def libvirt_data(request):
 
 def test_the_arm_cpu_map_knows_what_that_version_defines(libvirt_data):
     share, version = libvirt_data
-    names, files, error = libvirt_caps.cpu_map_features(str(share / "cpu_map"))
+    names, files, error = caps.cpu_map_features(str(share / "cpu_map"))
     assert error is None and str(share / "cpu_map" / "arm_features.xml") in files
     assert names == ARM_FEATURES[version[0]]
 
@@ -81,8 +81,8 @@ def test_the_arm_cpu_map_knows_what_that_version_defines(libvirt_data):
 def test_rendered_guests_pass_that_version_schema_and_cpu_map(libvirt_data, profile, delivery):
     share, version = libvirt_data
     fact = json.loads((FACTS / ("%s.json" % profile)).read_text())
-    libvirt = libvirt_caps.gather(run_command(), schema_dir=str(share / "schemas"),
-                                  cpu_map_dir=str(share / "cpu_map"), ask_daemon=False)
+    libvirt = caps.gather(run_command(), schema_dir=str(share / "schemas"),
+                          cpu_map_dir=str(share / "cpu_map"), ask_daemon=False)
     libvirt["version"] = "%d.%d.0" % version
     mode = "host-passthrough" if fact.get("accel") == "kvm" else "maximum"
     common, own = REQUESTS[profile]

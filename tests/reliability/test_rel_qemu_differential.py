@@ -20,7 +20,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import dialects, probe, qmp, validate, vocabulary
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import dialects, probe, qmp, vocabulary
 
 pytestmark = pytest.mark.real_qemu
 
@@ -208,7 +209,8 @@ def test_recommendations_hold_on_every_member_and_start_on_real_qemu(qemu_fact_a
     """Every pool of the simulated fleet (each class, and the whole fleet) and the real QEMU's own: the recommended
     policy passes the full validation on every member, and its boolean part starts on the real QEMU."""
     from rel_helpers import profile_facts
-    from ansible_collections.armvirt.cpu.plugins.module_utils import fleet, rules
+    from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import rules
 
     real_fact, client = qemu_fact_and_monitor
     facts = {name: fact for name, fact in profile_facts(str(tmp_path)).items() if fact["supported"]}
@@ -236,7 +238,7 @@ def test_gated_fields_on_every_simulated_profile(tmp_path):
     their valued or SYSREG_ names): showing the feature with the switch off breaks the gate's rule, hiding it with
     the switch off does not. Judged against each profile's own fact, as a user's request would be."""
     from rel_helpers import profile_facts
-    from ansible_collections.armvirt.cpu.plugins.module_utils import rules
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import rules
 
     checked = 0
     for name, fact in sorted(profile_facts(str(tmp_path)).items()):
@@ -265,6 +267,6 @@ def test_gated_fields_on_every_simulated_profile(tmp_path):
 
 
 def props_match(fact, field, value):
-    from ansible_collections.armvirt.cpu.plugins.module_utils import props as propmodel
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import props as propmodel
     prop = fact["properties"][field]
     return propmodel.Property(field, prop["type"], prop["supported_values"]).match(value) is not None

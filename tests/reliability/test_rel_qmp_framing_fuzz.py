@@ -14,7 +14,7 @@ import time
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import qmp
 from rel_helpers import SETTINGS, assert_ran, count, open_fds
 
 N_FRAMING = 500

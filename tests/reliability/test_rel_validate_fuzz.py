@@ -13,8 +13,8 @@ from collections.abc import Mapping
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate
-from ansible_collections.armvirt.cpu.plugins.module_utils.validate import (
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest.validate import (
     FeatureError, FeatureRequestError, check_features, qemu_cpu_arg)
 from rel_helpers import SETTINGS, assert_ran, count, fixture_facts, profile_facts
 

@@ -12,8 +12,9 @@ import collections
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import validate, vocabulary
-from ansible_collections.armvirt.cpu.plugins.module_utils.props import split_number_values
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
+from ansible_collections.armvirt.cpu.plugins.module_utils._host.props import split_number_values
 from rel_helpers import SETTINGS, assert_ran, count, profile_facts
 
 N_PAIRS = 2000

@@ -1,7 +1,7 @@
 """What KVM lets a VMM give a guest for each ID register field the profiles cite: the simulator's own rule table.
 
 It stands in for the host kernel, so it is written from the kernel source, not from the collection's
-``plugins/module_utils/sysreg.py`` (the simulator must be able to disagree with the collection):
+``plugins/module_utils/_host/sysreg.py`` (the simulator must be able to disagree with the collection):
 
 - Linux ``arch/arm64/kernel/cpufeature.c``: each field's ``ARM64_FTR_BITS`` entry (``FTR_LOWER_SAFE``,
   ``FTR_EXACT`` with its safe value, ``FTR_HIGHER_SAFE``, ``FTR_HIGHER_OR_ZERO_SAFE``; ``S_ARM64_FTR_BITS`` for a

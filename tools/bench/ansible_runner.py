@@ -10,7 +10,7 @@ import tempfile
 
 import yaml
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
 from bench.common import ROOT, Result, child_env, median, qemu_binary, run_timed, sized, spread
 
 ENV = dict(ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_PIPELINING="True", ANSIBLE_RETRY_FILES_ENABLED="False",
@@ -51,7 +51,7 @@ def _play(tasks, gather=False, hosts="all"):
 def task_cached(cfg):
     """One props_facts task with a valid cache against one ansible.builtin.ping task, per task, through
     ansible-playbook on one local host: (playbook with N tasks - playbook with none) / N, for both."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, collect
     count, rounds = sized(cfg, (3, 3), (5, 1), (20, 3))   # smoke: medians of 3, or noise can make a task cost < 0
     work = tempfile.mkdtemp(prefix="armvirt-bench-task-")
     try:

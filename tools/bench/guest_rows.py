@@ -44,9 +44,9 @@ def _lxml_alone(documents):
     """The schema floor: lxml parse + RelaxNG validate of every document (the cached, overlaid validator)."""
     from lxml import etree
 
-    from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
+    from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
     from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
-    relaxng = libvirt_schema.domain_validator(libvirt_caps.DEFAULT_SCHEMA_DIR, allow_value=True)._relaxng
+    relaxng = libvirt_schema.domain_validator(caps.DEFAULT_SCHEMA_DIR, allow_value=True)._relaxng
     started = time.perf_counter()
     for _unused, text in documents:
         if not relaxng.validate(etree.fromstring(text.encode("utf-8"))):

@@ -24,7 +24,7 @@ VIRSH_QUOTED = 1.95
 def _props_facts_logic(emulator, accel, cache_dir, mode="use"):
     """What props_facts.main does between its arguments and exit_json: collect, then the fact with the host's
     identity (``host_cpu``, read once by collect for the fingerprint and the fact)."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils import collect
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect
     host_props, source, info = collect.collect(emulator, accel, 10.0, cache_dir, mode)
     return collect.host_fact(host_props, accel, emulator, source, identity=info["identity"])
 
@@ -75,7 +75,7 @@ def _read_and_parse(path):
 
 
 def _cache_case(label, emulator, accel, cache_dir, count, rounds):
-    from ansible_collections.armvirt.cpu.plugins.module_utils import collect
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect
     path = collect.cache_path(cache_dir, emulator, accel)
     fact = _props_facts_logic(emulator, accel, cache_dir)
     if fact["source"] != "cache":
@@ -98,7 +98,7 @@ def _cache_case(label, emulator, accel, cache_dir, count, rounds):
 
 def cache_hit(cfg):
     """collect.collect(cache=use) + to_fact with a valid cache, against reading and parsing that file alone."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils import cache, collect, props
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, collect, props
     from armsim import write_wrapper
     count, rounds = sized(cfg, (10, 1), (100, 3), (500, 7))
     work = tempfile.mkdtemp(prefix="armvirt-bench-cache-")
@@ -127,7 +127,7 @@ def bare_spawn(emulator, accel="tcg"):
     """The floor of a probe: spawn QEMU as probe.py does, negotiate, get query-commands answered, quit and reap.
 
     Raw socket, no checks. Returns (seconds to the answer, seconds in all)."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils import probe
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import probe
     started = time.perf_counter()
     workdir = tempfile.mkdtemp(prefix="armvirt-bench-bare-")
     sock_path = os.path.join(workdir, "qmp.sock")
@@ -165,7 +165,7 @@ def bare_spawn(emulator, accel="tcg"):
 
 def cache_miss(cfg):
     """A full probe of the real QEMU (spawn, expansion dialect, quit, reap) against a bare spawn + query-commands."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils import collect
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect
     rounds = getattr(cfg, "miss_rounds", None) or sized(cfg, 1, 3, 11)
     qemu = qemu_binary()
     work = tempfile.mkdtemp(prefix="armvirt-bench-miss-")

@@ -18,7 +18,7 @@ from bench.common import Result, child_env, interleaved, median, qemu_binary, ru
 OURS_CHILD = r"""
 import time, sys
 t0 = time.perf_counter()
-from ansible_collections.armvirt.cpu.plugins.module_utils.qmp import QMPClient
+from ansible_collections.armvirt.cpu.plugins.module_utils._host.qmp import QMPClient
 t1 = time.perf_counter()
 with QMPClient(sys.argv[1]) as c:
     c.execute("query-version")
@@ -46,7 +46,7 @@ EMPTY_CHILD = "pass"
 @contextlib.contextmanager
 def running_qemu(accel="tcg"):
     """A real QEMU started as probe.py starts it, its monitor free for one client at a time; yields the socket."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils import probe
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import probe
     emulator = qemu_binary()
     workdir = tempfile.mkdtemp(prefix="armvirt-bench-")
     sock = os.path.join(workdir, "qmp.sock")
@@ -70,7 +70,7 @@ EXPANSION_ARGS = {"type": "full", "model": {"name": "max"}}
 
 
 def _ours_loop(sock, command, arguments, count):
-    from ansible_collections.armvirt.cpu.plugins.module_utils.qmp import QMPClient
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host.qmp import QMPClient
     with QMPClient(sock) as client:
         client.execute(command, arguments)  # warm: first reply, code paths
         started = time.perf_counter()

@@ -10,7 +10,7 @@ import re
 
 import yaml
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 PLUGINS = sorted((ROOT / "plugins").rglob("*.py"))
@@ -66,21 +66,21 @@ def places(words, allowed):
 
 
 def test_the_policy_document_keys_are_defined_once():
-    assert places({"mode", "features"}, "plugins/module_utils/_cpu_policy.py") == []
+    assert places({"mode", "features"}, "plugins/module_utils/_guest/policy.py") == []
     assert all("POLICY_KEYS" not in path.read_text(encoding="utf-8") for path in PLUGINS)
 
 
 def test_feature_keys_and_policies_are_defined_once():
-    assert places({"name", "policy", "value"}, "plugins/module_utils/validate.py") == []
-    assert places({"require", "force"}, "plugins/module_utils/validate.py") == []
+    assert places({"name", "policy", "value"}, "plugins/module_utils/_guest/validate.py") == []
+    assert places({"require", "force"}, "plugins/module_utils/_guest/validate.py") == []
 
 
 def test_the_libvirt_schema_directory_is_one_constant():
-    literal = libvirt_caps.DEFAULT_SCHEMA_DIR
+    literal = caps.DEFAULT_SCHEMA_DIR
     found = ["%s:%d" % (rel(path), node.lineno) for path in PLUGINS for node in code_strings(parsed(path))
              if literal in node.value]
-    assert found == ["plugins/module_utils/libvirt_caps.py:%d" % next(
-        node.lineno for node in code_strings(parsed(ROOT / "plugins/module_utils/libvirt_caps.py"))
+    assert found == ["plugins/module_utils/_libvirt/caps.py:%d" % next(
+        node.lineno for node in code_strings(parsed(ROOT / "plugins/module_utils/_libvirt/caps.py"))
         if node.value == literal)]
     role = ROOT / "roles" / "guest_cpu"
     assert yaml.safe_load((role / "defaults" / "main.yml").read_text())["guest_cpu_schema_dir"] == literal
@@ -101,7 +101,7 @@ def test_only_delivery_cpu_element_writes_cpu():
                     "Element", "SubElement") and any(isinstance(arg, ast.Constant) and arg.value in ("cpu", "feature")
                                                      for arg in node.args[:2]):
                 writers.append("%s:%s" % (rel(path), owner.get(id(node))))
-    assert sorted(set(writers)) == ["plugins/module_utils/delivery.py:cpu_element"]
+    assert sorted(set(writers)) == ["plugins/module_utils/_guest/delivery.py:cpu_element"]
     templates = sorted((ROOT / "roles").rglob("*.j2")) + sorted((ROOT / "playbooks").rglob("*.j2"))
     markup = {rel(path): re.sub(r"\{#.*?#\}", "", path.read_text(encoding="utf-8"), flags=re.S) for path in templates}
     assert markup and [name for name, text in markup.items() if re.search(r"<(cpu|feature)\b", text)] == []
@@ -110,7 +110,7 @@ def test_only_delivery_cpu_element_writes_cpu():
 def test_the_guest_name_rule_and_the_xml_payload_key_are_defined_once():
     for path in PLUGINS:
         tree = parsed(path)
-        if rel(path) != "plugins/module_utils/_guest_domains.py":
+        if rel(path) != "plugins/module_utils/_guest/domain_files.py":
             assert all(node.value != "_xml" for node in code_strings(tree)), rel(path)
             assert not any(isinstance(node, ast.FunctionDef) and node.name == "guest_name_problem"
                            for node in ast.walk(tree)), rel(path)

@@ -17,7 +17,8 @@ import yaml
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.armvirt.cpu.plugins.filter import (
     cpu_feature_check, cpu_policy_errors, fleet_placement, qemu_cpu_arg)
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.modules import domain_cpu, domain_cpu_info
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
 

@@ -8,7 +8,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.armvirt.cpu.plugins.filter import (
     fleet_baseline, fleet_classes, fleet_facts, fleet_placement, fleet_recommend)
-from ansible_collections.armvirt.cpu.plugins.module_utils import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 FLEET_JSON = ROOT / "tests" / "fixtures" / "fleet" / "small-fleet.json"

@@ -1,5 +1,5 @@
 """The runner the modules hand to module_utils: a real AnsibleModule's run_command (no stand-in), for tests that call
-module_utils functions which run host commands (libvirt_caps, libvirt_domain, commands)."""
+module_utils functions which run host commands (_libvirt.caps, _libvirt.domain, _common.commands)."""
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args

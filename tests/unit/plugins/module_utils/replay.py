@@ -9,7 +9,7 @@ Each exchange answers one call with the same command and arguments, once: a call
 import json
 import pathlib
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import qmp
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import qmp
 
 REPLIES = pathlib.Path(__file__).resolve().parents[3] / "fixtures" / "replies"
 

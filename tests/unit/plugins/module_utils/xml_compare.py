@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
 
 
 def _drop(element):

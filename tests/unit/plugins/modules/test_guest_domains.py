@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _paths, atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic, paths
 from ansible_collections.armvirt.cpu.plugins.modules import guest_domains
 
 
@@ -57,7 +57,7 @@ def test_setuid_setgid_and_sticky_bits_are_dropped(tmp_path, old_mode, kept):
 def test_symlink_at_a_guest_path_is_refused_not_followed(tmp_path, check_mode, dangling, inside):
     """Neither compared nor diffed through the link, nor replaced; the guests before it are not written either.
 
-    A link that leads out of the output directory is refused by the file name check (``_paths.join``), one that
+    A link that leads out of the output directory is refused by the file name check (``paths.join``), one that
     stays inside by the writer itself (``atomic``): either way, the link is never followed."""
     out = tmp_path / "out"
     elsewhere = out / "kept" if inside else tmp_path / "elsewhere"
@@ -69,7 +69,7 @@ def test_symlink_at_a_guest_path_is_refused_not_followed(tmp_path, check_mode, d
         os.utime(secret, ns=(1, 1))
     os.symlink(str(secret), str(out / "b.xml"))
     refusal = (atomic.SymlinkError, r"b\.xml is a symlink; refusing to follow it") if inside else (
-        _paths.PathError, r"b\.xml is a symlink that leads out of the directory")
+        paths.PathError, r"b\.xml is a symlink that leads out of the directory")
     with pytest.raises(refusal[0], match=refusal[1]):
         guest_domains.write_documents(str(out), [("a", "<a/>\n"), ("b", "<b/>\n")], check_mode, True)
     assert os.readlink(str(out / "b.xml")) == str(secret)

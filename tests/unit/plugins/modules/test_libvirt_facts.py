@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 from ansible_collections.armvirt.cpu.plugins.modules import libvirt_facts
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.module_runner import run_command
 
@@ -18,27 +18,27 @@ SVE = ["sve"] + ["sve%d" % (128 * n) for n in range(1, 17)]
 
 def arm_features():
     """What the installed libvirt's Arm CPU map defines, by its version: libvirt 11.0 added pauth."""
-    version = libvirt_caps.installed_version(run_command(), shutil.which("virsh"))[0]
+    version = caps.installed_version(run_command(), shutil.which("virsh"))[0]
     return SVE + ["pauth"] if int(version.split(".")[0]) >= 11 else SVE
 
 
 def test_installed_schema_lacks_value_and_lists_the_five_policies():
-    info = libvirt_caps.schema_info()
+    info = caps.schema_info()
     assert info["schema_file"] == "/usr/share/libvirt/schemas/cputypes.rng"
     assert info["feature_value_supported"] is False
     assert info["feature_policies"] == ["force", "require", "optional", "disable", "forbid"]
 
 
 def test_cpu_map_knows_the_installed_version_features():
-    names, files, error = libvirt_caps.cpu_map_features()
+    names, files, error = caps.cpu_map_features()
     assert error is None and names == arm_features()
     assert "/usr/share/libvirt/cpu_map/arm_features.xml" in files
 
 
 def test_version_from_files_and_daemon_unreachable_is_not_fatal():
-    version, source, _unused = libvirt_caps.installed_version(run_command(), shutil.which("virsh"))
+    version, source, _unused = caps.installed_version(run_command(), shutil.which("virsh"))
     assert version and version.count(".") == 2 and source
-    daemon, error = libvirt_caps.daemon_version(run_command(), None)
+    daemon, error = caps.daemon_version(run_command(), None)
     assert daemon is None and "virsh is not installed" in error
 
 
@@ -48,7 +48,7 @@ def test_module_sets_the_fact_and_never_changes(run_main):
     fact = result["ansible_facts"]["libvirt_cpu"]
     assert result["changed"] is False
     assert fact["feature_value_supported"] is False and fact["cpu_map_features"] == arm_features()
-    assert fact["version"] == libvirt_caps.installed_version(run_command(), shutil.which("virsh"))[0]
+    assert fact["version"] == caps.installed_version(run_command(), shutil.which("virsh"))[0]
     if shutil.which("virsh") is None:
         assert fact["daemon_version"] is None and fact["daemon_error"]
     assert fact["version_mismatch"] is False

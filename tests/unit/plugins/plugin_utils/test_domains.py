@@ -6,7 +6,9 @@ import pathlib
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import _cpu_policy, confirm, delivery, libvirt_caps, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema, policy
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.module_runner import run_command
 
@@ -26,7 +28,7 @@ pytestmark = pytest.mark.skipif(not os.path.isfile(os.path.join(SCHEMAS, "domain
 @pytest.fixture(scope="module")
 def libvirt():
     """The libvirt_cpu fact of the unpatched Debian libvirt0 installed here."""
-    return libvirt_caps.gather(run_command(), ask_daemon=False)
+    return caps.gather(run_command(), ask_daemon=False)
 
 
 def test_feature_value_renders_values_and_passes_only_the_extended_schema():

@@ -17,7 +17,8 @@ import time
 import pytest
 import yaml
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import atomic, fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -483,7 +484,7 @@ def odd_fleet(monkeypatch):
     """a1, a2, b1 of the fixture, with b1's QEMU listing two spellings of one value (which used to make every
     pool's recommendation, and so the whole run, fail), and t1, whose class's recommendation fails. Facts that pass
     the fact checks and still give no consistent policy are no longer reachable in canonical fields (the fleet's
-    rules settle them: tests/unit/plugins/module_utils/test_fleet.py), so t1's failure is injected where
+    rules settle them: tests/unit/plugins/module_utils/_fleet/test_fleet.py), so t1's failure is injected where
     ``fleet.recommend`` raises, and what is tested is how the run carries one pool's failure."""
     facts = {host: json.loads(json.dumps(FACTS[host])) for host in ("a1", "a2", "b1", "t1")}
     facts["b1"]["properties"]["evil"] = {"type": "string", "supported_values": [KELVIN, "k"]}

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils import libvirt_caps
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 
 SCHEMAS = "/usr/share/libvirt/schemas"
@@ -47,14 +47,14 @@ def test_validators_are_cached_and_the_installed_files_untouched():
     first = libvirt_schema.domain_validator(SCHEMAS, allow_value=True)
     assert libvirt_schema.domain_validator(SCHEMAS, allow_value=True) is first
     assert open(os.path.join(SCHEMAS, "cputypes.rng"), "rb").read() == before
-    assert libvirt_caps.schema_info(SCHEMAS)["feature_value_supported"] is False
+    assert caps.schema_info(SCHEMAS)["feature_value_supported"] is False
 
 
 def test_a_schema_that_already_has_value_is_used_as_it_is(tmp_path):
     for name in os.listdir(SCHEMAS):
         shutil.copy(os.path.join(SCHEMAS, name), tmp_path)
     assert libvirt_schema.extend_feature_definition(str(tmp_path)) is False   # now a "patched" libvirt
-    assert libvirt_caps.schema_info(str(tmp_path))["feature_value_supported"] is True
+    assert caps.schema_info(str(tmp_path))["feature_value_supported"] is True
     validator = libvirt_schema.domain_validator(str(tmp_path), allow_value=True)
     assert validator.native_value and not validator.extended
     assert validator.errors(VALUED) == []
