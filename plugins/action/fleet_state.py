@@ -5,7 +5,7 @@
 
 Why an action: the input is hostvars of the whole fleet (this run's facts and the fact cache's), which only the
 controller has, and the output is files on the controller; a module would need every host's facts shipped to one
-host. The rules are ``plugin_utils.fleet_state`` (which hosts' facts count) and ``module_utils._fleet.fleet`` (baseline,
+host. The rules are ``plugin_utils.fleet_state`` (which hosts' facts count) and ``module_utils._fleet`` (baseline,
 classes, recommendations); options are documented in ``plugins/modules/fleet_state.py``.
 """
 

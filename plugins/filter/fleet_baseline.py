@@ -161,13 +161,13 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline
 
 
 def fleet_baseline(facts_by_host, label="fleet"):
     """AnsibleFilterError instead of a traceback when the input is not a mapping of hosts to facts."""
     try:
-        return fleet.baseline(facts_by_host, label)
+        return baseline.baseline(facts_by_host, label)
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError("fleet_baseline: %s" % exc)
 

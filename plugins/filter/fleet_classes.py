@@ -99,13 +99,13 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import classes
 
 
 def fleet_classes(facts_by_host):
     """AnsibleFilterError instead of a traceback when the input is not a mapping of hosts to facts."""
     try:
-        return fleet.classes(facts_by_host)
+        return classes.classes(facts_by_host)
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError("fleet_classes: %s" % exc)
 

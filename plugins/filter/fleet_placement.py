@@ -118,13 +118,13 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import placement
 
 
 def fleet_placement(request, facts):
     """AnsibleFilterError instead of a traceback for a malformed request or fleet."""
     try:
-        return fleet.placement(request, facts)
+        return placement.placement(request, facts)
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError("fleet_placement: %s" % exc)
 

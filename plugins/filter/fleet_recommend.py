@@ -88,13 +88,13 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import recommend
 
 
 def fleet_recommend(pool, members=None):
     """AnsibleFilterError instead of a traceback, e.g. for a pool without a supported host."""
     try:
-        return fleet.recommend(pool, members)
+        return recommend.recommend(pool, members)
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError("fleet_recommend: %s" % exc)
 

@@ -6,7 +6,7 @@
 Why from the artifacts (``fleet_state`` writes them) and not from hostvars: the report must work in a run of its
 own, without fact caching, and say the same thing every time the fleet is the same (it is rewritten only when its
 content changes). Every judgement reuses the collection's logic: placement and recommendations are
-``module_utils._fleet.fleet``, value comparison is the property model's (``Property.intersect``/``canonical_values``),
+``module_utils._fleet``, value comparison is the property model's (``Property.intersect``/``canonical_values``),
 policy files are read by ``plugin_utils.policy``. This module only arranges the results for people:
 
 - the matrix: one row per canonical field (``module_utils._host.vocabulary``: the same field under two dialects'
@@ -32,7 +32,7 @@ from collections.abc import Mapping
 import jinja2
 from markupsafe import Markup
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import classes, placement
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
@@ -229,7 +229,7 @@ def _requests(state, rollout, extra):
 def _place(name, request, facts, hosts):
     if "error" in request:
         return {"name": name, "error": request["error"], "ok": [], "failed": []}
-    result = fleet.placement(request, {host: facts.get(host) for host in hosts})
+    result = placement.placement(request, {host: facts.get(host) for host in hosts})
     for host in list(result["ok"]):   # a mode the host's QEMU refuses fits no property, whatever they offer
         problem = fleet_state.mode_problem(result["mode"], (facts.get(host) or {}).get("accel"))
         if problem:
@@ -297,8 +297,8 @@ def changes(state, current, previous, facts, rollout, extra):
     for name, request in _requests(before_state, rollout, extra):
         if "error" in request:
             continue
-        was = fleet.placement(request, {host: before_facts.get(host) for host in everyone})
-        now = fleet.placement(request, {host: facts.get(host) for host in everyone})
+        was = placement.placement(request, {host: before_facts.get(host) for host in everyone})
+        now = placement.placement(request, {host: facts.get(host) for host in everyone})
         for host in was["ok"]:
             if host in now["failed"] and facts.get(host):
                 errors = now["hosts"][host]["errors"]
@@ -351,7 +351,7 @@ def build(directory, apply_summary_path=None, extra_requests=()):
                    "baseline_properties": len(state["baseline"]["properties"])},
         "legend": CELL_CLASSES,
         "attention": attention(state, rollout, apply_summary),
-        "class_guarantee": fleet.CLASS_GUARANTEE,
+        "class_guarantee": classes.CLASS_GUARANTEE,
         "classes": [dict(info, id=cid, policy="policies/%s.yml" % cid)
                     for cid, info in sorted(state["classes"]["classes"].items(),
                                             key=lambda item: item[1]["representative"])],

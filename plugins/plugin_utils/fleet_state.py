@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The fleet as the playbooks see it: which hosts' facts can be trusted, and the artifacts other systems read.
 
-``fleet.py`` answers questions about ``{host: fact}``; this module decides what goes into that mapping. A fleet
+``_fleet`` answers questions about ``{host: fact}``; this module decides what goes into that mapping. A fleet
 run never sees every host: some are outside ``--limit``, unreachable, or their probe failed. Their facts may still
 be in Ansible's fact cache, and a powered-off hypervisor should keep counting in the baseline (guests must be able
 to move back to it) - but not forever, and not after its probe started failing. So each host's fact comes with the
@@ -37,7 +37,9 @@ import yaml
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths as _paths
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline as fleet_baseline
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import classes as fleet_classes
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import recommend as fleet_recommend
 
 RECORD = "armvirt_cpu_gather"
 FACT = "arm_cpu_props"
@@ -367,7 +369,7 @@ def view(read, hosts, max_age=0, now=None, label=FLEET_POOL, gathered=None):
 
     Returns ``{label, max_fact_age, facts, hosts, baseline, classes, recommendations, failed_pools}``: ``facts``
     maps every host to its usable fact or None; ``hosts`` to ``{status, reason, gathered_at, class, usable}``;
-    ``recommendations`` maps the pool ``fleet`` and each class id to the policy ``fleet.recommend`` gives it (absent
+    ``recommendations`` maps the pool ``fleet`` and each class id to the policy ``recommend.recommend`` gives it (absent
     when the pool has no supported host, or its recommendation failed: then ``failed_pools`` maps it to the reason,
     and its class in ``classes`` has that reason as ``failed``).
     """
@@ -385,10 +387,10 @@ def summarise(facts, entries, label=FLEET_POOL, max_age=0):
     """Baseline, classes and recommendations of ``facts``; entries get their class or why they have none, and their
     ``pool``: ``fleet`` for a member of the fleet pool, their class for a host left out of it for its accelerator
     (:func:`accelerator_pool`, the reason in ``reason``), None for a host without a class."""
-    classes = fleet.classes(facts)
+    classes = fleet_classes.classes(facts)
     left_out = {host: reason for host, reason in accelerator_pool(facts).items() if host in classes["hosts"]}
-    baseline = fleet.baseline({host: fact for host, fact in facts.items() if host not in left_out}
-                              if left_out else facts, label)
+    baseline = fleet_baseline.baseline({host: fact for host, fact in facts.items() if host not in left_out}
+                                       if left_out else facts, label)
     if left_out:
         baseline["excluded"] = sorted(baseline["excluded"] + [
             {"host": host, "reason": "%s; it keeps its own class %s" % (reason, classes["hosts"][host])}
@@ -407,7 +409,7 @@ def summarise(facts, entries, label=FLEET_POOL, max_age=0):
             entry["reason"] = "; ".join(filter(None, (entry["reason"], "left out of the fleet pool: %s; it keeps its "
                                                       "own class %s and that class's policy"
                                                       % (left_out[host], entry["class"]))))
-    class_baselines = {cid: fleet.baseline({host: facts[host] for host in info["hosts"]}, cid)
+    class_baselines = {cid: fleet_baseline.baseline({host: facts[host] for host in info["hosts"]}, cid)
                        for cid, info in classes["classes"].items()}
     pools = [(FLEET_POOL, baseline)] if baseline["supported"] else []
     recommendations, failed = recommend_pools(pools + sorted(class_baselines.items()))
@@ -434,18 +436,18 @@ def mode_problem(mode, accel):
 def accelerator_pool(facts):
     """``{host: reason}`` of the supported hosts that the fleet pool leaves out for their accelerator.
 
-    A recommendation has one mode, the one of its pool's accelerator (``fleet.MODE_FOR_ACCEL``: host-passthrough
+    A recommendation has one mode, the one of its pool's accelerator (``recommend.MODE_FOR_ACCEL``: host-passthrough
     for KVM, whose CPU model host a TCG QEMU refuses; maximum for TCG), and a guest cannot move between a KVM and a
     TCG host anyway. So in a fleet of mixed accelerators the fleet pool is the hosts of the accelerator most of
     them run (KVM on a tie: the richer mode), and each other host keeps its own class, whose policy has its mode.
     """
     accels = Counter(fact.get("accel") for fact in facts.values()
                      if isinstance(fact, Mapping) and fact.get("supported"))
-    known = [accel for accel in fleet.MODE_FOR_ACCEL if accels.get(accel)]
+    known = [accel for accel in fleet_recommend.MODE_FOR_ACCEL if accels.get(accel)]
     if len(accels) < 2 or not known:
         return {}
     chosen = max(known, key=lambda accel: (accels[accel], -known.index(accel)))
-    mode = fleet.MODE_FOR_ACCEL[chosen]
+    mode = fleet_recommend.MODE_FOR_ACCEL[chosen]
     left_out = {}
     for host, fact in facts.items():
         if isinstance(fact, Mapping) and fact.get("supported") and fact.get("accel") != chosen:
@@ -462,7 +464,7 @@ def recommend_pools(pools):
     recommendations, failed = {}, {}
     for name, pool in pools:
         try:
-            recommendations[name] = fleet.recommend(pool)
+            recommendations[name] = fleet_recommend.recommend(pool)
         except ValueError as exc:
             failed[name] = str(exc)
     return recommendations, failed
@@ -489,7 +491,7 @@ def policy_document(name, policy, state):
     else:
         who = "compatibility class %s (%s)" % (name, ", ".join(state["classes"]["classes"][name]["hosts"]))
     return {"description": "armvirt.cpu.fleet_recommend: the richest guest CPU accepted by %s. %s"
-                           % (who, fleet.CLASS_GUARANTEE),
+                           % (who, fleet_classes.CLASS_GUARANTEE),
             "mode": policy["mode"], "features": policy["features"]}
 
 

@@ -15,7 +15,9 @@ import pytest
 from armsim import kvmrules, load_profile, write_wrapper
 from armsim.profiles import field_value, host_tree
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline as fleet_baseline
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import classes as fleet_classes
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import recommend as fleet_recommend
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect, hostid, vocabulary
 
@@ -108,7 +110,7 @@ def as_fields(host, cpu):
 # (a) the baseline holds the fields the hosts share, valued ones included
 
 def test_the_fleet_baseline_holds_the_fields_every_dialect_shares(hosts):
-    baseline = fleet.baseline(facts_of(hosts), "mixed")
+    baseline = fleet_baseline.baseline(facts_of(hosts), "mixed")
     assert baseline["members"] == sorted(HOSTS) and baseline["dialect"] is None
     # ID_AA64PFR0_EL1.SVE: feat_SVE on the seed's QEMU, a SYSREG_ prop or sve, and released QEMU's sve; Altra has
     # no SVE, so the fleet meets at 0
@@ -127,7 +129,7 @@ def test_the_fleet_baseline_holds_the_fields_every_dialect_shares(hosts):
 def test_the_valued_dialects_share_their_fields_at_the_lowest_host_value(hosts):
     """The seed's names on two hosts, SYSREG_ on two: every field both CPUs' QEMUs offer is one property, and a
     lower-safe field KVM lets a VMM write tops out at the lower of the two CPUs' own values (their ID registers)."""
-    baseline = fleet.baseline(facts_of(hosts, VALUED), "valued")
+    baseline = fleet_baseline.baseline(facts_of(hosts, VALUED), "valued")
     assert baseline["members"] == VALUED
     # Grace's pointer authentication: a SYSREG_ QEMU offers only the pauth switch (KVM keeps the fields from a VMM)
     # and the seed's QEMU lists no GPA3; Altra has none (pauth only off, which is exact)
@@ -246,18 +248,19 @@ def test_a_valued_policy_rolls_out_in_each_hosts_names_and_booleans_say_why_not(
 
 def test_every_recommendation_validates_on_every_member(hosts, starts):
     facts = facts_of(hosts)
-    classes = fleet.classes(facts)
+    classes = fleet_classes.classes(facts)
     pools = {"fleet": sorted(HOSTS), "valued": VALUED}
     pools.update((cid, info["hosts"]) for cid, info in classes["classes"].items())
     assert len(classes["classes"]) == 6                   # each host its own class: dialects differ in what they give
     fleet_cpus = []
     for pool, members in sorted(pools.items()):
         pool_facts = facts_of(hosts, members)
-        policy = fleet.recommend(pool_facts)
+        policy = fleet_recommend.recommend(pool_facts)
         assert policy["mode"] == MODE
-        baseline = fleet.baseline(pool_facts, "fleet")
+        baseline = fleet_baseline.baseline(pool_facts, "fleet")
         # judged on the members, or on the baseline alone (as fleet_state asks): the same policy
-        assert policy == fleet.recommend(baseline, members=pool_facts) == fleet.recommend(baseline), pool
+        assert (policy == fleet_recommend.recommend(baseline, members=pool_facts)
+                == fleet_recommend.recommend(baseline)), pool
         names = [feature["name"] for feature in policy["features"]]
         assert names == sorted(names) and not any(name.startswith(("feat_", "hw_prop_")) for name in names)
         for host in members:

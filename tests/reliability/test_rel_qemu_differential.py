@@ -209,18 +209,18 @@ def test_recommendations_hold_on_every_member_and_start_on_real_qemu(qemu_fact_a
     """Every pool of the simulated fleet (each class, and the whole fleet) and the real QEMU's own: the recommended
     policy passes the full validation on every member, and its boolean part starts on the real QEMU."""
     from rel_helpers import profile_facts
-    from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+    from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import classes, recommend
     from ansible_collections.armvirt.cpu.plugins.module_utils._host import rules
 
     real_fact, client = qemu_fact_and_monitor
     facts = {name: fact for name, fact in profile_facts(str(tmp_path)).items() if fact["supported"]}
     facts["real-qemu"] = real_fact
     pools = {"fleet": sorted(facts)}
-    pools.update(("class " + cid, info["hosts"]) for cid, info in fleet.classes(facts)["classes"].items())
+    pools.update(("class " + cid, info["hosts"]) for cid, info in classes.classes(facts)["classes"].items())
     assert len(pools) >= 6, pools
     started = {}   # boolean part -> QEMU's start verdict: pools with the same part start QEMU once
     for pool, members in sorted(pools.items()):
-        policy = fleet.recommend({host: facts[host] for host in members})
+        policy = recommend.recommend({host: facts[host] for host in members})
         assert policy["features"], pool
         assert not [feature for feature in policy["features"] if rules.is_vm_switch(feature["name"])], pool
         for host in members:

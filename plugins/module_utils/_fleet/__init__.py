@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: armvirt.cpu contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The fleet: what many hosts' facts have in common (baseline, classes) and where a guest CPU request can run
-(``fleet``).
+"""The fleet: hosts sorted into kinds (``grouping``), what they all offer (``baseline``), which are alike
+(``classes``), where a guest CPU request can run (``placement``) and the richest policy a pool takes (``recommend``).
 
 It imports ``_guest``, ``_host`` and ``_common``.
 

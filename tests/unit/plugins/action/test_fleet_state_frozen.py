@@ -8,6 +8,7 @@ import pytest
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.armvirt.cpu.plugins.action import fleet_state as action
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline as fleet_baseline
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -36,7 +37,7 @@ def test_the_frozen_baseline_is_the_file_and_its_digest_the_files_bytes(tmp_path
 
 def test_a_slice_sees_the_whole_baseline_and_computes_none(tmp_path, monkeypatch):
     path, baseline = frozen(tmp_path)
-    monkeypatch.setattr(fleet_state.fleet, "baseline", lambda *args, **kwargs: pytest.fail("recomputed"))
+    monkeypatch.setattr(fleet_baseline, "baseline", lambda *args, **kwargs: pytest.fail("recomputed"))
     read = action.read_baseline(str(path))[0]
     view = action.frozen_view(fleet_state.read_hostvars(hostvars(["b1"])), ["b1", "c9"], 0, read, str(path))
     assert view["baseline"]["members"] == baseline["members"] == ["a1", "a2", "b1"]

@@ -8,7 +8,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.armvirt.cpu.plugins.filter import (
     fleet_baseline, fleet_classes, fleet_facts, fleet_placement, fleet_recommend)
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline, classes, grouping
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 FLEET_JSON = ROOT / "tests" / "fixtures" / "fleet" / "small-fleet.json"
@@ -137,23 +137,23 @@ def test_playbook_collects_facts_with_null_for_the_host_without(play):
 
 
 def test_playbook_baseline_equals_the_direct_call(play):
-    expected = fleet.baseline(EXPECTED_FACTS, "rack7")
+    expected = baseline.baseline(EXPECTED_FACTS, "rack7")
     assert play["baseline"] == expected
     # the zip/extract form only sees ansible_facts: s1's fact is a plain host variable, so s1 has none there
-    assert play["baseline_zip_default"] == fleet.baseline(dict(EXPECTED_FACTS, s1=None), "rack7")
+    assert play["baseline_zip_default"] == baseline.baseline(dict(EXPECTED_FACTS, s1=None), "rack7")
     assert expected["members"] == ["a1", "a2", "b1", "s1", "t1"]
-    assert expected["excluded"][0] == {"host": "gone", "reason": fleet.NO_FACT}
+    assert expected["excluded"][0] == {"host": "gone", "reason": grouping.NO_FACT}
     # t1 has only the boolean fallback: sve is the field ID_AA64PFR0_EL1.SVE; pmu=on gives the host's own PMUVer,
     # which no host here reports, so that field is unknown (with the reason) and not in the baseline
     assert sorted(expected["properties"]) == ["SYSREG_ID_AA64PFR0_EL1_SVE", "sve"]    # the switch said by its field
     assert sorted(expected["unknown"]["SYSREG_ID_AA64DFR0_EL1_PMUVer"]) == ["a1", "a2", "b1", "s1", "t1"]
-    assert play["baseline_extract"] == fleet.baseline({host: SMALL[host] for host in ("a1", "a2", "b1")})
+    assert play["baseline_extract"] == baseline.baseline({host: SMALL[host] for host in ("a1", "a2", "b1")})
     assert play["baseline_extract"]["properties"]["SYSREG_ID_AA64DFR0_EL1_WRPs"]["supported_values"] == [
         "0x2-0x3", "0x5"]
 
 
 def test_playbook_classes_placement_and_policy(play):
-    assert play["classes"] == fleet.classes(EXPECTED_FACTS)
+    assert play["classes"] == classes.classes(EXPECTED_FACTS)
     assert play["classes"]["hosts"]["s1"] == play["classes"]["hosts"]["a1"] == play["classes"]["hosts"]["a2"]
     placement = play["placement"]
     assert placement["ok"] == ["a1", "a2", "b1", "s1"] and placement["failed"] == ["gone", "t1", "u1"]

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import recommend as fleet_recommend
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
@@ -484,18 +484,18 @@ def odd_fleet(monkeypatch):
     """a1, a2, b1 of the fixture, with b1's QEMU listing two spellings of one value (which used to make every
     pool's recommendation, and so the whole run, fail), and t1, whose class's recommendation fails. Facts that pass
     the fact checks and still give no consistent policy are no longer reachable in canonical fields (the fleet's
-    rules settle them: tests/unit/plugins/module_utils/_fleet/test_fleet.py), so t1's failure is injected where
-    ``fleet.recommend`` raises, and what is tested is how the run carries one pool's failure."""
+    rules settle them: tests/unit/plugins/module_utils/_fleet/test_recommend.py), so t1's failure is injected where
+    ``recommend.recommend`` raises, and what is tested is how the run carries one pool's failure."""
     facts = {host: json.loads(json.dumps(FACTS[host])) for host in ("a1", "a2", "b1", "t1")}
     facts["b1"]["properties"]["evil"] = {"type": "string", "supported_values": [KELVIN, "k"]}
-    recommend = fleet.recommend
+    recommend = fleet_recommend.recommend
 
     def failing_for_t1(pool):
         if pool.get("members") == ["t1"]:   # fleet_state recommends for baselines
             raise ValueError("%s: no consistent recommendation: t1: pauth-impdef=on needs pauth=on"
                              % pool.get("label", "pool"))
         return recommend(pool)
-    monkeypatch.setattr(fleet, "recommend", failing_for_t1)
+    monkeypatch.setattr(fleet_recommend, "recommend", failing_for_t1)
     hostvars = {host: {"ansible_facts": {"arm_cpu_props": fact},
                        "armvirt_cpu_gather": {"status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}}
                 for host, fact in facts.items()}

@@ -11,7 +11,7 @@ import pathlib
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline, recommend
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, rules
 
@@ -204,7 +204,7 @@ def test_companions_name_the_switch():
 # --- recommendations hold ---------------------------------------------------------------------------------------------
 
 def test_recommendation_never_pins_vm_switches_and_passes_the_rules():
-    policy = fleet.recommend({"k1": KVM_FACT})
+    policy = recommend.recommend({"k1": KVM_FACT})
     names = {feature["name"] for feature in policy["features"]}
     assert not names & {"kvm-no-adjvtime", "kvm-steal-time"}
     assert validate.check_features(policy["features"], KVM_FACT, "k1")[1] == []
@@ -220,7 +220,7 @@ def test_recommendation_of_a_pool_with_two_algorithms_turns_pauth_off():
     other["properties"].update(hw_prop_APA=_number("0", "off"), hw_prop_GPA=_number("0", "off"),
                                hw_prop_API=_number("1", "off"), hw_prop_GPI=_number("1", "off"))
     pool = {"qarma5": KVM_FACT, "impdef": other}
-    policy = fleet.recommend(pool)
+    policy = recommend.recommend(pool)
     pinned = {feature["name"]: feature["value"] for feature in policy["features"]}
     # every algorithm field at 0: pointer authentication off, which both members can give (the fields are
     # lower-safe in this dialect's facts, so the pool meets at the lowest value)
@@ -230,12 +230,12 @@ def test_recommendation_of_a_pool_with_two_algorithms_turns_pauth_off():
 
 
 def test_baseline_keeps_conditions():
-    base = fleet.baseline({"t1": TCG_FACT, "t2": TCG_FACT})
+    base = baseline.baseline({"t1": TCG_FACT, "t2": TCG_FACT})
     assert base["properties"]["sve128"]["conditional_values"] == {"off": {"with": {"sve": "off"},
                                                                           "rule": "sve-no-length"}}
     plain = json.loads(json.dumps(TCG_FACT))
     del plain["properties"]["sve128"]["conditional_values"]
-    base = fleet.baseline({"a": plain, "b": TCG_FACT})
+    base = baseline.baseline({"a": plain, "b": TCG_FACT})
     assert base["properties"]["sve128"]["conditional_values"]["off"]["rule"] == "sve-no-length"
     assert verdict([{"name": "sve128", "policy": "disable"}], base) == ["sve-no-length"]
 
@@ -281,11 +281,11 @@ def test_qemu_10_pointer_authentication_selectors(settings, rules_broken):
 
 
 def test_selectors_are_never_pinned_and_unknown_defaults_judge_nothing():
-    policy = fleet.recommend({"t": QEMU10_TCG})
+    policy = recommend.recommend({"t": QEMU10_TCG})
     # a host of booleans only gives the guest its own pointer-authentication and PMU fields, which it does not
     # report: the baseline leaves those fields out with that reason, and nothing of the family is pinned
     assert policy == {"mode": "maximum", "features": []}
-    unknown = fleet.baseline({"t": QEMU10_TCG})["unknown"]
+    unknown = baseline.baseline({"t": QEMU10_TCG})["unknown"]
     assert "released QEMU's booleans" in unknown["SYSREG_ID_AA64ISAR1_EL1_APA"]["t"]
     no_defaults = json.loads(json.dumps(QEMU10_TCG))
     for prop in no_defaults["properties"].values():
@@ -293,7 +293,7 @@ def test_selectors_are_never_pinned_and_unknown_defaults_judge_nothing():
     # without QEMU's defaults no rule can tell what an unset selector is: a request that sets none breaks none
     assert verdict([{"name": "pmu"}], no_defaults) == []
     assert verdict([{"name": "pauth", "policy": "disable"}], no_defaults) == []
-    assert validate.check_features(fleet.recommend({"t": no_defaults})["features"], no_defaults, "t")[1] == []
+    assert validate.check_features(recommend.recommend({"t": no_defaults})["features"], no_defaults, "t")[1] == []
 
 
 def test_rules_wait_for_every_feature_to_pass_on_its_own():
@@ -307,14 +307,14 @@ def test_a_signed_field_recommends_its_highest_implemented_value():
     fact = dict(KVM_FACT, properties={
         "SYSREG_ID_AA64MMFR0_EL1_TGran4": sysreg.read_property("SYSREG_ID_AA64MMFR0_EL1_TGran4", 0).to_fact()})
     assert fact["properties"]["SYSREG_ID_AA64MMFR0_EL1_TGran4"]["supported_values"] == ["0x0", "0xf"]
-    (feature,) = fleet.recommend({"k": fact})["features"]
+    (feature,) = recommend.recommend({"k": fact})["features"]
     assert feature["value"] == "0x0"   # 4K granule supported; 0xf would take it away from the guest
 
 
 def test_recommendation_with_sve_off_and_lengths_on_converges():
     fact = json.loads(json.dumps(TCG_FACT))
     fact["properties"]["sve"] = _bool("off", default="off")
-    policy = fleet.recommend({"t": fact})
+    policy = recommend.recommend({"t": fact})
     pinned = {feature["name"]: feature["value"] for feature in policy["features"]}
     assert pinned["SYSREG_ID_AA64PFR0_EL1_SVE"] == "0x0" and not [name for name in pinned if name.startswith("sve")]
 

@@ -3,7 +3,7 @@ rest of the collection makes of them: validation, baseline, recommendation and t
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline, recommend
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import sysreg
 
@@ -95,14 +95,14 @@ def test_rendered_in_hex_on_the_host_cpu():
 
 
 def test_baseline_intersects_lower_safe_to_the_lowest_and_keeps_the_rule():
-    base = fleet.baseline({"n1": N1, "older": OLDER})
+    base = baseline.baseline({"n1": N1, "older": OLDER})
     aes = base["properties"]["SYSREG_ID_AA64ISAR0_EL1_AES"]
     assert aes["supported_values"] == ["0x0-0x1"] and aes["rule"] == "lower-safe"
     assert "host_value" not in aes and "default" not in aes        # the members' host values differ
     # higher-safe: the members' ranges from their host values up intersect to the higher host value's
     assert base["properties"]["SYSREG_ID_AA64MMFR1_EL1_SpecSEI"]["supported_values"] == ["0x1-0xf"]
     assert base["properties"]["SYSREG_ID_AA64MMFR0_EL1_ASIDBits"]["supported_values"] == ["0x2"]
-    policy = fleet.recommend({"n1": N1, "older": OLDER})
+    policy = recommend.recommend({"n1": N1, "older": OLDER})
     pinned = {feature["name"]: feature["value"] for feature in policy["features"]}
     # the richest lower-safe value is the top of the common range, the richest higher-safe one its bottom (the
     # guest told the least pessimistic thing every member can stand behind)

@@ -11,7 +11,7 @@ import pytest
 from armsim import kvmrules
 from armsim import profiles as simprofiles
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline, classes, recommend
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import sysreg
 
@@ -114,14 +114,14 @@ V1 = _fact(SYSREG_MIDR_EL1_Implementer=0x41, SYSREG_MIDR_EL1_PartNum=0xD40, SYSR
 def test_identity_is_no_value_to_lower_or_pin():
     (error,) = validate.check_features([{"name": "SYSREG_MIDR_EL1_PartNum", "value": "0xd40"}], V2, "v2")[1]
     assert error.allowed == ["0xd4f"] and "identity" in error.message
-    assert fleet.classes({"v2": V2, "v1": V1})["hosts"]["v2"] != fleet.classes({"v2": V2, "v1": V1})["hosts"]["v1"]
-    base = fleet.baseline({"v2": V2, "v1": V1})
+    assert classes.classes({"v2": V2, "v1": V1})["hosts"]["v2"] != classes.classes({"v2": V2, "v1": V1})["hosts"]["v1"]
+    base = baseline.baseline({"v2": V2, "v1": V1})
     assert "SYSREG_MIDR_EL1_PartNum" not in base["properties"]
     assert "SYSREG_MIDR_EL1_PartNum" not in base["empty"] and "SYSREG_MIDR_EL1_PartNum" not in base["missing"]
     assert base["properties"]["SYSREG_MIDR_EL1_Implementer"]["supported_values"] == ["0x41"]   # all agree
     assert base["properties"]["SYSREG_ID_AA64ISAR2_EL1_MOPS"]["supported_values"] == ["0x0"]   # lowered to V1's
     assert base["properties"]["SYSREG_ID_AA64PFR0_EL1_GIC"]["supported_values"] == ["0x1"]
-    policy = fleet.recommend({"v2": V2, "v1": V1})
+    policy = recommend.recommend({"v2": V2, "v1": V1})
     pinned = {feature["name"]: feature["value"] for feature in policy["features"]}
     assert not [name for name in pinned if name.startswith("SYSREG_MIDR_EL1_")]
     assert (pinned["SYSREG_ID_AA64ISAR2_EL1_MOPS"], pinned["SYSREG_ID_AA64PFR0_EL1_GIC"]) == ("0x0", "0x1")

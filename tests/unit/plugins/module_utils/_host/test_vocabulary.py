@@ -15,7 +15,7 @@ import yaml
 from armsim import available_profiles, kvmrules, load_profile, write_wrapper
 from armsim import profiles as simprofiles
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import fleet
+from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect, vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils._host.props import split_number_values
@@ -331,7 +331,7 @@ def test_a_request_checked_against_a_baseline_is_rendered_in_each_host_s_names(f
     """A baseline of hosts of two dialects speaks canonical fields; each host's -cpu and <cpu> are in its own names,
     as its QEMU takes them (delivery.plan with the host's own fact), never in the baseline's."""
     pool = {"grace-v2-01": facts["neoverse-v2"], "grace-sr-01": facts["neoverse-v2-sysreg"]}
-    base = fleet.baseline(pool)
+    base = baseline.baseline(pool)
     request = [{"name": "hw_prop_WRPs", "value": "2"}, {"name": "feat_AES", "value": "1"}]
     view = delivery.LibvirtView(None, False, "h", delivery.QEMU_COMMANDLINE)
     args = {}
