@@ -16,7 +16,7 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic, paths
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, fleet_report
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)
 
@@ -27,7 +27,7 @@ ARGUMENT_SPEC = {
     "requests": {"type": "list", "elements": "path", "default": []},
     "html_template": {"type": "str", "default": fleet_report.TEMPLATES["html"]},
     "markdown_template": {"type": "str", "default": fleet_report.TEMPLATES["markdown"]},
-    "lock_timeout": {"type": "float", "default": fleet_state.LOCK_TIMEOUT},
+    "lock_timeout": {"type": "float", "default": _artifacts.LOCK_TIMEOUT},
 }
 OUTPUTS = (("html", "html_template", "index.html"), ("markdown", "markdown_template", "report.md"))
 
@@ -41,11 +41,11 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
         templates = {key: self._template(args[option]) for key, option, _name in OUTPUTS}
         # Under the directory's lock from reading to writing: fleet.json, the snapshots and the rollout record come
         # from one state of the directory, and a report never overwrites a newer one with an older.
-        writes = fleet_state.Writes(check=self._task.check_mode, diff=self._task.diff)
+        writes = _artifacts.Writes(check=self._task.check_mode, diff=self._task.diff)
         try:
             with writes.lock(directory, "report", timeout, create=False):
                 changed = self._report(directory, output, args, templates, result, writes)
-        except fleet_state.ArtifactsLocked as exc:
+        except _artifacts.ArtifactsLocked as exc:
             raise AnsibleActionFail("fleet_report: %s%s" % (exc, LOCK_HINT))
         except fleet_report.ReportError as exc:
             raise AnsibleActionFail(str(exc))
@@ -79,6 +79,6 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
         for key, _option, name in OUTPUTS:
             text = fleet_report.render(model, templates[key], key == "html")
             result[key] = paths.join(output, name)
-            changed |= fleet_state.write_if_changed(result[key], text, writes)
+            changed |= _artifacts.write_if_changed(result[key], text, writes)
         result["attention"] = model["attention"]
         return changed

@@ -5,8 +5,9 @@
 
 Why an action: the input is hostvars of the whole fleet (this run's facts and the fact cache's), which only the
 controller has, and the output is files on the controller; a module would need every host's facts shipped to one
-host. The rules are ``plugin_utils.fleet_state`` (which hosts' facts count) and ``module_utils._fleet`` (baseline,
-classes, recommendations); options are documented in ``plugins/modules/fleet_state.py``.
+host. Facts are read by ``plugin_utils._fact_sources``, the rules are ``plugin_utils._fleet_view`` (which hosts' facts
+count) and ``module_utils._fleet`` (baseline, classes, recommendations), the files ``plugin_utils._artifacts``;
+options are documented in ``plugins/modules/fleet_state.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import Validat
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._common.paths import PathError
 from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import guest_domains_argument_spec
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fact_sources, _fleet_view, policy
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)
 
@@ -34,9 +35,9 @@ ARGUMENT_SPEC = {
     "write": {"type": "bool", "default": True},
     "snapshot": {"type": "bool", "default": False},
     "rollout": {"type": "dict"},
-    "lock_timeout": {"type": "float", "default": fleet_state.LOCK_TIMEOUT},
+    "lock_timeout": {"type": "float", "default": _artifacts.LOCK_TIMEOUT},
     "baseline_file": {"type": "path"},
-    "facts_from": {"type": "str", "choices": list(fleet_state.FACTS_FROM), "default": "auto"},
+    "facts_from": {"type": "str", "choices": list(_fact_sources.FACTS_FROM), "default": "auto"},
 }
 
 
@@ -98,10 +99,10 @@ def read_class_baselines(path):
 
 def frozen_view(read, hosts, max_age, baseline, path, gathered=None, class_baselines=None):
     """The hosts' statuses against a frozen ``baseline``: nothing is computed from facts but each host's own status
-    (the rules of plugin_utils.fleet_state.host_view); a host is usable when its facts count and it is a member of
+    (the rules of plugin_utils._fleet_view.host_view); a host is usable when its facts count and it is a member of
     the baseline or of a frozen class baseline. A host that the baseline leaves out for its accelerator keeps its
     class as its pool, as in an unfrozen view."""
-    now = fleet_state.utcnow()
+    now = _fleet_view.utcnow()
     members = set(baseline["members"])
     class_of = {host: cid for cid, info in (class_baselines or {}).items() for host in info["members"]}
     excluded = {record.get("host"): record.get("reason") for record in baseline.get("excluded") or ()
@@ -109,13 +110,13 @@ def frozen_view(read, hosts, max_age, baseline, path, gathered=None, class_basel
     entries = {}
     for host in hosts:
         host = str(host)
-        fact, entry = fleet_state.checked_host_view(read, host, max_age, now,
+        fact, entry = _fleet_view.checked_host_view(read, host, max_age, now,
                                                     gathered_before=(gathered or {}).get(host))
         entry["class"] = (baseline.get("classes") or {}).get(host) or class_of.get(host)
-        entry["pool"] = fleet_state.FLEET_POOL if host in members else (
+        entry["pool"] = _fleet_view.FLEET_POOL if host in members else (
             class_of.get(host) if host in excluded else None)
         entry["usable"] = fact is not None and entry["pool"] is not None
-        entry["group"] = fleet_state.class_group(entry["class"])
+        entry["group"] = _fleet_view.class_group(entry["class"])
         if fact is not None and host not in members:
             if entry["pool"] is not None:
                 entry["reason"] = "left out of the fleet pool of the frozen baseline %s: %s" % (path, excluded[host])
@@ -131,10 +132,10 @@ def rollout_pools(state, directory, failed_pools, frozen):
     """Each pool a rollout may give a host (``fleet`` and every class) to ``{baseline, policy_file, failed}``: the
     baseline it renders against, its recommended policy file in the artifacts, and why it has none (its
     recommendation failed; for a frozen baseline, the file is missing)."""
-    baselines = dict(state["class_baselines"], **{fleet_state.FLEET_POOL: state["baseline"]})
+    baselines = dict(state["class_baselines"], **{_fleet_view.FLEET_POOL: state["baseline"]})
     pools = {}
     for name, baseline in sorted(baselines.items()):
-        path = os.path.join(directory, fleet_state.POLICY_DIR, name + ".yml")
+        path = os.path.join(directory, _artifacts.POLICY_DIR, name + ".yml")
         failed = failed_pools.get(name)
         if failed is None and frozen and not os.path.isfile(path):
             failed = ("the artifacts directory has no policy for it (%s): its recommendation failed, or classify has "
@@ -149,7 +150,7 @@ def plan_policies(pools, rollout):
     if rollout.get("policy_file"):
         return {}
     return {name: pool["policy_file"] for name, pool in pools.items()
-            if name != fleet_state.FLEET_POOL and pool["policy_file"]}
+            if name != _fleet_view.FLEET_POOL and pool["policy_file"]}
 
 
 def used_policies(state, rollout, plan, pools):
@@ -162,7 +163,7 @@ def used_policies(state, rollout, plan, pools):
     used = {(state["hosts"].get(host) or {}).get(key) for host in rollout["targets"]}
     paths = [plan["policy_file"]] if plan.get("policy_file") else []
     return paths + sorted({pools[name]["policy_file"] for name in used
-                           if name in pools and name != fleet_state.FLEET_POOL and pools[name]["policy_file"]})
+                           if name in pools and name != _fleet_view.FLEET_POOL and pools[name]["policy_file"]})
 
 
 def writes_lines(writes):
@@ -176,15 +177,15 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
 
     def run_validated(self, args, task_vars, result):
         try:
-            read = fleet_state.FactSources(task_vars.get("hostvars") or {}, args["facts_from"],
-                                           task_vars.get("ansible_play_hosts_all") or (), C.CACHE_PLUGIN)
+            read = _fact_sources.FactSources(task_vars.get("hostvars") or {}, args["facts_from"],
+                                             task_vars.get("ansible_play_hosts_all") or (), C.CACHE_PLUGIN)
         except ValueError as exc:
             raise AnsibleActionFail("fleet_state: %s" % exc)
         directory = artifacts_dir(args["artifacts_dir"])
         rollout = args["rollout"]
         if rollout is not None and not isinstance(rollout.get("targets"), list):
             raise AnsibleActionFail("fleet_state: rollout needs targets, the list of this run's hosts")
-        gathered, gathered_note = fleet_state.read_gathered(directory)
+        gathered, gathered_note = _artifacts.read_gathered(directory)
         frozen = args["baseline_file"]
         if frozen:
             if args["write"] or args["snapshot"]:
@@ -192,22 +193,22 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
                                         "(set write and snapshot to false)")
             baseline, baseline_digest = read_baseline(frozen)
             class_baselines, class_digest = read_class_baselines(
-                os.path.join(os.path.dirname(frozen), fleet_state.CLASS_BASELINES_FILE))
+                os.path.join(os.path.dirname(frozen), _artifacts.CLASS_BASELINES_FILE))
             state = frozen_view(read, args["hosts"], args["max_fact_age"], baseline, frozen, gathered, class_baselines)
         else:
             try:
-                state = fleet_state.view(read, args["hosts"], args["max_fact_age"], label=args["label"],
+                state = _fleet_view.view(read, args["hosts"], args["max_fact_age"], label=args["label"],
                                          gathered=gathered)
             except (TypeError, ValueError) as exc:
                 raise AnsibleActionFail("fleet_state: %s" % exc)
             # the bytes write_artifacts gives baseline.json, so an unfrozen run names its baseline as a frozen one would
-            baseline_digest = digest(fleet_state.dump_json(state["baseline"]).encode("utf-8"))
-            class_digest = digest(fleet_state.dump_json(state["class_baselines"]).encode("utf-8"))
+            baseline_digest = digest(_artifacts.dump_json(state["baseline"]).encode("utf-8"))
+            class_digest = digest(_artifacts.dump_json(state["class_baselines"]).encode("utf-8"))
         timeout = lock_timeout(args["lock_timeout"])
         # recorded in the lock file, so that a run waiting for the lock can say whom it waits for
         what = "rollout" if rollout is not None else "gather" if args["snapshot"] else "fleet_state"
         paths, changed = {}, False
-        writes = fleet_state.Writes(check=self._task.check_mode, diff=self._task.diff)
+        writes = _artifacts.Writes(check=self._task.check_mode, diff=self._task.diff)
         if gathered_note:
             writes.notes.append(gathered_note)
         try:
@@ -216,11 +217,11 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
             if rollout is not None:
                 self._check_rollout(directory, state, rollout, args["write"])
             if args["write"]:
-                paths, changed = fleet_state.write_artifacts(directory, state, snapshot=args["snapshot"],
-                                                             lock_timeout=timeout, what=what, writes=writes)
+                paths, changed = _artifacts.write_artifacts(directory, state, snapshot=args["snapshot"],
+                                                            lock_timeout=timeout, what=what, writes=writes)
             if not args["write"]:   # where gather or classify wrote them
-                fleet_policy = os.path.join(directory, fleet_state.POLICY_DIR, fleet_state.FLEET_POOL + ".yml")
-                paths["policies"] = {fleet_state.FLEET_POOL: fleet_policy}
+                fleet_policy = os.path.join(directory, _artifacts.POLICY_DIR, _fleet_view.FLEET_POOL + ".yml")
+                paths["policies"] = {_fleet_view.FLEET_POOL: fleet_policy}
             if rollout is not None:
                 pools = rollout_pools(state, directory, state.get("failed_pools") or {}, bool(frozen))
                 result["pools"] = pools
@@ -229,27 +230,27 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
                                       "class_baselines": class_digest},
                             policies=plan_policies(pools, rollout))
                 if not rollout.get("policy_file") and rollout.get("scope") != "class":
-                    plan["policy_file"] = os.path.join(directory, fleet_state.POLICY_DIR,
-                                                       fleet_state.FLEET_POOL + ".yml")
+                    plan["policy_file"] = os.path.join(directory, _artifacts.POLICY_DIR,
+                                                       _fleet_view.FLEET_POOL + ".yml")
                 for path in used_policies(state, rollout, plan, pools):   # the pools' own, just written
                     if not (writes.check and path in writes.changed):
                         check_policy(path)
-                paths["rollout_plan"] = fleet_state.start_rollout(directory, plan, lock_timeout=timeout, what=what,
-                                                                  writes=writes)
+                paths["rollout_plan"] = _artifacts.start_rollout(directory, plan, lock_timeout=timeout, what=what,
+                                                                 writes=writes)
                 # where the playbook writes each target's record; a refused name has none (its status says why)
-                result["rollout_records"] = {host: fleet_state.rollout_record(directory, host)
-                                             for host in plan["targets"] if not fleet_state.host_name_problem(host)}
-        except fleet_state.RolloutMismatch as exc:
+                result["rollout_records"] = {host: _artifacts.rollout_record(directory, host)
+                                             for host in plan["targets"] if not _fleet_view.host_name_problem(host)}
+        except _artifacts.RolloutMismatch as exc:
             raise AnsibleActionFail("fleet_state: %s" % exc)
-        except fleet_state.CorruptArtifact as exc:
+        except _artifacts.CorruptArtifact as exc:
             raise AnsibleActionFail("fleet_state: %s. Nothing was written; restore the file, or remove it to start a "
                                     "new rollout" % exc)
-        except fleet_state.ArtifactsLocked as exc:
+        except _artifacts.ArtifactsLocked as exc:
             raise AnsibleActionFail("fleet_state: %s%s" % (exc, LOCK_HINT))
         except (OSError, PathError) as exc:
             raise AnsibleActionFail("fleet_state: cannot write the artifacts in %s: %s" % (directory, exc))
         result.update(changed=changed, artifacts=paths, artifacts_dir=directory,
-                      summary=fleet_state.summary_lines(state, directory if args["write"] else None)
+                      summary=_fleet_view.summary_lines(state, directory if args["write"] else None)
                       + [read.describe()] + writes_lines(writes) + writes.notes,
                       changed_files=writes.changed, facts_source=dict(read.counts, cache_plugin=C.CACHE_PLUGIN),
                       baseline_digest=baseline_digest, baseline_file=frozen or None,
@@ -265,11 +266,11 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
 
     def _check_rollout(self, directory, state, rollout, write):
         """What a rollout needs, checked before it writes: hosts whose facts count, the policy file it names (found
-        as guest_domains finds it), and a plan it may join (:func:`fleet_state.refuse_unfrozen_slice`)."""
+        as guest_domains finds it), and a plan it may join (:func:`_artifacts.refuse_unfrozen_slice`)."""
         if not state["baseline"]["members"]:
             raise AnsibleActionFail("fleet_state: no host's facts can be used: %s. Run armvirt.cpu.gather first (in "
                                     "the same run, or with fact caching). Nothing was written."
-                                    % "; ".join(fleet_state.summary_lines(state)))
+                                    % "; ".join(_fleet_view.summary_lines(state)))
         if rollout.get("policy_file"):
             try:
                 path = policy.find(self, "files", rollout["policy_file"], "rollout's policy file")
@@ -277,4 +278,4 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
                 raise AnsibleActionFail("fleet_state: %s; nothing was written" % exc.message)
             check_policy(path)
         if write:
-            fleet_state.refuse_unfrozen_slice(directory, rollout)
+            _artifacts.refuse_unfrozen_slice(directory, rollout)

@@ -17,7 +17,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fact_sources
 
 ARGUMENT_SPEC = {
     "record": {"type": "dict", "required": True},
@@ -34,7 +34,7 @@ def record_text(record):
 class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
 
     def run_validated(self, args, task_vars, result):
-        record = fleet_state.plain(args["record"])
+        record = _fact_sources.plain(args["record"])
         status = record.get("status")
         if not isinstance(status, str) or not status:
             raise AnsibleActionFail("rollout_record: the record needs a status (a non-empty string), not %r"
@@ -47,7 +47,7 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
         if path and not self._task.check_mode:
             # bookkeeping of this run (fleet_state removed the host's old record), never a change
             try:
-                fleet_state.write_if_changed(path, record_text(record), bookkeeping=True)
+                _artifacts.write_if_changed(path, record_text(record), bookkeeping=True)
             except (OSError, paths.PathError) as exc:
                 result.update(failed=True, msg="rollout_record: cannot write the record of %s in %s: %s"
                               % (host, path, exc))

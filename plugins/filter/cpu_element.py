@@ -79,17 +79,14 @@ _value:
   sample: "  <cpu mode='host-passthrough'>\n    <feature policy='require' name='feat_RAS' value='1.0'/>\n  </cpu>"
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._filters import as_filter_error
 
 
+@as_filter_error("%s", domains.CpuElementError)
 def cpu_element(features, mode, model=None):
     """A request that is not a plan's list of features fails the task with the reason instead of a traceback."""
-    try:
-        return domains.cpu_element_filter(features, mode, model)
-    except domains.CpuElementError as exc:
-        raise AnsibleFilterError(str(exc))
+    return domains.cpu_element_filter(features, mode, model)
 
 
 class FilterModule(object):

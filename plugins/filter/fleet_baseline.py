@@ -159,17 +159,14 @@ _value:
       type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._filters import as_filter_error
 
 
+@as_filter_error("fleet_baseline: %s", TypeError, ValueError)
 def fleet_baseline(facts_by_host, label="fleet"):
     """AnsibleFilterError instead of a traceback when the input is not a mapping of hosts to facts."""
-    try:
-        return baseline.baseline(facts_by_host, label)
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError("fleet_baseline: %s" % exc)
+    return baseline.baseline(facts_by_host, label)
 
 
 class FilterModule(object):

@@ -97,17 +97,14 @@ _value:
       elements: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import classes
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._filters import as_filter_error
 
 
+@as_filter_error("fleet_classes: %s", TypeError, ValueError)
 def fleet_classes(facts_by_host):
     """AnsibleFilterError instead of a traceback when the input is not a mapping of hosts to facts."""
-    try:
-        return classes.classes(facts_by_host)
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError("fleet_classes: %s" % exc)
+    return classes.classes(facts_by_host)
 
 
 class FilterModule(object):

@@ -72,7 +72,7 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.armvirt.cpu.plugins.plugin_utils.fleet_state import FACT, host_vars_facts
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._fact_sources import FACT, host_vars_facts
 
 
 def fleet_facts(hostvars, hosts=None):

@@ -116,17 +116,14 @@ _value:
       type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import placement
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._filters import as_filter_error
 
 
+@as_filter_error("fleet_placement: %s", TypeError, ValueError)
 def fleet_placement(request, facts):
     """AnsibleFilterError instead of a traceback for a malformed request or fleet."""
-    try:
-        return placement.placement(request, facts)
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError("fleet_placement: %s" % exc)
+    return placement.placement(request, facts)
 
 
 class FilterModule(object):

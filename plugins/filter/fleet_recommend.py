@@ -86,17 +86,14 @@ _value:
       elements: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import recommend
+from ansible_collections.armvirt.cpu.plugins.plugin_utils._filters import as_filter_error
 
 
+@as_filter_error("fleet_recommend: %s", TypeError, ValueError)
 def fleet_recommend(pool, members=None):
     """AnsibleFilterError instead of a traceback, e.g. for a pool without a supported host."""
-    try:
-        return recommend.recommend(pool, members)
-    except (TypeError, ValueError) as exc:
-        raise AnsibleFilterError("fleet_recommend: %s" % exc)
+    return recommend.recommend(pool, members)
 
 
 class FilterModule(object):

@@ -40,9 +40,9 @@ _value:
   sample: "host '../../fleet': its inventory name cannot be a file name (it contains '/'); rename it in the inventory"
 """
 
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _fleet_view
 
 
 class FilterModule(object):
     def filters(self):
-        return {"host_name_problem": fleet_state.host_name_problem}
+        return {"host_name_problem": _fleet_view.host_name_problem}

@@ -5,7 +5,7 @@
 
 Ansible's add_host and group_by reconcile the whole inventory on every host they change, so putting N hosts in groups
 one task result at a time costs O(N^2) (26 s for 3,000 hosts); a source adds them all and the inventory is reconciled
-once. The file is read by ``plugin_utils.fleet_state.read_classes``, which checks the names in it.
+once. The file is read by ``plugin_utils._artifacts.read_classes``, which checks the names in it.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ import os
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view
 
 SUFFIXES = (".armvirt_cpu_classes.yml", ".armvirt_cpu_classes.yaml")
 HOSTVAR = "armvirt_cpu_class"
@@ -85,7 +85,7 @@ def classes_file(path):
     """The classes.json that the ``path`` option names: the file itself, or the one in the artifacts directory."""
     path = os.path.abspath(path)
     if os.path.isdir(path) or not path.endswith(".json"):
-        return os.path.join(path, fleet_state.CLASSES_FILE)
+        return os.path.join(path, _artifacts.CLASSES_FILE)
     return path
 
 
@@ -101,12 +101,12 @@ class InventoryModule(BaseInventoryPlugin):
         self._read_config_data(path)
         source = classes_file(self.get_option("path"))
         try:
-            hosts, _classes = fleet_state.read_classes(source)
+            hosts, _classes = _artifacts.read_classes(source)
         except FileNotFoundError:
             raise AnsibleParserError("armvirt.cpu.classes (%s): %s does not exist: classify the fleet first "
                                      "(armvirt.cpu.classify or armvirt.cpu.gather), or set path to the artifacts "
                                      "directory they write" % (path, source))
-        except fleet_state.CorruptArtifact as exc:
+        except _artifacts.CorruptArtifact as exc:
             raise AnsibleParserError("armvirt.cpu.classes (%s): %s" % (path, exc))
         add = self.get_option("add_hosts")
         known = self.inventory.hosts
@@ -116,6 +116,6 @@ class InventoryModule(BaseInventoryPlugin):
                 continue
             group = groups.get(cid)
             if group is None:
-                group = groups[cid] = self.inventory.add_group(fleet_state.class_group(cid))
+                group = groups[cid] = self.inventory.add_group(_fleet_view.class_group(cid))
             self.inventory.add_host(host, group=group)
             self.inventory.set_variable(host, HOSTVAR, cid)

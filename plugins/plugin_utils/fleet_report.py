@@ -37,7 +37,7 @@ from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props as propmodel
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, policy
 
 # cell colours: in the baseline / the host offers more / missing or narrowed / no usable facts
 BASE, MORE, MISSING, GREY = "base", "more", "missing", "grey"
@@ -87,24 +87,24 @@ def load(directory):
     (comparing with an older one would put changes in the wrong interval); a corrupt host record is shown as such.
     """
     try:
-        state = fleet_state.load_artifact(os.path.join(directory, fleet_state.FLEET_FILE), fleet_state.FLEET_SHAPE)
-        paths = fleet_state.snapshots(directory)
+        state = _artifacts.load_artifact(os.path.join(directory, _artifacts.FLEET_FILE), _artifacts.FLEET_SHAPE)
+        paths = _artifacts.snapshots(directory)
         if not paths:
-            raise FileNotFoundError(os.path.join(directory, fleet_state.SNAPSHOT_DIR))
-        current = fleet_state.read_snapshot(paths[-1])
-        rollout = fleet_state.read_rollout(directory)
+            raise FileNotFoundError(os.path.join(directory, _artifacts.SNAPSHOT_DIR))
+        current = _artifacts.read_snapshot(paths[-1])
+        rollout = _artifacts.read_rollout(directory)
     except FileNotFoundError:
         raise ReportError("no fleet artifacts in %s: run armvirt.cpu.gather first (with the same "
                           "armvirt_cpu_artifacts_dir)" % directory)
-    except fleet_state.CorruptArtifact as exc:
+    except _artifacts.CorruptArtifact as exc:
         raise ReportError("%s. Nothing was reported: restore the file from a backup, or run armvirt.cpu.gather "
                           "(it writes fleet.json anew, and a new snapshot after a corrupt one, which it keeps) or "
                           "armvirt.cpu.rollout (rollout/plan.json)" % exc)
     previous = None
     if len(paths) > 1:
         try:
-            previous = fleet_state.read_snapshot(paths[-2])
-        except fleet_state.CorruptArtifact as exc:
+            previous = _artifacts.read_snapshot(paths[-2])
+        except _artifacts.CorruptArtifact as exc:
             previous = {"corrupt": str(exc)}
     return state, current, previous, rollout
 
@@ -206,7 +206,7 @@ def _requests(state, rollout, extra):
     """Named requests to place: the fleet's and each class's recommendation, the rollout's policy (unless it is one
     of those) and the report's own policy files. A file that cannot be read is kept with its error."""
     requests = [("pool " + name, policy_) for name, policy_ in sorted(
-        state["recommendations"].items(), key=lambda item: (item[0] != fleet_state.FLEET_POOL, item[0]))]
+        state["recommendations"].items(), key=lambda item: (item[0] != _fleet_view.FLEET_POOL, item[0]))]
     files = []
     if rollout and rollout.get("policy_file"):
         files.append((ROLLOUT + " " + os.path.basename(rollout["policy_file"]), rollout["policy_file"]))
@@ -231,14 +231,14 @@ def _place(name, request, facts, hosts):
         return {"name": name, "error": request["error"], "ok": [], "failed": []}
     result = placement.placement(request, {host: facts.get(host) for host in hosts})
     for host in list(result["ok"]):   # a mode the host's QEMU refuses fits no property, whatever they offer
-        problem = fleet_state.mode_problem(result["mode"], (facts.get(host) or {}).get("accel"))
+        problem = _fleet_view.mode_problem(result["mode"], (facts.get(host) or {}).get("accel"))
         if problem:
             result["ok"].remove(host)
             result["failed"] = sorted(result["failed"] + [host])
             result["hosts"][host]["errors"] = [{"host": host, "feature": None, "value": None, "allowed": [],
-                                                "rule": fleet_state.MODE_RULE, "message": "%s: %s." % (host, problem)}]
-            result["summary"]["rules"][fleet_state.MODE_RULE] = result["summary"]["rules"].get(
-                fleet_state.MODE_RULE, 0) + 1
+                                                "rule": _fleet_view.MODE_RULE, "message": "%s: %s." % (host, problem)}]
+            result["summary"]["rules"][_fleet_view.MODE_RULE] = result["summary"]["rules"].get(
+                _fleet_view.MODE_RULE, 0) + 1
     failed = []
     for host in result["failed"]:
         errors = result["hosts"][host]["errors"]
@@ -289,7 +289,7 @@ def changes(state, current, previous, facts, rollout, extra):
                         key, before_facts[host].get(key), facts[host].get(key))})
         if items:
             hosts.append({"host": host, "items": items})
-    before_state = fleet_state.summarise(before_facts, {
+    before_state = _fleet_view.summarise(before_facts, {
         host: {"status": entry.get("status"), "reason": entry.get("reason"), "gathered_at": None}
         for host, entry in previous.get("hosts", {}).items()})
     breaks = []
@@ -315,10 +315,10 @@ def attention(state, rollout, apply_summary):
     """Every host that is not fine, with the stage where it went wrong and why; and each host that the fleet pool
     leaves out for its accelerator (it gets its class's policy, not the fleet's)."""
     rows = [{"host": host, "stage": "gather", "status": entry["status"], "reason": entry["reason"]}
-            for host, entry in state["hosts"].items() if entry["status"] != fleet_state.OK]
+            for host, entry in state["hosts"].items() if entry["status"] != _fleet_view.OK]
     rows += [{"host": host, "stage": "fleet pool", "status": "own class", "reason": entry["reason"]}
              for host, entry in state["hosts"].items()
-             if entry["usable"] and entry.get("pool") not in (None, fleet_state.FLEET_POOL)]
+             if entry["usable"] and entry.get("pool") not in (None, _fleet_view.FLEET_POOL)]
     for host, entry in sorted(((rollout or {}).get("hosts") or {}).items()):
         if entry.get("status") != "ok":
             rows.append({"host": host, "stage": "rollout", "status": entry.get("status"),
@@ -336,9 +336,9 @@ def build(directory, apply_summary_path=None, extra_requests=()):
     state, current, previous, rollout = _printable_model(load(directory))
     facts = _facts(current)
     try:
-        apply_summary = (_printable_model(fleet_state.load_json(apply_summary_path))
+        apply_summary = (_printable_model(_artifacts.load_json(apply_summary_path))
                          if apply_summary_path else None)
-    except fleet_state.CorruptArtifact as exc:
+    except _artifacts.CorruptArtifact as exc:
         raise ReportError("the apply summary %s. Nothing was reported: run armvirt.cpu.apply again, or leave "
                           "armvirt_cpu_apply_summary out" % exc)
     hosts = state["hosts"]

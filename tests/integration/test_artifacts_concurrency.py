@@ -18,7 +18,7 @@ import yaml
 
 from armsim import write_wrapper
 
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PYTHONPATH = os.pathsep.join([str(ROOT / ".build" / "collections"), os.environ.get("PYTHONPATH", "")])
@@ -28,7 +28,7 @@ PYTHONPATH = os.pathsep.join([str(ROOT / ".build" / "collections"), os.environ.g
 # either way, so names that follow the clock would be out of order.
 WRITER = textwrap.dedent("""
     import datetime, json, random, sys, time
-    from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+    from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view
     directory, writer, iterations = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     hosts = json.loads(sys.argv[4])
     facts = json.load(open(sys.argv[5]))
@@ -39,9 +39,9 @@ WRITER = textwrap.dedent("""
                            "armvirt_cpu_gather": {"status": "ok", "gathered_at": "2026-11-29T00:00:00Z"}}
                     for host in hosts}
         hostvars[hosts[0]]["armvirt_cpu_gather"].update(status="unreachable", error="w%d i%d" % (writer, iteration))
-        state = fleet_state.view(hostvars, hosts, 0, now=now)
+        state = _fleet_view.view(hostvars, hosts, 0, now=now)
         clock = now + datetime.timedelta(days=rng.randint(-730, 730))
-        paths, changed = fleet_state.write_artifacts(directory, state, snapshot=True, now=clock, lock_timeout=60,
+        paths, changed = _artifacts.write_artifacts(directory, state, snapshot=True, now=clock, lock_timeout=60,
                                                      what="writer %d" % writer)
         print(json.dumps({"iteration": iteration, "snapshot": paths["snapshot"], "changed": changed}), flush=True)
         time.sleep(rng.random() / 200)
@@ -105,13 +105,13 @@ def test_writers_at_once_lose_no_snapshot_and_a_reader_never_sees_a_torn_file(tm
         assert [record["iteration"] for record in records] == list(range(ITERATIONS))
         assert all(record["changed"] for record in records)
         for record in records:
-            snapshot = fleet_state.read_snapshot(record["snapshot"])
+            snapshot = _artifacts.read_snapshot(record["snapshot"])
             assert sorted(snapshot["hosts"]) == sorted(SLICES[number])
             assert "w%d i%d" % (number, record["iteration"]) in snapshot["hosts"][SLICES[number][0]]["reason"]
             taken[record["snapshot"]] = (number, record["iteration"])
         numbers = [int(os.path.basename(record["snapshot"]).split("-")[0]) for record in records]
         assert numbers == sorted(numbers), "a writer's snapshots are out of order: %s" % numbers
-    paths = fleet_state.snapshots(str(directory))
+    paths = _artifacts.snapshots(str(directory))
     assert len(taken) == len(SLICES) * ITERATIONS               # no two writes share a snapshot ...
     assert sorted(paths) == sorted(taken)                       # ... and every one is there, nothing else
     assert [int(os.path.basename(path).split("-")[0]) for path in paths] == list(range(1, len(paths) + 1))
@@ -189,7 +189,7 @@ def test_two_slice_gathers_and_a_report_at_once_lose_nothing_repeated(fleet):
     assert code == 0, output[-3000:]
     first = custom_stats(output)["armvirt_cpu_artifacts"]["snapshot"]
     assert os.path.basename(first).startswith("000001-")
-    assert fleet_state.snapshots(str(fleet.artifacts))[-1] == first
+    assert _artifacts.snapshots(str(fleet.artifacts))[-1] == first
     timings = ["first gather after a future snapshot: %.1f s" % (time.monotonic() - start)]
 
     for round_ in range(2):
@@ -203,7 +203,7 @@ def test_two_slice_gathers_and_a_report_at_once_lose_nothing_repeated(fleet):
             assert code == 0, "%s:\n%s" % (name, output[-3000:])
         for name in ("a", "b"):
             stats = custom_stats(outcomes[name][1])
-            snapshot = fleet_state.read_snapshot(stats["armvirt_cpu_artifacts"]["snapshot"])
+            snapshot = _artifacts.read_snapshot(stats["armvirt_cpu_artifacts"]["snapshot"])
             # each gather's own snapshot (new, or the latest when it was already the latest) holds its whole slice
             assert sorted(snapshot["hosts"]) == GROUPS["slice_" + name]
             assert all(entry["status"] == "ok" and entry["fact"]["supported"] for entry in snapshot["hosts"].values())
@@ -212,7 +212,7 @@ def test_two_slice_gathers_and_a_report_at_once_lose_nothing_repeated(fleet):
         assert "n1-a" in markdown or "n1-b" in markdown
         assert (fleet.artifacts / "report" / "index.html").read_text().rstrip().endswith("</html>")
 
-    paths = fleet_state.snapshots(str(fleet.artifacts))
+    paths = _artifacts.snapshots(str(fleet.artifacts))
     assert os.path.basename(paths[0]) == "20270101T000000Z.json"
     numbers = [int(os.path.basename(path).split("-")[0]) for path in paths[1:]]
     assert numbers == list(range(1, len(numbers) + 1))
@@ -232,7 +232,7 @@ def test_a_held_lock_ends_report_and_rollout_after_their_timeout_naming_the_hold
     code, output = fleet.finish(fleet.start("gather"), timeout=90)
     assert code == 0, output[-3000:]
     start = time.monotonic()
-    with fleet_state.artifacts_lock(str(fleet.artifacts), "test holder"):
+    with _artifacts.artifacts_lock(str(fleet.artifacts), "test holder"):
         runs = {name: fleet.start(name, "-e", "armvirt_cpu_lock_timeout=2") for name in ("report", "rollout")}
         outcomes = {name: fleet.finish(proc, timeout=90) for name, proc in runs.items()}
     elapsed = time.monotonic() - start

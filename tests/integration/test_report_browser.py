@@ -19,7 +19,7 @@ import tempfile
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, fleet_report
 
 FACTS = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 TEMPLATES = pathlib.Path(__file__).resolve().parents[2] / "playbooks" / "templates"
@@ -73,12 +73,12 @@ def build_report(directory):
     """Two gathers (the second after altra-03's kernel update), a rollout, an apply summary; returns the HTML."""
     names = sorted(hostvars(False))
     for index, narrowed in enumerate((False, True)):
-        state = fleet_state.view(hostvars(narrowed), names, max_age=7 * 86400, now=NOW + datetime.timedelta(
+        state = _fleet_view.view(hostvars(narrowed), names, max_age=7 * 86400, now=NOW + datetime.timedelta(
             minutes=index))
-        fleet_state.write_artifacts(str(directory), state, snapshot=True, now=NOW + datetime.timedelta(minutes=index))
+        _artifacts.write_artifacts(str(directory), state, snapshot=True, now=NOW + datetime.timedelta(minutes=index))
     request = directory / "ras-wrps.yml"
     request.write_text("features:\n  - {name: feat_RAS, value: '1.0'}\n  - {name: hw_prop_WRPs, value: '2'}\n")
-    fleet_state.start_rollout(str(directory), {
+    _artifacts.start_rollout(str(directory), {
         "targets": ["altra-01", "altra-02", "altra-03", "graviton3-01", "graviton3-02"], "scope": "fleet",
         "policy_file": str(request), "members": state["baseline"]["members"]})
     for host, status in (("altra-01", "ok"), ("altra-02", "ok"), ("graviton3-01", "ok"), ("graviton3-02", "failed")):
@@ -96,7 +96,7 @@ def build_report(directory):
     model = fleet_report.build(str(directory), str(apply_path), [])
     html = fleet_report.render(model, str(TEMPLATES / fleet_report.TEMPLATES["html"]), True)
     page = directory / "report" / "index.html"
-    fleet_state.write_if_changed(str(page), html)
+    _artifacts.write_if_changed(str(page), html)
     return page
 
 

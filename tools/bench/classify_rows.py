@@ -218,7 +218,7 @@ def _tasks_note(tasks):
 def direct_figures(hosts):
     """The classify step as the action runs it with the fact cache read directly (Ansible's jsonfile cache plugin),
     artifacts and snapshot written, on ``hosts``, in this process."""
-    from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+    from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fact_sources, _fleet_view
     from bench.common import max_rss_mib
     work = tempfile.mkdtemp(prefix="armvirt-bench-classify-")
     try:
@@ -226,8 +226,8 @@ def direct_figures(hosts):
         loads_before = loads_files(facts_dir)
         gc.collect()
         started = time.perf_counter()
-        state = fleet_state.view(fleet_state.CachedFacts("jsonfile", facts_dir), names, 0)
-        fleet_state.write_artifacts(os.path.join(work, "artifacts"), state, snapshot=True)
+        state = _fleet_view.view(_fact_sources.CachedFacts("jsonfile", facts_dir), names, 0)
+        _artifacts.write_artifacts(os.path.join(work, "artifacts"), state, snapshot=True)
         elapsed = time.perf_counter() - started
         if len(state["baseline"]["members"]) != hosts:
             raise RuntimeError("fleet_state kept %d of %d hosts" % (len(state["baseline"]["members"]), hosts))

@@ -1,6 +1,6 @@
 """Every policy file the collection writes is taken by every reader of policies.
 
-The files come from the real writer (plugin_utils.fleet_state.write_artifacts: policies/fleet.yml and one file per
+The files come from the real writer (plugin_utils._artifacts.write_artifacts: policies/fleet.yml and one file per
 compatibility class) run on the fleet fixture; the readers are the role's and guest_domains' loader, the
 cpu_policy_errors filter (the apply playbook's check), fleet_placement, cpu_feature_check and qemu_cpu_arg on its
 features, and the modules domain_cpu_info (policy) and domain_cpu (the policy's keys as options, as the apply
@@ -20,7 +20,7 @@ from ansible_collections.armvirt.cpu.plugins.filter import (
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.modules import domain_cpu, domain_cpu_info
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state, policy
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, policy
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 FACTS = json.loads((ROOT / "tests" / "fixtures" / "fleet" / "small-fleet.json").read_text())
@@ -36,14 +36,14 @@ def written(tmp_path_factory):
                        "armvirt_cpu_gather": {"status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}}
                 for host in HOSTS}
     now = datetime.datetime(2026, 11, 29, 16, 14, tzinfo=datetime.timezone.utc)
-    state = fleet_state.view(hostvars, list(HOSTS), 0, now=now)
-    paths = fleet_state.write_artifacts(str(directory), state)[0]["policies"]
-    assert fleet_state.FLEET_POOL in paths and len(paths) > 2   # the fleet and several classes
+    state = _fleet_view.view(hostvars, list(HOSTS), 0, now=now)
+    paths = _artifacts.write_artifacts(str(directory), state)[0]["policies"]
+    assert _fleet_view.FLEET_POOL in paths and len(paths) > 2   # the fleet and several classes
     return {pool: (path, yaml.safe_load(pathlib.Path(path).read_text())) for pool, path in paths.items()}, state
 
 
 def pool_hosts(pool, state):
-    if pool == fleet_state.FLEET_POOL:
+    if pool == _fleet_view.FLEET_POOL:
         return state["baseline"]["members"]
     return state["classes"]["classes"][pool]["hosts"]
 

@@ -9,7 +9,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.armvirt.cpu.plugins.action import fleet_state as action
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline as fleet_baseline
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fact_sources, _fleet_view
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 FACTS = json.loads((ROOT / "tests" / "fixtures" / "fleet" / "small-fleet.json").read_text())
@@ -22,9 +22,9 @@ def hostvars(hosts):
 
 
 def frozen(tmp_path, hosts=("a1", "a2", "b1")):
-    state = fleet_state.view(hostvars(hosts), list(hosts), 0)
+    state = _fleet_view.view(hostvars(hosts), list(hosts), 0)
     path = tmp_path / "baseline.json"
-    path.write_text(fleet_state.dump_json(state["baseline"]))
+    path.write_text(_artifacts.dump_json(state["baseline"]))
     return path, state["baseline"]
 
 
@@ -39,7 +39,7 @@ def test_a_slice_sees_the_whole_baseline_and_computes_none(tmp_path, monkeypatch
     path, baseline = frozen(tmp_path)
     monkeypatch.setattr(fleet_baseline, "baseline", lambda *args, **kwargs: pytest.fail("recomputed"))
     read = action.read_baseline(str(path))[0]
-    view = action.frozen_view(fleet_state.read_hostvars(hostvars(["b1"])), ["b1", "c9"], 0, read, str(path))
+    view = action.frozen_view(_fact_sources.read_hostvars(hostvars(["b1"])), ["b1", "c9"], 0, read, str(path))
     assert view["baseline"]["members"] == baseline["members"] == ["a1", "a2", "b1"]
     assert view["hosts"]["b1"]["usable"] is True
     assert view["hosts"]["c9"]["usable"] is False and view["hosts"]["c9"]["status"] == "no-facts"
@@ -48,7 +48,7 @@ def test_a_slice_sees_the_whole_baseline_and_computes_none(tmp_path, monkeypatch
 def test_a_host_outside_the_frozen_baseline_is_not_usable_and_says_why(tmp_path):
     path = frozen(tmp_path, ("a1", "a2"))[0]
     read = action.read_baseline(str(path))[0]
-    entry = action.frozen_view(fleet_state.read_hostvars(hostvars(["b1"])), ["b1"], 0, read, str(path))["hosts"]["b1"]
+    entry = action.frozen_view(_fact_sources.read_hostvars(hostvars(["b1"])), ["b1"], 0, read, str(path))["hosts"]["b1"]
     assert entry["status"] == "ok" and entry["usable"] is False
     assert "not a member of the frozen baseline" in entry["reason"]
 

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from ansible_collections.armvirt.cpu.plugins.inventory import classes as plugin
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 FACTS = json.loads((ROOT / "tests" / "fixtures" / "fleet" / "small-fleet.json").read_text())
@@ -27,8 +27,8 @@ def classified(directory, hosts):
     """The artifacts of a classify run over ``hosts`` of the small fleet (and one host without facts)."""
     hostvars = {host: {"ansible_facts": {"arm_cpu_props": FACTS[host]},
                        "armvirt_cpu_gather": {"status": "ok", "error": "", "gathered_at": GATHERED}} for host in hosts}
-    state = fleet_state.view(hostvars, list(hosts) + ["nofacts"], 0, now=NOW)
-    fleet_state.write_artifacts(str(directory), state, now=NOW)
+    state = _fleet_view.view(hostvars, list(hosts) + ["nofacts"], 0, now=NOW)
+    _artifacts.write_artifacts(str(directory), state, now=NOW)
     return state
 
 
@@ -69,7 +69,7 @@ def test_every_host_is_in_the_group_the_playbooks_name(tmp_path):
     for host in hosts + ["nofacts"]:
         cid = state["hosts"][host]["class"]
         group = "armvirt_cpu_class_" + (cid or "none").replace("-", "_")
-        assert group == fleet_state.class_group(cid)
+        assert group == _fleet_view.class_group(cid)
         assert host in listed["groups"][group], (host, group)
         assert listed["hostvars"][host] == {plugin.HOSTVAR: cid}
     assert set(state["classes"]["classes"]) == {listed["hostvars"][host][plugin.HOSTVAR]
@@ -101,7 +101,7 @@ def test_add_hosts_false_places_only_hosts_of_the_other_sources(tmp_path):
     code, listed, stderr = inventory(tmp_path, str(slice_inventory), source(tmp_path, add_hosts=False))
     assert code == 0 and sorted(listed["hostvars"]) == ["a1"], stderr
     assert [name for name, hosts in listed["groups"].items() if name.startswith("armvirt_cpu_class_")] == [
-        fleet_state.class_group(listed["hostvars"]["a1"][plugin.HOSTVAR])]
+        _fleet_view.class_group(listed["hostvars"]["a1"][plugin.HOSTVAR])]
 
 
 @pytest.mark.parametrize("host, problem", [("../../fleet", "it contains '/'"), ("..", "it is '..'"),

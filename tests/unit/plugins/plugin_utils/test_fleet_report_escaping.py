@@ -20,7 +20,7 @@ import lxml.html
 import pytest
 from markdown_it import MarkdownIt
 
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, fleet_report
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 TEMPLATES = ROOT / "playbooks" / "templates"
@@ -85,16 +85,16 @@ def fleet_dir(tmp_path, rng, strings):
     failing = host_name(strings.pop())
     hostvars[failing] = {"armvirt_cpu_gather": dict(record, status="failed", error=reason)}
     directory = str(tmp_path)
-    fleet_state.write_artifacts(directory, fleet_state.view(hostvars, sorted(hostvars), 0, now=NOW), True, NOW)
+    _artifacts.write_artifacts(directory, _fleet_view.view(hostvars, sorted(hostvars), 0, now=NOW), True, NOW)
     for name in names:   # a second snapshot: the hostile values are narrowed, which the changes section lists
         hostvars[name]["ansible_facts"]["arm_cpu_props"]["properties"]["evil"]["supported_values"] = ["k"]
-    fleet_state.write_artifacts(directory, fleet_state.view(hostvars, sorted(hostvars), 0, now=NOW), True,
-                                NOW + datetime.timedelta(hours=1))
+    _artifacts.write_artifacts(directory, _fleet_view.view(hostvars, sorted(hostvars), 0, now=NOW), True,
+                               NOW + datetime.timedelta(hours=1))
     domain, message, delivery, policy_file = strings[-4:]
     del strings[-4:]
     policy_file = policy_file.replace("\x00", "")   # a path with NUL cannot be opened: the path checks' concern
-    fleet_state.start_rollout(directory, {"targets": ["a1", "b1"], "scope": "fleet", "policy_file": policy_file,
-                                          "id": "", "members": [], "baseline": {}})
+    _artifacts.start_rollout(directory, {"targets": ["a1", "b1"], "scope": "fleet", "policy_file": policy_file,
+                                         "id": "", "members": [], "baseline": {}})
     with open(os.path.join(directory, "rollout", "hosts", "a1.json"), "w") as handle:
         json.dump({"status": "failed", "reason": message, "delivery": delivery, "guests": {domain: {}}}, handle)
     apply_path = str(tmp_path / "apply.json")
@@ -105,8 +105,8 @@ def fleet_dir(tmp_path, rng, strings):
             handle)
     # a host whose name cannot be a file name is refused (invalid-name) without its facts or record being read: the
     # report then shows why instead, and the values only a refused host carries are not in it
-    valid = [name for name in names if fleet_state.host_name_problem(name) is None]
-    shown_reason = fleet_state.host_name_problem(failing) or reason
+    valid = [name for name in names if _fleet_view.host_name_problem(name) is None]
+    shown_reason = _fleet_view.host_name_problem(failing) or reason
     return directory, apply_path, names + (values if valid else []) + [shown_reason, failing, domain, message,
                                                                        delivery]
 

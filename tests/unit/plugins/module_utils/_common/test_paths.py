@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, collect
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _fleet_view
 
 SEED = int(os.environ.get("ARMVIRT_PATHS_SEED", "20261129"))
 GENERATED = 2000
@@ -90,7 +90,7 @@ def test_unusual_legitimate_names_work_and_stay_in_the_directory(tmp_path, name)
     with open(path, "w", encoding="utf-8") as handle:   # the filesystem takes it as it is
         handle.write("{}")
     assert os.listdir(str(tmp_path)) == [name + ".json"]
-    assert fleet_state.host_name_problem(name) is None
+    assert _fleet_view.host_name_problem(name) is None
 
 
 def test_the_suffix_counts_towards_the_length():
@@ -117,9 +117,9 @@ def test_a_directory_that_does_not_exist_yet_is_checked_by_name(tmp_path):
 
 
 def test_the_host_message_names_the_host_and_why():
-    assert fleet_state.host_name_problem("../../fleet") == (
+    assert _fleet_view.host_name_problem("../../fleet") == (
         "host '../../fleet': its inventory name cannot be a file name (it contains '/'); rename it in the inventory")
-    assert "it is '..'" in fleet_state.host_name_problem("..")
+    assert "it is '..'" in _fleet_view.host_name_problem("..")
 
 
 def test_the_cache_file_name_is_checked_and_a_symlink_is_left_to_the_cache(tmp_path):

@@ -19,7 +19,7 @@ import yaml
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import recommend as fleet_recommend
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import fleet_report, fleet_state
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, fleet_report
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 FACTS = json.loads((ROOT / "tests" / "fixtures" / "fleet" / "small-fleet.json").read_text())
@@ -35,11 +35,11 @@ def state(hosts=("a1", "a2", "b1"), unreachable=None):
     if unreachable:
         host, error = unreachable
         hostvars[host]["armvirt_cpu_gather"].update(status="unreachable", error=error)
-    return fleet_state.view(hostvars, list(hosts), 0, now=NOW)
+    return _fleet_view.view(hostvars, list(hosts), 0, now=NOW)
 
 
 def names(directory):
-    return [os.path.basename(path) for path in fleet_state.snapshots(str(directory))]
+    return [os.path.basename(path) for path in _artifacts.snapshots(str(directory))]
 
 
 def legacy(directory, name, hosts=None):
@@ -61,7 +61,7 @@ def in_child(target, *args, timeout=20):
 
 
 def write_in_child(directory):
-    fleet_state.write_artifacts(directory, state(), snapshot=True, now=NOW)
+    _artifacts.write_artifacts(directory, state(), snapshot=True, now=NOW)
 
 
 def test_a_snapshot_stamped_in_the_future_no_longer_hangs_and_the_new_one_comes_after_it(tmp_path):
@@ -76,8 +76,8 @@ def test_a_snapshot_stamped_in_the_future_no_longer_hangs_and_the_new_one_comes_
 
 def test_snapshots_are_numbered_and_ordered_by_number_not_by_the_clock(tmp_path):
     earlier = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)   # a clock stepped back
-    first = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)[0]["snapshot"]
-    second, changed = fleet_state.write_artifacts(str(tmp_path), state(("a1", "b1")), snapshot=True, now=earlier)
+    first = _artifacts.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)[0]["snapshot"]
+    second, changed = _artifacts.write_artifacts(str(tmp_path), state(("a1", "b1")), snapshot=True, now=earlier)
     assert names(tmp_path) == ["000001-20261129T161400Z.json", "000002-20250101T000000Z.json"]
     assert changed and first.endswith("000001-20261129T161400Z.json")
     assert second["snapshot"].endswith("000002-20250101T000000Z.json")
@@ -86,8 +86,8 @@ def test_snapshots_are_numbered_and_ordered_by_number_not_by_the_clock(tmp_path)
 
 
 def write_twice_in_one_second(directory):
-    fleet_state.write_artifacts(directory, state(), snapshot=True, now=NOW)
-    fleet_state.write_artifacts(directory, state(("a1", "b1")), snapshot=True, now=NOW)
+    _artifacts.write_artifacts(directory, state(), snapshot=True, now=NOW)
+    _artifacts.write_artifacts(directory, state(("a1", "b1")), snapshot=True, now=NOW)
 
 
 def test_two_snapshots_in_one_second_get_two_numbers(tmp_path):
@@ -97,9 +97,9 @@ def test_two_snapshots_in_one_second_get_two_numbers(tmp_path):
 
 
 def test_an_unchanged_fleet_adds_no_snapshot(tmp_path):
-    paths, changed = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)
-    again, changed_again = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True,
-                                                       now=NOW + datetime.timedelta(hours=1))
+    paths, changed = _artifacts.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)
+    again, changed_again = _artifacts.write_artifacts(str(tmp_path), state(), snapshot=True,
+                                                      now=NOW + datetime.timedelta(hours=1))
     assert changed and not changed_again and again["snapshot"] == paths["snapshot"]
     assert len(names(tmp_path)) == 1
 
@@ -112,8 +112,8 @@ def test_snapshots_of_earlier_versions_are_read_and_come_first(tmp_path):
     assert names(tmp_path) == ["20250101T000000Z.json", "20261129T161400Z.json", "20261129T161400Z-1.json",
                                "20261129T161400Z-2.json", "20261129T161400Z-10.json",
                                "000002-20300101T000000Z.json", "000010-20190101T000000Z.json"]
-    assert fleet_state.next_sequence(fleet_state.snapshots(str(tmp_path))) == 11
-    path = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)[0]["snapshot"]
+    assert _artifacts.next_sequence(_artifacts.snapshots(str(tmp_path))) == 11
+    path = _artifacts.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)[0]["snapshot"]
     assert os.path.basename(path) == "000011-20261129T161400Z.json" == names(tmp_path)[-1]
 
 
@@ -121,14 +121,14 @@ def test_a_snapshot_number_taken_by_a_writer_without_the_lock_is_skipped(tmp_pat
     """Without a working lock (NFS mounted nolock) two writers can pick one number: the second never replaces the
     first's file, it takes the next number."""
     legacy(tmp_path, "000001-20261129T161400Z.json")
-    monkeypatch.setattr(fleet_state, "next_sequence", lambda paths: 1)
-    path = fleet_state.take_snapshot(str(tmp_path), state(), NOW)[0]
+    monkeypatch.setattr(_artifacts, "next_sequence", lambda paths: 1)
+    path = _artifacts.take_snapshot(str(tmp_path), state(), NOW)[0]
     assert os.path.basename(path) == "000002-20261129T161400Z.json"
     assert json.loads((tmp_path / "snapshots" / "000001-20261129T161400Z.json").read_text())["hosts"] == {}
 
 
 def hold_lock(directory, ready, seconds):
-    with fleet_state.artifacts_lock(directory, "gather"):
+    with _artifacts.artifacts_lock(directory, "gather"):
         ready.set()
         time.sleep(seconds)
 
@@ -147,20 +147,20 @@ def held(tmp_path):
 
 def test_a_held_lock_makes_a_writer_wait_then_fail_naming_the_holder(tmp_path, held):
     start = time.monotonic()
-    with pytest.raises(fleet_state.ArtifactsLocked) as caught:
-        fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, lock_timeout=0.5)
+    with pytest.raises(_artifacts.ArtifactsLocked) as caught:
+        _artifacts.write_artifacts(str(tmp_path), state(), snapshot=True, lock_timeout=0.5)
     waited = time.monotonic() - start
     assert 0.5 <= waited < 2
     message = str(caught.value)
     assert message.startswith("artifacts directory %s is locked by pid %d on host %s (gather, since 20"
                               % (tmp_path, held, socket.gethostname())), message
     assert message.endswith("; waited 0.5 s")
-    assert sorted(os.listdir(str(tmp_path))) == [fleet_state.LOCK_FILE]   # nothing was written
+    assert sorted(os.listdir(str(tmp_path))) == [_artifacts.LOCK_FILE]   # nothing was written
 
 
 def test_a_held_lock_stops_a_rollout_start_too(tmp_path, held):
-    with pytest.raises(fleet_state.ArtifactsLocked, match="locked by pid %d" % held):
-        fleet_state.start_rollout(str(tmp_path), {"targets": ["a1"]}, lock_timeout=0.2)
+    with pytest.raises(_artifacts.ArtifactsLocked, match="locked by pid %d" % held):
+        _artifacts.start_rollout(str(tmp_path), {"targets": ["a1"]}, lock_timeout=0.2)
 
 
 def test_a_writer_waits_for_the_holder_and_then_writes(tmp_path):
@@ -169,7 +169,7 @@ def test_a_writer_waits_for_the_holder_and_then_writes(tmp_path):
     proc.start()
     assert ready.wait(10)
     start = time.monotonic()
-    paths, changed = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, lock_timeout=10)
+    paths, changed = _artifacts.write_artifacts(str(tmp_path), state(), snapshot=True, lock_timeout=10)
     assert changed and 0.2 < time.monotonic() - start < 5
     proc.join(10)
     assert os.path.isfile(paths["snapshot"])
@@ -185,14 +185,14 @@ def test_write_if_changed_uses_the_atomic_writer_and_skips_unchanged_files(tmp_p
     path = str(tmp_path / "sub" / "fleet.json")
     old_umask = os.umask(0o077)
     try:
-        assert fleet_state.write_if_changed(path, "é\n")
+        assert _artifacts.write_if_changed(path, "é\n")
     finally:
         os.umask(old_umask)
     inode = os.stat(path).st_ino
-    assert not fleet_state.write_if_changed(path, "é\n")
+    assert not _artifacts.write_if_changed(path, "é\n")
     assert calls == [path] and os.stat(path).st_ino == inode
     assert os.stat(path).st_mode & 0o777 == 0o644 and os.stat(os.path.dirname(path)).st_mode & 0o777 == 0o755
-    assert fleet_state.write_if_changed(path, "other\n") and calls == [path, path]
+    assert _artifacts.write_if_changed(path, "other\n") and calls == [path, path]
     assert pathlib.Path(path).read_text() == "other\n"
 
 
@@ -202,21 +202,21 @@ def test_write_if_changed_neither_reads_nor_writes_through_a_symlink(tmp_path, c
     secret = tmp_path / "secret"
     secret.write_text("not the collection's\n")
     os.symlink(str(secret), str(tmp_path / "fleet.json"))
-    writes = fleet_state.Writes(check=check, diff=True)
+    writes = _artifacts.Writes(check=check, diff=True)
     with pytest.raises(atomic.SymlinkError, match="fleet.json is a symlink; refusing to follow it"):
-        fleet_state.write_if_changed(str(tmp_path / "fleet.json"), "{}\n", writes)
+        _artifacts.write_if_changed(str(tmp_path / "fleet.json"), "{}\n", writes)
     assert writes.diffs == [] and writes.changed == []
     assert secret.read_text() == "not the collection's\n" and os.path.islink(str(tmp_path / "fleet.json"))
 
 
 def test_temporary_files_of_a_killed_writer_are_removed_under_the_lock(tmp_path):
-    fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)
+    _artifacts.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW)
     leftovers = [tmp_path / ".fleet.json.abcd1234.tmp", tmp_path / "snapshots" / ".000002-x.json.abcd1234.tmp",
                  tmp_path / "policies" / ".fleet.yml.abcd1234.tmp"]
     someone_elses = tmp_path / ".notes.txt.abcd1234.tmp"
     for path in leftovers + [someone_elses]:
         path.write_text("{\"half")
-    with fleet_state.artifacts_lock(str(tmp_path), "gather"):
+    with _artifacts.artifacts_lock(str(tmp_path), "gather"):
         pass
     assert [path for path in leftovers if path.exists()] == [] and someone_elses.exists()
 
@@ -225,8 +225,8 @@ def test_temporary_files_of_a_killed_writer_are_removed_under_the_lock(tmp_path)
 def test_a_world_writable_artifacts_directory_is_refused_before_anything_is_written(tmp_path, mode):
     """atomic.check_dir's rule, as for the property cache and guest_domains: a sticky bit does not stop planting."""
     os.chmod(tmp_path, mode)
-    for write in (lambda: fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW),
-                  lambda: fleet_state.start_rollout(str(tmp_path), slice_plan(["a1"]))):
+    for write in (lambda: _artifacts.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW),
+                  lambda: _artifacts.start_rollout(str(tmp_path), slice_plan(["a1"]))):
         with pytest.raises(atomic.UnsafeDirectoryError,
                            match="directory %s is world-writable; refusing to use it" % tmp_path):
             write()
@@ -236,7 +236,7 @@ def test_a_world_writable_artifacts_directory_is_refused_before_anything_is_writ
 def test_a_world_writable_report_directory_is_refused_through_the_action(tmp_path):
     """fleet_report fails naming the directory and writes no report into it (nor anything else)."""
     artifacts, report = tmp_path / "artifacts", tmp_path / "report"
-    fleet_state.write_artifacts(str(artifacts), state(), snapshot=True, now=NOW)
+    _artifacts.write_artifacts(str(artifacts), state(), snapshot=True, now=NOW)
     report.mkdir()
     os.chmod(report, 0o1777)
     playbook = tmp_path / "play.yml"
@@ -255,8 +255,8 @@ def test_a_world_writable_report_directory_is_refused_through_the_action(tmp_pat
 
 
 def test_the_writers_record_every_file_of_one_run(tmp_path):
-    paths, _changed = fleet_state.write_artifacts(str(tmp_path), state(unreachable=("b1", "down")), snapshot=True,
-                                                  now=NOW)
+    paths, _changed = _artifacts.write_artifacts(str(tmp_path), state(unreachable=("b1", "down")), snapshot=True,
+                                                 now=NOW)
     fleet = json.loads((tmp_path / "fleet.json").read_text())
     assert fleet["hosts"]["b1"]["status"] == "unreachable" and "down" in fleet["hosts"]["b1"]["reason"]
     assert yaml.safe_load(pathlib.Path(paths["policies"]["fleet"]).read_text())["mode"] == "host-passthrough"
@@ -272,7 +272,7 @@ def test_the_actions_document_the_lock_timeout_they_take():
         options = yaml.safe_load(doc.DOCUMENTATION)["options"]
         assert sorted(options) == sorted(action.ARGUMENT_SPEC)
         assert options["lock_timeout"]["default"] == action.ARGUMENT_SPEC["lock_timeout"]["default"] == \
-            fleet_state.LOCK_TIMEOUT
+            _artifacts.LOCK_TIMEOUT
         assert options["lock_timeout"]["type"] == action.ARGUMENT_SPEC["lock_timeout"]["type"] == "float"
 
 
@@ -287,142 +287,52 @@ def record(directory, host, status="ok"):
 
 
 def test_slices_of_one_rollout_share_one_plan_and_keep_each_others_records(tmp_path):
-    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1"]))
+    _artifacts.start_rollout(str(tmp_path), slice_plan(["a1"]))
     record(tmp_path, "a1")
-    fleet_state.start_rollout(str(tmp_path), slice_plan(["b1", "a2"]))
+    _artifacts.start_rollout(str(tmp_path), slice_plan(["b1", "a2"]))
     record(tmp_path, "b1", "failed")
-    plan = fleet_state.read_rollout(str(tmp_path))
+    plan = _artifacts.read_rollout(str(tmp_path))
     assert plan["targets"] == ["a1", "a2", "b1"] and plan["slices"] == 2
     assert plan["hosts"]["a1"] == {"status": "ok"} and plan["hosts"]["b1"] == {"status": "failed"}
     assert plan["hosts"]["a2"]["status"] == "not-run"
 
 
 def test_a_slice_with_another_baseline_is_refused_and_the_plan_kept(tmp_path):
-    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1"]))
+    _artifacts.start_rollout(str(tmp_path), slice_plan(["a1"]))
     record(tmp_path, "a1")
     before = (tmp_path / "rollout" / "plan.json").read_bytes()
-    with pytest.raises(fleet_state.RolloutMismatch, match="rollout wf-42 differs .* in baseline"):
-        fleet_state.start_rollout(str(tmp_path), slice_plan(["a1", "b1"], digest="sha256:bb"))
+    with pytest.raises(_artifacts.RolloutMismatch, match="rollout wf-42 differs .* in baseline"):
+        _artifacts.start_rollout(str(tmp_path), slice_plan(["a1", "b1"], digest="sha256:bb"))
     assert (tmp_path / "rollout" / "plan.json").read_bytes() == before
-    assert fleet_state.read_rollout(str(tmp_path))["hosts"]["a1"] == {"status": "ok"}
+    assert _artifacts.read_rollout(str(tmp_path))["hosts"]["a1"] == {"status": "ok"}
 
 
 @pytest.mark.parametrize("first_id, second_id", [("", ""), ("wf-1", "wf-2"), ("wf-1", "")])
 def test_a_rollout_without_the_same_id_starts_afresh(tmp_path, first_id, second_id):
-    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1", "a2"], rollout_id=first_id))
+    _artifacts.start_rollout(str(tmp_path), slice_plan(["a1", "a2"], rollout_id=first_id))
     record(tmp_path, "a1")
-    fleet_state.start_rollout(str(tmp_path), slice_plan(["b1"], rollout_id=second_id, scope="host"))
-    plan = fleet_state.read_rollout(str(tmp_path))
+    _artifacts.start_rollout(str(tmp_path), slice_plan(["b1"], rollout_id=second_id, scope="host"))
+    plan = _artifacts.read_rollout(str(tmp_path))
     assert plan["targets"] == ["b1"] and plan["slices"] == 1 and plan["scope"] == "host"
-
-
-def jsonfile_cache(tmp_path, hosts):
-    """A jsonfile fact cache holding ``hosts``' facts and gather records, written by Ansible's own plugin."""
-    from ansible.plugins.loader import cache_loader
-    plugin = cache_loader.get("ansible.builtin.jsonfile", _uri=str(tmp_path / "facts"))
-    for host in hosts:
-        plugin.set(host, {"arm_cpu_props": dict(FACTS[host], source="cache"), "armvirt_cpu_gather": {
-            "status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}})
-    return str(tmp_path / "facts")
-
-
-def test_the_fact_cache_read_directly_gives_the_view_hostvars_give(tmp_path, monkeypatch):
-    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", jsonfile_cache(tmp_path, ("a1", "a2", "b1")))
-    sources = fleet_state.FactSources({}, "cache", cache_plugin="ansible.builtin.jsonfile")
-    direct = fleet_state.view(sources, ["a1", "a2", "b1", "gone"], 0, now=NOW)
-    through_hostvars = state(("a1", "a2", "b1"))
-    assert direct["facts"]["gone"] is None and direct["hosts"]["gone"]["status"] == fleet_state.NO_FACTS
-    assert {host: direct["facts"][host] for host in ("a1", "a2", "b1")} == through_hostvars["facts"]
-    assert direct["baseline"]["properties"] == through_hostvars["baseline"]["properties"]
-    gone = "no arm_cpu_props fact (not gathered, or the host was unreachable)"
-    assert direct["baseline"]["excluded"] == [{"host": "gone", "reason": gone}]
-    assert sources.counts == {"cache": 4, "hostvars": 0}
-    assert sources.describe() == "facts: 4 read from the ansible.builtin.jsonfile fact cache directly"
-
-
-def test_auto_reads_the_plays_own_hosts_from_hostvars_and_the_others_from_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", jsonfile_cache(tmp_path, ("a1", "a2")))
-    # b1 is this play's host: its fact is this run's (not cached); a1's hostvars would say otherwise, but a1 is
-    # outside the play, so its fact comes from the cache
-    hostvars = {"b1": {"arm_cpu_props": FACTS["b1"], "armvirt_cpu_gather": {"status": "ok"}},
-                "a1": {"ansible_facts": {}}}
-    sources = fleet_state.FactSources(hostvars, "auto", ["b1"], "jsonfile")
-    view = fleet_state.view(sources, ["a1", "a2", "b1"], 0, now=NOW)
-    assert all(view["hosts"][host]["usable"] for host in ("a1", "a2", "b1"))
-    assert sources.counts == {"cache": 2, "hostvars": 1}
-
-
-@pytest.mark.parametrize("plugin", [None, "memory", "ansible.builtin.memory"])
-def test_without_a_persistent_fact_cache_auto_uses_hostvars_and_cache_is_refused(plugin):
-    sources = fleet_state.FactSources({"b1": {"arm_cpu_props": FACTS["b1"]}}, "auto", [], plugin)
-    assert fleet_state.view(sources, ["b1"], 0, now=NOW)["hosts"]["b1"]["usable"]
-    assert sources.counts == {"cache": 0, "hostvars": 1}
-    with pytest.raises(ValueError, match="configure a persistent cache"):
-        fleet_state.FactSources({}, "cache", [], plugin)
-
-
-def test_facts_are_plain_data_whatever_hostvars_hand_in():
-    class Proxy(dict):
-        """What Ansible hands in: a dict subclass (lazy templating), not a dict."""
-    fact = Proxy(FACTS["a1"], properties=Proxy(FACTS["a1"]["properties"]))
-    plain = fleet_state.plain(fact)
-    assert plain == FACTS["a1"] and {type(plain), type(plain["properties"])} == {dict}
-    already = json.loads(json.dumps(FACTS["a1"]))
-    assert fleet_state.plain(already) is already
 
 
 def test_a_snapshot_keeps_each_distinct_fact_once_and_reads_back_with_facts_in_place(tmp_path):
     view = state(("a1", "a2", "b1"))
     view["facts"]["a2"] = view["facts"]["a1"]     # two hosts of one kind
-    path, _new = fleet_state.take_snapshot(str(tmp_path), view, NOW)
+    path, _new = _artifacts.take_snapshot(str(tmp_path), view, NOW)
     stored = json.loads(pathlib.Path(path).read_text())
     assert stored["format"] == 2 and len(stored["facts"]) == 2
     assert stored["hosts"]["a1"]["fact"] == stored["hosts"]["a2"]["fact"] != stored["hosts"]["b1"]["fact"]
-    snapshot = fleet_state.read_snapshot(path)
+    snapshot = _artifacts.read_snapshot(path)
     assert {host: entry["fact"] for host, entry in snapshot["hosts"].items()} == view["facts"]
 
 
 def test_policies_are_written_as_pyyaml_writes_them(tmp_path):
     view = state()
-    paths, _changed = fleet_state.write_artifacts(str(tmp_path), view)
+    paths, _changed = _artifacts.write_artifacts(str(tmp_path), view)
     for name, path in paths["policies"].items():
-        document = fleet_state.policy_document(name, view["recommendations"][name], view)
+        document = _artifacts.policy_document(name, view["recommendations"][name], view)
         assert pathlib.Path(path).read_text() == "---\n" + yaml.safe_dump(document, sort_keys=False, width=120)
-
-
-def ansible_hostvars(tmp_path, inventory_text, facts, this_run=None):
-    """Ansible's own HostVars over an INI inventory: ``facts`` as a fact cache holds them (set_host_facts) and
-    ``this_run`` as a set_fact without cacheable leaves them (set_nonpersistent_facts), per host."""
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.vars.hostvars import HostVars
-    from ansible.vars.manager import VariableManager
-    inventory_file = tmp_path / "inventory.ini"
-    inventory_file.write_text(inventory_text)
-    loader = DataLoader()
-    inventory = InventoryManager(loader=loader, sources=[str(inventory_file)])
-    variables = VariableManager(loader=loader, inventory=inventory)
-    for host, host_facts in facts.items():
-        variables.set_host_facts(host, host_facts)
-    for host, host_facts in (this_run or {}).items():
-        variables.set_nonpersistent_facts(host, host_facts)
-    return HostVars(inventory=inventory, variable_manager=variables, loader=loader)
-
-
-def test_hostvars_are_read_raw_and_give_what_templated_hostvars_give(tmp_path):
-    """Ansible's own HostVars: raw_get (no templating pass) and hostvars[host] agree on facts, records and host
-    variables, including a host without facts and one outside the inventory."""
-    hostvars = ansible_hostvars(
-        tmp_path, "a1\na2\nb1 arm_cpu_props='{\"supported\": false, \"reason\": \"set in inventory\"}'\n",
-        {"a1": {"arm_cpu_props": FACTS["a1"], "armvirt_cpu_gather": {"status": "ok"}}})
-    raw = fleet_state.read_hostvars(hostvars)
-
-    def templated(host):
-        found = fleet_state.host_vars_facts(hostvars[host] if host in hostvars else None)
-        return fleet_state.plain(found[fleet_state.FACT]), fleet_state.plain(found[fleet_state.RECORD])
-    for host in ("a1", "a2", "b1", "elsewhere"):
-        assert raw(host) == templated(host)
-    assert raw("a1") == (FACTS["a1"], {"status": "ok"}) and raw("a2") == (None, None)
 
 
 def tree(directory):
@@ -432,10 +342,10 @@ def tree(directory):
 
 
 def test_check_mode_writes_nothing_and_lists_what_it_would_write_with_diffs(tmp_path):
-    fleet_state.write_artifacts(str(tmp_path), state(("a1", "a2")), snapshot=True, now=NOW)
+    _artifacts.write_artifacts(str(tmp_path), state(("a1", "a2")), snapshot=True, now=NOW)
     before = tree(tmp_path)
-    writes = fleet_state.Writes(check=True, diff=True)
-    paths, changed = fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW, writes=writes)
+    writes = _artifacts.Writes(check=True, diff=True)
+    paths, changed = _artifacts.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW, writes=writes)
     assert changed and tree(tmp_path) == before
     written = [os.path.relpath(path, str(tmp_path)) for path in writes.changed]
     assert "fleet.json" in written and "baseline.json" in written and "gathered.json" not in written
@@ -443,38 +353,25 @@ def test_check_mode_writes_nothing_and_lists_what_it_would_write_with_diffs(tmp_
     fleet_diff = [d for d in writes.diffs if d["after_header"].endswith("fleet.json")][0]
     assert '"b1"' in fleet_diff["after"] and '"b1"' not in fleet_diff["before"]
     # what check mode predicted is what a real run then writes
-    real = fleet_state.Writes()
-    fleet_state.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW, writes=real)
+    real = _artifacts.Writes()
+    _artifacts.write_artifacts(str(tmp_path), state(), snapshot=True, now=NOW, writes=real)
     assert sorted(real.changed) == sorted(writes.changed)
 
 
 def test_check_mode_starts_no_rollout_and_removes_no_record(tmp_path):
-    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1"]))
+    _artifacts.start_rollout(str(tmp_path), slice_plan(["a1"]))
     record(tmp_path, "a1")
     before = tree(tmp_path)
-    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1", "b1"], rollout_id="other"),
-                              writes=fleet_state.Writes(check=True))
+    _artifacts.start_rollout(str(tmp_path), slice_plan(["a1", "b1"], rollout_id="other"),
+                             writes=_artifacts.Writes(check=True))
     assert tree(tmp_path) == before
 
 
-def test_this_runs_record_outranks_the_cached_one(tmp_path):
-    """gather --check records the probe's outcome as a plain host variable (nothing reaches the fact cache): the
-    fleet view must judge the host by it, not by the record of the last real run that the cache still holds."""
-    hostvars = ansible_hostvars(
-        tmp_path, "a1\n",
-        {"a1": {"arm_cpu_props": FACTS["a1"], "armvirt_cpu_gather": {
-            "status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}}},
-        this_run={"a1": {"armvirt_cpu_gather": {
-            "status": "failed", "error": "emulator gone", "gathered_at": "2026-11-29T16:00:00Z"}}})
-    view = fleet_state.view(fleet_state.read_hostvars(hostvars), ["a1"], 0, now=NOW)
-    assert view["hosts"]["a1"]["status"] == fleet_state.PROBE_FAILED and "emulator gone" in view["hosts"]["a1"]["reason"]
-
-
 def test_a_second_slice_without_a_frozen_baseline_is_refused_before_it_writes(tmp_path):
-    fleet_state.start_rollout(str(tmp_path), slice_plan(["a1"]))
-    fleet_state.refuse_unfrozen_slice(str(tmp_path), slice_plan(["b1"], rollout_id="another"))   # a rollout of its own
-    with pytest.raises(fleet_state.RolloutMismatch, match="must share a frozen baseline"):
-        fleet_state.refuse_unfrozen_slice(str(tmp_path), slice_plan(["b1"]))
+    _artifacts.start_rollout(str(tmp_path), slice_plan(["a1"]))
+    _artifacts.refuse_unfrozen_slice(str(tmp_path), slice_plan(["b1"], rollout_id="another"))   # a rollout of its own
+    with pytest.raises(_artifacts.RolloutMismatch, match="must share a frozen baseline"):
+        _artifacts.refuse_unfrozen_slice(str(tmp_path), slice_plan(["b1"]))
 
 
 KELVIN = "\u212a"
@@ -491,7 +388,7 @@ def odd_fleet(monkeypatch):
     recommend = fleet_recommend.recommend
 
     def failing_for_t1(pool):
-        if pool.get("members") == ["t1"]:   # fleet_state recommends for baselines
+        if pool.get("members") == ["t1"]:   # the fleet view recommends for baselines
             raise ValueError("%s: no consistent recommendation: t1: pauth-impdef=on needs pauth=on"
                              % pool.get("label", "pool"))
         return recommend(pool)
@@ -499,7 +396,7 @@ def odd_fleet(monkeypatch):
     hostvars = {host: {"ansible_facts": {"arm_cpu_props": fact},
                        "armvirt_cpu_gather": {"status": "ok", "error": "", "gathered_at": "2026-11-29T16:00:00Z"}}
                 for host, fact in facts.items()}
-    return fleet_state.view(hostvars, sorted(facts), 0, now=NOW)
+    return _fleet_view.view(hostvars, sorted(facts), 0, now=NOW)
 
 
 def test_a_pool_whose_recommendation_fails_is_that_pools_failure(tmp_path, monkeypatch):
@@ -511,7 +408,7 @@ def test_a_pool_whose_recommendation_fails_is_that_pools_failure(tmp_path, monke
     stale = tmp_path / "policies" / (odd + ".yml")          # an earlier run's policy for the pool no longer holds
     stale.parent.mkdir()
     stale.write_text("---\nmode: maximum\nfeatures: []\n")
-    paths, changed = fleet_state.write_artifacts(str(tmp_path), view, snapshot=True, now=NOW)
+    paths, changed = _artifacts.write_artifacts(str(tmp_path), view, snapshot=True, now=NOW)
     assert changed and not stale.exists()
     written = sorted(os.listdir(tmp_path / "policies"))
     assert written == sorted(name + ".yml" for name in set(view["classes"]["classes"]) - {odd} | {"fleet"})
@@ -521,7 +418,7 @@ def test_a_pool_whose_recommendation_fails_is_that_pools_failure(tmp_path, monke
     assert all("failed" not in info for cid, info in classes["classes"].items() if cid != odd)
     assert json.loads((tmp_path / "fleet.json").read_text())["failed_pools"] == view["failed_pools"]
     assert "%s: no policy, the recommendation failed: %s" % (odd, view["failed_pools"][odd]) \
-        in fleet_state.summary_lines(view)
+        in _fleet_view.summary_lines(view)
     model = fleet_report.build(str(tmp_path))
     for key, template in fleet_report.TEMPLATES.items():
         page = fleet_report.render(model, str(ROOT / "playbooks" / "templates" / template), key == "html")
@@ -529,5 +426,5 @@ def test_a_pool_whose_recommendation_fails_is_that_pools_failure(tmp_path, monke
         assert page.count("the recommendation failed") == 1
     assert [place["name"] for place in model["placements"]] == ["pool fleet"] + sorted(
         "pool " + cid for cid in classes["classes"] if cid != odd)
-    again, changed = fleet_state.write_artifacts(str(tmp_path), view, snapshot=True, now=NOW)
+    again, changed = _artifacts.write_artifacts(str(tmp_path), view, snapshot=True, now=NOW)
     assert not changed and again == paths
