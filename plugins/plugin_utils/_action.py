@@ -9,6 +9,8 @@ module builds too, where there is a module): the preamble of ``run`` is the same
 
 from __future__ import annotations
 
+from typing import Any
+
 from ansible.plugins.action import ActionBase
 
 
@@ -18,20 +20,21 @@ class ValidatedAction(ActionBase):
     :meth:`run_validated`."""
 
     TRANSFERS_FILES = False
-    ARGUMENT_SPEC = {}
+    ARGUMENT_SPEC: dict[str, Any] = {}
 
-    def __init_subclass__(cls, argument_spec=None, **kwargs):
+    def __init_subclass__(cls, argument_spec: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.ARGUMENT_SPEC = argument_spec or {}
         cls._VALID_ARGS = frozenset(cls.ARGUMENT_SPEC)   # ActionBase refuses options outside these
 
-    def run(self, tmp=None, task_vars=None):
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
         args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)[1]
         return self.run_validated(args, task_vars, result)
 
-    def run_validated(self, args, task_vars, result):
+    def run_validated(self, args: dict[str, Any], task_vars: dict[str, Any],
+                      result: dict[str, Any]) -> dict[str, Any]:
         """The action's work: ``args`` are the validated options, ``result`` the base result to fill and return."""
         raise NotImplementedError

@@ -24,6 +24,7 @@ import glob
 import os
 import shutil
 import tempfile
+from typing import Any
 from xml.etree import ElementTree
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
@@ -37,18 +38,18 @@ except ImportError:  # pragma: no cover - exercised only where lxml is missing
 DOMAIN_SCHEMA = "domain.rng"
 RNG = caps.RNG_NS
 
-_CACHE = {}
+_CACHE: dict[tuple[str, bool, tuple[tuple[str, int, int], ...]], DomainValidator] = {}
 
 
 class SchemaUnavailable(Exception):
     """The schema cannot be used at all (no lxml, no domain.rng, unreadable, no feature definition)."""
 
 
-def _q(tag):
+def _q(tag: str) -> str:
     return "{%s}%s" % (RNG, tag)
 
 
-def _signature(schema_dir):
+def _signature(schema_dir: str) -> tuple[tuple[str, int, int], ...]:
     files = sorted(glob.glob(os.path.join(schema_dir, "*.rng")))
     return tuple((os.path.basename(path), os.stat(path).st_size, os.stat(path).st_mtime_ns) for path in files)
 
@@ -56,13 +57,13 @@ def _signature(schema_dir):
 class DomainValidator(object):
     """A compiled domain schema: ``errors(document)`` is empty when the document is valid."""
 
-    def __init__(self, relaxng, schema_dir, extended, native_value):
+    def __init__(self, relaxng: Any, schema_dir: str, extended: bool, native_value: bool) -> None:
         self._relaxng = relaxng
         self.schema_dir = schema_dir
         self.extended = extended          # the value overlay was applied
         self.native_value = native_value  # the installed schema already admits value
 
-    def errors(self, document):
+    def errors(self, document: str | bytes) -> list[str]:
         """libvirt's schema errors for ``document`` (str or bytes) as short strings; empty when valid."""
         try:
             tree = etree.fromstring(document.encode("utf-8") if isinstance(document, str) else document)
@@ -72,7 +73,7 @@ class DomainValidator(object):
             return []
         return ["line %d: %s" % (entry.line, entry.message) for entry in self._relaxng.error_log] or ["invalid"]
 
-    def describe(self):
+    def describe(self) -> str:
         if self.native_value:
             return "libvirt schema in %s (admits value itself)" % self.schema_dir
         if self.extended:
@@ -80,7 +81,7 @@ class DomainValidator(object):
         return "libvirt schema in %s, unmodified" % self.schema_dir
 
 
-def domain_validator(schema_dir, allow_value):
+def domain_validator(schema_dir: str, allow_value: bool) -> DomainValidator:
     """The cached validator for ``schema_dir``; ``allow_value`` applies the overlay (see the module docstring)."""
     if etree is None:
         raise SchemaUnavailable("lxml is required on the controller to check guest XML against libvirt's schema; "
@@ -97,7 +98,7 @@ def domain_validator(schema_dir, allow_value):
     return validator
 
 
-def _compile(schema_dir, allow_value):
+def _compile(schema_dir: str, allow_value: bool) -> DomainValidator:
     try:
         if not allow_value:
             return DomainValidator(etree.RelaxNG(etree.parse(os.path.join(schema_dir, DOMAIN_SCHEMA))),
@@ -112,7 +113,7 @@ def _compile(schema_dir, allow_value):
         raise SchemaUnavailable("cannot compile libvirt's domain schema from %s: %s" % (schema_dir, exc))
 
 
-def extend_feature_definition(schema_dir):
+def extend_feature_definition(schema_dir: str) -> bool:
     """Add the RFC's ``value`` to the CPU ``<feature>`` definition of the schema files in ``schema_dir`` (a copy!).
 
     The definition ``policy (5 values), name`` becomes a choice between that and ``policy (require|force), name,
@@ -120,11 +121,13 @@ def extend_feature_definition(schema_dir):
     already admits ``value``. Raises SchemaUnavailable when there is no feature definition to extend.
     """
     path, tree, element = caps.find_feature_definition(schema_dir)
-    if element is None:
+    if path is None or tree is None or element is None:
         raise SchemaUnavailable("no CPU <feature> definition found in the libvirt schema in %s" % schema_dir)
     if caps.find_attribute(element, "value") is not None:
         return True
     name = caps.find_attribute(element, "name")
+    if name is None:
+        raise SchemaUnavailable("the CPU <feature> definition in %s has no name attribute to extend" % path)
     attributes = [child for child in list(element) if child.tag == _q("attribute")]
     for child in attributes:
         element.remove(child)

@@ -11,14 +11,17 @@ the features stays validate.py's job.
 
 from __future__ import annotations
 
+from typing import Collection
+
 import yaml
 
 from ansible.errors import AnsibleActionFail, AnsibleFileNotFound
+from ansible.plugins.action import ActionBase
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 
 
-def find(action, kind, name, what="policy file"):
+def find(action: ActionBase, kind: str, name: str, what: str = "policy file") -> str:
     """The controller file ``name``, searched as ansible.builtin.template and copy search their src (``kind``:
     files or templates; the role's directories, then the playbook's). A missing one raises AnsibleActionFail naming
     the file and every place searched: Ansible's own message ends with a hint about remote_src, an option these
@@ -30,7 +33,7 @@ def find(action, kind, name, what="policy file"):
             what, name, ", ".join(exc.paths or []) or "nowhere"))
 
 
-def load(path, modes=policy.MODES):
+def load(path: str, modes: Collection[str] = policy.MODES) -> policy.Policy:
     """Read and check a policy file; returns its ``policy.Policy``. ``modes`` are those the reader can write.
     Raises ``policy.PolicyError``, every message naming the file."""
     try:

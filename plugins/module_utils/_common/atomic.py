@@ -30,6 +30,7 @@ import socket
 import stat
 import tempfile
 import time
+from typing import Any, Callable, Iterator
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755
@@ -55,12 +56,12 @@ class LockTimeout(Exception):
     it recorded nothing; ``waited`` is in seconds. The message names both.
     """
 
-    def __init__(self, path, waited, holder):
+    def __init__(self, path: str, waited: float, holder: dict[str, Any] | None) -> None:
         self.path, self.waited, self.holder = path, waited, holder
         super(LockTimeout, self).__init__("%s is locked by %s; waited %.1f s" % (path, describe_holder(holder), waited))
 
 
-def describe_holder(holder):
+def describe_holder(holder: dict[str, Any] | None) -> str:
     """``pid N on host H (what, since T)`` from a lock file's holder record; a plain phrase when there is none."""
     if not holder:
         return "another writer (it recorded no holder information)"
@@ -70,7 +71,7 @@ def describe_holder(holder):
                                     " (%s)" % ", ".join(details) if details else "")
 
 
-def read_holder(lock_path):
+def read_holder(lock_path: str) -> dict[str, Any] | None:
     """The holder record a writer left in ``lock_path`` (a dict), or None: no file, empty, or not a record."""
     try:
         fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -82,7 +83,7 @@ def read_holder(lock_path):
         os.close(fd)
 
 
-def _parse_holder(data):
+def _parse_holder(data: bytes) -> dict[str, Any] | None:
     try:
         holder = json.loads(data.decode("utf-8"))
     except ValueError:   # empty (no holder, or released), or caught mid-write: no information
@@ -90,7 +91,7 @@ def _parse_holder(data):
     return holder if isinstance(holder, dict) else None
 
 
-def _acquire(fd, lock_path, timeout):
+def _acquire(fd: int, lock_path: str, timeout: float | None) -> None:
     """flock ``fd``: blocking without a timeout, else polling until ``timeout`` seconds have passed."""
     if timeout is None:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -112,7 +113,7 @@ def _acquire(fd, lock_path, timeout):
 
 
 @contextlib.contextmanager
-def locked(lock_path, timeout=None, what=None):
+def locked(lock_path: str, timeout: float | None = None, what: str | None = None) -> Iterator[None]:
     """Hold an exclusive flock on ``lock_path`` (created 0644 when missing; never followed through a symlink).
 
     The lock file stays after use: unlinking one that another writer has open would let two writers each hold
@@ -146,7 +147,7 @@ def locked(lock_path, timeout=None, what=None):
         os.close(fd)
 
 
-def remove_stale_temps(directory, owns):
+def remove_stale_temps(directory: str, owns: Callable[[str], bool]) -> None:
     """Delete leftover temporary files whose target name ``owns(name)`` accepts; call it while holding the lock."""
     for entry in os.listdir(directory):
         match = _TEMP_RE.match(entry)
@@ -155,7 +156,7 @@ def remove_stale_temps(directory, owns):
                 os.unlink(os.path.join(directory, entry))
 
 
-def replace(path, data, mode=FILE_MODE, sync_dir=True):
+def replace(path: str, data: bytes, mode: int = FILE_MODE, sync_dir: bool = True) -> None:
     """Write ``data`` to ``path`` atomically with ``mode`` (umask does not decide who can read it).
 
     ``sync_dir=False`` lets a caller writing many files in one directory fsync it once, with ``fsync_dir``.
@@ -163,7 +164,7 @@ def replace(path, data, mode=FILE_MODE, sync_dir=True):
     _publish(path, data, mode, sync_dir, os.replace)
 
 
-def create(path, data, mode=FILE_MODE, sync_dir=True):
+def create(path: str, data: bytes, mode: int = FILE_MODE, sync_dir: bool = True) -> None:
     """Write ``data`` to ``path`` as ``replace`` does, but raise FileExistsError when ``path`` exists.
 
     The complete file is linked to its name (``os.link`` never replaces), so a name that must be unique (a snapshot)
@@ -172,7 +173,7 @@ def create(path, data, mode=FILE_MODE, sync_dir=True):
     _publish(path, data, mode, sync_dir, os.link)
 
 
-def _publish(path, data, mode, sync_dir, publish):
+def _publish(path: str, data: bytes, mode: int, sync_dir: bool, publish: Callable[[str, str], None]) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then ``publish(temp, path)`` (``os.replace`` or
     ``os.link``); the temporary name never outlives the call."""
     directory, base = os.path.split(os.path.abspath(path))
@@ -191,7 +192,7 @@ def _publish(path, data, mode, sync_dir, publish):
         fsync_dir(directory)
 
 
-def check_dir(directory):
+def check_dir(directory: str) -> None:
     """Refuse a world-writable ``directory`` with :class:`UnsafeDirectoryError`: anyone could plant a file or swap
     one in it, and a sticky bit does not stop planting (a name not yet written is anyone's). Raises
     FileNotFoundError for a missing directory."""
@@ -199,7 +200,7 @@ def check_dir(directory):
         raise UnsafeDirectoryError("directory %s is world-writable; refusing to use it" % directory)
 
 
-def open_nofollow(path):
+def open_nofollow(path: str) -> tuple[int, os.stat_result]:
     """``(fd, stat)`` of ``path`` opened for reading, never through a symlink (O_NOFOLLOW: no window between a check
     and the open) and never blocking on a FIFO. Raises :class:`SymlinkError` for a symlink at ``path``,
     FileNotFoundError when there is nothing, OSError otherwise; the caller closes ``fd``."""
@@ -212,7 +213,7 @@ def open_nofollow(path):
     return fd, os.fstat(fd)
 
 
-def read_fd(fd, limit, chunk=1 << 20):
+def read_fd(fd: int, limit: int, chunk: int = 1 << 20) -> bytes:
     """Up to ``limit`` bytes from ``fd``, fewer only at the end of the file, ``chunk`` bytes at a time: ``os.read``
     allocates what it is asked for, so a large bound never costs a large buffer (a buffered ``read(limit)`` would)."""
     chunks = []
@@ -225,7 +226,7 @@ def read_fd(fd, limit, chunk=1 << 20):
     return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
-def read_existing(path):
+def read_existing(path: str) -> tuple[bytes, int] | tuple[None, None]:
     """``(bytes, permission bits)`` of the file at ``path``, ``(None, None)`` when there is none: what a writer
     compares and diffs before it replaces the file. A symlink is refused, not followed (:func:`replace` would replace
     the link, so its target is not the file compared or diffed), and so is anything but a regular file."""
@@ -239,7 +240,7 @@ def read_existing(path):
         return handle.read(), stat.S_IMODE(st.st_mode) & 0o777
 
 
-def fsync_dir(directory):
+def fsync_dir(directory: str) -> None:
     """Make renames in ``directory`` durable: without it a crash can bring back the old name."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -248,7 +249,7 @@ def fsync_dir(directory):
         os.close(fd)
 
 
-def make_dirs(directory, mode=DIR_MODE):
+def make_dirs(directory: str, mode: int = DIR_MODE) -> None:
     """Create missing directories with ``mode`` whatever the umask, so unprivileged readers can reach the files."""
     if os.path.isdir(directory):
         return

@@ -19,7 +19,12 @@ A runner is any callable with run_command's signature that returns ``(rc, stdout
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING, Any, Callable, Sequence, Tuple
 
+if TYPE_CHECKING:
+    import subprocess
+
+Runner = Callable[..., Tuple[int, str, str]]  # AnsibleModule.run_command, or anything with its signature
 C_LOCALE = {"LC_ALL": "C", "LANG": "C"}  # the words callers parse (virsh's "error: ...", dpkg's versions) are English
 
 
@@ -30,14 +35,14 @@ class CommandTimeout(Exception):
 class Deadline(object):
     """A ``before_communicate_callback`` for run_command: kills the started process after ``timeout`` seconds."""
 
-    def __init__(self, timeout):
+    def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self.expired = False
-        self._timer = None
+        self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._done = False
 
-    def arm(self, proc):
+    def arm(self, proc: subprocess.Popen[Any]) -> None:
         """Called by run_command with the started process, before it reads the process's output."""
         with self._lock:
             if self._done:
@@ -46,21 +51,21 @@ class Deadline(object):
             self._timer.daemon = True
             self._timer.start()
 
-    def _expire(self, proc):
+    def _expire(self, proc: subprocess.Popen[Any]) -> None:
         with self._lock:
             if self._done or proc.poll() is not None:
                 return
             self.expired = True
             proc.kill()  # run_command then sees the pipes close and the process gone, and returns
 
-    def disarm(self):
+    def disarm(self) -> None:
         with self._lock:
             self._done = True
             if self._timer is not None:
                 self._timer.cancel()
 
 
-def run(runner, argv, timeout):
+def run(runner: Runner, argv: Sequence[str], timeout: float) -> tuple[int, str, str]:
     """``(rc, stdout, stderr)`` of ``argv`` (a list, no shell, no ``~`` or ``$VAR`` expansion) run by ``runner``
     with LC_ALL=C. Raises :class:`CommandTimeout` when it did not finish within ``timeout`` seconds and OSError
     when it cannot be run (``[Errno 2] No such file or directory: 'virsh'``)."""

@@ -20,12 +20,12 @@ MAX_COMPONENT_BYTES = 255   # NAME_MAX of Linux filesystems (ext4, xfs, btrfs, t
 class PathError(ValueError):
     """A name that cannot be one component of a path in a directory; the message says why."""
 
-    def __init__(self, name, directory, problem):
+    def __init__(self, name: object, directory: str, problem: str) -> None:
         self.name, self.directory, self.problem = name, directory, problem
         super(PathError, self).__init__("%r cannot name a file in %s: %s" % (name, directory, problem))
 
 
-def component_problem(name, suffix=""):
+def component_problem(name: object, suffix: str = "") -> str | None:
     """Why ``name`` cannot be one path component (``name + suffix``, the file it names), or None: a phrase such as
     ``it contains '/'``. Only the suffix's length counts; the suffix is the caller's own text."""
     if not isinstance(name, str):
@@ -48,7 +48,7 @@ def component_problem(name, suffix=""):
     return None
 
 
-def join(directory, name, suffix="", root=None):
+def join(directory: str, name: str, suffix: str = "", root: str | None = None) -> str:
     """The path of the file ``name + suffix`` in ``directory``, after checking that it stays there.
 
     ``name`` must pass :func:`component_problem` (the suffix counts towards its length), so the path sits directly

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import stat
+from typing import Any, Callable, Iterator
 import xml.etree.ElementTree as ET
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic
@@ -65,7 +66,8 @@ class CacheError(Exception):
     """The cache cannot be used safely (symlink, world-writable) or the result cannot be stored; names the path."""
 
 
-def fingerprint(emulator, accel, sysfs_root="/sys", procfs_root="/proc", identity=None):
+def fingerprint(emulator: str, accel: str, sysfs_root: str = "/sys", procfs_root: str = "/proc",
+                identity: dict[str, Any] | None = None) -> dict[str, str]:
     """What a probe result depends on, as strings; a cache is valid only while every item is equal.
 
     Cheap by design (a few stat calls, one small read per CPU, the command line and three DMI files): it is
@@ -95,7 +97,7 @@ def fingerprint(emulator, accel, sysfs_root="/sys", procfs_root="/proc", identit
     return items
 
 
-def _stat_ns(path, field):
+def _stat_ns(path: str | None, field: str) -> str:
     """ctime catches a replaced or re-permissioned binary even when the package keeps its mtime (libvirt does so)."""
     if not path:
         return NONE
@@ -105,7 +107,7 @@ def _stat_ns(path, field):
         return NONE
 
 
-def _module_dir(emulator, machine=None):
+def _module_dir(emulator: str | None, machine: str | None = None) -> str | None:
     """The directory this emulator loads modules (accelerators, devices, block drivers) from, found as QEMU does.
 
     QEMU tries $QEMU_MODULE_DIR, then its configured moddir relocated to the prefix of the real binary
@@ -123,7 +125,7 @@ def _module_dir(emulator, machine=None):
 # ---------------------------------------------------------------------------------------------------- format
 
 
-def dumps(host_props, fp):
+def dumps(host_props: HostProps, fp: dict[str, str]) -> bytes:
     """The cache file's bytes: deterministic (sorted fingerprint, properties and extras) so equal input gives
     equal bytes and write() can tell "unchanged". Raises ValueError for what XML cannot hold losslessly."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<%s format="%d">' % (ROOT_TAG, FORMAT_VERSION),
@@ -155,17 +157,17 @@ def dumps(host_props, fp):
     return "\n".join(lines).encode("utf-8")
 
 
-def _escape(text):
+def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _attr(text):
+def _attr(text: object) -> str:
     if not isinstance(text, str) or _ATTR_UNSAFE.search(text):
         raise ValueError("%r cannot be stored as a name in the cache" % (text,))
     return _escape(text).replace('"', "&quot;")
 
 
-def _leaf(tag, text, name=None):
+def _leaf(tag: str, text: object, name: str | None = None) -> str:
     if not isinstance(text, str):
         raise ValueError("<%s> value %r is not a string" % (tag, text))
     head = tag if name is None else '%s name="%s"' % (tag, _attr(name))
@@ -174,7 +176,7 @@ def _leaf(tag, text, name=None):
     return "<%s>%s</%s>" % (head, _escape(text), tag) if text else "<%s/>" % head
 
 
-def _text(elem):
+def _text(elem: ET.Element) -> str:
     text = elem.text or ""
     encoding = elem.get("enc")
     if encoding is None:
@@ -186,40 +188,40 @@ def _text(elem):
     raise ValueError("bad enc=%r text in <%s>" % (encoding, elem.tag))
 
 
-def _first_children(root):
+def _first_children(root: ET.Element) -> dict[str, ET.Element]:
     """{tag: first child with that tag}: what root.find(tag) gives, for every tag in one pass (each find() or
     findall() goes through ElementPath, microseconds a call, and a valid-cache read made about 30 of them)."""
-    children = {}
+    children: dict[str, ET.Element] = {}
     for elem in root:
         children.setdefault(elem.tag, elem)
     return children
 
 
-def _children_tagged(elem, tag):
+def _children_tagged(elem: ET.Element, tag: str) -> list[ET.Element]:
     """elem.findall(tag) for a plain tag, without ElementPath."""
     return [child for child in elem if child.tag == tag]
 
 
-def _child(children, tag):
+def _child(children: dict[str, ET.Element], tag: str) -> ET.Element:
     elem = children.get(tag)
     if elem is None:
         raise ValueError("no <%s>" % tag)
     return elem
 
 
-def _optional(children, tag):
+def _optional(children: dict[str, ET.Element], tag: str) -> str | None:
     elem = children.get(tag)
     return None if elem is None else _text(elem)
 
 
-def _named(elem):
+def _named(elem: ET.Element) -> str:
     name = elem.get("name")
     if name is None:
         raise ValueError("<%s> without a name" % elem.tag)
     return name
 
 
-def _decode(children):
+def _decode(children: dict[str, ET.Element]) -> HostProps:
     """HostProps from the root's children (``_first_children``)."""
     supported = {"yes": True, "no": False}.get(_text(_child(children, "supported")))
     if supported is None:
@@ -255,7 +257,7 @@ def _decode(children):
     return host_props
 
 
-def fingerprint_changes(cached, fp):
+def fingerprint_changes(cached: dict[str, str], fp: dict[str, str]) -> list[str]:
     """Why a stored fingerprint ``cached`` no longer holds for ``fp``, as labels in fingerprint order ([] when equal).
 
     Shared by every file kept against the fingerprint (this cache, the cpu_check results of ``confirm.py``).
@@ -270,7 +272,7 @@ def fingerprint_changes(cached, fp):
     return changes
 
 
-def loads(data, fp):
+def loads(data: bytes, fp: dict[str, str]) -> tuple[HostProps | None, str]:
     """(HostProps, "valid") when ``data`` is a cache of this format for fingerprint ``fp``, else (None, why).
 
     Never raises for bad content. DOCTYPE/ENTITY are refused before parsing because expat expands internal
@@ -310,12 +312,12 @@ def loads(data, fp):
 DAMAGED = ("corrupt: ", "too large", "DOCTYPE refused", "foreign root element")
 
 
-def is_damaged(why):
+def is_damaged(why: str) -> bool:
     """True when ``why`` (a reason of :func:`status`) says the file is damaged: a rewrite is then a repair to report."""
     return why.startswith(DAMAGED)
 
 
-def status(path, fp):
+def status(path: str, fp: dict[str, str]) -> tuple[HostProps | None, str]:
     """(HostProps, "valid") or (None, why the module must re-probe: "missing", "kernel changed", "corrupt: ...").
 
     Raises CacheError only for a cache nobody should trust (symlink, world-writable file or directory).
@@ -327,7 +329,7 @@ def status(path, fp):
     return loads(data, fp)
 
 
-def read_bytes(path):
+def read_bytes(path: str) -> tuple[bytes | None, str]:
     """(the file's bytes, "read") or (None, why not: "missing", "unreadable: ...", "not a regular file").
 
     At most MAX_BYTES + 1 bytes are read, so a caller can tell a file that is too large. Raises CacheError for a file
@@ -358,12 +360,12 @@ def read_bytes(path):
     return data, "read"
 
 
-def read(path, fp):
+def read(path: str, fp: dict[str, str]) -> HostProps | None:
     """The cached HostProps, or None when the cache is missing or invalid (the caller re-probes)."""
     return status(path, fp)[0]
 
 
-def write(path, host_props, fp):
+def write(path: str, host_props: HostProps, fp: dict[str, str]) -> bool:
     """Store ``host_props`` for ``fp`` atomically, mode 0644; True when the file's bytes changed.
 
     Writers serialise on PATH.lock, so two runs never interleave; the file is replaced with rename, so readers and
@@ -376,7 +378,7 @@ def write(path, host_props, fp):
     return update(path, lambda current: data)
 
 
-def update(path, make):
+def update(path: str, make: Callable[[bytes | None], bytes | None]) -> bool:
     """Replace the file at ``path`` with ``make(current)`` atomically, mode 0644; True when its bytes changed.
 
     ``current`` is the file's bytes (None when it is missing or not a proper 0644 regular file); ``make`` returns the
@@ -397,7 +399,7 @@ def update(path, make):
         raise CacheError("cannot write cache %s: %s" % (path, exc))
 
 
-def remove(path):
+def remove(path: str) -> bool:
     """Delete the cache; True when there was one. PATH.lock stays: unlinking a lock file that another writer has
     open would let two writers each hold "the" lock, on different inodes."""
     if not os.path.lexists(path):
@@ -414,7 +416,7 @@ def remove(path):
         raise CacheError("cannot remove cache %s: %s" % (path, exc))
 
 
-def _check_dir(path):
+def _check_dir(path: str) -> None:
     """Refuse the cache's directory by ``atomic.check_dir``'s rule (world-writable), naming the cache."""
     try:
         atomic.check_dir(os.path.dirname(os.path.abspath(path)))
@@ -422,7 +424,7 @@ def _check_dir(path):
         raise CacheError("cache %s: %s" % (path, exc))
 
 
-def _open(path):
+def _open(path: str) -> tuple[int, os.stat_result]:
     """Open for reading without following a symlink (O_NOFOLLOW: no window between check and open) and refuse a
     world-writable file. Returns (fd, stat); raises CacheError, FileNotFoundError or OSError."""
     try:
@@ -435,7 +437,7 @@ def _open(path):
     return fd, st
 
 
-def _current(path):
+def _current(path: str) -> bytes | None:
     """The existing file's bytes when it is a proper 0644 regular file, else None (so it gets rewritten)."""
     try:
         fd, st = _open(path)
@@ -449,7 +451,7 @@ def _current(path):
 
 
 @contextlib.contextmanager
-def _locked(path):
+def _locked(path: str) -> Iterator[None]:
     """Serialise writers of one cache on PATH.lock, and clear what a killed writer left behind."""
     try:
         with atomic.locked(path + ".lock"):

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, hostid
+
+if TYPE_CHECKING:   # imported where used: a run that finds a valid cache never needs the probe's modules
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, qmp
 
 CACHE_USE, CACHE_REFRESH, CACHE_IGNORE = "use", "refresh", "ignore"
 
@@ -23,7 +27,7 @@ class CollectError(Exception):
     """A fault while probing: the message names the host, the emulator or socket, and what went wrong."""
 
 
-def cache_path(cache_dir, emulator, accel):
+def cache_path(cache_dir: str, emulator: str, accel: str) -> str:
     """One file per emulator path and accelerator; the path hash follows libvirt's capabilities cache naming.
 
     The emulator's path is hashed, so only ``accel`` is the caller's text in the file name (the modules take only
@@ -38,7 +42,8 @@ def cache_path(cache_dir, emulator, accel):
     return os.path.join(cache_dir, name + ".xml")
 
 
-def probe_host(emulator, accel, timeout, qmp_socket=None, host=None):
+def probe_host(emulator: str, accel: str, timeout: float, qmp_socket: str | None = None,
+               host: str | None = None) -> props.HostProps:
     """Ask QEMU directly: a running monitor when ``qmp_socket`` is given, else a freshly spawned emulator. ``host``
     names the host in the message (``hostid.label``)."""
     # the probe's modules are imported here, not at the top: a run that finds a valid cache never needs them, and
@@ -56,7 +61,7 @@ def probe_host(emulator, accel, timeout, qmp_socket=None, host=None):
         raise CollectError("probing %s on host %s failed: %s" % (where, hostid.label(host), exc))
 
 
-def _read(client, accel):
+def _read(client: qmp.QMPClient, accel: str) -> props.HostProps:
     """The properties (dialects.py) and the named models (models.py) of one QEMU."""
     from ansible_collections.armvirt.cpu.plugins.module_utils._host import dialects, models
     host_props = dialects.read_host_props(client, accel)
@@ -64,8 +69,9 @@ def _read(client, accel):
     return host_props
 
 
-def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socket=None, sysfs_root="/sys",
-            procfs_root="/proc", host=None):
+def collect(emulator: str, accel: str, timeout: float, cache_dir: str, cache_mode: str = CACHE_USE,
+            qmp_socket: str | None = None, sysfs_root: str = "/sys", procfs_root: str = "/proc",
+            host: str | None = None) -> tuple[props.HostProps, str, dict[str, Any] | None]:
     """The host's properties and where they came from.
 
     Returns (host_props, source, cache_info): source is "cache" or "probe"; cache_info is None for a running
@@ -81,7 +87,7 @@ def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socke
         path = cache_path(cache_dir, emulator, accel)
         identity = hostid.read(sysfs_root, procfs_root)
         fingerprint = cache.fingerprint(emulator, accel, sysfs_root, procfs_root, identity)
-        info = {"path": path, "fingerprint": fingerprint, "status": "not read", "identity": identity}
+        info: dict[str, Any] = {"path": path, "fingerprint": fingerprint, "status": "not read", "identity": identity}
         if cache_mode == CACHE_USE:
             cached, info["status"] = cache.status(path, fingerprint)
             if cached is not None:
@@ -93,7 +99,7 @@ def collect(emulator, accel, timeout, cache_dir, cache_mode=CACHE_USE, qmp_socke
     return probe_host(emulator, accel, timeout, host=host), "probe", info
 
 
-def damaged_cache_warning(info, done, host=None):
+def damaged_cache_warning(info: dict[str, Any] | None, done: str, host: str | None = None) -> str | None:
     """The warning for a cache that was not used because the file is damaged, else None.
 
     ``info`` is what :func:`collect` returned; ``done`` says what became of the file (rewritten, left alone). A
@@ -104,7 +110,8 @@ def damaged_cache_warning(info, done, host=None):
         hostid.label(host), info["path"], info["status"], done)
 
 
-def host_fact(host_props, accel, emulator, source, sysfs_root="/sys", procfs_root="/proc", identity=None):
+def host_fact(host_props: props.HostProps, accel: str, emulator: str, source: str, sysfs_root: str = "/sys",
+              procfs_root: str = "/proc", identity: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``arm_cpu_props`` fact: what QEMU offers (``host_props``) and what the kernel says about the CPU
     (``host_cpu``, read on every run: it is a few small files, and a cached copy could only be older). ``identity``
     is what :func:`collect` read for the fingerprint this run (``cache_info["identity"]``); without it, it is read

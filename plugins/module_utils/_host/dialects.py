@@ -52,8 +52,11 @@ Measured with Debian's QEMU 7.2.22, ``-machine none,accel=tcg``, model ``max`` (
 - One expansion takes about 0.2-1 ms.
 """
 
+from __future__ import annotations
+
 import hashlib
 import re
+from typing import Any
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, qmp, rules, sysreg, vocabulary
 
@@ -94,7 +97,7 @@ class DialectError(qmp.QMPError):
     """A reply that cannot be read at all: a dialect's contract broken, not a wire fault. Names the command and
     the problem. ``read_host_props`` turns it into a warning and the next dialect."""
 
-    def __init__(self, command, problem):
+    def __init__(self, command: str, problem: str) -> None:
         super(DialectError, self).__init__("%s gave a malformed reply: %s" % (command, problem))
         self.command = command
         self.problem = problem
@@ -103,17 +106,17 @@ class DialectError(qmp.QMPError):
 class _Reading(object):
     """One read of a host: the client, the model and the warnings collected on the way."""
 
-    def __init__(self, client, model):
+    def __init__(self, client: qmp.QMPClient, model: str) -> None:
         self.client = client
         self.model = model
-        self.warnings = []
+        self.warnings: list[str] = []
         self.sysreg = False
 
-    def warn(self, command, text):
+    def warn(self, command: str, text: str) -> None:
         self.warnings.append("%s: %s" % (command, text))
 
 
-def read_host_props(client, accel):
+def read_host_props(client: qmp.QMPClient, accel: str) -> props.HostProps:
     """What the QEMU behind ``client`` (anything with ``execute(command, arguments=None)``) offers under ``accel``."""
     model = MODEL_FOR_ACCEL.get(accel)
     if model is None:
@@ -144,7 +147,7 @@ def read_host_props(client, accel):
     return props.HostProps.unsupported("; ".join(reasons), version, package, reading.warnings)
 
 
-def _read_version(reading):
+def _read_version(reading: _Reading) -> tuple[str | None, str | None]:
     """("major.minor.micro", package or None) from query-version; (None, None) with a warning when unreadable."""
     command = "query-version"
     reply = reading.client.execute(command)
@@ -164,7 +167,7 @@ def _read_version(reading):
     return "%d.%d.%d" % tuple(parts), package
 
 
-def _read_commands(reading):
+def _read_commands(reading: _Reading) -> set[str] | None:
     """The command names, or None (try every dialect) with a warning when the reply cannot be read."""
     command = "query-commands"
     reply = reading.client.execute(command)
@@ -180,12 +183,12 @@ def _read_commands(reading):
     return names
 
 
-def _read_arm_props_info(reading):
+def _read_arm_props_info(reading: _Reading) -> tuple[dict[str, props.Property], str | None]:
     command = DIALECTS[0]
     return _parse_props_info(reading, command, reading.client.execute(command)), None
 
 
-def _read_cpu_props_info(reading):
+def _read_cpu_props_info(reading: _Reading) -> tuple[dict[str, props.Property], str | None]:
     """Dialect 2, liberal about its unsettled shape: optional model argument, list or {"model", "props"} reply."""
     command = DIALECTS[1]
     cpu_model = None
@@ -206,7 +209,7 @@ def _read_cpu_props_info(reading):
     return _parse_props_info(reading, command, reply), cpu_model
 
 
-def _parse_props_info(reading, command, reply):
+def _parse_props_info(reading: _Reading, command: str, reply: Any) -> dict[str, props.Property]:
     """Elements of dialects 1 and 2 as Properties, read as liberally as they can be (see the module docstring)."""
     _expect(command, reply, list, "the reply")
     properties = {}
@@ -220,7 +223,7 @@ def _parse_props_info(reading, command, reply):
     return properties
 
 
-def _name_field(reading, command, prop):
+def _name_field(reading: _Reading, command: str, prop: props.Property) -> None:
     """The ID-register field a props-info name stands for (vocabulary.py), kept in the fact as ``field`` (and
     ``coupled_field``, the minor half of a ``major.frac`` property) as the sysreg dialect keeps its own."""
     entry = vocabulary.TABLE.get(prop.name)
@@ -235,7 +238,8 @@ def _name_field(reading, command, prop):
         prop.extra["coupled_field"] = entry.fields[1]
 
 
-def _read_element(reading, command, where, name, element):
+def _read_element(reading: _Reading, command: str, where: str, name: str,
+                  element: dict[str, Any]) -> props.Property:
     type_ = element.pop("type", None)
     raw_values = element.pop("supported-values", None)
     values = None if raw_values is None else _values(reading, command, where, raw_values, name)
@@ -280,7 +284,7 @@ def _read_element(reading, command, where, name, element):
     return _sysreg_field(reading, command, where, props.Property(name, type_, values, default, element))
 
 
-def _sysreg_field(reading, command, where, prop):
+def _sysreg_field(reading: _Reading, command: str, where: str, prop: props.Property) -> props.Property:
     """A props-info property named ``SYSREG_<REG>_<FIELD>`` (Nutanix's v3): its field and the rule the fact gives
     it (``sysreg.rule_of``). QEMU lists every value KVM would take; an identification field (the host's identity)
     or one KVM sets itself is narrowed to the host's value (the element's ``default``), QEMU's list kept as
@@ -309,7 +313,7 @@ def _sysreg_field(reading, command, where, prop):
     return props.Property(prop.name, prop.type, ["0x%x" % host], prop.default, prop.extra)
 
 
-def _values(reading, command, where, raw, name=None):
+def _values(reading: _Reading, command: str, where: str, raw: Any, name: str | None = None) -> list[str]:
     """supported-values as strings. Nutanix's v3 (``query-cpu-props-info``) gives numbers as inclusive ``{"min",
     "max"}`` ranges (read as ``"lo-hi"``, in hex for a ``SYSREG_`` name) and booleans as JSON true/false (on/off);
     elsewhere each of those, and integers (decimal), is a liberty taken with a warning. A single string is read as
@@ -345,7 +349,7 @@ def _values(reading, command, where, raw, name=None):
 V3_FORMS = frozenset(("{min, max} ranges", "JSON booleans"))
 
 
-def _range(reading, command, where, value, hexadecimal):
+def _range(reading: _Reading, command: str, where: str, value: dict[str, Any], hexadecimal: bool) -> str:
     """One ``{"min": lo, "max": hi}`` element (inclusive) as ``"lo-hi"`` (``"lo"`` when equal); other members are
     left out with a warning."""
     low = _expect(command, value.get("min"), int, "min of a range of " + where)
@@ -358,7 +362,7 @@ def _range(reading, command, where, value, hexadecimal):
     return props.format_range(low, high, hexadecimal)
 
 
-def _infer_type(raw, values):
+def _infer_type(raw: Any, values: list[str]) -> str:
     if isinstance(raw, list) and raw and all(isinstance(value, bool) for value in raw):
         return props.BOOL_TYPE
     if values and all(props.bool_word(value) for value in values):
@@ -367,7 +371,7 @@ def _infer_type(raw, values):
     return props.NUMBER_TYPE if ranges and not names else props.STRING_TYPE
 
 
-def _read_expansion(reading):
+def _read_expansion(reading: _Reading) -> tuple[dict[str, props.Property], str | None]:
     """Dialects 3 and 4: the model's values, for each boolean whether QEMU accepts the other value too, SYSREG_
     fields by their kernel rule."""
     current = expand(reading.client, reading.model)
@@ -393,7 +397,7 @@ def _read_expansion(reading):
     return properties, reading.model
 
 
-def _read_boolean(reading, name, value, current):
+def _read_boolean(reading: _Reading, name: str, value: bool, current: dict[str, Any]) -> props.Property:
     allowed = {value}
     if _accepts(reading, name, {name: not value}):
         allowed.add(not value)
@@ -405,7 +409,7 @@ def _read_boolean(reading, name, value, current):
     return props.Property(name, props.BOOL_TYPE, values, _scalar(EXPANSION, value, name), extra)
 
 
-def _accepts(reading, name, settings):
+def _accepts(reading: _Reading, name: str, settings: dict[str, bool]) -> bool:
     """Whether QEMU expands the model with ``settings`` and gives ``name`` the value asked for; a reply that cannot
     be read counts as a refusal, with a warning."""
     try:
@@ -420,7 +424,7 @@ def _accepts(reading, name, settings):
     return expanded.get(name) is settings[name]
 
 
-def _conditional(reading, name, value, current):
+def _conditional(reading: _Reading, name: str, value: bool, current: dict[str, Any]) -> dict[str, Any]:
     """``{word: {"with": {other: word}, "rule": id}}`` when QEMU refuses ``name=value`` alone but accepts it together
     with a setting the rule model names (``sveN=off`` with ``sve=off``); empty otherwise."""
     word = props.ON if value else props.OFF
@@ -430,10 +434,10 @@ def _conditional(reading, name, value, current):
     return {}
 
 
-def expand(client, model, settings=None):
+def expand(client: qmp.QMPClient, model: str, settings: dict[str, bool] | None = None) -> dict[str, Any]:
     """One full expansion of ``model`` with ``settings`` set; its props as a dict. Raises ``DialectError`` for a
     reply of the wrong shape, ``QMPCommandError`` when QEMU refuses."""
-    info = {"name": model}
+    info: dict[str, Any] = {"name": model}
     if settings:
         info["props"] = settings
     reply = _expect(EXPANSION, client.execute(EXPANSION, {"type": "full", "model": info}), dict, "the reply")
@@ -444,11 +448,11 @@ def expand(client, model, settings=None):
 _READERS = {DIALECTS[0]: _read_arm_props_info, DIALECTS[1]: _read_cpu_props_info, EXPANSION: _read_expansion}
 
 
-def _kind(value):
+def _kind(value: object) -> str:
     return "missing or null" if value is None else type(value).__name__
 
 
-def _expect(command, value, kind, what):
+def _expect(command: str, value: Any, kind: type, what: str) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise DialectError(command, "%s should be %s, not %s" % (what, _KIND_WORDS[kind], _kind(value)))
     return value
@@ -457,14 +461,14 @@ def _expect(command, value, kind, what):
 _KIND_WORDS = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
 
 
-def _check_name(command, name, where):
+def _check_name(command: str, name: Any, where: str) -> str:
     _expect(command, name, str, "the name of " + where)
     if not _NAME_RE.fullmatch(name):  # not match(): "$" also matches before a final newline
         raise DialectError(command, "%s: name %r is not made of letters, digits, '.', '_' and '-'" % (where, name))
     return name
 
 
-def _too_deep(value, limit):
+def _too_deep(value: Any, limit: int) -> bool:
     """Whether lists/objects in ``value`` nest more than ``limit`` levels (iterative: no recursion to exhaust)."""
     stack = [(value, 0)]
     while stack:
@@ -476,7 +480,7 @@ def _too_deep(value, limit):
     return False
 
 
-def _scalar(command, value, what):
+def _scalar(command: str, value: Any, what: str) -> str:
     """A JSON scalar as the fact's string: booleans "on"/"off", integers in decimal, strings as given."""
     if isinstance(value, bool):
         return props.ON if value else props.OFF

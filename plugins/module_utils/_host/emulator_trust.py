@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Iterable
 from xml.etree import ElementTree
 
 ARCH = "aarch64"
@@ -35,7 +36,7 @@ MAX_LINKS = 40      # as the kernel's limit on symbolic links followed in one lo
 class UntrustedEmulator(Exception):
     """The emulator is not run. ``emulator`` is the path as given, ``reason`` why it is refused."""
 
-    def __init__(self, emulator, reason):
+    def __init__(self, emulator: object, reason: str) -> None:
         super(UntrustedEmulator, self).__init__("the emulator %s is not trusted, so it was not run: %s"
                                                 % (emulator, reason))
         self.emulator, self.reason = emulator, reason
@@ -45,14 +46,14 @@ class CapabilitiesError(Exception):
     """libvirt's capabilities document cannot be read."""
 
 
-def listed(caps_xml, domain_type, arch=ARCH):
+def listed(caps_xml: str | bytes, domain_type: str, arch: str = ARCH) -> list[str]:
     """The emulators libvirt's capabilities (``virsh capabilities``) give for ``arch`` guests of ``domain_type``
     (kvm, qemu): each ``<domain type=...>``'s own ``<emulator>``, else its arch's. Raises CapabilitiesError."""
     try:
         root = ElementTree.fromstring(caps_xml)
     except (ElementTree.ParseError, TypeError) as exc:
         raise CapabilitiesError("libvirt's capabilities cannot be read: %s" % exc)
-    found = []
+    found: list[str] = []
     for guest_arch in root.findall("guest/arch"):
         if guest_arch.get("name") != arch:
             continue
@@ -65,7 +66,7 @@ def listed(caps_xml, domain_type, arch=ARCH):
     return found
 
 
-def path_problem(emulator):
+def path_problem(emulator: object) -> str | None:
     """Why ``emulator`` cannot be an emulator's path in a domain's ``<emulator>`` or on a command line, as a phrase
     to follow the path (``is not an absolute path``), or None: it must be a string, an absolute path, without control
     characters (NUL, newline, ...) or white space at either end (libvirt would keep it, and a file of that name is
@@ -81,15 +82,15 @@ def path_problem(emulator):
     return None
 
 
-def _trusted_owner(uid):
+def _trusted_owner(uid: int) -> bool:
     return uid in (0, os.geteuid())
 
 
-def _group_or_other_writable(st):
+def _group_or_other_writable(st: os.stat_result) -> bool:
     return bool(st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
-def _lstat(emulator, path):
+def _lstat(emulator: str, path: str) -> os.stat_result:
     try:
         return os.lstat(path)
     except FileNotFoundError:
@@ -98,14 +99,14 @@ def _lstat(emulator, path):
         raise UntrustedEmulator(emulator, "cannot inspect %s: %s" % (path, exc.strerror or exc))
 
 
-def _owner_problem(path, st, what):
+def _owner_problem(path: str, st: os.stat_result, what: str) -> str | None:
     if _trusted_owner(st.st_uid):
         return None
     return "%s %s is owned by uid %d, not by root or the user running the check (uid %d)" % (
         what, path, st.st_uid, os.geteuid())
 
 
-def resolve(emulator):
+def resolve(emulator: str) -> str:
     """The real path of ``emulator``, walked one entry at a time as the kernel would; raises UntrustedEmulator when
     an entry on the way is owned by someone else, or a directory looked in is writable by group or others without
     being sticky, or a link loops."""
@@ -151,11 +152,11 @@ def resolve(emulator):
     return current
 
 
-def require(emulator, trusted):
+def require(emulator: str, trusted: Iterable[str | None]) -> str:
     """Refuse (UntrustedEmulator) unless ``emulator`` is one of ``trusted`` (the configured emulator and those
     :func:`listed` gives), as written or once symlinks are resolved, and its file is safe (see the module's
     docstring). Returns its real path."""
-    candidates = []
+    candidates: list[str] = []
     for path in trusted:
         if path and path not in candidates:
             candidates.append(path)

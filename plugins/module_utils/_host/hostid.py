@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+from typing import Any
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic
 
@@ -45,14 +46,14 @@ FIRMWARE_FILES = (("vendor", "bios_vendor"), ("version", "bios_version"), ("date
 _CHUNK = 16384
 
 
-def label(name=None):
+def label(name: str | None = None) -> str:
     """The name messages use for the host: the caller's ``host`` option (``inventory_hostname``, which the
     collection's playbooks and role pass), else the operating system's host name, which is all a module called ad
     hoc can know."""
     return name or platform.node() or "host"
 
 
-def _read(path, limit=65536):
+def _read(path: str, limit: int = 65536) -> str | None:
     """The file's text (at most ``limit`` bytes, undecodable bytes replaced), or None when it cannot be read.
 
     A raw descriptor and ``os.read`` in small chunks: a buffered ``open().read(limit)`` allocates ``limit`` bytes
@@ -71,7 +72,7 @@ def _read(path, limit=65536):
     return data.decode("utf-8", "replace")
 
 
-def _cpu_dirs(sysfs_root):
+def _cpu_dirs(sysfs_root: str) -> list[str]:
     base = os.path.join(sysfs_root, "devices", "system", "cpu")
     try:
         names = os.listdir(base)
@@ -80,13 +81,13 @@ def _cpu_dirs(sysfs_root):
     return [base + os.sep + name for name in names if name[:3] == "cpu" and name[3:].isdigit()]
 
 
-def id_registers(sysfs_root, register):
+def id_registers(sysfs_root: str, register: str) -> list[str]:
     """Sorted distinct values of ``midr_el1`` or ``revidr_el1`` over the CPUs, as 0x-hex (16 digits, as the kernel
     prints them); empty off Arm. big.LITTLE hosts have several MIDRs."""
     return _registers(_cpu_dirs(sysfs_root), register)
 
 
-def _registers(cpu_dirs, register):
+def _registers(cpu_dirs: list[str], register: str) -> list[str]:
     """:func:`id_registers` over CPU directories listed once (:func:`read` reads two registers of each)."""
     values = set()
     tail = os.sep + os.path.join("regs", "identification", register)
@@ -98,7 +99,7 @@ def _registers(cpu_dirs, register):
     return sorted(values)
 
 
-def core_name(midr):
+def core_name(midr: str) -> str:
     """The core's name from a MIDR_EL1 value (``0x00000000410fd0c1`` is ``Neoverse-N1``); an unknown part is named by
     its implementer and part number."""
     value = int(midr, 16)
@@ -109,12 +110,12 @@ def core_name(midr):
     return "%s part 0x%03x" % (IMPLEMENTERS.get(implementer, "implementer 0x%02x" % implementer), part)
 
 
-def hwcaps(procfs_root):
+def hwcaps(procfs_root: str) -> list[str]:
     """The ``Features`` every CPU of /proc/cpuinfo lists (a guest can count on what all have), sorted."""
     text = _read(os.path.join(procfs_root, "cpuinfo"), 1 << 22)
     if not text:
         return []
-    common = None
+    common: set[str] | None = None
     for line in text.splitlines():
         if "Features" not in line:   # a cheap test first: a CPU has about 25 lines, one of them its Features
             continue
@@ -125,14 +126,14 @@ def hwcaps(procfs_root):
     return sorted(common or ())
 
 
-def cmdline_overrides(procfs_root):
+def cmdline_overrides(procfs_root: str) -> list[str]:
     """The options of /proc/cmdline that change what KVM offers (``arm64.*``, ``id_aa64*.*``, ``kvm-arm.*``), as
     written, in order."""
     text = _read(os.path.join(procfs_root, "cmdline"))
     return [word for word in (text or "").split() if _OVERRIDE_RE.match(word)]
 
 
-def sve_vector_lengths(procfs_root):
+def sve_vector_lengths(procfs_root: str) -> list[int] | None:
     """The SVE vector lengths in bits the kernel tells: Linux tells only its default length
     (/proc/sys/abi/sve_default_vector_length, in bytes), so a one-element list or None. The lengths KVM offers a
     guest are QEMU's ``sveN`` properties in the fact."""
@@ -143,9 +144,9 @@ def sve_vector_lengths(procfs_root):
         return None
 
 
-def firmware(sysfs_root):
+def firmware(sysfs_root: str) -> dict[str, str] | None:
     """The DMI firmware identity (vendor, version, date) where the firmware gives it, else None."""
-    found = {}
+    found: dict[str, str] = {}
     for key, name in FIRMWARE_FILES:
         text = _read(os.path.join(sysfs_root, "class", "dmi", "id", name), 4096)
         if text is not None and text.strip():
@@ -153,7 +154,7 @@ def firmware(sysfs_root):
     return found or None
 
 
-def read(sysfs_root="/sys", procfs_root="/proc"):
+def read(sysfs_root: str = "/sys", procfs_root: str = "/proc") -> dict[str, Any]:
     """The host's identity: ``arm_cpu_props.host_cpu`` (docs/schemas/arm_cpu_props.schema.json).
 
     Read once per run: ``collect.collect`` reads it before it checks the cache and hands the same dict to the
@@ -172,7 +173,8 @@ def read(sysfs_root="/sys", procfs_root="/proc"):
     }
 
 
-def fingerprint_items(sysfs_root="/sys", procfs_root="/proc", identity=None):
+def fingerprint_items(sysfs_root: str = "/sys", procfs_root: str = "/proc",
+                      identity: dict[str, Any] | None = None) -> dict[str, str]:
     """What of the identity a probe result depends on beyond MIDR, as strings (empty when absent): the command-line
     overrides and the firmware. From ``identity`` (what :func:`read` returned) when given, else read here."""
     if identity is None:

@@ -27,7 +27,10 @@ Standard library only: this runs on hypervisors. A reply of an unexpected shape 
 about (the caller's ``warnings``); only faults (``QMPError`` other than a refusal) propagate.
 """
 
+from __future__ import annotations
+
 import re
+from typing import Any
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, qmp
 
@@ -42,7 +45,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 _SVE_LENGTH_RE = re.compile(r"^sve[0-9]+$")
 
 
-def read_models(client, warnings):
+def read_models(client: qmp.QMPClient, warnings: list[str]) -> dict[str, dict[str, Any]]:
     """``{name: entry}`` of the named models the QEMU behind ``client`` lists (judged under the accelerator it
     was started with), each ``{"offered": True, "props":
     {name: on/off}}`` or ``{"offered": False, "reason": QEMU's words}``; ``{}`` when QEMU has no
@@ -53,7 +56,7 @@ def read_models(client, warnings):
         warnings.append("%s: %s (%s); no named models read" % (COMMAND, err.desc, err.error_class))
         return {}
     names = _listed(reply, warnings)
-    models = {}
+    models: dict[str, dict[str, Any]] = {}
     for name in names:
         try:
             reply = client.execute(EXPANSION, {"type": "full", "model": {"name": name}})
@@ -73,13 +76,13 @@ def read_models(client, warnings):
     return models
 
 
-def _listed(reply, warnings):
+def _listed(reply: Any, warnings: list[str]) -> list[str]:
     """The model names of a query-cpu-definitions reply, sorted, without host and max; odd elements warned about."""
     if not isinstance(reply, list):
         warnings.append("%s: the reply should be a list, not %s; no named models read" % (
             COMMAND, type(reply).__name__))
         return []
-    names = set()
+    listed = set()
     for index, element in enumerate(reply):
         name = element.get("name") if isinstance(element, dict) else None
         if not (isinstance(name, str) and _NAME_RE.fullmatch(name)):
@@ -87,22 +90,22 @@ def _listed(reply, warnings):
                             % (COMMAND, index))
             continue
         if name not in MODE_MODELS:
-            names.add(name)
-    names = sorted(names)
+            listed.add(name)
+    names = sorted(listed)
     if len(names) > MAX_MODELS:
         warnings.append("%s lists %d models; only the first %d (by name) were read" % (COMMAND, len(names), MAX_MODELS))
         names = names[:MAX_MODELS]
     return names
 
 
-def offered(cpu_models):
+def offered(cpu_models: object) -> list[str]:
     """The offered model names of a fact's ``cpu_models`` (None or anything unreadable: none), sorted."""
     if not isinstance(cpu_models, dict):
         return []
     return sorted(name for name, entry in cpu_models.items() if isinstance(entry, dict) and entry.get("offered"))
 
 
-def needs_sve_lengths(entry):
+def needs_sve_lengths(entry: dict[str, Any] | None) -> bool:
     """Whether a model's expansion has SVE on and no vector length on: QEMU then needs the lengths given
     (Nutanix's named models, which start from a zeroed ID view)."""
     found = (entry or {}).get("props") or {}

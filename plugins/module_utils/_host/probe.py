@@ -9,6 +9,8 @@ A probe runs on every hypervisor of a fleet, so it must never leave a QEMU, a so
 goes wrong: the emulator is missing, exits at once (no KVM), hangs, or the caller's commands time out.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import shutil
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from typing import ContextManager, Iterator
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._host.qmp import QMPClient, QMPConnectError, QMPError
 
@@ -34,7 +37,7 @@ class EmulatorExited(ProbeError):
     """The emulator exited before its monitor answered. ``returncode`` is its exit status (negative: a signal) and
     ``stderr`` the end of what it wrote, QEMU's own words (for a refused ``-cpu``: why it refused)."""
 
-    def __init__(self, message, returncode, stderr):
+    def __init__(self, message: str, returncode: int | None, stderr: str) -> None:
         super(EmulatorExited, self).__init__(message)
         self.returncode, self.stderr = returncode, stderr
 
@@ -44,26 +47,28 @@ class SpawnedQMPClient(QMPClient):
 
     timeout_hint = "the emulator started for this probe did not answer in time"  # nobody else holds its monitor
 
-    pid = None          # QEMU's pid (also its process group: it runs in a session of its own)
-    workdir = None      # the private temp dir, removed on exit from spawned_qemu()
-    stderr_path = None  # QEMU's stderr, a file in workdir
+    pid: int | None = None          # QEMU's pid (also its process group: it runs in a session of its own)
+    workdir: str | None = None      # the private temp dir, removed on exit from spawned_qemu()
+    stderr_path: str | None = None  # QEMU's stderr, a file in workdir
 
-    def stderr_tail(self, limit=STDERR_TAIL):
+    def stderr_tail(self, limit: int = STDERR_TAIL) -> str:
         return stderr_tail(self.stderr_path, limit)
 
 
-def stderr_tail(path, limit=STDERR_TAIL):
+def stderr_tail(path: str | None, limit: int = STDERR_TAIL) -> str:
     """The last ``limit`` bytes of a file as text: QEMU's reason for failing is in its last lines."""
+    if path is None:
+        return ""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(f.tell() - limit, 0))
             return f.read().decode("utf-8", "replace").strip()
-    except (OSError, TypeError):
+    except OSError:
         return ""
 
 
-def qemu_argv(emulator, accel, sock, machine="none", cpu=None):
+def qemu_argv(emulator: str, accel: str, sock: str, machine: str = "none", cpu: str | None = None) -> list[str]:
     """libvirt's probe command line: no config, no devices, no machine, CPUs stopped, monitor on a unix socket.
 
     ``machine="virt"`` with ``cpu`` (a ``-cpu`` value) is the paused start of :func:`paused_cpu` instead.
@@ -75,7 +80,8 @@ def qemu_argv(emulator, accel, sock, machine="none", cpu=None):
 
 
 @contextlib.contextmanager
-def spawned_qemu(emulator, accel, timeout=10.0, machine="none", cpu=None):
+def spawned_qemu(emulator: str, accel: str, timeout: float = 10.0, machine: str = "none",
+                 cpu: str | None = None) -> Iterator[SpawnedQMPClient]:
     """Start ``emulator`` with ``accel``, yield a negotiated SpawnedQMPClient, then quit, kill, reap and clean up.
 
     ``timeout`` bounds the start-up (spawn to negotiated monitor) and is the client's default command timeout.
@@ -86,7 +92,8 @@ def spawned_qemu(emulator, accel, timeout=10.0, machine="none", cpu=None):
         raise ProbeError("emulator %s does not exist or is not executable" % emulator)
     deadline = time.monotonic() + timeout
     workdir = tempfile.mkdtemp(prefix="armvirt-probe-")
-    proc = client = None
+    proc: subprocess.Popen[bytes] | None = None
+    client: SpawnedQMPClient | None = None
     try:
         sock = os.path.join(workdir, "qmp.sock")
         errpath = os.path.join(workdir, "stderr")
@@ -110,7 +117,7 @@ def spawned_qemu(emulator, accel, timeout=10.0, machine="none", cpu=None):
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def paused_cpu(emulator, accel, cpu, timeout=10.0):
+def paused_cpu(emulator: str, accel: str, cpu: str, timeout: float = 10.0) -> ContextManager[SpawnedQMPClient]:
     """A paused start of a guest CPU: ``EMULATOR -S -no-user-config -nodefaults -nographic -machine virt,accel=ACCEL
     -cpu CPU -qmp unix:...`` in a private temp dir, as a context manager yielding the negotiated client.
 
@@ -122,7 +129,8 @@ def paused_cpu(emulator, accel, cpu, timeout=10.0):
     return spawned_qemu(emulator, accel, timeout, machine="virt", cpu=cpu)
 
 
-def _await_monitor(proc, sock, deadline, timeout, emulator, errpath):
+def _await_monitor(proc: subprocess.Popen[bytes], sock: str, deadline: float, timeout: float, emulator: str,
+                   errpath: str) -> SpawnedQMPClient:
     """Poll until the monitor accepts and negotiates; QEMU creates its socket a few ms after exec."""
     last = "its QMP socket was never created"
     while True:
@@ -152,13 +160,13 @@ def _await_monitor(proc, sock, deadline, timeout, emulator, errpath):
         time.sleep(min(POLL_INTERVAL, max(remaining, 0)))
 
 
-def _exited(proc, emulator, errpath):
+def _exited(proc: subprocess.Popen[bytes], emulator: str, errpath: str) -> EmulatorExited:
     text = stderr_tail(errpath)
     return EmulatorExited("emulator %s exited with status %s before its monitor answered: %s"
                           % (emulator, proc.returncode, text or "(no stderr output)"), proc.returncode, text)
 
 
-def _stop(proc, client):
+def _stop(proc: subprocess.Popen[bytes] | None, client: SpawnedQMPClient | None) -> None:
     """Ask QEMU to quit, give it a moment, then SIGKILL its process group; always reap."""
     quit_sent = False
     if client is not None:

@@ -28,13 +28,25 @@ within them costs at most ~8 MB and ~60 MB. A message over its cap raises ``QMPR
 command and the cap, and the connection is closed (the rest of the message is never read, so it cannot be resumed).
 """
 
-import collections
+from __future__ import annotations
+
 import json
 import os
 import socket
 import time
+from typing import Any, Dict, NamedTuple, Tuple, Union
 
-ReplyCap = collections.namedtuple("ReplyCap", "size values")
+JSONObject = Dict[str, Any]   # a QMP message or reply member: free-form JSON as QEMU sent it
+Address = Union[str, "os.PathLike[str]", Tuple[str, int]]   # a unix socket path or (host, port)
+
+
+class ReplyCap(NamedTuple):
+    """The cap on one message: its size in bytes (CRLF included) and its count of JSON values."""
+
+    size: int
+    values: int
+
+
 DEFAULT_CAP = ReplyCap(8 * 1024 * 1024, 512 * 1024)
 PROPERTY_CAP = ReplyCap(1024 * 1024, 64 * 1024)
 REPLY_CAPS = {"query-arm-cpu-props-info": PROPERTY_CAP, "query-cpu-props-info": PROPERTY_CAP,
@@ -65,7 +77,7 @@ class QMPProtocolError(QMPError):
 class QMPReplyTooLargeError(QMPProtocolError):
     """A message exceeded the cap of the command it answers (``.command``; ``.cap``, ``.unit``): refused undecoded."""
 
-    def __init__(self, command, cap, unit):
+    def __init__(self, command: str, cap: int, unit: str) -> None:
         super(QMPReplyTooLargeError, self).__init__(
             "a QMP message while waiting for %s %s %d %s (the cap for that reply); the connection was closed "
             "without decoding it" % (command, "exceeds" if unit == "bytes" else "holds more than", cap, unit))
@@ -77,7 +89,7 @@ class QMPReplyTooLargeError(QMPProtocolError):
 class QMPCommandError(QMPError):
     """QEMU answered a command with an error reply."""
 
-    def __init__(self, command, error_class, desc):
+    def __init__(self, command: str, error_class: Any, desc: Any) -> None:
         super(QMPCommandError, self).__init__("%s failed: %s: %s" % (command, error_class, desc))
         self.command = command
         self.error_class = error_class
@@ -97,35 +109,36 @@ class QMPClient(object):
 
     timeout_hint = _BUSY_HINT  # what a timeout most likely means for a monitor someone else started
 
-    def __init__(self, address, timeout=10.0, max_message_size=DEFAULT_MAX_MESSAGE_SIZE):
+    def __init__(self, address: Address, timeout: float = 10.0,
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         self.address = address
         self.timeout = timeout
         self.max_message_size = max_message_size
         self.reply_caps = dict(REPLY_CAPS)
-        self.greeting = None
-        self.events = []
+        self.greeting: JSONObject | None = None
+        self.events: list[JSONObject] = []
         self.events_dropped = 0
         self.unmatched = 0
-        self.last_unmatched = None
-        self._sock = None
+        self.last_unmatched: JSONObject | None = None
+        self._sock: socket.socket | None = None
         self._buf = bytearray()
         self._scanned = 0  # bytes of _buf already searched for b"\n": keeps framing linear in the reply size
         self._last_id = 0
 
-    def __enter__(self):
+    def __enter__(self) -> QMPClient:
         if self._sock is None:
             self.connect()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _where(self):
+    def _where(self) -> str:
         if isinstance(self.address, tuple):
             return "%s:%s" % self.address[:2]
         return os.fspath(self.address)
 
-    def connect(self, negotiate=True):
+    def connect(self, negotiate: bool = True) -> JSONObject:
         """Connect, read the greeting and (by default) negotiate capabilities, all within one ``timeout``.
 
         Returns the greeting. Negotiation is required before QEMU accepts any other command.
@@ -145,7 +158,7 @@ class QMPClient(object):
             raise
         return greeting
 
-    def _open(self, deadline):
+    def _open(self, deadline: float) -> socket.socket:
         remaining = max(deadline - time.monotonic(), 0.001)
         try:
             if isinstance(self.address, tuple):
@@ -163,17 +176,17 @@ class QMPClient(object):
         except OSError as exc:
             raise QMPConnectError("cannot connect to QMP monitor %s: %s" % (self._where(), exc.strerror or exc))
 
-    def execute(self, command, arguments=None, timeout=None):
+    def execute(self, command: str, arguments: JSONObject | None = None, timeout: float | None = None) -> Any:
         """Run one command and return its "return" member; ``timeout`` (default: the client's) covers all of it."""
-        if self._sock is None:
-            raise QMPError("%s: not connected to %s" % (command, self._where()))
+        self._connected(command)
         limit = self.timeout if timeout is None else timeout
         return self._command(command, arguments, time.monotonic() + limit, limit)
 
-    def _command(self, command, arguments, deadline, limit=None):
+    def _command(self, command: str, arguments: JSONObject | None, deadline: float,
+                 limit: float | None = None) -> Any:
         self._last_id += 1
         cmd_id = "armvirt-%d" % self._last_id  # a string: JSON true/1.0 never compare equal to it
-        msg = {"execute": command, "id": cmd_id}
+        msg: JSONObject = {"execute": command, "id": cmd_id}
         if arguments is not None:
             msg["arguments"] = arguments
         self._send(json.dumps(msg).encode("utf-8") + b"\n", deadline, command, limit)
@@ -192,40 +205,47 @@ class QMPClient(object):
             else:
                 raise QMPProtocolError("reply to %s has neither return nor error: %.200r" % (command, reply))
 
-    def _keep_event(self, event):
+    def _connected(self, what: str) -> socket.socket:
+        """The open socket; a command on a closed client fails with QMPError."""
+        if self._sock is None:
+            raise QMPError("%s: not connected to %s" % (what, self._where()))
+        return self._sock
+
+    def _keep_event(self, event: JSONObject) -> None:
         self.events.append(event)
         excess = len(self.events) - EVENTS_KEPT
         if excess > 0:
             del self.events[:excess]
             self.events_dropped += excess
 
-    def _timeout(self, what, limit):
+    def _timeout(self, what: str, limit: float | None) -> QMPTimeoutError:
         hint = "; " + self.timeout_hint if self.timeout_hint else ""
         return QMPTimeoutError("timed out after %g s waiting for %s from %s%s"
                                % (self.timeout if limit is None else limit, what, self._where(), hint))
 
-    def _closed(self, what):
+    def _closed(self, what: str) -> QMPProtocolError:
         self.close()
         return QMPProtocolError("monitor closed the connection while waiting for %s" % what)
 
-    def _send(self, data, deadline, what, limit):
+    def _send(self, data: bytes, deadline: float, what: str, limit: float | None) -> None:
+        sock = self._connected(what)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise self._timeout(what, limit)
-        self._sock.settimeout(remaining)
+        sock.settimeout(remaining)
         try:
-            self._sock.sendall(data)  # since Python 3.5 the socket timeout bounds the whole sendall
+            sock.sendall(data)  # since Python 3.5 the socket timeout bounds the whole sendall
         except socket.timeout:
             raise self._timeout(what, limit)
         except OSError:  # EPIPE, ECONNRESET
             raise self._closed(what)
 
-    def _cap(self, what):
+    def _cap(self, what: str) -> tuple[int, int]:
         """The cap for messages read while waiting for ``what`` (a command, or "the QMP greeting")."""
         size, values = self.reply_caps.get(what, DEFAULT_CAP)
         return min(size, self.max_message_size), values
 
-    def _read_message(self, deadline, what, limit=None):
+    def _read_message(self, deadline: float, what: str, limit: float | None = None) -> JSONObject:
         """Return the next server message as a dict, reading as needed until ``deadline``."""
         size, values = self._cap(what)
         while True:
@@ -248,9 +268,10 @@ class QMPClient(object):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise self._timeout(what, limit)
-            self._sock.settimeout(remaining)
+            sock = self._connected(what)
+            sock.settimeout(remaining)
             try:
-                chunk = self._sock.recv(min(_RECV_SIZE, room))
+                chunk = sock.recv(min(_RECV_SIZE, room))
             except socket.timeout:
                 raise self._timeout(what, limit)
             except OSError:
@@ -259,11 +280,11 @@ class QMPClient(object):
                 raise self._closed(what)
             self._buf += chunk
 
-    def _oversized(self, what, cap, unit):
+    def _oversized(self, what: str, cap: int, unit: str) -> QMPReplyTooLargeError:
         self.close()
         return QMPReplyTooLargeError(what, cap, unit)
 
-    def _decode(self, line, what):
+    def _decode(self, line: bytes, what: str) -> JSONObject:
         try:
             msg = json.loads(line.decode("utf-8"))
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError; deep nesting recurses
@@ -274,7 +295,7 @@ class QMPClient(object):
             raise QMPProtocolError("non-object message from the monitor while waiting for %s: %.200r" % (what, msg))
         return msg
 
-    def close(self):
+    def close(self) -> None:
         """Drop the connection; safe to call any number of times."""
         sock, self._sock = self._sock, None
         self._buf = bytearray()

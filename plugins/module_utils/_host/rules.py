@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import re
+from typing import Iterable
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, sysreg
 
@@ -142,7 +143,7 @@ ARM_MAX_VQ = 16         # QEMU's ARM_MAX_VQ: sve2048
 _POW2 = frozenset((1, 2, 4, 8, 16))
 
 
-def is_vm_switch(name):
+def is_vm_switch(name: str) -> bool:
     """Whether ``name`` is a VM behaviour switch (never part of a CPU contract)."""
     return name in VM_SWITCHES or bool(_VM_SWITCH_RE.match(name))
 
@@ -155,11 +156,11 @@ host's default) and a sentence saying what to change."""
 class _View(object):
     """The state a rule sees: explicit values first, then the host's default (None where neither is known)."""
 
-    def __init__(self, explicit, host_props):
+    def __init__(self, explicit: dict[str, str], host_props: props.HostProps) -> None:
         self.explicit = explicit
         self.props = host_props.properties
 
-    def value(self, name):
+    def value(self, name: str) -> str | None:
         if name in self.explicit:
             return self.explicit[name]
         prop = self.props.get(name)
@@ -171,7 +172,7 @@ class _View(object):
             return props.bool_word(prop.supported_values[0])
         return None   # a default the fact does not tell: no rule judges it
 
-    def present(self, name, absent):
+    def present(self, name: str, absent: Iterable[str]) -> bool | None:
         """True/False whether the field shows its feature, None when unknown or not reported. Numbers compare as
         numbers (``0x0`` is ``0``)."""
         value = self.value(name)
@@ -185,18 +186,18 @@ class _View(object):
             return True
 
 
-def _fold(prop, value):
+def _fold(prop: props.Property, value: str) -> str:
     if prop.type == props.BOOL_TYPE:
         return props.bool_word(value) or value
     return value
 
 
-def applies(rule, accel):
+def applies(rule: Rule, accel: str | None) -> bool:
     """Whether ``rule`` holds under ``accel`` (an unknown accelerator, as in a mixed baseline, gets every rule)."""
     return accel not in ACCELS or accel in rule.accels
 
 
-def check(settings, host_props, accel):
+def check(settings: dict[str, str], host_props: props.HostProps, accel: str | None) -> list[Broken]:
     """Every broken rule of a request on a host (``props.HostProps``) under ``accel``. ``settings`` is ``{name:
     value}`` of what the request puts on ``-cpu`` in the host's spelling (``validate.cpu_settings``)."""
     view = _View(settings, host_props)
@@ -215,7 +216,7 @@ def check(settings, host_props, accel):
 
 # ---- vector lengths ----------------------------------------------------------------------------------------------
 
-def sve_lengths(properties):
+def sve_lengths(properties: Iterable[str]) -> dict[int, str]:
     """``{vq: property name}`` of the SVE length properties among ``properties`` (names of a host's properties)."""
     lengths = {}
     for name in properties:
@@ -225,7 +226,7 @@ def sve_lengths(properties):
     return lengths
 
 
-def _sve_check(rule, view, accel):
+def _sve_check(rule: Rule, view: _View, accel: str | None) -> list[Broken]:
     """QEMU's arm_cpu_sve_finalize on the request: which length QEMU would refuse, and why.
 
     ``supported`` is the set of lengths the CPU can have: every reported length under TCG (model max has all
@@ -243,7 +244,7 @@ def _sve_check(rule, view, accel):
     return []
 
 
-def _sve_finalize(view, lengths, accel):
+def _sve_finalize(view: _View, lengths: dict[int, str], accel: str | None) -> Broken | None:
     switch = view.value("sve")
     sve_on = switch != props.OFF
     if accel == KVM:
@@ -295,13 +296,13 @@ def _sve_finalize(view, lengths, accel):
     return None
 
 
-def _length_name(lengths, vq):
+def _length_name(lengths: dict[int, str], vq: int) -> str:
     return lengths.get(vq, "sve%d" % (vq * SVE_UNIT))
 
 
 # ---- requires, gate, algorithm pairs -----------------------------------------------------------------------------
 
-def _requires(rule, view, accel):
+def _requires(rule: Rule, view: _View, accel: str | None) -> list[Broken]:
     (name, value), (needed, needed_value) = rule.params["if"], rule.params["then"]
     if name not in view.explicit and needed not in view.explicit:
         return []   # QEMU's own defaults agree with each other
@@ -315,7 +316,7 @@ def _requires(rule, view, accel):
                                value))]
 
 
-def _at_most_one(rule, view, accel):
+def _at_most_one(rule: Rule, view: _View, accel: str | None) -> list[Broken]:
     names = [name for name in rule.params["names"] if name in view.props]
     chosen = [name for name in names if view.value(name) == rule.params["value"]]
     if len(chosen) < 2 or not any(name in view.explicit for name in chosen):
@@ -325,7 +326,7 @@ def _at_most_one(rule, view, accel):
                    "one." % (", ".join(chosen), rule.params["value"], rule.params["qemu"]))]
 
 
-def _gate(rule, view, accel):
+def _gate(rule: Rule, view: _View, accel: str | None) -> list[Broken]:
     switch = rule.params["switch"]
     state = view.value(switch)
     broken = []
@@ -355,7 +356,7 @@ def _gate(rule, view, accel):
     return broken
 
 
-def _pairs(rule, view, accel):
+def _pairs(rule: Rule, view: _View, accel: str | None) -> list[Broken]:
     absent = rule.params["absent"]
     broken, present_pairs = [], []
     for address, generic in rule.params["pairs"]:
@@ -388,7 +389,7 @@ _ENGINES = {"vector-lengths": _sve_check, "requires": _requires, "at-most-one": 
 
 # ---- values possible only together --------------------------------------------------------------------------------
 
-def companions(name, value, properties):
+def companions(name: str, value: str, properties: Iterable[str]) -> dict[tuple[str, str], str]:
     """Settings of other properties under which ``name=value`` may be possible although it is refused alone, as
     ``{(other, other_value): rule id}``, for the probe to try (``properties``: the names a host reports). The probe
     flips booleans only, and the one boolean relation that makes a refused value possible is a vector length with

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import collections
 import re
+from typing import Any, Iterable, Optional, Tuple
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props
 
@@ -75,6 +76,8 @@ REGISTER_SOURCES = {
     "CTR_EL0": "cpufeature.c ftr_ctr; sys_regs.c ID_FILTERED(CTR_EL0, DIC, IDC, DminLine, L1Ip, IminLine)",
 }
 
+# A row of the table before its register is known: name, kind, width, signed, safe, floor, encodings, note
+Row = Tuple[str, str, int, bool, int, int, Optional[Tuple[int, ...]], str]
 _NAME_RE = re.compile(r"^SYSREG_((?:ID_[A-Z0-9]+|CTR|DCZID|MIDR|REVIDR|AIDR)_EL[0-3])_([A-Za-z0-9_]+)$")
 
 
@@ -86,25 +89,26 @@ class Field(collections.namedtuple("Field", "register name kind width signed saf
     __slots__ = ()
 
     @property
-    def label(self):
+    def label(self) -> str:
         return "%s.%s" % (self.register, self.name)
 
 
-def _fields(register, rows):
+def _fields(register: str, rows: Iterable[Row]) -> list[Field]:
     return [Field(register, name, kind, width, signed, safe, floor, encodings,
                   REGISTER_SOURCES[register] + ("; " + note if note else ""))
             for name, kind, width, signed, safe, floor, encodings, note in rows]
 
 
-def _l(name, width=4, signed=False, floor=0, encodings=None, note=""):
+def _l(name: str, width: int = 4, signed: bool = False, floor: int = 0, encodings: tuple[int, ...] | None = None,
+       note: str = "") -> Row:
     return (name, LOWER_SAFE, width, signed, 0, floor, encodings, note)
 
 
-def _e(name, safe=0, width=4, note=""):
+def _e(name: str, safe: int = 0, width: int = 4, note: str = "") -> Row:
     return (name, EXACT, width, False, safe, 0, None, note)
 
 
-def _h(name, kind=HIGHER_SAFE, note=""):
+def _h(name: str, kind: str = HIGHER_SAFE, note: str = "") -> Row:
     return (name, kind, 4, False, 0, 0, None, note)
 
 
@@ -180,24 +184,24 @@ IDENTITY_SOURCE = ("Linux arch/arm64/kvm/sys_regs.c IMPLEMENTATION_ID(MIDR_EL1, 
                    "KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux 6.15)")
 
 
-def parse_name(name):
+def parse_name(name: str) -> tuple[str, str] | None:
     """``(register, field)`` of a ``SYSREG_<REG>_<FIELD>`` property name, or None for any other name."""
     match = _NAME_RE.fullmatch(name)   # not match(): "$" also matches before a final newline
     return (match.group(1), match.group(2)) if match else None
 
 
-def lookup(name):
+def lookup(name: str) -> Field | None:
     """The table's Field for a property name, or None (not a SYSREG_ name, or a field the table lacks)."""
     parsed = parse_name(name)
     return FIELDS.get((parsed[0], parsed[1].upper())) if parsed else None
 
 
-def is_identity(register):
+def is_identity(register: str) -> bool:
     """Whether ``register`` is an identification register (MIDR_EL1, REVIDR_EL1, AIDR_EL1)."""
     return register in IDENTITY_REGISTERS
 
 
-def rule_of(label):
+def rule_of(label: str) -> str | None:
     """The rule the fact gives field ``label`` ("REG.FIELD") when only its name is known (a props-info host): the
     identity of an identification register, the host's value for a field KVM sets or keeps, else the table's kind;
     None for a field the table lacks."""
@@ -212,11 +216,11 @@ def rule_of(label):
     return HOST_ONLY if label in NOT_WRITABLE else field.kind
 
 
-def _signed(value, width):
+def _signed(value: int, width: int) -> int:
     return value - (1 << width) if value >= 1 << (width - 1) else value
 
 
-def allowed(field, host_value):
+def allowed(field: Field, host_value: int) -> list[int]:
     """The raw field values KVM accepts for a guest on a host whose field is ``host_value``, ascending."""
     top = (1 << field.width) - 1
     if field.kind == EXACT:
@@ -236,9 +240,9 @@ def allowed(field, host_value):
     return sorted(values)
 
 
-def as_ranges(values):
+def as_ranges(values: Iterable[int]) -> list[str]:
     """Ascending integers as the fact's grammar in hex: ``[0, 1, 2, 15]`` is ``["0x0-0x2", "0xf"]``."""
-    ranges = []
+    ranges: list[list[int]] = []
     for value in values:
         if ranges and value == ranges[-1][1] + 1:
             ranges[-1][1] = value
@@ -247,7 +251,7 @@ def as_ranges(values):
     return [props.format_range(low, high, hexadecimal=True) for low, high in ranges]
 
 
-def read_property(name, host_value):
+def read_property(name: str, host_value: int) -> props.Property:
     """A SYSREG_ property from the host's value: its values by the field's kernel rule, the rule kept in the
     fact's extra members (``field``, ``rule``, ``signed``, ``host_value``). An identification field, a field KVM
     sets itself and one the table lacks or KVM keeps give the host's value only."""
@@ -262,7 +266,7 @@ def read_property(name, host_value):
         return props.Property(name, props.NUMBER_TYPE, [host], host,
                               {"field": label, "rule": KVM_SET, "host_value": host})
     if field is None or field.label in NOT_WRITABLE or not 0 <= host_value < (1 << field.width):
-        extra = {"rule": HOST_ONLY, "host_value": host}
+        extra: dict[str, Any] = {"rule": HOST_ONLY, "host_value": host}
         if parsed:
             extra["field"] = label
         return props.Property(name, props.NUMBER_TYPE, [host], host, extra)
@@ -284,7 +288,7 @@ _RULE_WORDS = {
 }
 
 
-def rule_text(extra):
+def rule_text(extra: object) -> str:
     """A sentence on the kernel's rule for a SYSREG_ property, from the members ``read_property`` keeps; empty for
     any other property."""
     if not isinstance(extra, dict) or extra.get("rule") not in _RULE_WORDS or "host_value" not in extra:

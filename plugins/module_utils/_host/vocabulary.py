@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Mapping
+from typing import Any, Collection, Iterable, Sequence
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, sysreg
 
@@ -67,17 +68,27 @@ class Entry(collections.namedtuple("Entry", "name dialects fields kind values ga
     __slots__ = ()
 
 
-def canonical(label):
+def canonical(label: str) -> str:
     """``SYSREG_<REG>_<FIELD>`` of a field label ``REG.FIELD``."""
     return PREFIX + label.replace(".", "_", 1)
 
 
-def _label(name):
+def _label(name: str) -> str | None:
     parsed = sysreg.parse_name(name)
     return "%s.%s" % parsed if parsed else None
 
 
-def _feat(name, label, gated=False, kind=NUMBER, values=None, fields=None, source=("nutanix", "arm")):
+def _labels(name: str, entry: Entry | None) -> tuple[str, ...]:
+    """The field labels host property ``name`` carries: its entry's, else its SYSREG_ field's; none for a name with
+    no field (``sve128``)."""
+    if entry is not None:
+        return entry.fields
+    label = _label(name)
+    return (label,) if label else ()
+
+
+def _feat(name: str, label: str | None, gated: bool = False, kind: str = NUMBER, values: Any = None,
+          fields: tuple[str, ...] | None = None, source: tuple[str, ...] = ("nutanix", "arm")) -> Entry:
     return Entry(name, PROPS_INFO, fields or (label,), kind, values, gated, source)
 
 
@@ -146,7 +157,7 @@ TABLE = {entry.name: entry for entry in _FEATS + _COMBINED + _HW_PROPS + _BOOLEA
 _SELECTORS = ("pauth-impdef", "pauth-qarma3", "pauth-qarma5")
 
 
-def canonical_name(name):
+def canonical_name(name: str) -> tuple[str, ...]:
     """The canonical names (tuple) a host property name stands for: ``("SYSREG_ID_AA64DFR0_EL1_WRPs",)`` for
     ``hw_prop_WRPs``, two names for a combined ``feat_RAS``, ``(name,)`` for SYSREG_ names and for names with no
     field (``sve128``, ``kvm-steal-time``, ``aarch64``), which keep their own names."""
@@ -158,7 +169,7 @@ def canonical_name(name):
 
 # ---- values -------------------------------------------------------------------------------------------------------
 
-def decode(name, value):
+def decode(name: str, value: object) -> tuple[int, ...] | None:
     """The integers (one per field of ``canonical_name(name)``) that ``value`` of host property ``name`` stands
     for, or None when it stands for no exact value (an unknown label, a boolean's on). SYSREG_ names take integers."""
     text = str(value).strip()
@@ -188,14 +199,14 @@ def decode(name, value):
     return None if number is None else (number,)
 
 
-def _int(text):
+def _int(text: str) -> int | None:
     try:
         return props.parse_int(text)
     except ValueError:
         return None
 
 
-def spellings(name, numbers):
+def spellings(name: str, numbers: tuple[int, ...]) -> list[str]:
     """How host property ``name`` may write the field values ``numbers`` (a tuple, one per field), best first."""
     entry = TABLE.get(name)
     if entry is None:
@@ -215,48 +226,49 @@ def spellings(name, numbers):
     return out
 
 
-def _prop_values(name, prop):
+def _prop_values(name: str, prop: props.Property) -> tuple[list[tuple[int, int]], set[tuple[int, ...]]]:
     """What a host property offers in field values: ``(ranges, tuples)``, integer ranges ``(low, high)`` of a
     one-field property and the field tuples its other values stand for (named values, off, labels, on/off). A value
     that stands for no exact field value is left out."""
-    ranges, names = [], list(prop.supported_values)
+    ranges: list[tuple[int, int]] = []
+    names = list(prop.supported_values)
     if prop.type == props.NUMBER_TYPE and len(canonical_name(name)) == 1:
         ranges, names = props.split_number_values(prop.supported_values)
-    return ranges, {decode(name, value) for value in names} - {None}
+    decoded = (decode(name, value) for value in names)
+    return ranges, {numbers for numbers in decoded if numbers is not None}
 
 
-def _hex_ranges(ranges):
+def _hex_ranges(ranges: Iterable[tuple[int, int]]) -> list[str]:
     """Integer ranges merged and written as the sysreg dialect writes them: ``["0x0-0x2", "0x4"]``."""
     return [props.format_range(low, high, hexadecimal=True) for low, high in props.merge_ranges(ranges)]
 
 
 # ---- a host's fact in canonical names ----------------------------------------------------------------------------
 
-def _host_routes(properties):
+def _host_routes(properties: dict[str, props.Property]) -> dict[str, str]:
     """``{field label: host property name}``: which of a host's properties gives each field. A writable SYSREG_
     property or a props-info name (the field itself) first, then a boolean (its off is exact), then a SYSREG_
     property that is the host's value only."""
-    routes = {}
+    routes: dict[str, tuple[int, str]] = {}
     for name in sorted(properties):
         entry = TABLE.get(name)
-        labels = entry.fields if entry is not None else ((_label(name),) if _label(name) else ())
         if entry is not None and entry.name in _SELECTORS:
             continue
-        for label in labels:
+        for label in _labels(name, entry):
             rank = _rank(name, entry, properties[name])
             if label not in routes or rank < routes[label][0]:
                 routes[label] = (rank, name)
     return {label: name for label, (_rank_, name) in routes.items()}
 
 
-def _rank(name, entry, prop):
+def _rank(name: str, entry: Entry | None, prop: props.Property) -> int:
     if entry is None:
         extra = prop.extra if isinstance(prop, props.Property) else {}
         return 2 if extra.get("rule") == sysreg.HOST_ONLY and len(prop.supported_values) == 1 else 0
     return 1 if entry.kind == BOOLEAN else 0
 
 
-def canonical_fact(fact):
+def canonical_fact(fact: props.Fact) -> props.Fact:
     """A host's ``arm_cpu_props`` fact in canonical names, for the fleet logic and the report: the same meta members
     (dialect, accel, ...), ``properties`` keyed by canonical name. A field property is ``{"type": "number",
     "supported_values": [hex ranges], "default": "0x.." when known, "field": "REG.FIELD", "rule": .. when known,
@@ -267,12 +279,13 @@ def canonical_fact(fact):
     out = {key: value for key, value in fact.items() if key != "properties"}
     properties = {name: props.Property.from_fact(name, prop)
                   for name, prop in (fact.get("properties") or {}).items()}
-    canon, unknown = {}, {}
+    canon: props.Fact = {}
+    unknown: dict[str, str] = {}
     routes = _host_routes(properties)
     for name in sorted(properties):
         prop = properties[name]
         entry = TABLE.get(name)
-        labels = entry.fields if entry is not None else ((_label(name),) if _label(name) else ())
+        labels = _labels(name, entry)
         if not labels:
             canon[name] = prop.to_fact()
             continue
@@ -282,26 +295,28 @@ def canonical_fact(fact):
         if not mine:
             continue
         for label, content in _field_props(name, entry, prop, labels, properties, mine, unknown).items():
-            content["host_names"] = [name] + sorted(other for other in properties if other != name and label in (
-                TABLE[other].fields if other in TABLE else (_label(other),)))
+            content["host_names"] = [name] + sorted(
+                other for other in properties if other != name and label in _labels(other, TABLE.get(other)))
             canon[canonical(label)] = content
     out["properties"] = dict(sorted(canon.items()))
     out["unknown_fields"] = dict(sorted(unknown.items()))
     return out
 
 
-def _field_props(name, entry, prop, labels, properties, mine, unknown):
+def _field_props(name: str, entry: Entry | None, prop: props.Property, labels: Sequence[str],
+                 properties: dict[str, props.Property], mine: list[str],
+                 unknown: dict[str, str]) -> dict[str, props.Fact]:
     """``{label: canonical property}`` of the fields in ``mine`` that one host property gives (several for a
     combined one or pauth)."""
     if entry is not None and entry.kind == BOOLEAN:
         return _boolean_props(name, entry, prop, properties, mine, unknown)
     ranges, known = _prop_values(name, prop)
     default = decode(name, prop.default) if prop.default is not None else None
-    out = {}
+    out: dict[str, props.Fact] = {}
     for index, label in enumerate(labels):
         numbers = list(ranges) + [(pair[index], pair[index]) for pair in known if len(pair) == len(labels)]
-        content = {"type": props.NUMBER_TYPE, "supported_values": _hex_ranges(numbers), "field": label,
-                   "host_names": [name]}
+        content: props.Fact = {"type": props.NUMBER_TYPE, "supported_values": _hex_ranges(numbers),
+                               "field": label, "host_names": [name]}
         if default is not None and len(default) == len(labels):
             content["default"] = "0x%x" % default[index]
         content.update(_rule(label, prop))
@@ -315,7 +330,7 @@ def _field_props(name, entry, prop, labels, properties, mine, unknown):
     return out
 
 
-def _rule(label, prop):
+def _rule(label: str, prop: props.Property) -> props.Fact:
     """The field's kernel rule: as the host's property says it (SYSREG_), else from sysreg.FIELDS."""
     if "rule" in prop.extra:
         return {key: prop.extra[key] for key in ("rule", "signed", "host_value") if key in prop.extra}
@@ -323,17 +338,19 @@ def _rule(label, prop):
     return {"rule": rule} if rule else {}
 
 
-def _boolean_props(name, entry, prop, properties, mine, unknown):
+def _boolean_props(name: str, entry: Entry, prop: props.Property, properties: dict[str, props.Property],
+                   mine: list[str], unknown: dict[str, str]) -> dict[str, props.Fact]:
     """A boolean's fields: off is 0 for each; on is the architecture's one value or the host's own as a SYSREG_
     property of the same field tells it; a field whose on value is unknown goes to ``unknown``."""
     allowed = {props.bool_word(value) for value in prop.supported_values}
-    out = {}
+    out: dict[str, props.Fact] = {}
     for label in mine:
         told = properties.get(canonical(label))
-        on_value = entry.values if entry.values is not None else (
-            decode(told.name, told.default)[0] if told is not None and told.default is not None
-            and decode(told.name, told.default) else None)
-        numbers = set()
+        on_value = entry.values
+        if on_value is None and told is not None and told.default is not None:
+            told_numbers = decode(told.name, told.default)
+            on_value = told_numbers[0] if told_numbers else None
+        numbers: set[int] = set()
         if props.OFF in allowed:
             numbers.add(0)
         if props.ON in allowed:
@@ -343,11 +360,13 @@ def _boolean_props(name, entry, prop, properties, mine, unknown):
                     "QEMU's booleans for it)" % (name, label))
                 continue
             numbers.add(on_value)
-        content = {"type": props.NUMBER_TYPE, "supported_values": sysreg.as_ranges(sorted(numbers)),
-                   "field": label, "host_names": [name]}
+        content: props.Fact = {"type": props.NUMBER_TYPE, "supported_values": sysreg.as_ranges(sorted(numbers)),
+                               "field": label, "host_names": [name]}
         word = props.bool_word(prop.default) if prop.default is not None else None
-        if word == props.OFF or (word == props.ON and on_value is not None):
-            content["default"] = "0x%x" % (0 if word == props.OFF else on_value)
+        if word == props.OFF:
+            content["default"] = "0x0"
+        elif word == props.ON and on_value is not None:
+            content["default"] = "0x%x" % on_value
         out[label] = content
     return out
 
@@ -361,7 +380,7 @@ UNKNOWN = "unknown-property"
 Problem = collections.namedtuple("Problem", "feature value rule message")
 
 
-def speaks(fact):
+def speaks(fact: object) -> str:
     """How a host names its fields, in words for messages."""
     names = list((fact.get("properties") or {}) if isinstance(fact, dict) else ())
     if any(name.startswith(PREFIX) for name in names):
@@ -371,7 +390,8 @@ def speaks(fact):
     return "released QEMU's booleans"
 
 
-def translate(features, fact, host, keep=()):
+def translate(features: Any, fact: Any, host: str,
+              keep: Collection[str] = ()) -> tuple[Any, list[Problem], dict[str, str]]:
     """:func:`to_host` with problems as :class:`Problem` records and ``{host name: requested name}`` of what was
     renamed, for validation to keep its records and say what the request called each property. Names in ``keep``
     stay as they are."""
@@ -386,7 +406,10 @@ def translate(features, fact, host, keep=()):
     except (AttributeError, KeyError, TypeError):
         return features, [], {}
     routes = _host_routes(properties)
-    out, problems, groups, seen = [], [], collections.OrderedDict(), set()
+    out: list[Any] = []
+    problems: list[Problem] = []
+    groups: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+    seen: set[str] = set()
     for item in features:
         name = item.get("name") if isinstance(item, Mapping) else None
         if isinstance(name, str) and name in seen and name not in properties:
@@ -395,7 +418,7 @@ def translate(features, fact, host, keep=()):
             continue
         if isinstance(name, str):
             seen.add(name)
-        if not _well_formed(item) or not _knows(name) or name in keep \
+        if not _well_formed(item) or not isinstance(name, str) or not _knows(name) or name in keep \
                 or name in properties and _keeps(name, item, properties, routes):
             out.append(item)
             continue
@@ -415,7 +438,7 @@ def translate(features, fact, host, keep=()):
             group["values"][label] = number
             if name not in group["names"]:
                 group["names"].append(name)
-    renamed = {}
+    renamed: dict[str, str] = {}
     kept = {item.get("name") for item in out if isinstance(item, Mapping) and isinstance(item.get("name"), str)}
     for target, group in groups.items():
         feature = _group_feature(target, group, properties, fact, host)
@@ -431,7 +454,7 @@ def translate(features, fact, host, keep=()):
     return [item for item in out if item is not None], problems, renamed
 
 
-def _well_formed(item):
+def _well_formed(item: object) -> bool:
     """Only a feature whose name and value are plain tokens is translated; anything else goes through as it is, for
     validation to name its fault in the words of the request. The rest of the feature (its policy, any other key)
     goes with it into the host's names, for validation to judge there."""
@@ -439,11 +462,11 @@ def _well_formed(item):
         and props.is_token(item.get("value", "x"))
 
 
-def _knows(name):
+def _knows(name: str) -> bool:
     return name in TABLE or sysreg.parse_name(name) is not None
 
 
-def _keeps(name, item, properties, routes):
+def _keeps(name: str, item: Mapping[str, Any], properties: dict[str, props.Property], routes: dict[str, str]) -> bool:
     """A name the host speaks stays itself, unless its field goes through another of the host's properties (a
     SYSREG_ field the host gives only as its value, where a boolean can turn it off) and this one refuses the value."""
     label = _label(name)
@@ -452,11 +475,12 @@ def _keeps(name, item, properties, routes):
     return _accepts(properties[name], item["value"])
 
 
-def _field_values(item, name, routes, fact, host):
+def _field_values(item: Mapping[str, Any], name: str, routes: dict[str, str], fact: Mapping[str, Any],
+                  host: str) -> list[tuple[str, str, int | None]] | Problem:
     """``[(host property, field label, integer or None)]`` of one requested feature (None: no value, a policy
     alone), or a Problem."""
     entry = TABLE.get(name)
-    labels = entry.fields if entry is not None else (_label(name),)
+    labels = _labels(name, entry)
     value = item.get("value")
     fields = " with ".join(canonical(label) for label in labels)
     if entry is not None and entry.name in _SELECTORS:
@@ -467,32 +491,34 @@ def _field_values(item, name, routes, fact, host):
         return Problem(name, value, UNKNOWN, _said(
             host, fact, "%s is not among the %d properties reported" % (name, len(fact["properties"])),
             "%s is %s there, and it offers %s." % (name, fields, _offers(labels, routes))))
-    numbers = (None,) * len(labels)
+    numbers: Sequence[int | None] = (None,) * len(labels)
     if "value" in item:
-        numbers = decode(name, value)
-        if numbers is None:
+        decoded = decode(name, value)
+        if decoded is None:
             return Problem(name, value, "untranslatable", _said(
                 host, fact, "%s=%s cannot be said in its names" % (name, value),
                 "%s=%s stands for no exact value of %s." % (name, value, fields)))
+        numbers = decoded
     return [(routes[label], label, number) for label, number in zip(labels, numbers)]
 
 
-def _said(host, fact, lead, explanation):
+def _said(host: str, fact: object, lead: str, explanation: str) -> str:
     """A problem in the host's terms: what is wrong in the request's words, then the host's names for it."""
     return "%s: %s. %s speaks %s: %s" % (host, lead, host, speaks(fact), explanation)
 
 
-def _rest(item):
+def _rest(item: Mapping[str, Any]) -> dict[str, Any]:
     """A feature without its name and value: what a translation carries over as it is."""
     return {key: value for key, value in item.items() if key not in ("name", "value")}
 
 
-def _group_feature(target, group, properties, fact, host):
+def _group_feature(target: str, group: dict[str, Any], properties: dict[str, props.Property],
+                   fact: Mapping[str, Any], host: str) -> dict[str, Any] | Problem:
     """One host property's setting from the field values the request gives it (the first feature's policy and
     other keys kept), or a Problem. Without values the feature goes to the host's property as it is (validation
     then judges its on/off there)."""
     entry = TABLE.get(target)
-    labels = entry.fields if entry is not None else (_label(target),)
+    labels = _labels(target, entry)
     values = group["values"]
     asked = " and ".join(group["names"])
     feature = dict(_rest(group["item"]), name=target)
@@ -531,21 +557,21 @@ def _group_feature(target, group, properties, fact, host):
     return dict(feature, value=prop.spelling(chosen) if entry is None or entry.kind != COMBINED else chosen)
 
 
-def _accepts(prop, value):
+def _accepts(prop: props.Property, value: str) -> bool:
     try:
         return prop.match(value) is not None
     except ValueError:
         return False
 
 
-def _offers(labels, routes):
+def _offers(labels: Sequence[str], routes: dict[str, str]) -> str:
     offered = [routes[label] for label in labels if routes.get(label)]
     if offered:
         return "only " + ", ".join(dict.fromkeys(offered))
     return "neither" if len(labels) > 1 else "no property for it"
 
 
-def to_host(features, fact, host):
+def to_host(features: Any, fact: Any, host: str) -> tuple[Any, list[str]]:
     """Translate a request (a list of ``{"name", "value"?, "policy"?}``, names canonical or of any dialect) into
     the host's own names and value spelling. Returns ``(features_in_host_names, problems)``, problems being
     sentences in the host's terms. A name the host speaks is kept; a request naming half of a coupled value where

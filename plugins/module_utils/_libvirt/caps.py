@@ -21,6 +21,7 @@ import glob
 import os
 import re
 import shutil
+from typing import Any, Optional, Tuple
 from xml.etree import ElementTree
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import commands
@@ -38,12 +39,16 @@ LIBRARY_GLOBS = ("/usr/lib/*/libvirt.so.0.*", "/usr/lib64/libvirt.so.0.*", "/usr
 _VERSION_RE = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)")
 _SONAME_RE = re.compile(r"libvirt\.so\.0\.([0-9]+)\.([0-9]+)$")
 
+FeatureDefinition = Tuple[Optional[str], Optional["ElementTree.ElementTree[ElementTree.Element]"],
+                          Optional[ElementTree.Element]]
+RunResult = Tuple[Optional[int], str, str]
 
-def _q(tag):
+
+def _q(tag: str) -> str:
     return "{%s}%s" % (RNG_NS, tag)
 
 
-def find_feature_definition(schema_dir):
+def find_feature_definition(schema_dir: str) -> FeatureDefinition:
     """Find the RelaxNG ``<element name="feature">`` that a domain's ``<cpu><feature/>`` must match.
 
     Returns ``(path, tree, element)`` (the ElementTree of that file, so a caller may change and write it) or
@@ -54,7 +59,7 @@ def find_feature_definition(schema_dir):
     """
     candidates = [os.path.join(schema_dir, SCHEMA_FILE)]
     candidates += sorted(path for path in glob.glob(os.path.join(schema_dir, "*.rng")) if path not in candidates)
-    fallback = (None, None, None)
+    fallback: FeatureDefinition = (None, None, None)
     for path in candidates:
         if not os.path.isfile(path):
             continue
@@ -72,7 +77,7 @@ def find_feature_definition(schema_dir):
     return fallback
 
 
-def find_attribute(element, name):
+def find_attribute(element: ElementTree.Element, name: str) -> ElementTree.Element | None:
     """The ``<attribute name=...>`` anywhere under ``element`` (inside optional/choice/group too), or None."""
     for attribute in element.iter(_q("attribute")):
         if attribute.get("name") == name:
@@ -80,10 +85,10 @@ def find_attribute(element, name):
     return None
 
 
-def schema_info(schema_dir=DEFAULT_SCHEMA_DIR):
+def schema_info(schema_dir: str = DEFAULT_SCHEMA_DIR) -> dict[str, Any]:
     """Whether the installed schema admits ``value`` on a guest ``<feature>``, and the policies it lists."""
-    info = {"schema_dir": schema_dir, "schema_file": None, "schema_error": None, "feature_value_supported": False,
-            "feature_policies": []}
+    info: dict[str, Any] = {"schema_dir": schema_dir, "schema_file": None, "schema_error": None,
+                            "feature_value_supported": False, "feature_policies": []}
     try:
         path, _tree, element = find_feature_definition(schema_dir)
     except (OSError, ElementTree.ParseError) as exc:
@@ -100,23 +105,24 @@ def schema_info(schema_dir=DEFAULT_SCHEMA_DIR):
     return info
 
 
-def cpu_map_features(cpu_map_dir=DEFAULT_CPU_MAP_DIR):
+def cpu_map_features(cpu_map_dir: str = DEFAULT_CPU_MAP_DIR) -> tuple[list[str], list[str], str | None]:
     """The feature names libvirt's CPU map knows for Arm, in file order: ``(names, files_read, error)``.
 
     The map's ``index.xml`` says which files belong to ``<arch name='arm'>``; when it is missing the conventional
     ``arm_features.xml`` is read. A name not listed here makes libvirt refuse the guest at start.
     """
-    files = []
+    files: list[str] = []
     index = os.path.join(cpu_map_dir, "index.xml")
     try:
         if os.path.isfile(index):
             for arch in ElementTree.parse(index).getroot().iter("arch"):
                 if arch.get("name") == "arm":
-                    files = [os.path.join(cpu_map_dir, inc.get("filename")) for inc in arch.iter("include")
-                             if inc.get("filename")]
+                    included = (inc.get("filename") for inc in arch.iter("include"))
+                    files = [os.path.join(cpu_map_dir, name) for name in included if name]
         if not files:
             files = [os.path.join(cpu_map_dir, ARM_FEATURES_FILE)]
-        names, read = [], []
+        names: list[str] = []
+        read: list[str] = []
         for path in files:
             if not os.path.isfile(path):
                 continue
@@ -134,13 +140,13 @@ def cpu_map_features(cpu_map_dir=DEFAULT_CPU_MAP_DIR):
     return names, read, None
 
 
-def parse_version(text):
+def parse_version(text: str | None) -> str | None:
     """The first ``major.minor.micro`` in ``text`` (``"9.0.0-4+deb12u2"`` gives ``"9.0.0"``), or None."""
     match = _VERSION_RE.search(text or "")
     return ".".join(str(int(part)) for part in match.groups()) if match else None
 
 
-def _run(run, argv, timeout):
+def _run(run: commands.Runner, argv: list[str], timeout: float) -> RunResult:
     """``(rc, stdout, stderr)`` of ``argv`` run by the runner ``run`` (``AnsibleModule.run_command``) with LC_ALL=C;
     rc None when the program cannot run or times out (the reason is in stderr)."""
     try:
@@ -151,7 +157,8 @@ def _run(run, argv, timeout):
         return None, "", str(exc)
 
 
-def installed_version(run, virsh=None, timeout=5.0):
+def installed_version(run: commands.Runner, virsh: str | None = None,
+                      timeout: float = 5.0) -> tuple[str | None, str | None, str | None]:
     """libvirt's version as installed on disk: ``(version, source, package)``.
 
     Asks ``virsh --version`` (the client library), else the package manager, else the library's file name
@@ -184,7 +191,8 @@ def installed_version(run, virsh=None, timeout=5.0):
     return None, None, None
 
 
-def daemon_version(run, virsh, uri=DEFAULT_URI, timeout=5.0):
+def daemon_version(run: commands.Runner, virsh: str | None, uri: str = DEFAULT_URI,
+                   timeout: float = 5.0) -> tuple[str | None, str | None]:
     """The running daemon's version, ``(version, error)``: ``virsh -c URI version --daemon``.
 
     A daemon not restarted after an upgrade keeps running the old code, so this can differ from
@@ -203,8 +211,9 @@ def daemon_version(run, virsh, uri=DEFAULT_URI, timeout=5.0):
     return parse_version(match.group(1)), None
 
 
-def gather(run, schema_dir=DEFAULT_SCHEMA_DIR, cpu_map_dir=DEFAULT_CPU_MAP_DIR, uri=DEFAULT_URI, timeout=5.0,
-           ask_daemon=True, virsh=None):
+def gather(run: commands.Runner, schema_dir: str = DEFAULT_SCHEMA_DIR, cpu_map_dir: str = DEFAULT_CPU_MAP_DIR,
+           uri: str = DEFAULT_URI, timeout: float = 5.0, ask_daemon: bool = True,
+           virsh: str | None = None) -> dict[str, Any]:
     """The ``libvirt_cpu`` fact (keys documented in ``plugins/modules/libvirt_facts.py``); ``run`` runs the commands
     (``AnsibleModule.run_command``)."""
     virsh = virsh if virsh is not None else shutil.which("virsh")

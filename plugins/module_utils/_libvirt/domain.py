@@ -27,7 +27,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import tempfile
+from typing import Any, Callable, List, Tuple
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import commands
 
@@ -42,6 +44,7 @@ STATES = {0: "no state", 1: "running", 2: "idle", 3: "paused", 4: "in shutdown",
 INACTIVE_STATES = ("shut off", "crashed")
 VIR_ERR_NO_DOMAIN = 42
 VIR_DOMAIN_XML_INACTIVE = 2
+DomainList = List[Tuple[str, str]]   # [(name, uuid)]
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -53,12 +56,12 @@ class DomainNotFound(LibvirtError):
     """The named domain is not defined at the URI."""
 
 
-def is_uuid(text):
+def is_uuid(text: object) -> bool:
     """Whether ``text`` is a UUID as libvirt writes it (8-4-4-4-12 hexadecimal digits)."""
     return isinstance(text, str) and _UUID_RE.fullmatch(text) is not None
 
 
-def find_by_name(domains, name, uri):
+def find_by_name(domains: DomainList, name: str, uri: str) -> str:
     """The UUID of the domain of ``domains`` (``[(name, uuid)]``) named exactly ``name``; DomainNotFound."""
     for found, uuid in domains:
         if found == name:
@@ -66,7 +69,8 @@ def find_by_name(domains, name, uri):
     raise DomainNotFound("domain %s is not defined at %s" % (name, uri))
 
 
-def connect(run, uri, backend="auto", timeout=60.0):
+def connect(run: commands.Runner, uri: str, backend: str = "auto",
+            timeout: float = 60.0) -> BindingConnection | VirshConnection:
     """A connection to ``uri``: :class:`BindingConnection` when libvirt-python imports (and ``backend`` allows it),
     else :class:`VirshConnection`, whose virsh commands ``run`` runs (``AnsibleModule.run_command``). Raises
     LibvirtError."""
@@ -74,16 +78,16 @@ def connect(run, uri, backend="auto", timeout=60.0):
         return BindingConnection(uri)
     if backend == "libvirt-python":
         raise LibvirtError("libvirt-python is not importable by %s; install it (Debian python3-libvirt for "
-                           "/usr/bin/python3) or use backend virsh" % os.sys.executable)
+                           "/usr/bin/python3) or use backend virsh" % sys.executable)
     virsh = shutil.which("virsh")
     if virsh is None:
         raise LibvirtError("cannot talk to libvirt at %s: neither libvirt-python (import libvirt) nor virsh is "
                            "available to %s; install python3-libvirt or libvirt-clients on the host"
-                           % (uri, os.sys.executable))
+                           % (uri, sys.executable))
     return VirshConnection(run, uri, virsh, timeout)
 
 
-def is_active(state):
+def is_active(state: str) -> bool:
     return state not in INACTIVE_STATES
 
 
@@ -92,7 +96,7 @@ class BindingConnection(object):
 
     backend = "libvirt-python"
 
-    def __init__(self, uri):
+    def __init__(self, uri: str) -> None:
         self.uri = uri
         libvirt_binding.registerErrorHandler(lambda *args: None, None)
         try:
@@ -100,7 +104,7 @@ class BindingConnection(object):
         except libvirt_binding.libvirtError as exc:
             raise LibvirtError("cannot connect to libvirt at %s: %s" % (uri, exc.get_error_message()))
 
-    def _lookup(self, lookup, key):
+    def _lookup(self, lookup: Callable[[str], Any], key: str) -> Any:
         try:
             return lookup(key)
         except libvirt_binding.libvirtError as exc:
@@ -108,46 +112,46 @@ class BindingConnection(object):
                 raise DomainNotFound("domain %s is not defined at %s" % (key, self.uri))
             raise LibvirtError("%s: cannot look up domain %s: %s" % (self.uri, key, exc.get_error_message()))
 
-    def _domain(self, uuid):
+    def _domain(self, uuid: str) -> Any:
         return self._lookup(self.conn.lookupByUUIDString, uuid)
 
-    def _call(self, what, function, *args):
+    def _call(self, what: str, function: Callable[..., Any], *args: Any) -> Any:
         try:
             return function(*args)
         except libvirt_binding.libvirtError as exc:
             raise LibvirtError("%s: %s failed: %s" % (self.uri, what, exc.get_error_message()))
 
-    def domains(self):
+    def domains(self) -> DomainList:
         """``[(name, uuid)]`` of every defined domain, sorted."""
         return sorted((dom.name(), dom.UUIDString())
                       for dom in self._call("listing domains", self.conn.listAllDomains, 0))
 
-    def find(self, name):
+    def find(self, name: str) -> str:
         """The UUID of the domain named exactly ``name`` (libvirt's lookup by name guesses nothing)."""
         return self._call("domuuid %s" % name, self._lookup(self.conn.lookupByName, name).UUIDString)
 
-    def inactive_xml(self, uuid):
+    def inactive_xml(self, uuid: str) -> str:
         dom = self._domain(uuid)
         return self._call("dumpxml --inactive %s" % uuid, dom.XMLDesc, VIR_DOMAIN_XML_INACTIVE)
 
-    def live_xml(self, uuid):
+    def live_xml(self, uuid: str) -> str:
         dom = self._domain(uuid)
         return self._call("dumpxml %s" % uuid, dom.XMLDesc, 0)
 
-    def state(self, uuid):
+    def state(self, uuid: str) -> str:
         dom = self._domain(uuid)
         return STATES.get(self._call("domstate %s" % uuid, dom.state)[0], "unknown")
 
-    def define(self, xml):
+    def define(self, xml: str) -> None:
         self._call("define", self.conn.defineXML, xml)
 
-    def to_native(self, xml):
+    def to_native(self, xml: str) -> str:
         return self._call("domxml-to-native qemu-argv", self.conn.domainXMLToNative, "qemu-argv", xml, 0)
 
-    def capabilities(self):
+    def capabilities(self) -> str:
         return self._call("capabilities", self.conn.getCapabilities)
 
-    def close(self):
+    def close(self) -> None:
         self.conn.close()
 
 
@@ -157,11 +161,11 @@ class VirshConnection(object):
 
     backend = "virsh"
 
-    def __init__(self, run, uri, virsh, timeout):
+    def __init__(self, run: commands.Runner, uri: str, virsh: str, timeout: float) -> None:
         self.run, self.uri, self.virsh, self.timeout = run, uri, virsh, timeout
         self._run(["uri"], "connect")
 
-    def _run(self, args, what, name=None):
+    def _run(self, args: list[str], what: str, name: str | None = None) -> str:
         argv = [self.virsh, "-q", "-c", self.uri] + args
         try:
             returncode, stdout, stderr = commands.run(self.run, argv, self.timeout)
@@ -176,17 +180,17 @@ class VirshConnection(object):
             raise LibvirtError("%s: virsh %s failed: %s" % (self.uri, what, text))
         return stdout
 
-    def _uuid(self, uuid):
+    def _uuid(self, uuid: str) -> str:
         """virsh takes an argument as an id, then a UUID, then a name: only a UUID is passed, checked first."""
         if not is_uuid(uuid):
             raise LibvirtError("%s: %r is not a domain UUID" % (self.uri, uuid))
         return uuid
 
-    def domains(self):
+    def domains(self) -> DomainList:
         """``[(name, uuid)]`` of every defined domain, sorted: ``list --uuid`` (one UUID a line, whatever the names
         hold), then each name as ``domname`` prints it (the name and one newline). A domain undefined in between
         is left out."""
-        found = []
+        found: DomainList = []
         for line in self._run(["list", "--all", "--uuid"], "list").splitlines():
             if not line.strip():
                 continue
@@ -198,21 +202,21 @@ class VirshConnection(object):
             found.append((name[:-1] if name.endswith("\n") else name, uuid))
         return sorted(found)
 
-    def find(self, name):
+    def find(self, name: str) -> str:
         """The UUID of the domain named exactly ``name``, from :meth:`domains` (``virsh domuuid NAME`` would take a
         name that looks like an id or a UUID as one)."""
         return find_by_name(self.domains(), name, self.uri)
 
-    def inactive_xml(self, uuid):
+    def inactive_xml(self, uuid: str) -> str:
         return self._run(["dumpxml", "--inactive", "--", self._uuid(uuid)], "dumpxml --inactive %s" % uuid, uuid)
 
-    def live_xml(self, uuid):
+    def live_xml(self, uuid: str) -> str:
         return self._run(["dumpxml", "--", self._uuid(uuid)], "dumpxml %s" % uuid, uuid)
 
-    def state(self, uuid):
+    def state(self, uuid: str) -> str:
         return self._run(["domstate", "--", self._uuid(uuid)], "domstate %s" % uuid, uuid).strip()
 
-    def _with_file(self, xml, args, what):
+    def _with_file(self, xml: str, args: list[str], what: str) -> str:
         """virsh reads XML from a file only; a private temporary one, removed on every path."""
         fd, path = tempfile.mkstemp(prefix="armvirt-cpu-", suffix=".xml")
         try:
@@ -222,21 +226,21 @@ class VirshConnection(object):
         finally:
             os.unlink(path)
 
-    def define(self, xml):
+    def define(self, xml: str) -> None:
         self._with_file(xml, ["define"], "define")
 
-    def to_native(self, xml):
+    def to_native(self, xml: str) -> str:
         return self._with_file(xml, ["domxml-to-native", "qemu-argv"], "domxml-to-native qemu-argv")
 
-    def capabilities(self):
+    def capabilities(self) -> str:
         """The host's capabilities document (``virsh capabilities``): the emulators libvirt itself uses."""
         return self._run(["capabilities"], "capabilities")
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
-def pid_dir(uri):
+def pid_dir(uri: str) -> str | None:
     """Where libvirt's QEMU driver keeps running domains' pid files for a local ``uri``, or None (remote URIs)."""
     if uri.startswith("qemu:///system"):
         return "/run/libvirt/qemu"
@@ -246,7 +250,7 @@ def pid_dir(uri):
     return None
 
 
-def _read_argv(path):
+def _read_argv(path: str) -> list[str]:
     """The command line (a list, empty strings dropped) of the process whose pid is in ``path``; OSError,
     ValueError."""
     with open(path, encoding="ascii") as handle:
@@ -255,7 +259,7 @@ def _read_argv(path):
         return [arg for arg in handle.read().decode("utf-8", "replace").split("\0") if arg != ""]
 
 
-def running_argv(uri, uuid):
+def running_argv(uri: str, uuid: str) -> tuple[list[str] | None, str | None]:
     """``(argv, error)`` of the running QEMU of the domain with UUID ``uuid``, read from ``/proc/PID/cmdline``.
 
     The pid files of libvirt's state directory are read and the command line that carries ``-uuid UUID`` is the

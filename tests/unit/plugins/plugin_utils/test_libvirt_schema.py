@@ -68,3 +68,12 @@ def test_missing_schema_fails_clearly(tmp_path):
 def test_not_well_formed_is_reported():
     validator = libvirt_schema.domain_validator(SCHEMAS, allow_value=False)
     assert "not well-formed" in validator.errors("<domain>")[0]
+
+
+def test_a_feature_definition_without_a_name_attribute_cannot_be_extended(tmp_path):
+    (tmp_path / "cputypes.rng").write_text(
+        '<grammar xmlns="http://relaxng.org/ns/structure/1.0"><define name="cpuFeature"><element name="feature">'
+        '<attribute name="policy"><choice><value>require</value></choice></attribute>'
+        '</element></define></grammar>')
+    with pytest.raises(libvirt_schema.SchemaUnavailable, match="has no name attribute"):
+        libvirt_schema.extend_feature_definition(str(tmp_path))
