@@ -17,7 +17,7 @@ description:
     C(docs/guest-validation.md)) against O(props), and, with O(libvirt_check), against what this host's libvirt can
     carry, exactly as the role P(armvirt.cpu.guest_cpu#role) does for new guests; the C(<cpu>) features, the
     C(<qemu:commandline>) and the C(-cpu) value come from the same code as the role's
-    (C(module_utils/_guest/delivery.py)).
+    (C(module_utils/_guest/delivery.py) and C(libvirt_flags.py)).
     Every problem is reported at once and nothing is changed for a request with any problem.
   - Then, with O(confirm) (the default), the host's own QEMU confirms the request's C(-cpu) before the domain is
     redefined, as M(armvirt.cpu.cpu_check) does -- what validation cannot see (which values go together, what KVM
@@ -288,7 +288,8 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, domain_edit, domain_xml
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import libvirt_flags, policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import emulator_trust
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import hostid
@@ -340,19 +341,19 @@ def plan_request(module, host):
     return request, view
 
 
-def confirm_request(module, conn, host, name, domain_xml, wanted, request, notes):
+def confirm_request(module, conn, host, name, defined_xml, wanted, request, notes):
     """Have the host's QEMU (the domain's emulator, the accelerator of its type) confirm the ``-cpu`` the edited domain
-    ``wanted`` gives QEMU (``delivery.effective_cpu_arg``: the override for qemu-commandline, the request otherwise)
-    before anything is written, through the same code as armvirt.cpu.cpu_check; fail_json with QEMU's words when it
-    refuses, and without running anything when the domain's emulator is not trusted (``emulator_trust``: the
-    ``<emulator>`` is whatever whoever defined the domain wrote). Check mode asks too (nothing is started for a
-    guest) but does not store the acceptance."""
+    ``wanted`` gives QEMU (``libvirt_flags.effective_cpu_arg``: the override for qemu-commandline, the request
+    otherwise) before anything is written, through the same code as armvirt.cpu.cpu_check; fail_json with QEMU's
+    words when it refuses, and without running anything when the domain's emulator is not trusted
+    (``emulator_trust``: the ``<emulator>`` is whatever whoever defined the domain wrote). Check mode asks too
+    (nothing is started for a guest) but does not store the acceptance."""
     params = module.params
-    cpu_arg = delivery.effective_cpu_arg(wanted, request)
+    cpu_arg = libvirt_flags.effective_cpu_arg(wanted, request)
     if not params["confirm"]:
         return {"status": "skipped (confirm: false)", "cpu_arg": cpu_arg}
     try:
-        emulator, accel, kind = confirm.domain_target(domain_xml)
+        emulator, accel, kind = confirm.domain_target(defined_xml)
         if accel is None:
             return {"status": "skipped (domain type %s)" % kind, "cpu_arg": cpu_arg, "emulator": emulator}
         emulator_trust.require(emulator, [params["emulator"]] + emulator_trust.listed(conn.capabilities(), kind))
@@ -381,12 +382,12 @@ def restart_required(conn, uri, uuid, state, defined_xml):
     ``-cpu`` it was started with (from /proc) is not the one the definition gives it."""
     if not domain.is_active(state):
         return False
-    if delivery.signature(conn.live_xml(uuid)) != delivery.signature(defined_xml):
+    if domain_xml.signature(conn.live_xml(uuid)) != domain_xml.signature(defined_xml):
         return True
     argv = domain.running_argv(uri, uuid)[0]
-    overrides = delivery.signature(defined_xml)[3]
+    overrides = domain_xml.signature(defined_xml)[3]
     if argv is not None and overrides:
-        return delivery.last_cpu_arg(argv) != overrides[-1]
+        return libvirt_flags.last_cpu_arg(argv) != overrides[-1]
     return False
 
 
@@ -399,8 +400,8 @@ def address(module, conn, host):
     if not domain.is_uuid(params["uuid"]):
         module.fail_json(msg="%s: uuid %r is not a domain UUID (8-4-4-4-12 hexadecimal digits)." % (host, params["uuid"]))
     try:
-        name = delivery.parse(conn.inactive_xml(params["uuid"])).findtext("name")
-    except delivery.DeliveryError as exc:
+        name = domain_xml.parse(conn.inactive_xml(params["uuid"])).findtext("name")
+    except domain_xml.DeliveryError as exc:
         module.fail_json(msg="%s: domain %s: %s" % (host, params["uuid"], exc))
     if params["name"] is not None and name != params["name"]:
         module.fail_json(msg="%s: the domain with UUID %s is named %r, not %r; nothing was changed." % (
@@ -423,12 +424,13 @@ def main():
         uuid, name = address(module, conn, host)
         before = conn.inactive_xml(uuid)
         try:
-            wanted = delivery.edit_domain(before, request, params["unmarked_cpu_arg"], "%s: domain %s" % (host, name))
-        except delivery.DeliveryError as exc:
+            wanted = domain_edit.edit_domain(before, request, params["unmarked_cpu_arg"],
+                                             "%s: domain %s" % (host, name))
+        except domain_xml.DeliveryError as exc:
             module.fail_json(msg=str(exc), notes=view.notes)
         confirmation = confirm_request(module, conn, host, name, before, wanted, request, view.notes)
         if module.check_mode:
-            changed = delivery.signature(before) != delivery.signature(wanted)
+            changed = domain_xml.signature(before) != domain_xml.signature(wanted)
             after = wanted if changed else before
         else:
             conn.define(wanted)
@@ -448,12 +450,12 @@ def main():
     finally:
         conn.close()
     result = dict(changed=changed, restart_required=restart,
-                  qemu_cpu_arg=delivery.effective_cpu_arg(wanted, request),
-                  cpu_xml=delivery.cpu_xml(after), state=state, backend=conn.backend, libvirt_check=view.status,
+                  qemu_cpu_arg=libvirt_flags.effective_cpu_arg(wanted, request),
+                  cpu_xml=domain_xml.cpu_xml(after), state=state, backend=conn.backend, libvirt_check=view.status,
                   confirmation=confirmation, notes=view.notes)
     if module._diff:
         result["diff"] = {"before_header": "%s <cpu> (%s)" % (name, uri), "after_header": "%s <cpu> (%s)" % (name, uri),
-                          "before": delivery.cpu_xml(before), "after": delivery.cpu_xml(after)}
+                          "before": domain_xml.cpu_xml(before), "after": domain_xml.cpu_xml(after)}
     module.exit_json(**result)
 
 

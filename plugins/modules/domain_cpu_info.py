@@ -211,7 +211,8 @@ import shlex
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, domain_edit, domain_xml
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import libvirt_flags, policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import emulator_trust
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import hostid
 from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps, domain
@@ -253,10 +254,10 @@ class Trust(object):
     def __init__(self, conn, configured, host):
         self.conn, self.configured, self.host, self.caps = conn, configured, host, None
 
-    def refusal(self, name, domain_xml):
+    def refusal(self, name, defined_xml):
         """``(emulator, refusal)``: the domain's emulator and why it would be refused, None when it would be run or
         when the domain's type (neither kvm nor qemu) means nothing is confirmed."""
-        emulator, accel, kind = confirm.domain_target(domain_xml)
+        emulator, accel, kind = confirm.domain_target(defined_xml)
         if accel is None:
             return emulator, None
         if self.caps is None:
@@ -273,15 +274,15 @@ def describe(conn, uri, uuid, name, request, trust):
     defined = conn.inactive_xml(uuid)
     state = conn.state(uuid)
     active = domain.is_active(state)
-    root = delivery.parse(defined)
+    root = domain_xml.parse(defined)
     emulator, refusal = trust.refusal(name, defined)
-    entry = dict(name=name, uuid=uuid, state=state, active=active, cpu_xml=delivery.cpu_xml(defined),
+    entry = dict(name=name, uuid=uuid, state=state, active=active, cpu_xml=domain_xml.cpu_xml(defined),
                  emulator=emulator, emulator_refusal=refusal,
-                 armvirt_cpu_arg=delivery.marked_arg(root), qemu_cpu_arg=None, running_source=None,
-                 restart_pending=False, override_lost_flags=delivery.override_lost_flags(root),
+                 armvirt_cpu_arg=domain_xml.marked_arg(root), qemu_cpu_arg=None, running_source=None,
+                 restart_pending=False, override_lost_flags=libvirt_flags.override_lost_flags(root),
                  override_lost_flags_running=None)
     argv, entry["next_boot_error"] = native_argv(conn, defined)
-    entry["qemu_cpu_arg_next"] = delivery.last_cpu_arg(argv) if argv is not None else None
+    entry["qemu_cpu_arg_next"] = libvirt_flags.last_cpu_arg(argv) if argv is not None else None
     if active:
         live = conn.live_xml(uuid)
         argv = domain.running_argv(uri, uuid)[0]
@@ -289,16 +290,16 @@ def describe(conn, uri, uuid, name, request, trust):
         if argv is None:
             argv, entry["running_source"] = native_argv(conn, live)[0], "live-xml"
         if argv is not None:
-            entry["qemu_cpu_arg"] = delivery.last_cpu_arg(argv)
-            entry["override_lost_flags_running"] = delivery.running_lost_flags(argv, live)
+            entry["qemu_cpu_arg"] = libvirt_flags.last_cpu_arg(argv)
+            entry["override_lost_flags_running"] = libvirt_flags.running_lost_flags(argv, live)
         entry["restart_pending"] = (entry["qemu_cpu_arg"] is not None and entry["qemu_cpu_arg_next"] is not None
                                     and entry["qemu_cpu_arg"] != entry["qemu_cpu_arg_next"])
     if request is not None:
         try:
-            wanted = delivery.edit_domain(defined, request, "replace", name)
-            entry["matches_policy"] = delivery.signature(wanted) == delivery.signature(defined)
-            entry["policy_cpu_arg"] = delivery.effective_cpu_arg(wanted, request)
-        except delivery.DeliveryError:
+            wanted = domain_edit.edit_domain(defined, request, "replace", name)
+            entry["matches_policy"] = domain_xml.signature(wanted) == domain_xml.signature(defined)
+            entry["policy_cpu_arg"] = libvirt_flags.effective_cpu_arg(wanted, request)
+        except domain_xml.DeliveryError:
             entry["matches_policy"] = False
             entry["policy_cpu_arg"] = request.arg
     return entry
@@ -334,7 +335,7 @@ def main():
                 # undefined by another client since it was listed: no longer a guest of this host
     except (domain.LibvirtError, confirm.ConfirmError) as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
-    except delivery.DeliveryError as exc:
+    except domain_xml.DeliveryError as exc:
         module.fail_json(msg="%s: %s" % (host, exc))
     finally:
         conn.close()

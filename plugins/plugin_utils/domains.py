@@ -4,16 +4,17 @@
 """Guest domain XML for one host: merge, validate, render, check against libvirt's schema. Controller side.
 
 This is the work of the ``armvirt.cpu.guest_domains`` action before anything is written (the module writes). It
-holds no validation rule of its own for features: every request goes through ``validate.check_features`` and the
-``-cpu`` value through ``validate.qemu_cpu_arg``; which features ``<cpu>`` carries for each delivery and what
-``libvirt_check`` refuses is ``module_utils._guest.delivery``, shared with ``armvirt.cpu.domain_cpu`` (existing guests).
+holds no validation rule of its own for features: every distinct request is validated once by ``delivery.plan``
+(``validate.check_features``), which also decides its ``-cpu`` value, which features ``<cpu>`` carries for each
+delivery and what ``libvirt_check`` refuses, shared with ``armvirt.cpu.domain_cpu`` (existing guests).
 What it adds is what only the guest side knows: guest names that become file names, the template, and the rendered
 document's fit with libvirt's schema.
 
 For ``qemu-commandline`` the ``-cpu`` in ``<qemu:commandline>`` is the request merged with what libvirt itself puts on
-its ``-cpu`` for the rendered domain (``delivery.commandline_override``, the same code ``domain_cpu`` writes with):
-the document is rendered, read back, and rendered again with the merged value when it differs. ``<domain type>``
-follows the host's accelerator (:func:`domain_type`).
+its ``-cpu`` for the rendered domain (``libvirt_flags.commandline_override``, the same code ``domain_cpu`` writes with):
+the document is rendered once with ``qemu_cpu_arg`` left open, libvirt's flags are read from it (they never depend on
+``<qemu:commandline>``), and the merged value is written into its places. ``<domain type>`` follows the host's
+accelerator (:func:`domain_type`).
 
 Built for many guests per task (10,000 and more): the template is compiled once per process and file version, the
 schema validator once per schema directory (``libvirt_schema``), each distinct feature set is checked once, and the
@@ -41,6 +42,7 @@ from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery as delivery_plan
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import domain_xml, libvirt_flags
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 
 FEATURE_VALUE, QEMU_COMMANDLINE = delivery_plan.FEATURE_VALUE, delivery_plan.QEMU_COMMANDLINE
@@ -60,6 +62,9 @@ _POSITIVE_RE = re.compile(r"[1-9][0-9]*")
 # the document's start up to the domain's own <name>: an XML declaration, comments, <domain ...>, whitespace
 _NAME_PREFIX_RE = re.compile(r"\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<domain\b[^>]*>\s*<name>", re.S)
 _NAME_MASK = "\x00"
+# qemu_cpu_arg of a qemu-commandline rendering until the override is known: characters no guest name, token or -cpu
+# value has, which autoescaping and case filters leave as they are; the override then takes each of its places
+_OVERRIDE_SLOT = "\ue000\ue001\ue000"
 _UNREAD = object()
 _TEMPLATES = {}
 
@@ -160,7 +165,7 @@ def cpu_element_filter(features, mode, model=None):
 def _cpu_text(mode, model, features):
     planned = [dict(name=name, policy=policy, **({} if value is None else {"value": value}))
                for name, policy, value in features]
-    return Markup(delivery_plan.libvirt_text(delivery_plan.cpu_element(mode, planned, model), level=1))
+    return Markup(domain_xml.libvirt_text(delivery_plan.cpu_element(mode, planned, model), level=1))
 
 
 def name_masked(document, name):
@@ -308,25 +313,24 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
     outcome.schema = validator.describe()
     render, check, commandline = compiled.render, validator.errors, delivery == QEMU_COMMANDLINE
     checked = {}  # name-masked document -> its schema problems
-    overrides = {}  # name-masked first rendering -> the merged -cpu override
+    overrides = {}  # name-masked rendering (the override left open) -> the merged -cpu override
     emulators = {}  # name-masked document -> the <emulator> it names
     for name, (memory, vcpus), guest, entry, own_emulator in plan:
-        variables = dict(name=name, memory=memory, vcpus=vcpus, mode=mode, model=model, cpu_features=entry.cpu_features,
-                         qemu_cpu_arg=entry.arg, request_cpu_arg=entry.arg, delivery=delivery,
-                         qemu_commandline=commandline, host=host, guest=guest, mark_ns=delivery_plan.MARK_NS,
-                         domain_type=type_, emulator=own_emulator)
+        cpu_arg = entry.arg
         try:
-            document = render(**variables)
+            document = render(name=name, memory=memory, vcpus=vcpus, mode=mode, model=model,
+                              cpu_features=entry.cpu_features,
+                              qemu_cpu_arg=_OVERRIDE_SLOT if commandline else cpu_arg, request_cpu_arg=entry.arg,
+                              delivery=delivery, qemu_commandline=commandline, host=host, guest=guest,
+                              mark_ns=domain_xml.MARK_NS, domain_type=type_, emulator=own_emulator)
             if commandline:
-                override = _override(document, name, entry.arg, overrides)
-                if override != entry.arg:
-                    variables["qemu_cpu_arg"] = override
-                    document = render(**variables)
+                cpu_arg = _override(document, name, entry.arg, overrides)
+                document = document.replace(_OVERRIDE_SLOT, cpu_arg)
         except jinja2.TemplateError as exc:
             outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s failed: %s"
                                                % (host, name, template or DEFAULT_TEMPLATE, exc)))
             continue
-        except delivery_plan.DeliveryError as exc:
+        except domain_xml.DeliveryError as exc:
             outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s gives no "
                                                "domain to merge the -cpu override with: %s"
                                                % (host, name, template or DEFAULT_TEMPLATE, exc)))
@@ -353,7 +357,7 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
                                                                  written or "", own_emulator)))
             continue
         outcome.documents.append((name, document))
-        outcome.guests[name] = {"qemu_cpu_arg": variables["qemu_cpu_arg"], "emulator": own_emulator}
+        outcome.guests[name] = {"qemu_cpu_arg": cpu_arg, "emulator": own_emulator}
     if outcome.errors:
         outcome.documents, outcome.guests = [], {}
     return outcome
@@ -375,12 +379,13 @@ def rendered_emulator(document):
 
 
 def _override(document, name, request_arg, cache):
-    """The ``-cpu`` override of a rendered qemu-commandline document (``delivery.commandline_override``), worked
-    out once per document apart from the guest's name (the name never changes libvirt's -cpu)."""
+    """The ``-cpu`` override of a qemu-commandline document rendered with the override left open
+    (``libvirt_flags.commandline_override``, which never reads ``<qemu:commandline>`` or the mark), worked out once per
+    document apart from the guest's name (the name never changes libvirt's -cpu)."""
     masked = name_masked(document, name)
     if masked is not None and masked in cache:
         return cache[masked]
-    override = delivery_plan.commandline_override(delivery_plan.parse(document), request_arg)
+    override = libvirt_flags.commandline_override(domain_xml.parse(document), request_arg)
     if masked is not None:
         cache[masked] = override
     return override

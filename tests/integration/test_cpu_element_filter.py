@@ -9,7 +9,7 @@ import sys
 
 import yaml
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_xml
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ def test_the_roles_template_renders_under_ansible_builtin_template(tmp_path):
     assert plan.errors == []
     variables = dict(name="vm01", memory=2048, vcpus=2, mode="maximum", cpu_features=plan.cpu_features,
                      qemu_cpu_arg=plan.arg, request_cpu_arg=plan.arg, delivery=delivery.FEATURE_VALUE,
-                     qemu_commandline=False, host="v1-01", guest={}, mark_ns=delivery.MARK_NS, domain_type="kvm",
+                     qemu_commandline=False, host="v1-01", guest={}, mark_ns=domain_xml.MARK_NS, domain_type="kvm",
                      emulator="/usr/libexec/qemu-kvm")
     expected = domains.load_template().render(**variables)   # the action's own environment
     (tmp_path / "vars.json").write_text(json.dumps(variables))

@@ -28,7 +28,7 @@ import yaml
 
 from armsim import load_profile, write_wrapper
 from armsim.profiles import host_tree
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_xml, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect
 
 from libvirtd import SCHEMAS, needs_libvirt_schema
@@ -402,7 +402,7 @@ def test_guest_validation_request_and_api(facts):
     assert namespace["errors"] == [] and namespace["arg"]
     arg = re.search(r"which becomes `-cpu ([^`]+)` for QEMU", text).group(1)
     assert validate.qemu_cpu_arg(features, props_fact=fact) == arg
-    element = delivery.libvirt_text(delivery.cpu_element("host-passthrough", namespace["normalised"]))
+    element = domain_xml.libvirt_text(delivery.cpu_element("host-passthrough", namespace["normalised"]))
     for comment in re.findall(r"# (<feature .*?/>)", guide["request"]):
         assert comment in element, element
 

@@ -1,6 +1,6 @@
 """The apply playbook and what libvirt itself does with a domain's CPU, against a real libvirtd (Debian 9.0, TCG
-guests): the -cpu libvirt builds (delivery.libvirt_cpu_arg and the flags an override keeps, checked against libvirt's
-own translation and QEMU's view of the vCPU), and that the modules document themselves.
+guests): the -cpu libvirt builds (libvirt_flags.libvirt_cpu_arg and the flags an override keeps, checked against
+libvirt's own translation and QEMU's view of the vCPU), and that the modules document themselves.
 
 What domain_cpu and domain_cpu_info do (both deliveries, confirmation, check mode, restart pending, lost flags,
 libvirt-python, refusals) is the integration targets tests/integration/targets/domain_cpu and domain_cpu_info.
@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 import libvirtd
 from conftest import ROOT, run_module
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_xml, libvirt_flags, validate
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.xml_compare import kept_part
 
 PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max
@@ -88,7 +88,7 @@ def cpu_values(argv):
 
 def native_cpu(name):
     """libvirt's own translation of the defined (inactive) XML: the -cpu QEMU gets at the next boot."""
-    return delivery.last_cpu_arg(native_argv(dump(name))[0])
+    return libvirt_flags.last_cpu_arg(native_argv(dump(name))[0])
 
 
 def qom_sve(name, *props):
@@ -199,7 +199,7 @@ def test_libvirt_cpu_arg_is_what_libvirt_puts_on_its_own_cpu(libvirt_daemon, cas
     xml = native_xml(**FLAG_CASES[case])
     argv, error = native_argv(xml)
     assert error is None
-    assert cpu_values(argv) == [delivery.libvirt_cpu_arg(xml)]
+    assert cpu_values(argv) == [libvirt_flags.libvirt_cpu_arg(xml)]
 
 
 @pytest.mark.parametrize("hyperv", ["<hyperv><relaxed state='on'/><vapic state='off'/></hyperv>",
@@ -210,15 +210,15 @@ def test_hyperv_on_aarch64_is_refused_because_qemu_refuses_it(libvirt_daemon, ma
     a domain with that reason instead of copying flags that differ by libvirt version."""
     xml = native_xml(features=hyperv)
     (own,) = cpu_values(native_argv(xml)[0])
-    hv_flags = [name for name, _value in delivery.split_cpu_arg(own)[1] if name.startswith("hv-")]
+    hv_flags = [name for name, _value in validate.split_cpu_arg(own)[1] if name.startswith("hv-")]
     assert hv_flags, own
     started = subprocess.run([matrix_qemu, "-machine", "virt", "-accel", "tcg", "-cpu", own, "-S", "-nodefaults",
                               "-display", "none", "-monitor", "none", "-serial", "none"],
                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
     assert started.returncode == 1 and "Property 'max-arm-cpu.%s' not found" % hv_flags[0] in started.stderr, \
         started.stderr
-    with pytest.raises(delivery.DeliveryError) as raised:
-        delivery.commandline_override(xml, "max,sve256=on", name="guest")
+    with pytest.raises(domain_xml.DeliveryError) as raised:
+        libvirt_flags.commandline_override(xml, "max,sve256=on", name="guest")
     assert "guest: the domain has <features><hyperv>" in str(raised.value)
 
 
@@ -228,14 +228,14 @@ def test_tsc_frequency_is_on_libvirts_cpu(libvirt_daemon):
     if found is None:
         pytest.skip("libvirt reports no TSC frequency for this host")
     xml = native_xml(clock="<timer name='tsc' frequency='%s'/><timer name='kvmclock' present='no'/>" % found[1])
-    assert cpu_values(native_argv(xml)[0]) == [delivery.libvirt_cpu_arg(xml)]
-    assert delivery.libvirt_cpu_arg(xml) == "max,tsc-frequency=%s,kvmclock=off" % found[1]
+    assert cpu_values(native_argv(xml)[0]) == [libvirt_flags.libvirt_cpu_arg(xml)]
+    assert libvirt_flags.libvirt_cpu_arg(xml) == "max,tsc-frequency=%s,kvmclock=off" % found[1]
 
 
 def test_armvtimer_is_for_kvm_guests(libvirt_daemon):
     """libvirt 9.0 refuses the armvtimer timer for TCG guests, and translating a KVM guest needs an aarch64 host with
     KVM, which these machines are not; the KVM mapping (host,kvm-no-adjvtime=on for discard) is checked against
-    libvirt's own test data in test_delivery.py."""
+    libvirt's own test data in test_libvirt_flags.py."""
     timer = "<timer name='armvtimer' tickpolicy='discard'/>"
     refused = native_argv(native_xml(clock=timer), check=False)[1]
     assert "Configuring the 'armvtimer' timer is not supported for virtType=qemu" in refused
@@ -251,10 +251,10 @@ def test_qemu_commandline_keeps_libvirts_flags_and_the_request_wins(domain):
     defined = dump(name)
     argv = native_argv(defined)[0]
     libvirt_own, override = cpu_values(argv)
-    assert libvirt_own == delivery.libvirt_cpu_arg(defined) == "max,sve256=on,sve512=off,sve=on,pmu=off"
+    assert libvirt_own == libvirt_flags.libvirt_cpu_arg(defined) == "max,sve256=on,sve512=off,sve=on,pmu=off"
     assert override == first.result["qemu_cpu_arg"] == "max,sve256=on,sve512=off,sve=on,pmu=off"
-    assert override == delivery.merge_cpu_arg("max,sve256=on,sve512=off", delivery.libvirt_cpu_flags(defined))
-    assert delivery.override_lost_flags(defined) == []
+    assert override == libvirt_flags.merge_cpu_arg("max,sve256=on,sve512=off", libvirt_flags.libvirt_cpu_flags(defined))
+    assert libvirt_flags.override_lost_flags(defined) == []
     libvirtd.virsh("start", name)
     assert qom_sve(name, "sve256", "sve512", "pmu") == {"sve256": True, "sve512": False, "pmu": False}
     libvirtd.virsh("destroy", name)
@@ -265,18 +265,19 @@ def test_qemu_commandline_keeps_libvirts_flags_and_the_request_wins(domain):
     libvirt_own, override = cpu_values(native_argv(defined)[0])
     assert libvirt_own.endswith(",pmu=off") and override == pmu_on.result["qemu_cpu_arg"]
     assert override == "max,sve256=on,sve512=off,pmu=on,sve=on"
-    assert override == delivery.merge_cpu_arg("max,sve256=on,sve512=off,pmu=on", delivery.libvirt_cpu_flags(defined))
+    assert override == libvirt_flags.merge_cpu_arg("max,sve256=on,sve512=off,pmu=on",
+                                                   libvirt_flags.libvirt_cpu_flags(defined))
     info = run_module("domain_cpu_info", {"name": name}).result["domains"][0]
     assert info["override_lost_flags"] == [] and info["qemu_cpu_arg_next"] == override      # pmu=on was asked for
 
 
 @pytest.mark.parametrize("policy", ["optional", "disable", "forbid"])
 def test_libvirt_stores_sve_for_any_vector_length(domain, policy):
-    """What delivery.signature (check mode) and libvirt_cpu_flags assume: libvirt adds <feature name='sve'/> for a
+    """What domain_xml.signature (check mode) and libvirt_cpu_flags assume: libvirt adds <feature name='sve'/> for a
     vector length whatever its policy, and puts sve=on on its -cpu."""
     name = domain(cpu="<feature policy='%s' name='sve512'/>" % policy)
     assert "<feature policy='require' name='sve'/>" in dump(name)
-    assert native_cpu(name) == delivery.libvirt_cpu_arg(dump(name))
+    assert native_cpu(name) == libvirt_flags.libvirt_cpu_arg(dump(name))
 
 
 # libvirt keeps each element child of <metadata> whole (comments and PIs in it too; those directly in <metadata> go)
@@ -297,14 +298,14 @@ def test_domain_cpu_keeps_what_libvirt_keeps_outside_cpu(domain, tmp_path, deliv
     after = dump(domain.uuids[name])
     assert kept_part(after) == kept_part(before)
     argv = native_argv(after)[0]
-    values = [pair[1] for pair in delivery.cpu_arg_pairs(delivery.parse(after))]
+    values = [pair[1] for pair in domain_xml.cpu_arg_pairs(domain_xml.parse(after))]
     assert values == (["max,sve256=on,sve=on,pmu=off"] if delivery_name == delivery.QEMU_COMMANDLINE else [])
-    assert "debug-threads=on" in argv and delivery.last_cpu_arg(argv) == "max,sve256=on,sve=on,pmu=off"
+    assert "debug-threads=on" in argv and libvirt_flags.last_cpu_arg(argv) == "max,sve256=on,sve=on,pmu=off"
     again = apply(name, [{"name": "sve256"}], delivery=delivery_name, confirm=False)
     assert not again.failed and not again.result["changed"], again.output
     # what the comparison catches: the whole document serialised again by ElementTree, as edits were written
     reserialised = tmp_path / "reserialised.xml"
-    reserialised.write_text(delivery.serialise(delivery.parse(before)))
+    reserialised.write_text(domain_xml.serialise(domain_xml.parse(before)))
     libvirtd.virsh("define", str(reserialised))
     assert kept_part(dump(domain.uuids[name])) != kept_part(before)
 

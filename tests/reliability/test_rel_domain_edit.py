@@ -1,4 +1,4 @@
-"""Editing a domain libvirt has (delivery.edit_domain): generated documents keep everything outside <cpu>, the -cpu
+"""Editing a domain libvirt has (domain_edit.edit_domain): generated documents keep everything outside <cpu>, the -cpu
 pair and armvirt.cpu's mark, canonically (lxml's C14N 2.0 with comments) and byte for byte before <cpu>.
 
 Each document mixes what a hand-edited or foreign domain may hold around the parts edited: comments and processing
@@ -9,12 +9,12 @@ attribute values with '>' '/' quotes and entities, CDATA, a <cpu> with kept chil
 
 from hypothesis import given, strategies as st
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_edit, domain_xml, libvirt_flags
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.xml_compare import kept_part
 from rel_helpers import SETTINGS, assert_ran, count
 
 N_EDITS = 1500
-QEMU = delivery.QEMU_NS
+QEMU = domain_xml.QEMU_NS
 
 MISC = st.sampled_from(["", "<!-- c -->", "<!--x > y-->", "<?pi a='>'?>", "\n  ", " text &amp; more ",
                         "<![CDATA[ <cpu/> ]]>"])
@@ -39,7 +39,7 @@ def documents(draw):
         children = draw(st.lists(st.one_of(META_CHILD, MISC), max_size=4))
         if marked:
             children.insert(draw(st.integers(0, len(children))),
-                            "<m:cpu xmlns:m='%s' qemu-cpu-arg='%s'/>" % (delivery.MARK_NS, old))
+                            "<m:cpu xmlns:m='%s' qemu-cpu-arg='%s'/>" % (domain_xml.MARK_NS, old))
         parts.append("<metadata%s>%s</metadata>" % (draw(ATTR), "".join(children)) if children or draw(
             st.booleans()) else "<metadata/>")
     parts += [draw(MISC), "<features%s><pmu state='off'/></features>" % draw(ATTR)]
@@ -68,18 +68,19 @@ def test_edits_keep_everything_outside_cpu(document, request):
     delivery_name, mode, names = request
     view = delivery.LibvirtView({"cpu_map_features": ["sve", "sve128", "sve256"]}, False, "hv1", delivery_name)
     plan = delivery.plan([{"name": name} for name in names], None, mode, "hv1", view)
-    after = delivery.edit_domain(document, plan, "replace")
+    after = domain_edit.edit_domain(document, plan, "replace")
     assert kept_part(after) == kept_part(document)
     first = min(index for index in (document.find("<cpu"), document.find("<metadata"), document.find("<qemu:c"),
                                     document.find("<commandline"), document.find("</domain>")) if index >= 0)
     assert after.startswith(document[:first].rstrip(" \t\r\n"))   # an element removed takes the blanks before it
-    root = delivery.parse(after)
+    root = domain_xml.parse(after)
     assert root.find("cpu").get("mode") == mode
     assert sorted(feature.get("name") for feature in root.findall("cpu/feature")) == sorted(names)
-    pairs = [value for _index, value in delivery.cpu_arg_pairs(root)]
-    assert pairs == ([delivery.effective_cpu_arg(after, plan)] if delivery_name == delivery.QEMU_COMMANDLINE else [])
-    again = delivery.edit_domain(after, plan)                  # the same request again changes nothing that counts
-    assert delivery.signature(again) == delivery.signature(after) and kept_part(again) == kept_part(after)
+    pairs = [value for _index, value in domain_xml.cpu_arg_pairs(root)]
+    assert pairs == ([libvirt_flags.effective_cpu_arg(after, plan)]
+                     if delivery_name == delivery.QEMU_COMMANDLINE else [])
+    again = domain_edit.edit_domain(after, plan)                  # the same request again changes nothing that counts
+    assert domain_xml.signature(again) == domain_xml.signature(after) and kept_part(again) == kept_part(after)
 
 
 def test_domain_edit_count():

@@ -10,7 +10,7 @@ import tempfile
 
 import yaml
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import domain_xml
 from bench.common import ROOT, Result, child_env, median, qemu_binary, run_timed, sized, spread
 
 ENV = dict(ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_PIPELINING="True", ANSIBLE_RETRY_FILES_ENABLED="False",
@@ -99,7 +99,7 @@ def template_loop_per_guest(count, cfg):
                 "vars": {"name": "{{ item.name }}", "memory": "{{ item.memory }}", "vcpus": "{{ item.vcpus }}",
                          "mode": "host-passthrough", "delivery": "feature-value", "qemu_commandline": False,
                          "qemu_cpu_arg": "host,feat_RAS=1.0", "request_cpu_arg": "host,feat_RAS=1.0",
-                         "domain_type": "kvm", "mark_ns": delivery.MARK_NS, "emulator": qemu_binary() or QEMU,
+                         "domain_type": "kvm", "mark_ns": domain_xml.MARK_NS, "emulator": qemu_binary() or QEMU,
                          "host": "bench-host", "guest": "{{ item }}",
                          "cpu_features": [{"name": "feat_RAS", "policy": "require", "value": "1.0"}]}}
         full = _write_yaml(os.path.join(work, "loop.yml"), _play([task]))

@@ -197,11 +197,33 @@ def qemu_cpu_arg(features, mode=DEFAULT_MODE, props_fact=None, host=None):
         host = _label(props_fact, host)
     model = CPU_MODELS.get(mode) if isinstance(mode, str) else None
     if model is None:
-        errors.insert(0, FeatureError(host, None, None, sorted(CPU_MODELS), "unknown-mode", "%s: CPU mode %r has no "
-                                      "QEMU model here; use host-passthrough (host) or maximum (max)." % (host, mode)))
+        errors.insert(0, unknown_mode(host, mode))
     if errors:
         raise FeatureRequestError(errors)
-    return ",".join([model] + ["%s=%s" % setting for setting in cpu_settings(features_ok)])
+    return join_cpu_arg(model, cpu_settings(features_ok))
+
+
+def unknown_mode(host, mode):
+    """The record for a ``mode`` that has no QEMU model of its own (:data:`CPU_MODELS`)."""
+    return FeatureError(host, None, None, sorted(CPU_MODELS), "unknown-mode", "%s: CPU mode %r has no QEMU model "
+                        "here; use host-passthrough (host) or maximum (max)." % (host, mode))
+
+
+def split_cpu_arg(arg):
+    """``(model, [(name, value)])`` of a ``-cpu`` value; a bare property (``pmu``) has value None."""
+    parts = (arg or "").split(",")
+    settings = []
+    for part in parts[1:]:
+        if part:
+            name, equals, value = part.partition("=")
+            settings.append((name, value if equals else None))
+    return parts[0], settings
+
+
+def join_cpu_arg(model, settings):
+    """The ``-cpu`` value of ``model`` and ``[(name, value)]`` (a bare property where value is None): the one
+    writer of ``-cpu`` values, for a request (:func:`cpu_settings` of validated features) and for libvirt's own."""
+    return ",".join([model] + [name if value is None else "%s=%s" % (name, value) for name, value in settings])
 
 
 def check_shape(features, host="request"):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import domain_xml
 
 
 def _drop(element):
@@ -24,15 +24,15 @@ def kept_part(xml_text):
     them."""
     etree = pytest.importorskip("lxml.etree")
     root = etree.fromstring(xml_text.encode("utf-8"), etree.XMLParser(remove_blank_text=True))
-    for element in root.findall("cpu") + root.findall("metadata/{%s}cpu" % delivery.MARK_NS):
+    for element in root.findall("cpu") + root.findall("metadata/{%s}cpu" % domain_xml.MARK_NS):
         _drop(element)
     for metadata in root.findall("metadata"):
         if len(metadata) == 0 and not (metadata.text or "").strip():
             _drop(metadata)   # a <metadata> made for the mark alone (libvirt drops an empty one anyway)
-    for commandline in root.findall("{%s}commandline" % delivery.QEMU_NS):
+    for commandline in root.findall("{%s}commandline" % domain_xml.QEMU_NS):
         args = list(commandline)
         for index in range(len(args) - 1):
-            if args[index].get("value") in delivery.CPU_OPTIONS and args[index].getparent() is not None:
+            if args[index].get("value") in domain_xml.CPU_OPTIONS and args[index].getparent() is not None:
                 _drop(args[index])
                 _drop(args[index + 1])
         if len(commandline) == 0:

@@ -6,7 +6,8 @@ import pathlib
 
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, domain_edit, domain_xml
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema, policy
@@ -307,13 +308,13 @@ def test_the_default_template_comes_through_the_collection_and_writes_cpu_with_t
                          "maximum", "v1-01", delivery.LibvirtView(None, False, "v1-01", delivery.FEATURE_VALUE))
     document = template.render(name="g", memory=1, vcpus=1, mode="maximum", cpu_features=plan.cpu_features,
                                qemu_cpu_arg=plan.arg, request_cpu_arg=plan.arg, delivery=delivery.FEATURE_VALUE,
-                               qemu_commandline=False, host="v1-01", guest={}, mark_ns=delivery.MARK_NS,
+                               qemu_commandline=False, host="v1-01", guest={}, mark_ns=domain_xml.MARK_NS,
                                domain_type="kvm", emulator="/usr/libexec/qemu-kvm")
     assert "<emulator>/usr/libexec/qemu-kvm</emulator>" in document
     assert ("  <cpu mode='maximum'>\n    <feature policy='require' name='sve128' value='on'/>\n"
             "    <feature policy='disable' name='pmu'/>\n  </cpu>\n") in document
-    cpu = delivery.parse(delivery.edit_domain("<domain><name>g</name></domain>", plan)).find("cpu")
-    assert delivery.libvirt_text(cpu, level=1) == domains.cpu_element_filter(plan.cpu_features, "maximum")
+    cpu = domain_xml.parse(domain_edit.edit_domain("<domain><name>g</name></domain>", plan)).find("cpu")
+    assert domain_xml.libvirt_text(cpu, level=1) == domains.cpu_element_filter(plan.cpu_features, "maximum")
     assert domains.cpu_element_filter([], "host-passthrough") == "  <cpu mode='host-passthrough'/>"
 
 
@@ -327,14 +328,14 @@ def test_ten_thousand_guests_validate_render_and_check():
 
 
 def test_ten_thousand_qemu_commandline_guests_merge_once_per_document(libvirt, monkeypatch):
-    """The override is worked out once per document apart from the name, then each guest is rendered again with it
+    """The override is worked out once per document apart from the name, then written into each guest's rendering
     (sve256 is in libvirt's CPU map, so <cpu> keeps it and libvirt would add sve=on)."""
     guests = [{"name": "g%05d" % index, "memory": 1024, "vcpus": 2} for index in range(10000)]
     features = [{"name": "sve256"}, {"name": "feat_RAS", "value": "1.0"}]
     options = dict(mode="maximum", delivery="qemu-commandline", libvirt=libvirt, libvirt_check=False)
     merges = []
-    merge = domains.delivery_plan.commandline_override
-    monkeypatch.setattr(domains.delivery_plan, "commandline_override",
+    merge = domains.libvirt_flags.commandline_override
+    monkeypatch.setattr(domains.libvirt_flags, "commandline_override",
                         lambda *args, **kwargs: merges.append(args) or merge(*args, **kwargs))
     outcome = domains.build(guests, features, V1, **options)
     assert len(merges) == 1   # one document apart from the guests' names

@@ -330,3 +330,9 @@ def test_qemu_cpu_arg_unknown_mode(mode):
         qemu_cpu_arg([{"name": "sve"}, {"name": "x,y"}], mode)
     assert [error.rule for error in caught.value.errors] == ["unknown-mode", "bad-token"]
     assert "host-passthrough" in str(caught.value)
+
+
+def test_split_and_join_are_inverse():
+    for arg in ("max", "max,sve=on,pmu", "cortex-a57,feat_RAS=1.0,hw_prop_WRPs=2"):
+        assert validate.join_cpu_arg(*validate.split_cpu_arg(arg)) == arg
+    assert validate.split_cpu_arg("max,pmu,sve=off") == ("max", [("pmu", None), ("sve", "off")])

@@ -7,7 +7,7 @@ import pathlib
 import jsonschema
 import pytest
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, domain_edit, domain_xml
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import (
     cache, collect, dialects, models, probe, props, qmp)
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
@@ -195,10 +195,10 @@ def test_a_named_model_renders_as_libvirt_writes_one_and_passes_its_schema(deliv
     request = delivery.plan([{"name": "sve128", "value": "on"}], fact, delivery.CUSTOM, "hv1", view,
                             "neoverse-v2-v1")
     assert request.errors == []
-    xml_text = delivery.edit_domain(minimal_domain("named"), request)
-    cpu = delivery.cpu_xml(xml_text)
+    xml_text = domain_edit.edit_domain(minimal_domain("named"), request)
+    cpu = domain_xml.cpu_xml(xml_text)
     assert '<cpu mode="custom" match="exact">' in cpu and '<model fallback="forbid">neoverse-v2-v1</model>' in cpu
-    assert delivery.libvirt_text(delivery.cpu_element(request.mode, request.cpu_features, request.model)) == (
+    assert domain_xml.libvirt_text(delivery.cpu_element(request.mode, request.cpu_features, request.model)) == (
         "<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>neoverse-v2-v1</model>\n%s</cpu>" % (
             "  <feature policy='require' name='sve128' value='on'/>\n" if request.cpu_features else ""))
     validator = libvirt_schema.domain_validator(SCHEMAS, allow_value=(delivery_name == delivery.FEATURE_VALUE))
