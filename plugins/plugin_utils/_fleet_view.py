@@ -162,7 +162,7 @@ def summarise(facts, entries, label=FLEET_POOL, max_age=0):
     classes = fleet_classes.classes(facts)
     left_out = {host: reason for host, reason in accelerator_pool(facts).items() if host in classes["hosts"]}
     baseline = fleet_baseline.baseline({host: fact for host, fact in facts.items() if host not in left_out}
-                              if left_out else facts, label)
+                                       if left_out else facts, label)
     if left_out:
         baseline["excluded"] = sorted(baseline["excluded"] + [
             {"host": host, "reason": "%s; it keeps its own class %s" % (reason, classes["hosts"][host])}
