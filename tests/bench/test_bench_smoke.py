@@ -19,7 +19,8 @@ WHAT = {
                  "fleet_state, fact cache read directly, 60 hosts (no playbook)"],
     "fleet_baseline": ["fleet_baseline, 30 hosts x 150 props (50 kinds)"],
     "playbooks": ["gather.yml, caches empty, 2 hosts, forks 10", "gather.yml, caches valid, 2 hosts, forks 10",
-                  "gather.yml + rollout.yml (10 guests/host), caches valid, 2 hosts, forks 10"],
+                  "gather.yml + rollout.yml (10 guests/host), caches valid, 2 hosts, forks 10",
+                  "rollout.yml alone (gather + rollout - gather), 10 guests/host, caches valid, 2 hosts, forks 10"],
     "guests": ["guests validate+render+schema, in-process", "  per guest vs ansible.builtin.template loop",
                "  per guest vs lxml parse + RelaxNG alone"],
 }
