@@ -15,20 +15,13 @@ import os
 from ansible.errors import AnsibleActionFail, AnsibleError
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import fleet_report_argument_spec
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic, paths
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, fleet_report
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)
 
-ARGUMENT_SPEC = {
-    "artifacts_dir": {"type": "path"},
-    "output_dir": {"type": "path"},
-    "apply_summary": {"type": "path"},
-    "requests": {"type": "list", "elements": "path", "default": []},
-    "html_template": {"type": "str", "default": fleet_report.TEMPLATES["html"]},
-    "markdown_template": {"type": "str", "default": fleet_report.TEMPLATES["markdown"]},
-    "lock_timeout": {"type": "float", "default": _artifacts.LOCK_TIMEOUT},
-}
+ARGUMENT_SPEC = fleet_report_argument_spec(_artifacts.LOCK_TIMEOUT, fleet_report.TEMPLATES)
 OUTPUTS = (("html", "html_template", "index.html"), ("markdown", "markdown_template", "report.md"))
 
 

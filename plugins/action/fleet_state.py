@@ -22,23 +22,13 @@ from ansible.errors import AnsibleActionFail
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._common.paths import PathError
-from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import guest_domains_argument_spec
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import (
+    fleet_state_argument_spec, guest_domains_argument_spec)
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fact_sources, _fleet_view, policy
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)
 
-ARGUMENT_SPEC = {
-    "hosts": {"type": "list", "elements": "str", "required": True},
-    "max_fact_age": {"type": "int", "default": 86400},
-    "artifacts_dir": {"type": "path"},
-    "label": {"type": "str", "default": "fleet"},
-    "write": {"type": "bool", "default": True},
-    "snapshot": {"type": "bool", "default": False},
-    "rollout": {"type": "dict"},
-    "lock_timeout": {"type": "float", "default": _artifacts.LOCK_TIMEOUT},
-    "baseline_file": {"type": "path"},
-    "facts_from": {"type": "str", "choices": list(_fact_sources.FACTS_FROM), "default": "auto"},
-}
+ARGUMENT_SPEC = fleet_state_argument_spec(_artifacts.LOCK_TIMEOUT, _fact_sources.FACTS_FROM)
 
 
 def digest(data):
@@ -76,7 +66,7 @@ def check_policy(path):
     """Refuse a rollout whose policy file the guest_cpu role would refuse, before anything is written: the read and
     the check are guest_domains' own (``plugin_utils.policy.load`` with the modes it renders)."""
     try:
-        policy.load(path, modes=guest_domains_argument_spec()["mode"]["choices"])
+        policy.load(path, modes=guest_domains_argument_spec().argument_spec["mode"]["choices"])
     except _cpu_policy.PolicyError as exc:
         raise AnsibleActionFail("fleet_state: the rollout's policy file is not usable; nothing was written (the last "
                                 "rollout's record is as it was):\n%s" % exc, result={"policy_errors": exc.messages})

@@ -47,7 +47,7 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
         if args["policy_file"]:
             path = policy.find(self, "files", args["policy_file"])
             try:
-                loaded = policy.load(path, modes=ARGUMENT_SPEC["mode"]["choices"])
+                loaded = policy.load(path, modes=ARGUMENT_SPEC.argument_spec["mode"]["choices"])
             except _cpu_policy.PolicyError as exc:
                 return self._failed(result, "invalid guest CPU policy file:\n%s" % exc, policy_errors=exc.messages)
             mode, features, delivery = loaded.mode or mode, loaded.features, loaded.delivery or delivery

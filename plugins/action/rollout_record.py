@@ -16,14 +16,11 @@ import json
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import rollout_record_argument_spec
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fact_sources
 
-ARGUMENT_SPEC = {
-    "record": {"type": "dict", "required": True},
-    "path": {"type": "path"},
-    "stats": {"type": "dict"},
-}
+ARGUMENT_SPEC = rollout_record_argument_spec()
 
 
 def record_text(record):

@@ -74,9 +74,15 @@ _value:
       elements: str
     rule:
       description: >-
-        Stable id: bad-props, host-unsupported, bad-feature, bad-token, unknown-policy, value-not-string,
-        value-with-policy, duplicate, unknown-property, value-not-supported, leading-zero, on-not-supported,
-        off-not-supported, forbid-offered.
+        Stable id, each explained in C(docs/guest-validation.md). Of the features one by one: bad-props,
+        host-unsupported, bad-feature, bad-token, unknown-policy, value-not-string, value-with-policy, duplicate,
+        unknown-property, value-not-supported, leading-zero, on-not-supported, off-not-supported, forbid-offered;
+        of the mode and its model (qemu_cpu_arg and mode custom only): unknown-mode, model-not-offered,
+        model-lacks-property, model-needs-sve-lengths; of a name of another dialect: untranslatable, coupled-half,
+        coupled-conflict; of the CPU as a whole (the rule model): sve-length-needs-sve, sve-no-length,
+        sve-length-pow2, sve-length-host, pauth-impdef-needs-pauth, pauth-qarma3-needs-pauth,
+        pauth-qarma5-needs-pauth, pauth-one-algorithm, sve-fields-need-sve, sve-zfr0-needs-sve, pmu-fields-need-pmu,
+        pauth-fields-need-pauth, pauth-algorithm-pairs.
       type: str
     message:
       description: A sentence naming the host, property, given value and allowed values.

@@ -66,12 +66,13 @@ _value:
   sample: host,feat_RAS=1.0,hw_prop_API=off,hw_prop_WRPs=2
 """
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._filters import as_filter_error
 
 
 @as_filter_error("invalid guest CPU request:\n%s", validate.FeatureRequestError)
-def qemu_cpu_arg(features, mode=validate.DEFAULT_MODE, props=None, host=None):
+def qemu_cpu_arg(features, mode=names.DEFAULT_MODE, props=None, host=None):
     """Raise AnsibleFilterError with all messages, so the play shows what to fix instead of a traceback."""
     return validate.qemu_cpu_arg(features, mode, props, host)
 

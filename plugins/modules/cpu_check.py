@@ -211,17 +211,15 @@ cache:
       sample: true
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, validate
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import hostid
 from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import cpu_check_argument_spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=cpu_check_argument_spec(), mutually_exclusive=[("features", "cpu_arg")],
-                           supports_check_mode=True)
+    module = cpu_check_argument_spec().create_ansible_module(supports_check_mode=True)
     params = module.params
     host = hostid.label(params["host"])
     try:
@@ -231,8 +229,8 @@ def main():
                                  % (host, params["cpu_arg"]))
             req = confirm.parse_cpu_arg(params["cpu_arg"], params["mode"], host)
         else:
-            mode = params["mode"] or validate.DEFAULT_MODE
-            problem = _cpu_policy.model_problem(mode, params["model"])
+            mode = params["mode"] or names.DEFAULT_MODE
+            problem = policy.model_problem(mode, params["model"])
             if problem:
                 module.fail_json(msg="%s: %s" % (host, problem))
             req = confirm.request(params["features"] or [], mode, params["model"], host=host)

@@ -286,34 +286,13 @@ diff:
     after: "<cpu mode='maximum' check='none'>\n  <feature policy='require' name='sve256'/>\n</cpu>\n"
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, domain_edit, domain_xml
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import libvirt_flags, policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import emulator_trust
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import hostid
 from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps, domain
-from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import (
-    confirm_argument_spec, host_argument_spec, host_props_argument_spec)
-
-ARGUMENT_SPEC = dict(
-    name=dict(type="str"),
-    uuid=dict(type="str"),
-    uri=dict(type="str", default=caps.DEFAULT_URI),
-    backend=dict(type="str", choices=["auto", "virsh", "libvirt-python"], default="auto"),
-    mode=dict(type="str", choices=list(policy.MODES), default=policy.DEFAULT_MODE),
-    model=dict(type="str"),
-    features=dict(type="list", elements="dict", default=[]),
-    props=dict(type="dict"),
-    delivery=dict(type="str", choices=list(delivery.DELIVERIES), default=delivery.FEATURE_VALUE),
-    libvirt_check=dict(type="bool", default=True),
-    libvirt=dict(type="dict"),
-    unmarked_cpu_arg=dict(type="str", choices=["fail", "replace"], default="fail"),
-    **confirm_argument_spec()
-)
-ARGUMENT_SPEC.update(host_argument_spec())
-ARGUMENT_SPEC.update(host_props_argument_spec())
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import domain_cpu_argument_spec
 
 
 def plan_request(module, host):
@@ -410,8 +389,7 @@ def address(module, conn, host):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_one_of=[("name", "uuid")])
+    module = domain_cpu_argument_spec().create_ansible_module(supports_check_mode=True)
     params = module.params
     host = hostid.label(params["host"])
     name, uri = params["name"] or params["uuid"], params["uri"]

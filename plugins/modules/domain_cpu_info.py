@@ -209,15 +209,13 @@ backend:
 
 import shlex
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, domain_edit, domain_xml
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import libvirt_flags, policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import emulator_trust
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import hostid
 from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps, domain
-from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import (
-    confirm_argument_spec, host_argument_spec, host_props_argument_spec)
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import domain_cpu_info_argument_spec
 
 
 def policy_plan(module, host):
@@ -227,10 +225,10 @@ def policy_plan(module, host):
         parsed = policy.read(module.params["policy"], "%s: policy" % host, features=False)
     except policy.PolicyError as exc:
         module.fail_json(msg=str(exc))
-    chosen = parsed.delivery or delivery.FEATURE_VALUE
+    chosen = parsed.delivery or names.FEATURE_VALUE
     fact = caps.gather(module.run_command, uri=module.params["uri"], ask_daemon=False)
     view = delivery.LibvirtView(fact, False, host, chosen)
-    request = delivery.plan(parsed.features, module.params["props"], parsed.mode or policy.DEFAULT_MODE, host,
+    request = delivery.plan(parsed.features, module.params["props"], parsed.mode or names.DEFAULT_MODE, host,
                             view, parsed.model, own=module.params["host_props"])
     if request.errors:
         module.fail_json(msg="%s: the policy has %d problem(s):\n%s" % (
@@ -306,15 +304,7 @@ def describe(conn, uri, uuid, name, request, trust):
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
-        uri=dict(type="str", default=caps.DEFAULT_URI),
-        backend=dict(type="str", choices=["auto", "virsh", "libvirt-python"], default="auto"),
-        name=dict(type="str"),
-        policy=dict(type="dict"),
-        props=dict(type="dict"),
-        emulator=confirm_argument_spec()["emulator"],
-        **dict(host_argument_spec(), **host_props_argument_spec())
-    ), supports_check_mode=True)
+    module = domain_cpu_info_argument_spec().create_ansible_module(supports_check_mode=True)
     params = module.params
     host = hostid.label(params["host"])
     request = policy_plan(module, host) if params["policy"] is not None else None

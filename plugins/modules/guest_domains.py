@@ -385,10 +385,8 @@ notes:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import atomic
-from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths as _paths
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest.domain_files import (
     CPU_ARG_KEY, DOCUMENT_KEY, EMULATOR_KEY, XML_SUFFIX, guest_name_problem)
@@ -429,7 +427,7 @@ def _compare(output_dir, documents, exists, want_diff, write):
     nothing."""
     guests, diffs, changes = {}, [], []
     for name, text in documents:
-        path = _paths.join(output_dir, name, XML_SUFFIX)
+        path = paths.join(output_dir, name, XML_SUFFIX)
         data = text.encode("utf-8")
         before, mode = atomic.read_existing(path) if exists else (None, None)
         status = "unchanged" if before == data else ("created" if before is None else "updated")
@@ -446,7 +444,7 @@ def _compare(output_dir, documents, exists, want_diff, write):
 
 
 def main():
-    module = AnsibleModule(argument_spec=guest_domains_argument_spec(), supports_check_mode=True)
+    module = guest_domains_argument_spec().create_ansible_module(supports_check_mode=True)
     params = module.params
     pairs = []
     for guest in params["guests"]:
@@ -474,7 +472,7 @@ def main():
             module.fail_json(msg=confirm.refusals_message(host, refused), changed=False, guests={}, checks=checks)
     try:
         changed, guests, diffs = write_documents(params["output_dir"], pairs, module.check_mode, module._diff)
-    except (OSError, _paths.PathError) as exc:
+    except (OSError, paths.PathError) as exc:
         module.fail_json(msg="cannot write the domain XML in %s: %s" % (params["output_dir"], exc))
     result = dict(changed=changed, guests=guests, checks=checks)
     if module._diff:

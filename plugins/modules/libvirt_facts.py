@@ -163,22 +163,12 @@ ansible_facts:
           sample: false
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import libvirt_facts_argument_spec
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            schema_dir=dict(type="path", default=caps.DEFAULT_SCHEMA_DIR),
-            cpu_map_dir=dict(type="path", default=caps.DEFAULT_CPU_MAP_DIR),
-            uri=dict(type="str", default=caps.DEFAULT_URI),
-            daemon=dict(type="bool", default=True),
-            timeout=dict(type="float", default=5.0),
-        ),
-        supports_check_mode=True,
-    )
+    module = libvirt_facts_argument_spec().create_ansible_module(supports_check_mode=True)
     params = module.params
     fact = caps.gather(module.run_command, params["schema_dir"], params["cpu_map_dir"], params["uri"],
                        params["timeout"], ask_daemon=params["daemon"], virsh=module.get_bin_path("virsh") or "")

@@ -118,11 +118,8 @@ ansible_facts:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, collect, hostid
-from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import (
-    host_argument_spec, host_paths_argument_spec, probe_argument_spec)
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import props_cache_argument_spec
 
 
 def _current_text(path):
@@ -135,12 +132,7 @@ def _current_text(path):
 
 
 def main():
-    argument_spec = probe_argument_spec()
-    argument_spec.update(host_paths_argument_spec())
-    argument_spec.update(host_argument_spec())
-    argument_spec["state"] = dict(type="str", choices=["present", "absent"], default="present")
-    argument_spec["cache"] = dict(type="str", choices=["use", "refresh"], default="use")
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = props_cache_argument_spec().create_ansible_module(supports_check_mode=True)
     params = module.params
     host = hostid.label(params["host"])
     try:

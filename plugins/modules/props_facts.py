@@ -184,20 +184,12 @@ cache:
       sample: valid
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect
-from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import (
-    host_argument_spec, host_paths_argument_spec, probe_argument_spec)
+from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import props_facts_argument_spec
 
 
 def main():
-    argument_spec = probe_argument_spec()
-    argument_spec.update(host_paths_argument_spec())
-    argument_spec.update(host_argument_spec())
-    argument_spec["qmp_socket"] = dict(type="path")
-    argument_spec["cache"] = dict(type="str", choices=["use", "refresh", "ignore"], default="use")
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = props_facts_argument_spec().create_ansible_module(supports_check_mode=True)
     params = module.params
     try:
         host_props, source, cache_info = collect.collect(

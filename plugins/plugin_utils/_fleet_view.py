@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths as _paths
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline as fleet_baseline
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import classes as fleet_classes
@@ -194,7 +195,7 @@ def summarise(facts, entries, label=FLEET_POOL, max_age=0):
 
 
 # the guest CPU modes an accelerator's QEMU refuses, with QEMU's reason
-MODE_REFUSED = {("host-passthrough", "tcg"): "QEMU's CPU model host needs KVM"}
+MODE_REFUSED = {(names.HOST_PASSTHROUGH, names.TCG): "QEMU's CPU model host needs KVM"}
 MODE_RULE = "mode-accelerator"
 
 
@@ -208,18 +209,18 @@ def mode_problem(mode, accel):
 def accelerator_pool(facts):
     """``{host: reason}`` of the supported hosts that the fleet pool leaves out for their accelerator.
 
-    A recommendation has one mode, the one of its pool's accelerator (``recommend.MODE_FOR_ACCEL``: host-passthrough
+    A recommendation has one mode, the one of its pool's accelerator (``names.MODE_FOR_ACCEL``: host-passthrough
     for KVM, whose CPU model host a TCG QEMU refuses; maximum for TCG), and a guest cannot move between a KVM and a
     TCG host anyway. So in a fleet of mixed accelerators the fleet pool is the hosts of the accelerator most of
     them run (KVM on a tie: the richer mode), and each other host keeps its own class, whose policy has its mode.
     """
     accels = Counter(fact.get("accel") for fact in facts.values()
                      if isinstance(fact, Mapping) and fact.get("supported"))
-    known = [accel for accel in fleet_recommend.MODE_FOR_ACCEL if accels.get(accel)]
+    known = [accel for accel in names.MODE_FOR_ACCEL if accels.get(accel)]
     if len(accels) < 2 or not known:
         return {}
     chosen = max(known, key=lambda accel: (accels[accel], -known.index(accel)))
-    mode = fleet_recommend.MODE_FOR_ACCEL[chosen]
+    mode = names.MODE_FOR_ACCEL[chosen]
     left_out = {}
     for host, fact in facts.items():
         if isinstance(fact, Mapping) and fact.get("supported") and fact.get("accel") != chosen:

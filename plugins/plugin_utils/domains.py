@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 import jinja2
 from markupsafe import Markup
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, domain_files
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import emulator_trust
 from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
@@ -45,18 +46,14 @@ from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import domain_xml, libvirt_flags
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import libvirt_schema
 
-FEATURE_VALUE, QEMU_COMMANDLINE = delivery_plan.FEATURE_VALUE, delivery_plan.QEMU_COMMANDLINE
-DELIVERIES = delivery_plan.DELIVERIES
-MODES = tuple(validate.CPU_MODELS)
 GUEST_KEYS = ("name", "memory", "vcpus", "features")
 COLLECTION_PACKAGE = "ansible_collections.armvirt.cpu"
 DEFAULT_TEMPLATE = "roles/guest_cpu/templates/domain.xml.j2"   # the role's, read through the collection's loader
 CPU_ELEMENT_FILTER = "armvirt.cpu.cpu_element"
 MEASURED = delivery_plan.MEASURED
 DEFAULT_EMULATOR = "/usr/bin/qemu-system-aarch64"   # _argspec.probe_argument_spec's, cpu_check's default
-# the fact's accelerator (arm_cpu_props.accel) -> libvirt's domain type
-DOMAIN_TYPES = {"kvm": "kvm", "tcg": "qemu"}
-DEFAULT_DOMAIN_TYPE = "kvm"
+# the domain type of a fact without a known accelerator (names.DOMAIN_TYPES gives the others')
+DEFAULT_DOMAIN_TYPE = names.DOMAIN_TYPES[names.KVM]
 
 _POSITIVE_RE = re.compile(r"[1-9][0-9]*")
 # the document's start up to the domain's own <name>: an XML declaration, comments, <domain ...>, whitespace
@@ -226,7 +223,7 @@ def domain_type(accel):
     """libvirt's ``<domain type>`` for the accelerator of the host's ``arm_cpu_props`` fact: ``kvm`` for kvm,
     ``qemu`` for tcg (libvirt refuses type kvm where QEMU has no KVM, e.g. an x86 host emulating aarch64, and a
     type qemu guest runs under TCG even where KVM is there); ``kvm`` when the accelerator is not known."""
-    return DOMAIN_TYPES.get(accel, DEFAULT_DOMAIN_TYPE) if isinstance(accel, str) else DEFAULT_DOMAIN_TYPE
+    return names.DOMAIN_TYPES.get(accel, DEFAULT_DOMAIN_TYPE) if isinstance(accel, str) else DEFAULT_DOMAIN_TYPE
 
 
 def _record(error, guest):
@@ -246,7 +243,7 @@ def _positive(value):
     return None
 
 
-def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="host", delivery=FEATURE_VALUE,
+def build(guests, features=(), props=None, mode=names.DEFAULT_MODE, host="host", delivery=names.FEATURE_VALUE,
           template=None, schema_dir=caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
           accel=None, emulator=DEFAULT_EMULATOR, model=None, own_props=None):
     """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults.
@@ -262,8 +259,8 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
     if accel is None and isinstance(props, Mapping):
         accel = props.get("accel")
     type_ = domain_type(accel)
-    if delivery not in DELIVERIES:
-        raise SetupError("delivery %r is not one of %s" % (delivery, ", ".join(DELIVERIES)))
+    if delivery not in names.DELIVERIES:
+        raise SetupError("delivery %r is not one of %s" % (delivery, ", ".join(names.DELIVERIES)))
     libvirt_view = delivery_plan.LibvirtView(libvirt, libvirt_check, host, delivery)
     outcome.libvirt_check = libvirt_view.status
     outcome.notes.extend(libvirt_view.notes)
@@ -307,11 +304,11 @@ def build(guests, features=(), props=None, mode=validate.DEFAULT_MODE, host="hos
 
     compiled = load_template(template)
     try:
-        validator = libvirt_schema.domain_validator(schema_dir, allow_value=(delivery == FEATURE_VALUE))
+        validator = libvirt_schema.domain_validator(schema_dir, allow_value=(delivery == names.FEATURE_VALUE))
     except libvirt_schema.SchemaUnavailable as exc:
         raise SetupError(str(exc))
     outcome.schema = validator.describe()
-    render, check, commandline = compiled.render, validator.errors, delivery == QEMU_COMMANDLINE
+    render, check, commandline = compiled.render, validator.errors, delivery == names.QEMU_COMMANDLINE
     checked = {}  # name-masked document -> its schema problems
     overrides = {}  # name-masked rendering (the override left open) -> the merged -cpu override
     emulators = {}  # name-masked document -> the <emulator> it names

@@ -32,11 +32,11 @@ from collections.abc import Mapping
 import jinja2
 from markupsafe import Markup
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import classes, placement
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
-from ansible_collections.armvirt.cpu.plugins.module_utils._host import props as propmodel
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import props
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, policy
 
 # cell colours: in the baseline / the host offers more / missing or narrowed / no usable facts
@@ -63,7 +63,7 @@ class ReportError(Exception):
 
 
 def _props(fact):
-    return propmodel.HostProps.from_fact(fact).properties if fact and fact.get("supported") else {}
+    return props.HostProps.from_fact(fact).properties if fact and fact.get("supported") else {}
 
 
 def _values(prop):
@@ -129,16 +129,16 @@ def _fields(fact):
     if not fact or not fact.get("supported"):
         return {}, {}
     canonical = vocabulary.canonical_fact(fact)
-    return propmodel.HostProps.from_fact(canonical).properties, canonical.get("unknown_fields") or {}
+    return props.HostProps.from_fact(canonical).properties, canonical.get("unknown_fields") or {}
 
 
 def _own_text(name, prop, own):
     """A host's value of the canonical field ``name`` in its own names: the values where it calls the field so (or
     the property has no field), else ``hw_prop_WRPs: 0-3``, one per host property that gives the field."""
-    names = prop.extra.get("host_names") or [name]
-    if list(names) == [name]:
+    host_names = prop.extra.get("host_names") or [name]
+    if list(host_names) == [name]:
         return _values(own.get(name, prop))
-    return "; ".join("%s: %s" % (host_name, _values(own[host_name])) for host_name in names if host_name in own)
+    return "; ".join("%s: %s" % (host_name, _values(own[host_name])) for host_name in host_names if host_name in own)
 
 
 def matrix(state, facts, previous_facts):
@@ -154,11 +154,11 @@ def matrix(state, facts, previous_facts):
     baseline = state["baseline"]
     base_props = _fields(baseline)[0]
     members = baseline.get("members") or []
-    names = sorted(set().union(*(props for props, _unknown in fields.values()))) if fields else []
+    field_names = sorted(set().union(*(known for known, _unknown in fields.values()))) if fields else []
     columns = [{"host": host, "class": cid, "status": state["hosts"][host]["status"],
                 "reason": state["hosts"][host]["reason"], "usable": bool(fields[host][0])} for host, cid in order]
     rows = []
-    for name in names:
+    for name in field_names:
         base = base_props.get(name)
         lacking = [host for host in members if name not in fields.get(host, ({}, {}))[0]]
         if base is not None:
@@ -170,8 +170,8 @@ def matrix(state, facts, previous_facts):
         cells = []
         for column in columns:
             host = column["host"]
-            props, unknown = fields[host]
-            prop = props.get(name)
+            known, unknown = fields[host]
+            prop = known.get(name)
             old = before.get(host, {}).get(name)
             if not column["usable"]:
                 cell = {"kind": GREY, "text": "", "title": "%s: %s" % (column["status"], column["reason"])}
@@ -213,11 +213,11 @@ def _requests(state, rollout, extra):
     files += [(os.path.basename(path), path) for path in extra]
     for name, path in files:
         try:
-            loaded = policy.load(path, modes=tuple(validate.CPU_MODELS))   # the modes placement takes
+            loaded = policy.load(path, modes=tuple(names.CPU_MODELS))   # the modes placement takes
         except _cpu_policy.PolicyError as exc:
             requests.append((name, {"error": str(exc)}))
             continue
-        request = {"mode": loaded.mode or _cpu_policy.DEFAULT_MODE, "features": loaded.features}
+        request = {"mode": loaded.mode or names.DEFAULT_MODE, "features": loaded.features}
         known = [index for index, (_name, other) in enumerate(requests) if other == request]
         if not known:
             requests.append((name, request))

@@ -18,6 +18,7 @@ import yaml
 from ansible.errors import AnsibleActionFail, AnsibleFileNotFound
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 
 
@@ -33,7 +34,7 @@ def find(action: ActionBase, kind: str, name: str, what: str = "policy file") ->
             what, name, ", ".join(exc.paths or []) or "nowhere"))
 
 
-def load(path: str, modes: Collection[str] = policy.MODES) -> policy.Policy:
+def load(path: str, modes: Collection[str] = names.MODES) -> policy.Policy:
     """Read and check a policy file; returns its ``policy.Policy``. ``modes`` are those the reader can write.
     Raises ``policy.PolicyError``, every message naming the file."""
     try:

@@ -9,6 +9,7 @@ import sys
 
 import yaml
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_xml
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains
 
@@ -20,10 +21,10 @@ V1 = json.loads((ROOT / "tests" / "fixtures" / "facts" / "neoverse-v1.json").rea
 def test_the_roles_template_renders_under_ansible_builtin_template(tmp_path):
     plan = delivery.plan([{"name": "sve128", "value": "on"}, {"name": "pmu", "policy": "disable"},
                           {"name": "hw_prop_WRPs", "value": "0x2"}], V1, "maximum", "v1-01",
-                         delivery.LibvirtView(None, False, "v1-01", delivery.FEATURE_VALUE))
+                         delivery.LibvirtView(None, False, "v1-01", names.FEATURE_VALUE))
     assert plan.errors == []
     variables = dict(name="vm01", memory=2048, vcpus=2, mode="maximum", cpu_features=plan.cpu_features,
-                     qemu_cpu_arg=plan.arg, request_cpu_arg=plan.arg, delivery=delivery.FEATURE_VALUE,
+                     qemu_cpu_arg=plan.arg, request_cpu_arg=plan.arg, delivery=names.FEATURE_VALUE,
                      qemu_commandline=False, host="v1-01", guest={}, mark_ns=domain_xml.MARK_NS, domain_type="kvm",
                      emulator="/usr/libexec/qemu-kvm")
     expected = domains.load_template().render(**variables)   # the action's own environment

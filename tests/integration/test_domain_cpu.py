@@ -24,7 +24,8 @@ from xml.sax.saxutils import escape
 import libvirtd
 from conftest import ROOT, run_module
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_xml, libvirt_flags, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import domain_xml, libvirt_flags, validate
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.xml_compare import kept_part
 
 PROPS = json.loads((ROOT / "tests" / "fixtures" / "facts" / "qemu-7.2-released.json").read_text())  # real TCG max
@@ -285,7 +286,7 @@ KEPT_METADATA = ("<metadata><app:x xmlns:app='urn:a'><!-- keep --><?app-pi keep 
                  "<y xmlns='urn:b'><z/></y></metadata>")
 
 
-@pytest.mark.parametrize("delivery_name", delivery.DELIVERIES)
+@pytest.mark.parametrize("delivery_name", names.DELIVERIES)
 def test_domain_cpu_keeps_what_libvirt_keeps_outside_cpu(domain, tmp_path, delivery_name):
     """libvirt keeps comments, processing instructions and namespace prefixes in <metadata>'s elements; after domain_cpu
     and libvirt's own define, everything outside <cpu>, the -cpu pair and its mark is what libvirt had before."""
@@ -299,7 +300,7 @@ def test_domain_cpu_keeps_what_libvirt_keeps_outside_cpu(domain, tmp_path, deliv
     assert kept_part(after) == kept_part(before)
     argv = native_argv(after)[0]
     values = [pair[1] for pair in domain_xml.cpu_arg_pairs(domain_xml.parse(after))]
-    assert values == (["max,sve256=on,sve=on,pmu=off"] if delivery_name == delivery.QEMU_COMMANDLINE else [])
+    assert values == (["max,sve256=on,sve=on,pmu=off"] if delivery_name == names.QEMU_COMMANDLINE else [])
     assert "debug-threads=on" in argv and libvirt_flags.last_cpu_arg(argv) == "max,sve256=on,sve=on,pmu=off"
     again = apply(name, [{"name": "sve256"}], delivery=delivery_name, confirm=False)
     assert not again.failed and not again.result["changed"], again.output

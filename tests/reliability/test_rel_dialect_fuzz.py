@@ -14,6 +14,7 @@ import random
 import pytest
 from hypothesis import given, strategies as st
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, dialects, props, qmp
 from rel_helpers import EXAMPLES, SETTINGS, assert_ran, count, fact_errors, fact_validator
 
@@ -99,7 +100,7 @@ RANGE = st.fixed_dictionaries({"min": st.integers(-2, 2 ** 64), "max": st.intege
                               optional={"step": st.integers(0, 3)})
 SUPPORTED = weighted((6, VALUE), (3, RANGE), (1, st.booleans()))
 # the dialects' commands in the readers' order (sysreg is read from the expansion's command)
-DIALECT_COMMANDS = [dialects.COMMANDS[name] for name in dialects.DIALECTS if name != dialects.SYSREG]
+DIALECT_COMMANDS = [dialects.COMMANDS[name] for name in names.DIALECTS if name != names.SYSREG]
 COMMANDS = DIALECT_COMMANDS + ["qmp_capabilities", "query-version", "query-commands", "quit", "query-kvm"]
 # SYSREG_ names: real fields of the table, fields it lacks, and malformed ones
 SYSREG_NAMES = st.sampled_from(["SYSREG_ID_AA64ISAR0_EL1_AES", "SYSREG_ID_AA64PFR0_EL1_FP", "SYSREG_CTR_EL0_CWG",
@@ -294,7 +295,7 @@ class FakeClient(object):
             if arguments is None and outcome in (2, 3, 4):
                 raise command_error(command, model_hint=True)
             return self._draw(PROPS_REPLIES[True], command)
-        if command == dialects.EXPANSION:
+        if command == names.EXPANSION:
             return self._expansion(arguments, outcome)
         raise AssertionError("read_host_props sent an unexpected command %r" % command)
 
@@ -308,7 +309,7 @@ class FakeClient(object):
             return {"model": {"name": model["name"], "props": dict(self.base)}}
         how = self._draw(FLIP, "flip")
         if how == "refuse":
-            raise qmp.QMPCommandError(dialects.EXPANSION, "GenericError", "cannot disable %s" % sorted(flip)[0])
+            raise qmp.QMPCommandError(names.EXPANSION, "GenericError", "cannot disable %s" % sorted(flip)[0])
         if how == "junk":
             return {"model": {"name": model["name"], "props": self._draw(JUNK, "flip junk")}}
         result = dict(self.base)
@@ -335,7 +336,7 @@ def check_outcome(client, accel, label):
     assert not errors, errors[:5]
     assert host.supported == bool(host.properties)
     if host.supported:
-        assert host.dialect in dialects.DIALECTS
+        assert host.dialect in names.DIALECTS
     else:
         assert host.reason
     commands = set(dialects.COMMANDS.values()) | {"query-version", "query-commands"}
@@ -371,7 +372,7 @@ def test_any_host_gives_facts_or_a_qmp_error(data, accel):
     OUTCOMES["mixed"][outcome] += 1
 
 
-@pytest.mark.parametrize("dialect", [name for name in dialects.DIALECTS if name != dialects.SYSREG])
+@pytest.mark.parametrize("dialect", [name for name in names.DIALECTS if name != names.SYSREG])
 def test_each_dialect_gives_facts_or_a_qmp_error(dialect):
     """query-commands offers the dialect under test most of the time, so its parser sees most examples (the sysreg
     dialect is the expansion's: its examples carry SYSREG_ fields a third of the time)."""
@@ -406,8 +407,8 @@ def test_name_with_trailing_newline_never_reaches_the_fact():
     class Client(object):
         def execute(self, command, arguments=None):
             return {"query-version": {"qemu": {"major": 9, "minor": 2, "micro": 0}},
-                    "query-commands": [{"name": dialects.DIALECTS[0]}],
-                    dialects.DIALECTS[0]: [{"name": "sve\n", "type": "bool", "supported-values": ["on"]}]}[command]
+                    "query-commands": [{"name": names.ARM_PROPS_INFO}],
+                    names.ARM_PROPS_INFO: [{"name": "sve\n", "type": "bool", "supported-values": ["on"]}]}[command]
     host = dialects.read_host_props(Client(), "kvm")
     assert not host.supported and not host.properties
     assert "not made of letters" in host.warnings[0] and "falling back" in host.warnings[0]
@@ -439,7 +440,7 @@ NONE_OR_TEXT = st.one_of(st.none(), TEXT)
 FACT_EXTRA = st.dictionaries(weighted((8, TOKEN), (1, TEXT)).filter(
     lambda key: key not in ("type", "supported_values", "default")), JSON_VALUES, max_size=2)
 KIND_6 = st.integers(0, 5)
-DIALECT = st.sampled_from(dialects.DIALECTS)
+DIALECT = st.sampled_from(names.DIALECTS)
 ACCEL = st.sampled_from(["kvm", "tcg"])
 QEMU_VERSION = st.one_of(st.none(), st.from_regex(r"\A[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\Z"))
 

@@ -9,6 +9,7 @@ attribute values with '>' '/' quotes and entities, CDATA, a <cpu> with kept chil
 
 from hypothesis import given, strategies as st
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_edit, domain_xml, libvirt_flags
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.xml_compare import kept_part
 from rel_helpers import SETTINGS, assert_ran, count
@@ -57,7 +58,7 @@ def documents(draw):
     return "".join(parts)
 
 
-REQUESTS = st.tuples(st.sampled_from(delivery.DELIVERIES), st.sampled_from(["maximum", "host-passthrough"]),
+REQUESTS = st.tuples(st.sampled_from(names.DELIVERIES), st.sampled_from(["maximum", "host-passthrough"]),
                      st.lists(st.sampled_from(["sve", "sve128", "sve256"]), unique=True, max_size=3))
 
 
@@ -65,9 +66,9 @@ REQUESTS = st.tuples(st.sampled_from(delivery.DELIVERIES), st.sampled_from(["max
 @given(documents(), REQUESTS)
 def test_edits_keep_everything_outside_cpu(document, request):
     count("domain edit")
-    delivery_name, mode, names = request
+    delivery_name, mode, feature_names = request
     view = delivery.LibvirtView({"cpu_map_features": ["sve", "sve128", "sve256"]}, False, "hv1", delivery_name)
-    plan = delivery.plan([{"name": name} for name in names], None, mode, "hv1", view)
+    plan = delivery.plan([{"name": name} for name in feature_names], None, mode, "hv1", view)
     after = domain_edit.edit_domain(document, plan, "replace")
     assert kept_part(after) == kept_part(document)
     first = min(index for index in (document.find("<cpu"), document.find("<metadata"), document.find("<qemu:c"),
@@ -75,10 +76,10 @@ def test_edits_keep_everything_outside_cpu(document, request):
     assert after.startswith(document[:first].rstrip(" \t\r\n"))   # an element removed takes the blanks before it
     root = domain_xml.parse(after)
     assert root.find("cpu").get("mode") == mode
-    assert sorted(feature.get("name") for feature in root.findall("cpu/feature")) == sorted(names)
+    assert sorted(feature.get("name") for feature in root.findall("cpu/feature")) == sorted(feature_names)
     pairs = [value for _index, value in domain_xml.cpu_arg_pairs(root)]
     assert pairs == ([libvirt_flags.effective_cpu_arg(after, plan)]
-                     if delivery_name == delivery.QEMU_COMMANDLINE else [])
+                     if delivery_name == names.QEMU_COMMANDLINE else [])
     again = domain_edit.edit_domain(after, plan)                  # the same request again changes nothing that counts
     assert domain_xml.signature(again) == domain_xml.signature(after) and kept_part(again) == kept_part(after)
 

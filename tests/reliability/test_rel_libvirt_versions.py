@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.module_runner import run_command
@@ -77,7 +78,7 @@ def test_the_arm_cpu_map_knows_what_that_version_defines(libvirt_data):
 
 
 @pytest.mark.parametrize("profile", sorted(REQUESTS))
-@pytest.mark.parametrize("delivery", domains.DELIVERIES)
+@pytest.mark.parametrize("delivery", names.DELIVERIES)
 def test_rendered_guests_pass_that_version_schema_and_cpu_map(libvirt_data, profile, delivery):
     share, version = libvirt_data
     fact = json.loads((FACTS / ("%s.json" % profile)).read_text())
@@ -90,19 +91,19 @@ def test_rendered_guests_pass_that_version_schema_and_cpu_map(libvirt_data, prof
                                                              "features": own}]
     # <feature value=...> needs a patched libvirt, which a released one is not (the check refuses it there): that
     # delivery is checked against the version's schema with the RFC's overlay only
-    checked = delivery != domains.FEATURE_VALUE
+    checked = delivery != names.FEATURE_VALUE
     outcome = domains.build(guests, common, fact, mode=mode, host=profile, delivery=delivery,
                             schema_dir=str(share / "schemas"), libvirt=libvirt, libvirt_check=checked)
     assert outcome.errors == [], [error["message"] for error in outcome.errors]
     if checked:
         assert outcome.libvirt_check == "performed (libvirt %d.%d.0)" % version
-    validator = libvirt_schema.domain_validator(str(share / "schemas"), allow_value=delivery == domains.FEATURE_VALUE)
+    validator = libvirt_schema.domain_validator(str(share / "schemas"), allow_value=delivery == names.FEATURE_VALUE)
     known = set(ARM_FEATURES[version[0]])
     for name, document in outcome.documents:
         assert validator.errors(document) == [], (name, document)
         cpu = ElementTree.fromstring(document).find("cpu")
         assert cpu.get("mode") == mode
         in_cpu = {feature.get("name") for feature in cpu.iter("feature")}
-        if delivery != domains.FEATURE_VALUE:
+        if delivery != names.FEATURE_VALUE:
             # a released libvirt refuses at start a name its CPU map lacks: only those may be in <cpu>
             assert in_cpu <= known, (name, sorted(in_cpu - known))

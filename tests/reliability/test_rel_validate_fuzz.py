@@ -96,7 +96,7 @@ def check_contract(features, fact, host):
     normalised, errors = check_features(features, fact, host)
     for error in errors:
         assert isinstance(error, FeatureError), error
-        assert error.rule in validate.RULES, error.rule
+        assert error.rule in validate.ALL_RULE_IDS, error.rule
         assert isinstance(error.message, str) and error.message, error
         assert isinstance(error.host, str) and error.host
         assert isinstance(error.allowed, list) and all(isinstance(value, str) for value in error.allowed)

@@ -17,12 +17,16 @@ from armsim.server import QMPFailure
 
 PROFILE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
 HOSTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hosts")
-# "sysreg": no props-info command; the expansion of host carries SYSREG_<REG>_<FIELD> integers (Red Hat's series).
-DIALECTS = ("query-arm-cpu-props-info", "query-cpu-props-info", "query-cpu-model-expansion", "sysreg")
-EXPANSION_ONLY = ("query-cpu-model-expansion", "sysreg")
+# The dialects as the collection names them (module_utils/_common/names.py, in its order; a unit test holds the two
+# equal): the simulator imports nothing of the collection. "sysreg": no props-info command; the expansion of host
+# carries SYSREG_<REG>_<FIELD> integers (Red Hat's series).
+ARM_PROPS_INFO, CPU_PROPS_INFO = "query-arm-cpu-props-info", "query-cpu-props-info"
+SYSREG, EXPANSION = "sysreg", "query-cpu-model-expansion"
+DIALECTS = (ARM_PROPS_INFO, CPU_PROPS_INFO, SYSREG, EXPANSION)
+EXPANSION_ONLY = (EXPANSION, SYSREG)
 BASE_COMMANDS = ("qmp_capabilities", "query-version", "query-commands", "query-kvm", "query-target", "quit",
                  "query-cpu-model-expansion", "query-cpu-definitions")
-IMPLEMENTED = BASE_COMMANDS + DIALECTS[:2]
+IMPLEMENTED = BASE_COMMANDS + (ARM_PROPS_INFO, CPU_PROPS_INFO)
 TYPES = ("number", "string", "bool")
 # The host CPU model under TCG on a host that has KVM (QEMU's arm_cpu_realizefn).
 HOST_WITHOUT_KVM = "qemu-system-aarch64: The 'host' CPU type can only be used with KVM or HVF"
@@ -188,7 +192,7 @@ def load(name_or_path):
 
 # One CPU behind several dialects: a profile's ID registers served in another dialect's names. The key is the suffix
 # of a derived profile's name (neoverse-v2@sysreg), the value the dialect it speaks.
-DERIVED_DIALECTS = {"sysreg": "sysreg", "released": "query-cpu-model-expansion", "sysreg10": "sysreg"}
+DERIVED_DIALECTS = {"sysreg": SYSREG, "released": EXPANSION, "sysreg10": SYSREG}
 DERIVED = tuple("%s@%s" % (source, suffix) for source in ("neoverse-n1", "neoverse-v1", "neoverse-v2")
                 for suffix in ("sysreg", "released"))
 # The QEMU that speaks each derived dialect: Red Hat's host model series, and a released QEMU (Debian 13's).
@@ -222,7 +226,7 @@ def derive(data, suffix):
     dialect = DERIVED_DIALECTS[suffix]
     if not data.get("kvm") or not data.get("id_registers"):
         raise ValueError("profile %s has no KVM host with ID registers to derive %s from" % (data["name"], suffix))
-    if data["dialect"] == dialect or (dialect == "sysreg" and data["dialect"] in EXPANSION_ONLY):
+    if data["dialect"] == dialect or (dialect == SYSREG and data["dialect"] in EXPANSION_ONLY):
         raise ValueError("profile %s speaks %s: no %s profile derives from it"
                          % (data["name"], data["dialect"], suffix))
     model = data.get("kvm_id_regs", "writable")

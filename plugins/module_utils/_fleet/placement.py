@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import grouping
 
@@ -19,9 +20,9 @@ def _read_request(request):
     """(mode, features) of a policy (``policy``; a bare feature list is taken as features). The features are
     validate's to judge, host by host, as records. Raises ValueError for anything else."""
     if isinstance(request, Sequence) and not isinstance(request, (str, bytes)):
-        return policy.DEFAULT_MODE, request
-    parsed = policy.read(request, "policy", tuple(validate.CPU_MODELS), features=False)
-    return parsed.mode or policy.DEFAULT_MODE, parsed.features
+        return names.DEFAULT_MODE, request
+    parsed = policy.read(request, "policy", tuple(names.CPU_MODELS), features=False)
+    return parsed.mode or names.DEFAULT_MODE, parsed.features
 
 
 def _for_host(record, first, host):

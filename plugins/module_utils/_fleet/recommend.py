@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from operator import itemgetter
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, rules, sysreg, vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline, grouping
 
-RECOMMENDED_MODE = validate.DEFAULT_MODE
-# The mode a pool of one accelerator is recommended: QEMU's model host needs KVM, so a TCG pool gets maximum (max).
-MODE_FOR_ACCEL = {"kvm": "host-passthrough", "tcg": "maximum"}
 RECOMMENDED_POLICY = "require"
 # SYSREG_ field rules (sysreg.py) under which a lower value is the better one for a guest
 HIGHER_SAFE_RULES = (sysreg.HIGHER_SAFE, sysreg.HIGHER_OR_ZERO_SAFE)
@@ -109,7 +107,7 @@ def recommend(pool, members=None):
     pinned = set(feature["name"] for feature in features)
     features = _unpin_hidden([feature for feature in features if host_props.properties[feature["name"]].extra.get(
         grouping.COUPLED, feature["name"]) in pinned])
-    mode = MODE_FOR_ACCEL.get(fact.get("accel"), RECOMMENDED_MODE)
+    mode = names.MODE_FOR_ACCEL.get(fact.get("accel"), names.DEFAULT_MODE)
     return {"mode": mode, "features": _settle(features, host_props, kinds, label)}
 
 

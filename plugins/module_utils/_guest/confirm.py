@@ -34,9 +34,10 @@ from __future__ import annotations
 import json
 from xml.etree import ElementTree
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, collect, dialects, emulator_trust, probe, qmp
-from ansible_collections.armvirt.cpu.plugins.module_utils._host import props as propmodel
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import props
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
 
 EXPANSION, START = "expansion", "start"
@@ -45,8 +46,7 @@ CACHE_USE, CACHE_REFRESH, CACHE_IGNORE = collect.CACHE_USE, collect.CACHE_REFRES
 FORMAT_VERSION = 1
 MAX_ENTRIES = 256   # accepted requests kept per host; the oldest go first (a policy change leaves old ones behind)
 SUFFIX = ".checks.json"
-MODELS = dict((model, mode) for mode, model in validate.CPU_MODELS.items())   # host -> host-passthrough, max -> maximum
-DOMAIN_ACCELS = {"kvm": "kvm", "qemu": "tcg"}   # libvirt <domain type=...> to QEMU's accelerator
+MODELS = dict((model, mode) for mode, model in names.CPU_MODELS.items())   # host -> host-passthrough, max -> maximum
 
 
 class ConfirmError(Exception):
@@ -84,12 +84,12 @@ class Request(object):
     def method(self, accel):
         """``start`` under KVM or with any valued (non-boolean) property, where only creating the vCPU can tell;
         ``expansion`` otherwise."""
-        if accel == "kvm" or any(not isinstance(value, bool) for value in self.props.values()):
+        if accel == names.KVM or any(not isinstance(value, bool) for value in self.props.values()):
             return START
         return EXPANSION
 
 
-def request(features=(), mode=validate.DEFAULT_MODE, model=None, host="request"):
+def request(features=(), mode=names.DEFAULT_MODE, model=None, host="request"):
     """The :class:`Request` for ``features`` in ``mode`` (``model`` for mode custom).
 
     The ``-cpu`` value comes from the collection's one builder (``validate.qemu_cpu_arg`` through
@@ -117,9 +117,9 @@ def parse_cpu_arg(cpu_arg, mode=None, host="request"):
     if mode is None:
         refuse("the -cpu model %s is neither host (host-passthrough) nor max (maximum); give mode custom for it."
                % model)
-    if mode != delivery.CUSTOM and validate.CPU_MODELS.get(mode, model) != model:
+    if mode != names.CUSTOM and names.CPU_MODELS.get(mode, model) != model:
         refuse("the -cpu value %s is model %s, not the %s of mode %s."
-               % (cpu_arg, model, validate.CPU_MODELS[mode], mode))
+               % (cpu_arg, model, names.CPU_MODELS[mode], mode))
     features = []
     for pair in pairs:
         name, equals, value = pair.partition("=")
@@ -127,7 +127,7 @@ def parse_cpu_arg(cpu_arg, mode=None, host="request"):
             refuse("%s in the -cpu value %s is not name=value." % (pair, cpu_arg))
         features.append({"name": name, "value": value})
     # the collection's builder checks every name and value and must give the same string back
-    rendered = delivery.cpu_arg(features, mode, model if mode == delivery.CUSTOM else None, host)
+    rendered = delivery.cpu_arg(features, mode, model if mode == names.CUSTOM else None, host)
     if rendered != cpu_arg:
         refuse("the -cpu value %s is not in the form %s." % (cpu_arg, rendered))
     return Request(mode, cpu_arg, model, [(f["name"], f["value"]) for f in features])
@@ -165,18 +165,18 @@ def in_host_spelling(req, host_props, host="request"):
         features.append({"name": name, "value": value})
     if errors:
         raise validate.FeatureRequestError(errors)
-    model = req.model if req.mode == delivery.CUSTOM else None
+    model = req.model if req.mode == names.CUSTOM else None
     return parse_cpu_arg(delivery.cpu_arg(features, req.mode, model, host), req.mode, host)
 
 
 def json_value(value):
     """A ``-cpu`` value as the expansion takes it: on/off (and QEMU's other boolean words) as booleans, an integer
     (decimal or 0x hex) as a JSON integer, anything else as a string."""
-    word = propmodel.bool_word(value)
+    word = props.bool_word(value)
     if word is not None:
-        return word == propmodel.ON
+        return word == props.ON
     try:
-        return propmodel.parse_int(value)
+        return props.parse_int(value)
     except ValueError:
         return value
 
@@ -241,7 +241,7 @@ def validates_by_expansion(client):
     QEMU that also takes type ``static``; released QEMU and earlier postings refuse it ("The requested expansion
     type is not supported")."""
     try:
-        client.execute(dialects.EXPANSION, {"type": "static", "model": {"name": "host"}})
+        client.execute(names.EXPANSION, {"type": "static", "model": {"name": "host"}})
     except qmp.QMPCommandError:
         return False
     return True
@@ -429,7 +429,7 @@ def verdicts(items, accel, timeout=10.0, cache_dir=None, write=True, sysfs_root=
     for item in items:
         check = {}
         try:
-            mode = None if item["cpu_arg"].split(",", 1)[0] in MODELS else delivery.CUSTOM
+            mode = None if item["cpu_arg"].split(",", 1)[0] in MODELS else names.CUSTOM
             try:
                 req = parse_cpu_arg(item["cpu_arg"], mode, host)
             except validate.FeatureRequestError as exc:
@@ -464,4 +464,4 @@ def domain_target(domain_xml, default_emulator="/usr/bin/qemu-system-aarch64"):
     except ElementTree.ParseError as exc:
         raise ConfirmError("the domain XML cannot be read: %s" % exc)
     emulator = (root.findtext("devices/emulator") or "").strip() or default_emulator
-    return emulator, DOMAIN_ACCELS.get(root.get("type")), root.get("type")
+    return emulator, names.DOMAIN_ACCELS.get(root.get("type")), root.get("type")

@@ -32,13 +32,11 @@ import re
 from xml.etree import ElementTree
 from collections.abc import Mapping, Sequence
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common.names import (
+    CPU_MODELS, CUSTOM, FEATURE_VALUE, QEMU_COMMANDLINE)
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props as propmodel
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 
-FEATURE_VALUE, QEMU_COMMANDLINE = "feature-value", "qemu-commandline"
-DELIVERIES = (FEATURE_VALUE, QEMU_COMMANDLINE)
-CUSTOM = "custom"
-MODES = tuple(validate.CPU_MODELS) + (CUSTOM,)
 MEASURED = ("measured on libvirt 9.0: <feature policy='require' name='sve128' value='off'/> started QEMU with "
             "sve128=on, the opposite of the request")
 
@@ -147,7 +145,7 @@ def _qemu_model(mode, model, host):
         raise validate.FeatureRequestError([validate.FeatureError(
             host, None, None, [], "unknown-mode", "%s: CPU mode custom needs a model, a plain token such as "
             "cortex-a57 (letters, digits, '.', '_', '-'), not %r." % (host, model))])
-    qemu_model = validate.CPU_MODELS.get(mode) if isinstance(mode, str) else None
+    qemu_model = CPU_MODELS.get(mode) if isinstance(mode, str) else None
     if qemu_model is None:
         raise validate.FeatureRequestError([validate.unknown_mode(host, mode)])
     return qemu_model

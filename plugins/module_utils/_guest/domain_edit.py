@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from xml.etree import ElementTree
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_xml, libvirt_flags, xml_splice
 
 KEPT_CPU_CHILDREN_DROPPED = ("model", "vendor", "feature")   # what a request sets; topology, numa, cache... stay
@@ -73,7 +74,7 @@ def _element_text(element):
 
 def _replace_cpu(cpu, new, request):
     """``cpu`` (the domain's) made ``new`` (``delivery.cpu_element``), keeping what the request does not set."""
-    old_mode, old_attrs = cpu.get("mode", delivery.CUSTOM), dict(cpu.attrib)
+    old_mode, old_attrs = cpu.get("mode", names.CUSTOM), dict(cpu.attrib)
     old_model = cpu.find("model")
     kept = [child for child in cpu if child.tag not in KEPT_CPU_CHILDREN_DROPPED]
     text, tail = cpu.text, cpu.tail

@@ -20,7 +20,8 @@ import re
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._common.names import CUSTOM
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 # Our mark in <metadata>: which -cpu pair in <qemu:commandline> armvirt.cpu wrote, so that the next run replaces
@@ -117,7 +118,7 @@ def signature(xml_text):
         features[feature.get("name")] = (feature.get("policy", validate.DEFAULT_POLICY), feature.get("value"))
     if libvirt_adds_sve(features):
         features["sve"] = ("require", None)
-    return (cpu.get("mode", delivery.CUSTOM), (model.text or "").strip() if model is not None else None,
+    return (cpu.get("mode", CUSTOM), (model.text or "").strip() if model is not None else None,
             tuple(sorted((name, policy, value or "") for name, (policy, value) in features.items())),
             tuple(pair[1] for pair in cpu_arg_pairs(root)))
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from xml.etree import ElementTree
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_xml, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._common.names import CPU_MODELS, CUSTOM, QEMU_COMMANDLINE
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import domain_xml, validate
 
 # libvirt builds its -cpu for an aarch64 domain (qemuBuildCpuCommandLine) as: the model, then the <cpu> features,
 # then the timers, the Hyper-V and KVM feature flags and the PMU. Each entry below was measured on Debian's libvirt
@@ -55,9 +56,9 @@ def libvirt_cpu_model(domain):
     cpu = _root(domain).find("cpu")
     if cpu is None:
         return None
-    mode = cpu.get("mode", delivery.CUSTOM)
-    if mode in validate.CPU_MODELS:
-        return validate.CPU_MODELS[mode]
+    mode = cpu.get("mode", CUSTOM)
+    if mode in CPU_MODELS:
+        return CPU_MODELS[mode]
     model = cpu.find("model")
     return ((model.text or "").strip() or None) if model is not None else None
 
@@ -79,7 +80,7 @@ def libvirt_cpu_flags(domain):
     root = _root(domain)
     flags = []
     cpu = root.find("cpu")
-    if cpu is not None and (cpu.get("mode", delivery.CUSTOM) != delivery.CUSTOM or cpu.find("model") is not None):
+    if cpu is not None and (cpu.get("mode", CUSTOM) != CUSTOM or cpu.find("model") is not None):
         names = []
         for feature in cpu.findall("feature"):
             name = feature.get("name")
@@ -212,7 +213,7 @@ def effective_cpu_arg(xml_text, request):
     """The ``-cpu`` value a domain edited for ``request`` (``domain_edit.edit_domain``) gives QEMU as far as this
     collection decides it: the override in ``<qemu:commandline>`` for qemu-commandline, the request's value
     otherwise."""
-    if request.delivery == delivery.QEMU_COMMANDLINE:
+    if request.delivery == QEMU_COMMANDLINE:
         pairs = domain_xml.cpu_arg_pairs(domain_xml.parse(xml_text))
         if pairs:
             return pairs[-1][1]

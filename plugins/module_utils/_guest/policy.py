@@ -18,12 +18,10 @@ from __future__ import annotations
 import collections
 from collections.abc import Mapping
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 
 KEYS = ("description", "mode", "model", "delivery", "features")
-DEFAULT_MODE = validate.DEFAULT_MODE
-MODES = delivery.MODES
-DELIVERIES = delivery.DELIVERIES
 ROOT = "(document root)"
 TOKEN_PATTERN = "^[A-Za-z0-9._-]+$"   # validate.is_token as a JSON Schema pattern
 
@@ -45,14 +43,14 @@ def _kind(value):
 def model_problem(mode, model):
     """Why ``model`` does not go with ``mode``, or None: mode custom needs libvirt's ``<model>``, the others take
     none (their model is QEMU's host or max)."""
-    if mode == delivery.CUSTOM and not model:
+    if mode == names.CUSTOM and not model:
         return "mode custom needs model (a QEMU/libvirt CPU model such as cortex-a57)"
-    if mode != delivery.CUSTOM and model:
+    if mode != names.CUSTOM and model:
         return "model %s is only for mode custom, not %s" % (model, mode)
     return None
 
 
-def problems(document, modes=MODES):
+def problems(document, modes=names.MODES):
     """Every problem of the document's own keys as ``(place, text)``; its features are validate.py's business.
 
     ``modes`` narrows the modes for a reader that cannot write every one (fleet placement takes no custom model).
@@ -68,7 +66,7 @@ def problems(document, modes=MODES):
         found.append((ROOT, "features is missing; list the features, an empty list for the bare mode"))
     if "description" in document and not isinstance(document["description"], str):
         found.append(("description", "free text, a string, not %s" % _kind(document["description"])))
-    mode = document.get("mode", DEFAULT_MODE)
+    mode = document.get("mode", names.DEFAULT_MODE)
     mode_ok = isinstance(mode, str) and mode in modes
     if not mode_ok:
         found.append(("mode", "%r is not one of %s" % (mode, ", ".join(modes))))
@@ -77,12 +75,12 @@ def problems(document, modes=MODES):
         found.append(("model", "%r is not a plain token (letters, digits, '.', '_', '-' only)" % (model,)))
     elif mode_ok and model_problem(mode, model):
         found.append(("model" if model else "mode", model_problem(mode, model)))
-    if "delivery" in document and document["delivery"] not in DELIVERIES:
-        found.append(("delivery", "%r is not one of %s" % (document["delivery"], ", ".join(DELIVERIES))))
+    if "delivery" in document and document["delivery"] not in names.DELIVERIES:
+        found.append(("delivery", "%r is not one of %s" % (document["delivery"], ", ".join(names.DELIVERIES))))
     return found
 
 
-def check(document, label="policy", modes=MODES, features=True):
+def check(document, label="policy", modes=names.MODES, features=True):
     """Every problem of ``document`` as a message naming ``label`` (a file, a host) and the place; empty when it is a
     policy. With ``features`` the features' shape too (validate.check_shape: what holds without a host); readers
     that check the features against a host afterwards, with its records, leave it off."""
@@ -92,7 +90,7 @@ def check(document, label="policy", modes=MODES, features=True):
     return messages
 
 
-def read(document, label="policy", modes=MODES, features=True):
+def read(document, label="policy", modes=names.MODES, features=True):
     """The :class:`Policy` of ``document``; raises :class:`PolicyError` with every message of :func:`check`.
     ``mode`` and ``delivery`` are None where the document leaves them out: each reader has its own default."""
     messages = check(document, label, modes, features)
@@ -120,18 +118,18 @@ def json_schema():
         "additionalProperties": False,
         "properties": {
             "description": {"type": "string", "description": "Free text for people."},
-            "mode": {"enum": list(MODES), "default": DEFAULT_MODE,
+            "mode": {"enum": list(names.MODES), "default": names.DEFAULT_MODE,
                      "description": "libvirt CPU mode: host-passthrough (QEMU model host), maximum (max) or custom "
                                     "(model, a named model the host offers: arm_cpu_props.cpu_models)."},
             "model": dict(token, description="The CPU model of mode custom (libvirt <model>, QEMU's model of the "
                                              "same name), e.g. cortex-a57; only with mode custom."),
-            "delivery": {"enum": list(DELIVERIES),
+            "delivery": {"enum": list(names.DELIVERIES),
                          "description": "feature-value: <feature value=...> (libvirt's RFC); qemu-commandline: a -cpu "
                                         "override in <qemu:commandline>. Replaces the reader's own setting."},
             "features": {"type": "array", "items": {"$ref": "#/$defs/feature"},
                          "description": "libvirt-style CPU features, in the order they go onto -cpu."},
         },
-        "if": {"required": ["mode"], "properties": {"mode": {"const": delivery.CUSTOM}}},
+        "if": {"required": ["mode"], "properties": {"mode": {"const": names.CUSTOM}}},
         "then": {"required": ["model"]},
         "else": {"not": {"required": ["model"]}},
         "$defs": {

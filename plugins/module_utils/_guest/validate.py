@@ -20,6 +20,7 @@ import collections
 import re
 from collections.abc import Mapping, Sequence
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import models, props, rules
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import sysreg
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
@@ -30,16 +31,10 @@ VALUE_POLICIES = ("require", "force")   # libvirt's RFC: a valued feature is eit
 ON_POLICIES = ("force", "require")      # without a value these mean name=on
 OFF_POLICIES = ("disable", "forbid")    # and these name=off
 FEATURE_KEYS = ("name", "policy", "value")
-CPU_MODELS = {"host-passthrough": "host", "maximum": "max"}
-DEFAULT_MODE = "host-passthrough"
 _SVE_LENGTH_RE = re.compile(r"^sve[0-9]+$")
 
-RULES = (
-    "bad-props", "host-unsupported", "bad-feature", "bad-token", "unknown-policy", "value-not-string",
-    "value-with-policy", "duplicate", "unknown-property", "value-not-supported", "leading-zero",
-    "on-not-supported", "off-not-supported", "forbid-offered", "unknown-mode",
-    "model-not-offered", "model-lacks-property", "model-needs-sve-lengths",
-) + vocabulary.RULE_IDS + rules.RULE_IDS
+# every rule id a FeatureError carries: validation's own, the translation's and the rule model's
+ALL_RULE_IDS = names.VALIDATION_RULE_IDS + vocabulary.RULE_IDS + rules.RULE_IDS
 
 
 class FeatureError(collections.namedtuple("FeatureError", "host feature value allowed rule message")):
@@ -181,7 +176,7 @@ def _explain_absent(error, props_fact):
     return error._replace(message=error.message + why)
 
 
-def qemu_cpu_arg(features, mode=DEFAULT_MODE, props_fact=None, host=None):
+def qemu_cpu_arg(features, mode=names.DEFAULT_MODE, props_fact=None, host=None):
     """The value of QEMU's ``-cpu`` option for a request, the way libvirt would build it.
 
     ``host-passthrough`` is model ``host``, ``maximum`` is ``max``; then ``name=value`` for a valued feature,
@@ -195,7 +190,7 @@ def qemu_cpu_arg(features, mode=DEFAULT_MODE, props_fact=None, host=None):
     else:
         features_ok, errors = check_features(features, props_fact, host)
         host = _label(props_fact, host)
-    model = CPU_MODELS.get(mode) if isinstance(mode, str) else None
+    model = names.CPU_MODELS.get(mode) if isinstance(mode, str) else None
     if model is None:
         errors.insert(0, unknown_mode(host, mode))
     if errors:
@@ -204,8 +199,8 @@ def qemu_cpu_arg(features, mode=DEFAULT_MODE, props_fact=None, host=None):
 
 
 def unknown_mode(host, mode):
-    """The record for a ``mode`` that has no QEMU model of its own (:data:`CPU_MODELS`)."""
-    return FeatureError(host, None, None, sorted(CPU_MODELS), "unknown-mode", "%s: CPU mode %r has no QEMU model "
+    """The record for a ``mode`` that has no QEMU model of its own (``names.CPU_MODELS``)."""
+    return FeatureError(host, None, None, sorted(names.CPU_MODELS), "unknown-mode", "%s: CPU mode %r has no QEMU model "
                         "here; use host-passthrough (host) or maximum (max)." % (host, mode))
 
 

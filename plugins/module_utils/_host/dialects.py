@@ -58,13 +58,11 @@ import hashlib
 import re
 from typing import Any
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, qmp, rules, sysreg, vocabulary
 
-DIALECTS = ("query-arm-cpu-props-info", "query-cpu-props-info", "sysreg", "query-cpu-model-expansion")
-EXPANSION = DIALECTS[3]
-SYSREG = DIALECTS[2]
-COMMANDS = {name: EXPANSION if name == SYSREG else name for name in DIALECTS}
-MODEL_FOR_ACCEL = {"kvm": "host", "tcg": "max"}
+# the QMP command each dialect asks (sysreg is an expansion that carries SYSREG_ properties)
+COMMANDS = {name: names.EXPANSION if name == names.SYSREG else name for name in names.DIALECTS}
 # What this reader's own tables make of a reply (the SYSREG_ field rules, the rule model the probe asks about
 # values possible only together): part of the cache fingerprint, so a collection that reads replies differently
 # re-probes instead of trusting a cache written by the old tables.
@@ -118,16 +116,16 @@ class _Reading(object):
 
 def read_host_props(client: qmp.QMPClient, accel: str) -> props.HostProps:
     """What the QEMU behind ``client`` (anything with ``execute(command, arguments=None)``) offers under ``accel``."""
-    model = MODEL_FOR_ACCEL.get(accel)
+    model = names.MODEL_FOR_ACCEL.get(accel)
     if model is None:
-        raise ValueError("accel must be one of %s, not %r" % (", ".join(sorted(MODEL_FOR_ACCEL)), accel))
+        raise ValueError("accel must be one of %s, not %r" % (", ".join(sorted(names.MODEL_FOR_ACCEL)), accel))
     reading = _Reading(client, model)
     version, package = _read_version(reading)
     available = _read_commands(reading)
     reasons = []
-    for dialect in DIALECTS:
+    for dialect in names.DIALECTS:
         command = COMMANDS[dialect]
-        if dialect == SYSREG or (available is not None and command not in available):
+        if dialect == names.SYSREG or (available is not None and command not in available):
             continue   # the expansion reader names the sysreg dialect itself
         try:
             properties, cpu_model = _READERS[dialect](reading)
@@ -139,7 +137,7 @@ def read_host_props(client: qmp.QMPClient, accel: str) -> props.HostProps:
             reasons.append(str(err))
             continue
         if properties:
-            name = SYSREG if dialect == EXPANSION and reading.sysreg else dialect
+            name = names.SYSREG if dialect == names.EXPANSION and reading.sysreg else dialect
             return props.HostProps(True, name, properties, version, package, cpu_model, warnings=reading.warnings)
         reasons.append("%s reported no properties" % command)
     if not reasons:
@@ -184,13 +182,13 @@ def _read_commands(reading: _Reading) -> set[str] | None:
 
 
 def _read_arm_props_info(reading: _Reading) -> tuple[dict[str, props.Property], str | None]:
-    command = DIALECTS[0]
+    command = names.ARM_PROPS_INFO
     return _parse_props_info(reading, command, reading.client.execute(command)), None
 
 
 def _read_cpu_props_info(reading: _Reading) -> tuple[dict[str, props.Property], str | None]:
     """Dialect 2, liberal about its unsettled shape: optional model argument, list or {"model", "props"} reply."""
-    command = DIALECTS[1]
+    command = names.CPU_PROPS_INFO
     cpu_model = None
     try:
         reply = reading.client.execute(command)
@@ -249,7 +247,7 @@ def _read_element(reading: _Reading, command: str, where: str, name: str,
         high = _expect(command, high, int, "max of " + where)
         if low > high:
             raise DialectError(command, "%s has min %d above max %d" % (where, low, high))
-        if command == DIALECTS[0]:
+        if command == names.ARM_PROPS_INFO:
             reading.warn(command, "%s gives min/max instead of supported-values; read as %d-%d" % (where, low, high))
         values = (values or []) + [props.format_range(low, high)]
     if values is None and "values" in element:
@@ -336,7 +334,7 @@ def _values(reading: _Reading, command: str, where: str, raw: Any, name: str | N
         else:
             raise DialectError(command, "a supported value of %s should be a string, a {min, max} range or a "
                                         "boolean, not %s" % (where, _kind(value)))
-    if command == DIALECTS[1]:
+    if command == names.CPU_PROPS_INFO:
         liberties -= V3_FORMS
     if liberties:
         reading.warn(command, "%s lists %s among supported-values; read as strings" % (
@@ -379,8 +377,8 @@ def _read_expansion(reading: _Reading) -> tuple[dict[str, props.Property], str |
     for name in sorted(current):
         value = current[name]
         if not (isinstance(name, str) and _NAME_RE.fullmatch(name)):
-            reading.warn(EXPANSION, "model %r: property name %r is not made of letters, digits, '.', '_' and '-'; "
-                                    "left out" % (reading.model, name))
+            reading.warn(names.EXPANSION, "model %r: property name %r is not made of letters, digits, '.', '_' and "
+                                          "'-'; left out" % (reading.model, name))
             continue
         if isinstance(value, bool):
             properties[name] = _read_boolean(reading, name, value, current)
@@ -392,7 +390,7 @@ def _read_expansion(reading: _Reading) -> tuple[dict[str, props.Property], str |
             type_ = props.STRING_TYPE if isinstance(value, str) else props.NUMBER_TYPE
             properties[name] = props.Property(name, type_, [text], text)
         else:
-            reading.warn(EXPANSION, "model %r: property %r has a value of %s; left out" % (
+            reading.warn(names.EXPANSION, "model %r: property %r has a value of %s; left out" % (
                 reading.model, name, _kind(value)))
     return properties, reading.model
 
@@ -406,7 +404,7 @@ def _read_boolean(reading: _Reading, name: str, value: bool, current: dict[str, 
         allowed.add(not value)
     values = [word for flag, word in ((True, props.ON), (False, props.OFF)) if flag in allowed]
     extra = {props.CONDITIONAL: conditional} if conditional else None
-    return props.Property(name, props.BOOL_TYPE, values, _scalar(EXPANSION, value, name), extra)
+    return props.Property(name, props.BOOL_TYPE, values, _scalar(names.EXPANSION, value, name), extra)
 
 
 def _accepts(reading: _Reading, name: str, settings: dict[str, bool]) -> bool:
@@ -417,7 +415,7 @@ def _accepts(reading: _Reading, name: str, settings: dict[str, bool]) -> bool:
     except qmp.QMPCommandError:
         return False
     except DialectError as err:
-        reading.warn(EXPANSION, "expanding with %s: %s; taken as a refusal" % (
+        reading.warn(names.EXPANSION, "expanding with %s: %s; taken as a refusal" % (
             ",".join("%s=%s" % (key, "on" if flag else "off") for key, flag in sorted(settings.items())),
             err.problem))
         return False
@@ -440,12 +438,14 @@ def expand(client: qmp.QMPClient, model: str, settings: dict[str, bool] | None =
     info: dict[str, Any] = {"name": model}
     if settings:
         info["props"] = settings
-    reply = _expect(EXPANSION, client.execute(EXPANSION, {"type": "full", "model": info}), dict, "the reply")
-    expanded = _expect(EXPANSION, reply.get("model"), dict, "member 'model'")
-    return _expect(EXPANSION, expanded.get("props", {}), dict, "member 'model.props'")
+    reply = _expect(names.EXPANSION, client.execute(names.EXPANSION, {"type": "full", "model": info}), dict,
+                    "the reply")
+    expanded = _expect(names.EXPANSION, reply.get("model"), dict, "member 'model'")
+    return _expect(names.EXPANSION, expanded.get("props", {}), dict, "member 'model.props'")
 
 
-_READERS = {DIALECTS[0]: _read_arm_props_info, DIALECTS[1]: _read_cpu_props_info, EXPANSION: _read_expansion}
+_READERS = {names.ARM_PROPS_INFO: _read_arm_props_info, names.CPU_PROPS_INFO: _read_cpu_props_info,
+            names.EXPANSION: _read_expansion}
 
 
 def _kind(value: object) -> str:

@@ -31,10 +31,11 @@ import collections
 import re
 from typing import Iterable
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, sysreg
 
-TCG, KVM = "tcg", "kvm"
-ACCELS = (TCG, KVM)
+# A rule of both accelerators, in the order RULES has always listed them (their repr is in dialects.TABLES_DIGEST).
+BOTH_ACCELS = (names.TCG, names.KVM)
 
 _QEMU_DOC = "QEMU docs/system/arm/cpu-features.rst"
 _QEMU_SVE = _QEMU_DOC + " (SVE CPU Property Dependencies and Constraints); target/arm/cpu64.c arm_cpu_sve_finalize"
@@ -66,59 +67,59 @@ class Rule(collections.namedtuple("Rule", "id kind accels source summary params"
 
 
 RULES = (
-    Rule("sve-length-needs-sve", "vector-lengths", ACCELS, _QEMU_SVE,
+    Rule("sve-length-needs-sve", "vector-lengths", BOTH_ACCELS, _QEMU_SVE,
          "A vector length can only be enabled with sve=on (QEMU: 'SVE must be enabled to enable vector lengths').",
          {}),
-    Rule("sve-no-length", "vector-lengths", ACCELS, _QEMU_SVE,
+    Rule("sve-no-length", "vector-lengths", BOTH_ACCELS, _QEMU_SVE,
          "With sve=on at least one vector length stays enabled: disabling the smallest length (or a power-of-two "
          "under TCG, a host-supported one under KVM, that every enabled length sits above) leaves none.",
          {}),
-    Rule("sve-length-pow2", "vector-lengths", (TCG,), _QEMU_SVE + "; tests/qtest/arm-cpu-features.c",
+    Rule("sve-length-pow2", "vector-lengths", (names.TCG,), _QEMU_SVE + "; tests/qtest/arm-cpu-features.c",
          "Under TCG an enabled length needs every power-of-two length below it (sve512=on implies sve128, sve256); "
          "disabling one of those while a longer length is enabled is refused.",
          {}),
-    Rule("sve-length-host", "vector-lengths", (KVM,), _QEMU_SVE,
+    Rule("sve-length-host", "vector-lengths", (names.KVM,), _QEMU_SVE,
          "Under KVM an enabled length needs every smaller length the host supports, and only the host's lengths "
          "can be enabled.",
          {}),
-    Rule("pauth-impdef-needs-pauth", "requires", (TCG,), _QEMU_PAUTH,
+    Rule("pauth-impdef-needs-pauth", "requires", (names.TCG,), _QEMU_PAUTH,
          "pauth-impdef=on selects the IMPDEF algorithm of pointer authentication, so it needs pauth=on.",
          {"if": ("pauth-impdef", "on"), "then": ("pauth", "on"), "qemu": "cannot enable pauth-impdef without pauth"}),
-    Rule("pauth-qarma3-needs-pauth", "requires", (TCG,), _QEMU_PAUTH,
+    Rule("pauth-qarma3-needs-pauth", "requires", (names.TCG,), _QEMU_PAUTH,
          "pauth-qarma3=on selects the QARMA3 algorithm of pointer authentication (QEMU 8.2 and newer), so it needs "
          "pauth=on.",
          {"if": ("pauth-qarma3", "on"), "then": ("pauth", "on"),
           "qemu": "cannot enable pauth-impdef or pauth-qarma3 without pauth"}),
-    Rule("pauth-qarma5-needs-pauth", "requires", (TCG,), _QEMU_PAUTH,
+    Rule("pauth-qarma5-needs-pauth", "requires", (names.TCG,), _QEMU_PAUTH,
          "pauth-qarma5=on selects the QARMA5 algorithm explicitly (QEMU 10.0 and newer), so it needs pauth=on.",
          {"if": ("pauth-qarma5", "on"), "then": ("pauth", "on"),
           "qemu": "cannot enable pauth-impdef, pauth-qarma3 or pauth-qarma5 without pauth"}),
-    Rule("pauth-one-algorithm", "at-most-one", (TCG,), _QEMU_PAUTH,
+    Rule("pauth-one-algorithm", "at-most-one", (names.TCG,), _QEMU_PAUTH,
          "pauth-impdef, pauth-qarma3 and pauth-qarma5 select different algorithms; at most one can be on.",
          {"names": ALGORITHM_SELECTORS, "value": "on",
           "qemu": "cannot enable pauth-impdef, pauth-qarma3 and pauth-qarma5 at the same time"}),
-    Rule("sve-fields-need-sve", "gate", ACCELS, _ARM_ID + " ID_AA64PFR0_EL1.SVE, ID_AA64ZFR0_EL1; KVM's SVE vCPU "
+    Rule("sve-fields-need-sve", "gate", BOTH_ACCELS, _ARM_ID + " ID_AA64PFR0_EL1.SVE, ID_AA64ZFR0_EL1; KVM's SVE vCPU "
          "feature flag gates them",
          "The SVE ID fields describe the SVE the vCPU has: a field showing SVE needs sve=on, a field hiding it "
          "(off) needs sve=off.",
          {"switch": "sve", "fields": {"feat_SVE": ("0", "off"), "hw_prop_SVEver": ("off",),
                                       "SYSREG_ID_AA64PFR0_EL1_SVE": ("0",)}, "absent_needs_off": True}),
-    Rule("sve-zfr0-needs-sve", "gate", ACCELS, _ARM_ID + " ID_AA64ZFR0_EL1 (its fields read as zero without SVE); "
+    Rule("sve-zfr0-needs-sve", "gate", BOTH_ACCELS, _ARM_ID + " ID_AA64ZFR0_EL1 (its fields read as zero without SVE); "
          "KVM's SVE vCPU feature flag gates it",
          "The ID_AA64ZFR0_EL1 fields describe SVE's optional parts: a non-zero one needs sve=on (0 is a valid "
          "value with SVE, e.g. SVEver 0 is SVE without SVE2).",
          {"switch": "sve", "fields": {name: ("0",) for name in _ZFR0_FIELDS}, "absent_needs_off": False}),
-    Rule("pmu-fields-need-pmu", "gate", ACCELS, _ARM_ID + " ID_AA64DFR0_EL1.PMUVer; KVM's PMUv3 vCPU feature flag "
+    Rule("pmu-fields-need-pmu", "gate", BOTH_ACCELS, _ARM_ID + " ID_AA64DFR0_EL1.PMUVer; KVM's PMUv3 vCPU feature flag "
          "gates it",
          "PMUVer describes the PMU the vCPU has: a PMU version needs pmu=on, PMUVer off or 0 needs pmu=off.",
          {"switch": "pmu", "fields": {"hw_prop_PMUVer": ("0", "off"), "SYSREG_ID_AA64DFR0_EL1_PMUVer": ("0",)},
           "absent_needs_off": True}),
-    Rule("pauth-fields-need-pauth", "gate", ACCELS, _ARM_ID + " ID_AA64ISAR1_EL1.APA/API/GPA/GPI, "
+    Rule("pauth-fields-need-pauth", "gate", BOTH_ACCELS, _ARM_ID + " ID_AA64ISAR1_EL1.APA/API/GPA/GPI, "
          "ID_AA64ISAR2_EL1.APA3/GPA3; KVM's address and generic authentication vCPU flags gate them",
          "The pointer-authentication ID fields describe the algorithm the vCPU has: a present algorithm needs "
          "pauth=on; pauth=off needs every algorithm field off or 0.",
          {"switch": "pauth", "fields": {name: ("0", "off") for name in _PAUTH_FIELDS}, "switch_needs_one": True}),
-    Rule("pauth-algorithm-pairs", "algorithm-pairs", ACCELS, _ARM_ID + " (FEAT_PACQARMA5: APA and GPA; "
+    Rule("pauth-algorithm-pairs", "algorithm-pairs", BOTH_ACCELS, _ARM_ID + " (FEAT_PACQARMA5: APA and GPA; "
          "FEAT_PACIMP: API and GPI; FEAT_PACQARMA3: APA3 and GPA3)",
          "Pointer authentication uses one algorithm, shown in an address field and a generic field: both present "
          "or both absent, and at most one algorithm.",
@@ -194,7 +195,7 @@ def _fold(prop: props.Property, value: str) -> str:
 
 def applies(rule: Rule, accel: str | None) -> bool:
     """Whether ``rule`` holds under ``accel`` (an unknown accelerator, as in a mixed baseline, gets every rule)."""
-    return accel not in ACCELS or accel in rule.accels
+    return accel not in names.ACCELS or accel in rule.accels
 
 
 def check(settings: dict[str, str], host_props: props.HostProps, accel: str | None) -> list[Broken]:
@@ -236,7 +237,7 @@ def _sve_check(rule: Rule, view: _View, accel: str | None) -> list[Broken]:
     lengths = sve_lengths(view.props)
     if not lengths:
         return []
-    variants = (accel,) if accel in ACCELS else ACCELS
+    variants = (accel,) if accel in names.ACCELS else BOTH_ACCELS
     for variant in variants:
         outcome = _sve_finalize(view, lengths, variant)
         if outcome is not None:
@@ -247,21 +248,21 @@ def _sve_check(rule: Rule, view: _View, accel: str | None) -> list[Broken]:
 def _sve_finalize(view: _View, lengths: dict[int, str], accel: str | None) -> Broken | None:
     switch = view.value("sve")
     sve_on = switch != props.OFF
-    if accel == KVM:
+    if accel == names.KVM:
         supported = {vq for vq, name in lengths.items() if view.props[name].allows_on()}
     else:
         supported = set(lengths)
     explicit = {vq: view.explicit[name] for vq, name in lengths.items() if name in view.explicit}
     init = set(explicit)
     vq_map = {vq for vq, value in explicit.items() if value == props.ON}
-    implied = supported if accel == KVM else _POW2
+    implied = supported if accel == names.KVM else _POW2
     if vq_map:
         max_vq = max(vq_map)
         vq_map |= {vq for vq in implied if vq not in init and vq <= max_vq}
     else:
         if not sve_on:
             return None
-        below = init & (supported if accel == KVM else _POW2)
+        below = init & (supported if accel == names.KVM else _POW2)
         first = min(below) if below else ARM_MAX_VQ + 1
         max_vq = first - 1 if first <= ARM_MAX_VQ else ARM_MAX_VQ
         vq_map = {vq for vq in supported if vq not in init and vq <= max_vq}
@@ -280,7 +281,7 @@ def _sve_finalize(view: _View, lengths: dict[int, str], accel: str | None) -> Br
         if vq in vq_map:
             return Broken("sve-length-host", name, view.explicit.get(name), (
                 "%s=on is not a vector length this host supports (QEMU: cannot enable %s)." % (name, name)))
-        if accel == KVM:
+        if accel == names.KVM:
             return Broken("sve-length-host", name, view.explicit.get(name), (
                 "%s=off is refused while %s=on: under KVM every length the host supports below the longest enabled "
                 "one stays on (QEMU: cannot disable %s); enable %s or disable %s." % (name, top, name, name, top)))

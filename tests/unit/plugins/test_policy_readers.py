@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.filter import (
     cpu_feature_check, cpu_policy_errors, fleet_placement, qemu_cpu_arg)
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
 from ansible_collections.armvirt.cpu.plugins.modules import domain_cpu, domain_cpu_info
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, policy
@@ -100,4 +100,4 @@ def test_domain_cpu_takes_their_keys_as_options(written, capsys):
         result = run_module(domain_cpu, dict(options, name="test", uri=TEST_DRIVER, host=host, props=FACTS[host],
                                              libvirt_check=False, confirm=False), capsys)
         assert not result.get("failed"), result["msg"]
-        assert result["qemu_cpu_arg"].split(",")[0] == validate.CPU_MODELS[document["mode"]]
+        assert result["qemu_cpu_arg"].split(",")[0] == names.CPU_MODELS[document["mode"]]

@@ -1,6 +1,7 @@
 """Domain XML and planned requests for the tests of the guest side's domain modules (domain_xml, libvirt_flags,
 domain_edit)."""
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_xml
 
 SVE_MAP = ("sve", "sve128", "sve256", "sve384", "sve512")
@@ -25,7 +26,7 @@ def mark(qemu_cpu_arg, request_cpu_arg=None):
 
 
 def plan(features, mode="maximum", model=None, known=SVE_MAP):
-    view = delivery.LibvirtView({"cpu_map_features": known}, False, "hv1", delivery.QEMU_COMMANDLINE)
+    view = delivery.LibvirtView({"cpu_map_features": known}, False, "hv1", names.QEMU_COMMANDLINE)
     request = delivery.plan(features, None, mode, "hv1", view, model)
     assert request.errors == []
     return request

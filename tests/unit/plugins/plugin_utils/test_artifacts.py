@@ -270,10 +270,10 @@ def test_the_actions_document_the_lock_timeout_they_take():
     from ansible_collections.armvirt.cpu.plugins.modules import fleet_state as state_doc
     for action, doc in ((state_action, state_doc), (report_action, report_doc)):
         options = yaml.safe_load(doc.DOCUMENTATION)["options"]
-        assert sorted(options) == sorted(action.ARGUMENT_SPEC)
-        assert options["lock_timeout"]["default"] == action.ARGUMENT_SPEC["lock_timeout"]["default"] == \
-            _artifacts.LOCK_TIMEOUT
-        assert options["lock_timeout"]["type"] == action.ARGUMENT_SPEC["lock_timeout"]["type"] == "float"
+        spec = action.ARGUMENT_SPEC.argument_spec
+        assert sorted(options) == sorted(spec)
+        assert options["lock_timeout"]["default"] == spec["lock_timeout"]["default"] == _artifacts.LOCK_TIMEOUT
+        assert options["lock_timeout"]["type"] == spec["lock_timeout"]["type"] == "float"
 
 
 def slice_plan(targets, rollout_id="wf-42", digest="sha256:aa", scope="fleet"):

@@ -6,6 +6,7 @@ import pathlib
 
 import pytest
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, domain_edit, domain_xml
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
@@ -305,9 +306,9 @@ def test_policy_file_messages_name_the_file_the_place_and_what_is_allowed(tmp_pa
 def test_the_default_template_comes_through_the_collection_and_writes_cpu_with_the_one_writer():
     template = domains.load_template()
     plan = delivery.plan([{"name": "sve128", "value": "on"}, {"name": "pmu", "policy": "disable"}], V1,
-                         "maximum", "v1-01", delivery.LibvirtView(None, False, "v1-01", delivery.FEATURE_VALUE))
+                         "maximum", "v1-01", delivery.LibvirtView(None, False, "v1-01", names.FEATURE_VALUE))
     document = template.render(name="g", memory=1, vcpus=1, mode="maximum", cpu_features=plan.cpu_features,
-                               qemu_cpu_arg=plan.arg, request_cpu_arg=plan.arg, delivery=delivery.FEATURE_VALUE,
+                               qemu_cpu_arg=plan.arg, request_cpu_arg=plan.arg, delivery=names.FEATURE_VALUE,
                                qemu_commandline=False, host="v1-01", guest={}, mark_ns=domain_xml.MARK_NS,
                                domain_type="kvm", emulator="/usr/libexec/qemu-kvm")
     assert "<emulator>/usr/libexec/qemu-kvm</emulator>" in document

@@ -2,6 +2,7 @@
 
 import pytest
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_edit, domain_xml
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import libvirt_flags
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.domain_samples import SVE_MAP, cpu_pair, domain
@@ -33,7 +34,7 @@ def test_edit_domain_writes_the_merged_override_and_records_the_request():
 
 
 def test_feature_value_delivery_has_no_override():
-    view = delivery.LibvirtView(None, False, "hv1", delivery.FEATURE_VALUE)
+    view = delivery.LibvirtView(None, False, "hv1", names.FEATURE_VALUE)
     request = delivery.plan([{"name": "sve256"}], None, "maximum", "hv1", view)
     after = domain_edit.edit_domain(domain(features="<pmu state='off'/>"), request)
     assert domain_xml.cpu_arg_pairs(domain_xml.parse(after)) == []
@@ -45,7 +46,7 @@ KEPT_METADATA = ("<metadata><app:x xmlns:app='urn:a'/><y xmlns='urn:b'><z/></y><
                  "<?app-pi keep me?></metadata>")
 
 
-@pytest.mark.parametrize("delivery_name", delivery.DELIVERIES)
+@pytest.mark.parametrize("delivery_name", names.DELIVERIES)
 def test_edits_keep_comments_pis_and_namespaces_outside_cpu(delivery_name):
     before = ("<?xml version='1.0'?>\n<!-- before the domain -->\n" + domain(
         cpu="<cpu mode='host-passthrough' check='none'><topology sockets='1' cores='1' threads='1'/>"
@@ -59,7 +60,7 @@ def test_edits_keep_comments_pis_and_namespaces_outside_cpu(delivery_name):
     # not only canonically: outside the edited elements each byte is where it was
     metadata_end = before.index("<!-- keep -->")
     head, middle = before[:metadata_end], before[metadata_end:before.index("<cpu")]
-    pair = "" if delivery_name == delivery.FEATURE_VALUE else \
+    pair = "" if delivery_name == names.FEATURE_VALUE else \
         '<qemu:arg value="-cpu" /><qemu:arg value="max,sve256=on,sve=on" />'
     tail = "<qemu:arg value='timestamp=on'/>%s</qemu:commandline></domain>\n<!-- after -->\n" % pair
     assert after.startswith(head) and middle in after and after.endswith(tail)
@@ -69,7 +70,7 @@ def test_edits_keep_comments_pis_and_namespaces_outside_cpu(delivery_name):
     assert root.find("cpu/topology") is not None and root.find("cpu").get("mode") == "maximum"
     # and back: the override and its mark go, the rest is still the first document's
     back = domain_edit.edit_domain(after, delivery.plan([], None, "maximum", "hv1", delivery.LibvirtView(
-        None, False, "hv1", delivery.FEATURE_VALUE)))
+        None, False, "hv1", names.FEATURE_VALUE)))
     assert kept_part(back) == kept_part(before) and domain_xml.cpu_arg_pairs(domain_xml.parse(back)) == []
 
 
@@ -90,7 +91,7 @@ def test_the_pair_is_replaced_among_other_arguments_in_their_order():
     assert kept_part(after) == kept_part(before)
     # a <metadata> that held only the mark goes with it; one with anything else stays
     plain = delivery.plan([], None, "maximum", "hv1", delivery.LibvirtView(None, False, "hv1",
-                                                                           delivery.FEATURE_VALUE))
+                                                                           names.FEATURE_VALUE))
     assert "<metadata" not in domain_edit.edit_domain(after, plain)
     commented = after.replace("<metadata>", "<metadata><!-- mine -->")
     assert "<metadata><!-- mine --></metadata>" in domain_edit.edit_domain(commented, plain)
@@ -121,7 +122,7 @@ def test_hyperv_is_refused_for_the_override_with_the_reason(hyperv):
                               "QEMU's Arm CPU does not have")
     assert "Remove <hyperv> from the domain's <features>" in message
     assert libvirt_flags.libvirt_cpu_flags(before) == []
-    view = delivery.LibvirtView(None, False, "hv1", delivery.FEATURE_VALUE)
+    view = delivery.LibvirtView(None, False, "hv1", names.FEATURE_VALUE)
     assert domain_xml.cpu_arg_pairs(domain_xml.parse(domain_edit.edit_domain(
         before, delivery.plan([{"name": "sve256"}], None, "maximum", "hv1", view)))) == []
 

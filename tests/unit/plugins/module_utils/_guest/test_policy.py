@@ -1,4 +1,4 @@
-"""_cpu_policy: the one definition of a guest CPU policy document, its messages, and the JSON Schema made from it."""
+"""policy: the one definition of a guest CPU policy document, its messages, and the JSON Schema made from it."""
 
 import json
 import pathlib
@@ -6,8 +6,9 @@ import pathlib
 import jsonschema
 import pytest
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 
 ROOT = pathlib.Path(__file__).resolve().parents[5]
 SCHEMA_FILE = ROOT / "docs" / "schemas" / "cpu_policy.schema.json"
@@ -48,16 +49,16 @@ BAD = [
 
 
 def test_the_schema_file_is_the_definition_written_out():
-    assert json.loads(SCHEMA_FILE.read_text()) == _cpu_policy.json_schema(), (
-        "docs/schemas/cpu_policy.schema.json differs from _cpu_policy.json_schema(); write it again with "
+    assert json.loads(SCHEMA_FILE.read_text()) == policy.json_schema(), (
+        "docs/schemas/cpu_policy.schema.json differs from policy.json_schema(); write it again with "
         "json.dumps(json_schema(), indent=2)")
 
 
 def test_the_schema_takes_what_the_readers_use():
-    schema = _cpu_policy.json_schema()
-    assert tuple(schema["properties"]) == _cpu_policy.KEYS and schema["required"] == ["features"]
-    assert tuple(schema["properties"]["mode"]["enum"]) == _cpu_policy.MODES
-    assert tuple(schema["properties"]["delivery"]["enum"]) == _cpu_policy.DELIVERIES
+    schema = policy.json_schema()
+    assert tuple(schema["properties"]) == policy.KEYS and schema["required"] == ["features"]
+    assert tuple(schema["properties"]["mode"]["enum"]) == names.MODES
+    assert tuple(schema["properties"]["delivery"]["enum"]) == names.DELIVERIES
     feature = schema["$defs"]["feature"]
     assert tuple(feature["properties"]) == validate.FEATURE_KEYS
     assert tuple(feature["properties"]["policy"]["enum"]) == validate.POLICIES
@@ -66,28 +67,28 @@ def test_the_schema_takes_what_the_readers_use():
 
 @pytest.mark.parametrize("document", GOOD + [document for document, _words in BAD])
 def test_the_checker_and_the_schema_accept_the_same_documents(document):
-    schema_ok = jsonschema.Draft202012Validator(_cpu_policy.json_schema()).is_valid(document)
-    assert schema_ok == (_cpu_policy.check(document) == []), _cpu_policy.check(document)
+    schema_ok = jsonschema.Draft202012Validator(policy.json_schema()).is_valid(document)
+    assert schema_ok == (policy.check(document) == []), policy.check(document)
 
 
 @pytest.mark.parametrize("document", GOOD)
 def test_a_policy_is_read_with_the_readers_defaults_left_open(document):
-    policy = _cpu_policy.read(document)
-    assert policy.features is document["features"]
-    assert (policy.mode, policy.model, policy.delivery, policy.description) == tuple(
+    parsed = policy.read(document)
+    assert parsed.features is document["features"]
+    assert (parsed.mode, parsed.model, parsed.delivery, parsed.description) == tuple(
         document.get(key) for key in ("mode", "model", "delivery", "description"))
 
 
 @pytest.mark.parametrize("document, words", BAD, ids=[words.split(": ")[-1][:40] for _doc, words in BAD])
 def test_every_problem_names_the_place_and_what_is_allowed(document, words):
-    with pytest.raises(_cpu_policy.PolicyError) as caught:
-        _cpu_policy.read(document)
+    with pytest.raises(policy.PolicyError) as caught:
+        policy.read(document)
     assert words in caught.value.messages[0], caught.value.messages
 
 
 def test_all_problems_at_once_with_the_readers_label():
-    messages = _cpu_policy.check({"mode": "maxi", "delivery": 1, "extra": 1, "features": [{"name": "x", "v": "1"}]},
-                                 "pool.yml")
+    messages = policy.check({"mode": "maxi", "delivery": 1, "extra": 1, "features": [{"name": "x", "v": "1"}]},
+                            "pool.yml")
     assert messages == [
         "pool.yml: at (document root): unknown key(s) extra; a policy takes description, mode, model, delivery, "
         "features",
@@ -98,10 +99,10 @@ def test_all_problems_at_once_with_the_readers_label():
 
 
 def test_a_reader_narrows_the_modes_and_may_leave_the_features_to_a_host():
-    modes = tuple(validate.CPU_MODELS)
-    assert _cpu_policy.check({"mode": "custom", "model": "a57", "features": []}, modes=modes) == [
+    modes = tuple(names.CPU_MODELS)
+    assert policy.check({"mode": "custom", "model": "a57", "features": []}, modes=modes) == [
         "policy: at mode: 'custom' is not one of host-passthrough, maximum"]
-    assert _cpu_policy.check({"features": [{"name": "x", "v": "1"}]}, features=False) == []
+    assert policy.check({"features": [{"name": "x", "v": "1"}]}, features=False) == []
 
 
 @pytest.mark.parametrize("mode, model, problem", [
@@ -111,4 +112,4 @@ def test_a_reader_narrows_the_modes_and_may_leave_the_features_to_a_host():
     ("host-passthrough", None, None),
 ])
 def test_model_goes_with_mode_custom_only(mode, model, problem):
-    assert _cpu_policy.model_problem(mode, model) == problem
+    assert policy.model_problem(mode, model) == problem

@@ -10,6 +10,7 @@ import re
 import jsonschema
 import pytest
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import dialects, props, qmp
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils import replay
 
@@ -159,7 +160,7 @@ def test_dialect_2_other_error_falls_through_to_expansion():
         {"execute": EXPANSION, "arguments": {"type": "full", "model": {"name": "max"}},
          "return": {"model": {"name": "max", "props": {"SYSREG_CTR_EL0_IminLine": 4}}}}])
     host = read(exchanges)
-    assert (host.dialect, values(host)) == (dialects.SYSREG, {"SYSREG_CTR_EL0_IminLine": ["0x0-0x4"]})
+    assert (host.dialect, values(host)) == (names.SYSREG, {"SYSREG_CTR_EL0_IminLine": ["0x0-0x4"]})
 
 
 def test_unknown_types_and_members_kept():
@@ -176,7 +177,7 @@ def test_unknown_types_and_members_kept():
 def test_sysreg_u64_props_in_a_kvm_expansion():
     """The fourth dialect: SYSREG_ fields of an expansion of host, each by its kernel rule around the host value."""
     host = read(replay.load(SYSREG), accel="kvm")
-    assert (host.dialect, host.cpu_model, host.warnings) == (dialects.SYSREG, "host", [])
+    assert (host.dialect, host.cpu_model, host.warnings) == (names.SYSREG, "host", [])
     aes = host.properties["SYSREG_ID_AA64ISAR0_EL1_AES"]   # lower-safe, host 2: 0 to 2
     assert (aes.type, aes.supported_values, aes.default) == ("number", ("0x0-0x2",), "0x2")
     assert aes.extra == {"field": "ID_AA64ISAR0_EL1.AES", "rule": "lower-safe", "signed": False, "host_value": "0x2"}
@@ -229,7 +230,7 @@ def test_redhat_v10_identification_and_newly_writable_fields():
     """Red Hat's v10 host model (the fixture cites the posting): MIDR_EL1's fields are the host's identity, offered
     only at its value; the fields KVM lets a VMM lower in 2026 are lowerable; GIC, set by KVM, is not."""
     host = read(replay.load(REDHAT_V10), accel="kvm")
-    assert (host.dialect, host.warnings) == (dialects.SYSREG, [])
+    assert (host.dialect, host.warnings) == (names.SYSREG, [])
     got = values(host)
     for name, value in (("Implementer", "0x41"), ("Variant", "0x0"), ("Architecture", "0xf"), ("PartNum", "0xd4f"),
                         ("Revision", "0x1")):
@@ -248,7 +249,7 @@ def test_sysreg_field_outside_the_table_is_its_host_value():
               "return": {"model": {"name": "host", "props": {"SYSREG_ID_AA64MMFR0_EL1_ASIDBits": 2,
                                                              "SYSREG_ID_AA64ZZZ9_EL1_NEW": 3}}}}
     host = read(minimal(EXPANSION, replies=[expand]), accel="kvm")
-    assert host.dialect == dialects.SYSREG
+    assert host.dialect == names.SYSREG
     asid = host.properties["SYSREG_ID_AA64MMFR0_EL1_ASIDBits"]   # KVM does not let a VMM write ASIDBits
     assert (asid.supported_values, asid.extra["rule"]) == (("0x2",), "host-value")
     assert values(host)["SYSREG_ID_AA64ZZZ9_EL1_NEW"] == ["0x3"]
@@ -392,7 +393,7 @@ def test_an_unreadable_dialect_gives_way_to_the_next():
         {"execute": EXPANSION, "arguments": {"type": "full", "model": {"name": "host"}},
          "return": {"model": {"name": "host", "props": {"SYSREG_ID_AA64ISAR0_EL1_AES": 1}}}}])
     host = read(exchanges, accel="kvm")
-    assert (host.supported, host.dialect) == (True, dialects.SYSREG)
+    assert (host.supported, host.dialect) == (True, names.SYSREG)
     assert host.warnings == ["query-arm-cpu-props-info: the reply should be a list, not dict; falling back to the "
                              "next dialect"]
 

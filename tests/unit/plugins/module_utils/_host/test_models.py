@@ -7,6 +7,7 @@ import pathlib
 import jsonschema
 import pytest
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, domain_edit, domain_xml
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import (
     cache, collect, dialects, models, probe, props, qmp)
@@ -144,8 +145,8 @@ def nutanix_fact():
 
 
 def plan(features, fact, model):
-    view = delivery.LibvirtView(None, False, "hv1", delivery.QEMU_COMMANDLINE)
-    return delivery.plan(features, fact, delivery.CUSTOM, "hv1", view, model)
+    view = delivery.LibvirtView(None, False, "hv1", names.QEMU_COMMANDLINE)
+    return delivery.plan(features, fact, names.CUSTOM, "hv1", view, model)
 
 
 def test_a_policy_naming_a_model_the_host_does_not_offer_names_host_model_and_offers():
@@ -186,13 +187,13 @@ def test_a_fact_without_models_leaves_the_model_to_the_host():
 
 
 @needs_libvirt_schema
-@pytest.mark.parametrize("delivery_name", [delivery.FEATURE_VALUE, delivery.QEMU_COMMANDLINE])
+@pytest.mark.parametrize("delivery_name", [names.FEATURE_VALUE, names.QEMU_COMMANDLINE])
 def test_a_named_model_renders_as_libvirt_writes_one_and_passes_its_schema(delivery_name):
     """<cpu mode='custom' match='exact'><model fallback='forbid'>: libvirt's form; libvirt on aarch64 checks the
     model against the models its QEMU lists (query-cpu-definitions), not against its CPU map."""
     fact = nutanix_fact()
     view = delivery.LibvirtView(None, False, "hv1", delivery_name)
-    request = delivery.plan([{"name": "sve128", "value": "on"}], fact, delivery.CUSTOM, "hv1", view,
+    request = delivery.plan([{"name": "sve128", "value": "on"}], fact, names.CUSTOM, "hv1", view,
                             "neoverse-v2-v1")
     assert request.errors == []
     xml_text = domain_edit.edit_domain(minimal_domain("named"), request)
@@ -201,9 +202,9 @@ def test_a_named_model_renders_as_libvirt_writes_one_and_passes_its_schema(deliv
     assert domain_xml.libvirt_text(delivery.cpu_element(request.mode, request.cpu_features, request.model)) == (
         "<cpu mode='custom' match='exact'>\n  <model fallback='forbid'>neoverse-v2-v1</model>\n%s</cpu>" % (
             "  <feature policy='require' name='sve128' value='on'/>\n" if request.cpu_features else ""))
-    validator = libvirt_schema.domain_validator(SCHEMAS, allow_value=(delivery_name == delivery.FEATURE_VALUE))
+    validator = libvirt_schema.domain_validator(SCHEMAS, allow_value=(delivery_name == names.FEATURE_VALUE))
     assert validator.errors(xml_text) == []
-    if delivery_name == delivery.QEMU_COMMANDLINE:
+    if delivery_name == names.QEMU_COMMANDLINE:
         assert 'value="neoverse-v2-v1,sve128=on"' in cpu   # libvirt's own -cpu adds nothing here
 
 
@@ -295,13 +296,13 @@ def test_the_role_renders_a_named_model_for_new_guests_and_refuses_one_not_offer
     from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains
     fact = nutanix_fact()
     guests = [{"name": "web1", "memory": 2048, "vcpus": 2}]
-    outcome = domains.build(guests, [{"name": "sve128", "value": "on"}], fact, mode=delivery.CUSTOM, host="grace-07",
+    outcome = domains.build(guests, [{"name": "sve128", "value": "on"}], fact, mode=names.CUSTOM, host="grace-07",
                             libvirt_check=False, accel="kvm", model="neoverse-v2-v1")
     assert outcome.errors == []
     (name, document), = outcome.documents
     assert "<cpu mode='custom' match='exact'>\n    <model fallback='forbid'>neoverse-v2-v1</model>" in document
     assert outcome.guests[name]["qemu_cpu_arg"] == "neoverse-v2-v1,sve128=on"
-    refused = domains.build(guests, [], fact, mode=delivery.CUSTOM, host="grace-07", libvirt_check=False,
+    refused = domains.build(guests, [], fact, mode=names.CUSTOM, host="grace-07", libvirt_check=False,
                             accel="kvm", model="grace-v1")
     assert refused.documents == [] and [error["rule"] for error in refused.errors] == ["model-not-offered"]
     assert "it offers arm-v9.0-a-v1, neoverse-v2-v1" in refused.errors[0]["message"]
@@ -321,7 +322,7 @@ def test_validation_says_a_model_lacks_a_property_exactly_when_qemu_does(matrix_
     says the property is not found. Counts the cases so a run that judged nothing fails."""
     fact = collect.probe_host(matrix_qemu, "tcg", 20).to_fact("tcg", matrix_qemu, "probe")
     booleans = sorted(name for name, prop in fact["properties"].items() if prop["type"] == props.BOOL_TYPE)
-    view = delivery.LibvirtView(None, False, "tcg-host", delivery.QEMU_COMMANDLINE)
+    view = delivery.LibvirtView(None, False, "tcg-host", names.QEMU_COMMANDLINE)
     judged = lacking = 0
     with probe.spawned_qemu(matrix_qemu, "tcg", timeout=20) as client:
         for model in models.offered(fact["cpu_models"]):
@@ -329,7 +330,7 @@ def test_validation_says_a_model_lacks_a_property_exactly_when_qemu_does(matrix_
             for name in booleans:
                 value = own.get(name, fact["properties"][name]["default"])   # the model's own value: no value rule
                 request = [{"name": name, "value": value}]
-                rules = [error.rule for error in delivery.plan(request, fact, delivery.CUSTOM, "tcg-host", view,
+                rules = [error.rule for error in delivery.plan(request, fact, names.CUSTOM, "tcg-host", view,
                                                                model).errors]
                 try:
                     dialects.expand(client, model, {name: value == props.ON})

@@ -15,6 +15,7 @@ import yaml
 from armsim import available_profiles, kvmrules, load_profile, write_wrapper
 from armsim import profiles as simprofiles
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import baseline
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import collect, vocabulary
@@ -333,7 +334,7 @@ def test_a_request_checked_against_a_baseline_is_rendered_in_each_host_s_names(f
     pool = {"grace-v2-01": facts["neoverse-v2"], "grace-sr-01": facts["neoverse-v2-sysreg"]}
     base = baseline.baseline(pool)
     request = [{"name": "hw_prop_WRPs", "value": "2"}, {"name": "feat_AES", "value": "1"}]
-    view = delivery.LibvirtView(None, False, "h", delivery.QEMU_COMMANDLINE)
+    view = delivery.LibvirtView(None, False, "h", names.QEMU_COMMANDLINE)
     args = {}
     for host, fact in pool.items():
         entry = delivery.plan(request, base, "host-passthrough", host, view, own=fact)
