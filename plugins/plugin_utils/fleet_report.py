@@ -373,11 +373,12 @@ def build(directory, apply_summary_path=None, extra_requests=()):
 _ESCAPE_SEQUENCE_RE = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b[]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[ -/]*[0-~]?"
     r"|\x9b[0-?]*[ -/]*[@-~]?|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?")
-# line breaks and tabs become a space (a reason on several lines stays one table row); every other C0 control, DEL,
-# C1 control and bidi control (which makes a viewer show text in another order than it is) goes
+# line breaks and tabs become a space (a reason on several lines stays one table row)
+_LINE_BREAKS = dict.fromkeys(map(ord, "\t\n\v\f\r\x85\u2028\u2029"), " ")
+# then every other C0 control, DEL, C1 control and bidi control (which makes a viewer show text in another order than
+# it is) goes
 _UNPRINTABLE = dict.fromkeys(list(range(0x20)) + list(range(0x7f, 0xa0)) + [0x061c, 0x200e, 0x200f]
                              + list(range(0x202a, 0x202f)) + list(range(0x2066, 0x206a)))
-_UNPRINTABLE.update(dict.fromkeys(map(ord, "\t\n\v\f\r\x85\u2028\u2029"), " "))
 # what Markdown (CommonMark with GFM tables) reads as markup inline: HTML and entities as character references,
 # emphasis, code, links, table cells and backslash itself with a backslash
 _MARKDOWN_SPECIAL_RE = re.compile(r"[\\`*_\[\]|~<>&]")
@@ -386,7 +387,9 @@ _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 def printable(value):
     """``value`` as text without control characters, terminal escape sequences and bidi controls."""
-    return _ESCAPE_SEQUENCE_RE.sub("", str(value)).translate(_UNPRINTABLE)
+    # line breaks first: the artifacts may hold a text with its line breaks made spaces already, and a space can be
+    # part of an escape sequence, so the sequences are found in the text as every page shows it
+    return _ESCAPE_SEQUENCE_RE.sub("", str(value).translate(_LINE_BREAKS)).translate(_UNPRINTABLE)
 
 
 class MarkdownText(str):
