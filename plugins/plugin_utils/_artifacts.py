@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Iterator, Mapping, cast
 
 import yaml
 
@@ -32,6 +33,9 @@ from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths a
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import classes as fleet_classes
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._fleet_view import (
     CLASS_ID_RE, FLEET_POOL, INVALID_NAME, host_name_problem, utcnow)
+
+if TYPE_CHECKING:
+    import datetime
 
 FLEET_FILE, CLASSES_FILE, BASELINE_FILE, GATHERED_FILE = "fleet.json", "classes.json", "baseline.json", "gathered.json"
 # each class's baseline ({class id: baseline}): what a rollout with armvirt_cpu_scope class renders against, frozen
@@ -70,19 +74,19 @@ class CorruptArtifact(Exception):
     a report says "run gather first" and a comparison silently takes another snapshot. The message names the file
     and what is wrong with it."""
 
-    def __init__(self, path, problem, state="corrupt"):
+    def __init__(self, path: str, problem: str, state: str = "corrupt") -> None:
         self.path, self.problem = path, problem
         super(CorruptArtifact, self).__init__("%s is %s: %s" % (path, state, problem))
 
 
-def read_classes(path):
+def read_classes(path: str) -> tuple[dict[str, str | None], dict[str, Any]]:
     """``({host: class id or None}, {class id: summary})`` of a ``classes.json`` as fleet_state writes it: each
     classified host with its class, each host the classification left out (``excluded``) with None. Raises
     FileNotFoundError when the file is missing and :class:`CorruptArtifact` when it is not that file, a host name that
     cannot be one (:func:`host_name_problem`) or a class id that cannot name a group included: the names in it are
     data, and a file that holds such a name was not written by fleet_state."""
     document = load_artifact(path, CLASSES_SHAPE)
-    hosts = {}
+    hosts: dict[str, str | None] = {}
     for cid in document["classes"]:
         if not CLASS_ID_RE.match(cid):
             raise CorruptArtifact(path, "class id %r cannot name an inventory group (letters, digits, - and _, at "
@@ -105,7 +109,7 @@ def read_classes(path):
     return hosts, document["classes"]
 
 
-def policy_document(name, policy, state):
+def policy_document(name: str, policy: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
     """A recommendation as a policy file the guest_cpu role takes unchanged (with a description saying whose)."""
     if name == FLEET_POOL:
         who = "every member of the fleet baseline (%s)" % ", ".join(state["baseline"]["members"])
@@ -116,12 +120,13 @@ def policy_document(name, policy, state):
             "mode": policy["mode"], "features": policy["features"]}
 
 
-def dump_json(data):
+def dump_json(data: object) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 @contextlib.contextmanager
-def artifacts_lock(directory, what, timeout=LOCK_TIMEOUT, create=True):
+def artifacts_lock(directory: str, what: str, timeout: float | None = LOCK_TIMEOUT,
+                   create: bool = True) -> Iterator[None]:
     """Hold the lock of the artifacts ``directory`` (created when missing, unless ``create`` is false: then a missing
     directory is not locked, there is nothing in it to read).
 
@@ -149,7 +154,7 @@ def artifacts_lock(directory, what, timeout=LOCK_TIMEOUT, create=True):
         yield
 
 
-def _remove_stale_temps(folder, owns):
+def _remove_stale_temps(folder: str, owns: Callable[[str], bool]) -> None:
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         atomic.remove_stale_temps(folder, owns)
 
@@ -159,22 +164,25 @@ class Writes(object):
     and with ``diff`` (Ansible's --diff) ``diffs`` holds each one's before and after, as Ansible shows them.
     ``notes`` are the damaged files the run found and left as they were (a corrupt latest snapshot), for people."""
 
-    def __init__(self, check=False, diff=False):
+    def __init__(self, check: bool = False, diff: bool = False) -> None:
         self.check, self.diff = check, diff
+        self.changed: list[str]
+        self.diffs: list[dict[str, str]]
+        self.notes: list[str]
         self.changed, self.diffs, self.notes = [], [], []
 
-    def record(self, path, before, after):
+    def record(self, path: str, before: str, after: str) -> None:
         self.changed.append(path)
         if self.diff:
             self.diffs.append({"before_header": path, "after_header": path, "before": before, "after": after})
 
-    def lock(self, directory, what, timeout, create=True):
+    def lock(self, directory: str, what: str, timeout: float | None, create: bool = True) -> ContextManager[None]:
         """The directory's lock (:func:`artifacts_lock`); none in check mode, which writes nothing (not even the
         lock file) and reads files that are only ever replaced whole."""
         return contextlib.nullcontext() if self.check else artifacts_lock(directory, what, timeout, create)
 
 
-def write_if_changed(path, text, writes=None, bookkeeping=False):
+def write_if_changed(path: str, text: str, writes: Writes | None = None, bookkeeping: bool = False) -> bool:
     """Write ``text`` atomically (``atomic.replace``: fsynced, 0644) unless the file already holds it; True when it
     changed (or, in check mode, would). ``writes`` (:class:`Writes`) records it, unless it is ``bookkeeping``
     (gathered.json, the rollout's plan: written but never a change, and not written in check mode)."""
@@ -191,7 +199,7 @@ def write_if_changed(path, text, writes=None, bookkeeping=False):
     return True
 
 
-def remove_if_present(path, writes):
+def remove_if_present(path: str, writes: Writes) -> bool:
     """Remove ``path`` (``writes`` records it; in check mode it stays); True when there was one."""
     try:
         with open(path, "rb") as handle:
@@ -208,12 +216,14 @@ def remove_if_present(path, writes):
 SNAPSHOT_FORMAT = 2
 
 
-def snapshot_document(state):
+def snapshot_document(state: Mapping[str, Any]) -> dict[str, Any]:
     """What a snapshot keeps: per host its status, reason and usable fact (no times except stale facts' own).
 
     Each distinct fact is kept once under ``facts`` and hosts name it (``fact``: its id, the start of the sha256 of
     its canonical JSON): a fleet of 10,000 hosts has a few kinds of host, not 10,000 facts.
     """
+    facts: dict[str, Any]
+    hosts: dict[str, dict[str, Any]]
     facts, hosts = {}, {}
     for host, entry in state["hosts"].items():
         fact = state["facts"][host]
@@ -225,7 +235,7 @@ def snapshot_document(state):
     return {"format": SNAPSHOT_FORMAT, "facts": facts, "hosts": hosts}
 
 
-def read_snapshot(path):
+def read_snapshot(path: str) -> dict[str, Any]:
     """A snapshot with each host's fact in place (``hosts[host]["fact"]``), whatever format wrote it. Raises
     FileNotFoundError when it is gone, :class:`CorruptArtifact` when it is not a snapshot (any more)."""
     snapshot = load_artifact(path, SNAPSHOT_SHAPE)
@@ -240,7 +250,7 @@ def read_snapshot(path):
     return snapshot
 
 
-def snapshot_order(name):
+def snapshot_order(name: str) -> tuple[Any, ...] | None:
     """Sort key of a snapshot file name, None when it is not one.
 
     Numbered snapshots by their number; before them the names of earlier versions by their time and suffix (``T``,
@@ -255,17 +265,18 @@ def snapshot_order(name):
     return None
 
 
-def snapshots(directory):
+def snapshots(directory: str) -> list[str]:
     """The snapshot files of an artifacts directory, oldest first (other files in ``snapshots/`` are left out)."""
     folder = os.path.join(directory, SNAPSHOT_DIR)
     try:
         names = [name for name in os.listdir(folder) if snapshot_order(name) is not None]
     except OSError:
         return []
-    return [os.path.join(folder, name) for name in sorted(names, key=snapshot_order)]
+    return [os.path.join(folder, name)   # snapshot_order is never None for these names
+            for name in sorted(names, key=cast("Callable[[str], tuple[Any, ...]]", snapshot_order))]
 
 
-def next_sequence(paths):
+def next_sequence(paths: Iterable[str]) -> int:
     """One more than the highest number of the numbered snapshots among ``paths`` (1 when there is none)."""
     numbers = [snapshot_order(os.path.basename(path)) for path in paths]
     return max([key[1] for key in numbers if key and key[0] == 1] or [0]) + 1
@@ -279,7 +290,7 @@ CLASSES_SHAPE = (("classes", dict), ("hosts", dict))
 RECORD_SHAPE = (("status", str),)
 
 
-def load_json(path):
+def load_json(path: str) -> dict[str, Any]:
     """The JSON object in the artifact ``path``. Raises FileNotFoundError when the file is missing (what that means
     is the caller's to say) and :class:`CorruptArtifact` for anything else: unreadable, not UTF-8, not JSON (with
     the line and column), or not an object."""
@@ -301,7 +312,7 @@ def load_json(path):
     return document
 
 
-def load_artifact(path, shape):
+def load_artifact(path: str, shape: Iterable[tuple[str, type]]) -> dict[str, Any]:
     """:func:`load_json`, and the keys ``shape`` names present with their types (else :class:`CorruptArtifact`)."""
     document = load_json(path)
     wrong = ["%s (%s)" % (key, kind.__name__) for key, kind in shape if not isinstance(document.get(key), kind)]
@@ -311,7 +322,7 @@ def load_artifact(path, shape):
     return document
 
 
-def read_gathered(directory):
+def read_gathered(directory: str) -> tuple[dict[str, str], str | None]:
     """``({host: gathered_at}, note)`` from gathered.json, which remembers each gathered host after the fact cache
     dropped it. ``({}, None)`` when there is none; when it is corrupt ``({}, note)``, the note naming the file, for
     the run's summary: without it a host whose facts are gone cannot be told from one never gathered. (gather
@@ -325,7 +336,8 @@ def read_gathered(directory):
     return {str(host): when for host, when in document.items() if isinstance(when, str) and when}, None
 
 
-def take_snapshot(directory, state, now, writes=None):
+def take_snapshot(directory: str, state: Mapping[str, Any], now: datetime.datetime,
+                  writes: Writes | None = None) -> tuple[str, bool]:
     """Keep this gather's facts when they differ from the latest snapshot; returns (path, changed). Call it holding
     the directory's lock (:func:`artifacts_lock`; :func:`write_artifacts` does). In check mode (``writes``) the
     path is the one it would take.
@@ -365,8 +377,9 @@ def take_snapshot(directory, state, now, writes=None):
     raise FileExistsError("snapshots %06d to %06d in %s all exist" % (first, first + SNAPSHOT_ATTEMPTS - 1, folder))
 
 
-def write_artifacts(directory, state, snapshot=False, now=None, lock_timeout=LOCK_TIMEOUT, what="fleet_state",
-                    writes=None):
+def write_artifacts(directory: str, state: Mapping[str, Any], snapshot: bool = False,
+                    now: datetime.datetime | None = None, lock_timeout: float | None = LOCK_TIMEOUT,
+                    what: str = "fleet_state", writes: Writes | None = None) -> tuple[dict[str, Any], bool]:
     """Write fleet.json, classes.json, baseline.json, policies/*.yml (and a snapshot); returns (paths, changed).
 
     Holds the directory's lock (:func:`artifacts_lock`, as ``what``, waiting at most ``lock_timeout`` seconds) for
@@ -379,9 +392,11 @@ def write_artifacts(directory, state, snapshot=False, now=None, lock_timeout=LOC
         return _write_artifacts(directory, state, snapshot, now or utcnow(), writes)
 
 
-def _write_artifacts(directory, state, snapshot, now, writes):
+def _write_artifacts(directory: str, state: Mapping[str, Any], snapshot: bool, now: datetime.datetime,
+                     writes: Writes) -> tuple[dict[str, Any], bool]:
+    paths: dict[str, Any]
     paths, changed = {}, False
-    policies = {}
+    policies: dict[str, str] = {}
     for name, policy in sorted(state["recommendations"].items()):
         path = _paths.join(os.path.join(directory, POLICY_DIR), name, ".yml", root=directory)
         document = policy_document(name, policy, state)
@@ -408,7 +423,8 @@ def _write_artifacts(directory, state, snapshot, now, writes):
     return paths, changed
 
 
-def start_rollout(directory, plan, lock_timeout=LOCK_TIMEOUT, what="rollout", writes=None):
+def start_rollout(directory: str, plan: Mapping[str, Any], lock_timeout: float | None = LOCK_TIMEOUT,
+                  what: str = "rollout", writes: Writes | None = None) -> str:
     """Write ``rollout/plan.json`` and forget the records of the hosts this rollout targets, under the lock.
 
     Each host writes ``rollout/hosts/<host>.json`` as soon as it succeeds or fails, so the record survives a rollout
@@ -446,7 +462,7 @@ class RolloutMismatch(Exception):
 SLICE_INVARIANTS = ("baseline", "scope", "policy_file", "policies", "members")
 
 
-def refuse_unfrozen_slice(directory, plan):
+def refuse_unfrozen_slice(directory: str, plan: Mapping[str, Any]) -> None:
     """Before a rollout that computes its own baseline writes any artifact: refuse it when it would join an earlier
     slice (the plan has its id). A slice sees only its own hosts, so its baseline, classes and policies would replace
     those the slices before it render against; the slices of one rollout take a frozen baseline instead."""
@@ -458,7 +474,7 @@ def refuse_unfrozen_slice(directory, plan):
             "armvirt.cpu.classify). Nothing was written." % plan["id"])
 
 
-def joined_plan(directory, plan):
+def joined_plan(directory: str, plan: Mapping[str, Any]) -> dict[str, Any] | None:
     """The rollout/plan.json that ``plan`` may join as a slice: None when ``plan`` has no id (a rollout of its own
     replaces the old plan, whatever it holds) or there is no plan. A slice never joins a corrupt plan, whose
     targets and invariants are unknown: :class:`CorruptArtifact`."""
@@ -470,7 +486,7 @@ def joined_plan(directory, plan):
         return None
 
 
-def _join_slices(previous, plan):
+def _join_slices(previous: object, plan: Mapping[str, Any]) -> dict[str, Any]:
     """``plan`` as it is written: joined with ``previous`` when both are slices of one rollout (same non-empty id)."""
     plan = dict(plan, targets=sorted(set(plan["targets"])), slice_targets=list(plan["targets"]))
     if not plan.get("id") or not isinstance(previous, dict) or previous.get("id") != plan["id"]:
@@ -486,7 +502,7 @@ def _join_slices(previous, plan):
                 slices=int(previous.get("slices") or 1) + 1)
 
 
-def read_rollout(directory):
+def read_rollout(directory: str) -> dict[str, Any] | None:
     """The last rollout: its plan with ``hosts`` mapping each target to its record (or not-run, or corrupt), None if
     none. A corrupt plan raises :class:`CorruptArtifact`."""
     folder = os.path.join(directory, ROLLOUT_DIR)
@@ -498,14 +514,14 @@ def read_rollout(directory):
     return plan
 
 
-def rollout_record(directory, host):
+def rollout_record(directory: str, host: str) -> str:
     """The path of ``host``'s rollout record, ``rollout/hosts/<host>.json``, checked to stay in that folder (the
     rollout playbook writes it there). Raises ``_paths.PathError``; callers refuse names with
     :func:`host_name_problem` first, so what remains is a symlink in the record's place that leads out."""
     return _paths.join(os.path.join(directory, ROLLOUT_DIR, "hosts"), host, ".json", root=directory)
 
 
-def _host_record(directory, host):
+def _host_record(directory: str, host: str) -> dict[str, Any]:
     """A target's record as read_rollout gives it: the record, not-run, why the host cannot have one, or that it is
     corrupt (status corrupt: not taken for a host never reached)."""
     problem = host_name_problem(host)

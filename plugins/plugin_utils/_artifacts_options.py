@@ -14,12 +14,12 @@ DEFAULT_ARTIFACTS = "armvirt-cpu"
 LOCK_HINT = " (option lock_timeout; the playbooks' armvirt_cpu_lock_timeout)"
 
 
-def artifacts_dir(path):
+def artifacts_dir(path: str | None) -> str:
     """The artifacts directory: as given, else ``armvirt-cpu`` in the directory ansible-playbook runs in."""
     return os.path.abspath(path or DEFAULT_ARTIFACTS)
 
 
-def lock_timeout(value):
+def lock_timeout(value: float) -> float:
     """The ``lock_timeout`` option, checked: seconds, 0 or more."""
     if value < 0:
         raise AnsibleActionFail("lock_timeout must be 0 or more seconds, not %s" % value)

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any, Callable, Iterable, cast
 
 RECORD = "armvirt_cpu_gather"
 FACT = "arm_cpu_props"
 
 
-def host_vars_facts(host_vars, names=(FACT, RECORD), this_run_first=False):
+def host_vars_facts(host_vars: object, names: Iterable[str] = (FACT, RECORD),
+                    this_run_first: bool = False) -> dict[str, Mapping[str, Any] | None]:
     """``{name: value}`` of one host's hostvars: ``ansible_facts[name]`` (cached facts arrive there), else the host
     variable ``name`` (set_fact without cacheable); None where a name is missing or not a mapping.
 
@@ -44,7 +46,7 @@ def host_vars_facts(host_vars, names=(FACT, RECORD), this_run_first=False):
     return found
 
 
-def read_hostvars(hostvars):
+def read_hostvars(hostvars: Any) -> Callable[[str], tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]]:
     """A reader ``host -> (fact, record)`` over Ansible's ``hostvars`` (this run's facts and the fact cache's).
 
     Through ``hostvars.raw_get`` where Ansible's HostVars has it: the variables without the templating pass that
@@ -53,7 +55,7 @@ def read_hostvars(hostvars):
     """
     raw_get = getattr(hostvars, "raw_get", None)
 
-    def read(host):
+    def read(host: str) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
         if host not in hostvars:
             return None, None
         found = host_vars_facts(raw_get(host) if raw_get else hostvars[host], this_run_first=True)
@@ -71,7 +73,7 @@ class CachedFacts(object):
     process cannot read.
     """
 
-    def __init__(self, plugin_name, connection=None):
+    def __init__(self, plugin_name: str, connection: str | None = None) -> None:
         from ansible.plugins.loader import cache_loader   # controller only, and only when the cache is read
         options = {"_uri": connection} if connection else {}
         self.plugin_name = plugin_name
@@ -79,7 +81,7 @@ class CachedFacts(object):
         if self._plugin is None:
             raise ValueError("fact cache plugin %s not found" % plugin_name)
 
-    def __call__(self, host):
+    def __call__(self, host: str) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
         try:
             entry = self._plugin.get(host)
         except KeyError:
@@ -100,7 +102,8 @@ class FactSources(object):
     the play's own. The cache is read only when it is persistent (not ``memory``); ``counts`` says how many hosts
     each source served, which the playbooks show."""
 
-    def __init__(self, hostvars, facts_from="auto", play_hosts=(), cache_plugin=None):
+    def __init__(self, hostvars: Any, facts_from: str = "auto", play_hosts: Iterable[object] = (),
+                 cache_plugin: str | None = None) -> None:
         if facts_from not in FACTS_FROM:
             raise ValueError("facts_from must be one of %s, not %s" % (", ".join(FACTS_FROM), facts_from))
         self.plugin_name = cache_plugin
@@ -110,16 +113,16 @@ class FactSources(object):
                              "persistent cache (fact_caching = jsonfile, redis, ...) or use facts_from=auto"
                              % (cache_plugin or "off"))
         self._hostvars = read_hostvars(hostvars)
-        self._cache = CachedFacts(cache_plugin) if persistent and facts_from != "hostvars" else None
+        self._cache = CachedFacts(cast(str, cache_plugin)) if persistent and facts_from != "hostvars" else None
         self._own = set(map(str, play_hosts)) if facts_from == "auto" else set()
         self.counts = {"hostvars": 0, "cache": 0}
 
-    def __call__(self, host):
+    def __call__(self, host: str) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
         source = "cache" if self._cache is not None and host not in self._own else "hostvars"
         self.counts[source] += 1
-        return self._cache(host) if source == "cache" else self._hostvars(host)
+        return cast(CachedFacts, self._cache)(host) if source == "cache" else self._hostvars(host)
 
-    def describe(self):
+    def describe(self) -> str:
         """One line for people: how many hosts' facts came from where."""
         parts = []
         if self.counts["cache"]:
@@ -129,7 +132,7 @@ class FactSources(object):
         return "facts: " + (", ".join(parts) or "no host")
 
 
-def plain(value):
+def plain(value: object) -> Any:
     """``value`` as plain JSON data (dict, list, str, int, float, bool, None): hostvars hand in lazy containers and
     tagged values. Data that is plain already is returned as it is, after a walk that costs less than a copy.
 
@@ -144,8 +147,8 @@ _PLAIN_SCALARS = frozenset((str, int, float, bool, type(None)))
 _STRING = frozenset((str,))
 
 
-def _plain_types(data):
-    stack = [data]
+def _plain_types(data: object) -> bool:
+    stack: list[Any] = [data]
     while stack:
         item = stack.pop()
         kind = type(item)

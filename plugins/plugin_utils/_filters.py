@@ -7,16 +7,17 @@ which Ansible shows as the task's message, instead of a traceback. Private to th
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable
 
 from ansible.errors import AnsibleFilterError
 
 
-def as_filter_error(message, *errors):
+def as_filter_error(message: str, *errors: type[Exception]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a filter so that ``errors`` it raises become AnsibleFilterError with ``message % error`` (``%s``
     is the error's own text); any other exception passes unchanged."""
-    def decorate(function):
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
-        def checked(*args, **kwargs):
+        def checked(*args: Any, **kwargs: Any) -> Any:
             try:
                 return function(*args, **kwargs)
             except errors as exc:

@@ -19,6 +19,7 @@ import datetime
 import re
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any, Callable, Iterable
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths as _paths
@@ -37,11 +38,11 @@ USABLE = (OK, UNREACHABLE)
 INVALID_NAME = "invalid-name"   # the inventory name cannot be a file name: the host is refused, its facts unread
 
 
-def utcnow():
+def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def parse_time(text):
+def parse_time(text: object) -> datetime.datetime | None:
     """An ISO 8601 time as an aware UTC datetime, None when it is not one (a naive time is taken as UTC)."""
     if not isinstance(text, str) or not text:
         return None
@@ -52,7 +53,7 @@ def parse_time(text):
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
-def host_name_problem(host):
+def host_name_problem(host: str) -> str | None:
     """Why the inventory name ``host`` cannot name the host's files (its rollout record ``rollout/hosts/<host>.json``),
     as a message for people, or None. Such a host is refused everywhere, and only it."""
     problem = _paths.component_problem(host, ".json")
@@ -65,13 +66,14 @@ CLASS_GROUP_PREFIX = "armvirt_cpu_class_"
 CLASS_ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,127}\Z")
 
 
-def class_group(class_id):
+def class_group(class_id: str | None) -> str:
     """The inventory group of a class, as the playbooks name it: ``armvirt_cpu_class_<id>`` with dashes as
     underscores, ``armvirt_cpu_class_none`` for a host without a class."""
     return CLASS_GROUP_PREFIX + (class_id or "none").replace("-", "_")
 
 
-def checked_host_view(read, host, max_age, now, gathered_before=None):
+def checked_host_view(read: Callable[[str], tuple[Any, Any]], host: str, max_age: float, now: datetime.datetime,
+                      gathered_before: str | None = None) -> tuple[Mapping[str, Any] | None, dict[str, Any]]:
     """:func:`host_view` of ``host`` as ``read`` gives it, unless its name is refused (:func:`host_name_problem`):
     then its status is ``invalid-name`` and its facts are not even read (Ansible's jsonfile cache would open a file
     named after it)."""
@@ -81,7 +83,8 @@ def checked_host_view(read, host, max_age, now, gathered_before=None):
     return host_view(*read(host), max_age=max_age, now=now, gathered_before=gathered_before)
 
 
-def host_view(fact, record, max_age, now, gathered_before=None):
+def host_view(fact: Mapping[str, Any] | None, record: Mapping[str, Any] | None, max_age: float, now: datetime.datetime,
+              gathered_before: str | None = None) -> tuple[Mapping[str, Any] | None, dict[str, Any]]:
     """``(fact or None, {status, reason, gathered_at})`` for one host: whether its cached fact may be used.
 
     ``fact`` and ``record`` (``armvirt_cpu_gather``) are a reader's plain data (:func:`read_hostvars`,
@@ -131,11 +134,13 @@ def host_view(fact, record, max_age, now, gathered_before=None):
     return fact, _entry(OK, None, gathered_at)
 
 
-def _entry(status, reason, gathered_at):
+def _entry(status: str, reason: str | None, gathered_at: str | None) -> dict[str, Any]:
     return {"status": status, "reason": reason, "gathered_at": gathered_at}
 
 
-def view(read, hosts, max_age=0, now=None, label=FLEET_POOL, gathered=None):
+def view(read: Callable[[str], tuple[Any, Any]] | Mapping[str, Any], hosts: Iterable[object], max_age: float = 0,
+         now: datetime.datetime | None = None, label: str = FLEET_POOL,
+         gathered: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything the playbooks and the report need about ``hosts``; ``read`` gives each host's ``(fact, record)``
     (:func:`read_hostvars`, ``_fact_sources.CachedFacts``; a mapping is taken as hostvars); ``gathered`` maps hosts
     to the time gathered.json keeps for them (``_artifacts.read_gathered``).
@@ -148,6 +153,8 @@ def view(read, hosts, max_age=0, now=None, label=FLEET_POOL, gathered=None):
     """
     read = read_hostvars(read) if isinstance(read, Mapping) else read
     now = now or utcnow()
+    facts: dict[str, Mapping[str, Any] | None]
+    entries: dict[str, dict[str, Any]]
     facts, entries = {}, {}
     for host in hosts:
         host = str(host)
@@ -156,7 +163,8 @@ def view(read, hosts, max_age=0, now=None, label=FLEET_POOL, gathered=None):
     return summarise(facts, entries, label, max_age)
 
 
-def summarise(facts, entries, label=FLEET_POOL, max_age=0):
+def summarise(facts: Mapping[str, Mapping[str, Any] | None], entries: dict[str, dict[str, Any]],
+              label: str = FLEET_POOL, max_age: float = 0) -> dict[str, Any]:
     """Baseline, classes and recommendations of ``facts``; entries get their class or why they have none, and their
     ``pool``: ``fleet`` for a member of the fleet pool, their class for a host left out of it for its accelerator
     (:func:`accelerator_pool`, the reason in ``reason``), None for a host without a class."""
@@ -199,14 +207,14 @@ MODE_REFUSED = {(names.HOST_PASSTHROUGH, names.TCG): "QEMU's CPU model host need
 MODE_RULE = "mode-accelerator"
 
 
-def mode_problem(mode, accel):
+def mode_problem(mode: str, accel: Any) -> str | None:
     """Why a QEMU running ``accel`` refuses a guest CPU of ``mode``, or None: what a fact-based validation cannot
     see (each property may fit), and the host's QEMU refuses at rollout."""
     reason = MODE_REFUSED.get((mode, accel))
     return None if reason is None else "mode %s cannot run under %s (%s)" % (mode, accel, reason)
 
 
-def accelerator_pool(facts):
+def accelerator_pool(facts: Mapping[str, Mapping[str, Any] | None]) -> dict[str, str]:
     """``{host: reason}`` of the supported hosts that the fleet pool leaves out for their accelerator.
 
     A recommendation has one mode, the one of its pool's accelerator (``names.MODE_FOR_ACCEL``: host-passthrough
@@ -221,7 +229,7 @@ def accelerator_pool(facts):
         return {}
     chosen = max(known, key=lambda accel: (accels[accel], -known.index(accel)))
     mode = names.MODE_FOR_ACCEL[chosen]
-    left_out = {}
+    left_out: dict[str, str] = {}
     for host, fact in facts.items():
         if isinstance(fact, Mapping) and fact.get("supported") and fact.get("accel") != chosen:
             accel = fact.get("accel") or "an unknown accelerator"
@@ -231,9 +239,11 @@ def accelerator_pool(facts):
     return left_out
 
 
-def recommend_pools(pools):
+def recommend_pools(pools: Iterable[tuple[str, Any]]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """``(recommendations, failed)`` of ``[(pool, baseline or facts)]``: a pool whose recommendation fails (its
     facts pass no consistent policy) is that pool's failure, with the reason; every other pool still gets its own."""
+    recommendations: dict[str, dict[str, Any]]
+    failed: dict[str, str]
     recommendations, failed = {}, {}
     for name, pool in pools:
         try:
@@ -243,7 +253,7 @@ def recommend_pools(pools):
     return recommendations, failed
 
 
-def summary_lines(state, directory=None):
+def summary_lines(state: Mapping[str, Any], directory: str | None = None) -> list[str]:
     """One line per class and per host left out (and where the artifacts are): what a playbook shows."""
     lines = ["%s: %s" % (cid, info["summary"]) for cid, info in state["classes"]["classes"].items()]
     lines += ["%s: no policy, the recommendation failed: %s" % (pool, reason)

@@ -32,6 +32,7 @@ import os
 import pathlib
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any, Tuple, cast
 
 import jinja2
 from markupsafe import Markup
@@ -63,7 +64,7 @@ _NAME_MASK = "\x00"
 # value has, which autoescaping and case filters leave as they are; the override then takes each of its places
 _OVERRIDE_SLOT = "\ue000\ue001\ue000"
 _UNREAD = object()
-_TEMPLATES = {}
+_TEMPLATES: dict[object, jinja2.Template] = {}
 
 
 class SetupError(Exception):
@@ -73,16 +74,16 @@ class SetupError(Exception):
 class Outcome(object):
     """What :func:`build` decided: documents to write in guest order, or error records (then nothing is written)."""
 
-    def __init__(self):
-        self.documents = []          # [(name, xml)]
-        self.guests = {}             # name -> {"qemu_cpu_arg": ..., "emulator": ...}
-        self.errors = []             # record dicts: host, guest, feature, value, allowed, rule, message
-        self.nameless = set()        # positions (1-based) of the guests with errors and no usable name (guest None)
-        self.notes = []              # sentences for the result (libvirt_check skipped, daemon mismatch, ...)
-        self.schema = None           # which schema checked the documents
-        self.libvirt_check = None    # what the libvirt check did
+    def __init__(self) -> None:
+        self.documents: list[tuple[str, str]] = []  # [(name, xml)]
+        self.guests: dict[str, dict[str, Any]] = {}  # name -> {"qemu_cpu_arg": ..., "emulator": ...}
+        self.errors: list[dict[str, Any]] = []  # record dicts: host, guest, feature, value, allowed, rule, message
+        self.nameless: set[int] = set()  # positions (1-based) of the guests with errors and no usable name (guest None)
+        self.notes: list[str] = []  # sentences for the result (libvirt_check skipped, daemon mismatch, ...)
+        self.schema: str | None = None  # which schema checked the documents
+        self.libvirt_check: str | None = None  # what the libvirt check did
 
-    def failure(self, host):
+    def failure(self, host: str) -> str:
         """The task's message for the errors: how many problems, how many guests they concern, then each problem.
 
         Guests are counted apart: each named one once, each one without a usable name by its position (their
@@ -93,9 +94,9 @@ class Outcome(object):
         return "%s: nothing was written; %d problem%s in the guest CPU request%s:\n%s" % (
             host, len(self.errors), "" if len(self.errors) == 1 else "s", of, self.message())
 
-    def message(self, limit=10):
+    def message(self, limit: int = 10) -> str:
         """The errors for people: each distinct message once, with the guests it concerns."""
-        by_message = collections.OrderedDict()
+        by_message: collections.OrderedDict[str, list[str | None]] = collections.OrderedDict()
         for record in self.errors:
             by_message.setdefault(record["message"], []).append(record["guest"])
         lines = []
@@ -110,9 +111,10 @@ class Outcome(object):
         return "\n".join(lines)
 
 
-def load_template(path=None):
+def load_template(path: str | None = None) -> jinja2.Template:
     """The compiled Jinja2 template at ``path``, without one the role's own (:data:`DEFAULT_TEMPLATE`, found by the
     collection's loader wherever the collection is installed); cached per file version."""
+    key: object
     try:
         if path is None:
             key, source = DEFAULT_TEMPLATE, importlib.resources.files(COLLECTION_PACKAGE).joinpath(DEFAULT_TEMPLATE)
@@ -134,7 +136,7 @@ class CpuElementError(jinja2.TemplateRuntimeError):
     """The ``cpu_element`` filter was given something other than a plan's features."""
 
 
-def _environment():
+def _environment() -> jinja2.Environment:
     """Plain Jinja2, autoescaped (the templates write XML), with the filter plugin ``armvirt.cpu.cpu_element``'s
     function under its full name (the role's template uses it, so the template renders the same under
     ``ansible.builtin.template``) and under its short name (templates written before the plugin existed)."""
@@ -144,7 +146,7 @@ def _environment():
     return environment
 
 
-def cpu_element_filter(features, mode, model=None):
+def cpu_element_filter(features: Any, mode: str, model: str | None = None) -> Markup:
     """The filter ``armvirt.cpu.cpu_element`` (plugins/filter/cpu_element.py): the ``<cpu>`` of ``features`` (a
     plan's ``cpu_features``) in ``mode``, indented as a child of ``<domain>``, from the collection's one writer
     (``delivery.cpu_element``), so a new guest's ``<cpu>`` is the one domain_cpu writes into an existing guest.
@@ -159,13 +161,13 @@ def cpu_element_filter(features, mode, model=None):
 
 
 @functools.lru_cache(maxsize=1024)
-def _cpu_text(mode, model, features):
+def _cpu_text(mode: str, model: str | None, features: tuple[tuple[str, str, str | None], ...]) -> Markup:
     planned = [dict(name=name, policy=policy, **({} if value is None else {"value": value}))
                for name, policy, value in features]
     return Markup(domain_xml.libvirt_text(delivery_plan.cpu_element(mode, planned, model), level=1))
 
 
-def name_masked(document, name):
+def name_masked(document: str, name: str) -> str | None:
     """``document`` with the domain's ``<name>`` content masked, or None when that is not provably harmless.
 
     Two documents that differ only in the text of the domain's ``<name>`` are equally valid when both names are
@@ -183,7 +185,7 @@ def name_masked(document, name):
     return document[:end] + _NAME_MASK + document[end + len(name):]
 
 
-def merge_features(common, own):
+def merge_features(common: Any, own: Any) -> Any:
     """The guest's request: common features with those the guest names replaced in place, its new ones after.
 
     A guest's feature replaces the common ones of the same ID-register fields, whatever names either uses
@@ -195,11 +197,13 @@ def merge_features(common, own):
         return common
     if not isinstance(own, Sequence) or isinstance(own, (str, bytes)) or not isinstance(common, Sequence):
         return own
-    overrides = {}
+    overrides: dict[str, Any] = {}
     for item in own:
         if isinstance(item, Mapping) and isinstance(item.get("name"), str):
             for key in _field_keys(item["name"]):
                 overrides.setdefault(key, item)
+    merged: list[Any]
+    used: set[int]
     merged, used = [], set()
     for item in common:
         name = item.get("name") if isinstance(item, Mapping) else None
@@ -214,25 +218,25 @@ def merge_features(common, own):
     return merged
 
 
-def _field_keys(name):
+def _field_keys(name: str) -> tuple[str, ...]:
     """A feature's name and the canonical fields it stands for."""
     return (name,) + vocabulary.canonical_name(name)
 
 
-def domain_type(accel):
+def domain_type(accel: object) -> str:
     """libvirt's ``<domain type>`` for the accelerator of the host's ``arm_cpu_props`` fact: ``kvm`` for kvm,
     ``qemu`` for tcg (libvirt refuses type kvm where QEMU has no KVM, e.g. an x86 host emulating aarch64, and a
     type qemu guest runs under TCG even where KVM is there); ``kvm`` when the accelerator is not known."""
     return names.DOMAIN_TYPES.get(accel, DEFAULT_DOMAIN_TYPE) if isinstance(accel, str) else DEFAULT_DOMAIN_TYPE
 
 
-def _record(error, guest):
+def _record(error: validate.FeatureError, guest: str | None) -> dict[str, Any]:
     record = error.as_dict()
     record["guest"] = guest
     return record
 
 
-def _positive(value):
+def _positive(value: object) -> int | None:
     """An int from an int or a decimal string, None otherwise (YAML and templating give either)."""
     if isinstance(value, bool):
         return None
@@ -243,9 +247,10 @@ def _positive(value):
     return None
 
 
-def build(guests, features=(), props=None, mode=names.DEFAULT_MODE, host="host", delivery=names.FEATURE_VALUE,
-          template=None, schema_dir=caps.DEFAULT_SCHEMA_DIR, libvirt=None, libvirt_check=True,
-          accel=None, emulator=DEFAULT_EMULATOR, model=None, own_props=None):
+def build(guests: Any, features: Any = (), props: Any = None, mode: str = names.DEFAULT_MODE, host: str = "host",
+          delivery: str = names.FEATURE_VALUE, template: str | None = None, schema_dir: str = caps.DEFAULT_SCHEMA_DIR,
+          libvirt: Any = None, libvirt_check: bool = True, accel: str | None = None, emulator: str = DEFAULT_EMULATOR,
+          model: str | None = None, own_props: Any = None) -> Outcome:
     """Decide every guest's XML for one host; see the module docstring. Raises SetupError for set-up faults.
 
     ``accel`` is the host's accelerator (its own ``arm_cpu_props.accel``, which a fleet baseline in ``props`` may
@@ -271,6 +276,10 @@ def build(guests, features=(), props=None, mode=names.DEFAULT_MODE, host="host",
                                                             "list of mappings." % host), None))
         return outcome
 
+    sets: dict[str | None, delivery_plan.Plan]
+    plan: list[tuple[str, tuple[int, int], Mapping[str, Any], delivery_plan.Plan, object]]
+    seen: set[str]
+    path_problems: dict[object, str | None]
     sets, plan, seen, path_problems = {}, [], set(), {}   # path_problems: emulator -> why it is refused
     for index, guest in enumerate(guests, 1):
         name, size = _check_guest(index, guest, host, seen, outcome)
@@ -309,9 +318,9 @@ def build(guests, features=(), props=None, mode=names.DEFAULT_MODE, host="host",
         raise SetupError(str(exc))
     outcome.schema = validator.describe()
     render, check, commandline = compiled.render, validator.errors, delivery == names.QEMU_COMMANDLINE
-    checked = {}  # name-masked document -> its schema problems
-    overrides = {}  # name-masked rendering (the override left open) -> the merged -cpu override
-    emulators = {}  # name-masked document -> the <emulator> it names
+    checked: dict[str, list[str]] = {}  # name-masked document -> its schema problems
+    overrides: dict[str, str] = {}  # name-masked rendering (the override left open) -> the merged -cpu override
+    emulators: dict[str, object] = {}  # name-masked document -> the <emulator> it names
     for name, (memory, vcpus), guest, entry, own_emulator in plan:
         cpu_arg = entry.arg
         try:
@@ -321,7 +330,7 @@ def build(guests, features=(), props=None, mode=names.DEFAULT_MODE, host="host",
                               delivery=delivery, qemu_commandline=commandline, host=host, guest=guest,
                               mark_ns=domain_xml.MARK_NS, domain_type=type_, emulator=own_emulator)
             if commandline:
-                cpu_arg = _override(document, name, entry.arg, overrides)
+                cpu_arg = _override(document, name, cast(str, entry.arg), overrides)
                 document = document.replace(_OVERRIDE_SLOT, cpu_arg)
         except jinja2.TemplateError as exc:
             outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s failed: %s"
@@ -333,6 +342,7 @@ def build(guests, features=(), props=None, mode=names.DEFAULT_MODE, host="host",
                                                % (host, name, template or DEFAULT_TEMPLATE, exc)))
             continue
         masked = name_masked(document, name)
+        problems: list[str] | None
         if masked is None:
             problems = check(document)
         else:
@@ -345,7 +355,7 @@ def build(guests, features=(), props=None, mode=names.DEFAULT_MODE, host="host",
             continue
         written = rendered_emulator(document) if masked is None else emulators.get(masked, _UNREAD)
         if written is _UNREAD:
-            written = emulators[masked] = rendered_emulator(document)
+            written = emulators[cast(str, masked)] = rendered_emulator(document)
         if written != own_emulator:
             outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s writes "
                                                "<emulator>%s</emulator>, not the emulator %s that confirms the "
@@ -360,13 +370,13 @@ def build(guests, features=(), props=None, mode=names.DEFAULT_MODE, host="host",
     return outcome
 
 
-def guest_emulator(guest, configured=DEFAULT_EMULATOR):
+def guest_emulator(guest: object, configured: str = DEFAULT_EMULATOR) -> object:
     """A guest's emulator: its own ``emulator`` key, else the configured one (the role's ``guest_cpu_emulator``)."""
     own = guest.get("emulator") if isinstance(guest, Mapping) else None
     return configured if own is None else own
 
 
-def rendered_emulator(document):
+def rendered_emulator(document: str) -> str | None:
     """The ``<devices><emulator>`` a rendered domain names (what libvirt runs, and what domain_cpu confirms with:
     ``confirm.domain_target``), None without one."""
     try:
@@ -375,7 +385,7 @@ def rendered_emulator(document):
         return None
 
 
-def _override(document, name, request_arg, cache):
+def _override(document: str, name: str, request_arg: str, cache: dict[str, str]) -> str:
     """The ``-cpu`` override of a qemu-commandline document rendered with the override left open
     (``libvirt_flags.commandline_override``, which never reads ``<qemu:commandline>`` or the mark), worked out once per
     document apart from the guest's name (the name never changes libvirt's -cpu)."""
@@ -388,14 +398,15 @@ def _override(document, name, request_arg, cache):
     return override
 
 
-def _guest_error(host, guest, rule, message):
+def _guest_error(host: str, guest: str | None, rule: str, message: str) -> dict[str, Any]:
     return _record(validate.FeatureError(host, None, None, [], rule, message), guest)
 
 
-def _check_guest(index, guest, host, seen, outcome):
+def _check_guest(index: int, guest: object, host: str, seen: set[str],
+                 outcome: Outcome) -> tuple[str | None, tuple[int, int] | None]:
     """``(name, (memory, vcpus))`` of a usable guest; records problems. ``(None, None)`` when it has no name to
     report features under, ``(name, None)`` when its name is fine but its size is not (features still checked)."""
-    def fail(rule, text, guest_name=None):
+    def fail(rule: str, text: str, guest_name: str | None = None) -> None:
         outcome.errors.append(_guest_error(host, guest_name, rule, "%s: %s" % (host, text)))
         if guest_name is None:
             outcome.nameless.add(index)
@@ -403,7 +414,7 @@ def _check_guest(index, guest, host, seen, outcome):
     if not isinstance(guest, Mapping):
         fail("bad-guest", "guest #%d is %r, not a mapping with name, memory and vcpus." % (index, guest))
         return None, None
-    name = guest.get("name")
+    name: Any = guest.get("name")   # a string once guest_name_problem passes it
     problem = domain_files.guest_name_problem(name) if "name" in guest else "guest #%d has no name" % index
     if problem:
         fail("bad-guest-name", problem + ".")
@@ -412,11 +423,11 @@ def _check_guest(index, guest, host, seen, outcome):
         fail("duplicate-guest", "guest %s is listed more than once; each guest is one file." % name, name)
         return None, None
     seen.add(name)
-    sizes = []
+    sizes: list[int | None] = []
     for key in ("memory", "vcpus"):
         number = _positive(guest.get(key))
         if number is None:
             fail("bad-guest", "guest %s needs %s as a positive integer%s, not %r." % (
                 name, key, " (MiB)" if key == "memory" else "", guest.get(key)), name)
         sizes.append(number)
-    return name, (tuple(sizes) if None not in sizes else None)
+    return name, (cast(Tuple[int, int], tuple(sizes)) if None not in sizes else None)

@@ -28,6 +28,7 @@ import importlib.resources
 import os
 import re
 from collections.abc import Mapping
+from typing import Any, Iterable, Sequence
 
 import jinja2
 from markupsafe import Markup
@@ -51,26 +52,26 @@ MAX_RECORDS = 3   # problems shown per host and request; the rest are counted
 TEMPLATES = {"html": "fleet_report.html.j2", "markdown": "fleet_report.md.j2"}   # in playbooks/templates
 
 
-def bundled_template(name):
+def bundled_template(name: str) -> str:
     """The path of the collection's own report template ``name`` (playbooks/templates), found by the collection's
     loader wherever the collection is installed: what a play outside the collection's playbooks falls back to."""
     collection = __name__.partition(".plugins.")[0]   # ansible_collections.armvirt.cpu
-    return str(importlib.resources.files(collection).joinpath("playbooks", "templates", name))
+    return str(importlib.resources.files(collection).joinpath("playbooks", "templates", name))  # type: ignore[call-arg]
 
 
 class ReportError(Exception):
     """The report cannot be built (no gather has written the artifacts yet, or a template fails)."""
 
 
-def _props(fact):
+def _props(fact: props.Fact | None) -> dict[str, props.Property]:
     return props.HostProps.from_fact(fact).properties if fact and fact.get("supported") else {}
 
 
-def _values(prop):
+def _values(prop: props.Property | None) -> str:
     return ", ".join(prop.supported_values) if prop is not None else ""
 
 
-def _narrowed(before, after):
+def _narrowed(before: props.Property, after: props.Property | None) -> bool:
     """Whether ``after`` accepts less than ``before`` (or is gone): a request that fit may not fit any more."""
     if after is None:
         return True
@@ -78,7 +79,7 @@ def _narrowed(before, after):
     return common is None or set(common.canonical_values()) != set(before.canonical_values())
 
 
-def load(directory):
+def load(directory: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
     """The artifacts a report is made of: fleet.json, the latest two snapshots and the last rollout (optional).
 
     Missing artifacts and corrupt ones are told apart: a corrupt fleet.json, latest snapshot or rollout plan fails
@@ -109,11 +110,11 @@ def load(directory):
     return state, current, previous, rollout
 
 
-def _facts(snapshot):
+def _facts(snapshot: Mapping[str, Any] | None) -> dict[str, Any]:
     return {host: entry.get("fact") for host, entry in (snapshot or {}).get("hosts", {}).items()}
 
 
-def _host_order(state):
+def _host_order(state: Mapping[str, Any]) -> list[tuple[str, str | None]]:
     """Hosts grouped by class (classes in order of their first host), then the hosts without usable facts."""
     classes = sorted(state["classes"]["classes"].items(), key=lambda item: item[1]["representative"])
     ordered = [(host, cid) for cid, info in classes for host in info["hosts"]]
@@ -122,7 +123,7 @@ def _host_order(state):
     return ordered
 
 
-def _fields(fact):
+def _fields(fact: props.Fact | None) -> tuple[dict[str, props.Property], dict[str, str]]:
     """``(properties, unknown)`` of a fact by canonical field (``vocabulary.canonical_fact``): what the matrix
     compares, so that one field under two dialects' names is one row. ``unknown`` maps the fields the host has but
     cannot say the value of to the reason."""
@@ -132,7 +133,7 @@ def _fields(fact):
     return props.HostProps.from_fact(canonical).properties, canonical.get("unknown_fields") or {}
 
 
-def _own_text(name, prop, own):
+def _own_text(name: str, prop: props.Property, own: Mapping[str, props.Property]) -> str:
     """A host's value of the canonical field ``name`` in its own names: the values where it calls the field so (or
     the property has no field), else ``hw_prop_WRPs: 0-3``, one per host property that gives the field."""
     host_names = prop.extra.get("host_names") or [name]
@@ -141,7 +142,8 @@ def _own_text(name, prop, own):
     return "; ".join("%s: %s" % (host_name, _values(own[host_name])) for host_name in host_names if host_name in own)
 
 
-def matrix(state, facts, previous_facts):
+def matrix(state: Mapping[str, Any], facts: Mapping[str, Any],
+           previous_facts: Mapping[str, Any] | None) -> dict[str, Any]:
     """Columns (hosts) and rows (canonical fields, those with any difference first) of the colour-coded matrix.
 
     A row is a canonical field (``vocabulary``): ``hw_prop_WRPs`` on one host and ``SYSREG_ID_AA64DFR0_EL1_WRPs`` on
@@ -167,12 +169,13 @@ def matrix(state, facts, previous_facts):
             base_cell = {"kind": MISSING, "text": "—", "title": "not in the baseline: %s lack it" % ", ".join(lacking)}
         else:
             base_cell = {"kind": MISSING, "text": "—", "title": "not in the baseline: no value all members accept"}
-        cells = []
+        cells: list[dict[str, Any]] = []
         for column in columns:
             host = column["host"]
             known, unknown = fields[host]
             prop = known.get(name)
             old = before.get(host, {}).get(name)
+            cell: dict[str, Any]
             if not column["usable"]:
                 cell = {"kind": GREY, "text": "", "title": "%s: %s" % (column["status"], column["reason"])}
             elif old is not None and _narrowed(old, prop):
@@ -193,7 +196,7 @@ def matrix(state, facts, previous_facts):
         rows.append({"name": name, "type": next(p[name].type for p, _u in fields.values() if name in p),
                      "baseline": base_cell, "cells": cells, "uniform": uniform})
     rows.sort(key=lambda row: (row["uniform"], row["name"]))
-    groups = []
+    groups: list[dict[str, Any]] = []
     for column in columns:
         if groups and groups[-1]["id"] == column["class"]:
             groups[-1]["count"] += 1
@@ -202,7 +205,8 @@ def matrix(state, facts, previous_facts):
     return {"columns": columns, "groups": groups, "rows": rows}
 
 
-def _requests(state, rollout, extra):
+def _requests(state: Mapping[str, Any], rollout: Mapping[str, Any] | None,
+              extra: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
     """Named requests to place: the fleet's and each class's recommendation, the rollout's policy (unless it is one
     of those) and the report's own policy files. A file that cannot be read is kept with its error."""
     requests = [("pool " + name, policy_) for name, policy_ in sorted(
@@ -226,7 +230,7 @@ def _requests(state, rollout, extra):
     return requests
 
 
-def _place(name, request, facts, hosts):
+def _place(name: str, request: Mapping[str, Any], facts: Mapping[str, Any], hosts: Iterable[str]) -> dict[str, Any]:
     if "error" in request:
         return {"name": name, "error": request["error"], "ok": [], "failed": []}
     result = placement.placement(request, {host: facts.get(host) for host in hosts})
@@ -248,13 +252,15 @@ def _place(name, request, facts, hosts):
             "rules": result["summary"]["rules"]}
 
 
-def placements(state, facts, rollout, extra):
+def placements(state: Mapping[str, Any], facts: Mapping[str, Any], rollout: Mapping[str, Any] | None,
+               extra: Iterable[str]) -> list[dict[str, Any]]:
     """Each request placed on the hosts with usable facts (the others are in the attention list already)."""
     hosts = [host for host, entry in state["hosts"].items() if entry["usable"]]
     return [_place(name, request, facts, hosts) for name, request in _requests(state, rollout, extra)]
 
 
-def changes(state, current, previous, facts, rollout, extra):
+def changes(state: Mapping[str, Any], current: Mapping[str, Any], previous: Mapping[str, Any] | None,
+            facts: Mapping[str, Any], rollout: Mapping[str, Any] | None, extra: Iterable[str]) -> dict[str, Any] | None:
     """What changed between the latest two snapshots, and what it breaks (requests ok before, failing now)."""
     if previous is None:
         return None
@@ -311,7 +317,8 @@ def changes(state, current, previous, facts, rollout, extra):
 STAGES = ("gather", "fleet pool", "rollout", "apply")
 
 
-def attention(state, rollout, apply_summary):
+def attention(state: Mapping[str, Any], rollout: Mapping[str, Any] | None,
+              apply_summary: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Every host that is not fine, with the stage where it went wrong and why; and each host that the fleet pool
     leaves out for its accelerator (it gets its class's policy, not the fleet's)."""
     rows = [{"host": host, "stage": "gather", "status": entry["status"], "reason": entry["reason"]}
@@ -331,7 +338,7 @@ def attention(state, rollout, apply_summary):
     return sorted(rows, key=lambda row: (row["host"], STAGES.index(row["stage"])))
 
 
-def build(directory, apply_summary_path=None, extra_requests=()):
+def build(directory: str, apply_summary_path: str | None = None, extra_requests: Sequence[str] = ()) -> dict[str, Any]:
     """The whole report model (plain data for the templates)."""
     state, current, previous, rollout = _printable_model(load(directory))
     facts = _facts(current)
@@ -385,7 +392,7 @@ _MARKDOWN_SPECIAL_RE = re.compile(r"[\\`*_\[\]|~<>&]")
 _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 
 
-def printable(value):
+def printable(value: object) -> str:
     """``value`` as text without control characters, terminal escape sequences and bidi controls."""
     # line breaks first: the artifacts may hold a text with its line breaks made spaces already, and a space can be
     # part of an escape sequence, so the sequences are found in the text as every page shows it
@@ -396,7 +403,7 @@ class MarkdownText(str):
     """Text that is Markdown already (:func:`markdown_code`): the Markdown page's finalize leaves it alone."""
 
 
-def markdown_text(value):
+def markdown_text(value: object) -> MarkdownText:
     """``value`` as Markdown that shows exactly its printable text, inline (a table cell, a list item, a sentence):
     HTML's special characters as character references, Markdown's with a backslash."""
     if isinstance(value, MarkdownText):
@@ -412,7 +419,7 @@ def markdown_text(value):
         lambda match: _ENTITIES.get(match.group(), "\\" + match.group()), core) + "&#32;" * trail)
 
 
-def markdown_code(value):
+def markdown_code(value: object) -> MarkdownText:
     """``value`` as a code span (CommonMark: the fence is one backtick longer than any run of backticks in it, with
     a space inside it where the text starts or ends with a backtick or a space). Inside a code span neither
     references nor backslashes work, so text a table would split at ``|``, or blank text, is escaped text instead."""
@@ -424,7 +431,7 @@ def markdown_code(value):
     return MarkdownText(fence + pad + text + pad + fence)
 
 
-def _printable_model(data):
+def _printable_model(data: Any) -> Any:
     """``data`` with :func:`printable` applied to every string (keys too) one by one, before the report joins any:
     a sequence cut short at the end of one value must not swallow the text joined after it. A value of nothing but
     control characters becomes U+FFFD, so that it still shows (and no "**" of the Markdown page closes on nothing)."""
@@ -438,11 +445,11 @@ def _printable_model(data):
     return data
 
 
-def _html_finalize(value):
+def _html_finalize(value: object) -> object:
     return printable(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
-def render(model, template_path, html):
+def render(model: Mapping[str, Any], template_path: str, html: bool) -> str:
     """One page of the report: plain Jinja2 (no Ansible filters), strict about names. Every expression goes through
     one finalize: :func:`printable` and autoescaping for HTML, :func:`markdown_text` for Markdown, whose templates
     have :func:`markdown_code` as the filter ``code``."""

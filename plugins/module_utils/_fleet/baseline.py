@@ -10,25 +10,28 @@ intersected once per kind of host (``grouping.group``), by canonical field acros
 from __future__ import annotations
 
 import functools
+from typing import Any, Sequence, cast
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import grouping
 
 
-def _intersect(kinds):
+def _intersect(kinds: Sequence[grouping.Kind]) -> tuple[dict[str, props.Property], dict[str, list[str]], list[str]]:
     """(common properties, missing {name: hosts lacking it}, empty [names]) over the kinds, first kind's order."""
     if not kinds:
         return {}, {}, []
     identity = set(name for kind in kinds for name, prop in kind.props.properties.items() if grouping.is_identity(prop))
-    missing = {}
+    missing: dict[str, list[str]] = {}
     for name in sorted(set().union(*(kind.props.properties for kind in kinds)) - identity):
         lacking = [host for kind in kinds if name not in kind.props.properties for host in kind.hosts]
         if lacking:
             missing[name] = sorted(lacking)
+    common: dict[str, props.Property]
+    empty: list[str]
     common, empty = {}, []
     for name in sorted(identity):
         props_of = [kind.props.properties.get(name) for kind in kinds]
-        first = props_of[0]
+        first = cast(props.Property, props_of[0])   # None only where all() below stops at it
         if all(prop is not None and (prop.supported_values, prop.default) == (first.supported_values, first.default)
                for prop in props_of):
             common[name] = first
@@ -52,12 +55,12 @@ def _intersect(kinds):
     return common, missing, sorted(empty)
 
 
-def _switches(common):
+def _switches(common: dict[str, props.Property]) -> dict[str, props.Property]:
     """The vCPU switches (``grouping.SWITCHES``) whose fields the baseline has but which canonical facts give only
     as those fields (``sve`` is ID_AA64PFR0_EL1.SVE), as booleans: on where a field can show the feature, off where
     every field can be 0. Every dialect has these switches; the rule model (rules.py) reasons on them by name, so
     validation on the baseline sees SVE off where ID_AA64PFR0_EL1.SVE can only be 0."""
-    out = {}
+    out: dict[str, props.Property] = {}
     for switch in grouping.SWITCHES:
         fields = [props.split_number_values(common[name].supported_values)[0]
                   for name in vocabulary.canonical_name(switch) if name in common]
@@ -70,12 +73,12 @@ def _switches(common):
     return out
 
 
-def _common_extra(extra, others, values):
+def _common_extra(extra: props.Fact, others: Sequence[props.Property], values: Sequence[str]) -> props.Fact:
     """The extra members every kind agrees on (a SYSREG_ field's ``host_value`` differs from host to host, its
     ``rule`` does not), with ``conditional_values`` over every kind: a value the fleet keeps is conditional when it is
     conditional on any member (``rules.py`` holds the request to the condition); ``coupled_with`` when any kind
     has it."""
-    conditional = {}
+    conditional: dict[str, Any] = {}
     for prop_extra in [extra] + [other.extra for other in others]:
         for value, condition in (prop_extra.get(props.CONDITIONAL) or {}).items():
             if value in values:
@@ -96,14 +99,15 @@ _ABSENT = object()
 
 
 @functools.lru_cache(maxsize=65536)
-def _common_values(type_, values, default, other_values, other_default):
+def _common_values(type_: str, values: tuple[str, ...], default: str | None, other_values: tuple[str, ...],
+                   other_default: str | None) -> tuple[tuple[str, ...], str | None]:
     """Property.intersect on plain values: kinds of host repeat the same pairs, so each pair is worked out once."""
-    common = props.Property("", type_, values, default).intersect(
-        props.Property("", type_, other_values, other_default))
+    common = cast(props.Property, props.Property("", type_, values, default).intersect(   # same type: never None
+        props.Property("", type_, other_values, other_default)))
     return common.supported_values, common.default
 
 
-def baseline(facts_by_host, label="fleet"):
+def baseline(facts_by_host: object, label: object = "fleet") -> props.Fact:
     """The fleet as one fact: the canonical fields (and the properties with no field) every supported host offers,
     with the values all of them accept.
 
@@ -116,7 +120,7 @@ def baseline(facts_by_host, label="fleet"):
     kinds, excluded = grouping.group(facts_by_host)
     common, missing, empty = _intersect(kinds)
     common.update(_switches(common))
-    unknown = {}
+    unknown: dict[str, dict[str, str]] = {}
     for kind in kinds:
         for name, reason in kind.unknown.items():
             if name not in common:

@@ -9,6 +9,7 @@ identity, ``grouping.class_id``), so a guest can move freely among them.
 
 from __future__ import annotations
 
+from typing import Any
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import grouping
 
 # What a compatibility class (a migration pool) promises, in one line for reports and policy files; the full table
@@ -18,15 +19,17 @@ CLASS_GUARANTEE = ("A class guarantees the guest CPU's properties and, where the
                    "timer frequency (docs/fleet-logic.md).")
 
 
-def classes(facts_by_host):
+def classes(facts_by_host: object) -> dict[str, Any]:
     """Compatibility classes: hosts that accept exactly the same requests, so a guest can move freely among them.
 
     Returns ``{"classes": {id: summary}, "hosts": {host: id}, "excluded": [{host, reason}]}``.
     """
     kinds, excluded = grouping.group(facts_by_host)
-    by_id = {}
+    by_id: dict[str, list[grouping.Kind]] = {}
     for kind in kinds:
         by_id.setdefault(kind.class_id, []).append(kind)
+    summaries: dict[str, dict[str, Any]]
+    host_class: dict[str, str]
     summaries, host_class = {}, {}
     for cid, group in sorted(by_id.items()):
         hosts = sorted(host for kind in group for host in kind.hosts)

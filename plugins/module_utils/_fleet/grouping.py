@@ -24,6 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
+from typing import Any, Iterable
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, sysreg, vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
@@ -47,18 +48,20 @@ class Kind(object):
 
     __slots__ = ("fact", "meta", "identity", "hosts", "props", "class_id", "unknown", "names")
 
-    def __init__(self, fact, meta, identity, host):
+    def __init__(self, fact: Any, meta: tuple[Any, ...], identity: tuple[tuple[Any, ...], tuple[Any, ...]] | None,
+                 host: str) -> None:
         self.fact = fact
         self.meta = meta
         self.identity = identity
         self.hosts = [host]
-        self.props = None
-        self.class_id = None
-        self.unknown = {}
-        self.names = {}
+        # group() sets props and class_id before any caller sees the kind
+        self.props: props.HostProps = None   # type: ignore[assignment]
+        self.class_id: str = None   # type: ignore[assignment]
+        self.unknown: dict[str, str] = {}
+        self.names: dict[str, list[str]] = {}
 
 
-def guest_visible_identity(fact):
+def guest_visible_identity(fact: Mapping[str, Any]) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     """What of the host's identity (``host_cpu``) a host-passthrough guest sees or depends on: the MIDR set (the
     guest reads MIDR_EL1) and the kernel command line's overrides (they change what KVM offers). None for a fact
     without ``host_cpu`` (gathered before it existed, or built by hand)."""
@@ -68,7 +71,7 @@ def guest_visible_identity(fact):
     return (tuple(host_cpu.get("midr") or ()), tuple(host_cpu.get("kernel_cmdline_overrides") or ()))
 
 
-def group(facts_by_host):
+def group(facts_by_host: object) -> tuple[list[Kind], list[tuple[str, str, Any]]]:
     """``(kinds, excluded)``: supported hosts as kinds sorted by their first host, the rest as (host, reason, fact).
 
     Per host only C-level passes run: the hash of (meta values, property names, all values in a row) finds the
@@ -80,6 +83,9 @@ def group(facts_by_host):
     """
     if not isinstance(facts_by_host, Mapping):
         raise TypeError("expected a mapping of host name to arm_cpu_props fact, got %s" % _kind_of(facts_by_host))
+    buckets: dict[int, list[Kind]]
+    kinds: list[Kind]
+    excluded: list[tuple[str, str, Any]]
     buckets, kinds, excluded = {}, [], []
     for host, fact in facts_by_host.items():
         host = str(host)
@@ -122,7 +128,7 @@ def group(facts_by_host):
     return good, excluded
 
 
-def _canonical_kind(kind):
+def _canonical_kind(kind: Kind) -> None:
     """The kind's fact in canonical fields (``vocabulary.canonical_fact``, once per kind): its properties, the
     fields it cannot give, and which canonical names each of its own property names gives."""
     canonical = vocabulary.canonical_fact(kind.fact)
@@ -133,7 +139,7 @@ def _canonical_kind(kind):
             kind.names.setdefault(own, []).append(name)
 
 
-def _kind_of(value):
+def _kind_of(value: object) -> str:
     """What a wrong input is, in YAML terms: Ansible hands filters its own container and string subclasses."""
     for kind, name in ((str, "a string"), (Mapping, "a mapping"), (Sequence, "a list")):
         if isinstance(value, kind):
@@ -141,7 +147,7 @@ def _kind_of(value):
     return "null" if value is None else type(value).__name__
 
 
-def _malformed(fact, host, exc=None):
+def _malformed(fact: Any, host: str, exc: Exception | None = None) -> str:
     """The reason a fact is unusable, in validate's words when it has some."""
     errors = validate.check_features([], fact, host)[1]
     if errors:
@@ -149,7 +155,7 @@ def _malformed(fact, host, exc=None):
     return "the arm_cpu_props fact is malformed (%s: %s)" % (type(exc).__name__, exc)
 
 
-def class_id(host_props, identity=None):
+def class_id(host_props: props.HostProps, identity: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None) -> str:
     """A compatibility class id that only depends on what a host-passthrough guest would see.
 
     Built from the canonical property set (names, types, canonical values), so listing order, case and range
@@ -157,8 +163,8 @@ def class_id(host_props, identity=None):
     guest-visible identity (:func:`guest_visible_identity`: MIDR set, kernel overrides) where the fact has one, so a
     Neoverse-N1 and a Cortex-A72 that report the same booleans are two classes.
     """
-    canonical = [[name, prop.type, list(_canonical(prop.type, prop.supported_values))]
-                 for name, prop in sorted(host_props.properties.items())]
+    canonical: list[list[Any]] = [[name, prop.type, list(_canonical(prop.type, prop.supported_values))]
+                                  for name, prop in sorted(host_props.properties.items())]
     if identity is not None:
         canonical.append(["host_cpu", [list(part) for part in identity]])
     digest = hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode("utf-8")).hexdigest()
@@ -166,23 +172,23 @@ def class_id(host_props, identity=None):
 
 
 @functools.lru_cache(maxsize=4096)
-def _canonical(type_, values):
+def _canonical(type_: str, values: tuple[str, ...]) -> tuple[str, ...]:
     """Canonical values by (type, values): kinds of host share most value lists, so each is worked out once."""
     return props.Property("", type_, values).canonical_values()
 
 
-def common_value(values):
+def common_value(values: Iterable[Any]) -> Any:
     """The one value all members share, else None (e.g. the dialect of a mixed fleet)."""
     distinct = set(values)
     return distinct.pop() if len(distinct) == 1 else None
 
 
-def excluded_records(excluded):
+def excluded_records(excluded: Iterable[tuple[str, str, Any]]) -> list[dict[str, str]]:
     """The left-out hosts as the results list them: ``[{host, reason}]``."""
     return [{"host": host, "reason": reason} for host, reason, _fact in excluded]
 
 
-def is_identity(prop):
+def is_identity(prop: props.Property) -> bool:
     """Whether a canonical property is a field of the host's identity (MIDR_EL1, REVIDR_EL1, AIDR_EL1: ``rule``
     identity, sysreg.py). The class covers it (its id digests every property, and MIDR where the fact has
     host_cpu); a baseline keeps it only where every member has the same value, and never counts it as missing or

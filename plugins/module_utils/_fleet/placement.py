@@ -10,13 +10,14 @@ judged once per kind of host (``grouping.group``) in validate's records.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy, validate
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import grouping
 
 
-def _read_request(request):
+def _read_request(request: Any) -> tuple[str, Any]:
     """(mode, features) of a policy (``policy``; a bare feature list is taken as features). The features are
     validate's to judge, host by host, as records. Raises ValueError for anything else."""
     if isinstance(request, Sequence) and not isinstance(request, (str, bytes)):
@@ -25,7 +26,7 @@ def _read_request(request):
     return parsed.mode or names.DEFAULT_MODE, parsed.features
 
 
-def _for_host(record, first, host):
+def _for_host(record: dict[str, Any], first: str, host: str) -> dict[str, Any]:
     """A record computed for the first host of a kind, re-addressed to another host of the same kind."""
     message = record["message"]
     if message.startswith(first + ": "):
@@ -33,7 +34,7 @@ def _for_host(record, first, host):
     return dict(record, host=host, allowed=list(record["allowed"]), message=message)
 
 
-def placement(request, facts_by_host):
+def placement(request: Any, facts_by_host: object) -> dict[str, Any]:
     """Which hosts can run a guest with this CPU request, and for each that cannot, every reason (validate records).
 
     The request is checked once per kind of host; hosts without a usable fact get validate's record for what they
@@ -41,7 +42,8 @@ def placement(request, facts_by_host):
     """
     mode, features = _read_request(request)
     kinds, excluded = grouping.group(facts_by_host)
-    hosts = {}
+    hosts: dict[str, dict[str, Any]] = {}
+    errors: list[Any]   # result records for the kinds, FeatureErrors for the excluded hosts
     for kind in kinds:
         first = kind.hosts[0]
         records = [error.as_dict() for error in validate.check_features(features, kind.fact, first)[1]]
@@ -57,7 +59,7 @@ def placement(request, facts_by_host):
     hosts = dict(sorted(hosts.items()))
     ok = [host for host, entry in hosts.items() if entry["ok"]]
     failed = [host for host, entry in hosts.items() if not entry["ok"]]
-    failing = {}
+    failing: dict[str, int] = {}
     for entry in hosts.values():
         for rule in sorted({record["rule"] for record in entry["errors"]}):
             failing[rule] = failing.get(rule, 0) + 1

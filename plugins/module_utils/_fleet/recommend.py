@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from operator import itemgetter
+from typing import Any, Iterable, Sequence
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, rules, sysreg, vocabulary
@@ -22,7 +23,7 @@ RECOMMENDED_POLICY = "require"
 HIGHER_SAFE_RULES = (sysreg.HIGHER_SAFE, sysreg.HIGHER_OR_ZERO_SAFE)
 
 
-def requestable(prop, value):
+def requestable(prop: props.Property, value: object) -> str | None:
     """``value`` as validation renders it on ``prop`` (``Property.match``: the host's spelling, case-insensitive
     for named values), None when a request for it would be refused (no token, no match, a leading zero)."""
     if not validate.is_token(value):
@@ -34,7 +35,7 @@ def requestable(prop, value):
     return rendered if validate.is_token(rendered) else None
 
 
-def richest_value(prop):
+def richest_value(prop: props.Property) -> str | None:
     """The value of ``prop`` that gives a guest the most: bool on; number the top of the highest range (for a
     higher-safe SYSREG_ field the lowest non-zero value); string or other type the last value listed (QEMU lists
     ascending), skipping "off" while anything else is offered. Named values are taken as validation renders them
@@ -57,15 +58,15 @@ def richest_value(prop):
     # each named value once, spelt as a request for it in lower case is rendered (case-insensitive types only)
     folds = prop.type in (props.STRING_TYPE, props.NUMBER_TYPE)
     values = [value for value in (requestable(prop, name.lower() if folds else name) for name in values) if value]
-    rich = [value for value in values if value.lower() != props.OFF]
+    rich: list[str | None] = [value for value in values if value.lower() != props.OFF]
     return (rich or values or [None])[-1]
 
 
-def _is_fact(value):
+def _is_fact(value: object) -> bool:
     return isinstance(value, Mapping) and "supported" in value and isinstance(value.get("properties"), Mapping)
 
 
-def recommend(pool, members=None):
+def recommend(pool: Any, members: Any = None) -> dict[str, Any]:
     """The richest guest CPU policy every member of the pool accepts: ``{mode, features}`` for armvirt.cpu.guest_cpu.
 
     ``pool`` is a baseline (or a single fact) or ``{host: fact}``, whose baseline is taken first. ``members``
@@ -79,7 +80,7 @@ def recommend(pool, members=None):
     (:func:`_settle`): translated into its names (``vocabulary.to_host``), they pass the full validation, rules
     included, on its own fact (see docs/fleet-logic.md).
     """
-    fact = pool if _is_fact(pool) else baseline.baseline(pool)
+    fact: Any = pool if _is_fact(pool) else baseline.baseline(pool)
     label = str(fact.get("label") or "pool")
     errors = validate.check_features([], fact, label)[1]
     if errors:
@@ -111,12 +112,12 @@ def recommend(pool, members=None):
     return {"mode": mode, "features": _settle(features, host_props, kinds, label)}
 
 
-def _unpin_hidden(features):
+def _unpin_hidden(features: list[dict[str, str]]) -> list[dict[str, str]]:
     """``features`` without what a vCPU switch hides where the switch's own fields are pinned to 0 (SVE absent):
     the fields its gate rules name and, for SVE, the vector lengths. The guest sees them as 0 or off anyway, and
     dialects spell "hidden" differently (``hw_prop_SVEver=0`` is SVE version 1 on the seed's QEMU)."""
     values = dict((feature["name"], feature["value"]) for feature in features)
-    hidden = set()
+    hidden: set[str] = set()
     for switch in grouping.SWITCHES:
         own = [name for name in vocabulary.canonical_name(switch) if name in values]
         if not own or any(_as_int(values[name]) != 0 for name in own):
@@ -128,7 +129,7 @@ def _unpin_hidden(features):
     return [feature for feature in features if feature["name"] not in hidden]
 
 
-def _family(switch):
+def _family(switch: str) -> set[str]:
     """The canonical fields of a vCPU switch's family: its own (``sve`` is ID_AA64PFR0_EL1.SVE) and those its gate
     rules name (rules.py names them in every dialect)."""
     family = set(vocabulary.canonical_name(switch))
@@ -138,14 +139,15 @@ def _family(switch):
     return family
 
 
-def _as_int(value):
+def _as_int(value: str) -> int | None:
     try:
         return props.parse_int(value)
     except ValueError:
         return None
 
 
-def _member_errors(features, kind, host_props):
+def _member_errors(features: list[dict[str, str]], kind: grouping.Kind,
+                   host_props: props.HostProps) -> list[tuple[tuple[str, ...], str | None, str]]:
     """``[(canonical names, rule id or None, message)]``: what keeps ``features`` (canonical names) from the
     kind's first host, translated into its names (``vocabulary.to_host``) and validated on its own fact. A feature
     the host cannot be asked in its names is found by translating it alone (with the other half of a coupled
@@ -153,7 +155,7 @@ def _member_errors(features, kind, host_props):
     host = kind.hosts[0]
     own, problems = vocabulary.to_host(features, kind.fact, host)
     if problems:
-        found = []
+        found: list[tuple[tuple[str, ...], str | None, str]] = []
         for group in _coupled_groups(features, host_props):
             problems = vocabulary.to_host(group, kind.fact, host)[1]
             if problems:
@@ -163,9 +165,11 @@ def _member_errors(features, kind, host_props):
             for error in validate.check_features(own, kind.fact, host)[1]]
 
 
-def _coupled_groups(features, host_props):
+def _coupled_groups(features: list[dict[str, str]], host_props: props.HostProps) -> list[list[dict[str, str]]]:
     """The features, each with the other half of its coupled value (``coupled_with``) where the request has it."""
     by_name = {feature["name"]: feature for feature in features}
+    groups: list[list[dict[str, str]]]
+    seen: set[str]
     groups, seen = [], set()
     for feature in features:
         if feature["name"] in seen:
@@ -178,7 +182,8 @@ def _coupled_groups(features, host_props):
     return groups
 
 
-def _settle(features, host_props, kinds, label):
+def _settle(features: list[dict[str, str]], host_props: props.HostProps, kinds: Sequence[grouping.Kind],
+            label: str) -> list[dict[str, str]]:
     """Richest values made consistent on every kind of member: a broken rule of a switch family (pauth, PMU, SVE
     fields) turns the family's fields to 0, as a pool whose members disagree on it can only offer the guest none
     of it; a broken vector-length rule (a length that needs sve=on where SVE must stay off, no length left) unpins
@@ -210,7 +215,7 @@ def _settle(features, host_props, kinds, label):
     return settled
 
 
-def _family_switch(rule):
+def _family_switch(rule: rules.Rule) -> str:
     """The vCPU switch whose family a gate or algorithm-pairs rule belongs to."""
     if "switch" in rule.params:
         return rule.params["switch"]
@@ -219,13 +224,14 @@ def _family_switch(rule):
                 if other.kind == "gate" and fields <= set(other.params["fields"]))
 
 
-def _family_off(by_name, host_props, switch, names):
+def _family_off(by_name: dict[str, dict[str, str]], host_props: props.HostProps, switch: str,
+                names: Iterable[str]) -> None:
     """Pin every canonical field of ``switch``'s family (the switch's own fields and those its gate rules name) to
     0 where the pool offers 0, else unpin it. When the switch's own fields cannot be 0, or the family is off
     already and a member still refuses (a field whose 0 does not hide the feature in that host's names, such as
     hw_prop_SVEver), unpin ``names`` only."""
     own = [field for field in vocabulary.canonical_name(switch) if field in host_props.properties]
-    off = {}
+    off: dict[str, dict[str, str] | None] = {}
     for field in sorted(_family(switch) & set(host_props.properties)):
         zero = requestable(host_props.properties[field], "0")
         off[field] = None if zero is None else {"name": field, "policy": RECOMMENDED_POLICY, "value": zero}

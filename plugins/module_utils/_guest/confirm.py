@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 from xml.etree import ElementTree
+from typing import Any, Dict, Iterable, Mapping, NoReturn, Sequence, cast
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
@@ -57,7 +58,7 @@ class CheckFailed(Exception):
     """What cpu_check fails on: a request that cannot be checked, an emulator that may not be run, no answer from
     QEMU, or QEMU's refusal. ``msg`` names the host; ``fields`` are the failed result's other members."""
 
-    def __init__(self, msg, **fields):
+    def __init__(self, msg: str, **fields: Any) -> None:
         super(CheckFailed, self).__init__(msg)
         self.msg = msg
         self.fields = fields
@@ -70,18 +71,18 @@ class Request(object):
 
     __slots__ = ("mode", "cpu_arg", "model", "settings", "props", "key")
 
-    def __init__(self, mode, cpu_arg, model, settings):
+    def __init__(self, mode: str, cpu_arg: str, model: str, settings: Iterable[tuple[str, str]]) -> None:
         self.mode, self.cpu_arg, self.model, self.settings = mode, cpu_arg, model, list(settings)
         self.props = dict((name, json_value(value)) for name, value in self.settings)
         self.key = "%s %s" % (mode, cpu_arg)
 
-    def sysreg_only(self):
+    def sysreg_only(self) -> bool:
         """Whether this is a ``host`` request whose valued properties are all ``SYSREG_`` integers (and has one)."""
         valued = [name for name, value in self.props.items() if not isinstance(value, bool)]
         return self.model == "host" and bool(valued) and all(
             name.startswith("SYSREG_") and isinstance(self.props[name], int) for name in valued)
 
-    def method(self, accel):
+    def method(self, accel: str) -> str:
         """``start`` under KVM or with any valued (non-boolean) property, where only creating the vCPU can tell;
         ``expansion`` otherwise."""
         if accel == names.KVM or any(not isinstance(value, bool) for value in self.props.values()):
@@ -89,7 +90,8 @@ class Request(object):
         return EXPANSION
 
 
-def request(features=(), mode=names.DEFAULT_MODE, model=None, host="request"):
+def request(features: Iterable[Any] = (), mode: str = names.DEFAULT_MODE, model: str | None = None,
+            host: str = "request") -> Request:
     """The :class:`Request` for ``features`` in ``mode`` (``model`` for mode custom).
 
     The ``-cpu`` value comes from the collection's one builder (``validate.qemu_cpu_arg`` through
@@ -99,12 +101,12 @@ def request(features=(), mode=names.DEFAULT_MODE, model=None, host="request"):
     return parse_cpu_arg(delivery.cpu_arg(list(features), mode, model, host), mode, host)
 
 
-def parse_cpu_arg(cpu_arg, mode=None, host="request"):
+def parse_cpu_arg(cpu_arg: object, mode: str | None = None, host: str = "request") -> Request:
     """The :class:`Request` of a ``-cpu`` value as the collection renders it (``model,name=value,...``), for example
     the ``qemu_cpu_arg`` that guest_domains and domain_cpu return. ``mode`` defaults to the model's (``host``:
     host-passthrough, ``max``: maximum); any other model needs mode custom. Raises ``validate.FeatureRequestError``.
     """
-    def refuse(text):
+    def refuse(text: str) -> NoReturn:
         raise validate.FeatureRequestError([validate.FeatureError(host, None, None, [], "bad-feature",
                                                                   "%s: %s" % (host, text))])
 
@@ -133,7 +135,7 @@ def parse_cpu_arg(cpu_arg, mode=None, host="request"):
     return Request(mode, cpu_arg, model, [(f["name"], f["value"]) for f in features])
 
 
-def in_host_spelling(req, host_props, host="request"):
+def in_host_spelling(req: Request, host_props: props.HostProps | None, host: str = "request") -> Request:
     """``req`` in the host's own names (``vocabulary.translate``: ``SYSREG_ID_AA64DFR0_EL1_WRPs=0x2`` is
     ``hw_prop_WRPs=2`` on a host that speaks those names) with each value of a property the host reports written as
     validation writes it for this host (``props.Property.spelling``, the rendering ``validate.check_features``
@@ -169,7 +171,7 @@ def in_host_spelling(req, host_props, host="request"):
     return parse_cpu_arg(delivery.cpu_arg(features, req.mode, model, host), req.mode, host)
 
 
-def json_value(value):
+def json_value(value: str) -> bool | int | str:
     """A ``-cpu`` value as the expansion takes it: on/off (and QEMU's other boolean words) as booleans, an integer
     (decimal or 0x hex) as a JSON integer, anything else as a string."""
     word = props.bool_word(value)
@@ -181,7 +183,7 @@ def json_value(value):
         return value
 
 
-def refusal_message(result, host, emulator, accel):
+def refusal_message(result: Mapping[str, Any], host: str, emulator: str, accel: str) -> str:
     """The sentence a module fails with: the host, the emulator, the request and QEMU's words."""
     return "%s: QEMU %s (accel=%s) refused the guest CPU -cpu %s (mode %s) at %s: %s" % (
         host, emulator, accel, result["cpu_arg"], result["mode"], "the expansion" if result["method"] == EXPANSION
@@ -191,13 +193,13 @@ def refusal_message(result, host, emulator, accel):
 # ---------------------------------------------------------------------------------------------------- asking QEMU
 
 
-def check(emulator, accel, req, timeout=10.0):
+def check(emulator: str, accel: str, req: Request, timeout: float = 10.0) -> dict[str, Any]:
     """Ask the host's QEMU about ``req`` (no cache). Returns a result dict: ``accepted``, ``error`` (QEMU's words,
     None when accepted), ``expanded`` (the expanded CPU's properties when QEMU gave them, else None), ``method``,
     ``mode`` and ``cpu_arg``. Raises :class:`ConfirmError` when QEMU gave no answer."""
     method = req.method(accel)
-    result = {"accepted": True, "error": None, "expanded": None, "method": method, "mode": req.mode,
-              "cpu_arg": req.cpu_arg}
+    result: dict[str, Any] = {"accepted": True, "error": None, "expanded": None, "method": method,
+                              "mode": req.mode, "cpu_arg": req.cpu_arg}
     where = "QEMU %s (accel=%s)" % (emulator, accel)
     try:
         if method == START and req.sysreg_only():
@@ -225,7 +227,7 @@ def check(emulator, accel, req, timeout=10.0):
         raise ConfirmError("checking -cpu %s with %s failed: %s" % (req.cpu_arg, where, exc))
 
 
-def _ask_expansion(client, req, result):
+def _ask_expansion(client: qmp.QMPClient, req: Request, result: dict[str, Any]) -> None:
     """The full expansion's verdict on ``req`` into ``result``: accepted with the expanded properties, or refused
     with QEMU's words; a command QEMU lacks is no answer (QMPCommandError raised)."""
     try:
@@ -236,7 +238,7 @@ def _ask_expansion(client, req, result):
         result.update(accepted=False, error=exc.desc)
 
 
-def validates_by_expansion(client):
+def validates_by_expansion(client: qmp.QMPClient) -> bool:
     """Whether this QEMU's full expansion of ``host`` judges ``SYSREG_`` values (the v10 series): it is the one Arm
     QEMU that also takes type ``static``; released QEMU and earlier postings refuse it ("The requested expansion
     type is not supported")."""
@@ -247,7 +249,7 @@ def validates_by_expansion(client):
     return True
 
 
-def _expand(client, req, booleans_only=False):
+def _expand(client: qmp.QMPClient, req: Request, booleans_only: bool = False) -> dict[str, Any] | None:
     """The request's model expanded with its properties (only the booleans after a paused start, since Arm's
     expansion takes no valued ones); None for a reply of the wrong shape."""
     settings = dict((name, value) for name, value in req.props.items()
@@ -261,7 +263,7 @@ def _expand(client, req, booleans_only=False):
 # ---------------------------------------------------------------------------------------------------- the cache
 
 
-def checks_path(cache_dir, emulator, accel):
+def checks_path(cache_dir: str, emulator: str, accel: str) -> str:
     """The results file beside the property cache of ``emulator`` and ``accel`` (collect.cache_path); raises
     :class:`ConfirmError` where that path is refused."""
     try:
@@ -271,7 +273,7 @@ def checks_path(cache_dir, emulator, accel):
     return path[:-len(".xml")] + SUFFIX if path.endswith(".xml") else path + SUFFIX
 
 
-def _decode(data, fp):
+def _decode(data: bytes, fp: dict[str, str]) -> tuple[dict[str, dict[str, Any]], str]:
     """({key: entry}, "valid") for a results file of this format and fingerprint, else ({}, why not)."""
     if len(data) > cache.MAX_BYTES:
         return {}, "too large (over %d bytes)" % cache.MAX_BYTES
@@ -297,12 +299,12 @@ def _decode(data, fp):
     return entries, "valid"
 
 
-def _encode(entries, fp):
+def _encode(entries: dict[str, dict[str, Any]], fp: dict[str, str]) -> bytes:
     doc = {"format": FORMAT_VERSION, "fingerprint": fp, "accepted": entries}
     return (json.dumps(doc, indent=1, sort_keys=False, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def lookup(path, fp, key):
+def lookup(path: str, fp: dict[str, str], key: str) -> tuple[dict[str, Any] | None, str]:
     """(the stored entry for ``key`` or None, the file's status: "valid", "missing", "kernel changed", ...).
     Raises :class:`ConfirmError` for a file nobody should trust (symlink, world-writable)."""
     try:
@@ -318,10 +320,10 @@ def lookup(path, fp, key):
     return entry, ("valid" if entry is not None else "valid, request not in it")
 
 
-def store(path, fp, key, entry):
+def store(path: str, fp: dict[str, str], key: str, entry: dict[str, Any]) -> bool:
     """Add ``entry`` for ``key`` to the results file under its lock, keeping what other runs stored meanwhile (when
     their fingerprint is still this one) and at most MAX_ENTRIES. Raises :class:`ConfirmError` naming the path."""
-    def make(current):
+    def make(current: bytes | None) -> bytes:
         entries = _decode(current, fp)[0] if current is not None else {}
         entries.pop(key, None)
         entries[key] = entry                 # newest last; the oldest go first
@@ -334,8 +336,9 @@ def store(path, fp, key, entry):
         raise ConfirmError(str(exc))
 
 
-def confirm(emulator, accel, req, timeout=10.0, cache_dir=None, cache_mode=CACHE_USE, write=True, sysfs_root="/sys",
-            procfs_root="/proc"):
+def confirm(emulator: str, accel: str, req: Request, timeout: float = 10.0, cache_dir: str | None = None,
+            cache_mode: str = CACHE_USE, write: bool = True, sysfs_root: str = "/sys",
+            procfs_root: str = "/proc") -> dict[str, Any]:
     """The result of :func:`check`, from the results file when it holds this request for this fingerprint.
 
     Adds ``cached`` (whether the answer came from the file) and ``cache`` (``path``, ``status`` before this call,
@@ -360,20 +363,21 @@ def confirm(emulator, accel, req, timeout=10.0, cache_dir=None, cache_mode=CACHE
     result = check(emulator, accel, req, timeout)
     if path is not None and write and result["accepted"]:
         entry = {"mode": req.mode, "cpu_arg": req.cpu_arg, "method": result["method"], "expanded": result["expanded"]}
-        info["written"] = store(path, fp, req.key, entry)
+        info["written"] = store(path, cast(Dict[str, str], fp), req.key, entry)
     result.update(cached=False, cache=info)
     return result
 
 
-def uncheckable(host, exc):
+def uncheckable(host: str, exc: validate.FeatureRequestError) -> CheckFailed:
     """The :class:`CheckFailed` of a request that :func:`request` or :func:`parse_cpu_arg` refused (``exc``, a
     ``validate.FeatureRequestError``): every problem, as records and in the message."""
     return CheckFailed("%s: the CPU request cannot be checked:\n%s" % (host, exc),
                        errors=[error.as_dict() for error in exc.errors])
 
 
-def verdict(req, emulator, accel, timeout=10.0, cache_dir=None, cache_mode=CACHE_USE, write=True, sysfs_root="/sys",
-            procfs_root="/proc", host="request"):
+def verdict(req: Request, emulator: str, accel: str, timeout: float = 10.0, cache_dir: str | None = None,
+            cache_mode: str = CACHE_USE, write: bool = True, sysfs_root: str = "/sys", procfs_root: str = "/proc",
+            host: str = "request") -> dict[str, Any]:
     """cpu_check's answer on a well-formed ``req``, for the module and for guest_domains' writer alike.
 
     The configured ``emulator`` must be safe to run as this user (``emulator_trust``); a request with settings is
@@ -388,8 +392,9 @@ def verdict(req, emulator, accel, timeout=10.0, cache_dir=None, cache_mode=CACHE
                           % (host, req.cpu_arg, emulator, accel, exc), mode=req.mode, cpu_arg=req.cpu_arg)
     if req.settings:
         try:
-            host_props = collect.collect(emulator, accel, timeout, cache_dir, cache_mode, sysfs_root=sysfs_root,
-                                         procfs_root=procfs_root, host=host)[0]
+            host_props = (collect.collect(emulator, accel, timeout, cache_dir, cache_mode, sysfs_root=sysfs_root,
+                                          procfs_root=procfs_root, host=host)[0] if cache_dir
+                          else collect.probe_host(emulator, accel, timeout, host=host))
         except collect.CollectError as exc:
             raise CheckFailed("%s: cannot read the properties the -cpu %s is written against: %s"
                               % (host, req.cpu_arg, exc), mode=req.mode, cpu_arg=req.cpu_arg)
@@ -410,24 +415,25 @@ def verdict(req, emulator, accel, timeout=10.0, cache_dir=None, cache_mode=CACHE
 # ---------------------------------------------------------------------------------------------------- many guests
 
 
-def confirmations(guests):
+def confirmations(guests: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Each distinct ``(emulator, -cpu value)`` pair of ``guests`` (name -> ``emulator``, ``qemu_cpu_arg``) with the
     guests that have it, sorted: what the host's QEMU must confirm before guest_domains writes their documents."""
-    pairs = {}
+    pairs: dict[tuple[str, str], list[str]] = {}
     for name, info in guests.items():
         pairs.setdefault((info["emulator"], info["qemu_cpu_arg"]), []).append(name)
     return [{"emulator": emulator, "cpu_arg": arg, "guests": sorted(names)}
             for (emulator, arg), names in sorted(pairs.items())]
 
 
-def verdicts(items, accel, timeout=10.0, cache_dir=None, write=True, sysfs_root="/sys", procfs_root="/proc",
-             host="request"):
+def verdicts(items: Iterable[Mapping[str, Any]], accel: str, timeout: float = 10.0, cache_dir: str | None = None,
+             write: bool = True, sysfs_root: str = "/sys", procfs_root: str = "/proc",
+             host: str = "request") -> list[dict[str, Any]]:
     """:func:`verdict` on each item of :func:`confirmations`, with the item's emulator (a named model's ``-cpu`` in
     mode custom): what guest_domains returns as ``checks``, in order -- the result with the item's ``emulator`` and
     ``guests``, and ``failed`` (with ``msg`` when true)."""
     checks = []
     for item in items:
-        check = {}
+        check: dict[str, Any] = {}
         try:
             mode = None if item["cpu_arg"].split(",", 1)[0] in MODELS else names.CUSTOM
             try:
@@ -443,7 +449,7 @@ def verdicts(items, accel, timeout=10.0, cache_dir=None, write=True, sysfs_root=
     return checks
 
 
-def refusals_message(host, refused):
+def refusals_message(host: str, refused: Sequence[Mapping[str, Any]]) -> str:
     """Why nothing was written for ``host``: each of its ``refused`` checks (the failed items of :func:`verdicts`)
     with its message and the guests of the request."""
     lines = ["%s: nothing was written; this host's QEMU did not confirm %d guest CPU request(s):"
@@ -456,11 +462,12 @@ def refusals_message(host, refused):
 # ---------------------------------------------------------------------------------------------------- libvirt domains
 
 
-def domain_target(domain_xml, default_emulator="/usr/bin/qemu-system-aarch64"):
+def domain_target(domain_xml: str | bytes, default_emulator: str | None = "/usr/bin/qemu-system-aarch64"
+                  ) -> tuple[str | None, str | None, str | None]:
     """(emulator, accel, type) a libvirt domain runs with: its ``<devices><emulator>``, the accelerator of its
     ``type`` (kvm: kvm, qemu: tcg; None for another type) and the type. Raises ConfirmError for unreadable XML."""
     try:
-        root = ElementTree.fromstring(domain_xml)
+        root: Any = ElementTree.fromstring(domain_xml)
     except ElementTree.ParseError as exc:
         raise ConfirmError("the domain XML cannot be read: %s" % exc)
     emulator = (root.findtext("devices/emulator") or "").strip() or default_emulator

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from xml.etree import ElementTree
 from collections.abc import Mapping, Sequence
+from typing import Any, Iterable
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common.names import (
     CPU_MODELS, CUSTOM, FEATURE_VALUE, QEMU_COMMANDLINE)
@@ -41,7 +42,7 @@ MEASURED = ("measured on libvirt 9.0: <feature policy='require' name='sve128' va
             "sve128=on, the opposite of the request")
 
 
-def _natural(name):
+def _natural(name: str) -> list[int | str]:
     return [int(part) if part.isdigit() else part for part in re.split(r"([0-9]+)", name)]
 
 
@@ -52,16 +53,16 @@ class LibvirtView(object):
     record when the check is on but there is no fact to check against.
     """
 
-    def __init__(self, fact, check, host, delivery):
+    def __init__(self, fact: Any, check: bool, host: str, delivery: str) -> None:
         self.check, self.host, self.delivery = check, host, delivery
         self.fact = fact if isinstance(fact, Mapping) else None
         known = self.fact.get("cpu_map_features") if self.fact else None
         self.known = frozenset(known) if isinstance(known, Sequence) and not isinstance(known, str) else None
         self.value_ok = bool(self.fact and self.fact.get("feature_value_supported"))
         self.version = (self.fact or {}).get("version") or "of unknown version"
-        self.missing = None
-        self.notes = []
-        self.status = None
+        self.missing: validate.FeatureError | None = None
+        self.notes: list[str] = []
+        self.status: str | None = None
         if not check:
             self.status = "skipped (libvirt_check: false)"
             self.notes.append("libvirt_check is false: the XML was not checked against this host's libvirt; an "
@@ -79,7 +80,7 @@ class LibvirtView(object):
                               "upgrade, so it may not accept what its files describe." % (
                                   host, self.fact.get("daemon_version"), self.fact.get("version")))
 
-    def refusals(self, features):
+    def refusals(self, features: list[dict[str, str]]) -> list[validate.FeatureError]:
         """FeatureErrors for what this libvirt would misread (feature-value delivery with the check on)."""
         if not self.check or self.fact is None or self.delivery != FEATURE_VALUE:
             return []
@@ -103,7 +104,7 @@ class LibvirtView(object):
                                                                                 name)))
         return errors
 
-    def commandline_cpu_features(self, features):
+    def commandline_cpu_features(self, features: list[dict[str, str]]) -> list[dict[str, str]]:
         """What <cpu> keeps under qemu-commandline: names libvirt's CPU map knows, without values.
 
         A boolean value becomes the policy that means it (off: disable), other values stay on -cpu only: writing a
@@ -131,12 +132,14 @@ class Plan(object):
 
     __slots__ = ("errors", "arg", "cpu_features", "commandline", "mode", "model", "delivery")
 
-    def __init__(self, errors, arg=None, cpu_features=(), commandline=(), mode=None, model=None, delivery=None):
+    def __init__(self, errors: list[validate.FeatureError], arg: str | None = None,
+                 cpu_features: Iterable[dict[str, str]] = (), commandline: Iterable[str] = (), mode: str | None = None,
+                 model: str | None = None, delivery: str | None = None) -> None:
         self.errors, self.arg, self.cpu_features, self.commandline = errors, arg, list(cpu_features), list(commandline)
         self.mode, self.model, self.delivery = mode, model, delivery
 
 
-def _qemu_model(mode, model, host):
+def _qemu_model(mode: str, model: str | None, host: str) -> str:
     """The model a ``-cpu`` value starts with: QEMU's ``host`` or ``max`` for host-passthrough and maximum, for
     ``custom`` the libvirt model, which QEMU names the same. Raises ``validate.FeatureRequestError``."""
     if mode == CUSTOM:
@@ -151,7 +154,7 @@ def _qemu_model(mode, model, host):
     return qemu_model
 
 
-def cpu_arg(features, mode, model=None, host="request"):
+def cpu_arg(features: Any, mode: str, model: str | None = None, host: str = "request") -> str:
     """The ``-cpu`` value for ``features`` as given (``confirm``'s requests), checked once for what holds without a
     host (``validate.check_shape``: shape, policies, tokens): ``validate.qemu_cpu_arg`` for host-passthrough and
     maximum, which reports an unknown mode with the features' problems; for ``custom`` the model first. Raises
@@ -165,7 +168,8 @@ def cpu_arg(features, mode, model=None, host="request"):
     return validate.join_cpu_arg(qemu_model, validate.cpu_settings(normalised))
 
 
-def plan(features, props, mode, host, libvirt_view, model=None, own=None):
+def plan(features: Any, props: Any, mode: str, host: str, libvirt_view: LibvirtView, model: str | None = None,
+         own: Any = None) -> Plan:
     """Validate ``features`` against ``props`` (``validate.check_features``), apply ``libvirt_view``'s refusals, and
     decide the ``-cpu`` value and what ``<cpu>`` carries for ``libvirt_view.delivery``. ``props`` None checks only
     shape, policies and tokens (values then go through as written).
@@ -201,7 +205,7 @@ def plan(features, props, mode, host, libvirt_view, model=None, own=None):
     return Plan([], arg, normalised, [], mode, model, FEATURE_VALUE)
 
 
-def cpu_element(mode, features, model=None):
+def cpu_element(mode: str, features: Iterable[Mapping[str, str]], model: str | None = None) -> ElementTree.Element:
     """The ``<cpu>`` this collection writes for a planned request (:attr:`Plan.cpu_features`): ``mode``, for custom
     ``match='exact'`` and ``<model fallback='forbid'>``, then ``<feature policy name [value]>`` per feature in order.
     The one writer of ``<cpu>``:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from xml.etree import ElementTree
+from typing import Dict, cast
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, domain_xml, libvirt_flags, xml_splice
@@ -24,7 +25,7 @@ from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
 KEPT_CPU_CHILDREN_DROPPED = ("model", "vendor", "feature")   # what a request sets; topology, numa, cache... stay
 
 
-def edit_domain(xml_text, request, unmarked="fail", name="domain"):
+def edit_domain(xml_text: str, request: delivery.Plan, unmarked: str = "fail", name: str = "domain") -> str:
     """The domain XML with ``<cpu>`` set to ``request`` (a ``delivery.Plan``) and everything else kept.
 
     In ``<cpu>``: mode (and model for custom) and features are replaced; other children (topology, numa, cache,
@@ -43,7 +44,7 @@ def edit_domain(xml_text, request, unmarked="fail", name="domain"):
         splice = xml_splice.Splice(xml_text)
     except xml_splice.SpliceError as exc:
         raise domain_xml.DeliveryError("the domain XML cannot be parsed: %s" % exc)
-    new = delivery.cpu_element(request.mode, request.cpu_features, request.model)
+    new = delivery.cpu_element(cast(str, request.mode), request.cpu_features, request.model)
     cpu = root.find("cpu")
     if cpu is None:
         root.append(new)
@@ -58,13 +59,13 @@ def edit_domain(xml_text, request, unmarked="fail", name="domain"):
         raise domain_xml.DeliveryError("%s: the domain XML cannot be edited: %s" % (name, exc))
 
 
-def _node(node, parent, element):
+def _node(node: xml_splice.Node, parent: ElementTree.Element, element: ElementTree.Element) -> xml_splice.Node:
     """The :class:`xml_splice.Node` of ``element``, a child of ``parent`` whose node is ``node`` (ElementTree keeps
     only elements, so the n-th child element is the n-th child node)."""
     return node.children[list(parent).index(element)]
 
 
-def _element_text(element):
+def _element_text(element: ElementTree.Element) -> str:
     """``element`` alone as XML text, children indented; ElementTree declares on it whatever namespace it uses."""
     element = copy.deepcopy(element)
     domain_xml.indent_element(element)
@@ -72,7 +73,7 @@ def _element_text(element):
     return domain_xml.serialise(element)
 
 
-def _replace_cpu(cpu, new, request):
+def _replace_cpu(cpu: ElementTree.Element, new: ElementTree.Element, request: delivery.Plan) -> None:
     """``cpu`` (the domain's) made ``new`` (``delivery.cpu_element``), keeping what the request does not set."""
     old_mode, old_attrs = cpu.get("mode", names.CUSTOM), dict(cpu.attrib)
     old_model = cpu.find("model")
@@ -94,7 +95,8 @@ def _replace_cpu(cpu, new, request):
     cpu.extend(new.findall("feature"))
 
 
-def _set_commandline(root, splice, request, unmarked, name):
+def _set_commandline(root: ElementTree.Element, splice: xml_splice.Splice, request: delivery.Plan, unmarked: str,
+                     name: str) -> None:
     """The ``-cpu`` pair in ``<qemu:commandline>`` and armvirt.cpu's mark in ``<metadata>`` for ``request``
     (:func:`edit_domain`), recorded in ``splice``; ``root`` has the edited ``<cpu>``."""
     commandline = root.find(domain_xml.COMMANDLINE_TAG)
@@ -107,8 +109,8 @@ def _set_commandline(root, splice, request, unmarked, name):
                 "as a whole, so it would override the requested CPU. Remove it, or set unmarked_cpu_arg: "
                 "replace to let this module replace it." % (name, value))
         dropped += [index, index + 1]
-    override = libvirt_flags.commandline_override(root, request.arg, name) if request.commandline else None
-    values = request.commandline[:-1] + [override] if request.commandline else []
+    override = libvirt_flags.commandline_override(root, cast(str, request.arg), name) if request.commandline else None
+    values = request.commandline[:-1] + [cast(str, override)] if request.commandline else []
     if commandline is not None:
         node = _node(splice.root, root, commandline)
         if not values and len(dropped) == len(commandline):
@@ -128,13 +130,14 @@ def _set_commandline(root, splice, request, unmarked, name):
     _set_mark(root, splice, request, override)
 
 
-def _set_mark(root, splice, request, override):
+def _set_mark(root: ElementTree.Element, splice: xml_splice.Splice, request: delivery.Plan,
+              override: str | None) -> None:
     """armvirt.cpu's mark in ``<metadata>``: the old one goes, a new one records a qemu-commandline override; a
     ``<metadata>`` that held only the old mark goes with it."""
     mark = None
     if request.commandline:
-        mark = ElementTree.Element(domain_xml.MARK_TAG, {
-            "delivery": request.delivery, "qemu-cpu-arg": override, "request-cpu-arg": request.arg})
+        mark = ElementTree.Element(domain_xml.MARK_TAG, cast(Dict[str, str], {
+            "delivery": request.delivery, "qemu-cpu-arg": override, "request-cpu-arg": request.arg}))
     metadata = root.find("metadata")
     if metadata is None:
         if mark is not None:   # the mark declares its namespace itself, as when it is added to a <metadata>

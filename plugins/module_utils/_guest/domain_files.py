@@ -20,7 +20,7 @@ CPU_ARG_KEY = "_cpu_arg"
 XML_SUFFIX = ".xml"   # each guest's file is <name>.xml
 
 
-def guest_name_problem(name):
+def guest_name_problem(name: object) -> str | None:
     """Why ``name`` cannot name a guest (and its file ``<name>.xml``), or None.
 
     validate's token rule keeps out path separators, quotes and shell or XML metacharacters; a leading dot is

@@ -19,6 +19,7 @@ import io
 import re
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
+from typing import Collection
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common.names import CUSTOM
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
@@ -39,7 +40,7 @@ class DeliveryError(Exception):
     """The domain cannot take the request as it stands (a foreign ``-cpu`` override, unreadable XML)."""
 
 
-def parse(xml_text):
+def parse(xml_text: str) -> ElementTree.Element:
     """The domain's root element; registers the document's namespace prefixes so that serialising keeps them
     (ElementTree would write ns0: and libvirt would store a different document). Raises DeliveryError."""
     try:
@@ -55,13 +56,13 @@ def parse(xml_text):
     return root
 
 
-def serialise(element):
+def serialise(element: ElementTree.Element) -> str:
     ElementTree.register_namespace("qemu", QEMU_NS)
     ElementTree.register_namespace(MARK_PREFIX, MARK_NS)
     return ElementTree.tostring(element, encoding="unicode")
 
 
-def cpu_arg_pairs(root):
+def cpu_arg_pairs(root: ElementTree.Element) -> list[tuple[int, str | None]]:
     """``[(index, value)]`` of each ``-cpu VALUE`` pair in the domain's ``<qemu:commandline>``, in order."""
     commandline = root.find(COMMANDLINE_TAG)
     if commandline is None:
@@ -77,13 +78,13 @@ def cpu_arg_pairs(root):
     return pairs
 
 
-def marked_arg(root):
+def marked_arg(root: ElementTree.Element) -> str | None:
     """The ``-cpu`` value armvirt.cpu recorded in the domain's metadata as its own, or None."""
     mark = root.find("metadata/" + MARK_TAG)
     return mark.get("qemu-cpu-arg") if mark is not None else None
 
 
-def marked_request_arg(root):
+def marked_request_arg(root: ElementTree.Element) -> str | None:
     """The request's own ``-cpu`` value armvirt.cpu recorded for the override it wrote (before the merge), or
     None. A mark written before the merge existed records only ``qemu-cpu-arg``, which was the request then."""
     mark = root.find("metadata/" + MARK_TAG)
@@ -92,13 +93,14 @@ def marked_request_arg(root):
     return mark.get("request-cpu-arg") or mark.get("qemu-cpu-arg")
 
 
-def libvirt_adds_sve(names):
+def libvirt_adds_sve(names: Collection[str | None]) -> bool:
     """Whether libvirt adds the ``sve`` feature itself to ``<cpu>`` features ``names``: for any vector length
     feature (``sveN``, whatever its policy) when ``sve`` is not there."""
     return "sve" not in names and any(_SVE_LENGTH_RE.fullmatch(name or "") for name in names)
 
 
-def signature(xml_text):
+def signature(xml_text: str) -> tuple[str | None, str | None, tuple[tuple[str | None, str, str], ...],
+                                      tuple[str | None, ...]]:
     """What decides the guest's CPU in a domain XML, comparable across libvirt's normalisation.
 
     ``(mode, model, features, cpu_args)``: features as a sorted set of ``(name, policy, value)``, with the ``sve``
@@ -123,7 +125,7 @@ def signature(xml_text):
             tuple(pair[1] for pair in cpu_arg_pairs(root)))
 
 
-def indent_element(element, level=0):
+def indent_element(element: ElementTree.Element, level: int = 0) -> None:
     """``ElementTree.indent(element, "  ")``, which Python 3.8 (a managed-node Python) lacks."""
     children = list(element)
     if not children:
@@ -139,7 +141,7 @@ def indent_element(element, level=0):
         children[-1].tail = "\n" + "  " * level
 
 
-def cpu_xml(xml_text):
+def cpu_xml(xml_text: str) -> str:
     """The ``<cpu>`` and ``<qemu:commandline>`` of a domain XML as text (what this collection sets), for results
     and diffs; ``""`` for parts the domain lacks."""
     root = parse(xml_text)
@@ -152,7 +154,7 @@ def cpu_xml(xml_text):
     return "\n".join(parts) + ("\n" if parts else "")
 
 
-def libvirt_text(element, indent="  ", level=0):
+def libvirt_text(element: ElementTree.Element, indent: str = "  ", level: int = 0) -> str:
     """``element`` written as libvirt writes its XML: single-quoted attributes, an empty element closed with ``/>``,
     each child on a line of its own ``indent`` deeper; no newline after the last line."""
     pad = indent * level

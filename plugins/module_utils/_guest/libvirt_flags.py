@@ -19,9 +19,13 @@ Standard library only (ElementTree): it runs on hypervisors.
 from __future__ import annotations
 
 from xml.etree import ElementTree
+from typing import TYPE_CHECKING, Iterable, Sequence, cast
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common.names import CPU_MODELS, CUSTOM, QEMU_COMMANDLINE
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import domain_xml, validate
+
+if TYPE_CHECKING:   # the plan's type only: the flags never plan
+    from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
 
 # libvirt builds its -cpu for an aarch64 domain (qemuBuildCpuCommandLine) as: the model, then the <cpu> features,
 # then the timers, the Hyper-V and KVM feature flags and the PMU. Each entry below was measured on Debian's libvirt
@@ -41,15 +45,15 @@ _FEATURE_VALUE = dict([(policy, "on") for policy in validate.ON_POLICIES] +
                       [(policy, "off") for policy in validate.OFF_POLICIES])
 
 
-def _root(domain):
-    return domain if ElementTree.iselement(domain) else domain_xml.parse(domain)
+def _root(domain: str | ElementTree.Element) -> ElementTree.Element:
+    return domain if ElementTree.iselement(domain) else domain_xml.parse(cast(str, domain))
 
 
-def _state(element):
+def _state(element: ElementTree.Element | None) -> str:
     return (element.get("state") or "").strip() if element is not None else ""
 
 
-def libvirt_cpu_model(domain):
+def libvirt_cpu_model(domain: str | ElementTree.Element) -> str | None:
     """The model libvirt starts a ``-cpu`` with for ``domain`` (XML text or its root element): ``host`` for
     host-passthrough, ``max`` for maximum, the ``<model>`` for custom; None without ``<cpu>`` or model (libvirt then
     fills in the machine's default, cortex-a15 for TCG virt, which only its capabilities know)."""
@@ -63,7 +67,7 @@ def libvirt_cpu_model(domain):
     return ((model.text or "").strip() or None) if model is not None else None
 
 
-def libvirt_cpu_flags(domain):
+def libvirt_cpu_flags(domain: str | ElementTree.Element) -> list[tuple[str, str]]:
     """The properties libvirt (9.0 to 11.3) itself puts after the model on its ``-cpu`` for ``domain`` (XML text or
     root element), as ``[(name, value)]`` in libvirt's order, ``<features><hyperv>`` aside (:func:`hyperv_refusal`):
 
@@ -93,11 +97,11 @@ def libvirt_cpu_flags(domain):
     for timer in root.findall("clock/timer"):
         name = timer.get("name")
         if name == "armvtimer" and timer.get("tickpolicy") in _ARMVTIMER:
-            flags.append(("kvm-no-adjvtime", _ARMVTIMER[timer.get("tickpolicy")]))
+            flags.append(("kvm-no-adjvtime", _ARMVTIMER[cast(str, timer.get("tickpolicy"))]))
         elif name == "kvmclock" and timer.get("present") in ("yes", "no"):   # yes is refused for aarch64
             flags.append(("kvmclock", "on" if timer.get("present") == "yes" else "off"))
         elif name == "tsc" and (timer.get("frequency") or "0").isdigit() and int(timer.get("frequency") or 0) > 0:
-            flags.append(("tsc-frequency", str(int(timer.get("frequency")))))
+            flags.append(("tsc-frequency", str(int(cast(str, timer.get("frequency"))))))
     kvm = root.find("features/kvm")
     if kvm is not None:
         for child, state, flag in _KVM:
@@ -109,20 +113,20 @@ def libvirt_cpu_flags(domain):
     return flags
 
 
-def libvirt_cpu_arg(domain):
+def libvirt_cpu_arg(domain: str | ElementTree.Element) -> str | None:
     """libvirt's own ``-cpu`` value for ``domain`` (model and :func:`libvirt_cpu_flags`); None when the model is
     libvirt's default (no ``<cpu>``), which only its capabilities know."""
     model = libvirt_cpu_model(domain)
     return None if model is None else validate.join_cpu_arg(model, libvirt_cpu_flags(domain))
 
 
-def merge_cpu_arg(request_arg, flags):
+def merge_cpu_arg(request_arg: str, flags: Iterable[tuple[str, str]]) -> str:
     """The override: the request's ``-cpu`` as it is (model and properties, in its order), then each of libvirt's
     ``flags`` (``[(name, value)]``, :func:`libvirt_cpu_flags`) whose property the request does not set, in
     libvirt's order. The request wins where both set a property; the result is the same for the same inputs."""
     model, requested = validate.split_cpu_arg(request_arg)
     names = {name for name, _value in requested}
-    kept = []
+    kept: list[tuple[str, str | None]] = []
     for name, value in flags:
         if name not in names:
             names.add(name)
@@ -130,7 +134,7 @@ def merge_cpu_arg(request_arg, flags):
     return validate.join_cpu_arg(model, requested + kept)
 
 
-def hyperv_refusal(domain, name="domain"):
+def hyperv_refusal(domain: str | ElementTree.Element, name: str = "domain") -> str | None:
     """Why an override cannot be written for ``domain`` (XML text or root) when it has ``<features><hyperv>``, or
     None. Hyper-V enlightenments are x86 properties: libvirt still puts them on an aarch64 guest's ``-cpu`` as
     ``hv-*``, and QEMU's Arm CPU has none of them, so the guest cannot start with or without an override. Which
@@ -145,7 +149,7 @@ def hyperv_refusal(domain, name="domain"):
             "the domain's <features>; nothing is written for it until then." % name)
 
 
-def commandline_override(domain, request_arg, name="domain"):
+def commandline_override(domain: str | ElementTree.Element, request_arg: str, name: str = "domain") -> str:
     """The ``-cpu`` value ``<qemu:commandline>`` carries for ``request_arg`` in ``domain`` (XML text or root, with
     the ``<cpu>`` the request gives it): :func:`merge_cpu_arg` of the request and :func:`libvirt_cpu_flags`. The
     role (new guests) and ``domain_cpu`` (existing ones) both write this.
@@ -167,7 +171,8 @@ def commandline_override(domain, request_arg, name="domain"):
     return merge_cpu_arg(request_arg, flags)
 
 
-def lost_flags(flags, override_arg, requested_arg=None):
+def lost_flags(flags: Iterable[tuple[str, str | None]], override_arg: str | None,
+               requested_arg: str | None = None) -> list[str]:
     """Which of libvirt's ``flags`` (``[(name, value)]``) the ``-cpu`` value ``override_arg`` loses: it lacks the
     property, or sets it to another value while ``requested_arg`` (the request the override was written for, if
     known) does not set it. ``["name=value"]`` with libvirt's values, in libvirt's order."""
@@ -182,7 +187,7 @@ def lost_flags(flags, override_arg, requested_arg=None):
     return lost
 
 
-def override_lost_flags(domain):
+def override_lost_flags(domain: str | ElementTree.Element) -> list[str] | None:
     """For a domain whose ``<qemu:commandline>`` has a ``-cpu`` override: the flags libvirt would put on its own
     ``-cpu`` (:func:`libvirt_cpu_flags` of the domain) that the last override loses (:func:`lost_flags`), the
     properties of the request armvirt.cpu recorded for that override excepted. None without an override."""
@@ -195,7 +200,7 @@ def override_lost_flags(domain):
     return lost_flags(libvirt_cpu_flags(root), override, requested)
 
 
-def running_lost_flags(argv, domain):
+def running_lost_flags(argv: Sequence[str], domain: str | ElementTree.Element) -> list[str] | None:
     """The same for a QEMU command line ``argv`` (a list) started from ``domain`` (its live XML): libvirt's own
     ``-cpu`` is the first on the command line, the ``<qemu:commandline>`` pairs come after it, QEMU took the last.
     None when the command line has no ``-cpu`` besides the overrides (nothing of libvirt's to lose)."""
@@ -209,7 +214,7 @@ def running_lost_flags(argv, domain):
     return lost_flags(validate.split_cpu_arg(values[0])[1], override, requested)
 
 
-def effective_cpu_arg(xml_text, request):
+def effective_cpu_arg(xml_text: str, request: delivery.Plan) -> str | None:
     """The ``-cpu`` value a domain edited for ``request`` (``domain_edit.edit_domain``) gives QEMU as far as this
     collection decides it: the override in ``<qemu:commandline>`` for qemu-commandline, the request's value
     otherwise."""
@@ -220,7 +225,7 @@ def effective_cpu_arg(xml_text, request):
     return request.arg
 
 
-def last_cpu_arg(argv):
+def last_cpu_arg(argv: Sequence[str]) -> str | None:
     """The ``-cpu`` value QEMU uses from a command line (a list): the last one, since QEMU takes it as a whole."""
     found = None
     for index, arg in enumerate(argv[:-1]):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Mapping
+from typing import Any, Collection, Iterable, cast
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
@@ -31,16 +32,16 @@ Policy = collections.namedtuple("Policy", "mode model delivery features descript
 class PolicyError(ValueError):
     """The document is not a policy this reader takes; ``messages`` lists every problem, each naming the place."""
 
-    def __init__(self, messages):
+    def __init__(self, messages: Iterable[str]) -> None:
         self.messages = list(messages)
         super(PolicyError, self).__init__("\n".join(self.messages))
 
 
-def _kind(value):
+def _kind(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def model_problem(mode, model):
+def model_problem(mode: object, model: object) -> str | None:
     """Why ``model`` does not go with ``mode``, or None: mode custom needs libvirt's ``<model>``, the others take
     none (their model is QEMU's host or max)."""
     if mode == names.CUSTOM and not model:
@@ -50,7 +51,7 @@ def model_problem(mode, model):
     return None
 
 
-def problems(document, modes=names.MODES):
+def problems(document: object, modes: Collection[str] = names.MODES) -> list[tuple[str, str]]:
     """Every problem of the document's own keys as ``(place, text)``; its features are validate.py's business.
 
     ``modes`` narrows the modes for a reader that cannot write every one (fleet placement takes no custom model).
@@ -74,13 +75,13 @@ def problems(document, modes=names.MODES):
     if "model" in document and not validate.is_token(model):
         found.append(("model", "%r is not a plain token (letters, digits, '.', '_', '-' only)" % (model,)))
     elif mode_ok and model_problem(mode, model):
-        found.append(("model" if model else "mode", model_problem(mode, model)))
+        found.append(("model" if model else "mode", cast(str, model_problem(mode, model))))
     if "delivery" in document and document["delivery"] not in names.DELIVERIES:
         found.append(("delivery", "%r is not one of %s" % (document["delivery"], ", ".join(names.DELIVERIES))))
     return found
 
 
-def check(document, label="policy", modes=names.MODES, features=True):
+def check(document: object, label: str = "policy", modes: Collection[str] = names.MODES, features: bool = True) -> list[str]:
     """Every problem of ``document`` as a message naming ``label`` (a file, a host) and the place; empty when it is a
     policy. With ``features`` the features' shape too (validate.check_shape: what holds without a host); readers
     that check the features against a host afterwards, with its records, leave it off."""
@@ -90,7 +91,7 @@ def check(document, label="policy", modes=names.MODES, features=True):
     return messages
 
 
-def read(document, label="policy", modes=names.MODES, features=True):
+def read(document: Any, label: str = "policy", modes: Collection[str] = names.MODES, features: bool = True) -> Policy:
     """The :class:`Policy` of ``document``; raises :class:`PolicyError` with every message of :func:`check`.
     ``mode`` and ``delivery`` are None where the document leaves them out: each reader has its own default."""
     messages = check(document, label, modes, features)
@@ -100,7 +101,7 @@ def read(document, label="policy", modes=names.MODES, features=True):
                   document.get("description"))
 
 
-def json_schema():
+def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a policy document as :func:`check` with features judges it, but for a
     feature named twice, which JSON Schema cannot say: ``docs/schemas/cpu_policy.schema.json``."""
     token = {"type": "string", "pattern": TOKEN_PATTERN}

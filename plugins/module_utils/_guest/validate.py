@@ -19,11 +19,15 @@ from __future__ import annotations
 import collections
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, cast
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import models, props, rules
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import sysreg
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
+
+if TYPE_CHECKING:
+    from typing import TypeGuard
 
 POLICIES = ("force", "require", "optional", "disable", "forbid")
 DEFAULT_POLICY = "require"
@@ -43,28 +47,29 @@ class FeatureError(collections.namedtuple("FeatureError", "host feature value al
 
     __slots__ = ()
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {"host": self.host, "feature": self.feature, "value": self.value, "allowed": list(self.allowed),
                 "rule": self.rule, "message": self.message}
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
 
 class FeatureRequestError(ValueError):
     """Raised by :func:`qemu_cpu_arg` for an invalid request; carries every record, the message lists them all."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: Iterable[FeatureError]) -> None:
         self.errors = list(errors)
         super(FeatureRequestError, self).__init__("\n".join(error.message for error in self.errors))
 
 
-def is_token(text):
+def is_token(text: object) -> TypeGuard[str]:
     """Whether ``text`` is a string libvirt accepts as a feature name (and we accept as a value): ``props.is_token``."""
     return props.is_token(text)
 
 
-def check_features(features, props_fact, host=None):
+def check_features(features: Any, props_fact: Any,
+                   host: str | None = None) -> tuple[list[dict[str, str]], list[FeatureError]]:
     """Check a request against an ``arm_cpu_props`` fact or a fleet baseline of the same shape.
 
     Returns ``(normalised, errors)``. ``normalised`` holds the features that passed, with the policy filled in and
@@ -79,7 +84,7 @@ def check_features(features, props_fact, host=None):
         errors.append(FeatureError(host, None, None, [], "host-unsupported", "%s: arm_cpu_props reports supported: "
                                    "false (%s), so no CPU property can be requested." % (host, reason)))
         host_props = None
-    renamed = {}
+    renamed: dict[str, str] = {}
     if host_props is not None:
         # names of another dialect (or canonical SYSREG_ fields) in this host's own names (vocabulary.py): what is
         # validated, confirmed and rendered from here on; a name the host speaks is itself
@@ -97,7 +102,8 @@ def check_features(features, props_fact, host=None):
                                  for error in feature_errors]
 
 
-def check_model(model, features, props_fact, host=None):
+def check_model(model: str | None, features: list[dict[str, str]], props_fact: Any,
+                host: str | None = None) -> list[FeatureError]:
     """The records of a mode custom request for ``model`` on the host of ``props_fact`` (its ``cpu_models``,
     ``models.py``): the model must be one its QEMU offers under its accelerator; a boolean feature must be a
     property of the model (valued ones are the host's, checked by :func:`check_features`); a model whose expansion
@@ -109,7 +115,7 @@ def check_model(model, features, props_fact, host=None):
     if not isinstance(cpu_models, dict):
         return []
     offered = models.offered(cpu_models)
-    entry = cpu_models.get(model) if isinstance(model, str) else None
+    entry: Any = cpu_models.get(model) if isinstance(model, str) else None
     if model not in offered:
         why = entry.get("reason") if isinstance(entry, dict) else None
         return [FeatureError(host, None, None, offered, "model-not-offered", "%s: CPU model %s is not offered by "
@@ -138,14 +144,15 @@ def check_model(model, features, props_fact, host=None):
     return errors
 
 
-def _as_requested(error, renamed):
+def _as_requested(error: FeatureError, renamed: dict[str, str]) -> FeatureError:
     """A record about a property the request named in another dialect says what the request called it."""
     if not isinstance(error.feature, str) or error.feature not in renamed:
         return error
     return error._replace(message="%s (The request asks for it as %s.)" % (error.message, renamed[error.feature]))
 
 
-def _broken_rules(normalised, host_props, accel, host):
+def _broken_rules(normalised: list[dict[str, str]], host_props: props.HostProps, accel: str | None,
+                  host: str) -> list[FeatureError]:
     """The rule model's verdict on the request as a whole (``rules.py``), as records like the others."""
     given = {feature["name"]: feature.get("value") for feature in normalised}
     records = []
@@ -157,14 +164,14 @@ def _broken_rules(normalised, host_props, accel, host):
     return records
 
 
-def _explain_absent(error, props_fact):
+def _explain_absent(error: FeatureError, props_fact: Any) -> FeatureError:
     """A fleet baseline leaves a property out when some members lack it or share no value: say which."""
     if error.rule != "unknown-property" or not isinstance(props_fact, dict) or not isinstance(error.feature, str):
         return error
     # a baseline names fields canonically: a request in another dialect's names is explained by its fields
     names = (error.feature,) + vocabulary.canonical_name(error.feature)
     missing = props_fact.get("missing") or {}
-    lacking = []
+    lacking: list[str] = []
     for name in names:
         lacking.extend(host for host in (missing.get(name) or ()) if host not in lacking)
     if lacking:
@@ -176,7 +183,7 @@ def _explain_absent(error, props_fact):
     return error._replace(message=error.message + why)
 
 
-def qemu_cpu_arg(features, mode=names.DEFAULT_MODE, props_fact=None, host=None):
+def qemu_cpu_arg(features: Any, mode: str = names.DEFAULT_MODE, props_fact: Any = None, host: str | None = None) -> str:
     """The value of QEMU's ``-cpu`` option for a request, the way libvirt would build it.
 
     ``host-passthrough`` is model ``host``, ``maximum`` is ``max``; then ``name=value`` for a valued feature,
@@ -195,16 +202,16 @@ def qemu_cpu_arg(features, mode=names.DEFAULT_MODE, props_fact=None, host=None):
         errors.insert(0, unknown_mode(host, mode))
     if errors:
         raise FeatureRequestError(errors)
-    return join_cpu_arg(model, cpu_settings(features_ok))
+    return join_cpu_arg(cast(str, model), cpu_settings(features_ok))
 
 
-def unknown_mode(host, mode):
+def unknown_mode(host: str, mode: object) -> FeatureError:
     """The record for a ``mode`` that has no QEMU model of its own (``names.CPU_MODELS``)."""
     return FeatureError(host, None, None, sorted(names.CPU_MODELS), "unknown-mode", "%s: CPU mode %r has no QEMU model "
                         "here; use host-passthrough (host) or maximum (max)." % (host, mode))
 
 
-def split_cpu_arg(arg):
+def split_cpu_arg(arg: str | None) -> tuple[str, list[tuple[str, str | None]]]:
     """``(model, [(name, value)])`` of a ``-cpu`` value; a bare property (``pmu``) has value None."""
     parts = (arg or "").split(",")
     settings = []
@@ -215,20 +222,20 @@ def split_cpu_arg(arg):
     return parts[0], settings
 
 
-def join_cpu_arg(model, settings):
+def join_cpu_arg(model: str, settings: Iterable[tuple[str, str | None]]) -> str:
     """The ``-cpu`` value of ``model`` and ``[(name, value)]`` (a bare property where value is None): the one
     writer of ``-cpu`` values, for a request (:func:`cpu_settings` of validated features) and for libvirt's own."""
     return ",".join([model] + [name if value is None else "%s=%s" % (name, value) for name, value in settings])
 
 
-def check_shape(features, host="request"):
+def check_shape(features: Any, host: str = "request") -> tuple[list[dict[str, str]], list[FeatureError]]:
     """What can be checked without a host: that ``features`` is a list of ``{name, policy, value}`` mappings with
     known policies, plain tokens, string values and no name twice. Returns ``(normalised, errors)`` as
     :func:`check_features` does."""
     return _check_list(features, host, None, check_host=False)
 
 
-def cpu_settings(features):
+def cpu_settings(features: Iterable[Mapping[str, str]]) -> list[tuple[str, str]]:
     """``[(name, value)]`` a normalised request puts on ``-cpu``, in order: its value, ``on`` for force/require and
     ``off`` for disable/forbid without one; optional sets nothing. What QEMU is given, and what the rule model
     judges."""
@@ -243,7 +250,7 @@ def cpu_settings(features):
     return settings
 
 
-def _label(props_fact, host):
+def _label(props_fact: object, host: str | None) -> str:
     """Who the messages talk about: the caller's name for it, else a baseline's label, else "fleet"/"host"."""
     if host:
         return str(host)
@@ -255,16 +262,16 @@ def _label(props_fact, host):
     return "host"
 
 
-def is_baseline(props_fact):
+def is_baseline(props_fact: object) -> bool:
     """A fleet or class baseline (``fleet.baseline``: it names its members), not one host's ``arm_cpu_props``."""
     return isinstance(props_fact, Mapping) and "members" in props_fact
 
 
-def _has_items(features):
+def _has_items(features: object) -> bool:
     return isinstance(features, Sequence) and not isinstance(features, str) and len(features) > 0
 
 
-def read_fact(fact, host):
+def read_fact(fact: Any, host: str) -> tuple[props.HostProps | None, list[FeatureError]]:
     """The fact as a HostProps, or (None, [bad-props]) when it is not a fact at all.
 
     The shape is checked here, not trusted: a wrong variable (hostvars, the properties sub-dict, a module result)
@@ -293,7 +300,7 @@ def read_fact(fact, host):
     return props.HostProps.from_fact(fact), []
 
 
-def _is_string_list(values):
+def _is_string_list(values: object) -> bool:
     """A list (or other sequence, not a string) of strings. Concrete types are tried before the Sequence ABC, whose
     check is slow, since the fleet logic checks every property of every kind of host."""
     if isinstance(values, str) or not isinstance(values, (list, tuple, Sequence)):
@@ -301,10 +308,13 @@ def _is_string_list(values):
     return all(isinstance(value, str) for value in values)
 
 
-def _check_list(features, host, host_props, check_host):
+def _check_list(features: Any, host: str, host_props: props.HostProps | None,
+                check_host: bool) -> tuple[list[dict[str, str]], list[FeatureError]]:
     if not isinstance(features, Sequence) or isinstance(features, (str, bytes)):
         return [], [FeatureError(host, None, None, [], "bad-feature", "%s: the features must be a list of "
                                  "{name, policy, value} mappings, not %s." % (host, type(features).__name__))]
+    errors: list[FeatureError]
+    seen: dict[str, int]
     normalised, errors, seen = [], [], {}
     for index, item in enumerate(features, 1):
         feature = _check_feature(index, item, host, host_props if check_host else None, seen, errors)
@@ -313,7 +323,8 @@ def _check_list(features, host, host_props, check_host):
     return normalised, errors
 
 
-def _check_feature(index, item, host, host_props, seen, errors):
+def _check_feature(index: int, item: object, host: str, host_props: props.HostProps | None, seen: dict[str, int],
+                   errors: list[FeatureError]) -> dict[str, str] | None:
     """Check one feature, appending its errors; returns the normalised feature or None."""
     start = len(errors)
     if not isinstance(item, Mapping):
@@ -326,7 +337,7 @@ def _check_feature(index, item, host, host_props, seen, errors):
     prop = host_props.properties.get(name) if host_props is not None and isinstance(name, str) else None
     allowed = list(prop.supported_values) if prop is not None else []
 
-    def fail(rule, text):
+    def fail(rule: str, text: str) -> None:
         errors.append(FeatureError(host, name, value, allowed, rule, "%s: %s" % (host, text)))
 
     unknown = sorted(str(key) for key in item if key not in FEATURE_KEYS)
@@ -367,7 +378,8 @@ def _check_feature(index, item, host, host_props, seen, errors):
     return feature
 
 
-def _check_against_host(name, prop, policy, value, host_props, fail):
+def _check_against_host(name: str, prop: props.Property | None, policy: str, value: str | None,
+                        host_props: props.HostProps, fail: Callable[[str, str], None]) -> str | None:
     """Host-side rules; returns the host's spelling of a valid value (None without one or when it fails)."""
     if prop is None:
         near = [known for known in host_props.properties if known.lower() == name.lower()]
@@ -407,7 +419,7 @@ def _check_against_host(name, prop, policy, value, host_props, fail):
     return None
 
 
-def _not_string_text(shown, value):
+def _not_string_text(shown: str, value: object) -> str:
     """Explain the YAML trap behind a non-string value and show the quoted form to write instead."""
     if isinstance(value, bool):
         quoted, why = ("on" if value else "off"), "YAML reads unquoted on/off/yes/no/true/false as a boolean"

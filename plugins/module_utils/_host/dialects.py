@@ -432,7 +432,7 @@ def _conditional(reading: _Reading, name: str, value: bool, current: dict[str, A
     return {}
 
 
-def expand(client: qmp.QMPClient, model: str, settings: dict[str, bool] | None = None) -> dict[str, Any]:
+def expand(client: qmp.QMPClient, model: str, settings: qmp.JSONObject | None = None) -> dict[str, Any]:
     """One full expansion of ``model`` with ``settings`` set; its props as a dict. Raises ``DialectError`` for a
     reply of the wrong shape, ``QMPCommandError`` when QEMU refuses."""
     info: dict[str, Any] = {"name": model}
