@@ -12,12 +12,15 @@ shared options are merged in, never copied.
 
 from __future__ import annotations
 
+from typing import Any, Dict, Iterable, List, Mapping
+
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 
 # libvirt_caps (with what it imports) is imported by the specs that need it only: every module imports this file, and
 # AnsiballZ compiles each imported module_utils file from source on every task (props_facts needs none of it).
 CACHE_MODES = ["use", "refresh", "ignore"]
 LIBVIRT_BACKENDS = ["auto", "virsh", "libvirt-python"]
+Options = Dict[str, Dict[str, Any]]   # option name -> its AnsibleModule spec (type, default, choices, ...)
 _RELATIONS = ("mutually_exclusive", "required_together", "required_one_of", "required_if", "required_by")
 
 
@@ -25,21 +28,22 @@ class ArgumentSpec:
     """Options (``argument_spec``) and the relations AnsibleModule and ``ActionBase.validate_argument_spec`` check
     between them."""
 
-    def __init__(self, argument_spec=None, mutually_exclusive=None, required_together=None, required_one_of=None,
-                 required_if=None, required_by=None):
-        self.argument_spec = dict(argument_spec or {})
-        self.mutually_exclusive = list(mutually_exclusive or [])
-        self.required_together = list(required_together or [])
-        self.required_one_of = list(required_one_of or [])
-        self.required_if = list(required_if or [])
-        self.required_by = dict(required_by or {})
+    def __init__(self, argument_spec: Options | None = None, mutually_exclusive: list[Any] | None = None,
+                 required_together: list[Any] | None = None, required_one_of: list[Any] | None = None,
+                 required_if: list[Any] | None = None, required_by: dict[str, Any] | None = None) -> None:
+        self.argument_spec: Options = dict(argument_spec or {})
+        self.mutually_exclusive: List[Any] = list(mutually_exclusive or [])
+        self.required_together: List[Any] = list(required_together or [])
+        self.required_one_of: List[Any] = list(required_one_of or [])
+        self.required_if: List[Any] = list(required_if or [])
+        self.required_by: Dict[str, Any] = dict(required_by or {})
 
-    def update_argspec(self, **options):
+    def update_argspec(self, **options: dict[str, Any]) -> ArgumentSpec:
         """Add or replace options; returns the spec."""
         self.argument_spec.update(options)
         return self
 
-    def merge(self, other):
+    def merge(self, other: ArgumentSpec) -> ArgumentSpec:
         """Take in ``other``'s options and relations (its options win a clash); returns the spec."""
         self.argument_spec.update(other.argument_spec)
         for relation in _RELATIONS:
@@ -50,23 +54,23 @@ class ArgumentSpec:
                 mine.extend(getattr(other, relation))
         return self
 
-    def validation_kwargs(self):
+    def validation_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of AnsibleModule and ``ActionBase.validate_argument_spec``."""
         kwargs = {relation: getattr(self, relation) for relation in _RELATIONS}
         kwargs["argument_spec"] = self.argument_spec
         return kwargs
 
-    def create_ansible_module_helper(self, clazz, args=(), **kwargs):
+    def create_ansible_module_helper(self, clazz: Any, args: tuple[Any, ...] = (), **kwargs: Any) -> Any:
         """``clazz(*args, ...)`` with this spec; ``kwargs`` such as ``supports_check_mode``."""
         return clazz(*args, **dict(self.validation_kwargs(), **kwargs))
 
-    def create_ansible_module(self, **kwargs):
+    def create_ansible_module(self, **kwargs: Any) -> Any:
         """The module's AnsibleModule (imported here: module_utils import no Ansible when they are loaded)."""
         from ansible.module_utils.basic import AnsibleModule
         return self.create_ansible_module_helper(AnsibleModule, **kwargs)
 
 
-def probe_argument_spec():
+def probe_argument_spec() -> ArgumentSpec:
     """Options of every module that probes QEMU."""
     return ArgumentSpec(dict(
         emulator=dict(type="path", default="/usr/bin/qemu-system-aarch64"),
@@ -76,29 +80,29 @@ def probe_argument_spec():
     ))
 
 
-def host_argument_spec():
+def host_argument_spec() -> ArgumentSpec:
     """The name messages use for the host (doc_fragments/host_name.py); ``hostid.label`` gives its default."""
     return ArgumentSpec(dict(host=dict(type="str")))
 
 
-def host_props_argument_spec():
+def host_props_argument_spec() -> ArgumentSpec:
     """The host's own ``arm_cpu_props`` beside a baseline given as ``props`` (doc_fragments/host_props.py): a request
     that passed the baseline's canonical fields is written in the host's names (``delivery.plan``'s ``own``)."""
     return ArgumentSpec(dict(host_props=dict(type="dict")))
 
 
-def host_paths_argument_spec():
+def host_paths_argument_spec() -> ArgumentSpec:
     """Where a module reads the host's identity (``hostid.py``): sysfs and procfs, or a recorded host tree."""
     return ArgumentSpec(dict(sysfs_path=dict(type="path", default="/sys"),
                              procfs_path=dict(type="path", default="/proc")))
 
 
-def _host_probe_argument_spec():
+def _host_probe_argument_spec() -> ArgumentSpec:
     """The probe's options, where the host's identity is read (for the fingerprint) and the host's name."""
     return probe_argument_spec().merge(host_paths_argument_spec()).merge(host_argument_spec())
 
 
-def props_facts_argument_spec():
+def props_facts_argument_spec() -> ArgumentSpec:
     """Options of armvirt.cpu.props_facts: the probe's, or a running monitor, and how the cache is used."""
     return _host_probe_argument_spec().update_argspec(
         qmp_socket=dict(type="path"),
@@ -106,7 +110,7 @@ def props_facts_argument_spec():
     )
 
 
-def props_cache_argument_spec():
+def props_cache_argument_spec() -> ArgumentSpec:
     """Options of armvirt.cpu.props_cache: the probe's, whether the cache file is to be, and whether to re-read it."""
     return _host_probe_argument_spec().update_argspec(
         state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -114,7 +118,7 @@ def props_cache_argument_spec():
     )
 
 
-def cpu_check_argument_spec():
+def cpu_check_argument_spec() -> ArgumentSpec:
     """Options of armvirt.cpu.cpu_check: the probe's, where the host's identity is read (for the fingerprint), the
     request (mode and features, or a -cpu value), how the results file is used and the host's name for messages."""
     spec = probe_argument_spec().merge(host_paths_argument_spec())
@@ -130,7 +134,7 @@ def cpu_check_argument_spec():
     return spec.merge(host_argument_spec())
 
 
-def confirm_argument_spec():
+def confirm_argument_spec() -> ArgumentSpec:
     """Options of a module that has the host's QEMU confirm a request before it writes (domain_cpu): whether to, the
     probe's deadline and cache directory, and the configured emulator, trusted besides those libvirt lists (the
     emulator that is run and the accelerator come from what is being written; ``emulator_trust``)."""
@@ -139,7 +143,7 @@ def confirm_argument_spec():
                              cache_dir=probe["cache_dir"], emulator=probe["emulator"]))
 
 
-def domain_cpu_argument_spec():
+def domain_cpu_argument_spec() -> ArgumentSpec:
     """Options of armvirt.cpu.domain_cpu: the domain (name or UUID) and libvirt connection, the request, how it is
     delivered and checked, the confirmation's, and the host's name and own fact."""
     from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps as libvirt_caps
@@ -160,7 +164,7 @@ def domain_cpu_argument_spec():
     return spec.merge(confirm_argument_spec()).merge(host_argument_spec()).merge(host_props_argument_spec())
 
 
-def domain_cpu_info_argument_spec():
+def domain_cpu_info_argument_spec() -> ArgumentSpec:
     """Options of armvirt.cpu.domain_cpu_info: the libvirt connection, which domain, the policy to compare with and
     the fact to plan it against, the configured emulator, and the host's name and own fact."""
     from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps as libvirt_caps
@@ -175,7 +179,7 @@ def domain_cpu_info_argument_spec():
     return spec.merge(host_argument_spec()).merge(host_props_argument_spec())
 
 
-def libvirt_facts_argument_spec():
+def libvirt_facts_argument_spec() -> ArgumentSpec:
     """Options of armvirt.cpu.libvirt_facts: where libvirt's schema and CPU map are, and whether to ask the daemon."""
     from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps as libvirt_caps
     return ArgumentSpec(dict(
@@ -187,7 +191,7 @@ def libvirt_facts_argument_spec():
     ))
 
 
-def guest_domains_argument_spec():
+def guest_domains_argument_spec() -> ArgumentSpec:
     """Options of armvirt.cpu.guest_domains: what its action plugin validates and works with on the controller. The
     module, which only writes, is called with ``output_dir`` and ``guests`` whose items carry the rendered XML
     (``guest_domains.DOCUMENT_KEY``); with ``confirm`` the action first runs armvirt.cpu.cpu_check on the host once
@@ -211,7 +215,7 @@ def guest_domains_argument_spec():
     return spec.merge(guest_confirm_argument_spec())
 
 
-def guest_confirm_argument_spec():
+def guest_confirm_argument_spec() -> ArgumentSpec:
     """How armvirt.cpu.guest_domains has the host's QEMU confirm each distinct request before it writes: whether to
     (off by default: the action also renders for hosts without QEMU), and the options its action passes on to each
     armvirt.cpu.cpu_check run -- the probe's (``emulator`` is also every new guest's ``<emulator>``) and where the
@@ -220,13 +224,13 @@ def guest_confirm_argument_spec():
     return spec.merge(probe_argument_spec()).merge(host_paths_argument_spec())
 
 
-def artifacts_argument_spec(lock_timeout):
+def artifacts_argument_spec(lock_timeout: float) -> ArgumentSpec:
     """Options of every action on the fleet artifacts directory (fleet_state, fleet_report): where it is and how long
     to wait for its lock (``lock_timeout``: the controller's default, ``plugin_utils._artifacts.LOCK_TIMEOUT``)."""
     return ArgumentSpec(dict(artifacts_dir=dict(type="path"), lock_timeout=dict(type="float", default=lock_timeout)))
 
 
-def fleet_state_argument_spec(lock_timeout, facts_from):
+def fleet_state_argument_spec(lock_timeout: float, facts_from: Iterable[str]) -> ArgumentSpec:
     """Options of the armvirt.cpu.fleet_state action; ``facts_from`` are the sources of facts it reads
     (``plugin_utils._fact_sources.FACTS_FROM``)."""
     spec = ArgumentSpec(dict(
@@ -242,7 +246,7 @@ def fleet_state_argument_spec(lock_timeout, facts_from):
     return spec.merge(artifacts_argument_spec(lock_timeout))
 
 
-def fleet_report_argument_spec(lock_timeout, templates):
+def fleet_report_argument_spec(lock_timeout: float, templates: Mapping[str, str]) -> ArgumentSpec:
     """Options of the armvirt.cpu.fleet_report action; ``templates`` are the default template of each output
     (``plugin_utils.fleet_report.TEMPLATES``)."""
     spec = ArgumentSpec(dict(
@@ -255,7 +259,7 @@ def fleet_report_argument_spec(lock_timeout, templates):
     return spec.merge(artifacts_argument_spec(lock_timeout))
 
 
-def rollout_record_argument_spec():
+def rollout_record_argument_spec() -> ArgumentSpec:
     """Options of the armvirt.cpu.rollout_record action."""
     return ArgumentSpec(dict(
         record=dict(type="dict", required=True),

@@ -1,6 +1,7 @@
 """Changelog fragments lint and render; the docs site builds with antsibull-docs from the plugins and guides; the
 READMEs and guides link so that their links resolve on the forge, on Galaxy's rendered pages and on the docs site."""
 
+import ast
 import re
 import shutil
 
@@ -147,3 +148,38 @@ def test_every_link_into_the_repository_resolves():
                 continue
             if anchor:
                 assert anchor in anchors(where), "%s: %s has no heading #%s" % (page.name, where.name, anchor)
+
+
+ARCHITECTURE_ROW_RE = re.compile(r"^\|[^|]*\|\s*`(plugins/(?:module_utils|plugin_utils)/[^`]+\.py)`\s*\|([^|]*)\|", re.M)
+COLLECTION_PACKAGES = ("_host", "_guest", "_common", "_fleet", "_libvirt", "plugin_utils", "module_utils")
+
+
+def _collection_imports(path):
+    """The collection's modules ``path`` imports, by their last name (``_guest.validate`` is ``validate``)."""
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ansible_collections.armvirt"):
+            tail = node.module.rsplit(".", 1)[-1]
+            if tail in COLLECTION_PACKAGES:
+                modules.update(alias.name for alias in node.names)
+            else:
+                modules.add(tail)
+    return modules
+
+
+def test_architecture_names_every_file_and_what_it_imports():
+    """docs/architecture.md's concern table has a row for every file of module_utils and plugin_utils, and each row's
+    last column names every module of the collection the file imports: the drawing of the house follows the code."""
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    rows = dict(ARCHITECTURE_ROW_RE.findall(doc))
+    files = [path for path in sorted((ROOT / "plugins" / "module_utils").rglob("*.py"))
+             + sorted((ROOT / "plugins" / "plugin_utils").glob("*.py")) if path.name != "__init__.py"]
+    assert [str(path.relative_to(ROOT)) for path in files if str(path.relative_to(ROOT)) not in rows] == []
+    wrong = {}
+    for path in files:
+        documented = set(re.findall(r"[A-Za-z_]+", rows[str(path.relative_to(ROOT))]))
+        missing = sorted(name for name in _collection_imports(path)
+                         if name not in documented and name.lstrip("_") not in documented)
+        if missing:
+            wrong[str(path.relative_to(ROOT))] = missing
+    assert wrong == {}

@@ -263,7 +263,7 @@ def _label(props_fact: object, host: str | None) -> str:
 
 
 def is_baseline(props_fact: object) -> bool:
-    """A fleet or class baseline (``fleet.baseline``: it names its members), not one host's ``arm_cpu_props``."""
+    """A fleet or class baseline (``_fleet.baseline``: it names its members), not one host's ``arm_cpu_props``."""
     return isinstance(props_fact, Mapping) and "members" in props_fact
 
 
