@@ -33,13 +33,17 @@ from __future__ import annotations
 
 import json
 from xml.etree import ElementTree
-from typing import Any, Dict, Iterable, Mapping, NoReturn, Sequence, cast
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, NoReturn, Sequence, cast
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
-from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, collect, dialects, emulator_trust, probe, qmp
-from ansible_collections.armvirt.cpu.plugins.module_utils._host import props
-from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, collect, emulator_trust, props
+
+# Validation, the probe and the dialect reader are imported where a request is parsed or QEMU is asked: a host whose
+# requests its results file holds already (guest_domains' writer on every rollout after the first) needs none of
+# them, and AnsiballZ compiles every imported file from source on every module run.
+if TYPE_CHECKING:
+    from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import qmp
 
 EXPANSION, START = "expansion", "start"
 METHODS = (EXPANSION, START)
@@ -64,6 +68,11 @@ class CheckFailed(Exception):
         self.fields = fields
 
 
+def request_key(mode: str, cpu_arg: str) -> str:
+    """What the results file keys a request by: its mode and its ``-cpu`` value exactly as written."""
+    return "%s %s" % (mode, cpu_arg)
+
+
 class Request(object):
     """One request as QEMU sees it: ``mode``, ``cpu_arg`` (the ``-cpu`` value), ``model`` (its first item),
     ``settings`` (its ``(name, value)`` pairs as written), ``props`` (the expansion's JSON-typed properties, in
@@ -74,7 +83,7 @@ class Request(object):
     def __init__(self, mode: str, cpu_arg: str, model: str, settings: Iterable[tuple[str, str]]) -> None:
         self.mode, self.cpu_arg, self.model, self.settings = mode, cpu_arg, model, list(settings)
         self.props = dict((name, json_value(value)) for name, value in self.settings)
-        self.key = "%s %s" % (mode, cpu_arg)
+        self.key = request_key(mode, cpu_arg)
 
     def sysreg_only(self) -> bool:
         """Whether this is a ``host`` request whose valued properties are all ``SYSREG_`` integers (and has one)."""
@@ -98,6 +107,7 @@ def request(features: Iterable[Any] = (), mode: str = names.DEFAULT_MODE, model:
     ``delivery.cpu_arg``), which also checks the shape, policies and tokens (not the values: that is QEMU's job here).
     Raises ``validate.FeatureRequestError``.
     """
+    from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery
     return parse_cpu_arg(delivery.cpu_arg(list(features), mode, model, host), mode, host)
 
 
@@ -106,6 +116,8 @@ def parse_cpu_arg(cpu_arg: object, mode: str | None = None, host: str = "request
     the ``qemu_cpu_arg`` that guest_domains and domain_cpu return. ``mode`` defaults to the model's (``host``:
     host-passthrough, ``max``: maximum); any other model needs mode custom. Raises ``validate.FeatureRequestError``.
     """
+    from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
+
     def refuse(text: str) -> NoReturn:
         raise validate.FeatureRequestError([validate.FeatureError(host, None, None, [], "bad-feature",
                                                                   "%s: %s" % (host, text))])
@@ -144,6 +156,9 @@ def in_host_spelling(req: Request, host_props: props.HostProps | None, host: str
     asked about, reported and kept in the results file in one form, the one the role and domain_cpu write. Values
     are not judged here (that is QEMU's job); a number with a leading zero is refused, as validation refuses it.
     ``host_props`` None (or unsupported) leaves ``req`` as it is. Raises ``validate.FeatureRequestError``."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils._guest import delivery, validate
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
+
     if host_props is None or not host_props.supported or not req.settings:
         return req
     # names of another dialect (or canonical SYSREG_ fields) in the host's own names first, as validation does
@@ -197,6 +212,7 @@ def check(emulator: str, accel: str, req: Request, timeout: float = 10.0) -> dic
     """Ask the host's QEMU about ``req`` (no cache). Returns a result dict: ``accepted``, ``error`` (QEMU's words,
     None when accepted), ``expanded`` (the expanded CPU's properties when QEMU gave them, else None), ``method``,
     ``mode`` and ``cpu_arg``. Raises :class:`ConfirmError` when QEMU gave no answer."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import probe, qmp
     method = req.method(accel)
     result: dict[str, Any] = {"accepted": True, "error": None, "expanded": None, "method": method,
                               "mode": req.mode, "cpu_arg": req.cpu_arg}
@@ -230,6 +246,7 @@ def check(emulator: str, accel: str, req: Request, timeout: float = 10.0) -> dic
 def _ask_expansion(client: qmp.QMPClient, req: Request, result: dict[str, Any]) -> None:
     """The full expansion's verdict on ``req`` into ``result``: accepted with the expanded properties, or refused
     with QEMU's words; a command QEMU lacks is no answer (QMPCommandError raised)."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import qmp
     try:
         result["expanded"] = _expand(client, req)
     except qmp.QMPCommandError as exc:
@@ -242,6 +259,7 @@ def validates_by_expansion(client: qmp.QMPClient) -> bool:
     """Whether this QEMU's full expansion of ``host`` judges ``SYSREG_`` values (the v10 series): it is the one Arm
     QEMU that also takes type ``static``; released QEMU and earlier postings refuse it ("The requested expansion
     type is not supported")."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import qmp
     try:
         client.execute(names.EXPANSION, {"type": "static", "model": {"name": "host"}})
     except qmp.QMPCommandError:
@@ -252,6 +270,7 @@ def validates_by_expansion(client: qmp.QMPClient) -> bool:
 def _expand(client: qmp.QMPClient, req: Request, booleans_only: bool = False) -> dict[str, Any] | None:
     """The request's model expanded with its properties (only the booleans after a paused start, since Arm's
     expansion takes no valued ones); None for a reply of the wrong shape."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils._host import dialects
     settings = dict((name, value) for name, value in req.props.items()
                     if isinstance(value, bool) or not booleans_only)
     try:
@@ -354,10 +373,7 @@ def confirm(emulator: str, accel: str, req: Request, timeout: float = 10.0, cach
         if cache_mode == CACHE_USE:
             entry, info["status"] = lookup(path, fp, req.key)
             if entry is not None:
-                result = {"accepted": True, "error": None, "expanded": entry.get("expanded"),
-                          "method": entry["method"], "mode": req.mode, "cpu_arg": req.cpu_arg}
-                result.update(cached=True, cache=info)
-                return result
+                return _stored(entry, req.mode, req.cpu_arg, info)
         else:
             info["status"] = "refresh requested"
     result = check(emulator, accel, req, timeout)
@@ -366,6 +382,29 @@ def confirm(emulator: str, accel: str, req: Request, timeout: float = 10.0, cach
         info["written"] = store(path, cast(Dict[str, str], fp), req.key, entry)
     result.update(cached=False, cache=info)
     return result
+
+
+def _stored(entry: Mapping[str, Any], mode: str, cpu_arg: str, info: dict[str, Any]) -> dict[str, Any]:
+    """The result of an acceptance the results file holds (``info``: the file and how it was used)."""
+    return {"accepted": True, "error": None, "expanded": entry.get("expanded"), "method": entry["method"],
+            "mode": mode, "cpu_arg": cpu_arg, "cached": True, "cache": info}
+
+
+def _accepted_before(emulator: str, accel: str, mode: str, cpu_arg: str, cache_dir: str, sysfs_root: str,
+                     procfs_root: str) -> dict[str, Any] | None:
+    """The acceptance of ``cpu_arg`` exactly as written that the results file holds for this fingerprint, else None
+    (then :func:`verdict` asks, and says why where it fails). Read before the request is parsed: the file holds only
+    requests that were parsed, spelled for the host and confirmed under this fingerprint, keyed by the very string."""
+    try:
+        emulator_trust.require(emulator, [emulator])
+        path = checks_path(cache_dir, emulator, accel)
+        entry, status = lookup(path, cache.fingerprint(emulator, accel, sysfs_root, procfs_root),
+                               request_key(mode, cpu_arg))
+    except (emulator_trust.UntrustedEmulator, ConfirmError):
+        return None
+    if entry is None:
+        return None
+    return _stored(entry, mode, cpu_arg, {"path": path, "status": status, "written": False})
 
 
 def uncheckable(host: str, exc: validate.FeatureRequestError) -> CheckFailed:
@@ -398,6 +437,7 @@ def verdict(req: Request, emulator: str, accel: str, timeout: float = 10.0, cach
         except collect.CollectError as exc:
             raise CheckFailed("%s: cannot read the properties the -cpu %s is written against: %s"
                               % (host, req.cpu_arg, exc), mode=req.mode, cpu_arg=req.cpu_arg)
+        from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
         try:
             req = in_host_spelling(req, host_props, host)
         except validate.FeatureRequestError as exc:
@@ -430,18 +470,24 @@ def verdicts(items: Iterable[Mapping[str, Any]], accel: str, timeout: float = 10
              host: str = "request") -> list[dict[str, Any]]:
     """:func:`verdict` on each item of :func:`confirmations`, with the item's emulator (a named model's ``-cpu`` in
     mode custom): what guest_domains returns as ``checks``, in order -- the result with the item's ``emulator`` and
-    ``guests``, and ``failed`` (with ``msg`` when true)."""
+    ``guests``, and ``failed`` (with ``msg`` when true). A request the results file holds already is answered from
+    it before anything is parsed."""
     checks = []
     for item in items:
         check: dict[str, Any] = {}
         try:
-            mode = None if item["cpu_arg"].split(",", 1)[0] in MODELS else names.CUSTOM
-            try:
-                req = parse_cpu_arg(item["cpu_arg"], mode, host)
-            except validate.FeatureRequestError as exc:
-                raise uncheckable(host, exc)
-            check.update(verdict(req, item["emulator"], accel, timeout, cache_dir, write=write,
-                                 sysfs_root=sysfs_root, procfs_root=procfs_root, host=host), failed=False)
+            mode = MODELS.get(item["cpu_arg"].split(",", 1)[0], names.CUSTOM)
+            stored = (_accepted_before(item["emulator"], accel, mode, item["cpu_arg"], cache_dir, sysfs_root,
+                                       procfs_root) if cache_dir else None)
+            if stored is None:
+                from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+                try:
+                    req = parse_cpu_arg(item["cpu_arg"], mode, host)
+                except validate.FeatureRequestError as exc:
+                    raise uncheckable(host, exc)
+                stored = verdict(req, item["emulator"], accel, timeout, cache_dir, write=write,
+                                 sysfs_root=sysfs_root, procfs_root=procfs_root, host=host)
+            check.update(stored, failed=False)
         except CheckFailed as exc:
             check.update(exc.fields, msg=exc.msg, failed=True)
         check.update(emulator=item["emulator"], guests=item["guests"])

@@ -10,7 +10,7 @@ Private to the collection. Standard library only: the module side runs on hyperv
 from __future__ import annotations
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import paths
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
+from ansible_collections.armvirt.cpu.plugins.module_utils._host import props
 
 # the keys of a guest's rendered, checked XML and (with confirm) of the emulator and -cpu value the host's QEMU must
 # confirm first, in the ``guests`` the action passes the module
@@ -23,11 +23,12 @@ XML_SUFFIX = ".xml"   # each guest's file is <name>.xml
 def guest_name_problem(name: object) -> str | None:
     """Why ``name`` cannot name a guest (and its file ``<name>.xml``), or None.
 
-    validate's token rule keeps out path separators, quotes and shell or XML metacharacters; a leading dot is
-    refused too, since it would hide the file and clash with the writer's temporary files. Stricter than the rule for
+    The token rule (``props.is_token``, validation's) keeps out path separators, quotes and shell or XML
+    metacharacters; a leading dot is refused too, since it would hide the file and clash with the writer's temporary
+    files. Stricter than the rule for
     every file name (``paths.component_problem``), which it applies as well: it bounds the length of ``<name>.xml``.
     """
-    if not validate.is_token(name):
+    if not props.is_token(name):
         return ("guest name %r is not a plain token (letters, digits, '.', '_', '-' only): it becomes a file name "
                 "and libvirt's domain name" % (name,))
     if name.startswith("."):

@@ -13,7 +13,10 @@ reported them, as strings; this module interprets them.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Sequence
+
+if TYPE_CHECKING:   # TypeGuard is typing's from Python 3.10; managed nodes run 3.8
+    from typing import TypeGuard
 
 Fact = Dict[str, Any]   # a fact or a part of one, as JSON: what hostvars carry between hosts and the controller
 
@@ -35,7 +38,7 @@ _DECIMAL_RE = re.compile(r"^(0|[1-9][0-9]*)$")
 _HEX_RE = re.compile(r"^0[xX][0-9a-fA-F]+$")
 
 
-def is_token(text: object) -> bool:
+def is_token(text: object) -> TypeGuard[str]:
     """Whether ``text`` is a string libvirt accepts as a feature name (and the collection accepts as a value)."""
     return isinstance(text, str) and _TOKEN_RE.fullmatch(text) is not None
 

@@ -30,22 +30,28 @@ command and the cap, and the connection is closed (the rest of the message is ne
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import socket
 import time
-from typing import Any, Dict, NamedTuple, Tuple, Union
 
-JSONObject = Dict[str, Any]   # a QMP message or reply member: free-form JSON as QEMU sent it
-Address = Union[str, "os.PathLike[str]", Tuple[str, int]]   # a unix socket path or (host, port)
+# The types are for the checker only: a fresh process that talks QMP pays for every module it imports (row
+# fresh_process of the benchmarks), and typing is the largest of them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, NamedTuple, Tuple, Union
 
+    JSONObject = Dict[str, Any]   # a QMP message or reply member: free-form JSON as QEMU sent it
+    Address = Union[str, "os.PathLike[str]", Tuple[str, int]]   # a unix socket path or (host, port)
 
-class ReplyCap(NamedTuple):
-    """The cap on one message: its size in bytes (CRLF included) and its count of JSON values."""
+    class ReplyCap(NamedTuple):
+        """The cap on one message: its size in bytes (CRLF included) and its count of JSON values."""
 
-    size: int
-    values: int
-
+        size: int
+        values: int
+else:   # the same tuple, without typing
+    ReplyCap = collections.namedtuple("ReplyCap", "size values")
 
 DEFAULT_CAP = ReplyCap(8 * 1024 * 1024, 512 * 1024)
 PROPERTY_CAP = ReplyCap(1024 * 1024, 64 * 1024)
