@@ -20,11 +20,11 @@ from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._common.paths import PathError
 from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import (
     fleet_state_argument_spec, guest_domains_argument_spec)
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fact_sources, _fleet_view, policy
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fact_sources, _fleet_view, policy_files
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._artifacts_options import (
     LOCK_HINT, artifacts_dir, lock_timeout)
 
@@ -64,10 +64,10 @@ def read_baseline(path):
 
 def check_policy(path):
     """Refuse a rollout whose policy file the guest_cpu role would refuse, before anything is written: the read and
-    the check are guest_domains' own (``plugin_utils.policy.load`` with the modes it renders)."""
+    the check are guest_domains' own (``plugin_utils.policy_files.load`` with the modes it renders)."""
     try:
-        policy.load(path, modes=guest_domains_argument_spec().argument_spec["mode"]["choices"])
-    except _cpu_policy.PolicyError as exc:
+        policy_files.load(path, modes=guest_domains_argument_spec().argument_spec["mode"]["choices"])
+    except policy.PolicyError as exc:
         raise AnsibleActionFail("fleet_state: the rollout's policy file is not usable; nothing was written (the last "
                                 "rollout's record is as it was):\n%s" % exc, result={"policy_errors": exc.messages})
 
@@ -263,7 +263,7 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
                                     % "; ".join(_fleet_view.summary_lines(state)))
         if rollout.get("policy_file"):
             try:
-                path = policy.find(self, "files", rollout["policy_file"], "rollout's policy file")
+                path = policy_files.find(self, "files", rollout["policy_file"], "rollout's policy file")
             except AnsibleActionFail as exc:
                 raise AnsibleActionFail("fleet_state: %s; nothing was written" % exc.message)
             check_policy(path)

@@ -20,10 +20,10 @@ from ansible.utils.display import Display
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest.domain_files import CPU_ARG_KEY, DOCUMENT_KEY, EMULATOR_KEY
 from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import guest_domains_argument_spec
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, policy
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, policy_files
 
 display = Display()
 
@@ -45,20 +45,20 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
         libvirt = args["libvirt"] if args["libvirt"] is not None else facts.get("libvirt_cpu")
         mode, model, features, delivery = args["mode"], args["model"], args["features"], args["delivery"]
         if args["policy_file"]:
-            path = policy.find(self, "files", args["policy_file"])
+            path = policy_files.find(self, "files", args["policy_file"])
             try:
-                loaded = policy.load(path, modes=ARGUMENT_SPEC.argument_spec["mode"]["choices"])
-            except _cpu_policy.PolicyError as exc:
+                loaded = policy_files.load(path, modes=ARGUMENT_SPEC.argument_spec["mode"]["choices"])
+            except policy.PolicyError as exc:
                 return self._failed(result, "invalid guest CPU policy file:\n%s" % exc, policy_errors=exc.messages)
             mode, features, delivery = loaded.mode or mode, loaded.features, loaded.delivery or delivery
             model = loaded.model if loaded.mode else model
-        problem = _cpu_policy.model_problem(mode, model)
+        problem = policy.model_problem(mode, model)
         if problem:
             return self._failed(result, "%s: %s" % (host, problem))
         if props is None:
             return self._failed(result, "%s: no arm_cpu_props to check the guests against: pass props, or gather "
                                 "ansible_facts['arm_cpu_props'] with armvirt.cpu.props_facts first." % host)
-        template = policy.find(self, "templates", args["template"], "template") if args["template"] else None
+        template = policy_files.find(self, "templates", args["template"], "template") if args["template"] else None
 
         try:
             outcome = domains.build(args["guests"], features, props, mode, host, delivery, template,

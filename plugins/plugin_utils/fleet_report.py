@@ -7,7 +7,7 @@ Why from the artifacts (``fleet_state`` writes them) and not from hostvars: the 
 own, without fact caching, and say the same thing every time the fleet is the same (it is rewritten only when its
 content changes). Every judgement reuses the collection's logic: placement and recommendations are
 ``module_utils._fleet``, value comparison is the property model's (``Property.intersect``/``canonical_values``),
-policy files are read by ``plugin_utils.policy``. This module only arranges the results for people:
+policy files are read by ``plugin_utils.policy_files``. This module only arranges the results for people:
 
 - the matrix: one row per canonical field (``module_utils._host.vocabulary``: the same field under two dialects'
   names is one row), the baseline column and one column per host (grouped by class), each cell with the host's
@@ -35,10 +35,10 @@ from markupsafe import Markup
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._fleet import classes, placement
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import vocabulary
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, policy
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, policy_files
 
 # cell colours: in the baseline / the host offers more / missing or narrowed / no usable facts
 BASE, MORE, MISSING, GREY = "base", "more", "missing", "grey"
@@ -217,8 +217,8 @@ def _requests(state: Mapping[str, Any], rollout: Mapping[str, Any] | None,
     files += [(os.path.basename(path), path) for path in extra]
     for name, path in files:
         try:
-            loaded = policy.load(path, modes=tuple(names.CPU_MODELS))   # the modes placement takes
-        except _cpu_policy.PolicyError as exc:
+            loaded = policy_files.load(path, modes=tuple(names.CPU_MODELS))   # the modes placement takes
+        except policy.PolicyError as exc:
             requests.append((name, {"error": str(exc)}))
             continue
         request = {"mode": loaded.mode or names.DEFAULT_MODE, "features": loaded.features}

@@ -18,9 +18,9 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.filter import (
     cpu_feature_check, cpu_policy_errors, fleet_placement, qemu_cpu_arg)
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 from ansible_collections.armvirt.cpu.plugins.modules import domain_cpu, domain_cpu_info
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, policy
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import _artifacts, _fleet_view, policy_files
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 FACTS = json.loads((ROOT / "tests" / "fixtures" / "fleet" / "small-fleet.json").read_text())
@@ -57,12 +57,12 @@ def run_module(module, args, capsys):
 
 def test_the_writer_writes_what_the_definition_calls_a_policy(written):
     for _pool, (path, document) in written[0].items():
-        assert document["description"] and _cpu_policy.check(document, path) == []
+        assert document["description"] and policy.check(document, path) == []
 
 
 def test_the_roles_loader_and_the_apply_playbooks_check_take_them(written):
     for _pool, (path, document) in written[0].items():
-        loaded = policy.load(path, modes=("host-passthrough", "maximum"))
+        loaded = policy_files.load(path, modes=("host-passthrough", "maximum"))
         assert (loaded.mode, loaded.features) == (document["mode"], document["features"])
         assert cpu_policy_errors.cpu_policy_errors(document, path) == []
 

@@ -9,9 +9,9 @@ import pytest
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, delivery, domain_edit, domain_xml
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import validate
-from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy as _cpu_policy
+from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
-from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema, policy
+from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, libvirt_schema, policy_files
 from ansible_collections.armvirt.cpu.tests.unit.plugins.module_utils.module_runner import run_command
 
 FACTS = pathlib.Path(__file__).resolve().parents[3] / "fixtures" / "facts"
@@ -287,8 +287,8 @@ def test_policy_file_messages_name_the_file_the_place_and_what_is_allowed(tmp_pa
     path = tmp_path / "policy.yml"
     path.write_text("mode: custom\nfeatures:\n  - {name: feat_RAS, polcy: disable}\n  - {name: sve, value: off}\n"
                     "extra: 1\n")
-    with pytest.raises(_cpu_policy.PolicyError) as caught:
-        policy.load(str(path), modes=("host-passthrough", "maximum"))
+    with pytest.raises(policy.PolicyError) as caught:
+        policy_files.load(str(path), modes=("host-passthrough", "maximum"))
     assert caught.value.messages == [
         "%s: at (document root): unknown key(s) extra; a policy takes description, mode, model, delivery, features"
         % path,
@@ -298,9 +298,9 @@ def test_policy_file_messages_name_the_file_the_place_and_what_is_allowed(tmp_pa
         "quote it as written, e.g. value: \"off\"." % path,
     ]
     path.write_text("features: [{name: feat_RAS, value: '1.0'}]\ndelivery: qemu-commandline\n")
-    assert policy.load(str(path)) == (None, None, "qemu-commandline", [{"name": "feat_RAS", "value": "1.0"}], None)
-    with pytest.raises(_cpu_policy.PolicyError, match="cannot read the policy file"):
-        policy.load(str(tmp_path / "missing.yml"))
+    assert policy_files.load(str(path)) == (None, None, "qemu-commandline", [{"name": "feat_RAS", "value": "1.0"}], None)
+    with pytest.raises(policy.PolicyError, match="cannot read the policy file"):
+        policy_files.load(str(tmp_path / "missing.yml"))
 
 
 def test_the_default_template_comes_through_the_collection_and_writes_cpu_with_the_one_writer():
