@@ -368,13 +368,14 @@ def confirm(emulator: str, accel: str, req: Request, timeout: float = 10.0, cach
     info = {"path": None, "status": "not used", "written": False}
     path = fp = None
     if cache_dir and cache_mode != CACHE_IGNORE:
-        path = info["path"] = checks_path(cache_dir, emulator, accel)
-        fp = cache.fingerprint(emulator, accel, sysfs_root, procfs_root)
         if cache_mode == CACHE_USE:
-            entry, info["status"] = lookup(path, fp, req.key)
+            path, fp, entry, info["status"] = _look_up(emulator, accel, req.key, cache_dir, sysfs_root, procfs_root)
+            info["path"] = path
             if entry is not None:
                 return _stored(entry, req.mode, req.cpu_arg, info)
         else:
+            path = info["path"] = checks_path(cache_dir, emulator, accel)
+            fp = cache.fingerprint(emulator, accel, sysfs_root, procfs_root)
             info["status"] = "refresh requested"
     result = check(emulator, accel, req, timeout)
     if path is not None and write and result["accepted"]:
@@ -382,6 +383,16 @@ def confirm(emulator: str, accel: str, req: Request, timeout: float = 10.0, cach
         info["written"] = store(path, cast(Dict[str, str], fp), req.key, entry)
     result.update(cached=False, cache=info)
     return result
+
+
+def _look_up(emulator: str, accel: str, key: str, cache_dir: str, sysfs_root: str,
+             procfs_root: str) -> tuple[str, dict[str, str], dict[str, Any] | None, str]:
+    """``(path, fingerprint, entry or None, status)`` of ``key`` in the results file of ``emulator`` and ``accel``.
+    Raises :class:`ConfirmError`."""
+    path = checks_path(cache_dir, emulator, accel)
+    fp = cache.fingerprint(emulator, accel, sysfs_root, procfs_root)
+    entry, status = lookup(path, fp, key)
+    return path, fp, entry, status
 
 
 def _stored(entry: Mapping[str, Any], mode: str, cpu_arg: str, info: dict[str, Any]) -> dict[str, Any]:
@@ -397,9 +408,8 @@ def _accepted_before(emulator: str, accel: str, mode: str, cpu_arg: str, cache_d
     requests that were parsed, spelled for the host and confirmed under this fingerprint, keyed by the very string."""
     try:
         emulator_trust.require(emulator, [emulator])
-        path = checks_path(cache_dir, emulator, accel)
-        entry, status = lookup(path, cache.fingerprint(emulator, accel, sysfs_root, procfs_root),
-                               request_key(mode, cpu_arg))
+        path, _fp, entry, status = _look_up(emulator, accel, request_key(mode, cpu_arg), cache_dir, sysfs_root,
+                                            procfs_root)
     except (emulator_trust.UntrustedEmulator, ConfirmError):
         return None
     if entry is None:
