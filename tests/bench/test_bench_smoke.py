@@ -11,6 +11,8 @@ from bench.common import table
 
 ROWS = [row[0] for row in cli.ROWS]
 NEEDS_QEMU = {"qmp_rtt", "fresh_process", "cache_hit", "cache_miss", "module_cold", "task_cached"}
+# rows whose target can lie below what any code could reach: each measures its floor in the same run
+FLOORED = {"cache_hit", "cache_miss", "module_cold"}
 # what each row reports at smoke size (the sizes of tools/bench's sized(): every code path of the row, once)
 WHAT = {
     "classify": ["fleet_state over hostvars, 20 hosts", "fleet_state, fact cache read directly, 20 hosts",
@@ -39,6 +41,11 @@ def test_every_row_runs_at_smoke_size(row, request):
         assert result.ours > 0 and result.baseline > 0, (result.what, result.ours, result.baseline)
     if row in WHAT:
         assert [result.what for result in results] == WHAT[row]
+    for result in results:
+        floor_notes = [note for note in result.notes if note.startswith("floor: ")]
+        assert (result.floor is not None and len(floor_notes) == 1) == (row in FLOORED), (result.what, result.notes)
+        if row in FLOORED:
+            assert result.floor > 0 and "ours is" in floor_notes[0], floor_notes
     if row == "module_cold":
         # its baseline, libvirt's cold domcapabilities, is measured in the same run by a private libvirtd the row
         # starts (0.3 s to answer here, so the smoke size has it too); without libvirt it quotes a figure and says so

@@ -52,7 +52,7 @@ def task_cached(cfg):
     """One props_facts task with a valid cache against one ansible.builtin.ping task, per task, through
     ansible-playbook on one local host: (playbook with N tasks - playbook with none) / N, for both."""
     from ansible_collections.armvirt.cpu.plugins.module_utils._host import cache, collect
-    count, rounds = sized(cfg, (3, 3), (5, 1), (20, 3))   # smoke: medians of 3, or noise can make a task cost < 0
+    count, rounds = sized(cfg, (3, 3), (5, 3), (20, 3))   # medians of 3: one round's noise can make a task cost < 0
     work = tempfile.mkdtemp(prefix="armvirt-bench-task-")
     try:
         qemu, cache_dir = qemu_binary(), os.path.join(work, "cache")
@@ -146,7 +146,8 @@ def playbooks(cfg):
     """gather (and gather + rollout in one run, when rollout.yml exists) on simulated hosts, forks 10, against
     gather_facts: true alone on the same hosts."""
     hosts = getattr(cfg, "fleet_hosts", None) or sized(cfg, 2, 10, 50)
-    rounds = 1
+    # rollout alone is a difference of two playbook runs: medians of 3 rounds keep one slow run from deciding it
+    rounds = sized(cfg, 1, 3, 3)
     work = tempfile.mkdtemp(prefix="armvirt-bench-fleet-")
     try:
         inventory = _fleet(work, hosts)
@@ -157,8 +158,8 @@ def playbooks(cfg):
         rollout = ROLLOUT.exists()
         times = {"facts": [], "cold": [], "warm": [], "both": []}
         for _unused in range(rounds):
-            for cache_dir in _cache_dirs(work):
-                shutil.rmtree(cache_dir, ignore_errors=True)
+            for state_dir in _state_dirs(work):   # every round from empty caches and no guests written
+                shutil.rmtree(state_dir, ignore_errors=True)
             times["facts"].append(playbook(["-i", inventory, facts_only], forks=10, cwd=work))
             times["cold"].append(playbook(["-i", inventory, gather], forks=10, cwd=work))
             times["warm"].append(playbook(["-i", inventory, gather], forks=10, cwd=work))
@@ -199,6 +200,7 @@ def playbooks(cfg):
     return results
 
 
-def _cache_dirs(work):
+def _state_dirs(work):
+    """Each simulated host's property cache (with its confirmations) and guest directory."""
     base = os.path.join(work, "hosts")
-    return [os.path.join(base, name, "cache") for name in os.listdir(base)]
+    return [os.path.join(base, name, kind) for name in os.listdir(base) for kind in ("cache", "guests")]

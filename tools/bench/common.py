@@ -51,9 +51,10 @@ class Result(object):
     """One row of the table: ours against the baseline, the ratio ours/baseline and whether the target is met."""
 
     def __init__(self, row, what, ours, baseline, unit="s", target="", met=None, ratio=None, notes=(),
-                 baseline_name=""):
+                 baseline_name="", floor=None):
         self.row, self.what, self.ours, self.baseline, self.unit = row, what, ours, baseline, unit
         self.target, self.met, self.notes, self.baseline_name = target, met, list(notes), baseline_name
+        self.floor = floor   # the row's measured floor / baseline, where the row measures one (floor_note)
         if ratio is None and ours is not None and baseline:
             ratio = ours / baseline
         self.ratio = ratio
@@ -61,7 +62,7 @@ class Result(object):
     def as_dict(self):
         return {"row": self.row, "what": self.what, "ours": self.ours, "baseline": self.baseline,
                 "baseline_name": self.baseline_name, "unit": self.unit, "ratio": self.ratio,
-                "target": self.target, "met": self.met, "notes": self.notes}
+                "target": self.target, "met": self.met, "floor": self.floor, "notes": self.notes}
 
 
 def timed(call, repeat, warmup=0, collect=True):
@@ -113,6 +114,15 @@ def run_timed(argv, env=None, cwd=None, timeout=900, input_text=None):
         raise RuntimeError("%s exited %d:\n%s\n%s" % (" ".join(map(str, argv)), proc.returncode,
                                                       proc.stdout[-3000:], proc.stderr[-3000:]))
     return elapsed, proc
+
+
+def floor_note(ours, floor, base, target, how):
+    """The note that sets a row against its floor, measured in the same run: ``how`` the floor is made (the work no
+    code of ours can avoid, done bare), the floor's ratio to the baseline against the row's ``target`` ratio, and
+    ours as a multiple of the floor."""
+    reach = "the target %sx is below it: out of reach" % target if floor / base > target else "the target is above it"
+    return "floor: %s = %s, %.3gx the baseline (%s); ours is %.3gx the floor" % (
+        how, fmt_time(floor), floor / base, reach, ours / floor)
 
 
 def fmt_time(seconds):
@@ -167,6 +177,8 @@ def table(results):
     rows = []
     for r in results:
         verdict = {True: "met", False: "MISSED", None: "-"}[r.met]
+        if r.floor is not None:
+            verdict += " (floor %.3gx)" % r.floor
         rows.append((r.row, r.what, fmt_value(r.ours, r.unit), fmt_value(r.baseline, r.unit),
                      "-" if r.ratio is None else "%.3gx" % r.ratio, r.target, verdict))
     widths = [max(len(str(line[i])) for line in rows + [header]) for i in range(len(header))]
