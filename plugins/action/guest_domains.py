@@ -16,12 +16,15 @@ the task with every refusal and nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ansible.utils.display import Display
 
 from ansible_collections.armvirt.cpu.plugins.plugin_utils._action import ValidatedAction
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import policy
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest.domain_files import CPU_ARG_KEY, DOCUMENT_KEY, EMULATOR_KEY
+from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
 from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import guest_domains_argument_spec
 from ansible_collections.armvirt.cpu.plugins.plugin_utils import domains, policy_files
 
@@ -73,15 +76,19 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
 
         confirmations = confirm.confirmations(outcome.guests)
         guests = [{"name": name, DOCUMENT_KEY: text} for name, text in outcome.documents]
-        module_args = {"output_dir": args["output_dir"], "guests": guests, "confirm": args["confirm"]}
+        module_args = {"output_dir": args["output_dir"], "guests": guests, "confirm": args["confirm"],
+                       "host": task_vars.get("inventory_hostname") or host}
+        if args["libvirt_check"] and isinstance(libvirt, Mapping):
+            # the fact may have been gathered a while ago (armvirt.cpu.gather): the writer reads what of it decided
+            # the XML again on the host, and writes nothing when it no longer holds
+            module_args["libvirt"] = caps.deciding(libvirt)
         if args["confirm"]:
             # the writer has the host's QEMU confirm each distinct request first, in its own process: a refusal
             # writes nothing
             for guest in guests:
                 info = outcome.guests[guest["name"]]
                 guest.update({EMULATOR_KEY: info["emulator"], CPU_ARG_KEY: info["qemu_cpu_arg"]})
-            module_args.update({name: args[name] for name in CHECK_OPTIONS},
-                               host=task_vars.get("inventory_hostname") or host)
+            module_args.update({name: args[name] for name in CHECK_OPTIONS})
         written = self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
         checks = written.get("checks", [])
         if written.get("failed"):

@@ -111,10 +111,13 @@ def props_facts_argument_spec() -> ArgumentSpec:
 
 
 def props_cache_argument_spec() -> ArgumentSpec:
-    """Options of armvirt.cpu.props_cache: the probe's, whether the cache file is to be, and whether to re-read it."""
+    """Options of armvirt.cpu.props_cache: the probe's, whether the cache file is to be, whether to re-read it, and
+    whether to read what the host's libvirt accepts in the same run (``libvirt``: armvirt.cpu.libvirt_facts'
+    options, one definition)."""
     return _host_probe_argument_spec().update_argspec(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         cache=dict(type="str", choices=["use", "refresh"], default="use"),
+        libvirt=dict(type="dict", options=libvirt_facts_argument_spec().argument_spec),
     )
 
 

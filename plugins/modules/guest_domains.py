@@ -173,6 +173,10 @@ options:
         feature its CPU map does not know (refused at start with "unknown CPU feature"). With V(qemu-commandline) it
         selects the features C(<cpu>) may keep.
       - Needs O(libvirt). V(false) skips the check and says so in RV(libvirt_check) and a warning.
+      - The fact may be older than the task (the C(armvirt.cpu.gather) playbook reads it with the properties). So
+        before it writes, the module reads libvirt's schema and CPU map again on the host, from the directories the
+        fact names, and writes nothing when the C(value) support or the CPU map's feature names are no longer what
+        the XML was rendered for.
     type: bool
     default: true
   confirm:
@@ -457,10 +461,18 @@ def main():
         if problem:
             module.fail_json(msg="refusing to write the guest: %s" % problem)
         pairs.append((name, text))
+    host = params["host"] or "host"
+    if params["libvirt"] is not None:
+        # the XML was rendered for the libvirt_cpu fact the action was given, which may be older than this run
+        from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
+        changes = caps.changed_since(params["libvirt"])
+        if changes:
+            module.fail_json(msg="libvirt changed since the libvirt_cpu fact the XML was rendered with was gathered: "
+                                 "%s. Gather it again (armvirt.cpu.gather or armvirt.cpu.libvirt_facts); nothing was "
+                                 "written." % "; ".join(changes), changed=False, guests={}, checks=[])
     checks = []
     if params["confirm"]:
         # the host's QEMU confirms each distinct request in this process, before anything is written
-        host = params["host"] or "host"
         requests = confirm.confirmations({guest["name"]: {"emulator": guest[EMULATOR_KEY],
                                                           "qemu_cpu_arg": guest[CPU_ARG_KEY]}
                                           for guest in params["guests"]})

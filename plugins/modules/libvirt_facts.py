@@ -172,10 +172,9 @@ def main():
     params = module.params
     fact = caps.gather(module.run_command, params["schema_dir"], params["cpu_map_dir"], params["uri"],
                        params["timeout"], ask_daemon=params["daemon"], virsh=module.get_bin_path("virsh") or "")
-    if fact["version_mismatch"]:
-        module.warn("libvirt's daemon runs %s but %s is installed: it was not restarted after an upgrade, so the "
-                    "schema and CPU map read from disk may not be what it uses. Restart it."
-                    % (fact["daemon_version"], fact["version"]))
+    warning = caps.mismatch_warning(fact)
+    if warning:
+        module.warn(warning)
     module.exit_json(changed=False, ansible_facts={"libvirt_cpu": fact})
 
 

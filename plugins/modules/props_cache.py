@@ -53,8 +53,39 @@ options:
     type: str
     choices: [use, refresh]
     default: use
+  libvirt:
+    description:
+      - Also read what this host's libvirt accepts in a guest C(<cpu>), in the same module run, and set the
+        C(libvirt_cpu) fact as M(armvirt.cpu.libvirt_facts) does (its options, here as suboptions).
+      - The C(armvirt.cpu.gather) playbook sets it, so a rollout that follows uses the gathered fact instead of a module
+        run of its own per host; M(armvirt.cpu.guest_domains) reads the schema and the CPU map again on the host before
+        it writes, so a fact that no longer holds stops the write.
+      - Only used with O(state=present). Omitted (the default), libvirt is not read.
+    type: dict
+    suboptions:
+      schema_dir:
+        description: Directory of libvirt's RelaxNG schemas on the host.
+        type: path
+        default: /usr/share/libvirt/schemas
+      cpu_map_dir:
+        description: Directory of libvirt's CPU map on the host.
+        type: path
+        default: /usr/share/libvirt/cpu_map
+      uri:
+        description: libvirt connection URI used to ask the running daemon for its version.
+        type: str
+        default: qemu:///system
+      daemon:
+        description: Whether to ask the daemon at all.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds to wait for each C(virsh) or package query.
+        type: float
+        default: 5.0
 seealso:
   - module: armvirt.cpu.props_facts
+  - module: armvirt.cpu.libvirt_facts
 """
 
 EXAMPLES = r"""
@@ -65,6 +96,10 @@ EXAMPLES = r"""
 - name: Probe again after a firmware update that QEMU cannot see
   armvirt.cpu.props_cache:
     cache: refresh
+
+- name: Keep the cache and read what libvirt accepts, in one module run (as armvirt.cpu.gather does)
+  armvirt.cpu.props_cache:
+    libvirt: {}
 
 - name: Remove the cache of a TCG probe
   armvirt.cpu.props_cache:
@@ -84,10 +119,19 @@ status:
   type: str
   sample: kernel changed
 ansible_facts:
-  description: The C(arm_cpu_props) fact, as M(armvirt.cpu.props_facts) returns it.
+  description: The C(arm_cpu_props) fact, as M(armvirt.cpu.props_facts) returns it, and with O(libvirt) the
+    C(libvirt_cpu) fact.
   returned: when O(state=present)
   type: dict
   contains:
+    libvirt_cpu:
+      description: What this host's libvirt accepts; see M(armvirt.cpu.libvirt_facts) for the keys.
+      returned: when O(libvirt) is given
+      type: dict
+      sample:
+        feature_value_supported: false
+        cpu_map_features: [sve, sve128, sve256]
+        version: "9.0.0"
     arm_cpu_props:
       description: What this host's QEMU accepts; see M(armvirt.cpu.props_facts) for the keys.
       returned: when O(state=present)
@@ -170,7 +214,17 @@ def main():
         module.warn(repair)
     fact = collect.host_fact(host_props, params["accel"], params["emulator"], source, params["sysfs_path"],
                              params["procfs_path"], info["identity"])
-    module.exit_json(changed=changed, path=path, status=info["status"], ansible_facts={"arm_cpu_props": fact},
+    facts = {"arm_cpu_props": fact}
+    if params["libvirt"] is not None:   # what this host's libvirt accepts, as armvirt.cpu.libvirt_facts reads it
+        from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
+        options = params["libvirt"]
+        facts["libvirt_cpu"] = caps.gather(module.run_command, options["schema_dir"], options["cpu_map_dir"],
+                                           options["uri"], options["timeout"], ask_daemon=options["daemon"],
+                                           virsh=module.get_bin_path("virsh") or "")
+        warning = caps.mismatch_warning(facts["libvirt_cpu"])
+        if warning:
+            module.warn(warning)
+    module.exit_json(changed=changed, path=path, status=info["status"], ansible_facts=facts,
                      diff=dict(before=before, after=after, before_header=path, after_header=path))
 
 

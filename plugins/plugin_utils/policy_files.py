@@ -65,5 +65,5 @@ def load(path: str, modes: Collection[str] = names.MODES) -> policy.Policy:
 def _named_stream(text: str, path: str) -> io.StringIO:
     """``text`` as a stream named ``path``, so the loader's marks name the file as they did when it read the file."""
     stream = io.StringIO(text)
-    stream.name = path   # type: ignore[misc]
+    stream.name = path
     return stream

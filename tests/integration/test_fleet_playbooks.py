@@ -207,6 +207,10 @@ def test_rollout_writes_every_good_host_and_nothing_for_the_failing_ones(fleet):
     assert "unreachable" in records["offline"]["reason"]
     for host in ("picky", "crash"):
         assert fleet.written(host) == []
+    # their libvirt_cpu fact came from the gather (read with the properties, kept in the fact cache): no host ran
+    # libvirt_facts in the rollout, and each host's one module run was the writer's
+    libvirt_task = re.search(r"^TASK \[Gather what this host's libvirt accepts.*?(?=^TASK \[)", output, re.M | re.S)
+    assert libvirt_task and not re.search(r"^(ok|changed|fatal): ", libvirt_task.group(0), re.M), libvirt_task
     plan = fleet.json("rollout", "plan.json")
     assert plan["members"] == ["n1-a", "n1-b", "picky", "v1", "v2"]
     assert plan["policy_file"] == str(fleet.artifacts / "policies" / "fleet.yml")

@@ -21,7 +21,7 @@ import glob
 import os
 import re
 import shutil
-from typing import Any, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 from xml.etree import ElementTree
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import commands
@@ -228,3 +228,40 @@ def gather(run: commands.Runner, schema_dir: str = DEFAULT_SCHEMA_DIR, cpu_map_d
         fact["daemon_version"], fact["daemon_error"] = None, "not asked (daemon: false)"
     fact["version_mismatch"] = bool(version and fact["daemon_version"] and version != fact["daemon_version"])
     return fact
+
+
+def mismatch_warning(fact: Mapping[str, Any]) -> str | None:
+    """The warning for a daemon that runs another release than the files installed (``version_mismatch``), else None:
+    every module that gathers the fact gives it."""
+    if not fact.get("version_mismatch"):
+        return None
+    return ("libvirt's daemon runs %s but %s is installed: it was not restarted after an upgrade, so the schema and "
+            "CPU map read from disk may not be what it uses. Restart it." % (fact["daemon_version"], fact["version"]))
+
+
+def deciding(fact: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a ``libvirt_cpu`` fact decides how a guest's ``<cpu>`` is written (the delivery, the names libvirt
+    knows) and where it was read: the guest_domains action renders with the fact, which may have been gathered a while
+    before (armvirt.cpu.gather), and its writer reads these again on the host (:func:`changed_since`)."""
+    return {"schema_dir": fact.get("schema_dir") or DEFAULT_SCHEMA_DIR,
+            "cpu_map_dir": fact.get("cpu_map_dir") or DEFAULT_CPU_MAP_DIR,
+            "feature_value_supported": bool(fact.get("feature_value_supported")),
+            "cpu_map_features": sorted(fact.get("cpu_map_features") or [])}
+
+
+def changed_since(gathered: Mapping[str, Any]) -> list[str]:
+    """What of ``gathered`` (:func:`deciding` of the fact the XML was rendered with) no longer holds: libvirt's schema
+    and CPU map read again from the same directories. [] when all of it holds."""
+    gathered = deciding(gathered)
+    now = deciding(dict(schema_info(gathered["schema_dir"]), cpu_map_dir=gathered["cpu_map_dir"],
+                        cpu_map_features=cpu_map_features(gathered["cpu_map_dir"])[0]))
+    changes = []
+    if now["feature_value_supported"] != gathered["feature_value_supported"]:
+        changes.append("the schema in %s %s a value attribute on a guest <feature>" % (
+            gathered["schema_dir"], "now admits" if now["feature_value_supported"] else "no longer admits"))
+    was, known = set(gathered["cpu_map_features"]), set(now["cpu_map_features"])
+    if was != known:
+        changes.append("the CPU map in %s %s" % (gathered["cpu_map_dir"], ", ".join(
+            part for part in ("added " + " ".join(sorted(known - was)) if known - was else "",
+                              "dropped " + " ".join(sorted(was - known)) if was - known else "") if part)))
+    return changes

@@ -107,3 +107,22 @@ def test_group_writable_output_dir_is_used(tmp_path):
     os.chmod(out, 0o775)
     changed, _guests, _diffs = guest_domains.write_documents(str(out), [("a", "<a/>\n")], False, False)
     assert changed and (out / "a.xml").read_text() == "<a/>\n"
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/libvirt/cpu_map"), reason="Debian libvirt0 is not installed")
+def test_the_writer_writes_nothing_when_libvirt_changed_since_its_fact(tmp_path, run_main):
+    from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
+    from ansible_collections.armvirt.cpu.plugins.module_utils._guest.domain_files import DOCUMENT_KEY
+    holds = caps.deciding(dict(caps.schema_info(), cpu_map_dir=caps.DEFAULT_CPU_MAP_DIR,
+                               cpu_map_features=caps.cpu_map_features()[0]))
+    args = {"output_dir": str(tmp_path / "out"), "guests": [{"name": "a", DOCUMENT_KEY: "<a/>\n"}], "host": "kvm-01"}
+    # rendered for a libvirt whose schema admitted value: this one does not (Debian's), so nothing is written
+    code, result = run_main(guest_domains, dict(args, libvirt=dict(holds, feature_value_supported=True)))
+    assert code == 1 and result["failed"] and result["guests"] == {}, result
+    assert result["msg"] == (
+        "libvirt changed since the libvirt_cpu fact the XML was rendered with was gathered: the schema in "
+        "/usr/share/libvirt/schemas no longer admits a value attribute on a guest <feature>. Gather it again "
+        "(armvirt.cpu.gather or armvirt.cpu.libvirt_facts); nothing was written.")
+    assert not (tmp_path / "out").exists()
+    code, result = run_main(guest_domains, dict(args, libvirt=holds))
+    assert code == 0 and result["guests"]["a"]["status"] == "created", result

@@ -62,3 +62,36 @@ def test_missing_directories_are_reported_not_fatal(run_main, tmp_path):
     assert fact["feature_value_supported"] is False and "no libvirt RelaxNG schema" in fact["schema_error"]
     assert fact["cpu_map_features"] == [] and "not in" in fact["cpu_map_error"]
     assert fact["daemon_error"].startswith("not asked")
+
+
+def _copied_libvirt(tmp_path):
+    """This host's libvirt schema and CPU map, copied where a test may change them."""
+    schema_dir, cpu_map_dir = tmp_path / "schemas", tmp_path / "cpu_map"
+    shutil.copytree(caps.DEFAULT_SCHEMA_DIR, schema_dir)
+    shutil.copytree(caps.DEFAULT_CPU_MAP_DIR, cpu_map_dir)
+    return str(schema_dir), str(cpu_map_dir)
+
+
+def test_a_gathered_fact_holds_until_the_cpu_map_or_the_schema_changes(tmp_path, run_main):
+    schema_dir, cpu_map_dir = _copied_libvirt(tmp_path)
+    code, result = run_main(libvirt_facts, {"schema_dir": schema_dir, "cpu_map_dir": cpu_map_dir, "daemon": False})
+    gathered = caps.deciding(result["ansible_facts"]["libvirt_cpu"])
+    assert code == 0 and gathered["cpu_map_features"] == sorted(arm_features())
+    assert caps.changed_since(gathered) == []
+    # libvirt upgraded under the fact: its CPU map loses sve2048, and the schema (claimed) had admitted value
+    features = os.path.join(cpu_map_dir, caps.ARM_FEATURES_FILE)
+    with open(features) as handle:
+        text = handle.read()
+    assert "<feature name='sve2048'/>" in text
+    with open(features, "w") as handle:
+        handle.write(text.replace("<feature name='sve2048'/>", "<feature name='sve4096'/>"))
+    assert caps.changed_since(dict(gathered, feature_value_supported=True)) == [
+        "the schema in %s no longer admits a value attribute on a guest <feature>" % schema_dir,
+        "the CPU map in %s added sve4096, dropped sve2048" % cpu_map_dir]
+
+
+def test_the_daemon_mismatch_warning_is_one_sentence_for_every_module():
+    assert caps.mismatch_warning({"version_mismatch": False}) is None
+    assert caps.mismatch_warning({"version_mismatch": True, "daemon_version": "9.0.0", "version": "11.3.0"}) == (
+        "libvirt's daemon runs 9.0.0 but 11.3.0 is installed: it was not restarted after an upgrade, so the schema "
+        "and CPU map read from disk may not be what it uses. Restart it.")
