@@ -78,9 +78,10 @@ class ActionModule(ValidatedAction, argument_spec=ARGUMENT_SPEC):
         guests = [{"name": name, DOCUMENT_KEY: text} for name, text in outcome.documents]
         module_args = {"output_dir": args["output_dir"], "guests": guests, "confirm": args["confirm"],
                        "host": task_vars.get("inventory_hostname") or host}
-        if args["libvirt_check"] and isinstance(libvirt, Mapping):
-            # the fact may have been gathered a while ago (armvirt.cpu.gather): the writer reads what of it decided
-            # the XML again on the host, and writes nothing when it no longer holds
+        if isinstance(libvirt, Mapping):
+            # the fact may have been gathered a while ago (armvirt.cpu.gather), and it decided the XML (the checks, and
+            # the rollout's delivery even without them): the writer reads that part again on the host and writes
+            # nothing when it no longer holds
             module_args["libvirt"] = caps.deciding(libvirt)
         if args["confirm"]:
             # the writer has the host's QEMU confirm each distinct request first, in its own process: a refusal

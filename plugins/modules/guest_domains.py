@@ -174,9 +174,10 @@ options:
         selects the features C(<cpu>) may keep.
       - Needs O(libvirt). V(false) skips the check and says so in RV(libvirt_check) and a warning.
       - The fact may be older than the task (the C(armvirt.cpu.gather) playbook reads it with the properties). So
-        before it writes, the module reads libvirt's schema and CPU map again on the host, from the directories the
-        fact names, and writes nothing when the C(value) support or the CPU map's feature names are no longer what
-        the XML was rendered for.
+        whenever the task has a C(libvirt_cpu) fact, with or without this check, the module reads libvirt's schema
+        and CPU map again on the host before it writes, from the directories the fact names, and writes nothing when
+        the schema lost the C(value) support or the CPU map lost names the fact had (what was rendered could then be
+        misread); a libvirt that gained either still takes the XML.
     type: bool
     default: true
   confirm:

@@ -169,10 +169,7 @@ from ansible_collections.armvirt.cpu.plugins.module_utils._argspec import libvir
 
 def main():
     module = libvirt_facts_argument_spec().create_ansible_module(supports_check_mode=True)
-    params = module.params
-    fact = caps.gather(module.run_command, params["schema_dir"], params["cpu_map_dir"], params["uri"],
-                       params["timeout"], ask_daemon=params["daemon"], virsh=module.get_bin_path("virsh") or "")
-    warning = caps.mismatch_warning(fact)
+    fact, warning = caps.gather_and_warn(module.run_command, module.params, module.get_bin_path("virsh") or "")
     if warning:
         module.warn(warning)
     module.exit_json(changed=False, ansible_facts={"libvirt_cpu": fact})

@@ -217,11 +217,12 @@ def main():
     facts = {"arm_cpu_props": fact}
     if params["libvirt"] is not None:   # what this host's libvirt accepts, as armvirt.cpu.libvirt_facts reads it
         from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
-        options = params["libvirt"]
-        facts["libvirt_cpu"] = caps.gather(module.run_command, options["schema_dir"], options["cpu_map_dir"],
-                                           options["uri"], options["timeout"], ask_daemon=options["daemon"],
-                                           virsh=module.get_bin_path("virsh") or "")
-        warning = caps.mismatch_warning(facts["libvirt_cpu"])
+        try:
+            facts["libvirt_cpu"], warning = caps.gather_and_warn(module.run_command, params["libvirt"],
+                                                                 module.get_bin_path("virsh") or "")
+        except (OSError, ValueError) as exc:
+            # the properties stand without it: a rollout runs armvirt.cpu.libvirt_facts for a host without the fact
+            warning = "%s: libvirt was not read (%s); the libvirt_cpu fact is not set" % (host, exc)
         if warning:
             module.warn(warning)
     module.exit_json(changed=changed, path=path, status=info["status"], ansible_facts=facts,

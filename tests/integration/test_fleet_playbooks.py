@@ -277,6 +277,23 @@ def test_limit_keeps_the_cached_hosts_in_the_baseline_and_stale_facts_are_reject
 
 
 @needs_libvirt_schema
+def test_a_host_cached_without_its_libvirt_fact_reads_it_in_the_rollout(fleet):
+    """Facts cached by a gather that did not read libvirt (an older collection's, or props_facts alone): the rollout
+    runs libvirt_facts for that host only, and writes as for the others."""
+    path, facts = fleet.cached("n1-b")
+    assert "libvirt_cpu" in facts
+    del facts["libvirt_cpu"]
+    path.write_text(json.dumps({"__payload__": json.dumps(facts)}))
+    code, output = fleet.run("rollout", "--limit", "n1-a,n1-b")
+    assert code == 0 and outcome(output) == {"n1-a": "ok", "n1-b": "ok"}, output[-3000:]
+    libvirt_task = re.search(r"^TASK \[Gather what this host's libvirt accepts.*?(?=^TASK \[)", output, re.M | re.S)
+    assert re.findall(r"^(ok|skipping): \[([\w-]+)\]", libvirt_task.group(0), re.M) in (
+        [("skipping", "n1-a"), ("ok", "n1-b")], [("ok", "n1-b"), ("skipping", "n1-a")]), libvirt_task.group(0)
+    assert "libvirt_cpu" in fleet.cached("n1-b")[1]   # and the fact cache has it again
+    assert rollout_hosts(fleet)["n1-b"]["delivery"] == "qemu-commandline"
+
+
+@needs_libvirt_schema
 def test_max_fail_percentage_stops_the_rollout_and_the_record_says_so(fleet):
     fleet.run("gather")   # fresh facts again
     code, output = fleet.run("rollout", "-e", "armvirt_cpu_serial=2", "-e", "armvirt_cpu_max_fail_percentage=0")

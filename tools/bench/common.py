@@ -117,9 +117,9 @@ def run_timed(argv, env=None, cwd=None, timeout=900, input_text=None):
 
 
 def floor_note(ours, floor, base, target, how):
-    """The note that sets a row against its floor, measured in the same run: ``how`` the floor is made (the work no
-    code of ours can avoid, done bare), the floor's ratio to the baseline against the row's ``target`` ratio, and
-    ours as a multiple of the floor."""
+    """The note that sets a row against its floor, measured in the same run: ``how`` the floor is made (the row's work
+    done bare, without our checks and bookkeeping: a lower bound), the floor's ratio to the baseline against the
+    row's ``target`` ratio, and ours as a multiple of the floor."""
     reach = "the target %sx is below it: out of reach" % target if floor / base > target else "the target is above it"
     return "floor: %s = %s, %.3gx the baseline (%s); ours is %.3gx the floor" % (
         how, fmt_time(floor), floor / base, reach, ours / floor)

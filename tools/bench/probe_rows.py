@@ -64,7 +64,8 @@ def _bare_valid_read(path, emulator):
     """A valid-cache run with nothing of ours around it, the row's floor: the file's safety checks and read (the
     directory's mode, an ``O_NOFOLLOW`` open, ``fstat``), its parse, the reads the fingerprint and the identity cannot
     do without (:func:`_mandatory_reads`) and the fact's property dicts and named models built from the tree in one
-    pass, with no checks and no messages."""
+    pass. A lower bound: no checks and no messages, and the fingerprint's and the identity's strings are neither
+    built nor compared."""
     os.stat(os.path.dirname(path))
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:

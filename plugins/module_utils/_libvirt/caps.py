@@ -251,17 +251,26 @@ def deciding(fact: Mapping[str, Any]) -> dict[str, Any]:
 
 def changed_since(gathered: Mapping[str, Any]) -> list[str]:
     """What of ``gathered`` (:func:`deciding` of the fact the XML was rendered with) no longer holds: libvirt's schema
-    and CPU map read again from the same directories. [] when all of it holds."""
+    and CPU map read again from the same directories. [] when the XML is still right for them: a schema that lost
+    ``value`` support, or a CPU map that lost names or cannot be read, is a change; one that gained either is not
+    (what was rendered for the fact is still accepted)."""
     gathered = deciding(gathered)
-    now = deciding(dict(schema_info(gathered["schema_dir"]), cpu_map_dir=gathered["cpu_map_dir"],
-                        cpu_map_features=cpu_map_features(gathered["cpu_map_dir"])[0]))
     changes = []
-    if now["feature_value_supported"] != gathered["feature_value_supported"]:
-        changes.append("the schema in %s %s a value attribute on a guest <feature>" % (
-            gathered["schema_dir"], "now admits" if now["feature_value_supported"] else "no longer admits"))
-    was, known = set(gathered["cpu_map_features"]), set(now["cpu_map_features"])
-    if was != known:
-        changes.append("the CPU map in %s %s" % (gathered["cpu_map_dir"], ", ".join(
-            part for part in ("added " + " ".join(sorted(known - was)) if known - was else "",
-                              "dropped " + " ".join(sorted(was - known)) if was - known else "") if part)))
+    if gathered["feature_value_supported"] and not schema_info(gathered["schema_dir"])["feature_value_supported"]:
+        changes.append("the schema in %s no longer admits a value attribute on a guest <feature>"
+                       % gathered["schema_dir"])
+    names, _files, error = cpu_map_features(gathered["cpu_map_dir"])
+    dropped = sorted(set(gathered["cpu_map_features"]) - set(names))
+    if error and dropped:
+        changes.append(error)
+    elif dropped:
+        changes.append("the CPU map in %s no longer names %s" % (gathered["cpu_map_dir"], " ".join(dropped)))
     return changes
+
+
+def gather_and_warn(run: commands.Runner, options: Mapping[str, Any], virsh: str) -> tuple[dict[str, Any], str | None]:
+    """The ``libvirt_cpu`` fact for a module's options (``libvirt_facts``' own, or ``props_cache``'s ``libvirt``),
+    and the warning to give with it (:func:`mismatch_warning`)."""
+    fact = gather(run, options["schema_dir"], options["cpu_map_dir"], options["uri"], options["timeout"],
+                  ask_daemon=options["daemon"], virsh=virsh)
+    return fact, mismatch_warning(fact)

@@ -153,3 +153,21 @@ def test_unsafe_output_dir_or_guest_file_fails_naming_the_host(tmp_path):
     assert "not a guest of ours" not in output
     assert sorted(os.listdir(out)) == ["db1.xml"] and os.readlink(str(out / "db1.xml")) == str(secret)
     assert secret.read_text() == "<domain>not a guest of ours</domain>\n"
+
+
+def test_a_libvirt_fact_that_no_longer_holds_writes_nothing(tmp_path):
+    """The fact said libvirt takes <feature value> (a patched libvirt, gathered hours ago); the host's libvirt now
+    does not. The controller's checks pass against the fact; the writer reads the schema again and refuses."""
+    from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
+    names = caps.cpu_map_features()[0]
+    stale = dict(caps.schema_info(), feature_value_supported=True, cpu_map_dir=caps.DEFAULT_CPU_MAP_DIR,
+                 cpu_map_features=names, version="11.9.0")
+    out = tmp_path / "out"
+    args = {"output_dir": str(out), "features": [{"name": "sve256", "value": "off"}], "guests": GUESTS[:1],
+            "libvirt": stale}
+    refused, _unused = play(tmp_path, args, gather_libvirt=False)
+    assert refused["failed"] is True and not out.exists(), refused
+    assert refused["msg"] == (
+        "localhost: libvirt changed since the libvirt_cpu fact the XML was rendered with was gathered: the schema in "
+        "%s no longer admits a value attribute on a guest <feature>. Gather it again (armvirt.cpu.gather or "
+        "armvirt.cpu.libvirt_facts); nothing was written." % caps.DEFAULT_SCHEMA_DIR)

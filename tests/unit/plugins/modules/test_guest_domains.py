@@ -1,6 +1,7 @@
 """The writing half of guest_domains: atomic, only what changed, check and diff mode (host side, stdlib)."""
 
 import os
+import shutil
 import stat
 
 import pytest
@@ -109,20 +110,24 @@ def test_group_writable_output_dir_is_used(tmp_path):
     assert changed and (out / "a.xml").read_text() == "<a/>\n"
 
 
-@pytest.mark.skipif(not os.path.isdir("/usr/share/libvirt/cpu_map"), reason="Debian libvirt0 is not installed")
+@pytest.mark.skipif(not os.path.isfile("/usr/share/libvirt/schemas/cputypes.rng"), reason="Debian libvirt0 is not installed")
 def test_the_writer_writes_nothing_when_libvirt_changed_since_its_fact(tmp_path, run_main):
     from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
     from ansible_collections.armvirt.cpu.plugins.module_utils._guest.domain_files import DOCUMENT_KEY
-    holds = caps.deciding(dict(caps.schema_info(), cpu_map_dir=caps.DEFAULT_CPU_MAP_DIR,
-                               cpu_map_features=caps.cpu_map_features()[0]))
+    schema_dir, cpu_map_dir = str(tmp_path / "schemas"), str(tmp_path / "cpu_map")
+    shutil.copytree(caps.DEFAULT_SCHEMA_DIR, schema_dir)
+    shutil.copytree(caps.DEFAULT_CPU_MAP_DIR, cpu_map_dir)
+    holds = caps.deciding(dict(caps.schema_info(schema_dir), cpu_map_dir=cpu_map_dir,
+                               cpu_map_features=caps.cpu_map_features(cpu_map_dir)[0]))
+    assert holds["feature_value_supported"] is False and "sve" in holds["cpu_map_features"]
     args = {"output_dir": str(tmp_path / "out"), "guests": [{"name": "a", DOCUMENT_KEY: "<a/>\n"}], "host": "kvm-01"}
-    # rendered for a libvirt whose schema admitted value: this one does not (Debian's), so nothing is written
+    # rendered for a libvirt whose schema admitted value: this one's does not, so nothing is written
     code, result = run_main(guest_domains, dict(args, libvirt=dict(holds, feature_value_supported=True)))
     assert code == 1 and result["failed"] and result["guests"] == {}, result
     assert result["msg"] == (
-        "libvirt changed since the libvirt_cpu fact the XML was rendered with was gathered: the schema in "
-        "/usr/share/libvirt/schemas no longer admits a value attribute on a guest <feature>. Gather it again "
-        "(armvirt.cpu.gather or armvirt.cpu.libvirt_facts); nothing was written.")
+        "libvirt changed since the libvirt_cpu fact the XML was rendered with was gathered: the schema in %s no "
+        "longer admits a value attribute on a guest <feature>. Gather it again (armvirt.cpu.gather or "
+        "armvirt.cpu.libvirt_facts); nothing was written." % schema_dir)
     assert not (tmp_path / "out").exists()
     code, result = run_main(guest_domains, dict(args, libvirt=holds))
     assert code == 0 and result["guests"]["a"]["status"] == "created", result
