@@ -64,23 +64,23 @@ options:
     type: dict
     suboptions:
       schema_dir:
-        description: Directory of libvirt's RelaxNG schemas on the host.
+        description: As O(armvirt.cpu.libvirt_facts#module:schema_dir).
         type: path
         default: /usr/share/libvirt/schemas
       cpu_map_dir:
-        description: Directory of libvirt's CPU map on the host.
+        description: As O(armvirt.cpu.libvirt_facts#module:cpu_map_dir).
         type: path
         default: /usr/share/libvirt/cpu_map
       uri:
-        description: libvirt connection URI used to ask the running daemon for its version.
+        description: As O(armvirt.cpu.libvirt_facts#module:uri).
         type: str
         default: qemu:///system
       daemon:
-        description: Whether to ask the daemon at all.
+        description: As O(armvirt.cpu.libvirt_facts#module:daemon).
         type: bool
         default: true
       timeout:
-        description: Seconds to wait for each C(virsh) or package query.
+        description: As O(armvirt.cpu.libvirt_facts#module:timeout).
         type: float
         default: 5.0
 seealso:
