@@ -16,8 +16,9 @@ from typing import Any, Dict, Iterable, List, Mapping
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 
-# _libvirt.caps (with what it imports) is imported by the specs that need it only: every module imports this file, and
-# AnsiballZ compiles each imported module_utils file from source on every task (props_facts needs none of it).
+# Only names is imported (libvirt's default locations included): every module imports this file, and AnsiballZ
+# compiles each imported module_utils file from source on every task, so _libvirt.caps is left to the modules that
+# read libvirt.
 CACHE_MODES = ["use", "refresh", "ignore"]
 LIBVIRT_BACKENDS = ["auto", "virsh", "libvirt-python"]
 Options = Dict[str, Dict[str, Any]]   # option name -> its AnsibleModule spec (type, default, choices, ...)
@@ -149,11 +150,10 @@ def confirm_argument_spec() -> ArgumentSpec:
 def domain_cpu_argument_spec() -> ArgumentSpec:
     """Options of armvirt.cpu.domain_cpu: the domain (name or UUID) and libvirt connection, the request, how it is
     delivered and checked, the confirmation's, and the host's name and own fact."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
     spec = ArgumentSpec(dict(
         name=dict(type="str"),
         uuid=dict(type="str"),
-        uri=dict(type="str", default=caps.DEFAULT_URI),
+        uri=dict(type="str", default=names.LIBVIRT_URI),
         backend=dict(type="str", choices=LIBVIRT_BACKENDS, default="auto"),
         mode=dict(type="str", choices=list(names.MODES), default=names.DEFAULT_MODE),
         model=dict(type="str"),
@@ -170,9 +170,8 @@ def domain_cpu_argument_spec() -> ArgumentSpec:
 def domain_cpu_info_argument_spec() -> ArgumentSpec:
     """Options of armvirt.cpu.domain_cpu_info: the libvirt connection, which domain, the policy to compare with and
     the fact to plan it against, the configured emulator, and the host's name and own fact."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
     spec = ArgumentSpec(dict(
-        uri=dict(type="str", default=caps.DEFAULT_URI),
+        uri=dict(type="str", default=names.LIBVIRT_URI),
         backend=dict(type="str", choices=LIBVIRT_BACKENDS, default="auto"),
         name=dict(type="str"),
         policy=dict(type="dict"),
@@ -184,11 +183,10 @@ def domain_cpu_info_argument_spec() -> ArgumentSpec:
 
 def libvirt_facts_argument_spec() -> ArgumentSpec:
     """Options of armvirt.cpu.libvirt_facts: where libvirt's schema and CPU map are, and whether to ask the daemon."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
     return ArgumentSpec(dict(
-        schema_dir=dict(type="path", default=caps.DEFAULT_SCHEMA_DIR),
-        cpu_map_dir=dict(type="path", default=caps.DEFAULT_CPU_MAP_DIR),
-        uri=dict(type="str", default=caps.DEFAULT_URI),
+        schema_dir=dict(type="path", default=names.LIBVIRT_SCHEMA_DIR),
+        cpu_map_dir=dict(type="path", default=names.LIBVIRT_CPU_MAP_DIR),
+        uri=dict(type="str", default=names.LIBVIRT_URI),
         daemon=dict(type="bool", default=True),
         timeout=dict(type="float", default=5.0),
     ))
@@ -199,7 +197,6 @@ def guest_domains_argument_spec() -> ArgumentSpec:
     module, which only writes, is called with ``output_dir`` and ``guests`` whose items carry the rendered XML
     (``guest_domains.DOCUMENT_KEY``); with ``confirm`` the action first runs armvirt.cpu.cpu_check on the host once
     per distinct request (``guest_confirm_argument_spec``)."""
-    from ansible_collections.armvirt.cpu.plugins.module_utils._libvirt import caps
     spec = ArgumentSpec(dict(
         guests=dict(type="list", elements="dict", required=True),
         features=dict(type="list", elements="dict", default=[]),
@@ -211,7 +208,7 @@ def guest_domains_argument_spec() -> ArgumentSpec:
         output_dir=dict(type="path", required=True),
         delivery=dict(type="str", choices=list(names.DELIVERIES), default=names.FEATURE_VALUE),
         template=dict(type="path"),
-        schema_dir=dict(type="path", default=caps.DEFAULT_SCHEMA_DIR),
+        schema_dir=dict(type="path", default=names.LIBVIRT_SCHEMA_DIR),
         libvirt=dict(type="dict"),
         libvirt_check=dict(type="bool", default=True),
     ))

@@ -36,6 +36,12 @@ DEFAULT_MODE = HOST_PASSTHROUGH
 MODE_FOR_ACCEL: dict[str, str] = {KVM: HOST_PASSTHROUGH, TCG: MAXIMUM}
 MODEL_FOR_ACCEL: dict[str, str] = {accel: CPU_MODELS[mode] for accel, mode in MODE_FOR_ACCEL.items()}
 
+# Where libvirt keeps its RelaxNG schemas and CPU map, and the URI of its system daemon (_libvirt/caps.py reads them;
+# the argument specs default to them).
+LIBVIRT_SCHEMA_DIR = "/usr/share/libvirt/schemas"
+LIBVIRT_CPU_MAP_DIR = "/usr/share/libvirt/cpu_map"
+LIBVIRT_URI = "qemu:///system"
+
 # How a request reaches QEMU: libvirt's <feature value=...>, or a <qemu:commandline> -cpu.
 FEATURE_VALUE, QEMU_COMMANDLINE = "feature-value", "qemu-commandline"
 DELIVERIES: tuple[str, ...] = (FEATURE_VALUE, QEMU_COMMANDLINE)

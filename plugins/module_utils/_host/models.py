@@ -32,14 +32,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._host import props, qmp
 
 # What a probe records about models, in the cache fingerprint (cache.py): a cache written before, or by a collection
 # that records models otherwise, is probed again rather than read without them.
 RECORDS = "+models1"
 COMMAND = "query-cpu-definitions"
-EXPANSION = "query-cpu-model-expansion"
-MODE_MODELS = ("host", "max")   # the models of modes host-passthrough and maximum, not named models
+EXPANSION = names.EXPANSION
+MODE_MODELS = tuple(names.CPU_MODELS.values())   # the models of modes host-passthrough and maximum, not named models
 MAX_MODELS = 256                # more than any QEMU lists (7.2: 42, 10.0: 47); a longer list is cut, with a warning
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 _SVE_LENGTH_RE = re.compile(r"^sve[0-9]+$")

@@ -24,12 +24,12 @@ import shutil
 from typing import Any, Mapping, Optional, Tuple
 from xml.etree import ElementTree
 
-from ansible_collections.armvirt.cpu.plugins.module_utils._common import commands
+from ansible_collections.armvirt.cpu.plugins.module_utils._common import commands, names
 
 RNG_NS = "http://relaxng.org/ns/structure/1.0"
-DEFAULT_SCHEMA_DIR = "/usr/share/libvirt/schemas"
-DEFAULT_CPU_MAP_DIR = "/usr/share/libvirt/cpu_map"
-DEFAULT_URI = "qemu:///system"
+DEFAULT_SCHEMA_DIR = names.LIBVIRT_SCHEMA_DIR
+DEFAULT_CPU_MAP_DIR = names.LIBVIRT_CPU_MAP_DIR
+DEFAULT_URI = names.LIBVIRT_URI
 FEATURE_DEFINE = "cpuFeature"          # libvirt's name for the guest <feature> definition in cputypes.rng
 SCHEMA_FILE = "cputypes.rng"
 ARM_FEATURES_FILE = "arm_features.xml"
@@ -259,8 +259,8 @@ def changed_since(gathered: Mapping[str, Any]) -> list[str]:
     if gathered["feature_value_supported"] and not schema_info(gathered["schema_dir"])["feature_value_supported"]:
         changes.append("the schema in %s no longer admits a value attribute on a guest <feature>"
                        % gathered["schema_dir"])
-    names, _files, error = cpu_map_features(gathered["cpu_map_dir"])
-    dropped = sorted(set(gathered["cpu_map_features"]) - set(names))
+    known, _files, error = cpu_map_features(gathered["cpu_map_dir"])
+    dropped = sorted(set(gathered["cpu_map_features"]) - set(known))
     if error and dropped:
         changes.append(error)
     elif dropped:

@@ -79,8 +79,8 @@ def test_the_libvirt_schema_directory_is_one_constant():
     literal = caps.DEFAULT_SCHEMA_DIR
     found = ["%s:%d" % (rel(path), node.lineno) for path in PLUGINS for node in code_strings(parsed(path))
              if literal in node.value]
-    assert found == ["plugins/module_utils/_libvirt/caps.py:%d" % next(
-        node.lineno for node in code_strings(parsed(ROOT / "plugins/module_utils/_libvirt/caps.py"))
+    assert found == ["plugins/module_utils/_common/names.py:%d" % next(
+        node.lineno for node in code_strings(parsed(ROOT / "plugins/module_utils/_common/names.py"))
         if node.value == literal)]
     role = ROOT / "roles" / "guest_cpu"
     assert yaml.safe_load((role / "defaults" / "main.yml").read_text())["guest_cpu_schema_dir"] == literal
