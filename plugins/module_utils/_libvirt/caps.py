@@ -255,17 +255,24 @@ def changed_since(gathered: Mapping[str, Any]) -> list[str]:
     ``value`` support, or a CPU map that lost names or cannot be read, is a change; one that gained either is not
     (what was rendered for the fact is still accepted)."""
     gathered = deciding(gathered)
+    # the directories come from a fact, which an inventory can set: read only what names an absolute path
+    unusable = [key for key in ("schema_dir", "cpu_map_dir") if not _absolute_path(gathered[key])]
+    if unusable:
+        return ["the libvirt_cpu fact's %s is not an absolute path: %r" % (key, gathered[key]) for key in unusable]
     changes = []
     if gathered["feature_value_supported"] and not schema_info(gathered["schema_dir"])["feature_value_supported"]:
         changes.append("the schema in %s no longer admits a value attribute on a guest <feature>"
                        % gathered["schema_dir"])
     known, _files, error = cpu_map_features(gathered["cpu_map_dir"])
     dropped = sorted(set(gathered["cpu_map_features"]) - set(known))
-    if error and dropped:
-        changes.append(error)
-    elif dropped:
-        changes.append("the CPU map in %s no longer names %s" % (gathered["cpu_map_dir"], " ".join(dropped)))
+    if dropped:
+        changes.append(error or "the CPU map in %s no longer names %s" % (gathered["cpu_map_dir"], " ".join(dropped)))
     return changes
+
+
+def _absolute_path(value: object) -> bool:
+    """An absolute path without control characters (which would also garble the message that names it)."""
+    return isinstance(value, str) and value.startswith("/") and not any(ord(char) < 32 for char in value)
 
 
 def gather_and_warn(run: commands.Runner, options: Mapping[str, Any], virsh: str) -> tuple[dict[str, Any], str | None]:

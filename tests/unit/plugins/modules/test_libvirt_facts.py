@@ -93,6 +93,10 @@ def test_a_gathered_fact_holds_until_libvirt_takes_back_what_it_said(tmp_path, r
         "the CPU map in %s no longer names sve2048" % cpu_map_dir]
     shutil.rmtree(cpu_map_dir)
     assert caps.changed_since(gathered) == ["libvirt's Arm CPU map is not in %s" % cpu_map_dir]
+    # the directories are the fact's, which an inventory can set: nothing is read from a relative one
+    assert caps.changed_since(dict(gathered, schema_dir="schemas", cpu_map_dir="/x\n")) == [
+        "the libvirt_cpu fact's schema_dir is not an absolute path: 'schemas'",
+        "the libvirt_cpu fact's cpu_map_dir is not an absolute path: '/x\\n'"]
 
 
 def test_the_daemon_mismatch_warning_is_one_sentence_for_every_module():
