@@ -41,7 +41,6 @@ IMPLEMENTERS = {0x41: "Arm", 0x46: "Fujitsu", 0x48: "HiSilicon", 0x4E: "NVIDIA",
 # Kernel command-line options that change what KVM offers a guest: the arm64 feature switches, the ID-register
 # overrides of arch/arm64/kernel/pi/idreg-override.c and KVM's mode.
 _OVERRIDE_RE = re.compile(r"^(arm64\.|id_[a-z0-9]+\.|kvm-arm\.)")
-_OVERRIDE_PREFIXES = ("arm64.", "id_", "kvm-arm.")   # what _OVERRIDE_RE can match begins so: a cheap test first
 _HEX_RE = re.compile(r"^(0[xX])?[0-9a-fA-F]{1,16}$")
 FIRMWARE_FILES = (("vendor", "bios_vendor"), ("version", "bios_version"), ("date", "bios_date"))
 _CHUNK = 16384
@@ -131,7 +130,7 @@ def cmdline_overrides(procfs_root: str) -> list[str]:
     """The options of /proc/cmdline that change what KVM offers (``arm64.*``, ``id_aa64*.*``, ``kvm-arm.*``), as
     written, in order."""
     text = _read(os.path.join(procfs_root, "cmdline"))
-    return [word for word in (text or "").split() if word.startswith(_OVERRIDE_PREFIXES) and _OVERRIDE_RE.match(word)]
+    return [word for word in (text or "").split() if _OVERRIDE_RE.match(word)]
 
 
 def sve_vector_lengths(procfs_root: str) -> list[int] | None:
