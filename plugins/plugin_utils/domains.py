@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Tuple, cast
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ansible_collections.armvirt.cpu.plugins.module_utils._common import names
 from ansible_collections.armvirt.cpu.plugins.module_utils._guest import confirm, domain_files
@@ -331,7 +331,8 @@ def build(guests: Any, features: Any = (), props: Any = None, mode: str = names.
                               mark_ns=domain_xml.MARK_NS, domain_type=type_, emulator=own_emulator)
             if commandline:
                 cpu_arg = _override(document, name, cast(str, entry.arg), overrides)
-                document = document.replace(_OVERRIDE_SLOT, cpu_arg)
+                # escaped as the template's autoescape would have: the same bytes for the tokens a -cpu value holds
+                document = document.replace(_OVERRIDE_SLOT, str(escape(cpu_arg)))
         except jinja2.TemplateError as exc:
             outcome.errors.append(_guest_error(host, name, "template", "%s: guest %s: the template %s failed: %s"
                                                % (host, name, template or DEFAULT_TEMPLATE, exc)))
